@@ -1,0 +1,104 @@
+"""Install what the build and the tests need: Debian packages and the project virtualenv.
+
+Standard library only: this runs before the virtualenv exists. Idempotent and fast when
+nothing changed: packages already installed are not asked for again, and the virtualenv
+is rebuilt only when requirements.lock changes.
+
+    python3 -m homeguy.bootstrap build|test
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+VENV = TOP / ".venv"
+LOCK = TOP / "requirements.lock"
+
+# Debian packages per purpose. `make` needs "build"; `make test` needs everything.
+APT_PACKAGES: dict[str, tuple[str, ...]] = {
+    "build": ("python3", "python3-venv", "python3-dev", "git", "make", "gcc"),
+    # The kernel lab: Debian's stock kernel booted under QEMU by virtme-ng (needs a
+    # static busybox), with the tools the lab topologies run inside it.
+    "lab": (
+        "linux-image-amd64",
+        "qemu-system-x86",
+        "busybox-static",
+        "iproute2",
+        "iputils-ping",
+        "radvd",
+        "tshark",
+        "procps",
+    ),
+    "lint": ("shellcheck",),
+}
+PURPOSES = {"build": ("build",), "test": ("build", "lab", "lint")}
+
+
+def say(message: str) -> None:
+    print(f"homeguy bootstrap: {message}", flush=True)
+
+
+def run(argv: list[str], **env: str) -> None:
+    """Run one command, printed as it can be pasted; stop with its exit status on failure."""
+    prefix = " ".join(f"{k}={v}" for k, v in env.items())
+    say(f"$ {prefix + ' ' if prefix else ''}{' '.join(argv)}")
+    result = subprocess.run(argv, env={**os.environ, **env}, check=False)
+    if result.returncode != 0:
+        sys.exit(f"homeguy bootstrap: command failed (exit {result.returncode}): {' '.join(argv)}")
+
+
+def missing_packages(names: tuple[str, ...]) -> list[str]:
+    query = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *names],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    installed = {
+        line.split()[0] for line in query.stdout.splitlines() if line.endswith(" installed")
+    }
+    return [name for name in names if name not in installed]
+
+
+def ensure_packages(purposes: tuple[str, ...]) -> None:
+    wanted = tuple(name for purpose in purposes for name in APT_PACKAGES[purpose])
+    missing = missing_packages(wanted)
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        sys.exit(f"homeguy bootstrap: run as root to install: {' '.join(missing)}")
+    say(f"installing {len(missing)} Debian packages: {' '.join(missing)}")
+    run(["apt-get", "update", "-q"])
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        DEBIAN_FRONTEND="noninteractive",
+    )
+
+
+def ensure_venv() -> None:
+    stamp = VENV / ".homeguy-lock"
+    want = hashlib.sha256(LOCK.read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want:
+        return
+    say(f"building the virtualenv {VENV} from {LOCK.name}")
+    # Debian's python3, so that what runs here runs the same on an installed system.
+    run(["/usr/bin/python3", "-m", "venv", "--clear", str(VENV)])
+    pip = str(VENV / "bin" / "pip")
+    run([pip, "install", "-q", "--disable-pip-version-check", "-r", str(LOCK)])
+    stamp.write_text(want)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 1 or argv[0] not in PURPOSES:
+        sys.exit(f"usage: python3 -m homeguy.bootstrap {'|'.join(PURPOSES)}")
+    ensure_packages(PURPOSES[argv[0]])
+    ensure_venv()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
