@@ -1,0 +1,3 @@
+from homeguy.cli import main
+
+main()

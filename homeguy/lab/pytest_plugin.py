@@ -1,0 +1,162 @@
+"""Run the `lab`-marked tests inside the kernel lab, once per test session.
+
+On the host, lab tests are collected like any other. When the first one is due, the
+host boots the lab once and runs every selected lab test inside it with the same pytest;
+the guest writes each test report (serialized the way pytest-xdist does it) to a file
+in the shared out/lab/ directory, and the host replays those reports as the results of
+its own items: tracebacks, captured output and logs from inside the VM all appear in
+the host's report. A test with no report from the guest fails with the end of the
+guest's console and pytest log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from _pytest.reports import TestReport
+
+from homeguy.lab import vm
+from homeguy.run import CommandError
+
+IN_LAB_ENV = "HOMEGUY_IN_LAB"
+REPORTS_ENV = "HOMEGUY_LAB_REPORTS"
+ARTIFACTS_ENV = "HOMEGUY_LAB_ARTIFACTS"
+SESSION_TIMEOUT = 40 * 60  # seconds for one lab session, boot included
+TAIL = 60  # lines of guest logs in a failure with no report
+
+
+def in_lab() -> bool:
+    return os.environ.get(IN_LAB_ENV) == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if in_lab():
+        if path := os.environ.get(REPORTS_ENV):
+            config.pluginmanager.register(GuestReporter(config, Path(path)), "homeguy-lab-guest")
+    else:
+        config.pluginmanager.register(HostLab(config), "homeguy-lab-host")
+
+
+class GuestReporter:
+    """Inside the VM: append every report to the shared file as one JSON line."""
+
+    def __init__(self, config: pytest.Config, path: Path) -> None:
+        self.config = config
+        self.path = path
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        with open(self.path, "a") as out:
+            out.write(json.dumps(data) + "\n")
+
+
+def tail(path: Path, lines: int = TAIL) -> str:
+    text = path.read_text(errors="replace") if path.exists() else "(missing)"
+    return f"--- {path} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+class HostLab:
+    """On the host: run the lab items in one VM, then replay their reports."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.items: list[pytest.Item] = []
+        self.reports: dict[str, list[dict[str, Any]]] | None = None
+        self.failure = ""  # why the lab session itself failed, if it did
+        self.rootdir = Path(config.rootpath)
+        self.dir = self.rootdir / "out" / "lab" / "session"
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.items = [item for item in items if item.get_closest_marker("lab")]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> bool | None:
+        if item.get_closest_marker("lab") is None:
+            return None
+        if self.reports is None:
+            self.reports = self.run_session()
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        for data in self.reports.get(item.nodeid) or self.missing(item):
+            report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
+            item.ihook.pytest_runtest_logreport(report=report)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"kernel lab: {line}")
+
+    def run_session(self) -> dict[str, list[dict[str, Any]]]:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        reports_file, exit_file = self.dir / "reports.jsonl", self.dir / "exit"
+        (self.dir / "args").write_text("\n".join(item.nodeid for item in self.items) + "\n")
+        script = self.dir / "inside.sh"
+        script.write_text(guest_script(self.rootdir, self.dir, reports_file, exit_file))
+        try:
+            kernel = vm.debian_kernel()
+            self.say(f"booting {kernel.name} under QEMU (TCG) for {len(self.items)} tests, "
+                     f"logs in {self.dir}")
+            done = [0]
+
+            def progress() -> None:
+                finished = count_finished(reports_file)
+                if finished != done[0]:
+                    done[0] = finished
+                    self.say(f"{finished}/{len(self.items)} tests done")
+
+            vm.boot(f"sh {shlex.quote(str(script))}", self.dir, self.dir / "console.log",
+                    SESSION_TIMEOUT, progress)
+        except (vm.LabError, CommandError) as exc:
+            self.failure = f"the kernel lab could not run: {exc}"
+        if not exit_file.exists() and not self.failure:
+            self.failure = "the kernel lab ended before its pytest finished"
+        self.say("session over" + (f": {self.failure.splitlines()[0]}" if self.failure else ""))
+        return load_reports(reports_file)
+
+    def missing(self, item: pytest.Item) -> list[dict[str, Any]]:
+        """Serialized reports failing `item`, for a test the guest said nothing about."""
+        why = self.failure or "the kernel lab produced no result for this test"
+        text = "\n\n".join([why, tail(self.dir / "pytest.log"), tail(self.dir / "console.log")])
+        keywords: dict[str, Literal[1]] = dict.fromkeys(item.keywords, 1)
+        report = TestReport(item.nodeid, item.location, keywords, "failed", text, "call")
+        return [self.config.hook.pytest_report_to_serializable(config=self.config, report=report)]
+
+
+def guest_script(rootdir: Path, rundir: Path, reports: Path, exit_file: Path) -> str:
+    """The shell script the guest runs: load modules, run pytest on the selected items."""
+    q = shlex.quote
+    return f"""\
+cd {q(str(rootdir))}
+modprobe -a {" ".join(vm.MODULES)}
+export {IN_LAB_ENV}=1 {REPORTS_ENV}={q(str(reports))} PYTHONDONTWRITEBYTECODE=1
+export {ARTIFACTS_ENV}={q(str(rundir / "artifacts"))} PYTHONPATH={q(str(vm.TOP))}
+{q(str(vm.VENV_BIN / "python"))} -m pytest -p no:cacheprovider -p {__name__} -v \\
+    @{q(str(rundir / "args"))} > {q(str(rundir / "pytest.log"))} 2>&1
+echo $? > {q(str(exit_file))}
+"""
+
+
+def count_finished(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text().splitlines() if '"when": "teardown"' in line)
+
+
+def load_reports(path: Path) -> dict[str, list[dict[str, Any]]]:
+    reports: dict[str, list[dict[str, Any]]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            data = json.loads(line)
+            reports.setdefault(data["nodeid"], []).append(data)
+    return reports

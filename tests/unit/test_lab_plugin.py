@@ -1,0 +1,41 @@
+"""The pure parts of the kernel lab: kernel choice, guest script, report files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from homeguy.lab import vm
+from homeguy.lab.pytest_plugin import count_finished, guest_script, load_reports
+
+pytestmark = pytest.mark.unit
+
+
+def test_newest_debian_kernel(tmp_path: Path) -> None:
+    for name in ("vmlinuz-6.1.0-9-amd64", "vmlinuz-6.1.0-56-amd64", "vmlinuz-6.18.4-custom"):
+        (tmp_path / name).touch()
+    assert vm.debian_kernel(tmp_path).name == "vmlinuz-6.1.0-56-amd64"
+
+
+def test_no_debian_kernel_says_what_to_install(tmp_path: Path) -> None:
+    with pytest.raises(vm.LabError, match="apt-get install linux-image-amd64"):
+        vm.debian_kernel(tmp_path)
+
+
+def test_guest_script() -> None:
+    script = guest_script(Path("/src"), Path("/src/out/lab/s"), Path("/r.jsonl"), Path("/exit"))
+    assert script.splitlines()[0] == "cd /src"
+    assert "modprobe -a ip6_tunnel esp6 xfrm_user" in script
+    assert "@/src/out/lab/s/args > /src/out/lab/s/pytest.log 2>&1" in script
+    assert script.rstrip().endswith("echo $? > /exit")
+
+
+def test_reports_grouped_by_test(tmp_path: Path) -> None:
+    path = tmp_path / "reports.jsonl"
+    lines = [{"nodeid": n, "when": w} for n in ("a", "b") for w in ("setup", "call", "teardown")]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines[:5]))
+    reports = load_reports(path)
+    assert [r["when"] for r in reports["a"]] == ["setup", "call", "teardown"]
+    assert [r["when"] for r in reports["b"]] == ["setup", "call"]
+    assert count_finished(path) == 1
+    assert load_reports(tmp_path / "missing") == {} and count_finished(tmp_path / "missing") == 0
