@@ -1,0 +1,724 @@
+"""Mobility Header codec: exact bytes, round trips, validation (RFC 6275 6.1-6.2, RFC 3963).
+
+The expected octets are written field by field from the RFC layouts. The checksum
+octets are the value the reference RFC 1071 loop in ``pcap.rfc1071_checksum`` gives
+over the pseudo-header and these octets; ``test_reference_checksum`` re-checks each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from ipaddress import IPv6Address, IPv6Network
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from mip6d.wire import mh
+from mip6d.wire.mh import (
+    AlternateCareOfAddress,
+    BAFlag,
+    BAStatus,
+    BEStatus,
+    BindingAck,
+    BindingAuthorizationData,
+    BindingError,
+    BindingRefreshAdvice,
+    BindingRefreshRequest,
+    BindingUpdate,
+    BUFlag,
+    CareOfTest,
+    CareOfTestInit,
+    DecodeError,
+    EncodeError,
+    HomeTest,
+    HomeTestInit,
+    MHOptionType,
+    MHType,
+    MobileNetworkPrefix,
+    NonceIndices,
+    Pad1,
+    PadN,
+    UnknownMessage,
+    UnknownOption,
+)
+from pcap import rfc1071_checksum
+
+pytestmark = pytest.mark.unit
+
+HOA = IPv6Address("2001:db8:1::10")  # mobile node's home address
+COA = IPv6Address("2001:db8:2::20")  # its care-of address
+HA = IPv6Address("2001:db8:1::1")  # home agent
+CN = IPv6Address("2001:db8:3::30")  # correspondent node
+
+HOA_HEX = "20010db8000100000000000000000010"
+COA_HEX = "20010db8000200000000000000000020"
+
+
+def h(text: str) -> bytes:
+    return bytes.fromhex(text)
+
+
+# (message, pseudo-header source, destination, expected octets)
+CASES = [
+    pytest.param(
+        BindingRefreshRequest(),
+        CN,
+        HOA,
+        h(
+            "3b"  # Payload Proto 59 (no next header)
+            "00"  # Header Len 0: 8 octets
+            "00"  # MH Type 0: Binding Refresh Request
+            "00"  # Reserved
+            "68ba"  # Checksum
+            "0000"  # Reserved
+        ),
+        id="brr",
+    ),
+    pytest.param(
+        HomeTestInit(0x0102030405060708),
+        HOA,
+        CN,
+        h(
+            "3b"  # Payload Proto
+            "01"  # Header Len 1: 16 octets
+            "01"  # MH Type 1: Home Test Init
+            "00"  # Reserved
+            "579d"  # Checksum
+            "0000"  # Reserved
+            "0102030405060708"  # Home Init Cookie
+        ),
+        id="hoti",
+    ),
+    pytest.param(
+        CareOfTestInit(0xF1F2F3F4F5F6F7F8),
+        COA,
+        CN,
+        h(
+            "3b"  # Payload Proto
+            "01"  # Header Len 1
+            "02"  # MH Type 2: Care-of Test Init
+            "00"  # Reserved
+            "92c8"  # Checksum
+            "0000"  # Reserved
+            "f1f2f3f4f5f6f7f8"  # Care-of Init Cookie
+        ),
+        id="coti",
+    ),
+    pytest.param(
+        HomeTest(7, 0x0102030405060708, 0x1112131415161718),
+        CN,
+        HOA,
+        h(
+            "3b"  # Payload Proto
+            "02"  # Header Len 2: 24 octets
+            "03"  # MH Type 3: Home Test
+            "00"  # Reserved
+            "0539"  # Checksum
+            "0007"  # Home Nonce Index
+            "0102030405060708"  # Home Init Cookie
+            "1112131415161718"  # Home Keygen Token
+        ),
+        id="hot",
+    ),
+    pytest.param(
+        CareOfTest(0x0101, 0xF1F2F3F4F5F6F7F8, 0x2122232425262728),
+        CN,
+        COA,
+        h(
+            "3b"  # Payload Proto
+            "02"  # Header Len 2
+            "04"  # MH Type 4: Care-of Test
+            "00"  # Reserved
+            "ff29"  # Checksum
+            "0101"  # Care-of Nonce Index
+            "f1f2f3f4f5f6f7f8"  # Care-of Init Cookie
+            "2122232425262728"  # Care-of Keygen Token
+        ),
+        id="cot",
+    ),
+    pytest.param(
+        BindingUpdate(42, 150, BUFlag.A | BUFlag.H),
+        HOA,  # sent with a Home Address option: the home address is the checksum source
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "01"  # Header Len 1: 16 octets
+            "05"  # MH Type 5: Binding Update
+            "00"  # Reserved
+            "a21f"  # Checksum
+            "002a"  # Sequence # 42
+            "c000"  # A|H, rest reserved
+            "0096"  # Lifetime 150 units = 600 s
+            "01020000"  # PadN: 4 octets, to the 8-octet boundary
+        ),
+        id="bu-home",
+    ),
+    pytest.param(
+        BindingUpdate(43, 150, BUFlag.A | BUFlag.H | BUFlag.K, (AlternateCareOfAddress(COA),)),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "03"  # Header Len 3: 32 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "6123"  # Checksum
+            "002b"  # Sequence # 43
+            "d000"  # A|H|K
+            "0096"  # Lifetime 150
+            "0100"  # PadN of 2 octets: Alternate CoA aligned at 8n+6 (offset 14)
+            "0310" + COA_HEX  # Alternate Care-of Address, Length 16
+        ),
+        id="bu-altcoa",
+    ),
+    pytest.param(
+        BindingUpdate(
+            256,
+            16,
+            BUFlag.A,
+            (NonceIndices(3, 4), BindingAuthorizationData(bytes(range(12)))),
+        ),
+        HOA,
+        CN,
+        h(
+            "3b"  # Payload Proto
+            "03"  # Header Len 3: 32 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "bb53"  # Checksum
+            "0100"  # Sequence # 256
+            "8000"  # A
+            "0010"  # Lifetime 16 units
+            "0404" "0003" "0004"  # Nonce Indices (2n, offset 12): home 3, care-of 4
+            "050c" "000102030405060708090a0b"  # Binding Authorization Data at 8n+2 (18)
+        ),
+        id="bu-cn",
+    ),
+    pytest.param(
+        BindingUpdate(
+            7,
+            3600,
+            BUFlag.A | BUFlag.H | BUFlag.R,
+            (
+                MobileNetworkPrefix(IPv6Network("2001:db8:100::/48")),
+                MobileNetworkPrefix(IPv6Network("2001:db8:200::/56")),
+            ),
+        ),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "06"  # Header Len 6: 56 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "259d"  # Checksum
+            "0007"  # Sequence # 7
+            "c400"  # A|H|R (mobile router, RFC 3963)
+            "0e10"  # Lifetime 3600 units
+            "0612" "00" "30" "20010db8010000000000000000000000"  # MNP at 8n+4 (12): /48
+            "01020000"  # PadN of 4: next MNP at 8n+4 (36)
+            "0612" "00" "38" "20010db8020000000000000000000000"  # MNP: /56
+        ),
+        id="bu-nemo",
+    ),
+    pytest.param(
+        BindingUpdate(
+            9,
+            1,
+            BUFlag.H,
+            (Pad1(), AlternateCareOfAddress(COA), UnknownOption(200, b"\xaa\xbb")),
+        ),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "04"  # Header Len 4: 40 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "7f11"  # Checksum
+            "0009"  # Sequence # 9
+            "4000"  # H
+            "0001"  # Lifetime 1
+            "00"  # Pad1 given by the caller
+            "00"  # Pad1 computed: Alternate CoA at 8n+6 (14)
+            "0310" + COA_HEX +  # Alternate Care-of Address
+            "c802aabb"  # unknown option 200, kept as given, no alignment
+            "01020000"  # PadN of 4 to the 8-octet boundary
+        ),
+        id="bu-explicit-padding-unknown-option",
+    ),
+    pytest.param(
+        BindingAck(BAStatus.ACCEPTED, 42, 150, BAFlag.K, (BindingRefreshAdvice(120),)),
+        HA,
+        HOA,  # sent with a type 2 routing header: the home address is the final destination
+        h(
+            "3b"  # Payload Proto
+            "01"  # Header Len 1: 16 octets
+            "06"  # MH Type 6: Binding Acknowledgement
+            "00"  # Reserved
+            "5f28"  # Checksum
+            "00"  # Status 0: accepted
+            "80"  # K
+            "002a"  # Sequence # 42
+            "0096"  # Lifetime 150
+            "0202" "0078"  # Binding Refresh Advice (2n, offset 12): 120 units
+        ),
+        id="ba-bra",
+    ),
+    pytest.param(
+        BindingAck(BAStatus.INVALID_PREFIX, 7, 0, BAFlag.R),
+        HA,
+        HOA,
+        h(
+            "3b"  # Payload Proto
+            "01"  # Header Len 1
+            "06"  # MH Type 6
+            "00"  # Reserved
+            "d498"  # Checksum
+            "8d"  # Status 141: Invalid Prefix (RFC 3963)
+            "40"  # R
+            "0007"  # Sequence # 7
+            "0000"  # Lifetime 0
+            "01020000"  # PadN of 4
+        ),
+        id="ba-nemo-invalid-prefix",
+    ),
+    pytest.param(
+        BindingAck(0, 256, 16, options=(BindingAuthorizationData(bytes(range(10, 22))),)),
+        CN,
+        HOA,
+        h(
+            "3b"  # Payload Proto
+            "03"  # Header Len 3: 32 octets
+            "06"  # MH Type 6
+            "00"  # Reserved
+            "011f"  # Checksum
+            "00"  # Status 0
+            "00"  # no flags
+            "0100"  # Sequence # 256
+            "0010"  # Lifetime 16
+            "010400000000"  # PadN of 6: Binding Authorization Data at 8n+2 (18)
+            "050c" "0a0b0c0d0e0f101112131415"  # Binding Authorization Data
+        ),
+        id="ba-bad",
+    ),
+    pytest.param(
+        BindingError(BEStatus.UNKNOWN_BINDING_FOR_HAO, HOA),
+        CN,
+        COA,
+        h(
+            "3b"  # Payload Proto
+            "02"  # Header Len 2: 24 octets
+            "07"  # MH Type 7: Binding Error
+            "00"  # Reserved
+            "32cd"  # Checksum
+            "01"  # Status 1: unknown binding for Home Address destination option
+            "00"  # Reserved
+            + HOA_HEX  # Home Address
+        ),
+        id="be",
+    ),
+    pytest.param(
+        UnknownMessage(8, 59, b"\x00\x01"),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "00"  # Header Len 0
+            "08"  # MH Type 8 (Fast Binding Update, not known here)
+            "00"  # Reserved
+            "60ea"  # Checksum
+            "0001"  # message data, kept raw
+        ),
+        id="unknown-type",
+    ),
+]
+
+
+@pytest.mark.parametrize(("msg", "src", "dst", "wire"), CASES)
+def test_encode_exact_bytes(msg: mh.Message, src: IPv6Address, dst: IPv6Address, wire: bytes):
+    assert mh.encode(msg, src, dst).hex() == wire.hex()
+
+
+@pytest.mark.parametrize(("msg", "src", "dst", "wire"), CASES)
+def test_decode_exact_bytes(msg: mh.Message, src: IPv6Address, dst: IPv6Address, wire: bytes):
+    decoded = mh.decode(wire, src, dst)
+    # padding given by the caller is not part of the decoded message
+    expected_options = tuple(o for o in msg.options if not isinstance(o, (Pad1, PadN)))
+    assert decoded.options == expected_options
+    if not isinstance(msg, UnknownMessage):
+        assert decoded == dataclasses.replace(msg, options=expected_options)
+    else:
+        assert decoded == msg
+    if expected_options == msg.options:  # canonical padding: the encoding is the same
+        assert mh.encode(decoded, src, dst) == wire
+
+
+@pytest.mark.parametrize(("msg", "src", "dst", "wire"), CASES)
+def test_reference_checksum(msg: mh.Message, src: IPv6Address, dst: IPv6Address, wire: bytes):
+    assert rfc1071_checksum(src, dst, 135, wire) == 0
+    zeroed = wire[:4] + b"\x00\x00" + wire[6:]
+    assert rfc1071_checksum(src, dst, 135, zeroed) == int.from_bytes(wire[4:6], "big")
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_status_and_type_values_are_the_iana_ones():
+    assert [int(t) for t in MHType] == list(range(8))
+    assert {s.name: int(s) for s in BAStatus} == {
+        "ACCEPTED": 0,
+        "ACCEPTED_PREFIX_DISCOVERY_NECESSARY": 1,
+        "REASON_UNSPECIFIED": 128,
+        "ADMINISTRATIVELY_PROHIBITED": 129,
+        "INSUFFICIENT_RESOURCES": 130,
+        "HOME_REGISTRATION_NOT_SUPPORTED": 131,
+        "NOT_HOME_SUBNET": 132,
+        "NOT_HOME_AGENT_FOR_THIS_MN": 133,
+        "DAD_FAILED": 134,
+        "SEQUENCE_NUMBER_OUT_OF_WINDOW": 135,
+        "EXPIRED_HOME_NONCE_INDEX": 136,
+        "EXPIRED_CARE_OF_NONCE_INDEX": 137,
+        "EXPIRED_NONCES": 138,
+        "REGISTRATION_TYPE_CHANGE_DISALLOWED": 139,
+        "MOBILE_ROUTER_OPERATION_NOT_PERMITTED": 140,
+        "INVALID_PREFIX": 141,
+        "NOT_AUTHORIZED_FOR_PREFIX": 142,
+        "FORWARDING_SETUP_FAILED": 143,
+    }
+    assert (BEStatus.UNKNOWN_BINDING_FOR_HAO, BEStatus.UNRECOGNIZED_MH_TYPE) == (1, 2)
+    assert [int(f) for f in BUFlag] == [0x8000, 0x4000, 0x2000, 0x1000, 0x0800, 0x0400, 0x0200]
+    assert [int(f) for f in BAFlag] == [0x80, 0x40, 0x20]
+    assert [int(t) for t in MHOptionType] == list(range(7))
+
+
+def test_accepted():
+    assert mh.accepted(BAStatus.ACCEPTED)
+    assert mh.accepted(BAStatus.ACCEPTED_PREFIX_DISCOVERY_NECESSARY)
+    assert mh.accepted(127)
+    assert not mh.accepted(128)
+    assert not mh.accepted(BAStatus.FORWARDING_SETUP_FAILED)
+    assert BAStatus.ACCEPTED.accepted
+    assert not BAStatus.DAD_FAILED.accepted
+    assert BindingAck(1, 0, 0).accepted
+    assert not BindingAck(200, 0, 0).accepted
+
+
+def test_lifetimes():
+    assert BindingUpdate(0, 150).lifetime_seconds == 600
+    assert BindingAck(0, 0, 3).lifetime_seconds == 12
+    assert BindingRefreshAdvice(30).interval_seconds == 120
+    assert mh.lifetime_from_seconds(600) == 150
+    assert mh.lifetime_from_seconds(601) == 150
+    assert mh.lifetime_from_seconds(10**9) == 0xFFFF
+    with pytest.raises(ValueError):
+        mh.lifetime_from_seconds(-1)
+
+
+def test_option_rules():
+    assert mh.OPTION_RULES[MHType.BU] == {
+        MHOptionType.BINDING_AUTHORIZATION_DATA,
+        MHOptionType.NONCE_INDICES,
+        MHOptionType.ALTERNATE_CARE_OF_ADDRESS,
+        MHOptionType.MOBILE_NETWORK_PREFIX,
+    }
+    assert mh.OPTION_RULES[MHType.BA] == {
+        MHOptionType.BINDING_AUTHORIZATION_DATA,
+        MHOptionType.BINDING_REFRESH_ADVICE,
+    }
+    for kind in (MHType.BRR, MHType.HOTI, MHType.COTI, MHType.HOT, MHType.COT, MHType.BE):
+        assert mh.OPTION_RULES[kind] == frozenset()
+    assert {t: s.alignment for t, s in mh.OPTIONS.items()} == {
+        2: (2, 0),
+        3: (8, 6),
+        4: (2, 0),
+        5: (8, 2),
+        6: (8, 4),
+    }
+    assert [s.min_header_len for s in mh.MESSAGES.values()] == [0, 1, 1, 2, 2, 1, 1, 2]
+
+
+# --------------------------------------------------------------------------- decode rules
+
+
+def with_checksum(wire: bytes, src: IPv6Address, dst: IPv6Address) -> bytes:
+    """``wire`` with its checksum recomputed by the reference implementation."""
+    zeroed = wire[:4] + b"\x00\x00" + wire[6:]
+    return zeroed[:4] + rfc1071_checksum(src, dst, 135, zeroed).to_bytes(2, "big") + wire[6:]
+
+
+BU_HEAD = "3b010500" "0000" "002a" "c000" "0096"  # BU, Header Len 1, checksum to fix
+BA_HEAD = "3b010600" "0000" "00" "00" "002a" "0096"  # BA, Header Len 1
+
+
+@pytest.mark.parametrize(
+    ("wire", "offset", "reason"),
+    [
+        pytest.param("3b0000", 3, "shorter than 8", id="short"),
+        pytest.param("", 0, "shorter than 8", id="empty"),
+        pytest.param("3b010000" "0000" "0000", 1, "Header Len 1 means 16", id="hdrlen>data"),
+        pytest.param("3b000000" "0000" "0000" "00000000", 1, "but 12", id="hdrlen<data"),
+        pytest.param("06000000" "0000" "0000", 0, "Payload Proto 6", id="payload-proto"),
+        pytest.param("3b000100" "0000" "0000", 1, "below the minimum 1", id="hoti-too-short"),
+        pytest.param("3b010700" "0000" "0100" + "00" * 8, 1, "minimum 2", id="be-too-short"),
+        pytest.param(BU_HEAD + "00000002", 15, "no Length octet", id="option-truncated"),
+        pytest.param(BU_HEAD + "02050000", 13, "runs past the end", id="option-overrun"),
+        pytest.param(BA_HEAD + "02010000", 13, "expected 2", id="bra-length"),
+        pytest.param(
+            "3b030500" "0000" "002a" "c000" "0096" "0100" "030f" + "00" * 15 + "00",
+            15,
+            "expected 16",
+            id="altcoa-length",
+        ),
+        pytest.param(
+            "3b030500" "0000" "002a" "c000" "0096" "0612" "0081" + "00" * 16,
+            15,
+            "length 129 > 128",
+            id="mnp-prefix-length",
+        ),
+        pytest.param(
+            "3b030500" "0000" "002a" "c000" "0096" "0612" "0030" "20010db8" "0001" + "00" * 9
+            + "01",
+            16,
+            "host bits set",
+            id="mnp-host-bits",
+        ),
+        pytest.param(
+            "3b030500" "0000" "002a" "c000" "0096" "050c" + "00" * 12 + "04040000" "0000",
+            26,
+            "must be the last option",
+            id="bad-not-last",
+        ),
+    ],
+)
+def test_decode_errors(wire: str, offset: int, reason: str):
+    data = bytes.fromhex(wire)
+    if len(data) >= 8:
+        data = with_checksum(data, HOA, HA)
+    with pytest.raises(DecodeError) as info:
+        mh.decode(data, HOA, HA)
+    assert info.value.offset == offset
+    assert reason in info.value.reason
+    assert f"at offset {offset}" in str(info.value)
+
+
+def test_bad_checksum_is_rejected_unless_verification_is_off():
+    wire = mh.encode(BindingUpdate(1, 2), HOA, HA)
+    corrupted = wire[:-1] + bytes((wire[-1] ^ 1,))
+    with pytest.raises(DecodeError, match="checksum") as info:
+        mh.decode(corrupted, HOA, HA)
+    assert info.value.offset == 4
+    with pytest.raises(DecodeError, match="checksum"):
+        mh.decode(wire, COA, HA)  # the wrong pseudo-header source
+    assert mh.decode(corrupted, HOA, HA, verify_checksum=False) == BindingUpdate(1, 2)
+
+
+def test_decode_accepts_bytes_like():
+    wire = mh.encode(BindingUpdate(1, 2), HOA, HA)
+    assert mh.decode(bytearray(wire), HOA, HA) == BindingUpdate(1, 2)
+    assert mh.decode(memoryview(wire), HOA, HA) == BindingUpdate(1, 2)
+
+
+def test_decode_drops_padding_and_keeps_unknown_options():
+    wire = with_checksum(
+        h(
+            "3b030500" "0000" "002a" "c000" "0096"
+            "00"  # Pad1
+            "0101ff"  # PadN with non-zero content: still padding
+            "fe03010203"  # unknown option 254
+            "020200ff"  # Binding Refresh Advice: not valid in a BU, kept as unknown
+            "00"  # Pad1
+            "010400000000"  # PadN
+        ),
+        HOA,
+        HA,
+    )
+    msg = mh.decode(wire, HOA, HA)
+    assert msg == BindingUpdate(
+        42,
+        150,
+        BUFlag.A | BUFlag.H,
+        (UnknownOption(254, b"\x01\x02\x03"), UnknownOption(2, b"\x00\xff")),
+    )
+
+
+def test_unknown_values_are_kept():
+    wire = with_checksum(h("3b010600" "0000" "7f" "1f" "0001" "0002" "01020000"), HA, HOA)
+    msg = mh.decode(wire, HA, HOA)
+    assert msg == BindingAck(127, 1, 2, BAFlag(0x1F))
+    assert type(msg.status) is int  # type: ignore[union-attr]
+    assert msg.accepted  # type: ignore[union-attr]
+    assert mh.encode(msg, HA, HOA) == wire
+    wire = with_checksum(h("3b010500" "0000" "0001" "01ff" "0002" "01020000"), HOA, HA)
+    assert mh.decode(wire, HOA, HA).flags == BUFlag(0x01FF)  # type: ignore[union-attr]
+    wire = with_checksum(h("3b020700" "0000" "09" "00") + HOA.packed, CN, COA)
+    assert mh.decode(wire, CN, COA) == BindingError(9, HOA)
+
+
+def test_unknown_mh_type_decodes_to_unknown_message():
+    wire = mh.encode(UnknownMessage(16, 59, bytes(10)), HA, HOA)
+    assert mh.decode(wire, HA, HOA) == UnknownMessage(16, 59, bytes(10))
+    assert mh.decode(wire, HA, HOA).options == ()
+
+
+def test_reserved_fields_are_ignored():
+    canonical = mh.encode(HomeTestInit(5), HOA, CN)
+    dirty = with_checksum(canonical[:3] + b"\xff" + canonical[4:6] + b"\xff\xff" + canonical[8:],
+                          HOA, CN)
+    assert mh.decode(dirty, HOA, CN) == HomeTestInit(5)
+
+
+# --------------------------------------------------------------------------- encode rules
+
+
+@pytest.mark.parametrize(
+    ("msg", "message"),
+    [
+        (BindingUpdate(1, 2, options=(BindingRefreshAdvice(1),)), "not valid in this message"),
+        (BindingAck(0, 1, 2, options=(AlternateCareOfAddress(COA),)), "not valid"),
+        (HomeTestInit(1, (NonceIndices(1, 2),)), "not valid"),
+        (
+            BindingUpdate(1, 2, options=(BindingAuthorizationData(b"x"), NonceIndices(1, 2))),
+            "must be the last option",
+        ),
+        (
+            BindingUpdate(1, 2, options=(BindingAuthorizationData(b"x"), UnknownOption(9, b""))),
+            "must be the last option",
+        ),
+        (BindingUpdate(1, 2, options=(PadN(1),)), "PadN length 1"),
+        (BindingUpdate(1, 2, options=(UnknownOption(1, b""),)), "use Pad1/PadN"),
+        (BindingUpdate(1, 2, options=(UnknownOption(300, b""),)), "not in 2..255"),
+        (BindingUpdate(1, 2, options=(UnknownOption(9, bytes(256)),)), "over 255"),
+        (BindingUpdate(1, 2, options=(BindingAuthorizationData(bytes(256)),)), "over 255"),
+        (BindingUpdate(1, 2, options=(NonceIndices(1, 70000),)), "NonceIndices"),
+        (BindingUpdate(1 << 16, 2), "BindingUpdate"),
+        (BindingUpdate(1, -1), "BindingUpdate"),
+        (BindingAck(256, 1, 2), "BindingAck"),
+        (HomeTestInit(1 << 64), "HomeTestInit"),
+        (BindingAck(0, 0, 0, options=(BindingRefreshAdvice(1 << 16),)), "BindingRefreshAdvice"),
+        (UnknownMessage(9, 59, b"\x00"), "not a multiple of 8"),
+        (UnknownMessage(300, 59, b"\x00\x00"), "not in 0..255"),
+        (BindingUpdate(1, 2, options=(UnknownOption(9, bytes(255)),) * 9), "Header Len range"),
+    ],
+)
+def test_encode_errors(msg: mh.Message, message: str):
+    with pytest.raises(EncodeError, match=message):
+        mh.encode(msg, HOA, HA)
+
+
+def test_encode_payload_proto():
+    wire = mh.encode(BindingRefreshRequest(), CN, HOA, payload_proto=6)
+    assert wire[0] == 6
+    with pytest.raises(DecodeError, match="Payload Proto 6"):
+        mh.decode(wire, CN, HOA)
+    with pytest.raises(EncodeError):
+        mh.encode(BindingRefreshRequest(), CN, HOA, payload_proto=256)
+
+
+def test_encode_rejects_foreign_objects():
+    with pytest.raises(EncodeError, match="not a Mobility Header message"):
+        mh.encode(object(), CN, HOA)  # type: ignore[arg-type]
+
+
+def test_padn_of_any_size_and_alignment_after_it():
+    msg = BindingUpdate(1, 2, options=(PadN(11), AlternateCareOfAddress(COA)))
+    wire = mh.encode(msg, HOA, HA)
+    # 12 fixed + 11 given + 7 computed (to 30 = 8*3+6) + 18 = 48
+    assert wire[12:23] == h("0109") + bytes(9)
+    assert wire[23:30] == h("0105") + bytes(5)
+    assert wire[30:32] == h("0310")
+    assert len(wire) == 48
+    assert mh.decode(wire, HOA, HA) == BindingUpdate(1, 2, options=(AlternateCareOfAddress(COA),))
+
+
+# --------------------------------------------------------------------------- properties
+
+u8 = st.integers(0, 0xFF)
+u16 = st.integers(0, 0xFFFF)
+u64 = st.integers(0, (1 << 64) - 1)
+addresses = st.integers(0, (1 << 128) - 1).map(IPv6Address)
+
+
+@st.composite
+def prefixes(draw: st.DrawFn) -> IPv6Network:
+    length = draw(st.integers(0, 128))
+    value = draw(st.integers(0, (1 << 128) - 1))
+    return IPv6Network((value >> (128 - length) << (128 - length), length))
+
+
+unknown_options = st.builds(
+    UnknownOption, st.integers(7, 255), st.binary(max_size=40)
+)
+bu_options = st.lists(
+    st.one_of(
+        st.builds(AlternateCareOfAddress, addresses),
+        st.builds(NonceIndices, u16, u16),
+        st.builds(MobileNetworkPrefix, prefixes()),
+        unknown_options,
+    ),
+    max_size=5,
+)
+ba_options = st.lists(st.one_of(st.builds(BindingRefreshAdvice, u16), unknown_options), max_size=4)
+authorization = st.lists(st.builds(BindingAuthorizationData, st.binary(max_size=40)), max_size=1)
+BA_STATUS: dict[int, BAStatus | int] = {int(s): s for s in BAStatus}
+BE_STATUS: dict[int, BEStatus | int] = {int(s): s for s in BEStatus}
+no_options = st.lists(unknown_options, max_size=3).map(tuple)
+
+MESSAGES = {
+    "brr": st.builds(BindingRefreshRequest, no_options),
+    "hoti": st.builds(HomeTestInit, u64, no_options),
+    "coti": st.builds(CareOfTestInit, u64, no_options),
+    "hot": st.builds(HomeTest, u16, u64, u64, no_options),
+    "cot": st.builds(CareOfTest, u16, u64, u64, no_options),
+    "bu": st.builds(
+        BindingUpdate,
+        u16,
+        u16,
+        u16.map(BUFlag),
+        st.builds(lambda a, b: tuple(a + b), bu_options, authorization),
+    ),
+    "ba": st.builds(
+        BindingAck,
+        u8.map(lambda s: BA_STATUS.get(s, s)),
+        u16,
+        u16,
+        u8.map(BAFlag),
+        st.builds(lambda a, b: tuple(a + b), ba_options, authorization),
+    ),
+    "be": st.builds(
+        BindingError, u8.map(lambda s: BE_STATUS.get(s, s)), addresses, no_options
+    ),
+    "unknown": st.builds(
+        UnknownMessage,
+        st.integers(8, 255),
+        st.just(59),
+        st.integers(0, 30).map(lambda n: bytes(range(2 + 8 * n))[: 2 + 8 * n]),
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MESSAGES))
+def test_round_trip_property(kind: str):
+    @given(msg=MESSAGES[kind], src=addresses, dst=addresses)
+    def check(msg: mh.Message, src: IPv6Address, dst: IPv6Address) -> None:
+        wire = mh.encode(msg, src, dst)
+        assert len(wire) % 8 == 0
+        assert wire[1] == len(wire) // 8 - 1
+        assert rfc1071_checksum(src, dst, 135, wire) == 0
+        decoded = mh.decode(wire, src, dst)
+        assert decoded == msg
+        assert mh.encode(decoded, src, dst) == wire
+        # every option sits at its alignment
+        offset = 6 + mh.MESSAGES[wire[2]].body.size if wire[2] in mh.MESSAGES else len(wire)
+        while offset < len(wire):
+            kind_ = wire[offset]
+            if kind_ == 0:
+                offset += 1
+                continue
+            spec = mh.OPTIONS.get(kind_)
+            if spec is not None and kind_ in mh.MESSAGES[wire[2]].options:
+                x, y = spec.alignment
+                assert offset % x == y
+            offset += 2 + wire[offset + 1]
+
+    check()
