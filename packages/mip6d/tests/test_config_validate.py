@@ -1,0 +1,164 @@
+"""Checks across statements: what each node needs, things given twice, IPsec overlaps."""
+
+import pytest
+from mip6d.config import ConfigError, parse
+
+pytestmark = pytest.mark.unit
+
+HOME_LINK = (
+    'MnHomeLink "eth0" {\n HomeAgentAddress 2001:db8:1::1;\n HomeAddress 2001:db8:1::1234/64;\n}\n'
+)
+
+
+def error(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "t.conf")
+    return str(caught.value)
+
+
+def warnings(text: str) -> list[str]:
+    return [str(w) for w in parse(text, "t.conf").warnings]
+
+
+def test_minimal_valid_nodes() -> None:
+    assert parse('NodeConfig MN;\nInterface "eth0";\n' + HOME_LINK).home_links
+    assert parse('NodeConfig HA;\nInterface "eth0";').interfaces
+    assert parse("NodeConfig CN;").node_config == "CN"
+
+
+SEMANTIC_ERRORS = [
+    # what a mobile node and a home agent need
+    ("DebugLevel 1;\nNodeConfig MN;", "t.conf:2:1: NodeConfig MN needs an MnHomeLink with "
+     "HomeAgentAddress and HomeAddress; found no MnHomeLink"),
+    ('NodeConfig MN;\nMnHomeLink "eth0" { HomeAddress 2001:db8:1::1234/64; }',
+     "t.conf:2:1: MnHomeLink \"eth0\" has no HomeAgentAddress; expected one since NodeConfig "
+     "is MN (:: discovers the home agent)"),
+    ('MnHomeLink "eth0" { HomeAgentAddress 2001:db8:1::1; }', "t.conf:1:53: expected a "
+     "HomeAddress statement in MnHomeLink \"eth0\", found '}'"),
+    ("NodeConfig HA;", "t.conf:1:1: NodeConfig HA needs an Interface to serve as home agent "
+     "on; found none"),
+    ('NodeConfig HA;\nInterface "eth0" { IfType CN; }', "t.conf:1:1: NodeConfig HA needs an "
+     "Interface to serve as home agent on; found only interfaces with another IfType"),
+    # interfaces
+    ('Interface "eth0";\nInterface "eth0" { MnIfPreference 1; }', "t.conf:2:1: Interface "
+     "\"eth0\" is already declared at t.conf:1:1; expected each interface once"),
+    ('NodeConfig HA;\nInterface "eth0" {\n  Tunnel enabled;\n}', "t.conf:3:3: Interface "
+     "\"eth0\" serves as home agent and cannot be a Tunnel; expected Tunnel disabled or IfType "
+     "MN or CN"),
+    ('Interface "eth0" {\n  IfType HA;\n  Tunnel enabled;\n}', "t.conf:3:3: Interface \"eth0\" "
+     "serves as home agent and cannot be a Tunnel; expected Tunnel disabled or IfType MN or "
+     "CN"),
+    # home links
+    ('MnHomeLink "eth0" {\n HomeAddress 2001:db8:1::1234/64 (2001:db8:2::/64);\n}',
+     "t.conf:2:2: HomeAddress 2001:db8:1::1234/64 lists mobile network prefixes, which needs "
+     "'IsMobRtr enabled;' in MnHomeLink \"eth0\""),
+    ('MnHomeLink "eth0" {\n HomeAddress 2001:db8:1::1234/64 (2001:db8:2::/64);\n'
+     " IsMobRtr disabled;\n}",
+     "t.conf:2:2: HomeAddress 2001:db8:1::1234/64 lists mobile network prefixes, which needs "
+     "'IsMobRtr enabled;' in MnHomeLink \"eth0\""),
+    ('MnHomeLink "eth0" {\n HomeAddress 2001:db8:1::1234/64;\n HomePrefix 2001:db8:2::/64;\n}',
+     "t.conf:3:2: HomePrefix 2001:db8:2::/64 does not contain HomeAddress 2001:db8:1::1234; "
+     "expected the prefix of the home link"),
+    ('MnHomeLink "eth0" {\n HomeAddress 2001:db8:1::1234/64;\n'
+     " HomeAgentAddress 2001:db8:1::1234;\n}",
+     "t.conf:3:2: HomeAgentAddress 2001:db8:1::1234 is the home address itself; expected the "
+     "home agent's address"),
+    (HOME_LINK + 'MnHomeLink "wlan0" {\n HomeAddress 2001:db8:1::1234/64;\n}',
+     "t.conf:6:2: home address 2001:db8:1::1234 is already given to MnHomeLink \"eth0\" at "
+     "t.conf:3:2; expected each home address once"),
+    ('MnHomeLink "a" { IsMobRtr enabled; HomeAddress 2001:db8:1::1/64 (2001:db8:2::/64); }\n'
+     'MnHomeLink "b" { IsMobRtr enabled; HomeAddress 2001:db8:1::2/64 (2001:db8:2::/60); }',
+     "t.conf:2:36: mobile network prefix 2001:db8:2::/60 overlaps 2001:db8:2::/64 of "
+     "MnHomeLink \"a\" at t.conf:1:36; expected each prefix to belong to one mobile router"),
+    # binding ACL
+    ("BindingAclPolicy 2001:db8:1::5 allow;\nBindingAclPolicy 2001:db8:1::5 deny;",
+     "t.conf:2:1: home address 2001:db8:1::5 is already given to BindingAclPolicy at "
+     "t.conf:1:1; expected each home address once"),
+    ("BindingAclPolicy 2001:db8:1::5 (2001:db8:5::/64) allow;\n"
+     "BindingAclPolicy 2001:db8:1::6 (2001:db8:5:0:8000::/65) allow;",
+     "t.conf:2:1: mobile network prefix 2001:db8:5:0:8000::/65 overlaps 2001:db8:5::/64 of "
+     "BindingAclPolicy 2001:db8:1::5 at t.conf:1:1; expected each prefix to belong to one "
+     "mobile router"),
+    ("CnBindingPolicySet {\n 2001:db8::1 enabled;\n 2001:db8::1 2001:db8::2 disabled;\n}",
+     "t.conf:3:2: CnBindingPolicySet has a line for 2001:db8::1 already at t.conf:2:2; "
+     "expected one line per mobile node"),
+    # timers
+    ("MaxMobPfxAdvInterval 100;\nMinMobPfxAdvInterval 200;", "t.conf:2:1: "
+     "MinMobPfxAdvInterval 200 is longer than MaxMobPfxAdvInterval 100; expected at most it"),
+    ("MaxMobPfxAdvInterval 100;", "t.conf:1:1: MinMobPfxAdvInterval 600 is longer than "
+     "MaxMobPfxAdvInterval 100; expected at most it"),
+    ("MaxBindackTimeout 1;", "t.conf:1:1: MaxBindackTimeout 1.0 is shorter than "
+     "InitialBindackTimeoutFirstReg 1.5; expected at least it"),
+    ("InitialBindackTimeoutFirstReg 1;\nInitialBindackTimeoutReReg 40;", "t.conf:2:1: "
+     "MaxBindackTimeout 32.0 is shorter than InitialBindackTimeoutReReg 40.0; expected at least "
+     "it"),
+    # IPsec policies
+    ("IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+     " IPsecPolicy Mh UseESP UseAH;\n}", "t.conf:4:2: IPsecPolicy Mh UseAH: only UseESP is "
+     "supported; expected UseESP instead of UseAH"),
+    ("IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+     " IPsecPolicy Mh UseIPComp;\n}", "t.conf:4:2: IPsecPolicy Mh UseIPComp: only UseESP is "
+     "supported; expected UseESP instead of UseIPComp"),
+    ("IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+     " HomeAddress 2001:db8::2/64;\n IPsecPolicy Mh UseESP;\n}", "t.conf:4:2: HomeAddress "
+     "2001:db8::2 is already in this IPsecPolicySet at t.conf:3:2; expected each home address "
+     "once"),
+    ("IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+     " IPsecPolicy HomeRegBinding UseESP;\n IPsecPolicy Mh UseESP;\n}", "t.conf:5:2: "
+     "IPsecPolicy Mh overlaps IPsecPolicy HomeRegBinding at t.conf:4:2 for home agent "
+     "2001:db8::1 and home address 2001:db8::2; expected policies that protect different "
+     "traffic"),
+    ("IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+     " IPsecPolicy MobPfxDisc UseESP;\n}\nIPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n"
+     " HomeAddress 2001:db8::3/64;\n HomeAddress 2001:db8::2/64;\n IPsecPolicy ICMP UseESP;\n"
+     "}", "t.conf:10:2: IPsecPolicy ICMP overlaps IPsecPolicy MobPfxDisc at t.conf:4:2 for "
+     "home agent 2001:db8::1 and home address 2001:db8::2; expected policies that protect "
+     "different traffic"),
+    ("IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+     " IPsecPolicy TunnelPayload UseESP;\n IPsecPolicy TunnelHomeTesting UseESP;\n}",
+     "t.conf:5:2: IPsecPolicy TunnelHomeTesting overlaps IPsecPolicy TunnelPayload at "
+     "t.conf:4:2 for home agent 2001:db8::1 and home address 2001:db8::2; expected policies "
+     "that protect different traffic"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), SEMANTIC_ERRORS)
+def test_semantic_errors(text: str, message: str) -> None:
+    assert error(text) == message
+
+
+def test_policies_that_do_not_overlap_are_fine() -> None:
+    config = parse(
+        "IPsecPolicySet {\n HomeAgentAddress 2001:db8::1;\n HomeAddress 2001:db8::2/64;\n"
+        " IPsecPolicy Mh UseESP;\n IPsecPolicy ICMP UseESP;\n IPsecPolicy TunnelMh UseESP;\n}\n"
+        # another home agent, same home address: no overlap with the first set
+        "IPsecPolicySet {\n HomeAgentAddress 2001:db8::9;\n HomeAddress 2001:db8::2/64;\n"
+        " IPsecPolicy any UseESP;\n}"
+    )
+    assert len(config.ipsec_policy_sets) == 2
+
+
+def test_a_home_address_may_share_an_acl_and_a_home_link() -> None:
+    # A node that is both (unusual, but UMIP has nothing against it): each list separately.
+    parse(HOME_LINK + "BindingAclPolicy 2001:db8:1::1234 allow;")
+
+
+def test_warnings() -> None:
+    assert warnings("NodeConfig MN;\n" + HOME_LINK) == [
+        "t.conf:1:1: warning: NodeConfig MN without any Interface and with MnUseAllInterfaces "
+        "disabled: no interface will be used to move",
+    ]
+    assert warnings("BindingAclPolicy 2001:db8::5 (2001:db8:5::/64) allow;") == [
+        "t.conf:1:1: warning: BindingAclPolicy 2001:db8::5 lists mobile network prefixes but "
+        "HaAcceptMobRtr is disabled, so this mobile router cannot register",
+    ]
+    assert warnings("HaAcceptMobRtr enabled;\nBindingAclPolicy 2001:db8::5 (2001:db8:5::/64) "
+                    "allow;") == []
+    assert warnings(
+        'NodeConfig MN;\nMnUseAllInterfaces enabled;\n' + HOME_LINK + "IPsecPolicySet {\n"
+        " HomeAgentAddress 2001:db8:1::1;\n HomeAddress 2001:db8:1::99/64;\n"
+        " IPsecPolicy Mh UseESP;\n}"
+    ) == [
+        "t.conf:7:1: warning: IPsecPolicySet HomeAddress 2001:db8:1::99 is not the HomeAddress "
+        "of any MnHomeLink, so its policies are never used",
+    ]
