@@ -1,0 +1,751 @@
+"""One Binding Update List entry: a mobile node's (or mobile router's) home
+registration with one home agent (RFC 6275 sections 11.1, 11.5.5, 11.7 and 11.8;
+RFC 3963 section 5).
+
+:func:`step` is a pure function ``(entry, event, now, settings) -> (entry, effects)``.
+The transitions are the table :data:`TRANSITIONS`, keyed by ``(state, trigger)``; a
+pair that is not in the table leaves the entry as it is. The kernel state is not written
+by the handlers: :func:`desired_state` declares it for each state and :func:`step`
+emits the difference from what is installed (:func:`mip6d.core.effects.reconcile`), so a
+handover is one :class:`~mip6d.core.effects.ChangeTunnel`. Likewise the entry's one
+timer is derived from its state after every step.
+
+States:
+
+=============  ===========================================================================
+IDLE           away from home with no usable care-of address; nothing registered
+HOME           on the home link, no binding at the home agent
+REGISTERING    first registration (no binding at the home agent): Binding Updates are
+               retransmitted after InitialBindackTimeoutFirstReg (1.5 s), doubling up to
+               MAX_BINDACK_TIMEOUT (32 s), indefinitely (RFC 6275 section 11.8)
+REGISTERED     binding accepted; refreshed when :attr:`MnSettings.refresh_after` of the
+               granted lifetime has passed, or after the Binding Refresh Advice interval
+               when the home agent sent one (section 11.7.3)
+REFRESHING     binding held by the home agent, a new Binding Update outstanding (refresh
+               or new care-of address): retransmissions start at
+               InitialBindackTimeoutReReg (INITIAL_BINDACK_TIMEOUT, 1 s)
+DEREGISTERING  back on the home link: a Binding Update with lifetime 0 sent from the home
+               address, without Home Address option (section 11.5.5), retransmitted
+               like a re-registration until acknowledged or the binding would lapse
+FAILED         the home agent refused the registration; a new care-of address retries
+=============  ===========================================================================
+
+Kernel state while a binding is held (UMIP's layout): the ip6ip6 tunnel from the care-of
+address to the home agent, the home address on it as a /128 home address, a default
+route through it in table :attr:`MnSettings.mip6_table`, a rule sending traffic from the
+home address to that table, and a ``proto route2`` state so that the home agent's
+Binding Acknowledgement, sent to the care-of address with a type 2 routing header, is
+accepted. A mobile router adds, per mobile network prefix, a rule looking up traffic
+from the prefix in that table and a rule looking up traffic to the prefix in the main
+table. On the home link the home address sits on the home interface (``nodad``: the
+home agent may still be defending it, section 11.5.5).
+
+Refresh point: :attr:`MnSettings.refresh_after` = 0.8, i.e. a refresh when a fifth of the
+granted lifetime remains (the rebinding point T2 = 0.8 of DHCPv6, RFC 8415 section
+21.4). With the re-registration schedule 1, 2, 4, 8, ... s that leaves room for several
+retransmissions even for a 64 s binding, while refreshing at half the lifetime (T1)
+would double the signalling a home agent of 100,000 nodes receives for no gain. The
+lifetime counts from when the acknowledged Binding Update was sent, which is no later
+than when the home agent started counting (section 11.7.3).
+
+Returning home (section 11.5.5): a deregistration is sent whenever the home agent may
+hold a binding, including one whose acknowledgement was lost
+(:attr:`BulEntry.bound_until`); status 133 in answer means it held none.
+
+Sequence numbers: every Binding Update, retransmissions included, takes the next number
+(section 11.7.1), and a Binding Acknowledgement is matched against every number sent in
+the exchange in progress, since a home agent busy with duplicate address detection
+answers the first one. Status 135 carries the home agent's last accepted number: the
+entry continues from it (section 11.7.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
+from typing import TypeAlias
+
+from mip6d.core import seqno
+from mip6d.core.effects import (
+    MAIN_TABLE,
+    AddAddress,
+    AddRoute,
+    AddRule,
+    AddTunnel,
+    AddXfrmState,
+    CancelTimer,
+    Effect,
+    SendMessage,
+    StartTimer,
+    TimerKey,
+    TimerKind,
+    XfrmRoProto,
+    log,
+    reconcile,
+)
+from mip6d.core.policy import MAX_LIFETIME
+from mip6d.wire.mh import (
+    AlternateCareOfAddress,
+    BAFlag,
+    BAStatus,
+    BindingAck,
+    BindingRefreshAdvice,
+    BindingUpdate,
+    BUFlag,
+    MobileNetworkPrefix,
+    Option,
+    accepted,
+)
+
+__all__ = [
+    "TRANSITIONS",
+    "AckReceived",
+    "BulEntry",
+    "BulEvent",
+    "BulState",
+    "CareOfChanged",
+    "HomeRegistration",
+    "LeftHome",
+    "MnSettings",
+    "ReturnedHome",
+    "Shutdown",
+    "TimerFired",
+    "Trigger",
+    "binding_update",
+    "desired_state",
+    "step",
+    "timer_key",
+    "trigger_of",
+]
+
+_DEFAULT_ROUTE = IPv6Network("::/0")
+
+
+class BulState(StrEnum):
+    """Where a home registration stands (see the module's table)."""
+
+    IDLE = "idle"
+    HOME = "home"
+    REGISTERING = "registering"
+    REGISTERED = "registered"
+    REFRESHING = "refreshing"
+    DEREGISTERING = "deregistering"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class HomeRegistration:
+    """Configuration of one home registration (UMIP's ``MnHomeLink`` block)."""
+
+    home_address: IPv6Interface
+    """The home address with the home prefix length (``HomeAddress``)."""
+    home_agent: IPv6Address
+    """The home agent's address (``HomeAgentAddress``)."""
+    tunnel: str = "mip6mn0"
+    """Name of the tunnel device to the home agent."""
+    lifetime: int = 3600
+    """Lifetime asked for, seconds (``MnMaxHaBindingLife``), 4..262140."""
+    mobile_router: bool = False
+    """Register as a mobile router: R flag (``IsMobRtr``, RFC 3963 section 4.1)."""
+    mobile_network_prefixes: tuple[IPv6Network, ...] = ()
+    """The mobile router's prefixes (``HaServedPrefix``/``MobRtrPrefix``)."""
+    explicit_mode: bool = True
+    """List the prefixes in the Binding Update (``MobRtrUseExplicitMode``, RFC 3963
+    section 5.2); implicit mode lets the home agent use its configuration."""
+    key_management: bool = False
+    """Set the K flag: the keying daemon can move its IKE SA (RFC 6275 section 11.7.1)."""
+    alternate_care_of: bool = True
+    """Put the care-of address in an Alternate Care-of Address option, which RFC 6275
+    section 11.7.1 asks of every home registration, since ESP does not cover the
+    source address (``UseAltCoa``)."""
+
+    def __post_init__(self) -> None:
+        where = f"home registration {self.home_address}"
+        if not 4 <= self.lifetime <= MAX_LIFETIME:
+            raise ValueError(
+                f"{where}: lifetime {self.lifetime}: expected 4..{MAX_LIFETIME} seconds"
+            )
+        if self.mobile_network_prefixes and not self.mobile_router:
+            raise ValueError(f"{where}: mobile network prefixes without mobile router operation")
+        if not 1 <= len(self.tunnel) <= 15:
+            raise ValueError(f"{where}: tunnel name {self.tunnel!r}: expected 1..15 characters")
+
+
+@dataclass(frozen=True, slots=True)
+class MnSettings:
+    """Timers and routing layout shared by all of a mobile node's registrations."""
+
+    first_registration_timeout: float = 1.5
+    """InitialBindackTimeoutFirstReg (RFC 6275 section 13), seconds."""
+    reregistration_timeout: float = 1.0
+    """InitialBindackTimeoutReReg: INITIAL_BINDACK_TIMEOUT (section 12), seconds."""
+    max_bindack_timeout: float = 32.0
+    """MAX_BINDACK_TIMEOUT (section 12), seconds."""
+    refresh_after: float = 0.8
+    """Fraction of the granted lifetime after which the binding is refreshed."""
+    mip6_table: int = 252
+    """Routing table holding the default route through the tunnel."""
+    mnp_in_priority: int = 1000
+    """Rule priority: traffic to a mobile network prefix looks up the main table."""
+    hoa_out_priority: int = 1001
+    """Rule priority: traffic from the home address looks up :attr:`mip6_table`."""
+    mnp_out_priority: int = 1002
+    """Rule priority: traffic from a mobile network prefix looks up :attr:`mip6_table`."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.first_registration_timeout <= self.max_bindack_timeout:
+            raise ValueError("InitialBindackTimeoutFirstReg must be in (0, MAX_BINDACK_TIMEOUT]")
+        if not 0 < self.reregistration_timeout <= self.max_bindack_timeout:
+            raise ValueError("InitialBindackTimeoutReReg must be in (0, MAX_BINDACK_TIMEOUT]")
+        if not 0 < self.refresh_after < 1:
+            raise ValueError("refresh_after must be in (0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class BulEntry:
+    """The state of one home registration; replaced, never mutated, by :func:`step`."""
+
+    registration: HomeRegistration
+    state: BulState = BulState.IDLE
+    sequence: int = 0
+    """The sequence number of the last Binding Update sent."""
+    care_of: IPv6Address | None = None
+    """The care-of address in use (the primary one), if any."""
+    coa_valid_until: float | None = None
+    """End of the care-of address's valid lifetime, if it has one."""
+    home_link: str | None = None
+    """The interface on the home link while at home, else ``None``."""
+    registered_coa: IPv6Address | None = None
+    """The care-of address of the binding the home agent holds, if it holds one."""
+    first_sequence: int = 0
+    """The first sequence number of the exchange in progress."""
+    exchange_started_at: float = 0.0
+    sent_at: float = 0.0
+    """When the last Binding Update was sent."""
+    timeout: float = 0.0
+    """The retransmission interval in force."""
+    lifetime: int = 0
+    """The lifetime the home agent granted, seconds."""
+    expires_at: float | None = None
+    """When the home agent's binding lapses, if it holds one."""
+    bound_until: float | None = None
+    """The latest a binding at the home agent may last, acknowledged or not: every
+    registration sent pushes it, a completed deregistration clears it. Coming home
+    before then means deregistering (RFC 6275 section 11.5.5)."""
+    refresh_at: float | None = None
+    timer_at: float | None = None
+    """When this entry's timer is armed for, if it is."""
+    installed: tuple[Effect, ...] = ()
+    """The kernel state installed for this entry (an install list)."""
+
+    @property
+    def home_address(self) -> IPv6Address:
+        return self.registration.home_address.ip
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfChanged:
+    """The primary care-of address changed (``None``: no usable one left)."""
+
+    address: IPv6Address | None
+    valid_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedHome:
+    """The home prefix is on-link on ``ifname`` (RFC 6275 section 11.5.5)."""
+
+    ifname: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeftHome:
+    """The home link is gone."""
+
+
+@dataclass(frozen=True, slots=True)
+class AckReceived:
+    """A Binding Acknowledgement from this entry's home agent."""
+
+    ack: BindingAck
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """This entry's timer fired."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """The daemon stops: deregister if a binding may exist, remove the kernel state."""
+
+
+BulEvent: TypeAlias = CareOfChanged | ReturnedHome | LeftHome | AckReceived | TimerFired | Shutdown
+
+
+class Trigger(StrEnum):
+    """The key of an event in :data:`TRANSITIONS`."""
+
+    COA = "coa"
+    COA_LOST = "coa-lost"
+    HOME = "home"
+    AWAY = "away"
+    ACCEPTED = "accepted"
+    RESYNC = "resync"
+    NOT_HOME_AGENT = "not-home-agent"
+    REJECTED = "rejected"
+    TIMER = "timer"
+    SHUTDOWN = "shutdown"
+
+
+_ACK_TRIGGERS: Mapping[int, Trigger] = {
+    BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW: Trigger.RESYNC,
+    BAStatus.NOT_HOME_AGENT_FOR_THIS_MN: Trigger.NOT_HOME_AGENT,
+}
+"""Statuses that need more than accepted/refused (RFC 6275 section 11.7.3)."""
+
+
+def trigger_of(event: BulEvent) -> Trigger:
+    """The :class:`Trigger` of ``event``."""
+    match event:
+        case CareOfChanged(address=None):
+            return Trigger.COA_LOST
+        case CareOfChanged():
+            return Trigger.COA
+        case ReturnedHome():
+            return Trigger.HOME
+        case LeftHome():
+            return Trigger.AWAY
+        case AckReceived(ack=ack):
+            special = _ACK_TRIGGERS.get(int(ack.status))
+            if special is not None:
+                return special
+            return Trigger.ACCEPTED if accepted(ack.status) else Trigger.REJECTED
+        case TimerFired():
+            return Trigger.TIMER
+        case Shutdown():
+            return Trigger.SHUTDOWN
+    raise TypeError(f"not a Binding Update List event: {event!r}")
+
+
+# -- messages --------------------------------------------------------------------------
+
+
+def _requested_lifetime(entry: BulEntry, now: float) -> int:
+    """Lifetime units to ask for: the configured lifetime, capped by the care-of
+    address's remaining valid lifetime (RFC 6275 section 11.7.1), at least one unit."""
+    seconds = entry.registration.lifetime
+    if entry.coa_valid_until is not None:
+        seconds = min(seconds, int(entry.coa_valid_until - now))
+    return max(1, min(seconds, MAX_LIFETIME) // 4)
+
+
+def binding_update(entry: BulEntry, now: float, deregister: bool = False) -> SendMessage:
+    """The Binding Update ``entry`` sends now, numbered ``entry.sequence``.
+
+    At home (deregistration, RFC 6275 section 11.5.5) it goes from the home address
+    without Home Address option and names the home address as care-of address; away it
+    goes from the care-of address with a Home Address option (section 11.7.1).
+    """
+    reg = entry.registration
+    home = reg.home_address.ip
+    at_home = deregister and entry.home_link is not None
+    care_of = home if at_home or entry.care_of is None else entry.care_of
+    flags = BUFlag.A | BUFlag.H
+    if reg.mobile_router:
+        flags |= BUFlag.R
+    if reg.key_management:
+        flags |= BUFlag.K
+    options: list[Option] = []
+    if reg.alternate_care_of:
+        options.append(AlternateCareOfAddress(care_of))
+    if reg.mobile_router and reg.explicit_mode and not deregister:
+        options.extend(MobileNetworkPrefix(p) for p in reg.mobile_network_prefixes)
+    lifetime = 0 if deregister else _requested_lifetime(entry, now)
+    bu = BindingUpdate(entry.sequence, lifetime, flags, tuple(options))
+    if at_home:
+        return SendMessage(bu, home, reg.home_agent)
+    return SendMessage(bu, care_of, reg.home_agent, home_address_option=home)
+
+
+# -- handlers --------------------------------------------------------------------------
+
+_Result: TypeAlias = tuple[BulEntry, tuple[Effect, ...]]
+_Handler: TypeAlias = Callable[[BulEntry, BulEvent, float, MnSettings], _Result]
+
+
+def _event_fields(entry: BulEntry) -> dict[str, object]:
+    return {"home_address": entry.home_address, "home_agent": entry.registration.home_agent}
+
+
+def _send(
+    entry: BulEntry, now: float, state: BulState, timeout: float, new_exchange: bool
+) -> _Result:
+    """Send the next Binding Update of ``state`` and wait ``timeout`` for its answer."""
+    sequence = seqno.add(entry.sequence)
+    entry = replace(entry, state=state, sequence=sequence, sent_at=now, timeout=timeout)
+    if new_exchange:
+        entry = replace(entry, first_sequence=sequence, exchange_started_at=now)
+    message = binding_update(entry, now, deregister=state is BulState.DEREGISTERING)
+    bu = message.msg
+    assert isinstance(bu, BindingUpdate)
+    if bu.lifetime:
+        until = now + bu.lifetime_seconds
+        entry = replace(entry, bound_until=max(until, entry.bound_until or until))
+    record = log(
+        "binding-update-sent",
+        **_event_fields(entry),
+        src=message.src,
+        sequence=sequence,
+        lifetime=bu.lifetime_seconds,
+        timeout=timeout,
+    )
+    return entry, (message, record)
+
+
+def _register(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """A first registration from the current care-of address."""
+    if entry.care_of is None:
+        return replace(entry, state=BulState.IDLE), ()
+    return _send(entry, now, BulState.REGISTERING, s.first_registration_timeout, True)
+
+
+def _reregister(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """A new Binding Update while the home agent holds a binding (new care-of address,
+    refresh, or leaving home before a deregistration completed)."""
+    if entry.care_of is None:
+        state = BulState.REGISTERED if entry.registered_coa is not None else BulState.IDLE
+        return replace(entry, state=state), ()
+    return _send(entry, now, BulState.REFRESHING, s.reregistration_timeout, True)
+
+
+def _moved(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """The care-of address changed during a registration or while registered."""
+    if entry.state is BulState.REGISTERING:
+        return _register(entry, event, now, s)
+    return _reregister(entry, event, now, s)
+
+
+def _deregister(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Back home: deregister (RFC 6275 section 11.5.5). Retransmissions stop when the
+    binding would lapse anyway (when none was acknowledged: the latest a binding asked
+    for would)."""
+    if entry.expires_at is None:
+        entry = replace(entry, expires_at=entry.bound_until or now)
+    return _send(entry, now, BulState.DEREGISTERING, s.reregistration_timeout, True)
+
+
+def _home_again(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """At home without a known binding: deregister all the same if a registration sent
+    earlier may have been accepted unbeknownst (its acknowledgement lost)."""
+    if entry.bound_until is not None and now < entry.bound_until:
+        return _deregister(entry, event, now, s)
+    return _at_home(entry, event, now, s)
+
+
+def _at_home(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    return _clear(replace(entry, state=BulState.HOME)), ()
+
+
+def _idle(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    return _clear(replace(entry, state=BulState.IDLE)), ()
+
+
+def _left_home(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    if entry.state is BulState.DEREGISTERING:
+        return _reregister(entry, event, now, s)
+    return _register(entry, event, now, s)
+
+
+def _hold(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Lost the care-of address while the home agent holds a binding: stop sending and
+    keep the binding until it expires or a new care-of address comes."""
+    record = log("care-of-address-lost", **_event_fields(entry))
+    if entry.registered_coa is None:
+        return _clear(replace(entry, state=BulState.IDLE)), (record,)
+    return replace(entry, state=BulState.REGISTERED), (record,)
+
+
+def _retransmit(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """The answer is late: double the interval, up to MAX_BINDACK_TIMEOUT, and send the
+    Binding Update again with the next sequence number (RFC 6275 section 11.8)."""
+    if entry.expires_at is not None and now >= entry.expires_at:
+        return _expired(entry, event, now, s)
+    return _send(entry, now, entry.state, min(entry.timeout * 2, s.max_bindack_timeout), False)
+
+
+def _registered_timer(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    if entry.expires_at is not None and now >= entry.expires_at:
+        return _expired(entry, event, now, s)
+    return _reregister(entry, event, now, s)
+
+
+def _expired(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """The home agent's binding has lapsed."""
+    if entry.state is BulState.DEREGISTERING:
+        return _deregistered(entry, event, now, s)
+    record = log("binding-expired", **_event_fields(entry))
+    entry = _clear(entry)
+    if entry.care_of is None:
+        return replace(entry, state=BulState.IDLE), (record,)
+    entry, effects = _send(entry, now, BulState.REGISTERING, s.first_registration_timeout, True)
+    return entry, (record, *effects)
+
+
+def _clear(entry: BulEntry) -> BulEntry:
+    """Forget the binding at the home agent."""
+    return replace(
+        entry, registered_coa=None, lifetime=0, expires_at=None, refresh_at=None, timeout=0.0
+    )
+
+
+def _ack(event: BulEvent) -> BindingAck:
+    assert isinstance(event, AckReceived)
+    return event.ack
+
+
+def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """The home agent accepted the registration (RFC 6275 section 11.7.3)."""
+    ack = _ack(event)
+    reg = entry.registration
+    if reg.mobile_router and BAFlag.R not in ack.flags:
+        # RFC 3963 section 5.3: without R in the acknowledgement the home agent does not
+        # route the mobile network; deregister and stop.
+        sequence = seqno.add(entry.sequence)
+        dereg = binding_update(replace(entry, sequence=sequence), now, deregister=True)
+        failed = _clear(replace(entry, state=BulState.FAILED, sequence=sequence))
+        return failed, (
+            dereg,
+            log(
+                "registration-refused",
+                **_event_fields(entry),
+                reason="R flag missing in acknowledgement",
+            ),
+        )
+    if ack.lifetime == 0:
+        return _refused(entry, event, now, s)
+    base = entry.sent_at if ack.sequence == entry.sequence else entry.exchange_started_at
+    granted = ack.lifetime * 4
+    refresh = granted * s.refresh_after
+    for option in ack.options:
+        if isinstance(option, BindingRefreshAdvice) and 0 < option.interval * 4 < granted:
+            refresh = option.interval * 4
+    event_name = "binding-registered" if entry.registered_coa is None else "binding-refreshed"
+    entry = replace(
+        entry,
+        state=BulState.REGISTERED,
+        registered_coa=entry.care_of,
+        lifetime=granted,
+        expires_at=base + granted,
+        refresh_at=base + refresh,
+        timeout=0.0,
+    )
+    return entry, (
+        log(
+            event_name,
+            **_event_fields(entry),
+            care_of=entry.care_of,
+            sequence=ack.sequence,
+            lifetime=granted,
+            refresh_at=entry.refresh_at,
+        ),
+    )
+
+
+def _resync(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Status 135: continue from the home agent's last accepted sequence number."""
+    ack = _ack(event)
+    entry = replace(entry, sequence=ack.sequence)
+    record = log("sequence-number-resync", **_event_fields(entry), sequence=ack.sequence)
+    entry, effects = _send(entry, now, entry.state, s.reregistration_timeout, True)
+    return entry, (record, *effects)
+
+
+def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    ack = _ack(event)
+    record = log(
+        "registration-refused", **_event_fields(entry), status=ack.status, lifetime=ack.lifetime * 4
+    )
+    return _clear(replace(entry, state=BulState.FAILED)), (record,)
+
+
+def _deregistered(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Deregistration done (accepted, 133 "not home agent" meaning the binding was
+    already gone, refused, or lapsed)."""
+    state = BulState.HOME if entry.home_link is not None else BulState.IDLE
+    fields = _event_fields(entry)
+    if isinstance(event, AckReceived):
+        fields["status"] = int(event.ack.status)
+    entry = _clear(replace(entry, state=state, bound_until=None))
+    return entry, (log("binding-deregistered", **fields),)
+
+
+def _shutdown(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Stop: one last deregistration (not retransmitted) if a binding may exist, and the
+    kernel state removed, except the home address on the home link."""
+    effects: tuple[Effect, ...] = ()
+    if entry.home_link is not None or entry.care_of is not None:
+        sequence = seqno.add(entry.sequence)
+        entry = replace(entry, sequence=sequence)
+        effects = (binding_update(entry, now, deregister=True),)
+    state = BulState.HOME if entry.home_link is not None else BulState.IDLE
+    return _clear(replace(entry, state=state)), (*effects, log("stopped", **_event_fields(entry)))
+
+
+_S = BulState
+_T = Trigger
+
+TRANSITIONS: Mapping[tuple[BulState, Trigger], _Handler] = {
+    (_S.IDLE, _T.COA): _register,
+    (_S.IDLE, _T.HOME): _home_again,
+    (_S.HOME, _T.AWAY): _left_home,
+    (_S.REGISTERING, _T.COA): _moved,
+    (_S.REGISTERING, _T.COA_LOST): _idle,
+    (_S.REGISTERING, _T.HOME): _deregister,
+    (_S.REGISTERING, _T.ACCEPTED): _accepted,
+    (_S.REGISTERING, _T.RESYNC): _resync,
+    (_S.REGISTERING, _T.NOT_HOME_AGENT): _refused,
+    (_S.REGISTERING, _T.REJECTED): _refused,
+    (_S.REGISTERING, _T.TIMER): _retransmit,
+    (_S.REGISTERING, _T.SHUTDOWN): _shutdown,
+    (_S.REGISTERED, _T.COA): _moved,
+    (_S.REGISTERED, _T.HOME): _deregister,
+    (_S.REGISTERED, _T.TIMER): _registered_timer,
+    (_S.REGISTERED, _T.SHUTDOWN): _shutdown,
+    (_S.REFRESHING, _T.COA): _moved,
+    (_S.REFRESHING, _T.COA_LOST): _hold,
+    (_S.REFRESHING, _T.HOME): _deregister,
+    (_S.REFRESHING, _T.ACCEPTED): _accepted,
+    (_S.REFRESHING, _T.RESYNC): _resync,
+    (_S.REFRESHING, _T.NOT_HOME_AGENT): _refused,
+    (_S.REFRESHING, _T.REJECTED): _refused,
+    (_S.REFRESHING, _T.TIMER): _retransmit,
+    (_S.REFRESHING, _T.SHUTDOWN): _shutdown,
+    (_S.DEREGISTERING, _T.AWAY): _left_home,
+    (_S.DEREGISTERING, _T.ACCEPTED): _deregistered,
+    (_S.DEREGISTERING, _T.NOT_HOME_AGENT): _deregistered,
+    (_S.DEREGISTERING, _T.REJECTED): _deregistered,
+    (_S.DEREGISTERING, _T.RESYNC): _resync,
+    (_S.DEREGISTERING, _T.TIMER): _retransmit,
+    (_S.DEREGISTERING, _T.SHUTDOWN): _shutdown,
+    (_S.FAILED, _T.COA): _register,
+    (_S.FAILED, _T.HOME): _home_again,
+}
+"""Every transition. Missing pairs leave the entry unchanged: for instance a Binding
+Acknowledgement in a state that awaits none, a care-of address change while at home
+(recorded, since the home link wins), or a shutdown at home (the home address stays)."""
+
+_AWAITING = frozenset({_S.REGISTERING, _S.REFRESHING, _S.DEREGISTERING})
+_AWAY_WITH_STATE = _AWAITING | {_S.REGISTERED}
+_ACK_TRIGGER_SET = frozenset({_T.ACCEPTED, _T.REJECTED, _T.NOT_HOME_AGENT})
+
+
+# -- declared state ----------------------------------------------------------------------
+
+
+def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
+    """The kernel state ``entry`` needs, as an install list (see the module's text)."""
+    reg = entry.registration
+    home = reg.home_address.ip
+    if entry.home_link is not None:
+        if entry.state in (_S.HOME, _S.DEREGISTERING):
+            return (AddAddress(reg.home_address, entry.home_link, home_address=True, nodad=True),)
+        return ()
+    signalling_coa = entry.care_of or entry.registered_coa
+    if entry.state not in _AWAY_WITH_STATE or signalling_coa is None:
+        return ()
+    route2 = AddXfrmState(XfrmRoProto.ROUTE2, reg.home_agent, home, signalling_coa)
+    if entry.registered_coa is None:
+        return (route2,)
+    home_host = IPv6Network(home)
+    effects: list[Effect] = [
+        AddTunnel(reg.tunnel, entry.registered_coa, reg.home_agent),
+        route2,
+        AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
+        AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
+        AddRule(s.hoa_out_priority, s.mip6_table, source=home_host),
+    ]
+    for prefix in reg.mobile_network_prefixes if reg.mobile_router else ():
+        effects.append(AddRule(s.mnp_in_priority, MAIN_TABLE, destination=prefix))
+        effects.append(AddRule(s.mnp_out_priority, s.mip6_table, source=prefix))
+    return tuple(effects)
+
+
+def _timer_at(entry: BulEntry) -> float | None:
+    if entry.state in _AWAITING:
+        at = entry.sent_at + entry.timeout
+        return at if entry.expires_at is None else min(at, entry.expires_at)
+    if entry.state is _S.REGISTERED and entry.expires_at is not None:
+        if entry.care_of is not None and entry.refresh_at is not None:
+            return min(entry.refresh_at, entry.expires_at)
+        return entry.expires_at
+    return None
+
+
+def timer_key(entry: BulEntry) -> TimerKey:
+    """The key of ``entry``'s timer."""
+    return TimerKey(TimerKind.BINDING_UPDATE, str(entry.home_address))
+
+
+def _note(entry: BulEntry, event: BulEvent) -> BulEntry:
+    """Bookkeeping every event does whatever the state: where the node is."""
+    match event:
+        case CareOfChanged(address=address, valid_until=valid_until):
+            return replace(entry, care_of=address, coa_valid_until=valid_until)
+        case ReturnedHome(ifname=ifname):
+            return replace(entry, home_link=ifname)
+        case LeftHome():
+            return replace(entry, home_link=None)
+    return entry
+
+
+def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> _Result:
+    """Apply ``event`` at time ``now``: the new entry and the effects, in order: kernel
+    changes, then messages and logs, then the timer."""
+    trigger = trigger_of(event)
+    effects: tuple[Effect, ...] = ()
+    if isinstance(event, CareOfChanged) and event.address == entry.care_of:
+        return _note(entry, event), ()
+    if trigger is _T.TIMER and (entry.timer_at is None or now < entry.timer_at):
+        return entry, ()
+    if trigger in _ACK_TRIGGER_SET and entry.state in _AWAITING:
+        ack = _ack(event)
+        if not seqno.in_window(ack.sequence, entry.first_sequence, entry.sequence):
+            return entry, (
+                log(
+                    "binding-ack-ignored",
+                    **_event_fields(entry),
+                    sequence=ack.sequence,
+                    reason="sequence number not sent",
+                ),
+            )
+    handler = TRANSITIONS.get((entry.state, trigger))
+    entry = _note(entry, event)
+    if handler is not None:
+        entry, effects = handler(entry, event, now, settings)
+    elif isinstance(event, AckReceived):
+        effects = (
+            log(
+                "binding-ack-ignored",
+                **_event_fields(entry),
+                state=entry.state,
+                status=int(event.ack.status),
+            ),
+        )
+    desired = desired_state(entry, settings)
+    kernel = reconcile(entry.installed, desired)
+    timer_at = _timer_at(entry)
+    timer: tuple[Effect, ...] = ()
+    if timer_at != entry.timer_at:
+        timer = (
+            (StartTimer(timer_key(entry), timer_at),)
+            if timer_at is not None
+            else (CancelTimer(timer_key(entry)),)
+        )
+    entry = replace(entry, installed=desired, timer_at=timer_at)
+    return entry, (*kernel, *effects, *timer)

@@ -1,0 +1,282 @@
+"""The mobile node (or mobile router): movement events in, Binding Update List entries
+driven, effects out (RFC 6275 sections 11.5 and 11.7, RFC 3963 section 5).
+
+Movement detection (RFC 6275 section 11.5.1) is the shell's: it watches router
+advertisements, addresses and links and reports what it concluded as the events below.
+:class:`MobileNode` keeps the usable care-of addresses, picks the primary one with
+:func:`select_care_of` and feeds each :class:`~mip6d.core.bul.BulEntry` the events that
+concern it.
+
+Choosing the care-of address (UMIP's ``MnIfPreference``): the lowest preference value
+wins, interfaces without one rank after every configured interface; among equals the
+address in use is kept (no flapping between equally good links), then the one acquired
+first, then the lowest address. Addresses whose valid lifetime is over, and addresses
+inside a home prefix (those are home addresses, not care-of addresses), never qualify.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+from typing import TypeAlias
+
+from mip6d.core.bul import (
+    AckReceived,
+    BulEntry,
+    BulEvent,
+    CareOfChanged,
+    HomeRegistration,
+    LeftHome,
+    MnSettings,
+    ReturnedHome,
+    Shutdown,
+    TimerFired,
+    step,
+    timer_key,
+)
+from mip6d.core.effects import Effect, TimerKey, log
+from mip6d.wire.mh import BindingAck
+
+__all__ = [
+    "UNRANKED",
+    "CareOfAddressAvailable",
+    "CareOfAddressGone",
+    "CareOfCandidate",
+    "HomeLinkDetected",
+    "HomeLinkLost",
+    "MobileConfig",
+    "MobileNode",
+    "MovementEvent",
+    "select_care_of",
+]
+
+UNRANKED = 1 << 31
+"""The preference of an interface that has none configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfCandidate:
+    """A usable address on a foreign link."""
+
+    address: IPv6Address
+    ifname: str
+    acquired_at: float
+    valid_until: float | None = None
+
+
+def select_care_of(
+    candidates: Iterable[CareOfCandidate],
+    preference: Mapping[str, int],
+    current: IPv6Address | None,
+    now: float,
+) -> CareOfCandidate | None:
+    """The primary care-of address among ``candidates`` (see the module's text)."""
+    usable = [c for c in candidates if c.valid_until is None or c.valid_until > now]
+    if not usable:
+        return None
+    return min(
+        usable,
+        key=lambda c: (
+            preference.get(c.ifname, UNRANKED),
+            c.address != current,
+            c.acquired_at,
+            int(c.address),
+        ),
+    )
+
+
+# -- movement events (from the shell) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfAddressAvailable:
+    """``address`` on ``ifname`` is usable as a care-of address (configured, DAD done,
+    the link has a default router)."""
+
+    address: IPv6Address
+    ifname: str
+    valid_until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfAddressGone:
+    """``address`` is no longer usable (removed, deprecated past its valid lifetime,
+    link down)."""
+
+    address: IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class HomeLinkDetected:
+    """``prefix``, a home prefix, is on-link on ``ifname`` (RFC 6275 section 11.5.2)."""
+
+    ifname: str
+    prefix: IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class HomeLinkLost:
+    """``prefix`` is no longer on-link on ``ifname``."""
+
+    ifname: str
+    prefix: IPv6Network
+
+
+MovementEvent: TypeAlias = (
+    CareOfAddressAvailable | CareOfAddressGone | HomeLinkDetected | HomeLinkLost
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MobileConfig:
+    """A mobile node's configuration."""
+
+    registrations: tuple[HomeRegistration, ...]
+    interface_preference: tuple[tuple[str, int], ...] = ()
+    """``(ifname, preference)``: lower is preferred (``MnIfPreference``)."""
+    settings: MnSettings = field(default_factory=MnSettings)
+
+    def __post_init__(self) -> None:
+        seen: set[IPv6Address] = set()
+        tunnels: set[str] = set()
+        for reg in self.registrations:
+            if reg.home_address.ip in seen:
+                raise ValueError(f"home address {reg.home_address.ip} registered twice")
+            if reg.tunnel in tunnels:
+                raise ValueError(f"tunnel {reg.tunnel!r} used by two home registrations")
+            seen.add(reg.home_address.ip)
+            tunnels.add(reg.tunnel)
+
+
+class MobileNode:
+    """The Binding Update List of a mobile node and the movement state that drives it."""
+
+    def __init__(self, config: MobileConfig, initial_sequence: int = 0) -> None:
+        self.config = config
+        self._preference = dict(config.interface_preference)
+        self._entries: dict[IPv6Address, BulEntry] = {
+            reg.home_address.ip: BulEntry(reg, sequence=initial_sequence)
+            for reg in config.registrations
+        }
+        self._candidates: dict[IPv6Address, CareOfCandidate] = {}
+        self._primary: CareOfCandidate | None = None
+        self._home_links: set[tuple[str, IPv6Network]] = set()
+
+    # -- queries ---------------------------------------------------------------------
+
+    def entry(self, home_address: IPv6Address) -> BulEntry:
+        """The Binding Update List entry of ``home_address``."""
+        return self._entries[home_address]
+
+    @property
+    def entries(self) -> tuple[BulEntry, ...]:
+        return tuple(self._entries.values())
+
+    @property
+    def primary_care_of(self) -> CareOfCandidate | None:
+        return self._primary
+
+    # -- inputs ----------------------------------------------------------------------
+
+    def handle_movement(self, event: MovementEvent, now: float) -> tuple[Effect, ...]:
+        """A movement detection result from the shell."""
+        match event:
+            case CareOfAddressAvailable(address=address, ifname=ifname, valid_until=valid_until):
+                if any(address in r.home_address.network for r in self.config.registrations):
+                    return (
+                        log(
+                            "care-of-address-ignored",
+                            address=address,
+                            reason="inside a home prefix",
+                        ),
+                    )
+                known = self._candidates.get(address)
+                acquired_at = (
+                    known.acquired_at if known is not None and known.ifname == ifname else now
+                )
+                self._candidates[address] = CareOfCandidate(
+                    address, ifname, acquired_at, valid_until
+                )
+                return self._reselect(now)
+            case CareOfAddressGone(address=address):
+                self._candidates.pop(address, None)
+                return self._reselect(now)
+            case HomeLinkDetected(ifname=ifname, prefix=prefix):
+                self._home_links.add((ifname, prefix))
+                return self._broadcast(ReturnedHome(ifname), now, prefix)
+            case HomeLinkLost(ifname=ifname, prefix=prefix):
+                self._home_links.discard((ifname, prefix))
+                others = sorted(i for i, p in self._home_links if p == prefix)
+                follow_up: BulEvent = ReturnedHome(others[0]) if others else LeftHome()
+                return self._broadcast(follow_up, now, prefix)
+        raise TypeError(f"not a movement event: {event!r}")
+
+    def handle_binding_ack(
+        self, ack: BindingAck, src: IPv6Address, dst: IPv6Address, now: float
+    ) -> tuple[Effect, ...]:
+        """A Binding Acknowledgement from ``src`` to ``dst`` (the home address, once the
+        kernel has processed the type 2 routing header)."""
+        entry = self._entries.get(dst)
+        if entry is None or entry.registration.home_agent != src:
+            matches = [e for e in self._entries.values() if e.registration.home_agent == src]
+            if len(matches) != 1:
+                return (
+                    log(
+                        "binding-ack-ignored",
+                        src=src,
+                        dst=dst,
+                        sequence=ack.sequence,
+                        reason="no matching home registration",
+                    ),
+                )
+            entry = matches[0]
+        return self._feed(entry, AckReceived(ack), now)
+
+    def timer_fired(self, key: TimerKey, now: float) -> tuple[Effect, ...]:
+        """Timer ``key`` (one a :class:`~mip6d.core.effects.StartTimer` armed) fired."""
+        for entry in self._entries.values():
+            if timer_key(entry) == key:
+                return self._feed(entry, TimerFired(), now)
+        return ()
+
+    def shutdown(self, now: float) -> tuple[Effect, ...]:
+        """The daemon stops."""
+        effects: list[Effect] = []
+        for entry in tuple(self._entries.values()):
+            effects.extend(self._feed(entry, Shutdown(), now))
+        return tuple(effects)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _reselect(self, now: float) -> tuple[Effect, ...]:
+        current = self._primary.address if self._primary is not None else None
+        chosen = select_care_of(self._candidates.values(), self._preference, current, now)
+        if chosen == self._primary:
+            return ()
+        self._primary = chosen
+        effects: list[Effect] = [
+            log(
+                "care-of-address-selected",
+                address=chosen.address if chosen else None,
+                ifname=chosen.ifname if chosen else None,
+            )
+        ]
+        event = CareOfChanged(
+            chosen.address if chosen else None, chosen.valid_until if chosen else None
+        )
+        for entry in tuple(self._entries.values()):
+            effects.extend(self._feed(entry, event, now))
+        return tuple(effects)
+
+    def _broadcast(self, event: BulEvent, now: float, prefix: IPv6Network) -> tuple[Effect, ...]:
+        effects: list[Effect] = []
+        for entry in tuple(self._entries.values()):
+            if entry.registration.home_address.network == prefix:
+                effects.extend(self._feed(entry, event, now))
+        return tuple(effects)
+
+    def _feed(self, entry: BulEntry, event: BulEvent, now: float) -> tuple[Effect, ...]:
+        new, effects = step(entry, event, now, self.config.settings)
+        self._entries[entry.home_address] = new
+        return effects

@@ -1,0 +1,340 @@
+"""The mobile node: care-of address choice, movement events, dispatch, and a mobile
+node and a home agent talking to each other through pure calls."""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from mip6d.core.bcache import NemoMode
+from mip6d.core.bul import BulState, HomeRegistration, timer_key
+from mip6d.core.effects import (
+    AddRoute,
+    AddTunnel,
+    ChangeTunnel,
+    Effect,
+    SendMessage,
+    StartTimer,
+    TimerKey,
+    TimerKind,
+    log,
+)
+from mip6d.core.homeagent import HomeAgent, binding_addresses
+from mip6d.core.mobile import (
+    UNRANKED,
+    CareOfAddressAvailable,
+    CareOfAddressGone,
+    CareOfCandidate,
+    HomeLinkDetected,
+    HomeLinkLost,
+    MobileConfig,
+    MobileNode,
+    MovementEvent,
+    select_care_of,
+)
+from mip6d.core.policy import BindingAclPolicy, HomeAgentPolicy, HomeLink
+from mip6d.wire.mh import BAStatus, BindingAck, BindingUpdate
+
+pytestmark = pytest.mark.unit
+
+HA = IPv6Address("2001:db8:1::1")
+PREFIX = IPv6Network("2001:db8:1::/64")
+HOME = IPv6Interface("2001:db8:1::10/64")
+HOA = HOME.ip
+OTHER_HOME = IPv6Interface("2001:db8:5::10/64")
+COA_WLAN = IPv6Address("2001:db8:2::10")
+COA_ETH = IPv6Address("2001:db8:3::10")
+COA_LTE = IPv6Address("2001:db8:4::10")
+MNP = IPv6Network("2001:db8:100::/48")
+PREFERENCE = {"eth1": 1, "wlan0": 2}
+
+
+def candidate(
+    address: IPv6Address, ifname: str, at: float = 0.0, until: float | None = None
+) -> CareOfCandidate:
+    return CareOfCandidate(address, ifname, at, until)
+
+
+# -- care-of address choice ------------------------------------------------------------------
+
+
+def test_lowest_preference_wins() -> None:
+    candidates = [candidate(COA_WLAN, "wlan0"), candidate(COA_ETH, "eth1", at=5.0)]
+    assert select_care_of(candidates, PREFERENCE, None, 10.0) == candidates[1]
+
+
+def test_unranked_interfaces_come_last() -> None:
+    candidates = [candidate(COA_LTE, "wwan0"), candidate(COA_WLAN, "wlan0", at=9.0)]
+    assert select_care_of(candidates, PREFERENCE, COA_LTE, 10.0) == candidates[1]
+    assert PREFERENCE.get("wwan0", UNRANKED) == UNRANKED
+
+
+def test_equals_keep_the_address_in_use_then_the_oldest() -> None:
+    older = candidate(COA_WLAN, "wlan0", at=1.0)
+    newer = candidate(IPv6Address("2001:db8:2::1"), "wlan0", at=2.0)
+    assert select_care_of([newer, older], PREFERENCE, None, 10.0) == older
+    assert select_care_of([newer, older], PREFERENCE, newer.address, 10.0) == newer
+    same_time = candidate(IPv6Address("2001:db8:2::1"), "wlan0", at=1.0)
+    assert select_care_of([older, same_time], PREFERENCE, None, 10.0) == same_time  # lower
+
+
+def test_expired_addresses_do_not_qualify() -> None:
+    dying = candidate(COA_ETH, "eth1", until=10.0)
+    assert select_care_of([dying], PREFERENCE, None, 9.9) == dying
+    assert select_care_of([dying], PREFERENCE, None, 10.0) is None
+    assert select_care_of([], PREFERENCE, None, 0.0) is None
+
+
+# -- the node ------------------------------------------------------------------------------
+
+
+def node(*registrations: HomeRegistration) -> MobileNode:
+    return MobileNode(
+        MobileConfig(
+            registrations or (HomeRegistration(HOME, HA),),
+            interface_preference=tuple(PREFERENCE.items()),
+        )
+    )
+
+
+def test_movement_picks_the_preferred_interface() -> None:
+    mn = node()
+    effects = mn.handle_movement(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    assert effects[0] == log("care-of-address-selected", address=COA_WLAN, ifname="wlan0")
+    assert mn.entry(HOA).care_of == COA_WLAN
+    assert mn.handle_movement(CareOfAddressAvailable(COA_LTE, "wwan0"), 1.0) == ()
+    effects = mn.handle_movement(CareOfAddressAvailable(COA_ETH, "eth1"), 2.0)
+    assert effects[0] == log("care-of-address-selected", address=COA_ETH, ifname="eth1")
+    assert mn.entry(HOA).care_of == COA_ETH
+    mn.handle_movement(CareOfAddressGone(COA_ETH), 3.0)
+    assert mn.entry(HOA).care_of == COA_WLAN
+    mn.handle_movement(CareOfAddressGone(COA_WLAN), 4.0)
+    assert mn.entry(HOA).care_of == COA_LTE
+    effects = mn.handle_movement(CareOfAddressGone(COA_LTE), 5.0)
+    assert effects[0] == log("care-of-address-selected", address=None, ifname=None)
+    assert mn.primary_care_of is None and mn.entry(HOA).state is BulState.IDLE
+
+
+def test_addresses_in_a_home_prefix_are_not_care_of_addresses() -> None:
+    mn = node()
+    address = IPv6Address("2001:db8:1::99")
+    assert mn.handle_movement(CareOfAddressAvailable(address, "eth0"), 0.0) == (
+        log("care-of-address-ignored", address=address, reason="inside a home prefix"),
+    )
+    assert mn.primary_care_of is None
+
+
+def test_home_link_events_reach_the_matching_registrations_only() -> None:
+    mn = node(HomeRegistration(HOME, HA), HomeRegistration(OTHER_HOME, HA, tunnel="mip6mn1"))
+    mn.handle_movement(HomeLinkDetected("eth0", PREFIX), 0.0)
+    assert mn.entry(HOA).state is BulState.HOME
+    assert mn.entry(OTHER_HOME.ip).state is BulState.IDLE
+    # The home prefix moves to another interface: still at home, address follows.
+    mn.handle_movement(HomeLinkDetected("eth1", PREFIX), 1.0)
+    mn.handle_movement(HomeLinkLost("eth0", PREFIX), 1.0)
+    assert mn.entry(HOA).home_link == "eth1"
+    mn.handle_movement(HomeLinkLost("eth1", PREFIX), 2.0)
+    assert mn.entry(HOA).home_link is None and mn.entry(HOA).state is BulState.IDLE
+
+
+def test_acknowledgements_are_dispatched_by_home_agent_and_home_address() -> None:
+    mn = node(HomeRegistration(HOME, HA), HomeRegistration(OTHER_HOME, HA, tunnel="mip6mn1"))
+    mn.handle_movement(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    mn.handle_binding_ack(BindingAck(BAStatus.ACCEPTED, 1, 900), HA, OTHER_HOME.ip, 0.1)
+    assert mn.entry(OTHER_HOME.ip).state is BulState.REGISTERED
+    assert mn.entry(HOA).state is BulState.REGISTERING
+    stranger = IPv6Address("2001:db8:9::1")
+    assert mn.handle_binding_ack(BindingAck(0, 1, 900), stranger, HOA, 0.2) == (
+        log(
+            "binding-ack-ignored",
+            src=stranger,
+            dst=HOA,
+            sequence=1,
+            reason="no matching home registration",
+        ),
+    )
+
+
+def test_timers_are_dispatched_by_key() -> None:
+    mn = node()
+    effects = mn.handle_movement(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    (timer,) = [e for e in effects if isinstance(e, StartTimer)]
+    assert timer.key == timer_key(mn.entry(HOA))
+    effects = mn.timer_fired(timer.key, timer.at)
+    assert [e.msg.sequence for e in effects if isinstance(e, SendMessage)] == [2]  # type: ignore[union-attr]
+    assert mn.timer_fired(timer.key, 0.5) == ()  # not due: a stale timer is harmless
+    assert mn.timer_fired(TimerKey(TimerKind.BINDING_UPDATE, "2001:db8:9::1"), 9.0) == ()
+
+
+def test_configuration_validation() -> None:
+    with pytest.raises(ValueError, match="home address 2001:db8:1::10 registered twice"):
+        MobileConfig((HomeRegistration(HOME, HA), HomeRegistration(HOME, HA, tunnel="x")))
+    with pytest.raises(ValueError, match="tunnel 'mip6mn0' used by two home registrations"):
+        MobileConfig((HomeRegistration(HOME, HA), HomeRegistration(OTHER_HOME, HA)))
+
+
+# -- a mobile node and a home agent --------------------------------------------------------
+
+
+class Network:
+    """Carries Binding Updates to the home agent and acknowledgements back, instantly;
+    keeps the effects each side asked for."""
+
+    def __init__(self, mn: MobileNode, ha: HomeAgent, lose_acks: int = 0) -> None:
+        self.mn, self.ha = mn, ha
+        self.mn_effects: list[Effect] = []
+        self.ha_effects: list[Effect] = []
+        self.lose_acks = lose_acks
+
+    def deliver(self, effects: tuple[Effect, ...], now: float) -> None:
+        self.mn_effects.extend(effects)
+        for effect in effects:
+            if not (isinstance(effect, SendMessage) and isinstance(effect.msg, BindingUpdate)):
+                continue
+            home, care_of = binding_addresses(effect.src, effect.msg, effect.home_address_option)
+            ack, ha_effects = self.ha.handle_binding_update(
+                effect.msg, effect.src, effect.dst, home, care_of, now, True
+            )
+            self.ha_effects.extend(ha_effects)
+            if ack is None:
+                continue
+            if self.lose_acks:
+                self.lose_acks -= 1
+                continue
+            reply = ha_effects[-1]
+            assert isinstance(reply, SendMessage) and reply.msg == ack
+            # The kernel hands the acknowledgement over addressed to the home address.
+            dst = reply.routing_header or reply.dst
+            self.deliver(self.mn.handle_binding_ack(ack, reply.src, dst, now), now)
+
+    def move(self, event: MovementEvent, now: float) -> None:
+        self.deliver(self.mn.handle_movement(event, now), now)
+
+    def tick(self, now: float) -> None:
+        for entry in self.mn.entries:
+            if entry.timer_at is not None and entry.timer_at <= now:
+                self.deliver(self.mn.timer_fired(timer_key(entry), entry.timer_at), entry.timer_at)
+        self.ha_effects.extend(self.ha.expire(now))
+
+
+def home_agent() -> HomeAgent:
+    return HomeAgent(
+        HomeAgentPolicy(
+            home_links=(HomeLink("eth0", PREFIX, HA),),
+            acl=(BindingAclPolicy(HOA, mobile_network_prefixes=(MNP,)),),
+            accept_mobile_routers=True,
+            duplicate_address_detection=False,
+        )
+    )
+
+
+def test_mobile_node_and_home_agent_agree() -> None:
+    mn, ha = node(), home_agent()
+    net = Network(mn, ha)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    entry, binding = mn.entry(HOA), ha.cache.get(HOA)
+    assert entry.state is BulState.REGISTERED and binding is not None
+    assert (binding.care_of, binding.sequence, binding.expires_at) == (COA_WLAN, 1, 3600.0)
+    assert entry.expires_at == binding.expires_at
+    # Handover to the wired interface: both sides move the tunnel in place.
+    net.move(CareOfAddressAvailable(COA_ETH, "eth1"), 100.0)
+    assert ChangeTunnel("mip6mn0", COA_ETH, HA, COA_WLAN, HA) in net.mn_effects
+    assert ChangeTunnel("mip6t0", HA, COA_ETH, HA, COA_WLAN) in net.ha_effects
+    # Refreshes keep the binding alive for a day.
+    for now in range(200, 86_400, 200):
+        net.tick(float(now))
+    binding = ha.cache.get(HOA)
+    assert binding is not None and binding.care_of == COA_ETH
+    assert mn.entry(HOA).expires_at == binding.expires_at
+    # Home again: both sides clean up.
+    net.move(HomeLinkDetected("eth0", PREFIX), 90_000.0)
+    assert mn.entry(HOA).state is BulState.HOME and len(ha.cache) == 0
+
+
+def test_lost_acknowledgement_and_sequence_resync() -> None:
+    """The first acknowledgement is lost: the retransmission is accepted. Then the mobile
+    node restarts from sequence 0 and the home agent's 135 resynchronises it."""
+    mn, ha = node(), home_agent()
+    net = Network(mn, ha, lose_acks=1)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    assert mn.entry(HOA).state is BulState.REGISTERING
+    net.tick(1.5)
+    assert mn.entry(HOA).state is BulState.REGISTERED
+    assert ha.cache.get(HOA).sequence == 2  # type: ignore[union-attr]
+    restarted = MobileNode(
+        MobileConfig((HomeRegistration(HOME, HA),), tuple(PREFERENCE.items())),
+        initial_sequence=65535,
+    )
+    net2 = Network(restarted, ha)
+    net2.move(CareOfAddressAvailable(COA_ETH, "eth1"), 10.0)
+    # BU 0 is not greater than 2: status 135 carries 2, the node continues with 3.
+    assert [e.msg.sequence for e in net2.mn_effects if isinstance(e, SendMessage)] == [0, 3]  # type: ignore[union-attr]
+    assert restarted.entry(HOA).state is BulState.REGISTERED
+    assert ha.cache.get(HOA).care_of == COA_ETH  # type: ignore[union-attr]
+
+
+def test_mobile_router_and_home_agent() -> None:
+    reg = HomeRegistration(HOME, HA, mobile_router=True, mobile_network_prefixes=(MNP,))
+    mn, ha = node(reg), home_agent()
+    net = Network(mn, ha)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    binding = ha.cache.get(HOA)
+    assert binding is not None and binding.nemo_mode is NemoMode.EXPLICIT
+    assert AddRoute(MNP, "mip6t0") in net.ha_effects
+    assert AddTunnel("mip6mn0", COA_WLAN, HA) in net.mn_effects
+    assert mn.entry(HOA).state is BulState.REGISTERED
+
+
+def test_shutdown_deregisters() -> None:
+    mn, ha = node(), home_agent()
+    net = Network(mn, ha)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 0.0)
+    net.deliver(mn.shutdown(10.0), 10.0)
+    assert len(ha.cache) == 0 and mn.entry(HOA).state is BulState.IDLE
+
+
+_moves = st.one_of(
+    st.builds(
+        CareOfAddressAvailable,
+        st.sampled_from([COA_WLAN, COA_ETH, COA_LTE]),
+        st.sampled_from(["wlan0", "eth1", "wwan0"]),
+    ),
+    st.builds(CareOfAddressGone, st.sampled_from([COA_WLAN, COA_ETH, COA_LTE])),
+    st.builds(HomeLinkDetected, st.sampled_from(["eth0", "eth2"]), st.just(PREFIX)),
+    st.builds(HomeLinkLost, st.sampled_from(["eth0", "eth2"]), st.just(PREFIX)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_moves, st.integers(0, 2000), st.integers(0, 2)), max_size=25))
+def test_wandering_node_and_home_agent_stay_in_step(
+    moves: list[tuple[MovementEvent, int, int]],
+) -> None:
+    """However the node wanders (with lost acknowledgements), once the network is quiet
+    the two sides agree: registered away means bound at the care-of address in use; at
+    home or unreachable means no binding after expiry."""
+    mn, ha = node(), home_agent()
+    net = Network(mn, ha)
+    now = 0.0
+    for move, elapsed, lost in moves:
+        now += elapsed
+        net.tick(now)
+        net.lose_acks = lost
+        net.move(move, now)
+    net.lose_acks = 0
+    for _ in range(12):  # let retransmissions run
+        now += 40.0
+        net.tick(now)
+    entry = mn.entry(HOA)
+    binding = ha.cache.get(HOA)
+    if entry.home_link is not None:
+        assert entry.state is BulState.HOME and binding is None
+    elif entry.care_of is not None:
+        assert entry.state is BulState.REGISTERED
+        assert binding is not None and binding.care_of == entry.care_of
+        assert entry.registered_coa == entry.care_of
+    else:
+        net.tick(now + 262_140.0)
+        assert ha.cache.get(HOA) is None
