@@ -35,8 +35,33 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "procps",
     ),
     "lint": ("shellcheck",),
+    # The kernel side of Mobile IPv6 (packages/mip6-kernel-config/): Debian's kernel source
+    # tarball and what its `make olddefconfig` needs (flex, bison), for merging the fragment;
+    # debhelper, dh-python and lintian for building and checking the package.
+    "kernel-config": (
+        "linux-source-6.1",
+        "xz-utils",
+        "flex",
+        "bison",
+        "debhelper",
+        "dh-python",
+        "lintian",
+    ),
+    # The apt repository publisher (repo/): signing, and the tools its tests and benchmark
+    # compare against or drive (real apt in an mmdebstrap chroot, apt-ftparchive, reprepro,
+    # aptly).
+    "repo": (
+        "gnupg",
+        "gpgv",
+        "dpkg-dev",
+        "xz-utils",
+        "apt-utils",
+        "reprepro",
+        "aptly",
+        "mmdebstrap",
+    ),
 }
-PURPOSES = {"build": ("build",), "test": ("build", "lab", "lint")}
+PURPOSES = {"build": ("build",), "test": ("build", "lab", "lint", "repo", "kernel-config")}
 
 
 def say(message: str) -> None:
