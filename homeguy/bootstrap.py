@@ -21,7 +21,12 @@ LOCK = TOP / "requirements.lock"
 
 # Debian packages per purpose. `make` needs "build"; `make test` needs everything.
 APT_PACKAGES: dict[str, tuple[str, ...]] = {
-    "build": ("python3", "python3-venv", "python3-dev", "git", "make", "gcc"),
+    # `make` builds the Debian packages: dpkg-buildpackage, debhelper, lintian; each
+    # package's own build dependencies come from `apt-get build-dep` at build time.
+    "build": (
+        "python3", "python3-venv", "python3-dev", "git", "make", "gcc",
+        "dpkg-dev", "debhelper", "lintian",
+    ),
     # The kernel lab: Debian's stock kernel booted under QEMU by virtme-ng (needs a
     # static busybox), with the tools the lab topologies run inside it.
     "lab": (

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from homeguy import packages
 from homeguy.lab import vm
-from homeguy.run import CommandError, run
+from homeguy.run import CommandError
 
 TOP = vm.TOP
 OUT = TOP / "out"
@@ -24,20 +24,16 @@ def stage(number: int, total: int, what: str) -> None:
     print(f"[{number}/{total}] {what}", flush=True)
 
 
-def build_mip6d_wheel() -> Path:
-    dist = OUT / "dist"
-    shutil.rmtree(dist, ignore_errors=True)
-    run([vm.VENV_BIN / "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", dist, TOP / "packages" / "mip6d"], env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"})
-    # setuptools leaves its scratch directories in the source tree.
-    for scratch in ("build", "mip6d.egg-info"):
-        shutil.rmtree(TOP / "packages" / "mip6d" / scratch, ignore_errors=True)
-    return next(dist.glob("mip6d-*.whl"))
+def build_packages() -> Path:
+    for package in packages.source_packages():
+        for deb in packages.build(package):
+            print(f"      {deb.relative_to(TOP)}", flush=True)
+    return packages.DEBS
 
 
-# What `make` builds, in order; later issues add the Debian packages, repository and ISOs.
+# What `make` builds, in order; the live ISOs come next.
 BUILD_STEPS: tuple[tuple[str, Callable[[], Path]], ...] = (
-    ("mip6d wheel", build_mip6d_wheel),
+    ("Debian packages (packages/*/debian)", build_packages),
 )
 
 

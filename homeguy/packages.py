@@ -1,0 +1,140 @@
+"""Build the Debian packages of packages/*/ into out/debs, reproducibly.
+
+Every folder of packages/ with a debian/control is one source package. The build copies
+its tracked files (git ls-files: nothing stray gets in) to out/build/<name>/, stamps the
+changelog with a version derived from git, installs missing build dependencies with
+`apt-get build-dep`, runs dpkg-buildpackage under SOURCE_DATE_EPOCH (the last commit's
+time) and checks the result with lintian. A package whose inputs did not change since
+its last build is not rebuilt.
+
+Versions: `<upstream>+<commits>.g<hash>` where <upstream> is the changelog's top version
+and <commits> the commit count of HEAD: increasing along main, the same for the same
+commit (plus `.dirty` while the package's files have uncommitted changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+from debian.changelog import Changelog
+from debian.deb822 import Deb822
+
+from homeguy.run import CommandError, run
+
+TOP = Path(__file__).resolve().parent.parent
+PACKAGES = TOP / "packages"
+OUT = TOP / "out"
+DEBS = OUT / "debs"
+BUILD = OUT / "build"
+MAINTAINER = "Homeguy maintainers <maintainers@homeguy.example.org>"
+# Lintian findings that fail a build: errors and warnings (overrides need a reason).
+LINTIAN = ("lintian", "--fail-on", "error,warning")
+
+
+class PackageError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class SourcePackage:
+    name: str
+    path: Path
+    upstream: str
+
+    @classmethod
+    def read(cls, path: Path) -> SourcePackage:
+        control = next(Deb822.iter_paragraphs((path / "debian" / "control").read_text()))
+        changelog = Changelog((path / "debian" / "changelog").read_text(), max_blocks=1)
+        return cls(control["Source"], path, str(changelog.version.upstream_version))
+
+
+def source_packages() -> list[SourcePackage]:
+    return [SourcePackage.read(control.parent.parent)
+            for control in sorted(PACKAGES.glob("*/debian/control"))]
+
+
+def git(*argv: str) -> str:
+    return run(["git", *argv], cwd=TOP).stdout.strip()
+
+
+def source_date_epoch() -> int:
+    return int(os.environ.get("SOURCE_DATE_EPOCH") or git("log", "-1", "--format=%ct"))
+
+
+def tracked_files(package: SourcePackage) -> list[str]:
+    relative = package.path.relative_to(TOP)
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", str(relative))
+    return sorted(name for name in listed.split("\0") if name and (TOP / name).is_file())
+
+
+def version(package: SourcePackage) -> str:
+    dirty = bool(git("status", "--porcelain", "--", str(package.path.relative_to(TOP))))
+    count, short = git("rev-list", "--count", "HEAD"), git("rev-parse", "--short=8", "HEAD")
+    return f"{package.upstream}+{count}.g{short}{'.dirty' if dirty else ''}"
+
+
+def inputs_digest(files: list[str], stamped_version: str) -> str:
+    digest = hashlib.sha256(stamped_version.encode())
+    for name in files:
+        digest.update(name.encode() + b"\0" + (TOP / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def stamp_changelog(path: Path, package: SourcePackage, new_version: str, epoch: int) -> None:
+    changelog = Changelog(path.read_text())
+    changelog.new_block(
+        package=package.name,
+        version=new_version,
+        distributions="bookworm",
+        urgency="medium",
+        author=MAINTAINER,
+        date=format_datetime(datetime.fromtimestamp(epoch, UTC)),
+        changes=["", f"  * Build of {new_version} from the Homeguy tree.", ""],
+    )
+    path.write_text(str(changelog))
+
+
+def build(package: SourcePackage, progress: bool = True, force: bool = False) -> list[Path]:
+    """Build one source package (unless its inputs are unchanged); its .debs in out/debs."""
+    files = tracked_files(package)
+    stamped = version(package)
+    workdir = BUILD / package.name
+    stamp = workdir / "inputs.sha256"
+    digest = inputs_digest(files, stamped)
+    previous = sorted(DEBS.glob(f"*_{stamped}_*.deb")) if DEBS.exists() else []
+    if not force and stamp.exists() and stamp.read_text() == digest and previous:
+        return previous
+    shutil.rmtree(workdir, ignore_errors=True)
+    src = workdir / package.name
+    for name in files:
+        target = src / Path(name).relative_to(package.path.relative_to(TOP))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TOP / name, target)
+    epoch = source_date_epoch()
+    stamp_changelog(src / "debian" / "changelog", package, stamped, epoch)
+    # The system PATH: Debian tools and Debian's python3, whatever the caller's PATH holds.
+    env = {"SOURCE_DATE_EPOCH": str(epoch), "DEB_BUILD_OPTIONS": "nocheck", "LC_ALL": "C.UTF-8",
+           "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    if run(["dpkg-checkbuilddeps"], cwd=src, check=False).returncode != 0:
+        run(["apt-get", "build-dep", "-y", "-q", "./"], cwd=src,
+            env={"DEBIAN_FRONTEND": "noninteractive"}, capture=not progress)
+    try:
+        run(["dpkg-buildpackage", "-b", "-uc", "-us"], cwd=src, env=env, capture=not progress)
+    except CommandError as error:
+        raise PackageError(f"{package.name}: dpkg-buildpackage failed in {src}\n{error}") from None
+    changes = next(workdir.glob("*.changes"))
+    run([*LINTIAN, changes], cwd=workdir)
+    DEBS.mkdir(parents=True, exist_ok=True)
+    built = []
+    for deb in sorted(workdir.glob("*.deb")):
+        for old in DEBS.glob(f"{deb.name.split('_', 1)[0]}_*.deb"):
+            old.unlink()  # out/debs holds the newest build of each binary package
+        built.append(Path(shutil.copy2(deb, DEBS / deb.name)))
+    stamp.write_text(digest)
+    return built
