@@ -24,7 +24,8 @@ def built() -> dict[str, Path]:
 
 
 def test_every_source_package_builds(built: dict[str, Path]) -> None:
-    assert {"mip6d", "python3-mip6d", "mip6-kernel-config"} <= set(built)
+    assert {"mip6d", "python3-mip6d", "mip6-kernel-config", "homeguy-mobile-host",
+            "homeguy-mobile-router", "homeguy-home-agent"} <= set(built)
 
 
 def test_versions_come_from_git(built: dict[str, Path]) -> None:
@@ -54,3 +55,16 @@ def test_builds_are_reproducible(built: dict[str, Path]) -> None:
     again = [deb for source in packages.source_packages()
              for deb in packages.build(source, progress=False, force=True)]
     assert {deb.name.split("_", 1)[0]: sha256(deb) for deb in again} == first
+
+
+@pytest.mark.parametrize(("package", "role"), [
+    ("homeguy-mobile-host", "mn"), ("homeguy-mobile-router", "mr"), ("homeguy-home-agent", "ha"),
+])
+def test_role_packages_turn_on_their_kernel_side(built: dict[str, Path], package: str,
+                                                 role: str) -> None:
+    listing = run(["dpkg-deb", "-c", built[package]]).stdout
+    assert (f"./usr/lib/modules-load.d/mip6-{role}.conf -> "
+            f"../../share/mip6-kernel-config/modules-load.d/mip6-{role}.conf") in listing
+    assert f"./usr/lib/sysctl.d/60-mip6-{role}.conf -> " in listing
+    depends = run(["dpkg-deb", "-f", built[package], "Depends"]).stdout
+    assert "mip6d" in depends and "mip6-kernel-config" in depends
