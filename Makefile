@@ -6,7 +6,7 @@ PYTEST := $(PY) -m pytest
 # Python itself is the one thing the bootstrap cannot install for itself.
 NEED_PYTHON := command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
 
-.PHONY: all build test check lab bench clean deps-build deps-test
+.PHONY: all build test check lab bench clean deps-build deps-test repo
 
 all: build
 
@@ -33,6 +33,11 @@ check: deps-test
 ## make lab: only the kernel-lab tests (one VM boot)
 lab: deps-test
 	$(PYTEST) -m lab
+
+## make repo: publish the .debs in out/debs (or DEBS=dir) into the signed apt repository out/repo
+DEBS ?= out/debs
+repo: deps-test
+	$(PY) -m homeguy repo publish --debs $(DEBS) --out out/repo
 
 ## make bench: benchmarks, JSON figures side by side with the tools users would otherwise pick
 bench: deps-test

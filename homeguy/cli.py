@@ -2,6 +2,8 @@
 
     python -m homeguy build        build everything that exists into out/
     python -m homeguy lab 'CMD'    run a shell line inside the kernel lab
+    python -m homeguy repo publish --debs DIR --out out/repo
+                                   publish the .debs in DIR into the signed apt repository
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from homeguy import packages
 from homeguy.lab import vm
 from homeguy.run import CommandError
+from repo.publisher import cli as repo_cli
 
 TOP = vm.TOP
 OUT = TOP / "out"
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     lab_parser.add_argument("command", help="shell command line to run in the guest")
     lab_parser.add_argument("--timeout", type=float, default=900)
     lab_parser.set_defaults(func=lab)
+    repo_cli.add_parser(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -1,0 +1,2 @@
+"""Homeguy's apt repository: the signed repository publisher (repo.publisher) and its
+configuration (repo/repo.toml)."""

@@ -1,0 +1,74 @@
+"""The publisher's thin shell, on scratch files: SOURCE_DATE_EPOCH, modification times,
+the chunk cache, the state file and the lock."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from repo.publisher import compress
+from repo.publisher.plan import PublishError
+from repo.publisher.publish import ChunkCache, later_than, load_state, locked, source_date_epoch
+from repo.publisher.state import State, StateError
+
+pytestmark = pytest.mark.unit
+
+
+def test_source_date_epoch() -> None:
+    assert source_date_epoch({}) is None
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": ""}) is None
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1700000000
+    with pytest.raises(PublishError) as error:
+        source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"})
+    assert str(error.value) == ("SOURCE_DATE_EPOCH='yesterday' is not a number of seconds "
+                                "since 1970; unset it or set it, e.g., to "
+                                "$(git log -1 --format=%ct)")
+
+
+def test_a_new_release_is_a_whole_second_newer(tmp_path: Path) -> None:
+    """HTTP Last-Modified has whole seconds: a Release replaced within the same second
+    must still look newer to a client asking If-Modified-Since."""
+    old, new = tmp_path / "InRelease", tmp_path / ".InRelease.tmp"
+    old.write_text("old")
+    new.write_text("new")
+    os.utime(old, (1000.5, 1000.5))
+    os.utime(new, (1000.7, 1000.7))
+    later_than(old, new)
+    assert new.stat().st_mtime == 1001
+    os.utime(new, (5000.2, 5000.2))
+    later_than(old, new)
+    assert new.stat().st_mtime == pytest.approx(5000.2)
+    later_than(tmp_path / "missing", new)
+    assert new.stat().st_mtime == pytest.approx(5000.2)
+
+
+def test_chunk_cache_reuses_and_forgets(tmp_path: Path) -> None:
+    cache = ChunkCache(tmp_path / "chunks")
+    a, b = b"Package: a\n", b"Package: b\n"
+    assert cache(".xz", a) == compress.lzma2(a)
+    assert cache(".gz", b) == compress.gz(b)
+    cache.save({compress.chunk_key(a)})
+    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == [
+        f"{compress.chunk_key(a)}.xz"]
+    again = ChunkCache(tmp_path / "chunks")
+    (tmp_path / "chunks" / f"{compress.chunk_key(a)}.xz").write_bytes(b"cached")
+    assert again(".xz", a) == b"cached"  # read, not compressed again
+    assert again.new == {}
+    again.save(set())
+    assert list((tmp_path / "chunks").iterdir()) == []
+
+
+def test_state_of_a_new_and_of_a_foreign_directory(tmp_path: Path) -> None:
+    assert load_state(tmp_path) == State()
+    (tmp_path / "dists").mkdir()
+    with pytest.raises(StateError, match=r"state.json: missing, but .*/dists exists: this "
+                                         r"directory was not made by this publisher"):
+        load_state(tmp_path)
+
+
+def test_one_publish_at_a_time(tmp_path: Path) -> None:
+    busy = r"lock: another publish into .* is running; wait for it"
+    with locked(tmp_path), pytest.raises(PublishError, match=busy), locked(tmp_path):
+        pass
+    with locked(tmp_path):
+        pass
