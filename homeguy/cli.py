@@ -14,29 +14,49 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from homeguy import packages
+from homeguy import keyring, packages
 from homeguy.lab import vm
 from homeguy.run import CommandError
 from repo.publisher import cli as repo_cli
+from repo.publisher.config import load_config
+from repo.publisher.publish import publish, summary
 
 TOP = vm.TOP
 OUT = TOP / "out"
+REPO = OUT / "repo"
 
 
 def stage(number: int, total: int, what: str) -> None:
     print(f"[{number}/{total}] {what}", flush=True)
 
 
+def show(debs: list[Path]) -> None:
+    for deb in debs:
+        print(f"      {deb.relative_to(TOP)}", flush=True)
+
+
 def build_packages() -> Path:
-    for package in packages.source_packages():
-        for deb in packages.build(package):
-            print(f"      {deb.relative_to(TOP)}", flush=True)
+    for package in keyring.other_packages():  # the keyring is built next, from the key
+        show(packages.build(package))
     return packages.DEBS
+
+
+def build_keyring() -> Path:
+    show(keyring.build(load_config(), OUT / "keyring"))
+    return packages.DEBS
+
+
+def publish_repository() -> Path:
+    result = publish(load_config(), packages.DEBS, REPO)
+    print(f"      {summary(result, REPO)}", flush=True)
+    return REPO
 
 
 # What `make` builds, in order; the live ISOs come next.
 BUILD_STEPS: tuple[tuple[str, Callable[[], Path]], ...] = (
     ("Debian packages (packages/*/debian)", build_packages),
+    ("archive keyring package (signing key created on first use)", build_keyring),
+    ("signed apt repository", publish_repository),
 )
 
 
@@ -69,5 +89,5 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.func(args)
-    except (CommandError, vm.LabError) as exc:
+    except (CommandError, vm.LabError, packages.PackageError, *repo_cli.ERRORS) as exc:
         sys.exit(f"homeguy: {exc}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -46,12 +47,14 @@ class SourcePackage:
     name: str
     path: Path
     upstream: str
+    binaries: tuple[str, ...]
 
     @classmethod
     def read(cls, path: Path) -> SourcePackage:
-        control = next(Deb822.iter_paragraphs((path / "debian" / "control").read_text()))
+        source, *binaries = Deb822.iter_paragraphs((path / "debian" / "control").read_text())
         changelog = Changelog((path / "debian" / "changelog").read_text(), max_blocks=1)
-        return cls(control["Source"], path, str(changelog.version.upstream_version))
+        return cls(source["Source"], path, str(changelog.version.upstream_version),
+                   tuple(binary["Package"] for binary in binaries))
 
 
 def source_packages() -> list[SourcePackage]:
@@ -73,17 +76,21 @@ def tracked_files(package: SourcePackage) -> list[str]:
     return sorted(name for name in listed.split("\0") if name and (TOP / name).is_file())
 
 
-def version(package: SourcePackage) -> str:
-    dirty = bool(git("status", "--porcelain", "--", str(package.path.relative_to(TOP))))
-    count, short = git("rev-list", "--count", "HEAD"), git("rev-parse", "--short=8", "HEAD")
-    return f"{package.upstream}+{count}.g{short}{'.dirty' if dirty else ''}"
-
-
-def inputs_digest(files: list[str], stamped_version: str) -> str:
-    digest = hashlib.sha256(stamped_version.encode())
-    for name in files:
-        digest.update(name.encode() + b"\0" + (TOP / name).read_bytes() + b"\0")
+def inputs_digest(files: list[str], extra: Mapping[str, Path]) -> str:
+    """The package's inputs: tracked files and generated extras, names and contents."""
+    digest = hashlib.sha256()
+    sources = [(name, TOP / name) for name in files] + sorted(extra.items())
+    for name, path in sources:
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def version(package: SourcePackage, digest: str) -> str:
+    """Unique per commit; uncommitted changes add `.m<inputs digest>` (modified), so that a
+    rebuild with other content never reuses a version the repository already holds."""
+    dirty = bool(git("status", "--porcelain", "--", str(package.path.relative_to(TOP))))
+    count, short = git("rev-list", "--count", "HEAD"), git("rev-parse", "--short=7", "HEAD")
+    return f"{package.upstream}+{count}.g{short}{f'.m{digest[:6]}' if dirty else ''}"
 
 
 def stamp_changelog(path: Path, package: SourcePackage, new_version: str, epoch: int) -> None:
@@ -100,15 +107,27 @@ def stamp_changelog(path: Path, package: SourcePackage, new_version: str, epoch:
     path.write_text(str(changelog))
 
 
-def build(package: SourcePackage, progress: bool = True, force: bool = False) -> list[Path]:
-    """Build one source package (unless its inputs are unchanged); its .debs in out/debs."""
+def build(
+    package: SourcePackage,
+    progress: bool = True,
+    force: bool = False,
+    extra: Mapping[str, Path] | None = None,
+) -> list[Path]:
+    """Build one source package (unless its inputs are unchanged); its .debs in out/debs.
+
+    `extra` maps paths inside the package to generated files copied in before the build
+    (the archive keyring's public key, which lives outside the tree).
+    """
+    extra = extra or {}
     files = tracked_files(package)
-    stamped = version(package)
+    digest = inputs_digest(files, extra)
+    stamped = version(package, digest)
     workdir = BUILD / package.name
     stamp = workdir / "inputs.sha256"
-    digest = inputs_digest(files, stamped)
-    previous = sorted(DEBS.glob(f"*_{stamped}_*.deb")) if DEBS.exists() else []
-    if not force and stamp.exists() and stamp.read_text() == digest and previous:
+    previous = [deb for binary in package.binaries
+                for deb in DEBS.glob(f"{binary}_{stamped}_*.deb")]
+    complete = len(previous) == len(package.binaries)
+    if not force and complete and stamp.exists() and stamp.read_text() == digest:
         return previous
     shutil.rmtree(workdir, ignore_errors=True)
     src = workdir / package.name
@@ -116,6 +135,8 @@ def build(package: SourcePackage, progress: bool = True, force: bool = False) ->
         target = src / Path(name).relative_to(package.path.relative_to(TOP))
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(TOP / name, target)
+    for name, path in extra.items():
+        shutil.copy2(path, src / name)
     epoch = source_date_epoch()
     stamp_changelog(src / "debian" / "changelog", package, stamped, epoch)
     # The system PATH: Debian tools and Debian's python3, whatever the caller's PATH holds.

@@ -73,6 +73,9 @@ SETTINGS: tuple[Setting, ...] = (
             "user id of the signing key created on first use: `Name <email>`"),
     Setting("repository", "keyring_name", Kind.TEXT, "homeguy-archive-keyring",
             "the public key is exported as `<out>/NAME.asc` (armored) and `<out>/NAME.gpg`"),
+    Setting("repository", "url", Kind.TEXT, "http://localhost/homeguy/",
+            "where clients reach the published repository: the URIs of the apt source that "
+            "the homeguy-archive-keyring package installs"),
     Setting("suite", "name", Kind.TEXT, None, "directory under dists/ and Release `Suite`"),
     Setting("suite", "codename", Kind.TEXT, "", "Release `Codename` (default: the name)"),
     Setting("suite", "description", Kind.TEXT, "",
@@ -101,6 +104,7 @@ class RepoConfig:
     signing_home: Path
     key_uid: str
     keyring_name: str
+    url: str
     suites: tuple[Suite, ...]
     config_file: str = "repo.toml"  # where it was read from, for messages
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from homeguy import packages
+from homeguy import keyring, packages
 from homeguy.run import run
 
 pytestmark = pytest.mark.e2e
@@ -18,7 +18,7 @@ def sha256(path: Path) -> str:
 @pytest.fixture(scope="module")
 def built() -> dict[str, Path]:
     """Every package built once (lintian runs inside the build and fails it on findings)."""
-    debs = [deb for source in packages.source_packages()
+    debs = [deb for source in keyring.other_packages()
             for deb in packages.build(source, progress=False)]
     return {deb.name.split("_", 1)[0]: deb for deb in debs}
 
@@ -30,7 +30,7 @@ def test_every_source_package_builds(built: dict[str, Path]) -> None:
 
 def test_versions_come_from_git(built: dict[str, Path]) -> None:
     count = run(["git", "rev-list", "--count", "HEAD"], cwd=packages.TOP).stdout.strip()
-    short = run(["git", "rev-parse", "--short=8", "HEAD"], cwd=packages.TOP).stdout.strip()
+    short = run(["git", "rev-parse", "--short=7", "HEAD"], cwd=packages.TOP).stdout.strip()
     version = run(["dpkg-deb", "-f", built["mip6d"], "Version"]).stdout.strip()
     assert version.startswith(f"0.1.0+{count}.g{short}")
 
@@ -52,7 +52,7 @@ def test_mip6d_package_contents(built: dict[str, Path], tmp_path: Path) -> None:
 
 def test_builds_are_reproducible(built: dict[str, Path]) -> None:
     first = {name: sha256(deb) for name, deb in built.items()}
-    again = [deb for source in packages.source_packages()
+    again = [deb for source in keyring.other_packages()
              for deb in packages.build(source, progress=False, force=True)]
     assert {deb.name.split("_", 1)[0]: sha256(deb) for deb in again} == first
 

@@ -1,0 +1,73 @@
+"""`apt install mip6d` from Homeguy's signed repository into a clean bookworm chroot.
+
+What `make` builds (the packages, the archive keyring, the repository) is published with
+a scratch signing key, served over HTTP on 127.0.0.1, and installed by real apt with
+signature checking on: the chroot gets only the keyring and a deb822 source with
+Signed-By for it, next to Debian's own source for the dependencies.
+"""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homeguy import keyring, packages
+from homeguy.mirror import debian_mirror
+from homeguy.run import run
+from repo import testkit
+from repo.publisher.publish import publish
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The repository and the archive keyring .deb, built with a scratch signing key."""
+    base = tmp_path_factory.mktemp("install")
+    debs = base / "debs"
+    debs.mkdir()
+    with testkit.gnupg_home() as home:
+        config = testkit.config_for_tests(home, url="http://127.0.0.1:9/")
+        for source in keyring.other_packages():
+            for deb in packages.build(source, progress=False):
+                shutil.copy(deb, debs)
+        (keyring_deb,) = keyring.build(config, base / "keyring")
+        shutil.copy(keyring_deb, debs)
+        publish(config, debs, base / "repo")
+        yield base / "repo", Path(shutil.copy(keyring_deb, base))
+
+
+def test_keyring_package_holds_the_key_and_source(repository: tuple[Path, Path],
+                                                  tmp_path: Path) -> None:
+    repo, keyring_deb = repository
+    run(["dpkg-deb", "-x", keyring_deb, tmp_path])
+    shipped = tmp_path / "usr/share/keyrings/homeguy-archive-keyring.gpg"
+    assert shipped.read_bytes() == (repo / "homeguy-archive-keyring.gpg").read_bytes()
+    assert (tmp_path / "etc/apt/sources.list.d/homeguy.sources").read_text() == (
+        "Types: deb\nURIs: http://127.0.0.1:9/\nSuites: bookworm\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/homeguy-archive-keyring.gpg\n"
+    )
+
+
+def test_apt_installs_mip6d_from_the_signed_repository(repository: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    repo, _ = repository
+    with testkit.chroot(tmp_path / "root") as chroot, testkit.serve(repo) as server:
+        (chroot.root / "etc/apt/sources.list.d/debian.sources").write_text(
+            f"Types: deb\nURIs: {debian_mirror('bookworm')}\nSuites: bookworm\n"
+            "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        )
+        chroot.add_source("homeguy", server.url, "bookworm", repo / "homeguy-archive-keyring.gpg")
+        update = chroot.apt_get("update")
+        assert update.returncode == 0, update.stdout + update.stderr
+        assert "NO_PUBKEY" not in update.stderr and "not signed" not in update.stderr
+        install = chroot.apt_get("install", "-y", "--no-install-recommends",
+                                 "mip6d", "mip6-kernel-config", "homeguy-mobile-host")
+        assert install.returncode == 0, install.stdout + install.stderr
+        upstream = packages.SourcePackage.read(packages.PACKAGES / "mip6d").upstream
+        assert chroot.run("mip6d", "--version").stdout == f"mip6d {upstream}\n"
+        assert "usage: mip6-kernel-check" in chroot.run("mip6-kernel-check", "--help").stdout
+        # The mobile host role turned on its kernel side.
+        modules = chroot.root / "usr/lib/modules-load.d/mip6-mn.conf"
+        assert modules.is_symlink() and "ip6_tunnel" in modules.read_text()
