@@ -65,8 +65,25 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "aptly",
         "mmdebstrap",
     ),
+    # The HAiku service (packages/haiku/): its runtime as the Debian package runs it
+    # (python3-django, gunicorn, ...), PostgreSQL for the database tests, Chromium for the
+    # browser tests, wrk for the benchmark, dh-python for building the package.
+    "haiku": (
+        "python3-django",
+        "python3-cryptography",
+        "python3-argon2",
+        "python3-psycopg2",
+        "gunicorn",
+        "postgresql",
+        "chromium",
+        "wrk",
+        "dh-python",
+    ),
 }
-PURPOSES = {"build": ("build",), "test": ("build", "lab", "lint", "repo", "kernel-config")}
+PURPOSES = {
+    "build": ("build",),
+    "test": ("build", "lab", "lint", "repo", "kernel-config", "haiku"),
+}
 
 
 def say(message: str) -> None:

@@ -1,0 +1,111 @@
+"""The service's own certificate authority, for nodes keyed with IKEv2 certificates.
+
+Created on first use in the secrets directory (``ca.key`` mode 0600, ``ca.pem``), under a
+lock so that two workers do not make two CAs. Node keys are generated here and returned;
+nothing of a private key is ever logged.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from haiku.files import write_atomic
+
+__all__ = ["CertificateAuthority", "IssuedCertificate", "load_or_create"]
+
+CA_DAYS = 3650
+NODE_DAYS = 825
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    private_key_pem: str
+    certificate_pem: str
+
+    def __repr__(self) -> str:  # never show the key
+        return "IssuedCertificate(private_key_pem=<hidden>, certificate_pem=...)"
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+    def __repr__(self) -> str:
+        return f"CertificateAuthority({self.certificate.subject.rfc4514_string()})"
+
+    @property
+    def certificate_pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def issue(self, common_name: str, home_address: str) -> IssuedCertificate:
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (Python 3.11 and Django 3.2 both fine)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=NODE_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.IPv6Address(home_address))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .sign(self.key, hashes.SHA256())
+        )
+        return IssuedCertificate(
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode(),
+            cert.public_bytes(serialization.Encoding.PEM).decode(),
+        )
+
+
+def _create(name: str) -> CertificateAuthority:
+    key = ec.generate_private_key(ec.SECP384R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
+        .sign(key, hashes.SHA384())
+    )
+    return CertificateAuthority(key, cert)
+
+
+def load_or_create(secrets_dir: str | Path, name: str = "HAiku node CA") -> CertificateAuthority:
+    directory = Path(secrets_dir)
+    key_path, cert_path = directory / "ca.key", directory / "ca.pem"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(directory / "ca.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not key_path.exists():
+            ca = _create(name)
+            write_atomic(key_path, ca.key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()), mode=0o600)
+            write_atomic(cert_path, ca.certificate_pem, mode=0o644)
+            return ca
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise RuntimeError(f"{key_path}: expected an EC private key for the CA")
+        return CertificateAuthority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))

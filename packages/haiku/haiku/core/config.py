@@ -1,0 +1,187 @@
+"""The service's settings: one table row per environment variable, driving the parser and
+the documentation (``python3 -m haiku.core.config`` prints it). :func:`from_environ` gives
+a frozen :class:`Settings` or raises :class:`SettingsError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv6Address, IPv6Network
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+__all__ = ["SETTINGS", "Setting", "Settings", "SettingsError", "database", "from_environ"]
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected yes or no (1/0, true/false), got {text!r}")
+
+
+def _int(text: str) -> int:
+    return int(text, 0)
+
+
+def _network(text: str) -> IPv6Network:
+    return IPv6Network(text.strip(), strict=True)
+
+
+def _address(text: str) -> IPv6Address:
+    return IPv6Address(text.strip())
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _text(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    field: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HAIKU_STATE_DIR", "state_dir", "/var/lib/haiku", _text,
+            "Where the SQLite database and the secrets (secret key, CA key) live."),
+    Setting("HAIKU_SECRETS_DIR", "secrets_dir", "", _text,
+            "Where the secret key and the CA live; empty means HAIKU_STATE_DIR."),
+    Setting("HAIKU_DATABASE_URL", "database_url", "", _text,
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/NAME; empty means "
+            "SQLite in HAIKU_STATE_DIR/haiku.sqlite3."),
+    Setting("HAIKU_DEBUG", "debug", "no", _bool, "Django's DEBUG (never in production)."),
+    Setting("HAIKU_ALLOWED_HOSTS", "allowed_hosts", "localhost,127.0.0.1,[::1]", _list,
+            "Host names the service answers to, comma-separated."),
+    Setting("HAIKU_NODES_DIR", "nodes_dir", "/etc/mip6d/nodes.d", _text,
+            "The home agent's per-node include directory (mip6d's include \"nodes.d/*.conf\")."),
+    Setting("HAIKU_CONTROL_SOCKET", "control_socket", "/run/mip6d/control.sock", _text,
+            "mip6d's control socket, for reload, bindings and counters."),
+    Setting("HAIKU_HOME_PREFIX", "home_prefix", "2001:db8:1::/64", _network,
+            "The home link prefix home addresses are allocated from."),
+    Setting("HAIKU_HOME_AGENT_ADDRESS", "home_agent_address", "2001:db8:1::1", _address,
+            "The home agent's address on the home link."),
+    Setting("HAIKU_HOME_FIRST", "home_first", "0x1000", _int,
+            "The offset in the home prefix of the first home address handed out."),
+    Setting("HAIKU_HOME_POOL_SIZE", "home_pool_size", "65536", _int,
+            "How many home addresses may be handed out."),
+    Setting("HAIKU_MNP_POOL", "mnp_pool", "2001:db8:100::/48", _network,
+            "The delegated pool mobile network prefixes come from (the home agent's "
+            "HaServedPrefix)."),
+    Setting("HAIKU_MNP_LENGTH", "mnp_length", "64", _int,
+            "The length of each mobile network prefix."),
+    Setting("HAIKU_MNP_POOL_SIZE", "mnp_pool_size", "0", _int,
+            "How many prefixes of the pool may be handed out; 0 means all."),
+    Setting("HAIKU_EMAIL_CONFIRMATION", "email_confirmation", "no", _bool,
+            "Whether new accounts must confirm their e-mail address before logging in."),
+    Setting("HAIKU_OPERATOR_APPROVAL", "operator_approval", "no", _bool,
+            "Whether an operator must approve new accounts before they can log in."),
+    Setting("HAIKU_SMTP_HOST", "smtp_host", "localhost", _text, "The SMTP server."),
+    Setting("HAIKU_SMTP_PORT", "smtp_port", "25", _int, "Its port."),
+    Setting("HAIKU_SMTP_USER", "smtp_user", "", _text, "SMTP user name, if it wants one."),
+    Setting("HAIKU_SMTP_PASSWORD", "smtp_password", "", _text, "SMTP password."),
+    Setting("HAIKU_SMTP_STARTTLS", "smtp_starttls", "no", _bool, "Whether to use STARTTLS."),
+    Setting("HAIKU_FROM_EMAIL", "from_email", "haiku@localhost", _text,
+            "The sender of the service's e-mail."),
+    Setting("HAIKU_BASE_URL", "base_url", "", _text,
+            "The service's public URL, for links in e-mail; empty: taken from the request."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: str
+    secrets_dir: str
+    database_url: str
+    debug: bool
+    allowed_hosts: tuple[str, ...]
+    nodes_dir: str
+    control_socket: str
+    home_prefix: IPv6Network
+    home_agent_address: IPv6Address
+    home_first: int
+    home_pool_size: int
+    mnp_pool: IPv6Network
+    mnp_length: int
+    mnp_pool_size: int
+    email_confirmation: bool
+    operator_approval: bool
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str
+    smtp_starttls: bool
+    from_email: str
+    base_url: str
+
+
+def from_environ(environ: Mapping[str, str]) -> Settings:
+    values: dict[str, Any] = {}
+    for row in SETTINGS:
+        text = environ.get(row.env, row.default)
+        try:
+            values[row.field] = row.parse(text)
+        except ValueError as exc:
+            raise SettingsError(f"{row.env}={text!r}: {exc} ({row.help})") from None
+    values["secrets_dir"] = values["secrets_dir"] or values["state_dir"]
+    if values["mnp_pool_size"] == 0:
+        values["mnp_pool_size"] = 1 << (values["mnp_length"] - values["mnp_pool"].prefixlen)
+    if values["home_agent_address"] not in values["home_prefix"]:
+        raise SettingsError(
+            f"HAIKU_HOME_AGENT_ADDRESS={values['home_agent_address']} is not inside "
+            f"HAIKU_HOME_PREFIX={values['home_prefix']}")
+    return Settings(**values)
+
+
+def database(url: str, state_dir: str) -> dict[str, Any]:
+    """Django's DATABASES["default"] for a database URL (empty: SQLite in state_dir)."""
+    if not url:
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{state_dir}/haiku.sqlite3"}
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if not path:
+            raise SettingsError(f"HAIKU_DATABASE_URL={url!r}: expected sqlite:///ABSOLUTE/PATH")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+    if parts.scheme in ("postgres", "postgresql"):
+        options = dict(parse_qsl(parts.query))
+        host = unquote(parts.hostname or "") if parts.hostname else options.pop("host", "")
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": host,
+            "PORT": str(parts.port or ""),
+            "OPTIONS": options,
+        }
+    raise SettingsError(
+        f"HAIKU_DATABASE_URL: unsupported scheme {parts.scheme!r}; expected sqlite:///PATH "
+        "or postgresql://USER:PASSWORD@HOST:PORT/NAME")
+
+
+def reference() -> str:
+    """The settings as text, for the documentation."""
+    return "\n".join(f"{r.env} (default {r.default!r})\n    {r.help}" for r in SETTINGS)
+
+
+_FIELDS = {f.name for f in dataclasses.fields(Settings)}
+assert {r.field for r in SETTINGS} == _FIELDS, "SETTINGS and Settings disagree"
+
+if __name__ == "__main__":
+    print(reference())

@@ -1,0 +1,134 @@
+"""The mip6d files of one node: the home agent's include file (``nodes.d/``) and the node's
+own mip6d.conf. Pure text from a frozen :class:`NodeSpec`; the syntax is mip6d.conf(5)
+(``BindingAclPolicy``, ``IPsecPolicySet``, ``StaticKey``), and the tests parse both with
+``mip6d.config.parse``.
+
+This is the seam for the lab test with the real home agent: :func:`render_node` gives
+both texts for one node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv6Address, IPv6Network
+
+from haiku.core.keys import SaKey
+
+__all__ = ["Keying", "NodeKind", "NodeSpec", "include_text", "node_config_text", "render_node"]
+
+
+class NodeKind(StrEnum):
+    HOST = "host"  # a mobile host (RFC 6275)
+    ROUTER = "router"  # a NEMO mobile router (RFC 3963)
+
+
+class Keying(StrEnum):
+    STATIC = "static"  # manual keys, mip6d's StaticKey (RFC 3776 with static SAs)
+    CERTIFICATE = "certificate"  # IKEv2 with a certificate from the service's CA
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    kind: NodeKind
+    home_address: IPv6Address
+    home_prefix_length: int
+    home_agent_address: IPv6Address
+    mobile_network_prefixes: tuple[IPv6Network, ...]
+    keying: Keying
+    protect_all_traffic: bool
+    reqids: tuple[int, int, int, int]
+    keys: tuple[SaKey, ...] = ()
+    interface: str = "eth0"
+    control_socket: str = "/run/mip6d/control.sock"
+    state_file: str = "/var/lib/mip6d/bindings.json"
+
+    def __post_init__(self) -> None:
+        if self.kind is NodeKind.HOST and self.mobile_network_prefixes:
+            raise ValueError("a mobile host has no mobile network prefixes")
+        if self.kind is NodeKind.ROUTER and not self.mobile_network_prefixes:
+            raise ValueError("a mobile router needs at least one mobile network prefix")
+        if self.keying is Keying.STATIC and not self.keys:
+            raise ValueError("static keying needs keys")
+
+
+def _comment(text: str) -> str:
+    """A comment line; the node name is user input, so keep it to one printable line."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return f"# {clean}\n"
+
+
+def _prefix_list(spec: NodeSpec) -> str:
+    if not spec.mobile_network_prefixes:
+        return ""
+    return " (" + ", ".join(str(p) for p in spec.mobile_network_prefixes) + ")"
+
+
+def _policy_set(spec: NodeSpec, indent: str = "") -> str:
+    sig_out, sig_in, pay_out, pay_in = spec.reqids
+    lines = [
+        "IPsecPolicySet {",
+        f"    HomeAgentAddress {spec.home_agent_address};",
+        f"    HomeAddress {spec.home_address}/{spec.home_prefix_length};",
+        f"    IPsecPolicy Mh UseESP {sig_out} {sig_in};",
+        f"    IPsecPolicy MobPfxDisc UseESP {sig_out} {sig_in};",
+    ]
+    if spec.protect_all_traffic:
+        lines.append(f"    IPsecPolicy TunnelPayload UseESP {pay_out} {pay_in};")
+    if spec.keying is Keying.STATIC:
+        for key in spec.keys:
+            lines += [
+                f"    StaticKey {key.direction} {key.spi:#x} {key.reqid} {{",
+                f"        Encryption {key.encryption} 0x{key.key};",
+                "    }",
+            ]
+    lines.append("}")
+    return "".join(f"{indent}{line}\n" for line in lines)
+
+
+def include_text(spec: NodeSpec) -> str:
+    """The home agent's ``nodes.d/`` file for this node."""
+    kind = "mobile router" if spec.kind is NodeKind.ROUTER else "mobile host"
+    return (
+        "# Written by haiku; do not edit (it is rewritten when the node changes).\n"
+        + _comment(f"{kind} {spec.name!r}")
+        + f"BindingAclPolicy {spec.home_address}{_prefix_list(spec)} allow;\n\n"
+        + _policy_set(spec)
+    )
+
+
+def node_config_text(spec: NodeSpec) -> str:
+    """The node's own mip6d.conf (mobile host, or NEMO mobile router)."""
+    router = spec.kind is NodeKind.ROUTER
+    out = [
+        "# Written by haiku for the node below; fetched by the live image at boot.\n",
+        _comment(f"{'mobile router' if router else 'mobile host'} {spec.name!r}"),
+        "NodeConfig MN;\n",
+        "DebugLevel 0;\n",
+        f'Interface "{spec.interface}";\n',
+        "DoRouteOptimizationMN disabled;\n",
+        "DoRouteOptimizationCN disabled;\n",
+        "MnRouterProbes 1;\n",
+    ]
+    if router:
+        out.append("MobRtrUseExplicitMode enabled;\n")
+    out += [
+        f'MnHomeLink "{spec.interface}" {{\n',
+        "    IsMobRtr enabled;\n" if router else "",
+        f"    HomeAgentAddress {spec.home_agent_address};\n",
+        f"    HomeAddress {spec.home_address}/{spec.home_prefix_length}{_prefix_list(spec)};\n",
+        "}\n",
+        "UseMnHaIPsec enabled;\n",
+        "KeyMngMobCapability "
+        + ("enabled" if spec.keying is Keying.CERTIFICATE else "disabled") + ";\n",
+        _policy_set(spec),
+        f'ControlSocket "{spec.control_socket}";\n',
+        f'StateFile "{spec.state_file}";\n',
+    ]
+    return "".join(out)
+
+
+def render_node(spec: NodeSpec) -> tuple[str, str]:
+    """(home agent include file, node mip6d.conf): the seam for the lab test."""
+    return include_text(spec), node_config_text(spec)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import UserCreationForm
+
+from haiku.core.render import Keying, NodeKind
+from haiku.models import User
+from haiku.nodes import MAX_PREFIXES
+
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+class RegisterForm(UserCreationForm):
+    email = forms.EmailField(required=True)
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+
+class NodeForm(forms.Form):
+    name = forms.CharField(max_length=64, help_text="A name you recognise it by.")
+    kind = forms.ChoiceField(choices=[(NodeKind.HOST.value, "mobile host"),
+                                      (NodeKind.ROUTER.value, "mobile router (NEMO)")])
+    prefix_count = forms.IntegerField(
+        min_value=0, max_value=MAX_PREFIXES, initial=0, label="Mobile network prefixes",
+        help_text="For a mobile router: how many prefixes it routes (1 or more).")
+    keying = forms.ChoiceField(choices=[
+        (Keying.STATIC.value, "static keys (RFC 3776, manual SAs)"),
+        (Keying.CERTIFICATE.value, "certificate from the service's CA (IKEv2)")])
+    protect_all_traffic = forms.BooleanField(
+        required=False, label="Protect all traffic",
+        help_text="Also encrypt everything tunnelled to the home agent, not only signalling.")
+    interface = forms.CharField(max_length=15, initial="eth0",
+                                help_text="The interface the node moves with.")
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if not name or not name.isprintable():
+            raise forms.ValidationError("Use printable characters only.")
+        return name
+
+    def clean_interface(self) -> str:
+        value = str(self.cleaned_data["interface"])
+        if not _IFNAME.match(value) or value in (".", ".."):
+            raise forms.ValidationError("1 to 15 letters, digits, '.', '_' or '-'.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind, count = data.get("kind"), data.get("prefix_count")
+        if kind == NodeKind.HOST.value and count:
+            self.add_error("prefix_count", "A mobile host has no mobile network prefixes.")
+        if kind == NodeKind.ROUTER.value and not count:
+            self.add_error("prefix_count", "A mobile router needs at least one prefix.")
+        return data
+
+
+class MessageForm(forms.Form):
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(widget=forms.Textarea)
+    recipients = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(), required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None selected: every active user with an e-mail address.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["recipients"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = User.objects.filter(is_active=True).exclude(email="") \
+            .order_by("username")
+
+
+def registration_policy() -> dict[str, bool]:
+    return {"email_confirmation": settings.HAIKU.email_confirmation,
+            "operator_approval": settings.HAIKU.operator_approval}

@@ -1,0 +1,128 @@
+"""The database: users (with role and account state), nodes, their prefixes, statistics.
+
+Uniqueness that matters is the database's job: a node's ``slot`` (its home address index)
+and ``home_address``, a prefix's ``index`` and ``prefix``, and token digests all carry
+unique constraints, so two concurrent creations cannot get the same address.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address, IPv6Network
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from haiku.core import keys as corekeys
+from haiku.core.keys import Direction, SaKey
+from haiku.core.render import Keying, NodeKind, NodeSpec
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        USER = "user", "user"
+        OPERATOR = "operator", "operator"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+    email_confirmed = models.BooleanField(default=True)
+    approved = models.BooleanField(default=True)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == self.Role.OPERATOR
+
+    @property
+    def can_log_in(self) -> bool:
+        return self.is_active and self.email_confirmed and self.approved
+
+    @property
+    def state(self) -> str:
+        if not self.is_active:
+            return "disabled"
+        if not self.email_confirmed:
+            return "e-mail not confirmed"
+        if not self.approved:
+            return "awaiting approval"
+        return "active"
+
+
+class Node(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="nodes")
+    name = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=[(k.value, k.value) for k in NodeKind])
+    slot = models.PositiveIntegerField(unique=True)
+    home_address = models.CharField(max_length=39, unique=True)
+    keying = models.CharField(max_length=16, choices=[(k.value, k.value) for k in Keying])
+    protect_all_traffic = models.BooleanField(default=False)
+    interface = models.CharField(max_length=15, default="eth0")
+    enabled = models.BooleanField(default=True)
+    # Static keys: [{"direction", "spi", "reqid", "encryption", "key"}], never logged.
+    static_keys = models.JSONField(default=list, blank=True)
+    # Certificate keying: the node's key and certificate, PEM.
+    private_key_pem = models.TextField(blank=True, default="")
+    certificate_pem = models.TextField(blank=True, default="")
+    token_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    token_created = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="node_name_per_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.home_address})"
+
+    @property
+    def active(self) -> bool:
+        """Whether the home agent should accept it: enabled, and its owner may log in."""
+        return self.enabled and self.owner.can_log_in
+
+    def keys(self) -> tuple[SaKey, ...]:
+        return tuple(SaKey(Direction(k["direction"]), int(k["spi"]), int(k["reqid"]),
+                           str(k["encryption"]), str(k["key"])) for k in self.static_keys)
+
+    def spec(self, prefixes: list[str] | None = None) -> NodeSpec:
+        haiku = settings.HAIKU
+        if prefixes is None:
+            prefixes = [p.prefix for p in self.prefixes.all()]
+        return NodeSpec(
+            name=self.name,
+            kind=NodeKind(self.kind),
+            home_address=IPv6Address(self.home_address),
+            home_prefix_length=haiku.home_prefix.prefixlen,
+            home_agent_address=haiku.home_agent_address,
+            mobile_network_prefixes=tuple(IPv6Network(p) for p in prefixes),
+            keying=Keying(self.keying),
+            protect_all_traffic=self.protect_all_traffic,
+            reqids=corekeys.reqids(self.slot),
+            keys=self.keys(),
+            interface=self.interface,
+        )
+
+
+class MobileNetworkPrefix(models.Model):
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="prefixes")
+    index = models.PositiveIntegerField(unique=True)
+    prefix = models.CharField(max_length=43, unique=True)
+
+    class Meta:
+        ordering = ["index"]
+
+    def __str__(self) -> str:
+        return self.prefix
+
+
+class Sample(models.Model):
+    """One reading of the home agent's control socket by the collector."""
+
+    taken = models.DateTimeField(db_index=True)
+    ok = models.BooleanField(default=True)
+    error = models.TextField(blank=True, default="")
+    bindings = models.PositiveIntegerField(default=0)
+    counters = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["taken"]

@@ -1,0 +1,150 @@
+"""Creating, changing and deleting nodes: allocation from the pools (the database's
+unique constraints decide races; a lost race retries), keying, tokens."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from haiku import ca, homeagent
+from haiku.core import keys as corekeys
+from haiku.core import tokens
+from haiku.core.allocation import Pool, PoolExhausted, first_free
+from haiku.core.render import Keying, NodeKind
+from haiku.models import MobileNetworkPrefix, Node, User
+
+__all__ = [
+    "NodeRequest",
+    "PoolExhausted",
+    "create_node",
+    "delete_node",
+    "home_pool",
+    "mnp_pool",
+    "node_by_token",
+    "revoke_token",
+    "rotate_token",
+    "set_enabled",
+]
+
+_log = logging.getLogger("haiku.nodes")
+ATTEMPTS = 50
+MAX_PREFIXES = 16
+
+
+class NameTaken(ValueError):
+    pass
+
+
+def home_pool() -> Pool:
+    h = settings.HAIKU
+    return Pool("home address pool", h.home_prefix, 128, h.home_first, h.home_pool_size)
+
+
+def mnp_pool() -> Pool:
+    h = settings.HAIKU
+    return Pool("mobile network prefix pool", h.mnp_pool, h.mnp_length, 0, h.mnp_pool_size)
+
+
+@dataclass(frozen=True)
+class NodeRequest:
+    name: str
+    kind: NodeKind
+    prefix_count: int
+    keying: Keying
+    protect_all_traffic: bool = False
+    interface: str = "eth0"
+
+    def __post_init__(self) -> None:
+        if self.kind is NodeKind.HOST and self.prefix_count:
+            raise ValueError("a mobile host has no mobile network prefixes")
+        if self.kind is NodeKind.ROUTER and not 1 <= self.prefix_count <= MAX_PREFIXES:
+            raise ValueError(f"a mobile router needs 1 to {MAX_PREFIXES} prefixes")
+
+
+def _allocate(owner: User, req: NodeRequest) -> Node:
+    hp, mp = home_pool(), mnp_pool()
+    slot = first_free(hp, Node.objects.values_list("slot", flat=True))
+    node = Node(owner=owner, name=req.name, kind=req.kind.value, slot=slot,
+                home_address=str(hp.address_at(slot)), keying=req.keying.value,
+                protect_all_traffic=req.protect_all_traffic, interface=req.interface)
+    if req.keying is Keying.STATIC:
+        node.static_keys = [
+            {"direction": k.direction.value, "spi": k.spi, "reqid": k.reqid,
+             "encryption": k.encryption, "key": k.key}
+            for k in corekeys.static_keys(slot, req.protect_all_traffic)]
+    node.save()
+    if req.prefix_count:
+        used = set(MobileNetworkPrefix.objects.values_list("index", flat=True))
+        for _ in range(req.prefix_count):
+            index = first_free(mp, used)
+            used.add(index)
+            MobileNetworkPrefix.objects.create(node=node, index=index,
+                                               prefix=str(mp.network_at(index)))
+    return node
+
+
+def create_node(owner: User, req: NodeRequest) -> Node:
+    """A new node with its home address, prefixes and keys. Raises :class:`PoolExhausted`
+    (with a message for the user) or :class:`NameTaken`."""
+    if Node.objects.filter(owner=owner, name=req.name).exists():
+        raise NameTaken(f"you already have a node called {req.name!r}")
+    for _attempt in range(ATTEMPTS):
+        try:
+            with transaction.atomic():
+                node = _allocate(owner, req)
+        except IntegrityError:
+            if Node.objects.filter(owner=owner, name=req.name).exists():
+                raise NameTaken(f"you already have a node called {req.name!r}") from None
+            continue  # another creation took the same slot or prefix: pick again
+        break
+    else:
+        raise PoolExhausted("the pools are too busy right now; try again")
+    if req.keying is Keying.CERTIFICATE:
+        issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
+            f"{req.name} ({node.home_address})", node.home_address)
+        node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
+            issued.certificate_pem
+        node.save(update_fields=["private_key_pem", "certificate_pem"])
+    _log.info("node %s created for user %s: %s", node.pk, owner.pk, node.home_address)
+    transaction.on_commit(lambda: homeagent.sync_node(node))
+    return node
+
+
+def delete_node(node: Node) -> None:
+    node_id = node.pk
+    node.delete()
+    transaction.on_commit(lambda: homeagent.remove_node(node_id))
+
+
+def set_enabled(node: Node, enabled: bool) -> None:
+    node.enabled = enabled
+    node.save(update_fields=["enabled"])
+    transaction.on_commit(lambda: homeagent.sync_node(node))
+
+
+def rotate_token(node: Node) -> str:
+    """A new token for the node (the old one stops working); shown once."""
+    token = tokens.new_token()
+    node.token_digest = tokens.digest(token)
+    node.token_created = timezone.now()
+    node.save(update_fields=["token_digest", "token_created"])
+    return token
+
+
+def revoke_token(node: Node) -> None:
+    node.token_digest = None
+    node.token_created = None
+    node.save(update_fields=["token_digest", "token_created"])
+
+
+def node_by_token(token: str) -> Node | None:
+    """The active node this token belongs to, or None."""
+    node = (Node.objects.select_related("owner")
+            .filter(token_digest=tokens.digest(token)).first())
+    if node is None or not node.active:
+        return None
+    return node

@@ -1,0 +1,68 @@
+"""What a node gets from the configuration endpoint (schema: ``NodeConfig`` in the
+OpenAPI document)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from haiku.core.render import Keying, NodeKind, node_config_text
+from haiku.models import Node
+
+MIP6D_CONF = "/etc/mip6d/mip6d.conf"
+CERT_DIR = "/etc/mip6d/ikev2"
+
+
+@lru_cache(maxsize=4)
+def _ca_pem(path: str) -> str:
+    return Path(path).read_text()
+
+
+def node_summary(node: Node, prefixes: list[str]) -> dict[str, Any]:
+    return {
+        "id": node.pk,
+        "name": node.name,
+        "kind": node.kind,
+        "enabled": node.enabled,
+        "home_address": node.home_address,
+        "home_prefix_length": settings.HAIKU.home_prefix.prefixlen,
+        "home_agent_address": str(settings.HAIKU.home_agent_address),
+        "mobile_network_prefixes": prefixes,
+        "keying": node.keying,
+        "protect_all_traffic": node.protect_all_traffic,
+        "interface": node.interface,
+        "has_token": node.token_digest is not None,
+    }
+
+
+def node_config(node: Node) -> dict[str, Any]:
+    prefixes = [p.prefix for p in node.prefixes.all()]
+    spec = node.spec(prefixes)
+    conf = node_config_text(spec)
+    files = [{"path": MIP6D_CONF, "mode": "0600", "content": conf}]
+    keying: dict[str, Any] = {"method": node.keying}
+    if spec.keying is Keying.STATIC:
+        keying["static_keys"] = [
+            {"direction": str(k.direction), "spi": k.spi, "reqid": k.reqid,
+             "encryption": k.encryption, "key": k.key} for k in spec.keys]
+    else:
+        ca_pem = _ca_pem(str(Path(settings.HAIKU.secrets_dir) / "ca.pem"))
+        keying.update(certificate_pem=node.certificate_pem,
+                      private_key_pem=node.private_key_pem, ca_certificate_pem=ca_pem)
+        files += [
+            {"path": f"{CERT_DIR}/node.pem", "mode": "0644", "content": node.certificate_pem},
+            {"path": f"{CERT_DIR}/node.key", "mode": "0600", "content": node.private_key_pem},
+            {"path": f"{CERT_DIR}/ca.pem", "mode": "0644", "content": ca_pem},
+        ]
+    sysctl = {"net.ipv6.conf.all.forwarding": "1"} if spec.kind is NodeKind.ROUTER else {}
+    return {
+        "node": node_summary(node, prefixes),
+        "mip6d_conf": conf,
+        "keying": keying,
+        "files": files,
+        "sysctl": sysctl,
+        "services": ["mip6d"],
+    }

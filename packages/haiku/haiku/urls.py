@@ -1,0 +1,72 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, register_converter
+
+from haiku import api, views
+
+
+class IdConverter:
+    """A database id: 1 to 18 digits, so that no lookup overflows a 64-bit column."""
+
+    regex = "[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/register/", views.register, name="register"),
+    path("accounts/register/done/", views.register_done, name="register-done"),
+    path("accounts/confirm/<str:uidb64>/<str:token>/", views.confirm_email,
+         name="confirm-email"),
+    path("accounts/password/change/", auth_views.PasswordChangeView.as_view(),
+         name="password_change"),
+    path("accounts/password/change/done/", auth_views.PasswordChangeDoneView.as_view(),
+         name="password_change_done"),
+    path("accounts/password/reset/", auth_views.PasswordResetView.as_view(),
+         name="password_reset"),
+    path("accounts/password/reset/done/", auth_views.PasswordResetDoneView.as_view(),
+         name="password_reset_done"),
+    path("accounts/password/reset/<uidb64>/<token>/",
+         auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
+    path("accounts/password/reset/complete/",
+         auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("nodes/", views.node_list, name="node-list"),
+    path("nodes/new/", views.node_create, name="node-create"),
+    path("nodes/<id:node_id>/", views.node_detail, name="node-detail"),
+    path("nodes/<id:node_id>/delete/", views.node_delete, name="node-delete"),
+    path("nodes/<id:node_id>/enable/", views.node_enable, name="node-enable"),
+    path("nodes/<id:node_id>/disable/", views.node_disable, name="node-disable"),
+    path("nodes/<id:node_id>/token/rotate/", views.node_token_rotate,
+         name="node-token-rotate"),
+    path("nodes/<id:node_id>/token/revoke/", views.node_token_revoke,
+         name="node-token-revoke"),
+    path("operator/users/", views.operator_users, name="operator-users"),
+    path("operator/users/<id:user_id>/approve/", views.operator_user_approve,
+         name="operator-user-approve"),
+    path("operator/users/<id:user_id>/disable/", views.operator_user_disable,
+         name="operator-user-disable"),
+    path("operator/users/<id:user_id>/enable/", views.operator_user_enable,
+         name="operator-user-enable"),
+    path("operator/users/<id:user_id>/delete/", views.operator_user_delete,
+         name="operator-user-delete"),
+    path("operator/message/", views.operator_message, name="operator-message"),
+    path("operator/stats/", views.operator_stats, name="operator-stats"),
+    path("operator/stats.svg", views.operator_stats_svg, name="operator-stats-svg"),
+    path("api/openapi.json", api.openapi_json, name="openapi"),
+    path("api/", api.api_docs, name="api-docs"),
+    path("api/v1/nodes", api.nodes, name="api-nodes"),
+    path("api/v1/nodes/<id:node_id>", api.node, name="api-node"),
+    path("api/v1/nodes/<id:node_id>/config", api.node_config_download,
+         name="api-node-config"),
+    path("api/v1/nodes/<id:node_id>/iso", api.node_iso, name="api-node-iso"),
+    path("api/v1/node/config", api.self_config, name="api-self-config"),
+]

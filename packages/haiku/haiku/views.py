@@ -1,0 +1,308 @@
+"""Server-rendered pages: registration, nodes, operator pages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.mail import get_connection, send_mail
+from django.core.mail.message import EmailMessage
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from haiku import control, homeagent
+from haiku import nodes as nodes_service
+from haiku.core.plot import svg_plot
+from haiku.core.render import Keying, NodeKind
+from haiku.forms import MessageForm, NodeForm, RegisterForm, registration_policy
+from haiku.models import Node, Sample, User
+
+_log = logging.getLogger("haiku.views")
+
+
+class EmailConfirmationTokens(PasswordResetTokenGenerator):
+    key_salt = "haiku.views.EmailConfirmationTokens"
+
+    def _make_hash_value(self, user: Any, timestamp: int) -> str:
+        return f"{user.pk}{user.email}{user.email_confirmed}{timestamp}"
+
+
+email_tokens = EmailConfirmationTokens()
+
+
+def _base_url(request: HttpRequest) -> str:
+    return settings.HAIKU.base_url.rstrip("/") or request.build_absolute_uri("/").rstrip("/")
+
+
+# -- public ---------------------------------------------------------------------------------
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "haiku/home.html", registration_policy())
+
+
+@require_GET
+def healthz(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"ok": True})
+
+
+@require_http_methods(["GET", "POST"])
+def register(request: HttpRequest) -> HttpResponse:
+    policy = registration_policy()
+    form = RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)
+        user.email_confirmed = not policy["email_confirmation"]
+        user.approved = not policy["operator_approval"]
+        user.save()
+        if policy["email_confirmation"]:
+            link = _base_url(request) + reverse("confirm-email", args=[
+                urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
+            send_mail("Confirm your HAiku account",
+                      f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
+                      f"{link}\n", None, [user.email])
+        return redirect("register-done")
+    return render(request, "haiku/register.html", {"form": form, **policy})
+
+
+@require_GET
+def register_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "haiku/register_done.html", registration_policy())
+
+
+@require_GET
+def confirm_email(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    try:
+        user = User.objects.get(pk=int(force_str(urlsafe_base64_decode(uidb64))))
+    except (ValueError, TypeError, OverflowError, User.DoesNotExist):
+        user = None
+    if user is None or not email_tokens.check_token(user, token):
+        return render(request, "haiku/message.html", {
+            "title": "Link not valid",
+            "text": "This confirmation link is not valid or was already used."}, status=400)
+    user.email_confirmed = True
+    user.save(update_fields=["email_confirmed"])
+    text = "Your e-mail address is confirmed."
+    if not user.approved:
+        text += " An operator still has to approve your account."
+    return render(request, "haiku/message.html", {"title": "Confirmed", "text": text})
+
+
+# -- nodes ----------------------------------------------------------------------------------
+
+def _own_node(request: HttpRequest, node_id: int) -> Node:
+    return get_object_or_404(Node.objects.select_related("owner"), pk=node_id,
+                             owner=request.user)
+
+
+@require_GET
+def node_list(request: HttpRequest) -> HttpResponse:
+    nodes = Node.objects.filter(owner=request.user).prefetch_related("prefixes")
+    return render(request, "haiku/node_list.html", {"nodes": nodes})
+
+
+@require_http_methods(["GET", "POST"])
+def node_create(request: HttpRequest) -> HttpResponse:
+    form = NodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        req = nodes_service.NodeRequest(
+            name=data["name"], kind=NodeKind(data["kind"]), prefix_count=data["prefix_count"],
+            keying=Keying(data["keying"]), protect_all_traffic=data["protect_all_traffic"],
+            interface=data["interface"])
+        try:
+            with transaction.atomic():
+                node = nodes_service.create_node(request.user, req)  # type: ignore[arg-type]
+                token = nodes_service.rotate_token(node)
+        except nodes_service.PoolExhausted as exc:
+            form.add_error(None, str(exc))
+        except nodes_service.NameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            return _show_token(request, node, token, created=True)
+    return render(request, "haiku/node_form.html", {"form": form})
+
+
+def _show_token(request: HttpRequest, node: Node, token: str, created: bool = False
+                ) -> HttpResponse:
+    response = render(request, "haiku/node_token.html", {
+        "node": node, "token": token, "created": created,
+        "endpoint": _base_url(request) + reverse("api-self-config")})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = _own_node(request, node_id)
+    _include, conf = homeagent.node_files(node)
+    return render(request, "haiku/node_detail.html", {
+        "node": node, "prefixes": node.prefixes.all(), "mip6d_conf": conf})
+
+
+@require_POST
+def node_delete(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = _own_node(request, node_id)
+    name = node.name
+    nodes_service.delete_node(node)
+    messages.success(request, f"Node {name} deleted.")
+    return redirect("node-list")
+
+
+@require_POST
+def node_enable(request: HttpRequest, node_id: int) -> HttpResponse:
+    nodes_service.set_enabled(_own_node(request, node_id), True)
+    return redirect("node-detail", node_id=node_id)
+
+
+@require_POST
+def node_disable(request: HttpRequest, node_id: int) -> HttpResponse:
+    nodes_service.set_enabled(_own_node(request, node_id), False)
+    return redirect("node-detail", node_id=node_id)
+
+
+@require_POST
+def node_token_rotate(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = _own_node(request, node_id)
+    return _show_token(request, node, nodes_service.rotate_token(node))
+
+
+@require_POST
+def node_token_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
+    nodes_service.revoke_token(_own_node(request, node_id))
+    messages.success(request, "Token revoked: the node can no longer fetch its configuration.")
+    return redirect("node-detail", node_id=node_id)
+
+
+# -- operator -------------------------------------------------------------------------------
+
+@require_GET
+def operator_users(request: HttpRequest) -> HttpResponse:
+    users = User.objects.order_by("username").prefetch_related("nodes")
+    return render(request, "haiku/operator/users.html", {"users": users})
+
+
+def _other_user(request: HttpRequest, user_id: int) -> User:
+    user = get_object_or_404(User, pk=user_id)
+    return user
+
+
+def _after_change(request: HttpRequest, user: User, what: str) -> HttpResponse:
+    result = homeagent.sync_user(user.pk)
+    messages.success(request, f"{user.username}: {what}. Home agent: {result.message}.")
+    return redirect("operator-users")
+
+
+@require_POST
+def operator_user_approve(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = _other_user(request, user_id)
+    user.approved = True
+    user.save(update_fields=["approved"])
+    return _after_change(request, user, "approved")
+
+
+@require_POST
+def operator_user_disable(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = _other_user(request, user_id)
+    if user.pk == request.user.pk:
+        messages.error(request, "You cannot disable yourself.")
+        return redirect("operator-users")
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    return _after_change(request, user, "disabled")
+
+
+@require_POST
+def operator_user_enable(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = _other_user(request, user_id)
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    return _after_change(request, user, "enabled")
+
+
+@require_POST
+def operator_user_delete(request: HttpRequest, user_id: int) -> HttpResponse:
+    user = _other_user(request, user_id)
+    if user.pk == request.user.pk:
+        messages.error(request, "You cannot delete yourself.")
+        return redirect("operator-users")
+    node_ids = list(user.nodes.values_list("pk", flat=True))
+    name = user.username
+    user.delete()
+    for node_id in node_ids:
+        homeagent.files.remove(homeagent.include_path(node_id))
+    result = homeagent.reload()
+    messages.success(request, f"{name}: deleted. Home agent: {result.message}.")
+    return redirect("operator-users")
+
+
+@require_http_methods(["GET", "POST"])
+def operator_message(request: HttpRequest) -> HttpResponse:
+    form = MessageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        chosen = list(form.cleaned_data["recipients"]) or list(
+            User.objects.filter(is_active=True).exclude(email=""))
+        with get_connection() as conn:
+            sent = conn.send_messages([
+                EmailMessage(form.cleaned_data["subject"], form.cleaned_data["body"],
+                             None, [u.email]) for u in chosen])
+        messages.success(request, f"Message sent to {sent} user(s).")
+        return redirect("operator-message")
+    return render(request, "haiku/operator/message.html", {"form": form})
+
+
+def _live(command: str) -> tuple[Any, str]:
+    try:
+        return control.request(settings.HAIKU.control_socket, command), ""
+    except control.ControlError as exc:
+        return None, str(exc)
+
+
+@require_GET
+def operator_stats(request: HttpRequest) -> HttpResponse:
+    bindings, error = _live("bindings")
+    counters, error2 = _live("counters")
+    return render(request, "haiku/operator/stats.html", {
+        "bindings": bindings or [], "counters": sorted((counters or {}).items()),
+        "error": error or error2, "samples": Sample.objects.count(),
+        "now": int(time.time())})
+
+
+@require_GET
+def operator_stats_svg(request: HttpRequest) -> HttpResponse:
+    try:
+        hours = min(max(int(request.GET.get("hours", "24")), 1), 24 * 31)
+    except ValueError:
+        hours = 24
+    since = timezone.now() - timedelta(hours=hours)
+    series: dict[str, list[tuple[float, float]]] = {"bindings": []}
+    for sample in Sample.objects.filter(taken__gte=since, ok=True).order_by("taken"):
+        t = sample.taken.timestamp()
+        series["bindings"].append((t, float(sample.bindings)))
+        for name, value in (sample.counters or {}).items():
+            if isinstance(value, int | float) and (name in series or len(series) < 7):
+                series.setdefault(name, []).append((t, float(value)))
+    svg = svg_plot(series, title=f"home agent, last {hours} h")
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+def download(data: Any, filename: str) -> HttpResponse:
+    response = HttpResponse(json.dumps(data, indent=2, sort_keys=True),
+                            content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response

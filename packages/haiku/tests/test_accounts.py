@@ -1,0 +1,110 @@
+"""Registration (with e-mail confirmation and operator approval), login, password reset
+and operator messages, with mail going over SMTP to a local aiosmtpd server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from haiku.models import User
+
+from tests.smtp import Collector, smtp_server
+
+pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[Collector]:
+    with smtp_server() as (collector, port):
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        yield collector
+
+
+def _register(client: Client, name: str) -> Any:
+    return client.post("/accounts/register/", {
+        "username": name, "email": f"{name}@example.org",
+        "password1": PASSWORD, "password2": PASSWORD})
+
+
+def _link(message: Any) -> str:
+    match = re.search(r"http://testserver(/\S+)", message.get_payload())
+    assert match, message.get_payload()
+    return match.group(1)
+
+
+def test_open_registration_then_login() -> None:
+    client = Client()
+    assert _register(client, "alice")["Location"] == "/accounts/register/done/"
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/nodes/"
+    assert client.get("/nodes/").status_code == 200
+
+
+def test_confirmation_and_approval(haiku_settings: Any, smtp: Collector) -> None:
+    haiku_settings.change_haiku(email_confirmation=True, operator_approval=True)
+    client = Client()
+    _register(client, "alice")
+    user = User.objects.get(username="alice")
+    assert (user.email_confirmed, user.approved) == (False, False)
+    assert not client.login(username="alice", password=PASSWORD)
+    [mail] = smtp.to("alice@example.org")
+    assert mail["Subject"] == "Confirm your HAiku account"
+    link = _link(mail)
+    confirmed = client.get(link)
+    assert b"An operator still has to approve" in confirmed.content
+    assert client.get(link).status_code == 400  # one use only
+    assert not client.login(username="alice", password=PASSWORD)
+    op = User.objects.create_user("op", "op@example.org", PASSWORD, role=User.Role.OPERATOR)
+    operator = Client()
+    operator.force_login(op)
+    assert b"awaiting approval" in operator.get("/operator/users/").content
+    operator.post(f"/operator/users/{user.pk}/approve/")
+    assert client.login(username="alice", password=PASSWORD)
+
+
+def test_password_reset(smtp: Collector) -> None:
+    User.objects.create_user("alice", "alice@example.org", PASSWORD)
+    client = Client()
+    client.post("/accounts/password/reset/", {"email": "alice@example.org"})
+    [mail] = smtp.to("alice@example.org")
+    form = client.get(_link(mail), follow=True)
+    assert form.status_code == 200
+    set_url = form.redirect_chain[-1][0]
+    done = client.post(set_url, {"new_password1": "another horse staple",
+                                 "new_password2": "another horse staple"})
+    assert done.status_code == 302
+    assert client.login(username="alice", password="another horse staple")
+    assert not Client().login(username="alice", password=PASSWORD)
+
+
+def test_disabled_user_is_logged_out_and_cannot_log_in() -> None:
+    alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
+    client = Client()
+    assert client.login(username="alice", password=PASSWORD)
+    alice.is_active = False
+    alice.save()
+    assert client.get("/nodes/").status_code == 302
+    assert not client.login(username="alice", password=PASSWORD)
+
+
+def test_operator_message_to_all_and_some(smtp: Collector) -> None:
+    op = User.objects.create_user("op", "op@example.org", PASSWORD, role=User.Role.OPERATOR)
+    alice = User.objects.create_user("alice", "alice@example.org", PASSWORD)
+    User.objects.create_user("bob", "bob@example.org", PASSWORD)
+    User.objects.create_user("gone", "gone@example.org", PASSWORD, is_active=False)
+    client = Client()
+    client.force_login(op)
+    client.post("/operator/message/", {"subject": "Maintenance", "body": "Tonight."})
+    assert sorted(r for rcpt, _ in smtp.messages for r in rcpt) == [
+        "alice@example.org", "bob@example.org", "op@example.org"]
+    assert smtp.messages[0][1]["Subject"] == "Maintenance"
+    smtp.messages.clear()
+    client.post("/operator/message/", {"subject": "Just you", "body": "Hi.",
+                                       "recipients": [alice.pk]})
+    assert [rcpt for rcpt, _ in smtp.messages] == [["alice@example.org"]]

@@ -1,0 +1,243 @@
+"""Nodes against the database (SQLite) and the stand-in home agent (mip6d's control socket
+server and parser): allocation, keys, certificates, files, reloads, tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from ipaddress import IPv6Network
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from django.conf import settings
+from django.test import Client
+from haiku import homeagent
+from haiku.core.render import Keying, NodeKind
+from haiku.files import read_or_create_secret
+from haiku.models import Node, User
+from haiku.nodes import NodeRequest, PoolExhausted, create_node, rotate_token
+from mip6d.config import parse
+
+from tests.fakeha import FakeHomeAgent
+
+pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
+
+ROUTER = NodeRequest("mr", NodeKind.ROUTER, 2, Keying.STATIC, protect_all_traffic=True)
+
+
+def _user(name: str = "alice", **fields: Any) -> User:
+    return User.objects.create_user(name, f"{name}@example.org", "correct horse battery",
+                                    **fields)
+
+
+def _client(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_router_gets_addresses_prefixes_and_a_valid_include(home_agent: FakeHomeAgent
+                                                             ) -> None:
+    alice = _user()
+    node = create_node(alice, ROUTER)
+    host = create_node(alice, NodeRequest("mh", NodeKind.HOST, 0, Keying.STATIC))
+    assert node.home_address == "2001:db8:1::1000"
+    assert host.home_address == "2001:db8:1::1001"
+    assert [p.prefix for p in node.prefixes.all()] == [
+        "2001:db8:100::/64", "2001:db8:100:1::/64"]
+    assert sorted(p.name for p in home_agent.nodes_dir.iterdir()) == sorted([
+        f"haiku-{host.pk}.conf", f"haiku-{node.pk}.conf"])
+    # mip6d re-read its configuration, with both files, and accepted it.
+    assert home_agent.daemon.reloads[-1] == {"ok": True, "error": None}
+    acl = {str(a.home_address): a for a in home_agent.daemon.config.binding_acl}
+    assert acl["2001:db8:1::1000"].mobile_network_prefixes == (
+        IPv6Network("2001:db8:100::/64"), IPv6Network("2001:db8:100:1::/64"))
+    assert "2001:db8:1::1001" in acl
+    mode = stat.S_IMODE(os.stat(homeagent.include_path(node.pk)).st_mode)
+    assert mode == 0o640
+    include, conf = homeagent.node_files(node)
+    assert include == homeagent.include_path(node.pk).read_text()
+    assert parse(conf, "node.conf").home_links[0].is_mob_rtr
+
+
+def test_exhausted_pools_give_clear_errors(home_agent: FakeHomeAgent,
+                                           haiku_settings: Any) -> None:
+    haiku_settings.change_haiku(home_pool_size=2, mnp_pool_size=3)
+    alice = _user()
+    create_node(alice, NodeRequest("a", NodeKind.ROUTER, 2, Keying.STATIC))
+    with pytest.raises(PoolExhausted, match="mobile network prefix pool is exhausted"):
+        create_node(alice, NodeRequest("b", NodeKind.ROUTER, 2, Keying.STATIC))
+    assert not Node.objects.filter(name="b").exists()  # nothing half-made
+    create_node(alice, NodeRequest("c", NodeKind.HOST, 0, Keying.STATIC))
+    client = _client(alice)
+    response = client.post("/nodes/new/", {"name": "d", "kind": "host", "prefix_count": 0,
+                                           "keying": "static", "interface": "eth0"})
+    assert response.status_code == 200
+    assert b"the home address pool is exhausted: all 2 of its /128" in response.content
+
+
+def test_certificate_node(home_agent: FakeHomeAgent, caplog: pytest.LogCaptureFixture
+                          ) -> None:
+    caplog.set_level(logging.DEBUG)
+    alice = _user()
+    node = create_node(alice, NodeRequest("ike", NodeKind.HOST, 0, Keying.CERTIFICATE))
+    secrets_dir = Path(settings.HAIKU.secrets_dir)
+    assert stat.S_IMODE(os.stat(secrets_dir / "ca.key").st_mode) == 0o600
+    ca = x509.load_pem_x509_certificate((secrets_dir / "ca.pem").read_bytes())
+    cert = x509.load_pem_x509_certificate(node.certificate_pem.encode())
+    cert.verify_directly_issued_by(ca)
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == [node.home_address]
+    token = rotate_token(node)
+    body = Client().get("/api/v1/node/config", HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    assert body["keying"]["method"] == "certificate"
+    assert body["keying"]["ca_certificate_pem"] == (secrets_dir / "ca.pem").read_text()
+    assert "KeyMngMobCapability enabled;" in body["mip6d_conf"]
+    key_body = node.private_key_pem.splitlines()[1]
+    assert key_body not in caplog.text  # private keys are never logged
+    assert [f["path"] for f in body["files"]] == [
+        "/etc/mip6d/mip6d.conf", "/etc/mip6d/ikev2/node.pem", "/etc/mip6d/ikev2/node.key",
+        "/etc/mip6d/ikev2/ca.pem"]
+
+
+def test_token_config_endpoint_rotate_revoke_disable(home_agent: FakeHomeAgent) -> None:
+    alice = _user()
+    node = create_node(alice, ROUTER)
+    token = rotate_token(node)
+    node.refresh_from_db()
+    assert token not in (node.token_digest or "")  # only the digest is stored
+    anon = Client()
+    ok = anon.get("/api/v1/node/config", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert ok.status_code == 200
+    assert ok["Cache-Control"] == "no-store"
+    body = ok.json()
+    assert body["node"]["mobile_network_prefixes"] == [
+        "2001:db8:100::/64", "2001:db8:100:1::/64"]
+    assert len(body["keying"]["static_keys"]) == 4
+    assert body["sysctl"] == {"net.ipv6.conf.all.forwarding": "1"}
+    config = parse(body["mip6d_conf"], "mip6d.conf")
+    # The node's keys are the home agent's keys for it.
+    ha_keys = {k.spi: k.encryption.key for s in home_agent.daemon.config.ipsec_policy_sets
+               for k in s.static_keys}
+    node_keys = {k.spi: k.encryption.key for s in config.ipsec_policy_sets
+                 for k in s.static_keys}
+    assert node_keys and node_keys.items() <= ha_keys.items()
+
+    new = _client(alice).post(f"/nodes/{node.pk}/token/rotate/")
+    assert new.status_code == 200 and new["Cache-Control"] == "no-store"
+    assert anon.get("/api/v1/node/config",
+                    HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    node.refresh_from_db()
+    fresh = rotate_token(node)
+    assert anon.get("/api/v1/node/config",
+                    HTTP_AUTHORIZATION=f"Bearer {fresh}").status_code == 200
+    _client(alice).post(f"/nodes/{node.pk}/token/revoke/")
+    refused = anon.get("/api/v1/node/config", HTTP_AUTHORIZATION=f"Bearer {fresh}")
+    assert refused.status_code == 401
+    assert refused["WWW-Authenticate"] == 'Bearer realm="haiku"'
+    assert anon.get("/api/v1/node/config").status_code == 401
+
+
+def test_disabling_and_deleting_remove_files_and_reload(home_agent: FakeHomeAgent) -> None:
+    operator = _user("op", role=User.Role.OPERATOR)
+    alice = _user()
+    node = create_node(alice, ROUTER)
+    token = rotate_token(node)
+    path = homeagent.include_path(node.pk)
+    assert path.exists()
+    op = _client(operator)
+    reloads = len(home_agent.daemon.reloads)
+
+    _client(alice).post(f"/nodes/{node.pk}/disable/")
+    assert not path.exists()
+    _client(alice).post(f"/nodes/{node.pk}/enable/")
+    assert path.exists()
+
+    op.post(f"/operator/users/{alice.pk}/disable/")
+    assert not path.exists()
+    assert Client().get("/api/v1/node/config",
+                        HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 401
+    assert not Client().login(username="alice", password="correct horse battery")
+    op.post(f"/operator/users/{alice.pk}/enable/")
+    assert path.exists()
+    op.post(f"/operator/users/{alice.pk}/delete/")
+    assert not path.exists()
+    assert not User.objects.filter(username="alice").exists()
+    assert len(home_agent.daemon.reloads) >= reloads + 5
+    assert all(r["ok"] for r in home_agent.daemon.reloads)
+    assert home_agent.daemon.config.binding_acl == ()
+
+
+def test_sync_all_rewrites_and_prunes(home_agent: FakeHomeAgent) -> None:
+    alice = _user()
+    node = create_node(alice, ROUTER)
+    stray = home_agent.nodes_dir / "haiku-999999.conf"
+    stray.write_text("# stale\n")
+    foreign = home_agent.nodes_dir / "someone-else.conf"
+    foreign.write_text("# not ours\n")
+    homeagent.include_path(node.pk).unlink()
+    homeagent.sync_all()
+    assert homeagent.include_path(node.pk).exists()
+    assert not stray.exists()
+    assert foreign.exists()
+
+
+def test_reload_failure_is_reported_not_fatal(haiku_settings: Any, tmp_path: Path) -> None:
+    haiku_settings.change_haiku(control_socket=str(tmp_path / "nobody.sock"),
+                                nodes_dir=str(tmp_path / "nodes.d"))
+    alice = _user()
+    client = _client(alice)
+    response = client.post("/nodes/new/", {"name": "x", "kind": "host", "prefix_count": 0,
+                                           "keying": "static", "interface": "eth0"})
+    assert response.status_code == 200
+    assert (tmp_path / "nodes.d").is_dir()
+    result = homeagent.reload()
+    assert not result.ok
+    assert "is mip6d running?" in result.message
+
+
+def test_node_form_validation() -> None:
+    client = _client(_user())
+    bad = client.post("/nodes/new/", {"name": "r", "kind": "router", "prefix_count": 0,
+                                      "keying": "static", "interface": "eth0/x"})
+    assert b"A mobile router needs at least one prefix." in bad.content
+    assert b"1 to 15 letters" in bad.content
+    assert Node.objects.count() == 0
+
+
+def test_duplicate_name(home_agent: FakeHomeAgent) -> None:
+    alice = _user()
+    create_node(alice, ROUTER)
+    response = _client(alice).post("/nodes/new/", {
+        "name": "mr", "kind": "host", "prefix_count": 0, "keying": "static",
+        "interface": "eth0"})
+    assert b"you already have a node called" in response.content
+
+
+def test_secret_file_created_once_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "secrets" / "secret_key"
+    first = read_or_create_secret(path)
+    assert len(first) > 40
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert read_or_create_secret(path) == first
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secret_key"]
+
+
+def test_passwords_hashed_with_argon2() -> None:
+    assert _user().password.startswith("argon2$argon2id$")
+
+
+def test_download_and_iso() -> None:
+    alice = _user()
+    client = _client(alice)
+    node = create_node(alice, ROUTER)
+    download = client.get(f"/api/v1/nodes/{node.pk}/config")
+    assert download["Content-Disposition"] == f'attachment; filename="haiku-node-{node.pk}.json"'
+    assert json.loads(download.content)["node"]["id"] == node.pk
+    iso = client.get(f"/api/v1/nodes/{node.pk}/iso")
+    assert iso.status_code == 501
+    assert "not available yet" in iso.json()["error"]
