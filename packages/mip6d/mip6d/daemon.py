@@ -1,0 +1,602 @@
+"""The mip6d daemon: the thin shell around the pure core.
+
+One thread, one ``selectors`` loop over the Mobility Header socket, the rtnetlink
+monitor (mobile nodes) and a wake-up pipe for signals; the core's timers decide the
+loop's timeout. Effects are applied in order (:mod:`mip6d.core.effects`): kernel
+changes through :class:`~mip6d.kernel.Kernel`, messages through
+:class:`~mip6d.mhsocket.MhSocket`, timers here, log records to the structured log.
+
+Signals: SIGHUP reloads the configuration (the whole new file is validated first; an
+invalid one is logged with its file:line:column and the running one kept), SIGTERM and
+SIGINT stop cleanly (a mobile node deregisters; all kernel state the daemon created is
+removed; a home agent saves its binding cache first, so that a restart restores every
+binding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from ipaddress import IPv6Address, IPv6Interface
+from pathlib import Path
+from typing import Any
+
+from mip6d import __version__, control, statefile
+from mip6d.adapters import (
+    AdapterError,
+    home_agent_policy,
+    home_interfaces,
+    mobile_config,
+    movement_events,
+    movement_interfaces,
+)
+from mip6d.config import Config, ConfigError, NodeRole, load
+from mip6d.core.bcache import BindingCache
+from mip6d.core.effects import (
+    AddAddress,
+    AddXfrmState,
+    CancelTimer,
+    CheckDuplicateAddress,
+    Effect,
+    Log,
+    SendMessage,
+    StartTimer,
+    TimerKey,
+    TimerKind,
+    XfrmRoProto,
+)
+from mip6d.core.homeagent import HomeAgent, binding_addresses
+from mip6d.core.mobile import MobileNode
+from mip6d.kernel import KERNEL_EFFECTS, Kernel, KernelError, XfrmPolicy
+from mip6d.logs import LOGGER, emit, log_event, set_debug_level
+from mip6d.metrics import serve_metrics
+from mip6d.mhsocket import MalformedPacket, MhSocket, Received
+from mip6d.netlink_events import AddressChange, NetlinkMonitor
+from mip6d.wire import mh
+
+__all__ = ["Daemon", "DaemonError"]
+
+MH_TYPE_BU = 5
+MH_TYPE_BA = 6
+SAVE_DELAY = 0.2
+"""Seconds the binding cache may stay unsaved after a change (debounce)."""
+_ANY = IPv6Address("::")
+
+
+class DaemonError(RuntimeError):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _log(level: str, event: str, **fields: object) -> None:
+    """``log("info", "event", name=value, ...)`` into the daemon's structured log."""
+    log_event(LOGGER, _LEVELS.get(level, logging.INFO), event, **fields)
+
+
+class Daemon:
+    """A home agent or mobile node daemon for one configuration file."""
+
+    def __init__(
+        self,
+        config_path: str,
+        config: Config,
+        log: Callable[..., None] | None = None,
+        kernel: Kernel | None = None,
+        mh_socket: MhSocket | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.log = log or _log
+        self.clock = clock
+        self.kernel = kernel or Kernel(log=self.log)
+        self.mh = mh_socket
+        self.monitor: NetlinkMonitor | None = None
+        self.timers: dict[TimerKey, float] = {}
+        self.counts: Counter[str] = Counter()
+        self.ha: HomeAgent | None = None
+        self.mn: MobileNode | None = None
+        self.started_at = clock()
+        self._dirty_since: float | None = None
+        self._pending_dad: list[IPv6Address] = []
+        self._addresses: set[tuple[str, IPv6Interface]] = set()
+        self._stop = False
+        self._reload = False
+        self._waker = socket.socketpair()
+        self._calls: list[
+            tuple[Callable[[], dict[str, Any]], list[dict[str, Any]], threading.Event]
+        ] = []
+        self._servers: threading.Thread | None = None
+
+    # -- properties for the control socket, metrics and tests -------------------------
+
+    @property
+    def role(self) -> NodeRole:
+        return self.config.node_config
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": __version__,
+            "role": str(self.role),
+            "config": self.config_path,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime": round(self.clock() - self.started_at, 3),
+        }
+        if self.ha is not None:
+            out["bindings"] = len(self.ha.cache)
+            out["mobile_router_bindings"] = sum(
+                1 for b in self.ha.cache.sorted() if b.mobile_router
+            )
+            out["tunnels"] = len(self.ha.cache.tunnels())
+        if self.mn is not None:
+            primary = self.mn.primary_care_of
+            out["care_of"] = str(primary.address) if primary else None
+            states: Counter[str] = Counter(str(e.state) for e in self.mn.entries)
+            out["bul_entries"] = dict(states)
+        return out
+
+    def bindings(self) -> list[dict[str, Any]]:
+        if self.ha is None:
+            return []
+        now = self.clock()
+        return [control.binding_record(b, now) for b in self.ha.cache.sorted()]
+
+    def binding_update_list(self) -> list[dict[str, Any]]:
+        if self.mn is None:
+            return []
+        now = self.clock()
+        return [control.bul_record(e, now) for e in self.mn.entries]
+
+    def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
+        """Drop a binding at an operator's request (control socket, home agent)."""
+
+        def remove() -> dict[str, Any]:
+            if self.ha is None:
+                return {"ok": False, "error": "not a home agent"}
+            if self.ha.cache.get(home_address) is None:
+                return {"ok": False, "error": f"no binding for {home_address}"}
+            self.apply(self.ha.remove_node(home_address))
+            self._mark_dirty(self.clock())
+            return {"ok": True, "error": None}
+
+        return self._in_main_loop(remove)
+
+    def counters(self) -> dict[str, int]:
+        return {**dict(self.counts), **self.kernel.counters}
+
+    # -- start ------------------------------------------------------------------------
+
+    def _interface_addresses(self, names: Sequence[str]) -> dict[str, list[IPv6Interface]]:
+        out: dict[str, list[IPv6Interface]] = {name: [] for name in names}
+        for name in names:
+            found = self.kernel.ipr.link_lookup(ifname=name)
+            if not found:
+                raise DaemonError(f"interface {name!r} (from the configuration) does not exist")
+            for msg in self.kernel.ipr.get_addr(family=socket.AF_INET6, index=found[0]):
+                address = msg.get_attr("IFA_ADDRESS")
+                if address and msg["scope"] == 0:
+                    out[name].append(IPv6Interface(f"{address}/{msg['prefixlen']}"))
+        return out
+
+    def _ha_policy(self, config: Config) -> Any:
+        addresses = self._interface_addresses(home_interfaces(config))
+        return home_agent_policy(config, addresses)
+
+    def start(self) -> None:
+        """Set up sockets and kernel state; :class:`DaemonError` if impossible."""
+        for warning in self.config.warnings:
+            self.log("warning", "config-warning", message=str(warning))
+        if self.mh is None:
+            self.mh = MhSocket()
+        now = self.clock()
+        try:
+            if self.role is NodeRole.HA:
+                self._start_home_agent(now)
+            elif self.role is NodeRole.MN:
+                self._start_mobile(now)
+            else:
+                raise DaemonError(
+                    f"{self.config_path}: NodeConfig {self.role}: only HA and MN are supported"
+                )
+        except (AdapterError, KernelError, ValueError) as error:
+            raise DaemonError(f"{self.config_path}: {error}") from None
+
+    def _start_home_agent(self, now: float) -> None:
+        policy = self._ha_policy(self.config)
+        if policy.require_ipsec:
+            self.log(
+                "warning", "ipsec-required",
+                message="UseMnHaIPsec is enabled: Binding Updates are only accepted under "
+                "ESP, which this version cannot detect yet; every one will be dropped",
+            )
+        self.kernel.sysctl("net/ipv6/conf/all/forwarding", 1)
+        self.kernel.sysctl("net/ipv6/conf/all/proxy_ndp", 1)
+        for link in policy.home_links:
+            self.kernel.sysctl(f"net/ipv6/conf/{link.ifname}/proxy_ndp", 1)
+        cache = self._load_state(policy.tunnel_prefix)
+        self.ha = HomeAgent(policy, cache)
+        self.kernel.add_policy(XfrmPolicy(MH_TYPE_BU, XfrmRoProto.HAO))
+        self.apply(self.ha.restore(now))
+        self._mark_dirty(now)
+
+    def _start_mobile(self, now: float) -> None:
+        mobile = mobile_config(self.config)
+        if any(r.mobile_router for r in mobile.registrations):
+            self.kernel.sysctl("net/ipv6/conf/all/forwarding", 1)
+            for name in movement_interfaces(self.config):
+                self.kernel.sysctl(f"net/ipv6/conf/{name}/accept_ra", 2)
+        self.mn = MobileNode(mobile, initial_sequence=int(now) & 0xFFFF)
+        self.kernel.add_policy(XfrmPolicy(MH_TYPE_BA, XfrmRoProto.ROUTE2))
+        # The Binding Acknowledgement may come before the entry's own route2 state is
+        # in place (or after a handover changed it): a wildcard state accepts it.
+        self.apply((AddXfrmState(XfrmRoProto.ROUTE2, _ANY, _ANY, _ANY),))
+        # Linux drops a packet whose type 2 routing header names an address that is not
+        # a local home address (ipv6_rthdr_rcv: ipv6_chk_home_addr), and the core puts
+        # the home address on the tunnel only once registered: so the first Binding
+        # Acknowledgement needs the home address on the loopback, flagged "home".
+        for registration in mobile.registrations:
+            self.apply((
+                AddAddress(IPv6Interface(registration.home_address.ip), "lo",
+                           home_address=True, nodad=True),
+            ))
+        self.monitor = NetlinkMonitor()
+        for change in self.monitor.dump():
+            self._address_change(change, now)
+
+    # -- state file -------------------------------------------------------------------
+
+    def _state_path(self) -> Path:
+        return Path(self.config.state_file)
+
+    def _load_state(self, tunnel_prefix: str) -> BindingCache:
+        path = self._state_path()
+        try:
+            cache = statefile.load(path, lambda text: BindingCache.from_json(text, tunnel_prefix))
+        except statefile.StateFileError as error:
+            raise DaemonError(f"state file: {error}") from None
+        if cache is None:
+            return BindingCache(tunnel_prefix)
+        self.log("info", "state-file-loaded", path=str(path), bindings=len(cache))
+        return cache
+
+    def _mark_dirty(self, now: float) -> None:
+        if self.ha is not None and self._dirty_since is None:
+            self._dirty_since = now
+
+    def save_state(self) -> None:
+        if self.ha is None:
+            return
+        path = self._state_path()
+        text = self.ha.cache.to_json()
+        try:
+            statefile.write_atomic(path, text.encode())
+        except OSError as error:
+            self.counts["state_save_failures"] += 1
+            self.log("error", "state-file-save-failed", path=str(path), error=str(error))
+            return
+        self._dirty_since = None
+        self.counts["state_saves"] += 1
+
+    # -- effects ----------------------------------------------------------------------
+
+    def apply(
+        self,
+        effects: Sequence[Effect],
+        on_failure: Callable[[], Sequence[Effect]] | None = None,
+    ) -> None:
+        """Apply ``effects`` in order. A kernel failure stops the list; ``on_failure``
+        then gives the effects that report it (a home agent's forwarding_failed)."""
+        for effect in effects:
+            if isinstance(effect, Log):
+                emit(effect)
+            elif isinstance(effect, StartTimer):
+                self.timers[effect.key] = effect.at
+            elif isinstance(effect, CancelTimer):
+                self.timers.pop(effect.key, None)
+            elif isinstance(effect, SendMessage):
+                self._send(effect)
+            elif isinstance(effect, CheckDuplicateAddress):
+                # TODO(report): real DAD on the home link; answered "unique" for now.
+                self._pending_dad.append(effect.addresses[0])
+            elif isinstance(effect, KERNEL_EFFECTS):
+                try:
+                    self.kernel.apply(effect)
+                except KernelError as error:
+                    self.log("error", "kernel-effect-failed", error=str(error))
+                    if on_failure is not None:
+                        self.apply(on_failure())
+                    return
+
+    def _send(self, effect: SendMessage) -> None:
+        assert self.mh is not None
+        kind = type(effect.msg).__name__
+        try:
+            self.mh.send(effect)
+        except OSError as error:
+            self.counts["mh_send_errors"] += 1
+            self.log("error", "send-failed", message=kind, dst=str(effect.dst), error=str(error))
+            return
+        self.counts[f"mh_sent_{kind}"] += 1
+        fields: dict[str, object] = {"message": kind, "src": str(effect.src),
+                                     "dst": str(effect.dst)}
+        if isinstance(effect.msg, mh.BindingAck):
+            fields["status"] = int(effect.msg.status)
+        fields["sequence"] = getattr(effect.msg, "sequence", None)
+        self.log("info", "sent", **fields)
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def _on_mh(self) -> None:
+        assert self.mh is not None
+        for _ in range(64):
+            try:
+                received = self.mh.receive()
+            except MalformedPacket as error:
+                self.counts["mh_malformed"] += 1
+                self.log("warning", "malformed-dropped", error=str(error))
+                continue
+            except OSError as error:
+                self.counts["mh_receive_errors"] += 1
+                self.log("warning", "receive-failed", error=str(error))
+                return
+            if received is None:
+                return
+            self.counts["mh_received"] += 1
+            try:
+                self._dispatch(received)
+            except Exception as error:  # a daemon never dies on one packet
+                self.counts["mh_handler_errors"] += 1
+                self.log("error", "handler-failed", error=repr(error),
+                         message=type(received.msg).__name__)
+
+    def _dispatch(self, received: Received) -> None:
+        now = self.clock()
+        msg = received.msg
+        self.log("info", "received", message=type(msg).__name__, src=str(received.src),
+                 dst=str(received.dst), sequence=getattr(msg, "sequence", None),
+                 home_address_option=str(received.home_address_option or "") or None,
+                 status=int(msg.status) if isinstance(msg, mh.BindingAck) else None)
+        if isinstance(msg, mh.BindingUpdate) and self.ha is not None:
+            # After the kernel's swap, src is the home address and the option holds
+            # the care-of address the packet came from.
+            hao = received.home_address_option
+            if hao is not None:
+                packet_src, home_opt = hao, received.src
+            else:
+                packet_src, home_opt = received.src, None
+            home, care_of = binding_addresses(packet_src, msg, home_opt)
+            outcome = self.ha.handle_binding_update(
+                msg, packet_src, received.dst, home, care_of, now, protected=False
+            )
+            self.apply(outcome.effects, on_failure=self._forwarding_failed(home))
+            self._answer_dad(now)
+            self._mark_dirty(now)
+        elif isinstance(msg, mh.BindingAck) and self.mn is not None:
+            self.apply(self.mn.handle_binding_ack(msg, received.src, received.dst, now))
+        else:
+            self.counts["mh_ignored"] += 1
+            self.log("info", "message-ignored", message=type(msg).__name__)
+
+    def _forwarding_failed(self, home: IPv6Address) -> Callable[[], Sequence[Effect]]:
+        ha = self.ha
+        assert ha is not None
+        return lambda: ha.forwarding_failed(home).effects
+
+    def _answer_dad(self, now: float) -> None:
+        assert self.ha is not None
+        while self._pending_dad:
+            home = self._pending_dad.pop(0)
+            outcome = self.ha.dad_complete(home, True, now)
+            self.apply(outcome.effects, on_failure=self._forwarding_failed(home))
+
+    def _address_change(self, change: AddressChange, now: float) -> None:
+        assert self.mn is not None
+        key = (change.ifname, change.address)
+        if change.added and change.usable:
+            if key in self._addresses:
+                return  # a lifetime refresh
+            self._addresses.add(key)
+        elif not change.added:
+            self._addresses.discard(key)
+        events = movement_events(change, self.mn.config, movement_interfaces(self.config))
+        for event in events:
+            self.log("info", "movement", kind=type(event).__name__, ifname=change.ifname,
+                     address=str(change.address))
+            self.apply(self.mn.handle_movement(event, now))
+
+    def _on_netlink(self) -> None:
+        assert self.monitor is not None and self.mn is not None
+        for item in self.monitor.read():
+            if isinstance(item, AddressChange):
+                self._address_change(item, self.clock())
+
+    def _fire_timers(self, now: float) -> None:
+        for key, at in sorted(self.timers.items(), key=lambda kv: kv[1]):
+            if at > now:
+                continue
+            self.timers.pop(key, None)
+            if key.kind is TimerKind.BINDING_EXPIRY and self.ha is not None:
+                self.apply(self.ha.expire(now))
+                self._mark_dirty(now)
+            elif self.mn is not None:
+                self.apply(self.mn.timer_fired(key, now))
+
+    # -- reload -----------------------------------------------------------------------
+
+    def _do_reload(self) -> dict[str, Any]:
+        """Read the configuration again; keep the running one if it is invalid."""
+        try:
+            config = load(self.config_path)
+            policy = self._ha_policy(config) if config.node_config is NodeRole.HA else None
+            if config.node_config is NodeRole.MN:
+                mobile_config(config)
+        except (ConfigError, AdapterError, DaemonError, ValueError, OSError) as error:
+            self.counts["reload_failures"] += 1
+            self.log("error", "reload-failed", error=str(error))
+            return {"ok": False, "error": str(error)}
+        if config.node_config is not self.role:
+            message = f"NodeConfig changed from {self.role} to {config.node_config}: restart"
+            self.log("error", "reload-failed", error=message)
+            return {"ok": False, "error": message}
+        self.config = config
+        set_debug_level(config.debug_level)
+        if self.ha is not None and policy is not None:
+            self.apply(self.ha.apply_policy(policy))
+            self._mark_dirty(self.clock())
+        elif self.mn is not None:
+            self.log("warning", "reload-partial",
+                     message="a mobile node applies a changed MnHomeLink at restart")
+        self.counts["reloads"] += 1
+        self.log("info", "reloaded", config=self.config_path)
+        return {"ok": True, "error": None}
+
+    # -- loop -------------------------------------------------------------------------
+
+    def _wakeup(self) -> None:
+        with contextlib.suppress(OSError):
+            self._waker[1].send(b"\0")
+
+    def _guarded(self, handler: Callable[[], None]) -> None:
+        try:
+            handler()
+        except Exception as error:  # never die on one input
+            self.counts["handler_errors"] += 1
+            self.log("error", "handler-failed", error=repr(error))
+
+    def request_stop(self) -> None:
+        self._stop = True
+        self._wakeup()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wakeup()
+
+    def reload(self) -> dict[str, Any]:
+        """Reload the configuration (see :meth:`_do_reload`)."""
+        return self._in_main_loop(self._do_reload)
+
+    def _in_main_loop(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``call`` in the daemon's loop (the core is single-threaded) and return
+        its answer; the control socket calls from its own thread."""
+        if threading.current_thread() is threading.main_thread():
+            return call()
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+        self._calls.append((call, box, done))
+        self._wakeup()
+        if not done.wait(30):
+            return {"ok": False, "error": "the daemon did not answer within 30 s"}
+        return box[0]
+
+    def _run_calls(self) -> None:
+        while self._calls:
+            call, box, done = self._calls.pop(0)
+            try:
+                box.append(call())
+            except Exception as error:  # answer the client whatever happened
+                box.append({"ok": False, "error": repr(error)})
+            done.set()
+
+    def _start_servers(self) -> None:
+        """The metrics and control servers (asyncio) run in their own thread and loop;
+        pyroute2's synchronous API cannot run inside a running asyncio loop, so the
+        daemon's own loop is a plain selectors loop."""
+        listen = self.config.metrics_listen
+        path = self.config.control_socket
+
+        async def main() -> None:
+            servers: list[Any] = []
+            if listen is not None:
+                try:
+                    servers.append(await serve_metrics(str(listen.host), listen.port, self))
+                except OSError as error:
+                    self.log("error", "metrics-failed", error=str(error))
+            socket_server = None
+            try:
+                socket_server = await control.serve(path, self)
+            except control.ControlSocketError as error:  # keep serving without it
+                self.log("error", "control-socket-failed", error=str(error))
+            while not self._stop:
+                await asyncio.sleep(0.2)
+            if socket_server is not None:
+                await control.stop(socket_server, path)
+            for server in servers:
+                with contextlib.suppress(Exception):
+                    server.close()
+
+        self._servers = threading.Thread(target=asyncio.run, args=(main(),), daemon=True,
+                                         name="mip6d-servers")
+        self._servers.start()
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down."""
+        reader, writer = self._waker
+        reader.setblocking(False)
+        writer.setblocking(False)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        selector = selectors.DefaultSelector()
+        assert self.mh is not None
+        selector.register(self.mh.fileno(), selectors.EVENT_READ, self._on_mh)
+        selector.register(reader.fileno(), selectors.EVENT_READ, None)
+        if self.monitor is not None:
+            selector.register(self.monitor.fileno(), selectors.EVENT_READ, self._on_netlink)
+        self._start_servers()
+        self.log("info", "ready", role=str(self.role), version=__version__, pid=os.getpid())
+        try:
+            while not self._stop:
+                now = self.clock()
+                deadlines = list(self.timers.values())
+                if self._dirty_since is not None:
+                    deadlines.append(self._dirty_since + SAVE_DELAY)
+                timeout = max(0.0, min(deadlines) - now) if deadlines else 1.0
+                for key, _mask in selector.select(min(timeout, 1.0)):
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError):
+                            reader.recv(256)
+                    else:
+                        self._guarded(key.data)
+                self._guarded(lambda: self._fire_timers(self.clock()))
+                if self._reload:
+                    self._reload = False
+                    self._do_reload()
+                self._run_calls()
+                now = self.clock()
+                if self._dirty_since is not None and now >= self._dirty_since + SAVE_DELAY:
+                    self.save_state()
+        finally:
+            signal.set_wakeup_fd(-1)
+            selector.close()
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Deregister (mobile node), save the state (home agent), remove kernel state."""
+        now = self.clock()
+        if self.mn is not None:
+            self.apply(self.mn.shutdown(now))
+        if self.ha is not None:
+            self.save_state()
+        self.kernel.cleanup()
+        if self._servers is not None:
+            self._stop = True
+            self._servers.join(3)
+        if self.monitor is not None:
+            self.monitor.close()
+        if self.mh is not None:
+            self.mh.close()
+        self.log("info", "stopped", **self.counters())

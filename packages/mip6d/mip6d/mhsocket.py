@@ -1,0 +1,149 @@
+"""The Mobility Header socket: a raw IPv6 socket for protocol 135 (RFC 6275 section 6.1).
+
+Linux specifics (measured in the kernel lab):
+
+* ``IPV6_CHECKSUM`` is -1: the checksum is ours (:func:`mip6d.wire.mh.encode`), since the
+  kernel would compute it over the care-of address while the pseudo-header must hold
+  the home address (section 6.1.1).
+* Sending with a Home Address option: ``IPV6_DSTOPTS`` ancillary data with the option,
+  ``IPV6_PKTINFO`` source = the care-of address.
+* Sending with a type 2 routing header (RFC 3542 semantics): the destination is the
+  home address and the header lists the care-of address as the hop; the kernel puts the
+  care-of address in the IPv6 destination and the home address in the header.
+* Receiving a Binding Update with a Home Address option, the kernel has swapped the
+  addresses already: the peer address is the home address and the option in the
+  ``IPV6_DSTOPTS`` ancillary data holds the care-of address.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv6Address
+
+from mip6d.core.effects import MH_PROTOCOL, SendMessage
+from mip6d.wire import exthdr, mh
+from mip6d.wire.errors import DecodeError
+
+__all__ = ["MalformedPacket", "MhSocket", "Received", "parse_received"]
+
+_ANCILLARY = 1024
+_MAX_PACKET = 65535
+
+
+class MalformedPacket(ValueError):
+    """A received packet that is not a valid Mobility Header message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One received message. ``src`` and ``dst`` are the addresses after the kernel's
+    processing (home address in ``src`` when a Home Address option came with it);
+    ``home_address_option`` is the address the option held on arrival (the care-of
+    address), ``routing_header`` the type 2 routing header's."""
+
+    msg: mh.Message
+    src: IPv6Address
+    dst: IPv6Address
+    home_address_option: IPv6Address | None = None
+    routing_header: IPv6Address | None = None
+
+
+def parse_received(
+    data: bytes, peer: IPv6Address, ancillary: list[tuple[int, int, bytes]]
+) -> Received:
+    """Decode what ``recvmsg`` returned; :class:`MalformedPacket` on anything wrong."""
+    dst: IPv6Address | None = None
+    hao: IPv6Address | None = None
+    rthdr: IPv6Address | None = None
+    try:
+        for level, kind, value in ancillary:
+            if level != socket.IPPROTO_IPV6:
+                continue
+            if kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                dst = IPv6Address(value[:16])
+            elif kind == socket.IPV6_DSTOPTS:
+                header = exthdr.decode_destination_options(value)
+                for option in header.options:
+                    if isinstance(option, exthdr.HomeAddressOption):
+                        hao = option.address
+            elif kind == socket.IPV6_RTHDR:
+                rthdr = exthdr.decode_type2_routing_header(value).home_address
+    except DecodeError as error:
+        raise MalformedPacket(f"extension header: {error}") from None
+    if dst is None:
+        raise MalformedPacket("no IPV6_PKTINFO: destination address unknown")
+    # The checksum covers the home address (src after the swap) and the final
+    # destination; try the routing header's address too should the kernel report the
+    # care-of address as destination.
+    candidates = [dst] + ([rthdr] if rthdr is not None and rthdr != dst else [])
+    reason = ""
+    for final in candidates:
+        try:
+            msg = mh.decode(data, peer, final)
+        except DecodeError as exc:
+            reason = str(exc)
+            continue
+        return Received(msg, peer, final, hao, rthdr)
+    raise MalformedPacket(reason)
+
+
+def encode_send(effect: SendMessage) -> tuple[bytes, list[tuple[int, int, bytes]], IPv6Address]:
+    """``(packet, ancillary data, destination for sendmsg)`` for ``effect``."""
+    ancillary: list[tuple[int, int, bytes]] = []
+    source = effect.src
+    checksum_src = effect.home_address_option or effect.src
+    final = effect.routing_header or effect.dst
+    if effect.home_address_option is not None:
+        ancillary.append(
+            (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS,
+             exthdr.home_address_option(effect.home_address_option))
+        )
+    destination = effect.dst
+    if effect.routing_header is not None:
+        # RFC 3542: the header lists the intermediate hop (care-of address); the
+        # socket's destination is the final one (home address).
+        ancillary.append(
+            (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(effect.dst))
+        )
+        destination = effect.routing_header
+    ancillary.append(
+        (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, source.packed + struct.pack("I", 0))
+    )
+    return mh.encode(effect.msg, checksum_src, final), ancillary, destination
+
+
+class MhSocket:
+    """The raw Mobility Header socket (``sock`` may be given for tests)."""
+
+    def __init__(self, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, MH_PROTOCOL)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_CHECKSUM, -1)
+            for option in (socket.IPV6_RECVPKTINFO, socket.IPV6_RECVDSTOPTS,
+                           socket.IPV6_RECVRTHDR):
+                sock.setsockopt(socket.IPPROTO_IPV6, option, 1)
+            sock.setblocking(False)
+        self.sock = sock
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, effect: SendMessage) -> int:
+        """Send ``effect``'s message; ``OSError`` if the kernel refused."""
+        packet, ancillary, destination = encode_send(effect)
+        return self.sock.sendmsg([packet], ancillary, 0, (str(destination), 0))
+
+    def receive(self) -> Received | None:
+        """The next message; ``None`` if nothing is waiting; :class:`MalformedPacket`
+        for a bad one."""
+        try:
+            data, ancillary, _flags, address = self.sock.recvmsg(_MAX_PACKET, _ANCILLARY)
+        except BlockingIOError:
+            return None
+        peer = IPv6Address(str(address[0]).split("%")[0])
+        return parse_received(data, peer, ancillary)
+
+    def close(self) -> None:
+        self.sock.close()

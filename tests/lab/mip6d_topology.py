@@ -1,0 +1,215 @@
+"""Mobility topologies and mip6d helpers for the lab tests.
+
+    cn ---- ha ---- r ===== mn (mn-f1 on foreign link 1, mn-f2 on foreign link 2)
+            |
+            +------ mn-home (the home link, 2001:db8:1::/64)
+
+The home agent ``ha`` is the home link's router (radvd with the Home Agent flag and
+Home Agent Information option); the correspondent ``cn`` sits behind it; the router
+``r`` serves two foreign links with fast router advertisements. The mobile node
+``mn`` has one interface on each link and moves by taking links up and down.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Network
+from pathlib import Path
+from typing import Any
+
+from homeguy.lab.topology import Host, Topology
+
+ROOT = Path(__file__).resolve().parents[2]
+HOME = IPv6Network("2001:db8:1::/64")
+HA_ADDRESS = IPv6Address("2001:db8:1::1")
+CN_NET = IPv6Network("2001:db8:c::/64")
+F1 = IPv6Network("2001:db8:a::/64")
+F2 = IPv6Network("2001:db8:b::/64")
+TRANSIT = IPv6Network("2001:db8:ff::/64")
+HOA = IPv6Address("2001:db8:1::100")
+
+HA_CONF = """\
+NodeConfig HA;
+DebugLevel 1;
+Interface "ha-home";
+UseMnHaIPsec disabled;
+DefaultBindingAclPolicy {default};
+HaMaxBindingLife 120;
+HaAcceptMobRtr {accept_mr};
+{acl}
+ControlSocket "/tmp/mip6d-ha.sock";
+StateFile "{workdir}/ha-state.json";
+"""
+
+MN_CONF = """\
+NodeConfig MN;
+DebugLevel 1;
+{interfaces}
+UseMnHaIPsec disabled;
+DoRouteOptimizationMN disabled;
+MnMaxHaBindingLife 60;
+{extra}
+MnHomeLink "{home_link}" {{
+    HomeAgentAddress {ha};
+    HomeAddress {hoa}/64{prefixes};
+{mr}
+}}
+ControlSocket "/tmp/mip6d-{name}.sock";
+StateFile "{workdir}/{name}-state.json";
+"""
+
+
+def ha_config(workdir: Path, acl: str = "", default: str = "allow",
+              accept_mr: bool = True) -> str:
+    return HA_CONF.format(workdir=workdir, acl=acl, default=default,
+                          accept_mr="enabled" if accept_mr else "disabled")
+
+
+def mn_config(workdir: Path, name: str = "mn", hoa: IPv6Address = HOA,
+              prefixes: tuple[IPv6Network, ...] = (), explicit: bool = True,
+              interfaces: tuple[str, ...] = ("mn-f1", "mn-f2", "mn-home"),
+              home_link: str = "mn-home") -> str:
+    mr = "    IsMobRtr enabled;" if prefixes else ""
+    extra = "" if not prefixes else (
+        f"MobRtrUseExplicitMode {'enabled' if explicit else 'disabled'};"
+    )
+    listed = f" ({', '.join(str(p) for p in prefixes)})" if prefixes else ""
+    return MN_CONF.format(workdir=workdir, name=name, ha=HA_ADDRESS, hoa=hoa,
+                          prefixes=listed, mr=mr, extra=extra, home_link=home_link,
+                          interfaces="\n".join(f'Interface "{i}";' for i in interfaces))
+
+
+@dataclass
+class Daemon:
+    """A running mip6d and its JSON log."""
+
+    host: Host
+    name: str
+    config: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+    seen: int = 0
+
+    def records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+    def wait(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 30,
+             what: str = "", after: int = 0) -> dict[str, Any]:
+        """The first log record (from index ``after``) that satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.records()
+            for index, record in enumerate(records[after:], start=after):
+                if predicate(record):
+                    self.seen = index + 1
+                    return record
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                state = "exited" if self.process.poll() is not None else "timed out"
+                tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+                raise AssertionError(f"{self.name} {state} waiting for {what}:\n{tail}")
+            time.sleep(0.1)
+
+    def wait_event(self, event: str, timeout: float = 30, after: int | None = None,
+                   **fields: object) -> dict[str, Any]:
+        return self.wait(
+            lambda r: r.get("event") == event
+            and all(r.get(k) == v for k, v in fields.items()),
+            timeout, f"event {event} {fields}", self.seen if after is None else after,
+        )
+
+    def mark(self) -> int:
+        self.seen = len(self.records())
+        return self.seen
+
+    def stop(self, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        return int(self.process.returncode)
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+
+def start_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
+    """Write ``config_text`` and start mip6d in ``host``; wait until it is ready."""
+    config = net.workdir / f"{name}.conf"
+    config.write_text(config_text)
+    log = net.workdir / f"{name}.log"
+    process = host.spawn(
+        "env", f"PYTHONPATH={ROOT}/packages/mip6d", sys.executable, "-m", "mip6d",
+        "--config", str(config), "--log-format", "json", log=log,
+    )
+    daemon = Daemon(host, name, config, log, process)
+    daemon.wait_event("ready", timeout=150, after=0)
+    return daemon
+
+
+@dataclass
+class Mobility:
+    net: Topology
+    ha: Host
+    r: Host
+    cn: Host
+    mn: Host
+    cn_address: IPv6Address
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def link(self, host: Host, ifname: str, up: bool) -> None:
+        host.run("ip", "link", "set", ifname, "up" if up else "down")
+
+    def move_mn(self, to: str) -> None:
+        """Put the mobile node on ``to`` (mn-f1, mn-f2 or mn-home) only."""
+        self.link(self.mn, to, True)
+        for ifname in ("mn-f1", "mn-f2", "mn-home"):
+            if ifname != to:
+                self.link(self.mn, ifname, False)
+
+
+def build(net: Topology, mn_on: str = "mn-f1") -> Mobility:
+    ha = net.host("ha", forwarding=True)
+    r = net.host("r", forwarding=True)
+    cn = net.host("cn")
+    mn = net.host("mn")
+    net.link(ha, r, a_ifname="ha-r", b_ifname="r-ha",
+             a_address=f"{TRANSIT[1]}/64", b_address=f"{TRANSIT[2]}/64")
+    net.link(cn, ha, a_ifname="cn-ha", b_ifname="ha-cn")
+    net.link(mn, ha, a_ifname="mn-home", b_ifname="ha-home")
+    net.link(mn, r, a_ifname="mn-f1", b_ifname="r-f1")
+    net.link(mn, r, a_ifname="mn-f2", b_ifname="r-f2")
+    for ifname in ("mn-f1", "mn-f2", "mn-home"):
+        if ifname != mn_on:
+            mn.run("ip", "link", "set", ifname, "down")
+    ha.run("ip", "-6", "route", "add", "default", "via", str(TRANSIT[2]))
+    for prefix in (HOME, CN_NET, IPv6Network("2001:db8:100::/48")):
+        r.run("ip", "-6", "route", "add", str(prefix), "via", str(TRANSIT[1]))
+    net.radvd(ha, {"ha-home": str(HOME), "ha-cn": str(CN_NET)},
+              extra="AdvHomeAgentFlag on;\n  AdvHomeAgentInfo on;")
+    net.radvd(r, {"r-f1": str(F1), "r-f2": str(F2)})
+    cn_address = cn.wait_address("cn-ha", within=CN_NET)
+    return Mobility(net, ha, r, cn, mn, cn_address)
+
+
+def ping_until(host: Host, address: IPv6Address, timeout: float = 20) -> float:
+    """Ping once every 0.2 s until an answer; seconds it took."""
+    start = time.monotonic()
+    while True:
+        result = host.run("ping", "-6", "-n", "-c", "1", "-W", "1", str(address), check=False)
+        if " 0% packet loss" in result:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"{host.name}: no answer from {address} in {timeout} s")
+        time.sleep(0.2)

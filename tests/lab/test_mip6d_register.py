@@ -1,0 +1,81 @@
+"""mip6d registers for real: a mobile node on a foreign link, its home agent, a
+correspondent pinging the home address through the tunnel; the return home; garbage
+on the Mobility Header socket."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from mip6d_topology import HA_ADDRESS, HOA, build, ha_config, mn_config, ping_until, start_mip6d
+
+from homeguy.lab.topology import Topology
+
+pytestmark = pytest.mark.lab
+
+GARBAGE = """
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 135)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_CHECKSUM, -1)  # keep the bad checksums
+for payload in (b"\\x00", b"\\x3b\\x01\\x05\\x00" + bytes(12),
+                b"\\x3b\\x00\\x05\\x00\\x00\\x00\\x00\\x00"):
+    try:
+        s.sendto(payload, (sys.argv[1], 0))
+    except OSError as error:
+        print("not sent:", payload, error)
+"""
+
+
+def test_register_ping_return_home(net: Topology) -> None:
+    m = build(net)
+    coa = m.mn.wait_address("mn-f1", within=None)
+    ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir))
+    mn = start_mip6d(net, m.mn, "mn", mn_config(net.workdir))
+
+    # (1) registration from the foreign link: BA status 0.
+    ack = mn.wait_event("received", message="BindingAck", timeout=30)
+    assert ack["status"] == 0, ack
+    bu = ha.wait_event("received", message="BindingUpdate", after=0)
+    assert bu["src"] == str(HOA) and bu["home_address_option"] == str(coa)
+    mn.wait_event("binding-registered", after=0)
+    tunnels = m.ha.run("ip", "-6", "tunnel", "show")
+    assert f"remote {coa}" in tunnels and f"local {HA_ADDRESS}" in tunnels, tunnels
+    took = ping_until(m.cn, HOA)
+    print(f"first ping through the tunnel after {took:.2f} s")
+    assert " 0% packet loss" in m.cn.ping(HOA, count=5, interval=0.2)
+    # HA state: route to the home address via the tunnel, proxy ND on the home link.
+    assert str(HOA) in m.ha.run("ip", "-6", "route", "show", "proto", "static")
+    assert str(HOA) in m.ha.run("ip", "-6", "neigh", "show", "proxy")
+    assert "proto route2" in m.mn.run("ip", "xfrm", "state")
+
+    # Malformed Mobility Header packets: counted, dropped, the home agent keeps serving.
+    script = net.workdir / "garbage.py"
+    script.write_text(GARBAGE)
+    m.cn.run("python3", str(script), str(HA_ADDRESS))
+    ha.wait_event("malformed-dropped", after=0)
+
+    # (3) back home: deregistration, tunnel and states gone.
+    mark = mn.mark()
+    m.move_mn("mn-home")
+    dereg = mn.wait(lambda r: r.get("event") == "received" and r.get("message") == "BindingAck"
+                    and r.get("src") == str(HA_ADDRESS), timeout=30, what="dereg BA", after=mark)
+    assert dereg["status"] == 0
+    ha.wait_event("binding-removed", after=0)
+    assert "mip6t" not in m.ha.run("ip", "-6", "tunnel", "show")
+    assert str(HOA) not in m.ha.run("ip", "-6", "neigh", "show", "proxy")
+    assert "mip6mn0" not in m.mn.run("ip", "link", "show")
+    assert "coa" not in m.mn.run("ip", "xfrm", "state").replace("coa ::", "")
+    # At home, the correspondent reaches the home address on the home link directly.
+    ping_until(m.cn, HOA)
+
+    # Clean shutdown: no kernel state left behind.
+    assert mn.stop() == 0 and ha.stop() == 0
+    assert m.ha.run("ip", "xfrm", "state").strip() == ""
+    assert m.ha.run("ip", "xfrm", "policy").strip() == ""
+    assert m.mn.run("ip", "xfrm", "state").strip() == ""
+    state = json.loads(
+        (net.workdir / "ha-state.json").read_text().splitlines()[0]
+    )
+    assert state["format"]
+    assert socket.AF_INET6
