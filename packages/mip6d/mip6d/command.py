@@ -30,9 +30,18 @@ class CommandError(RuntimeError):
         super().__init__(f"command failed ({how}): {command}" + (f"\n{tail}" if tail else ""))
 
 
+# `ip xfrm state` words followed by an algorithm name and then a key.
+_KEYED_WORDS = frozenset({"enc", "auth", "auth-trunc", "aead", "comp"})
+
+
 def command_line(argv: Sequence[str]) -> str:
-    """The pasteable form of ``argv``."""
-    return " ".join(shlex.quote(a) for a in argv)
+    """The pasteable form of ``argv``, with IPsec keys replaced by ``[redacted]`` so that
+    no key reaches a log or an error message."""
+    words = [
+        "[redacted]" if i >= 2 and argv[i - 2] in _KEYED_WORDS else shlex.quote(word)
+        for i, word in enumerate(argv)
+    ]
+    return " ".join(words)
 
 
 def run(

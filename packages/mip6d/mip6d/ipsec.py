@@ -1,0 +1,208 @@
+"""Static IPsec protection of Binding Updates and Acknowledgements (RFC 3776).
+
+Pure: from the configuration's ``IPsecPolicySet`` blocks and their ``StaticKey``s to the
+ESP security associations and the XFRM policies the kernel needs, and to the ``ip xfrm``
+command lines that install and remove them. Measured in the kernel lab:
+
+* The Binding Update travels as IPv6 (care-of address) | Destination Options (Home
+  Address option) | ESP | MH (RFC 3776 section 3.1). On the mobile node the kernel builds
+  it: the socket sends from the home address, the out policy's templates are ESP in
+  transport mode and then ``hao`` in route-optimisation mode, whose state carries the
+  care-of address (:func:`mobile_hao_state_argv`, changed on every movement).
+* The home agent's kernel swaps the Home Address option in (wildcard ``hao`` state),
+  then checks ESP; its in policy for that home address requires ESP with the node's
+  reqid, so a Binding Update without it never reaches the daemon (the kernel counts
+  XfrmInTmplMismatch). That is how "a BU that policy says must be protected and is not,
+  is not accepted": the daemon may treat every Binding Update it receives from such a
+  home address as protected.
+* The Binding Acknowledgement goes back as IPv6 | type 2 routing header | ESP | MH: the
+  type 2 routing header comes from the socket's ancillary data, ESP from the home
+  agent's out policy for the home address; the mobile node's in policy wants ESP and
+  then ``route2``.
+
+Only the transport-mode policies are handled here (``HomeRegBinding`` and ``Mh``: the
+Binding Update and Acknowledgement); tunnel-mode protection of the tunnelled traffic
+(``TunnelMh``, ``TunnelPayload``) has SAs that follow the care-of address and is not
+installed yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv6Address
+
+from mip6d.config.model import (
+    AlgorithmKind,
+    Config,
+    IPsecPolicySet,
+    IPsecPolicyType,
+    NodeRole,
+    SaDirection,
+    StaticKey,
+)
+from mip6d.wire.mh import MHType
+
+__all__ = [
+    "MH_PROTOCOL",
+    "POLICY_PRIORITY",
+    "Direction",
+    "EspSa",
+    "MhPolicy",
+    "StaticIPsec",
+    "mobile_hao_state_argv",
+    "policy_argv",
+    "sa_argv",
+    "static_ipsec",
+]
+
+MH_PROTOCOL = 135
+# Below the wildcard Home Address option policy's priority (a lower number wins), so that
+# a protected home address meets its own policy first.
+POLICY_PRIORITY = 100
+# The policy types whose traffic is the Binding Update and Acknowledgement.
+_BINDING_TYPES = (IPsecPolicyType.HOME_REG_BINDING, IPsecPolicyType.MH)
+
+
+class Direction(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+@dataclass(frozen=True)
+class EspSa:
+    """One manually keyed ESP security association, transport mode."""
+
+    src: IPv6Address
+    dst: IPv6Address
+    spi: int
+    reqid: int
+    key: StaticKey
+
+
+@dataclass(frozen=True)
+class MhPolicy:
+    """An XFRM policy for one Mobility Header type between two addresses: ESP with
+    ``reqid`` required, then (``ro``) the route-optimisation header used alongside."""
+
+    direction: Direction
+    src: IPv6Address
+    dst: IPv6Address
+    mh_type: MHType
+    reqid: int
+    ro: str | None  # "hao", "route2" or None
+
+
+@dataclass(frozen=True)
+class StaticIPsec:
+    sas: tuple[EspSa, ...]
+    policies: tuple[MhPolicy, ...]
+
+    @property
+    def home_addresses(self) -> frozenset[IPv6Address]:
+        """Home addresses whose Binding Updates and Acknowledgements ESP protects."""
+        return frozenset(
+            p.src if p.mh_type is MHType.BU else p.dst for p in self.policies
+        )
+
+
+def _binding_reqids(policy_set: IPsecPolicySet) -> tuple[int, int] | None:
+    """(mobile node to home agent, back) reqids of the set's Binding Update policy."""
+    for policy in policy_set.policies:
+        if policy.type in _BINDING_TYPES and policy.allow:
+            return policy.reqid(SaDirection.MN_TO_HA), policy.reqid(SaDirection.HA_TO_MN)
+    return None
+
+
+def _sets(config: Config, role: NodeRole) -> Iterable[tuple[IPsecPolicySet, IPv6Address]]:
+    """The policy sets with static keys this node takes part in, with their home address."""
+    if not config.use_mn_ha_ipsec:
+        return
+    own_home_addresses = {link.home_address.ip for link in config.home_links}
+    for policy_set in config.ipsec_policy_sets:
+        if not policy_set.static_keys:
+            continue
+        for home in policy_set.home_addresses:
+            if role is NodeRole.HA or home.ip in own_home_addresses:
+                yield policy_set, home.ip
+
+
+def static_ipsec(config: Config) -> StaticIPsec:
+    """The SAs and policies of this node (home agent or mobile node) for ``config``."""
+    role = config.node_config
+    sas: list[EspSa] = []
+    policies: list[MhPolicy] = []
+    for policy_set, home in _sets(config, role):
+        reqids = _binding_reqids(policy_set)
+        if reqids is None:
+            continue
+        ha = policy_set.home_agent_address
+        to_ha, to_mn = reqids
+        for key in policy_set.static_keys:
+            if key.reqid in reqids:
+                src, dst = (home, ha) if key.direction is SaDirection.MN_TO_HA else (ha, home)
+                sas.append(EspSa(src, dst, key.spi, key.reqid, key))
+        if role is NodeRole.HA:
+            policies += [
+                MhPolicy(Direction.IN, home, ha, MHType.BU, to_ha, "hao"),
+                MhPolicy(Direction.OUT, ha, home, MHType.BA, to_mn, None),
+            ]
+        else:
+            policies += [
+                MhPolicy(Direction.OUT, home, ha, MHType.BU, to_ha, "hao"),
+                MhPolicy(Direction.IN, ha, home, MHType.BA, to_mn, "route2"),
+            ]
+    return StaticIPsec(tuple(sas), tuple(policies))
+
+
+def _algorithms(key: StaticKey) -> list[str]:
+    words = []
+    for keyed in (key.encryption, key.authentication):
+        if keyed is None:
+            continue
+        algorithm = keyed.algorithm
+        hexkey = "0x" + keyed.key.hex() if keyed.key else '""'
+        if algorithm.kind is AlgorithmKind.AEAD:
+            words += ["aead", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
+        elif algorithm.kind is AlgorithmKind.AUTHENTICATION:
+            words += ["auth-trunc", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
+        else:
+            words += ["enc", algorithm.xfrm_name, hexkey]
+    return words
+
+
+def sa_argv(sa: EspSa, add: bool) -> list[str]:
+    """``ip xfrm state add|delete`` for one SA. The keys are on this command line; the
+    command runner redacts them in what it logs (:func:`mip6d.command.command_line`)."""
+    ident = ["src", str(sa.src), "dst", str(sa.dst), "proto", "esp", "spi", hex(sa.spi)]
+    if not add:
+        return ["ip", "xfrm", "state", "delete", *ident]
+    return ["ip", "xfrm", "state", "add", *ident, "reqid", str(sa.reqid), "mode", "transport",
+            *_algorithms(sa.key)]
+
+
+def policy_argv(policy: MhPolicy, add: bool) -> list[str]:
+    """``ip xfrm policy update|delete`` for one Mobility Header policy."""
+    selector = ["dir", policy.direction.value, "src", f"{policy.src}/128",
+                "dst", f"{policy.dst}/128", "proto", str(MH_PROTOCOL),
+                "type", str(int(policy.mh_type))]
+    if not add:
+        return ["ip", "xfrm", "policy", "delete", *selector]
+    templates = ["tmpl", "src", str(policy.src), "dst", str(policy.dst), "proto", "esp",
+                 "mode", "transport", "reqid", str(policy.reqid), "level", "required"]
+    if policy.ro is not None:
+        templates += ["tmpl", "proto", policy.ro, "mode", "ro", "level", "use"]
+    return ["ip", "xfrm", "policy", "update", *selector,
+            "priority", str(POLICY_PRIORITY), *templates]
+
+
+def mobile_hao_state_argv(home: IPv6Address, ha: IPv6Address, care_of: IPv6Address | None
+                          ) -> list[str]:
+    """The mobile node's ``hao`` state that makes its kernel send the Binding Update from
+    ``care_of`` with a Home Address option (``update`` replaces the care-of address on
+    movement); with ``care_of`` None, its removal."""
+    ident = ["src", str(home), "dst", str(ha), "proto", "hao", "spi", "0"]
+    if care_of is None:
+        return ["ip", "xfrm", "state", "delete", *ident]
+    return ["ip", "xfrm", "state", "update", *ident, "mode", "ro", "coa", str(care_of)]
