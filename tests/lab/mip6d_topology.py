@@ -40,7 +40,7 @@ DebugLevel 1;
 Interface "ha-home";
 UseMnHaIPsec disabled;
 DefaultBindingAclPolicy {default};
-HaMaxBindingLife 120;
+HaMaxBindingLife 600;
 HaAcceptMobRtr {accept_mr};
 {acl}
 ControlSocket "/tmp/mip6d-ha.sock";
@@ -53,7 +53,7 @@ DebugLevel 1;
 {interfaces}
 UseMnHaIPsec disabled;
 DoRouteOptimizationMN disabled;
-MnMaxHaBindingLife 60;
+MnMaxHaBindingLife 600;
 {extra}
 MnHomeLink "{home_link}" {{
     HomeAgentAddress {ha};

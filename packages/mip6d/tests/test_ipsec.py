@@ -4,7 +4,6 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
-
 from mip6d.command import command_line
 from mip6d.config import load, parse
 from mip6d.ipsec import (

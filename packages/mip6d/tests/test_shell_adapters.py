@@ -1,0 +1,240 @@
+"""The daemon shell's pure parts: configuration -> policy and mobile settings, address
+changes -> movement events, Mobility Header send/receive encoding, XFRM commands, and
+the kernel adapter against a recording stand-in for pyroute2."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
+from typing import Any
+
+import pytest
+from mip6d.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
+from mip6d.config import parse
+from mip6d.core.effects import (
+    AddAddress,
+    AddTunnel,
+    AddXfrmState,
+    ChangeTunnel,
+    RemoveTunnel,
+    RemoveXfrmState,
+    SendMessage,
+    XfrmRoProto,
+)
+from mip6d.core.mobile import (
+    CareOfAddressAvailable,
+    CareOfAddressGone,
+    HomeLinkDetected,
+    HomeLinkLost,
+)
+from mip6d.kernel import Kernel, XfrmPolicy, xfrm_policy_argv, xfrm_state_argv
+from mip6d.mhsocket import MalformedPacket, encode_send, parse_received
+from mip6d.netlink_events import IFA_F_TENTATIVE, AddressChange
+from mip6d.wire import exthdr, mh
+
+pytestmark = pytest.mark.unit
+
+HA = IPv6Address("2001:db8:1::1")
+HOA = IPv6Address("2001:db8:1::100")
+COA = IPv6Address("2001:db8:a::5")
+
+HA_CONF = """\
+NodeConfig HA;
+Interface "eth0";
+UseMnHaIPsec disabled;
+DefaultBindingAclPolicy deny;
+HaAcceptMobRtr enabled;
+HaMaxBindingLife 120;
+BindingAclPolicy 2001:db8:1::200 (2001:db8:100:1::/64) allow;
+"""
+
+MN_CONF = """\
+NodeConfig MN;
+Interface "eth0" { MnIfPreference 1; }
+Interface "wlan0" { MnIfPreference 2; }
+UseMnHaIPsec disabled;
+MnMaxHaBindingLife 60;
+MnHomeLink "eth0" {
+    IsMobRtr enabled;
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::100/64 (2001:db8:100:1::/64);
+}
+"""
+
+
+def test_home_agent_policy_from_config_and_interface_addresses() -> None:
+    config = parse(HA_CONF, "ha.conf")
+    policy = home_agent_policy(
+        config, {"eth0": [IPv6Interface("fe80::1/64"), IPv6Interface("2001:db8:1::1/64")]}
+    )
+    assert [(link.ifname, link.prefix, link.ha_address) for link in policy.home_links] == [
+        ("eth0", IPv6Network("2001:db8:1::/64"), HA)
+    ]
+    assert not policy.default_allow and policy.accept_mobile_routers
+    assert not policy.require_ipsec and policy.max_binding_life == 120
+    assert policy.mobile_router_allowed(IPv6Address("2001:db8:1::200"))
+    assert policy.configured_prefixes(IPv6Address("2001:db8:1::200")) == (
+        IPv6Network("2001:db8:100:1::/64"),
+    )
+
+
+def test_home_agent_without_address_on_the_home_link_is_a_clear_error() -> None:
+    with pytest.raises(AdapterError, match="home link eth0: no global IPv6 address"):
+        home_agent_policy(parse(HA_CONF, "ha.conf"), {"eth0": [IPv6Interface("fe80::1/64")]})
+
+
+def test_mobile_config_from_config() -> None:
+    mobile = mobile_config(parse(MN_CONF, "mn.conf"))
+    (reg,) = mobile.registrations
+    assert reg.home_address == IPv6Interface("2001:db8:1::100/64")
+    assert reg.home_agent == HA and reg.mobile_router and reg.lifetime == 60
+    assert reg.mobile_network_prefixes == (IPv6Network("2001:db8:100:1::/64"),)
+    assert mobile.interface_preference == (("eth0", 1), ("wlan0", 2))
+
+
+def _change(address: str, added: bool = True, flags: int = 0, ifname: str = "eth0",
+            scope: int = 0) -> AddressChange:
+    return AddressChange(added, ifname, IPv6Interface(address), flags, scope)
+
+
+def test_movement_events() -> None:
+    mobile = mobile_config(parse(MN_CONF, "mn.conf"))
+    watched = ("eth0", "wlan0")
+    home = IPv6Network("2001:db8:1::/64")
+    assert movement_events(_change("2001:db8:a::5/64"), mobile, watched) == (
+        CareOfAddressAvailable(COA, "eth0"),
+    )
+    assert movement_events(_change("2001:db8:a::5/64", added=False), mobile, watched) == (
+        CareOfAddressGone(COA),
+    )
+    assert movement_events(_change("2001:db8:1::77/64"), mobile, watched) == (
+        HomeLinkDetected("eth0", home),
+    )
+    assert movement_events(_change("2001:db8:1::77/64", added=False), mobile, watched) == (
+        HomeLinkLost("eth0", home),
+    )
+    ignored = [
+        _change("2001:db8:a::5/64", flags=IFA_F_TENTATIVE),  # DAD not done
+        _change("fe80::5/64", scope=253),  # link-local
+        _change("2001:db8:1::100/64", flags=0x10),  # our own home address
+        _change("2001:db8:a::5/64", ifname="mip6mn0"),  # the tunnel
+        _change("2001:db8:a::5/64", ifname="eth1"),  # not a movement interface
+    ]
+    for change in ignored:
+        assert movement_events(change, mobile, watched) == (), change
+
+
+def test_binding_update_with_home_address_option_is_encoded_over_the_home_address() -> None:
+    bu = mh.BindingUpdate(7, 15, mh.BUFlag.A | mh.BUFlag.H)
+    packet, ancillary, destination = encode_send(
+        SendMessage(bu, COA, HA, home_address_option=HOA)
+    )
+    assert destination == HA
+    assert packet == mh.encode(bu, HOA, HA)
+    assert (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, exthdr.home_address_option(HOA)) in ancillary
+    assert (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, COA.packed + bytes(4)) in ancillary
+
+
+def test_binding_ack_with_routing_header_goes_to_the_home_address() -> None:
+    ba = mh.BindingAck(mh.BAStatus.ACCEPTED, 7, 15)
+    packet, ancillary, destination = encode_send(SendMessage(ba, HA, COA, routing_header=HOA))
+    assert destination == HOA  # RFC 3542: the header lists the hop, the care-of address
+    assert packet == mh.encode(ba, HA, HOA)
+    assert (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(COA)) in ancillary
+
+
+def test_received_binding_update_after_the_kernel_swap() -> None:
+    bu = mh.BindingUpdate(7, 15, mh.BUFlag.A | mh.BUFlag.H)
+    ancillary = [
+        (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, HA.packed + bytes(4)),
+        (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, exthdr.home_address_option(COA)),
+    ]
+    received = parse_received(mh.encode(bu, HOA, HA), HOA, ancillary)
+    assert received.msg == bu and received.src == HOA and received.dst == HA
+    assert received.home_address_option == COA
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"\x00", bytes(16), mh.encode(mh.BindingUpdate(1, 1), COA, HA)],
+    ids=["empty", "short", "zeros", "checksum-over-care-of"],
+)
+def test_malformed_packets_raise_one_exception(data: bytes) -> None:
+    ancillary = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, HA.packed + bytes(4))]
+    with pytest.raises(MalformedPacket):
+        parse_received(data, HOA, ancillary)
+
+
+def test_xfrm_commands() -> None:
+    any_ = IPv6Address("::")
+    assert xfrm_state_argv(AddXfrmState(XfrmRoProto.HAO, any_, HA, any_)) == [
+        "ip", "xfrm", "state", "add", "src", "::", "dst", str(HA), "proto", "hao", "spi", "0",
+        "mode", "ro", "coa", "::", "flag", "wildrecv",
+    ]
+    assert xfrm_state_argv(RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA)) == [
+        "ip", "xfrm", "state", "delete", "src", str(HA), "dst", str(HOA), "proto", "route2",
+        "spi", "0",
+    ]
+    assert xfrm_policy_argv(XfrmPolicy(5, XfrmRoProto.HAO), add=True) == [
+        "ip", "xfrm", "policy", "update", "dir", "in", "src", "::/0", "dst", "::/0", "proto",
+        "135", "type", "5", "tmpl", "proto", "hao", "mode", "ro", "level", "use",
+    ]
+
+
+class _NetlinkError(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class FakeIPRoute:
+    """Records pyroute2 calls; links exist once added."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.links: dict[str, int] = {"lo": 1}
+
+    def link_lookup(self, ifname: str) -> list[int]:
+        return [self.links[ifname]] if ifname in self.links else []
+
+    def link(self, command: str, **kwargs: Any) -> None:
+        self.calls.append(("link", command, kwargs))
+        if command == "add":
+            self.links[kwargs["ifname"]] = len(self.links) + 1
+        elif command == "del":
+            self.links = {k: v for k, v in self.links.items() if v != kwargs["index"]}
+
+    def addr(self, command: str, **kwargs: Any) -> None:
+        self.calls.append(("addr", command, kwargs))
+
+    def route(self, command: str, **kwargs: Any) -> None:
+        self.calls.append(("route", command, kwargs))
+        if command == "del":
+            raise _NetlinkError(errno.ESRCH)
+
+
+def test_kernel_adapter_is_idempotent_and_cleans_up_what_it_created() -> None:
+    ipr = FakeIPRoute()
+    commands: list[list[str]] = []
+    kernel = Kernel(ipr, runner=lambda argv, tolerate: commands.append(list(argv)) or "")
+    tunnel = AddTunnel("mip6t0", HA, COA)
+    kernel.apply(tunnel)
+    kernel.apply(tunnel)  # replace: the existing link is changed, not added twice
+    assert [c[1] for c in ipr.calls if c[0] == "link"] == ["add", "set", "set", "set"]
+    assert ipr.calls[0][2]["ip6tnl_proto"] == 41  # ip6ip6
+    new_coa = IPv6Address("2001:db8:b::5")
+    kernel.apply(ChangeTunnel("mip6t0", HA, new_coa, HA, COA))
+    kernel.apply(AddAddress(IPv6Interface(HOA), "lo", home_address=True, nodad=True))
+    assert ipr.calls[-1][2]["flags"] == 0x12  # IFA_F_HOMEADDRESS | IFA_F_NODAD
+    kernel.apply(AddXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA))
+    assert kernel.installed == [
+        AddTunnel("mip6t0", HA, new_coa),
+        AddAddress(IPv6Interface(HOA), "lo", home_address=True, nodad=True),
+        AddXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
+    ]
+    kernel.apply(RemoveTunnel("mip6t0", HA, new_coa))
+    kernel.apply(RemoveTunnel("mip6t0", HA, new_coa))  # already gone: fine
+    kernel.cleanup()
+    assert commands[-1][:4] == ["ip", "xfrm", "state", "delete"]
+    assert kernel.installed == []
