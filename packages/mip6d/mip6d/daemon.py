@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import selectors
@@ -56,6 +57,7 @@ from mip6d.core.effects import (
 )
 from mip6d.core.homeagent import HomeAgent, binding_addresses
 from mip6d.core.mobile import MobileNode
+from mip6d.ipsec import StaticIPsec, mobile_hao_state_argv, policy_argv, sa_argv, static_ipsec
 from mip6d.kernel import KERNEL_EFFECTS, Kernel, KernelError, XfrmPolicy
 from mip6d.logs import LOGGER, emit, log_event, set_debug_level
 from mip6d.metrics import serve_metrics
@@ -108,6 +110,8 @@ class Daemon:
         self.counts: Counter[str] = Counter()
         self.ha: HomeAgent | None = None
         self.mn: MobileNode | None = None
+        # Static IPsec (RFC 3776) installed in the kernel; see mip6d.ipsec.
+        self.ipsec = StaticIPsec((), ())
         self.started_at = clock()
         self._dirty_since: float | None = None
         self._pending_dad: list[IPv6Address] = []
@@ -216,12 +220,16 @@ class Daemon:
 
     def _start_home_agent(self, now: float) -> None:
         policy = self._ha_policy(self.config)
+        self._apply_ipsec(static_ipsec(self.config))
         if policy.require_ipsec:
-            self.log(
-                "warning", "ipsec-required",
-                message="UseMnHaIPsec is enabled: Binding Updates are only accepted under "
-                "ESP, which this version cannot detect yet; every one will be dropped",
-            )
+            unkeyed = {acl.home_address for acl in policy.acl} - self.ipsec.home_addresses
+            if unkeyed:
+                self.log(
+                    "warning", "ipsec-without-keys",
+                    message="UseMnHaIPsec is enabled and these home addresses have no static "
+                    "keys: their Binding Updates are dropped",
+                    home_addresses=sorted(str(a) for a in unkeyed),
+                )
         self.kernel.sysctl("net/ipv6/conf/all/forwarding", 1)
         self.kernel.sysctl("net/ipv6/conf/all/proxy_ndp", 1)
         for link in policy.home_links:
@@ -239,6 +247,7 @@ class Daemon:
             for name in movement_interfaces(self.config):
                 self.kernel.sysctl(f"net/ipv6/conf/{name}/accept_ra", 2)
         self.mn = MobileNode(mobile, initial_sequence=int(now) & 0xFFFF)
+        self._apply_ipsec(static_ipsec(self.config))
         self.kernel.add_policy(XfrmPolicy(MH_TYPE_BA, XfrmRoProto.ROUTE2))
         # The Binding Acknowledgement may come before the entry's own route2 state is
         # in place (or after a handover changed it): a wildcard state accepts it.
@@ -320,12 +329,50 @@ class Daemon:
                         self.apply(on_failure())
                     return
 
+    def _protected_send(self, effect: SendMessage) -> SendMessage:
+        """A mobile node's Binding Update of an ESP-protected home address goes out from
+        the home address: the kernel adds ESP and then the Home Address option, from
+        the care-of address its ``hao`` state holds (RFC 3776 section 3.1)."""
+        if not isinstance(effect.msg, mh.BindingUpdate) or self.mn is None:
+            return effect
+        home = effect.home_address_option or effect.src
+        if home not in self.ipsec.home_addresses:
+            return effect
+        remove = mobile_hao_state_argv(home, effect.dst, None)
+        with contextlib.suppress(KernelError):
+            self.kernel.remove_command(remove)
+        if effect.home_address_option is not None:  # away from home: via the care-of
+            self.kernel.install_command(
+                mobile_hao_state_argv(home, effect.dst, effect.src), remove
+            )
+        return dataclasses.replace(effect, src=home, home_address_option=None)
+
+    def _apply_ipsec(self, new: StaticIPsec) -> None:
+        """Make the kernel's static SAs and policies those of ``new``: remove what went
+        away (policies before their SAs), add what is new (SAs before their policies)."""
+        old = self.ipsec
+        for policy in old.policies:
+            if policy not in new.policies:
+                self.kernel.remove_command(policy_argv(policy, add=False))
+        for sa in old.sas:
+            if sa not in new.sas:
+                self.kernel.remove_command(sa_argv(sa, add=False))
+        for sa in new.sas:
+            if sa not in old.sas:
+                self.kernel.install_command(sa_argv(sa, add=True), sa_argv(sa, add=False))
+        for policy in new.policies:
+            if policy not in old.policies:
+                self.kernel.install_command(policy_argv(policy, add=True),
+                                            policy_argv(policy, add=False))
+        self.ipsec = new
+
     def _send(self, effect: SendMessage) -> None:
         assert self.mh is not None
         kind = type(effect.msg).__name__
         try:
+            effect = self._protected_send(effect)
             self.mh.send(effect)
-        except OSError as error:
+        except (OSError, KernelError) as error:
             self.counts["mh_send_errors"] += 1
             self.log("error", "send-failed", message=kind, dst=str(effect.dst), error=str(error))
             return
@@ -378,8 +425,11 @@ class Daemon:
             else:
                 packet_src, home_opt = received.src, None
             home, care_of = binding_addresses(packet_src, msg, home_opt)
+            # The kernel lets a Binding Update of a home address with static keys reach
+            # this socket only under ESP (its policy requires it): so it is protected.
             outcome = self.ha.handle_binding_update(
-                msg, packet_src, received.dst, home, care_of, now, protected=False
+                msg, packet_src, received.dst, home, care_of, now,
+                protected=home in self.ipsec.home_addresses,
             )
             self.apply(outcome.effects, on_failure=self._forwarding_failed(home))
             self._answer_dad(now)
@@ -453,6 +503,10 @@ class Daemon:
             return {"ok": False, "error": message}
         self.config = config
         set_debug_level(config.debug_level)
+        try:
+            self._apply_ipsec(static_ipsec(config))
+        except KernelError as error:
+            self.log("error", "ipsec-reload-failed", error=str(error))
         if self.ha is not None and policy is not None:
             self.apply(self.ha.apply_policy(policy))
             self._mark_dirty(self.clock())

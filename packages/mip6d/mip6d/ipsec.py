@@ -200,9 +200,10 @@ def policy_argv(policy: MhPolicy, add: bool) -> list[str]:
 def mobile_hao_state_argv(home: IPv6Address, ha: IPv6Address, care_of: IPv6Address | None
                           ) -> list[str]:
     """The mobile node's ``hao`` state that makes its kernel send the Binding Update from
-    ``care_of`` with a Home Address option (``update`` replaces the care-of address on
-    movement); with ``care_of`` None, its removal."""
+    ``care_of`` with a Home Address option; with ``care_of`` None, its removal. (The
+    caller removes the old state before adding the new one: ``ip xfrm state update``
+    fails when there is none.)"""
     ident = ["src", str(home), "dst", str(ha), "proto", "hao", "spi", "0"]
     if care_of is None:
         return ["ip", "xfrm", "state", "delete", *ident]
-    return ["ip", "xfrm", "state", "update", *ident, "mode", "ro", "coa", str(care_of)]
+    return ["ip", "xfrm", "state", "add", *ident, "mode", "ro", "coa", str(care_of)]

@@ -100,6 +100,9 @@ def xfrm_state_argv(effect: AddXfrmState | RemoveXfrmState) -> list[str]:
     return argv
 
 
+WILDCARD_PRIORITY = 1000
+
+
 class XfrmPolicy:
     """An inbound policy that accepts Mobility Header messages of ``mh_type`` carrying
     the route-optimisation transform ``proto`` (``level use``: optional, so the same
@@ -119,8 +122,11 @@ def xfrm_policy_argv(policy: XfrmPolicy, add: bool) -> list[str]:
     if not add:
         return ["ip", "xfrm", "policy", "delete", *sel]
     proto = "route2" if policy.proto is XfrmRoProto.ROUTE2 else "hao"
-    return ["ip", "xfrm", "policy", "update", *sel, "tmpl", "proto", proto, "mode", "ro",
-            "level", "use"]
+    # A higher number than the per-node IPsec policies (mip6d.ipsec.POLICY_PRIORITY):
+    # the kernel consults a protected home address's own policy first, so an
+    # unprotected Binding Update of that node cannot pass through this one.
+    return ["ip", "xfrm", "policy", "update", *sel, "priority", str(WILDCARD_PRIORITY),
+            "tmpl", "proto", proto, "mode", "ro", "level", "use"]
 
 
 def _describe(effect: Effect) -> str:
@@ -148,6 +154,8 @@ class Kernel:
         self.proc_sys = proc_sys
         self.installed: list[Effect] = []
         self.policies: list[XfrmPolicy] = []
+        # Removal command lines of what `install_command` added (IPsec SAs and policies).
+        self.commands: dict[tuple[str, ...], None] = {}
         self.counters = {"kernel_effects_applied": 0, "kernel_effects_failed": 0}
 
     # -- bookkeeping ------------------------------------------------------------------
@@ -188,8 +196,14 @@ class Kernel:
                 self.runner(xfrm_policy_argv(policy, add=False), _XFRM_GONE)
             except CommandError as error:
                 self.log("error", "cleanup-failed", error=str(error))
+        for remove in reversed(list(self.commands)):
+            try:
+                self.runner(remove, _XFRM_GONE)
+            except CommandError as error:
+                self.log("error", "cleanup-failed", error=str(error))
         self.installed.clear()
         self.policies.clear()
+        self.commands.clear()
 
     # -- sysctls and policies ---------------------------------------------------------
 
@@ -201,6 +215,22 @@ class Kernel:
         except OSError as error:
             raise KernelError(f"sysctl {key}={value}: {error}") from None
         self.log("info", "sysctl", key=key, value=value)
+
+    def install_command(self, add: Sequence[str], remove: Sequence[str]) -> None:
+        """Run ``add`` (an ``ip xfrm`` line); ``remove`` undoes it at cleanup."""
+        try:
+            self.runner(add, ())
+        except CommandError as error:
+            raise KernelError(str(error)) from None
+        self.commands[tuple(remove)] = None
+
+    def remove_command(self, remove: Sequence[str]) -> None:
+        """Undo one `install_command` (nothing to do if it is gone already)."""
+        self.commands.pop(tuple(remove), None)
+        try:
+            self.runner(remove, _XFRM_GONE)
+        except CommandError as error:
+            raise KernelError(str(error)) from None
 
     def add_policy(self, policy: XfrmPolicy) -> None:
         try:

@@ -86,7 +86,7 @@ def test_no_static_keys_or_ipsec_disabled_means_nothing() -> None:
 def test_hao_state_follows_the_care_of_address() -> None:
     coa = IPv6Address("2001:db8:f1::5")
     assert mobile_hao_state_argv(HOST, HA, coa) == [
-        "ip", "xfrm", "state", "update", "src", "2001:db8:1::1234", "dst", "2001:db8:1::1",
+        "ip", "xfrm", "state", "add", "src", "2001:db8:1::1234", "dst", "2001:db8:1::1",
         "proto", "hao", "spi", "0", "mode", "ro", "coa", "2001:db8:f1::5",
     ]
     assert mobile_hao_state_argv(HOST, HA, None)[:4] == ["ip", "xfrm", "state", "delete"]

@@ -178,7 +178,8 @@ def test_xfrm_commands() -> None:
     ]
     assert xfrm_policy_argv(XfrmPolicy(5, XfrmRoProto.HAO), add=True) == [
         "ip", "xfrm", "policy", "update", "dir", "in", "src", "::/0", "dst", "::/0", "proto",
-        "135", "type", "5", "tmpl", "proto", "hao", "mode", "ro", "level", "use",
+        "135", "type", "5", "priority", "1000", "tmpl", "proto", "hao", "mode", "ro",
+        "level", "use",
     ]
 
 
