@@ -214,7 +214,7 @@ class Kernel:
             path.write_text(f"{value}\n")
         except OSError as error:
             raise KernelError(f"sysctl {key}={value}: {error}") from None
-        self.log("info", "sysctl", key=key, value=value)
+        self.log("info", "sysctl", name=key, value=value)
 
     def install_command(self, add: Sequence[str], remove: Sequence[str]) -> None:
         """Run ``add`` (an ``ip xfrm`` line); ``remove`` undoes it at cleanup."""
