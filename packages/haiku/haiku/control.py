@@ -33,6 +33,9 @@ def request(path: str, command: str, timeout: float = TIMEOUT, **arguments: Any)
                 buf += chunk
                 if len(buf) > MAX_RESPONSE:
                     raise ControlError(f"mip6d at {path}: response over {MAX_RESPONSE} bytes")
+    except TimeoutError:
+        raise ControlError(f"mip6d at {path} did not answer {command!r} within {timeout:g} s "
+                           "(HAIKU_CONTROL_TIMEOUT)") from None
     except OSError as exc:
         raise ControlError(f"cannot reach mip6d at {path}: "
                            f"{exc.strerror or exc}; is mip6d running?") from None

@@ -44,7 +44,8 @@ def include_path(node_id: int) -> Path:
 
 def reload() -> ReloadResult:
     try:
-        control.request(settings.HAIKU.control_socket, "reload")
+        control.request(settings.HAIKU.control_socket, "reload",
+                        timeout=settings.HAIKU.control_timeout)
     except control.ControlError as exc:
         _log.warning("mip6d reload failed: %s", exc)
         return ReloadResult(False, str(exc))

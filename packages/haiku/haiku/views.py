@@ -267,7 +267,8 @@ def operator_message(request: HttpRequest) -> HttpResponse:
 
 def _live(command: str) -> tuple[Any, str]:
     try:
-        return control.request(settings.HAIKU.control_socket, command), ""
+        return control.request(settings.HAIKU.control_socket, command,
+                               timeout=settings.HAIKU.control_timeout), ""
     except control.ControlError as exc:
         return None, str(exc)
 

@@ -136,6 +136,11 @@ def test_settings_defaults_and_errors() -> None:
     assert s.secrets_dir == "/var/lib/haiku"
     assert s.mnp_pool_size == 65536
     assert s.email_confirmation is False
+    assert s.control_timeout == 5.0
+    assert config.from_environ({"HAIKU_CONTROL_TIMEOUT": "60"}).control_timeout == 60.0
+    for bad in ("0", "-1", "soon", "7200"):
+        with pytest.raises(config.SettingsError, match=f"HAIKU_CONTROL_TIMEOUT='{bad}'"):
+            config.from_environ({"HAIKU_CONTROL_TIMEOUT": bad})
     with pytest.raises(config.SettingsError, match="HAIKU_OPERATOR_APPROVAL='maybe'"):
         config.from_environ({"HAIKU_OPERATOR_APPROVAL": "maybe"})
     with pytest.raises(config.SettingsError, match="is not inside HAIKU_HOME_PREFIX"):

@@ -3,10 +3,14 @@ server and parser): allocation, keys, certificates, files, reloads, tokens."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import socket
 import stat
+import threading
+import time
 from ipaddress import IPv6Network
 from pathlib import Path
 from typing import Any
@@ -198,6 +202,41 @@ def test_reload_failure_is_reported_not_fatal(haiku_settings: Any, tmp_path: Pat
     result = homeagent.reload()
     assert not result.ok
     assert "is mip6d running?" in result.message
+
+
+def _slow_daemon(path: Path, delay: float) -> threading.Thread:
+    """A control socket that answers one reload after ``delay`` seconds, as mip6d does
+    once it has installed the nodes' IPsec states (seconds under the lab's TCG)."""
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def serve() -> None:
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(4096)
+                time.sleep(delay)
+                with contextlib.suppress(OSError):  # the client may have given up
+                    connection.sendall(b'{"ok": true, "result": {"ok": true}}\n')
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_reload_waits_for_the_control_timeout(haiku_settings: Any, tmp_path: Path) -> None:
+    slow = tmp_path / "slow.sock"
+    thread = _slow_daemon(slow, 1.0)
+    haiku_settings.change_haiku(control_socket=str(slow), control_timeout=0.2)
+    result = homeagent.reload()
+    assert not result.ok and "did not answer 'reload' within 0.2 s" in result.message, result
+    thread.join(5)
+    slow.unlink()
+    thread = _slow_daemon(slow, 1.0)
+    haiku_settings.change_haiku(control_timeout=10.0)
+    assert homeagent.reload() == homeagent.ReloadResult(True, "mip6d reloaded")
+    thread.join(5)
 
 
 def test_node_form_validation() -> None:

@@ -32,6 +32,13 @@ def _int(text: str) -> int:
     return int(text, 0)
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 3600:
+        raise ValueError(f"expected seconds, more than 0 and at most 3600, got {text!r}")
+    return value
+
+
 def _network(text: str) -> IPv6Network:
     return IPv6Network(text.strip(), strict=True)
 
@@ -72,6 +79,9 @@ SETTINGS: tuple[Setting, ...] = (
             "The home agent's per-node include directory (mip6d's include \"nodes.d/*.conf\")."),
     Setting("HAIKU_CONTROL_SOCKET", "control_socket", "/run/mip6d/control.sock", _text,
             "mip6d's control socket, for reload, bindings and counters."),
+    Setting("HAIKU_CONTROL_TIMEOUT", "control_timeout", "5", _seconds,
+            "Seconds to wait for mip6d's answer on its control socket; a reload answers "
+            "once the nodes' IPsec states and policies are in the kernel."),
     Setting("HAIKU_HOME_PREFIX", "home_prefix", "2001:db8:1::/64", _network,
             "The home link prefix home addresses are allocated from."),
     Setting("HAIKU_HOME_AGENT_ADDRESS", "home_agent_address", "2001:db8:1::1", _address,
@@ -112,6 +122,7 @@ class Settings:
     allowed_hosts: tuple[str, ...]
     nodes_dir: str
     control_socket: str
+    control_timeout: float
     home_prefix: IPv6Network
     home_agent_address: IPv6Address
     home_first: int

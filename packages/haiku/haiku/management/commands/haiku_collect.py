@@ -14,10 +14,10 @@ from haiku.models import Sample
 
 
 def collect_once() -> Sample:
-    path = settings.HAIKU.control_socket
+    path, timeout = settings.HAIKU.control_socket, settings.HAIKU.control_timeout
     try:
-        bindings = control.request(path, "bindings")
-        counters = control.request(path, "counters")
+        bindings = control.request(path, "bindings", timeout=timeout)
+        counters = control.request(path, "counters", timeout=timeout)
     except control.ControlError as exc:
         return Sample.objects.create(taken=timezone.now(), ok=False, error=str(exc))
     numeric = {str(k): v for k, v in (counters or {}).items() if isinstance(v, int | float)}

@@ -1,0 +1,391 @@
+"""HAiku with the real mip6d home agent (issue #5): nodes created through the service
+register from the lab's mobile nodes with the configuration they fetched with their
+tokens; deleting one node removes its binding while the other node's binding stays.
+
+    user (r) --HTTP--> HAiku (gunicorn, the unit's command line, in ha) --nodes.d/ + reload-->
+                                                              mip6d HA (ha)
+    mn-a, mn-b --GET /api/v1/node/config (Bearer token)--> HAiku; then mip6d MN each
+
+    ha ---- r ===== mn-a (eth0 on foreign link 1), mn-b (eth0 on foreign link 2)
+    |
+    +------ home (the home link, 2001:db8:1::/64)
+
+Each mobile node is its own machine as far as mip6d is concerned: its own network
+namespace, where its interface is called eth0 as the service's default configuration
+says, and its own mount namespace, where /etc/mip6d, /run/mip6d and /var/lib/mip6d are
+its own directories. The files of the fetched configuration are written to their paths
+there (what the live image's boot hook does) and mip6d runs with
+/etc/mip6d/mip6d.conf exactly as fetched.
+
+The service is started once for the module; under TCG Django takes tens of seconds.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import secrets
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv6Address
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import requests
+from mip6d.ctl import request as control_request
+from mip6d_topology import F1, F2, HA_ADDRESS, HOME, ROOT, TRANSIT, Daemon, start_mip6d
+
+from homeguy.lab.topology import Host, Topology
+
+pytestmark = pytest.mark.lab
+
+PACKAGE = ROOT / "packages" / "haiku"
+UNIT = PACKAGE / "debian" / "haiku.service"
+INSTALLED = "/usr/share/haiku"  # the unit's path to the service; here, the source tree
+PORT = 8080
+BASE = f"http://[{HA_ADDRESS}]:{PORT}"
+PASSWORD = "correct horse battery staple"
+CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
+
+HA_CONF = """\
+NodeConfig HA;
+DebugLevel 1;
+Interface "ha-home";
+DefaultBindingAclPolicy deny;
+HaMaxBindingLife 600;
+HaAcceptMobRtr enabled;
+UseMnHaIPsec enabled;
+KeyMngMobCapability disabled;
+ControlSocket "{socket}";
+StateFile "{workdir}/ha-state.json";
+include "nodes.d/*.conf";
+"""
+
+
+# -- HTTP from inside a lab host -----------------------------------------------------------
+
+
+def _enter_netns(name: str) -> None:
+    """Move the calling thread (only it: setns(2) is per thread) into netns ``name``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            error = ctypes.get_errno()
+            raise OSError(error, f"setns into {name}: {os.strerror(error)}")
+    finally:
+        os.close(fd)
+
+
+class Browser:
+    """A requests session whose connections are made from inside a lab host: every call
+    runs in one thread that entered the host's network namespace."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+        self.pool = ThreadPoolExecutor(1, initializer=_enter_netns, initargs=(host.name,))
+        self.session = requests.Session()
+
+    def _in_netns(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return self.pool.submit(call, *args, **kwargs).result()
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self._in_netns(self.session.get, BASE + path, timeout=120, **kwargs)
+
+    def post_form(self, path: str, data: dict[str, str]) -> requests.Response:
+        """GET the form (for its CSRF cookie), then POST it as a browser would."""
+        self.get(path).raise_for_status()
+        data = {**data, "csrfmiddlewaretoken": self.session.cookies["csrftoken"]}
+        return self._in_netns(self.session.post, BASE + path, data=data, timeout=120,
+                              allow_redirects=False)
+
+    def post(self, path: str, referer: str) -> requests.Response:
+        """POST a button's form (no fields but the CSRF token) found on ``referer``."""
+        self.get(referer).raise_for_status()
+        return self._in_netns(self.session.post, BASE + path, timeout=120,
+                              data={"csrfmiddlewaretoken": self.session.cookies["csrftoken"]},
+                              allow_redirects=False)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
+def wait_http(browser: Browser, path: str, process: subprocess.Popen[bytes],
+              timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if browser.get(path).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if process.poll() is not None:
+            raise AssertionError(f"the service exited ({process.returncode})")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{BASE}{path} did not answer within {timeout} s")
+        time.sleep(1)
+
+
+# -- the service, as its systemd unit runs it ----------------------------------------------
+
+
+def unit_lines(key: str) -> list[str]:
+    return [line.split("=", 1)[1] for line in UNIT.read_text().splitlines()
+            if line.startswith(f"{key}=")]
+
+
+# Under TCG a worker takes longer than the unit's 30 s to import Django, and the arbiter
+# kills it; one worker with more time (the guest has two slow CPUs, shared).
+TCG_OPTIONS = {"--workers": "1", "--timeout": "300"}
+
+
+def unit_command(line: str) -> list[str]:
+    """A command line of the unit, from the source tree, on the home agent's address
+    instead of the loopback and with :data:`TCG_OPTIONS` (the only changes)."""
+    argv = [arg.replace(INSTALLED, str(PACKAGE))
+            .replace("127.0.0.1:8080", f"[{HA_ADDRESS}]:{PORT}") for arg in shlex.split(line)]
+    for option, value in TCG_OPTIONS.items():
+        if option in argv:
+            argv[argv.index(option) + 1] = value
+    return argv
+
+
+def service_environment(tmp: Path, control_socket: Path, nodes_dir: Path) -> list[str]:
+    """``env`` and the unit's environment with the test's settings: SQLite and the secret
+    key (from a file) in ``tmp``, the home agent's nodes directory and control socket."""
+    secrets_dir = tmp / "secrets"
+    secrets_dir.mkdir(mode=0o700)
+    secret = secrets_dir / "secret_key"
+    secret.write_text(secrets.token_urlsafe(50) + "\n")
+    secret.chmod(0o600)
+    settings = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
+        **dict(line.split("=", 1) for line in unit_lines("Environment")),
+        "HAIKU_STATE_DIR": str(tmp / "state"),  # SQLite in there
+        "HAIKU_SECRETS_DIR": str(secrets_dir),
+        "HAIKU_NODES_DIR": str(nodes_dir),
+        "HAIKU_CONTROL_SOCKET": str(control_socket),
+        # A reload answers once the nodes' SAs are in the kernel: seconds under TCG.
+        "HAIKU_CONTROL_TIMEOUT": "60",
+        "HAIKU_HOME_PREFIX": str(HOME),
+        "HAIKU_HOME_AGENT_ADDRESS": str(HA_ADDRESS),
+        "HAIKU_ALLOWED_HOSTS": f"[{HA_ADDRESS}]",
+        "HAIKU_EMAIL_CONFIRMATION": "no",
+        "HAIKU_OPERATOR_APPROVAL": "no",
+    }
+    return ["env", "-i", *(f"{k}={v}" for k, v in settings.items())]
+
+
+# -- mobile nodes, each its own machine ------------------------------------------------------
+
+
+def boot_node(net: Topology, host: Host, config: dict[str, Any]) -> tuple[Daemon, Path]:
+    """Write the fetched files where they belong on ``host`` (its own /etc/mip6d,
+    /run/mip6d and /var/lib/mip6d) and start mip6d with /etc/mip6d/mip6d.conf (without
+    waiting for its ``ready``); the path is the node's control socket as seen from here."""
+    root = Path(tempfile.mkdtemp(prefix=f"haiku-lab-{host.name}-"))
+    own = {"/etc/mip6d": root / "etc", "/run/mip6d": root / "run",
+           "/var/lib/mip6d": root / "lib"}
+    for directory in own.values():
+        directory.mkdir()
+    for item in config["files"]:
+        parent, _, name = item["path"].rpartition("/")
+        assert parent in own, f"a file outside mip6d's directories: {item['path']}"
+        target = own[parent] / name
+        target.write_text(item["content"])
+        target.chmod(int(item["mode"], 8))
+    (net.workdir / f"{host.name}-mip6d.conf").write_text(config["mip6d_conf"])
+    for key, value in config["sysctl"].items():
+        host.sysctl({key: value})
+    assert config["services"] == ["mip6d"]
+    mounts = " && ".join(f"mkdir -p {path} && mount --bind {shlex.quote(str(mine))} {path}"
+                         for path, mine in own.items())
+    log = net.workdir / f"{host.name}.log"
+    process = host.spawn(
+        "unshare", "--mount", "--propagation", "private", "sh", "-ec",
+        f"{mounts} && exec env PYTHONPATH={ROOT}/packages/mip6d {sys.executable} -m mip6d "
+        "--config /etc/mip6d/mip6d.conf --log-format json", log=log)
+    daemon = Daemon(host, host.name, own["/etc/mip6d"] / "mip6d.conf", log, process)
+    return daemon, own["/run/mip6d"] / "control.sock"
+
+
+def registered(daemon: Daemon) -> dict[str, Any]:
+    ack = daemon.wait_event("received", message="BindingAck", timeout=90, after=0)
+    assert ack["status"] == 0, ack
+    return ack
+
+
+def answers(host: Host, address: IPv6Address, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = host.run("ping", "-6", "-n", "-c", "1", "-W", "1", str(address), check=False)
+        if " 0% packet loss" in out:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def bindings(control_socket: Path) -> dict[str, dict[str, Any]]:
+    return {b["home_address"]: b for b in control_request(str(control_socket), "bindings")}
+
+
+# -- the test ------------------------------------------------------------------------------
+
+
+def test_nodes_from_haiku_register_and_deletion_removes_only_that_binding(
+        net: Topology) -> None:
+    started = time.monotonic()
+    ha, r = net.host("ha", forwarding=True), net.host("r", forwarding=True)
+    home = net.host("home")
+    mn_a, mn_b = net.host("mn-a"), net.host("mn-b")
+    net.link(ha, r, a_ifname="ha-r", b_ifname="r-ha",
+             a_address=f"{TRANSIT[1]}/64", b_address=f"{TRANSIT[2]}/64")
+    net.link(home, ha, a_ifname="home-ha", b_ifname="ha-home")
+    net.link(mn_a, r, a_ifname="eth0", b_ifname="r-f1")
+    net.link(mn_b, r, a_ifname="eth0", b_ifname="r-f2")
+    ha.run("ip", "-6", "route", "add", "default", "via", str(TRANSIT[2]))
+    r.run("ip", "-6", "route", "add", str(HOME), "via", str(TRANSIT[1]))
+    net.radvd(ha, {"ha-home": str(HOME)}, extra="AdvHomeAgentFlag on;\n  AdvHomeAgentInfo on;")
+    net.radvd(r, {"r-f1": str(F1), "r-f2": str(F2)})
+    coa = {"a": mn_a.wait_address("eth0", within=F1), "b": mn_b.wait_address("eth0", within=F2)}
+
+    # The real home agent: nobody may register until HAiku writes a file into nodes.d/.
+    tmp = Path(tempfile.mkdtemp(prefix="haiku-lab-"))
+    socket = tmp / "ha.sock"
+    nodes_dir = net.workdir / "nodes.d"
+    nodes_dir.mkdir(exist_ok=True)
+    env = service_environment(tmp, socket, nodes_dir)
+    migrate, *start_pre = unit_lines("ExecStartPre")
+    assert "migrate" in migrate, migrate
+    migrating = ha.spawn(*env, *unit_command(migrate), log=net.workdir / "haiku-migrate.log")
+    # mip6d starts while the database is migrated (each takes a minute under TCG); the
+    # unit's next ExecStartPre (haiku_sync, which reloads mip6d) needs both.
+    ha_daemon = start_mip6d(net, ha, "ha", HA_CONF.format(socket=socket, workdir=net.workdir))
+    assert migrating.wait(timeout=600) == 0, (net.workdir / "haiku-migrate.log").read_text()
+    for line in start_pre:
+        ha.run(*env, *unit_command(line), timeout=600)
+    service_log = net.workdir / "haiku.log"
+    service = ha.spawn(*env, *unit_command(unit_lines("ExecStart")[0]), log=service_log)
+    user = Browser(r)  # the user's browser, somewhere on the Internet
+    wait_http(user, "/healthz", service)
+    timings = {"service up": time.monotonic() - started}
+
+    # A user registers, logs in and creates two mobile hosts with static keys; the
+    # token of each is shown once, on the page that answers the creation.
+    done = user.post_form("/accounts/register/", {
+        "username": "alice", "email": "alice@example.org",
+        "password1": PASSWORD, "password2": PASSWORD})
+    assert done.status_code == 302, done.text
+    login = user.post_form("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert login.status_code == 302 and login.headers["Location"] == "/nodes/", login.text
+    tokens: dict[str, str] = {}
+    for name in ("a", "b"):
+        page = user.post_form("/nodes/new/", {
+            "name": f"node-{name}", "kind": "host", "prefix_count": "0", "keying": "static",
+            "interface": "eth0"})
+        assert page.status_code == 200, page.text
+        found = re.search(r'<p class="token" id="token">([^<]+)</p>', page.text)
+        assert found, page.text
+        tokens[name] = found.group(1)
+    listed = user.get("/api/v1/nodes").json()["nodes"]
+    nodes = {n["name"].removeprefix("node-"): n for n in listed}
+    assert sorted(nodes) == ["a", "b"], listed
+    hoa = {k: IPv6Address(n["home_address"]) for k, n in nodes.items()}
+    assert hoa["a"] != hoa["b"] and all(a in HOME for a in hoa.values()), hoa
+    include = {k: nodes_dir / f"haiku-{n['id']}.conf" for k, n in nodes.items()}
+    assert all(path.is_file() for path in include.values()), sorted(nodes_dir.iterdir())
+    reloads = [r for r in ha_daemon.records() if r.get("event") == "reloaded"]
+    assert len(reloads) == 3, reloads  # haiku_sync at start, then one per creation
+    assert "reload failed" not in service_log.read_text()
+
+    # Each node fetches its configuration with its token, as the live image does at
+    # boot, and runs mip6d with it.
+    mn = {"a": mn_a, "b": mn_b}
+    fetched: dict[str, dict[str, Any]] = {}
+    for name, host in mn.items():
+        anonymous = Browser(host)
+        assert anonymous.get("/api/v1/node/config").status_code == 401
+        reply = anonymous.get("/api/v1/node/config",
+                              headers={"Authorization": f"Bearer {tokens[name]}"})
+        assert reply.status_code == 200, reply.text
+        fetched[name] = reply.json()
+        assert fetched[name]["node"]["home_address"] == str(hoa[name])
+        assert fetched[name]["keying"]["method"] == "static"
+        anonymous.close()
+    daemons = {}
+    node_sockets = {}
+    for name, host in mn.items():
+        daemons[name], node_sockets[name] = boot_node(net, host, fetched[name])
+    for daemon in daemons.values():
+        daemon.wait_event("ready", timeout=300, after=0)
+
+    # Both register: BA status 0, a binding each on the home agent, pings through the
+    # tunnels, and the bindings' keys are the ones HAiku made.
+    for name in mn:
+        registered(daemons[name])
+    cache = bindings(socket)
+    assert sorted(cache) == sorted(str(a) for a in hoa.values()), cache
+    for name in mn:
+        assert cache[str(hoa[name])]["care_of"] == str(coa[name]), cache
+        bul = control_request(str(node_sockets[name]), "bul")
+        assert [(e["home_address"], e["care_of"]) for e in bul] == \
+            [(str(hoa[name]), str(coa[name]))], bul
+        assert answers(r, hoa[name]), f"no answer from {hoa[name]} through the tunnel"
+    tunnels = ha.run("ip", "-6", "tunnel", "show")
+    assert f"remote {coa['a']}" in tunnels and f"remote {coa['b']}" in tunnels, tunnels
+    states = ha.run("ip", "xfrm", "state")
+    spis = {name: [k["spi"] for k in fetched[name]["keying"]["static_keys"]] for name in mn}
+    for name in mn:
+        for spi in spis[name]:
+            assert f"spi {spi:#010x}" in states, (name, spi, states)
+    timings["both registered"] = time.monotonic() - started
+
+    # The user deletes node a: its file goes, mip6d reloads, its binding and kernel
+    # state go; node b stays registered and reachable.
+    gone = user.post(f"/nodes/{nodes['a']['id']}/delete/",
+                     referer=f"/nodes/{nodes['a']['id']}/")
+    assert gone.status_code == 302, gone.text
+    assert not include["a"].exists() and include["b"].is_file()
+    assert "reload failed" not in service_log.read_text()
+    assert len([r for r in ha_daemon.records() if r.get("event") == "reloaded"]) == 4
+    removed = ha_daemon.wait_event("binding-removed", home_address=str(hoa["a"]), after=0)
+    assert removed["reason"] == "refused by policy", removed
+    cache = bindings(socket)
+    assert sorted(cache) == [str(hoa["b"])], cache
+    assert cache[str(hoa["b"])]["care_of"] == str(coa["b"])
+    tunnels = ha.run("ip", "-6", "tunnel", "show")
+    assert f"remote {coa['a']}" not in tunnels and f"remote {coa['b']}" in tunnels, tunnels
+    routes = ha.run("ip", "-6", "route", "show")
+    assert str(hoa["a"]) not in routes and str(hoa["b"]) in routes, routes
+    assert str(hoa["a"]) not in ha.run("ip", "-6", "neigh", "show", "proxy")
+    states = ha.run("ip", "xfrm", "state")
+    assert not [spi for spi in spis["a"] if f"spi {spi:#010x}" in states], states
+    assert all(f"spi {spi:#010x}" in states for spi in spis["b"]), states
+    assert answers(r, hoa["b"]), f"node b ({hoa['b']}) no longer answers"
+    assert not answers(r, hoa["a"], timeout=5), f"deleted node a ({hoa['a']}) still answers"
+    # A little later still: node a's binding does not come back, b's is there.
+    time.sleep(3)
+    assert sorted(bindings(socket)) == [str(hoa["b"])]
+    # The deleted node's token no longer fetches anything; the other one still does.
+    node_b = Browser(mn_b)
+    assert node_b.get("/api/v1/node/config", headers={
+        "Authorization": f"Bearer {tokens['a']}"}).status_code == 401
+    assert node_b.get("/api/v1/node/config", headers={
+        "Authorization": f"Bearer {tokens['b']}"}).status_code == 200
+    node_b.close()
+    user.close()
+
+    assert daemons["b"].stop(timeout=60) == 0
+    assert ha_daemon.stop(timeout=60) == 0
+    assert ha.run("ip", "xfrm", "state").strip() == ""
+    timings["done"] = time.monotonic() - started
+    (net.workdir / "timings.txt").write_text(
+        "".join(f"{what}: {seconds:.0f} s\n" for what, seconds in timings.items()))
