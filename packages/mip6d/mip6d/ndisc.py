@@ -176,7 +176,9 @@ class DadProber:
                 continue
             for address in sorted(probe.addresses):
                 packet, dst = nd.dad_probe(address)
-                with contextlib.suppress(BlockingIOError):  # a lost probe: the next one
+                # A probe that cannot leave (buffer full, link down) is a lost probe:
+                # DAD cannot do better than the link allows.
+                with contextlib.suppress(OSError):
                     self.send.sendto(packet, (str(dst), 0, 0, probe.ifindex))
             probe.left -= 1
             probe.next_at = now + probe.retrans
