@@ -56,3 +56,40 @@ def test_router_advertisement_reveals_renumbered_link(net: Topology) -> None:
           f"home address reachable again {reach:.2f} s later")
     assert took < 6
     assert mn.stop() == 0 and ha.stop() == 0
+
+
+def test_silent_router_is_gone_after_three_advertisement_intervals(net: Topology) -> None:
+    m = build(net)
+    coa1 = m.mn.wait_address("mn-f1", within=F1)
+    ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir))
+    mn = start_mip6d(net, m.mn, "mn", mn_config(net.workdir))
+    mn.wait_event("binding-registered", after=0, timeout=30)
+
+    # The router dies without a goodbye (no RA with router lifetime 0): only the
+    # missing RAs tell (radvd announces an Advertisement Interval of 1.5 s).
+    mark = mn.mark()
+    killed = time.time()
+    m.r.run("kill", "-KILL", (net.workdir / "radvd-r.pid").read_text().split()[0])
+    gone = mn.wait(lambda r: r.get("event") == "movement" and r.get("address") == str(coa1)
+                   and r.get("kind") == "CareOfAddressGone", timeout=20,
+                   what="care-of address gone", after=mark)
+    assert gone["source"] == "router-silent", gone
+    silent = _seconds(gone["ts"]) - killed
+    assert str(coa1) in m.mn.run("ip", "-6", "addr", "show", "dev", "mn-f1")
+
+    # The router comes back: its first RA brings the address back, the node registers.
+    mark = mn.mark()
+    back = time.time()
+    m.r.spawn("radvd", "--nodaemon", "-C", str(net.workdir / "radvd-r.conf"),
+              "-p", str(net.workdir / "radvd-r2.pid"), "-m", "stderr",
+              log=net.workdir / "radvd-r2.log")
+    refreshed = mn.wait(lambda r: r.get("event") == "binding-refreshed"
+                        and r.get("care_of") == str(coa1), timeout=30,
+                        what="registration again", after=mark)
+    again = _seconds(refreshed["ts"]) - back
+    print(f"silent router: care-of address dropped {silent:.2f} s after the router died "
+          f"(3 x 1.5 s Advertisement Interval); registered again {again:.2f} s after it "
+          f"came back")
+    assert 2.5 < silent < 9.0
+    ping_until(m.cn, HOA)
+    assert mn.stop() == 0 and ha.stop() == 0

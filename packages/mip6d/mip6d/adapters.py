@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 IFA_F_HOMEADDRESS = 0x10
+MISSED_ADVERTISEMENTS = 3
+"""Advertisement Intervals without an RA after which a router is taken for gone."""
 RT_SCOPE_UNIVERSE = 0
 
 
@@ -183,6 +185,9 @@ class LinkRouters:
 
     * an RA without Prefix Information says nothing about the link's prefixes;
     * an RA with router lifetime 0 removes that router (radvd sends one when it stops);
+      so does silence: a router that announces its Advertisement Interval (RFC 6275
+      section 7.3) and sends nothing for :data:`MISSED_ADVERTISEMENTS` of them is gone
+      (:meth:`expire`); several, so that a lost RA or two do not move the node;
     * an RA from a router not seen on the interface, whose prefixes do not cover the
       current care-of address, means the node moved to another link: the routers seen
       before there are forgotten (if they are still there, their next RA brings them
@@ -202,6 +207,7 @@ class LinkRouters:
         self.routers: dict[str, dict[IPv6Address, tuple[IPv6Network, ...]]] = {}
         self.addresses: dict[str, set[IPv6Address]] = {}
         self.hidden: set[IPv6Address] = set()
+        self.silent_after: dict[tuple[str, IPv6Address], float] = {}
 
     def _advertised(self, ifname: str) -> set[IPv6Network] | None:
         routers = self.routers.get(ifname)
@@ -228,6 +234,7 @@ class LinkRouters:
     def link_down(self, ifname: str) -> None:
         """The interface went down: what its routers said no longer holds."""
         self.routers.pop(ifname, None)
+        self.silent_after = {k: v for k, v in self.silent_after.items() if k[0] != ifname}
 
     def advertisement(
         self,
@@ -235,9 +242,10 @@ class LinkRouters:
         router: IPv6Address,
         ra: RouterAdvertisement,
         care_of: IPv6Address | None,
+        now: float = 0.0,
     ) -> tuple[MovementEvent, ...]:
         """The movement events a Router Advertisement from ``router`` on ``ifname``
-        means, given the care-of address in use."""
+        means, given the care-of address in use, at time ``now``."""
         if self.watched and ifname not in self.watched:
             return ()
         if ifname in self.tunnels or ifname == "lo":
@@ -246,6 +254,9 @@ class LinkRouters:
             p.network for p in ra.prefixes
             if p.flags & (PrefixFlag.L | PrefixFlag.A) and p.valid_lifetime > 0
         )
+        interval = ra.advertisement_interval
+        if interval:
+            self.silent_after[(ifname, router)] = now + MISSED_ADVERTISEMENTS * interval / 1000
         if not prefixes and ra.router_lifetime:
             return ()
         before = self._advertised(ifname) or set()
@@ -258,6 +269,31 @@ class LinkRouters:
             routers.pop(router, None)
         else:
             routers[router] = prefixes
+        return self._changes(ifname, before)
+
+    def next_deadline(self) -> float | None:
+        """When a router that announced its Advertisement Interval is overdue."""
+        return min(self.silent_after.values(), default=None)
+
+    def expire(self, now: float) -> tuple[tuple[str, MovementEvent], ...]:
+        """``(ifname, event)`` for the routers that stayed silent for
+        :data:`MISSED_ADVERTISEMENTS` of their Advertisement Intervals (RFC 6275
+        sections 7.3 and 11.5.1): they are gone, like one that said goodbye."""
+        out: list[tuple[str, MovementEvent]] = []
+        for (ifname, router), deadline in sorted(self.silent_after.items()):
+            if deadline > now:
+                continue
+            del self.silent_after[(ifname, router)]
+            routers = self.routers.get(ifname)
+            if routers is None or router not in routers:
+                continue
+            before = self._advertised(ifname) or set()
+            del routers[router]
+            out.extend((ifname, event) for event in self._changes(ifname, before))
+        return tuple(out)
+
+    def _changes(self, ifname: str, before: set[IPv6Network]) -> tuple[MovementEvent, ...]:
+        """The events of a change of what ``ifname``'s routers advertise."""
         advertised = self._advertised(ifname) or set()
         events: list[MovementEvent] = [
             HomeLinkDetected(ifname, prefix)

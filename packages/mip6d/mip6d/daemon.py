@@ -550,7 +550,15 @@ class Daemon:
 
     def _deadlines(self) -> list[float | None]:
         """When the sockets other than timers need the loop back (DAD, routers)."""
-        return [self.dad.next_deadline() if self.dad is not None else None]
+        return [self.dad.next_deadline() if self.dad is not None else None,
+                self.link_routers.next_deadline() if self.link_routers is not None else None]
+
+    def _silent_routers(self, now: float) -> None:
+        """Routers overdue for their next RA are gone (see :class:`LinkRouters`)."""
+        if self.link_routers is None or self.mn is None:
+            return
+        for ifname, event in self.link_routers.expire(now):
+            self._movement((event,), ifname, "router-silent", now)
 
     def _start_dad(self, effect: CheckDuplicateAddress) -> None:
         """Start DAD for a first registration (see :mod:`mip6d.ndisc`); the verdict is
@@ -626,7 +634,7 @@ class Daemon:
             primary = self.mn.primary_care_of
             events = self.link_routers.advertisement(
                 received.ifname, received.src, received.ra,
-                primary.address if primary is not None else None,
+                primary.address if primary is not None else None, self.clock(),
             )
             if events:
                 self.log("info", "router-advertisement", ifname=received.ifname,
@@ -793,6 +801,8 @@ class Daemon:
                 self._guarded(lambda: self._fire_timers(self.clock()))
                 if self.ha is not None:
                     self._guarded(lambda: self._answer_dad(self.clock()))
+                if self.mn is not None:
+                    self._guarded(lambda: self._silent_routers(self.clock()))
                 self._guarded(self._sync_tunnel_ipsec)
                 if self._reload:
                     self._reload = False

@@ -165,3 +165,27 @@ def test_home_prefix_in_an_ra_means_home_once_and_other_interfaces_are_ignored()
     assert watch.advertisement("wlan9", R1, ra(HOME), None) == ()
     assert watch.advertisement("mip6mn0", R1, ra(HOME), None) == ()
     assert watch.advertisement("eth0", R1, RouterAdvertisement(router_lifetime=1800), None) == ()
+
+
+def test_a_router_silent_for_three_advertisement_intervals_is_gone() -> None:
+    from mip6d.wire.icmp6 import AdvertisementInterval  # noqa: PLC0415
+
+    watch = LinkRouters(MOBILE, ())
+    watch.address(CareOfAddressAvailable(COA1, "eth0"))
+    with_interval = RouterAdvertisement(router_lifetime=1800, options=(
+        *ra(F1).options, AdvertisementInterval(1500)))
+    assert watch.advertisement("eth0", R1, with_interval, COA1, now=100.0) == ()
+    assert watch.next_deadline() == 104.5
+    assert watch.expire(104.4) == ()
+    assert watch.advertisement("eth0", R1, with_interval, COA1, now=104.0) == ()  # heard again
+    assert watch.expire(108.4) == ()
+    assert watch.expire(108.5) == (("eth0", CareOfAddressGone(COA1)),)
+    assert watch.next_deadline() is None
+    # The router speaks again: the address is back.
+    assert watch.advertisement("eth0", R1, with_interval, None, now=120.0) == (
+        CareOfAddressAvailable(COA1, "eth0"),)
+    # A router without the option is never timed out.
+    quiet = LinkRouters(MOBILE, ())
+    quiet.address(CareOfAddressAvailable(COA1, "eth0"))
+    quiet.advertisement("eth0", R1, ra(F1), COA1, now=100.0)
+    assert quiet.next_deadline() is None and quiet.expire(1e9) == ()
