@@ -6,6 +6,8 @@
   :class:`~mip6d.core.mobile.MobileConfig`.
 * :func:`movement_events`: an address change on an interface -> the movement events
   it means to a mobile node (RFC 6275 section 11.5.1).
+* :class:`LinkRouters`: Router Advertisements -> the movement events they mean, and
+  care-of addresses held back while no router on their link advertises them.
 
 No I/O here: the daemon reads the kernel and passes what it saw.
 """
@@ -13,7 +15,7 @@ No I/O here: the daemon reads the kernel and passes what it saw.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from ipaddress import IPv6Interface
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 from mip6d.config import Config, NodeRole
 from mip6d.core.bul import HomeRegistration, MnSettings
@@ -27,9 +29,11 @@ from mip6d.core.mobile import (
 )
 from mip6d.core.policy import MAX_LIFETIME, BindingAclPolicy, HomeAgentPolicy, HomeLink
 from mip6d.netlink_events import AddressChange
+from mip6d.wire.icmp6 import PrefixFlag, RouterAdvertisement
 
 __all__ = [
     "AdapterError",
+    "LinkRouters",
     "home_agent_policy",
     "home_interfaces",
     "mobile_config",
@@ -38,6 +42,8 @@ __all__ = [
 ]
 
 IFA_F_HOMEADDRESS = 0x10
+MISSED_ADVERTISEMENTS = 3
+"""Advertisement Intervals without an RA after which a router is taken for gone."""
 RT_SCOPE_UNIVERSE = 0
 
 
@@ -165,3 +171,142 @@ def movement_events(
     if not change.added:
         return (CareOfAddressGone(address),)
     return (CareOfAddressAvailable(address, change.ifname),) if change.usable else ()
+
+
+class LinkRouters:
+    """Movement detection from Router Advertisements (RFC 6275 section 11.5.1), pure.
+
+    Addresses alone move slowly: an address stays until its valid lifetime ends (a day
+    with SLAAC defaults), so a link whose router went away or whose prefix changed
+    would keep its stale care-of address that long. Router Advertisements tell sooner.
+    Per interface this keeps what each router advertises (its last RA's prefixes); a
+    care-of address that no router on its link advertises any more is *hidden*
+    (reported gone) until one does again. Rules:
+
+    * an RA without Prefix Information says nothing about the link's prefixes;
+    * an RA with router lifetime 0 removes that router (radvd sends one when it stops);
+      so does silence: a router that announces its Advertisement Interval (RFC 6275
+      section 7.3) and sends nothing for :data:`MISSED_ADVERTISEMENTS` of them is gone
+      (:meth:`expire`); several, so that a lost RA or two do not move the node;
+    * an RA from a router not seen on the interface, whose prefixes do not cover the
+      current care-of address, means the node moved to another link: the routers seen
+      before there are forgotten (if they are still there, their next RA brings them
+      and their addresses back);
+    * an RA advertising a home prefix means the node is on its home link.
+
+    Addresses come from :meth:`address` (the netlink view, already turned into
+    movement events by :func:`movement_events`); a care-of address on an interface
+    where no RA was seen yet is used as it is, so a link without RAs still works.
+    """
+
+    def __init__(self, mobile: MobileConfig, interfaces: Iterable[str]) -> None:
+        self.mobile = mobile
+        self.watched = tuple(interfaces)
+        self.tunnels = {r.tunnel for r in mobile.registrations}
+        self.homes = {r.home_address.network for r in mobile.registrations}
+        self.routers: dict[str, dict[IPv6Address, tuple[IPv6Network, ...]]] = {}
+        self.addresses: dict[str, set[IPv6Address]] = {}
+        self.hidden: set[IPv6Address] = set()
+        self.silent_after: dict[tuple[str, IPv6Address], float] = {}
+
+    def _advertised(self, ifname: str) -> set[IPv6Network] | None:
+        routers = self.routers.get(ifname)
+        if routers is None:
+            return None
+        return {prefix for prefixes in routers.values() for prefix in prefixes}
+
+    def address(self, event: MovementEvent) -> tuple[MovementEvent, ...]:
+        """Filter a movement event from the addresses: a care-of address on a link
+        whose routers do not advertise its prefix is held back."""
+        if isinstance(event, CareOfAddressAvailable):
+            self.addresses.setdefault(event.ifname, set()).add(event.address)
+            advertised = self._advertised(event.ifname)
+            if advertised is not None and not any(event.address in p for p in advertised):
+                self.hidden.add(event.address)
+                return ()
+            self.hidden.discard(event.address)
+        elif isinstance(event, CareOfAddressGone):
+            for known in self.addresses.values():
+                known.discard(event.address)
+            self.hidden.discard(event.address)
+        return (event,)
+
+    def link_down(self, ifname: str) -> None:
+        """The interface went down: what its routers said no longer holds."""
+        self.routers.pop(ifname, None)
+        self.silent_after = {k: v for k, v in self.silent_after.items() if k[0] != ifname}
+
+    def advertisement(
+        self,
+        ifname: str,
+        router: IPv6Address,
+        ra: RouterAdvertisement,
+        care_of: IPv6Address | None,
+        now: float = 0.0,
+    ) -> tuple[MovementEvent, ...]:
+        """The movement events a Router Advertisement from ``router`` on ``ifname``
+        means, given the care-of address in use, at time ``now``."""
+        if self.watched and ifname not in self.watched:
+            return ()
+        if ifname in self.tunnels or ifname == "lo":
+            return ()
+        prefixes = tuple(
+            p.network for p in ra.prefixes
+            if p.flags & (PrefixFlag.L | PrefixFlag.A) and p.valid_lifetime > 0
+        )
+        interval = ra.advertisement_interval
+        if interval:
+            self.silent_after[(ifname, router)] = now + MISSED_ADVERTISEMENTS * interval / 1000
+        if not prefixes and ra.router_lifetime:
+            return ()
+        before = self._advertised(ifname) or set()
+        routers = self.routers.setdefault(ifname, {})
+        on_this_link = care_of is not None and care_of in self.addresses.get(ifname, set())
+        if (router not in routers and on_this_link and care_of is not None
+                and not any(care_of in p for p in prefixes)):
+            routers.clear()  # a new router, and our address is not its: we moved
+        if ra.router_lifetime == 0:
+            routers.pop(router, None)
+        else:
+            routers[router] = prefixes
+        return self._changes(ifname, before)
+
+    def next_deadline(self) -> float | None:
+        """When a router that announced its Advertisement Interval is overdue."""
+        return min(self.silent_after.values(), default=None)
+
+    def expire(self, now: float) -> tuple[tuple[str, MovementEvent], ...]:
+        """``(ifname, event)`` for the routers that stayed silent for
+        :data:`MISSED_ADVERTISEMENTS` of their Advertisement Intervals (RFC 6275
+        sections 7.3 and 11.5.1): they are gone, like one that said goodbye."""
+        out: list[tuple[str, MovementEvent]] = []
+        for (ifname, router), deadline in sorted(self.silent_after.items()):
+            if deadline > now:
+                continue
+            del self.silent_after[(ifname, router)]
+            routers = self.routers.get(ifname)
+            if routers is None or router not in routers:
+                continue
+            before = self._advertised(ifname) or set()
+            del routers[router]
+            out.extend((ifname, event) for event in self._changes(ifname, before))
+        return tuple(out)
+
+    def _changes(self, ifname: str, before: set[IPv6Network]) -> tuple[MovementEvent, ...]:
+        """The events of a change of what ``ifname``'s routers advertise."""
+        advertised = self._advertised(ifname) or set()
+        events: list[MovementEvent] = [
+            HomeLinkDetected(ifname, prefix)
+            for prefix in sorted(advertised & self.homes - before)
+        ]
+        gone: list[MovementEvent] = []
+        for address in sorted(self.addresses.get(ifname, set())):
+            covered = any(address in p for p in advertised)
+            if not covered and address not in self.hidden:
+                self.hidden.add(address)
+                gone.append(CareOfAddressGone(address))
+            elif covered and address in self.hidden:
+                self.hidden.discard(address)
+                events.append(CareOfAddressAvailable(address, ifname))
+        # New addresses first: the node goes straight to its new care-of address.
+        return (*events, *gone)

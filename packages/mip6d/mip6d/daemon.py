@@ -34,6 +34,7 @@ from typing import Any
 from mip6d import __version__, control, statefile
 from mip6d.adapters import (
     AdapterError,
+    LinkRouters,
     home_agent_policy,
     home_interfaces,
     mobile_config,
@@ -42,8 +43,10 @@ from mip6d.adapters import (
 )
 from mip6d.config import Config, ConfigError, NodeRole, load
 from mip6d.core.bcache import BindingCache
+from mip6d.core.bul import BulState
 from mip6d.core.effects import (
     AddAddress,
+    AddTunnel,
     AddXfrmState,
     CancelTimer,
     CheckDuplicateAddress,
@@ -56,12 +59,22 @@ from mip6d.core.effects import (
     XfrmRoProto,
 )
 from mip6d.core.homeagent import HomeAgent, binding_addresses
-from mip6d.core.mobile import MobileNode
-from mip6d.ipsec import StaticIPsec, mobile_hao_state_argv, policy_argv, sa_argv, static_ipsec
+from mip6d.core.mobile import MobileNode, MovementEvent
+from mip6d.ipsec import (
+    StaticIPsec,
+    TunnelKeys,
+    mobile_hao_state_argv,
+    policy_argv,
+    sa_argv,
+    static_ipsec,
+    tunnel_commands,
+    tunnel_keys,
+)
 from mip6d.kernel import KERNEL_EFFECTS, Kernel, KernelError, XfrmPolicy
 from mip6d.logs import LOGGER, emit, log_event, set_debug_level
 from mip6d.metrics import serve_metrics
 from mip6d.mhsocket import MalformedPacket, MhSocket, Received
+from mip6d.ndisc import DadProber, DadResult, RaListener
 from mip6d.netlink_events import AddressChange, NetlinkMonitor
 from mip6d.wire import mh
 
@@ -106,6 +119,8 @@ class Daemon:
         self.kernel = kernel or Kernel(log=self.log)
         self.mh = mh_socket
         self.monitor: NetlinkMonitor | None = None
+        self.ra: RaListener | None = None
+        self.link_routers: LinkRouters | None = None
         self.timers: dict[TimerKey, float] = {}
         self.counts: Counter[str] = Counter()
         self.ha: HomeAgent | None = None
@@ -114,7 +129,11 @@ class Daemon:
         self.ipsec = StaticIPsec((), ())
         self.started_at = clock()
         self._dirty_since: float | None = None
-        self._pending_dad: list[IPv6Address] = []
+        self.dad: DadProber | None = None
+        self._tunnel_keys: dict[IPv6Address, TunnelKeys] = {}
+        self._tunnel_ipsec: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._hao_states: dict[tuple[IPv6Address, IPv6Address], IPv6Address | None] = {}
+        self._dad_results: list[DadResult] = []
         self._addresses: set[tuple[str, IPv6Interface]] = set()
         self._stop = False
         self._reload = False
@@ -123,6 +142,8 @@ class Daemon:
             tuple[Callable[[], dict[str, Any]], list[dict[str, Any]], threading.Event]
         ] = []
         self._servers: threading.Thread | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._readers: list[tuple[int, Callable[[], None]]] = []
 
     # -- properties for the control socket, metrics and tests -------------------------
 
@@ -262,8 +283,15 @@ class Daemon:
                            home_address=True, nodad=True),
             ))
         self.monitor = NetlinkMonitor()
+        self.link_routers = LinkRouters(mobile, movement_interfaces(self.config))
+        monitor = self.monitor
+        self.ra = RaListener(monitor.names.get)
+        self._register(self.ra.fileno(), self._on_ra)
+        # A fresh clock, not the ``now`` of start(): setting up took long enough (the
+        # commands above, under TCG up to a second) that a first Binding Update's
+        # retransmission timer counted from then fired right after it was sent.
         for change in self.monitor.dump():
-            self._address_change(change, now)
+            self._address_change(change, self.clock())
 
     # -- state file -------------------------------------------------------------------
 
@@ -305,21 +333,30 @@ class Daemon:
         self,
         effects: Sequence[Effect],
         on_failure: Callable[[], Sequence[Effect]] | None = None,
+        now: float | None = None,
     ) -> None:
         """Apply ``effects`` in order. A kernel failure stops the list; ``on_failure``
-        then gives the effects that report it (a home agent's forwarding_failed)."""
+        then gives the effects that report it (a home agent's forwarding_failed).
+
+        ``now`` is the time the core was given for them: a timer is pushed back by
+        the time applying the effects before it took. The core counts a Binding
+        Update's retransmission timeout from ``now``, but the kernel changes that come
+        first can take a good part of a second (measured under TCG), and the timer
+        then fired soon after the message had actually left: a duplicate Binding
+        Update. (The core ignores a timer that fires late for it, never one that
+        fires early.)"""
         for effect in effects:
             if isinstance(effect, Log):
                 emit(effect)
             elif isinstance(effect, StartTimer):
-                self.timers[effect.key] = effect.at
+                delay = max(0.0, self.clock() - now) if now is not None else 0.0
+                self.timers[effect.key] = effect.at + delay
             elif isinstance(effect, CancelTimer):
                 self.timers.pop(effect.key, None)
             elif isinstance(effect, SendMessage):
                 self._send(effect)
             elif isinstance(effect, CheckDuplicateAddress):
-                # TODO(report): real DAD on the home link; answered "unique" for now.
-                self._pending_dad.append(effect.addresses[0])
+                self._start_dad(effect)
             elif isinstance(effect, KERNEL_EFFECTS):
                 try:
                     self.kernel.apply(effect)
@@ -338,13 +375,20 @@ class Daemon:
         home = effect.home_address_option or effect.src
         if home not in self.ipsec.home_addresses:
             return effect
-        remove = mobile_hao_state_argv(home, effect.dst, None)
-        with contextlib.suppress(KernelError):
-            self.kernel.remove_command(remove)
-        if effect.home_address_option is not None:  # away from home: via the care-of
-            self.kernel.install_command(
-                mobile_hao_state_argv(home, effect.dst, effect.src), remove
-            )
+        care_of = effect.src if effect.home_address_option is not None else None
+        key = (home, effect.dst)
+        # The state changes only with the care-of address: a refresh or retransmission
+        # from the same one reuses it.
+        if key not in self._hao_states or self._hao_states[key] != care_of:
+            remove = mobile_hao_state_argv(home, effect.dst, None)
+            with contextlib.suppress(KernelError):
+                self.kernel.remove_command(remove)
+            self._hao_states[key] = None
+            if care_of is not None:  # away from home: via the care-of address
+                self.kernel.install_command(
+                    mobile_hao_state_argv(home, effect.dst, care_of), remove
+                )
+                self._hao_states[key] = care_of
         return dataclasses.replace(effect, src=home, home_address_option=None)
 
     def _apply_ipsec(self, new: StaticIPsec) -> None:
@@ -365,6 +409,57 @@ class Daemon:
                 self.kernel.install_command(policy_argv(policy, add=True),
                                             policy_argv(policy, add=False))
         self.ipsec = new
+        self._tunnel_keys = tunnel_keys(self.config)
+
+    def _sync_tunnel_ipsec(self) -> None:
+        """Make the ESP protection of the tunnelled traffic (``TunnelPayload``, see
+        :mod:`mip6d.ipsec`) follow the registered care-of addresses: after every turn
+        of the loop, compare what the bindings need with what is installed."""
+        if not self._tunnel_keys and not self._tunnel_ipsec:
+            return
+        wanted: list[tuple[AddTunnel, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]]] = []
+        if self.ha is not None:
+            for b in self.ha.cache.sorted():
+                keys = self._tunnel_keys.get(b.home_address)
+                if keys is not None:
+                    wanted.append((AddTunnel(b.tunnel, b.ha_address, b.care_of),
+                                   tunnel_commands(keys, b.care_of, NodeRole.HA)))
+        elif self.mn is not None:
+            for e in self.mn.entries:
+                keys = self._tunnel_keys.get(e.home_address)
+                if (keys is not None and e.registered_coa is not None and e.home_link is None
+                        and e.state in (BulState.REGISTERED, BulState.REFRESHING)):
+                    reg = e.registration
+                    wanted.append((AddTunnel(reg.tunnel, e.registered_coa, reg.home_agent),
+                                   tunnel_commands(keys, e.registered_coa, NodeRole.MN)))
+        desired = {add: remove for _, pairs in wanted for add, remove in pairs}
+        if desired == self._tunnel_ipsec:
+            return
+        for add, remove in reversed(self._tunnel_ipsec.items()):  # policies, then SAs
+            if add not in desired:
+                with contextlib.suppress(KernelError):
+                    self.kernel.remove_command(remove)
+        installed = dict(self._tunnel_ipsec)
+        for tunnel, pairs in wanted:
+            new = [(add, remove) for add, remove in pairs if add not in installed]
+            for add, remove in new:
+                try:
+                    with contextlib.suppress(KernelError):  # a leftover from a crash
+                        self.kernel.remove_command(remove)
+                    self.kernel.install_command(add, remove)
+                except KernelError as error:
+                    self.log("error", "tunnel-ipsec-failed", tunnel=tunnel.name,
+                             error=str(error))
+                    continue
+                installed[add] = remove
+            if new:
+                # The tunnel device caches its route, and a route cached before the
+                # policy existed bypasses XFRM: setting the tunnel again drops it.
+                with contextlib.suppress(KernelError):
+                    self.kernel.apply(tunnel)
+                self.log("info", "tunnel-ipsec-installed", tunnel=tunnel.name,
+                         local=str(tunnel.local), remote=str(tunnel.remote))
+        self._tunnel_ipsec = {a: r for a, r in installed.items() if a in desired}
 
     def _send(self, effect: SendMessage) -> None:
         assert self.mh is not None
@@ -435,7 +530,8 @@ class Daemon:
             self._answer_dad(now)
             self._mark_dirty(now)
         elif isinstance(msg, mh.BindingAck) and self.mn is not None:
-            self.apply(self.mn.handle_binding_ack(msg, received.src, received.dst, now))
+            self.apply(self.mn.handle_binding_ack(msg, received.src, received.dst, now),
+                       now=now)
         else:
             self.counts["mh_ignored"] += 1
             self.log("info", "message-ignored", message=type(msg).__name__)
@@ -445,12 +541,61 @@ class Daemon:
         assert ha is not None
         return lambda: ha.forwarding_failed(home).effects
 
+    def _register(self, fd: int, handler: Callable[[], None]) -> None:
+        """Have the loop call ``handler`` when ``fd`` is readable (also a socket opened
+        after the loop started)."""
+        self._readers.append((fd, handler))
+        if self._selector is not None:
+            self._selector.register(fd, selectors.EVENT_READ, handler)
+
+    def _deadlines(self) -> list[float | None]:
+        """When the sockets other than timers need the loop back (DAD, routers)."""
+        return [self.dad.next_deadline() if self.dad is not None else None,
+                self.link_routers.next_deadline() if self.link_routers is not None else None]
+
+    def _silent_routers(self, now: float) -> None:
+        """Routers overdue for their next RA are gone (see :class:`LinkRouters`)."""
+        if self.link_routers is None or self.mn is None:
+            return
+        for ifname, event in self.link_routers.expire(now):
+            self._movement((event,), ifname, "router-silent", now)
+
+    def _start_dad(self, effect: CheckDuplicateAddress) -> None:
+        """Start DAD for a first registration (see :mod:`mip6d.ndisc`); the verdict is
+        given to the core from the loop (:meth:`_answer_dad`), never from inside
+        :meth:`apply`."""
+        home = effect.addresses[0]
+        self.log("info", "dad-started", home_address=str(home), ifname=effect.ifname,
+                 addresses=[str(a) for a in effect.addresses])
+        try:
+            if self.dad is None:
+                self.dad = DadProber()
+                self._register(self.dad.fileno(), self._on_dad)
+            self._dad_results += self.dad.start(home, effect.addresses, effect.ifname,
+                                                self.clock())
+        except OSError as error:  # no DAD possible: keep serving, as before DAD existed
+            self.counts["dad_errors"] += 1
+            self.log("error", "dad-failed-to-run", home_address=str(home), error=str(error))
+            self._dad_results.append(DadResult(home, True))
+
+    def _on_dad(self) -> None:
+        assert self.dad is not None
+        self._dad_results += self.dad.read(self.clock())
+        self._answer_dad(self.clock())
+
     def _answer_dad(self, now: float) -> None:
-        assert self.ha is not None
-        while self._pending_dad:
-            home = self._pending_dad.pop(0)
-            outcome = self.ha.dad_complete(home, True, now)
+        if self.dad is not None:
+            self._dad_results += self.dad.due(now)
+        while self._dad_results and self.ha is not None:
+            result = self._dad_results.pop(0)
+            self.counts["dad_unique" if result.unique else "dad_duplicate"] += 1
+            self.log("info" if result.unique else "warning", "dad-done",
+                     home_address=str(result.home_address), unique=result.unique,
+                     seen=str(result.seen) if result.seen else None)
+            home = result.home_address
+            outcome = self.ha.dad_complete(home, result.unique, now)
             self.apply(outcome.effects, on_failure=self._forwarding_failed(home))
+            self._mark_dirty(now)
 
     def _address_change(self, change: AddressChange, now: float) -> None:
         assert self.mn is not None
@@ -462,16 +607,41 @@ class Daemon:
         elif not change.added:
             self._addresses.discard(key)
         events = movement_events(change, self.mn.config, movement_interfaces(self.config))
+        if self.link_routers is not None:
+            events = tuple(e for event in events for e in self.link_routers.address(event))
+        self._movement(events, change.ifname, "address", now)
+
+    def _movement(self, events: Sequence[MovementEvent], ifname: str, source: str,
+                  now: float) -> None:
+        assert self.mn is not None
         for event in events:
-            self.log("info", "movement", kind=type(event).__name__, ifname=change.ifname,
-                     address=str(change.address))
-            self.apply(self.mn.handle_movement(event, now))
+            self.log("info", "movement", kind=type(event).__name__, ifname=ifname,
+                     source=source, address=str(getattr(event, "address", "")) or None)
+            self.apply(self.mn.handle_movement(event, now), now=now)
 
     def _on_netlink(self) -> None:
         assert self.monitor is not None and self.mn is not None
         for item in self.monitor.read():
             if isinstance(item, AddressChange):
                 self._address_change(item, self.clock())
+            elif item.startswith("down:") and self.link_routers is not None:
+                self.link_routers.link_down(item.removeprefix("down:"))
+
+    def _on_ra(self) -> None:
+        """Router Advertisements: movement detection (see :class:`LinkRouters`)."""
+        assert self.ra is not None and self.mn is not None and self.link_routers is not None
+        for received in self.ra.read():
+            primary = self.mn.primary_care_of
+            events = self.link_routers.advertisement(
+                received.ifname, received.src, received.ra,
+                primary.address if primary is not None else None, self.clock(),
+            )
+            if events:
+                self.log("info", "router-advertisement", ifname=received.ifname,
+                         router=str(received.src),
+                         prefixes=[str(p.network) for p in received.ra.prefixes],
+                         router_lifetime=received.ra.router_lifetime)
+            self._movement(events, received.ifname, "router-advertisement", self.clock())
 
     def _fire_timers(self, now: float) -> None:
         for key, at in sorted(self.timers.items(), key=lambda kv: kv[1]):
@@ -482,7 +652,7 @@ class Daemon:
                 self.apply(self.ha.expire(now))
                 self._mark_dirty(now)
             elif self.mn is not None:
-                self.apply(self.mn.timer_fired(key, now))
+                self.apply(self.mn.timer_fired(key, now), now=now)
 
     # -- reload -----------------------------------------------------------------------
 
@@ -604,12 +774,14 @@ class Daemon:
         signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
         signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
         signal.signal(signal.SIGINT, lambda *_: self.request_stop())
-        selector = selectors.DefaultSelector()
+        selector = self._selector = selectors.DefaultSelector()
         assert self.mh is not None
         selector.register(self.mh.fileno(), selectors.EVENT_READ, self._on_mh)
         selector.register(reader.fileno(), selectors.EVENT_READ, None)
         if self.monitor is not None:
             selector.register(self.monitor.fileno(), selectors.EVENT_READ, self._on_netlink)
+        for fd, handler in self._readers:
+            selector.register(fd, selectors.EVENT_READ, handler)
         self._start_servers()
         self.log("info", "ready", role=str(self.role), version=__version__, pid=os.getpid())
         try:
@@ -618,6 +790,7 @@ class Daemon:
                 deadlines = list(self.timers.values())
                 if self._dirty_since is not None:
                     deadlines.append(self._dirty_since + SAVE_DELAY)
+                deadlines += [d for d in self._deadlines() if d is not None]
                 timeout = max(0.0, min(deadlines) - now) if deadlines else 1.0
                 for key, _mask in selector.select(min(timeout, 1.0)):
                     if key.data is None:
@@ -626,6 +799,11 @@ class Daemon:
                     else:
                         self._guarded(key.data)
                 self._guarded(lambda: self._fire_timers(self.clock()))
+                if self.ha is not None:
+                    self._guarded(lambda: self._answer_dad(self.clock()))
+                if self.mn is not None:
+                    self._guarded(lambda: self._silent_routers(self.clock()))
+                self._guarded(self._sync_tunnel_ipsec)
                 if self._reload:
                     self._reload = False
                     self._do_reload()
@@ -651,6 +829,10 @@ class Daemon:
             self._servers.join(3)
         if self.monitor is not None:
             self.monitor.close()
+        if self.dad is not None:
+            self.dad.close()
+        if self.ra is not None:
+            self.ra.close()
         if self.mh is not None:
             self.mh.close()
         self.log("info", "stopped", **self.counters())

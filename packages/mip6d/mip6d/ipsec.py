@@ -20,10 +20,19 @@ command lines that install and remove them. Measured in the kernel lab:
   agent's out policy for the home address; the mobile node's in policy wants ESP and
   then ``route2``.
 
-Only the transport-mode policies are handled here (``HomeRegBinding`` and ``Mh``: the
-Binding Update and Acknowledgement); tunnel-mode protection of the tunnelled traffic
-(``TunnelMh``, ``TunnelPayload``) has SAs that follow the care-of address and is not
-installed yet.
+Payload protection (``IPsecPolicy TunnelPayload``, RFC 3776 section 4.4: everything the
+mobile node and the home agent tunnel to each other goes under ESP) is
+:func:`tunnel_commands`. On the wire RFC 3776's tunnel-mode ESP is outer IPv6 (care-of
+address <-> home agent) | ESP | inner IPv6 packet. The kernel's ip6ip6 device already
+builds outer IPv6 | inner IPv6 and runs its output through XFRM (``ip6_tnl_xmit``), so a
+transport-mode ESP SA on that outer packet (selector: care-of address <-> home agent,
+protocol 41) puts exactly that on the wire, while routes, the binding's tunnel device
+and its in-place handover stay as they are. An IPsec tunnel-mode SA instead would
+replace the device, and its policy (inner addresses: any <-> home address) would also
+catch the home address's traffic on the home link. The SAs name the care-of address,
+so they follow it: the daemon replaces them when the registered care-of address
+changes, on both ends. ``TunnelMh`` and ``TunnelHomeTesting`` (only some tunnelled
+messages) cannot be told apart on the outer packet and are not installed.
 """
 
 from __future__ import annotations
@@ -51,13 +60,17 @@ __all__ = [
     "EspSa",
     "MhPolicy",
     "StaticIPsec",
+    "TunnelKeys",
     "mobile_hao_state_argv",
     "policy_argv",
     "sa_argv",
     "static_ipsec",
+    "tunnel_commands",
+    "tunnel_keys",
 ]
 
 MH_PROTOCOL = 135
+IPV6_IN_IPV6 = 41
 # Below the wildcard Home Address option policy's priority (a lower number wins), so that
 # a protected home address meets its own policy first.
 POLICY_PRIORITY = 100
@@ -207,3 +220,53 @@ def mobile_hao_state_argv(home: IPv6Address, ha: IPv6Address, care_of: IPv6Addre
     if care_of is None:
         return ["ip", "xfrm", "state", "delete", *ident]
     return ["ip", "xfrm", "state", "add", *ident, "mode", "ro", "coa", str(care_of)]
+
+
+@dataclass(frozen=True)
+class TunnelKeys:
+    """The static keys of one home address's ``TunnelPayload`` policy."""
+
+    home: IPv6Address
+    ha: IPv6Address
+    to_ha: StaticKey
+    to_mn: StaticKey
+
+
+def tunnel_keys(config: Config) -> dict[IPv6Address, TunnelKeys]:
+    """Home address -> its tunnel payload keys, for the sets this node takes part in."""
+    out: dict[IPv6Address, TunnelKeys] = {}
+    for policy_set, home in _sets(config, config.node_config):
+        for policy in policy_set.policies:
+            if policy.type is not IPsecPolicyType.TUNNEL_PAYLOAD or not policy.allow:
+                continue
+            keys = {(k.direction, k.reqid): k for k in policy_set.static_keys}
+            to_ha = keys.get((SaDirection.MN_TO_HA, policy.reqid(SaDirection.MN_TO_HA)))
+            to_mn = keys.get((SaDirection.HA_TO_MN, policy.reqid(SaDirection.HA_TO_MN)))
+            if to_ha is not None and to_mn is not None:
+                out[home] = TunnelKeys(home, policy_set.home_agent_address, to_ha, to_mn)
+    return out
+
+
+def _tunnel_policy_argv(direction: Direction, src: IPv6Address, dst: IPv6Address,
+                        reqid: int, add: bool) -> list[str]:
+    selector = ["dir", direction.value, "src", f"{src}/128", "dst", f"{dst}/128",
+                "proto", str(IPV6_IN_IPV6)]
+    if not add:
+        return ["ip", "xfrm", "policy", "delete", *selector]
+    return ["ip", "xfrm", "policy", "update", *selector, "priority", str(POLICY_PRIORITY),
+            "tmpl", "src", str(src), "dst", str(dst), "proto", "esp", "mode", "transport",
+            "reqid", str(reqid), "level", "required"]
+
+
+def tunnel_commands(keys: TunnelKeys, care_of: IPv6Address, role: NodeRole
+                    ) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """``(add, remove)`` command pairs protecting the tunnel between ``care_of`` and the
+    home agent, in install order (SAs, then policies)."""
+    up = EspSa(care_of, keys.ha, keys.to_ha.spi, keys.to_ha.reqid, keys.to_ha)
+    down = EspSa(keys.ha, care_of, keys.to_mn.spi, keys.to_mn.reqid, keys.to_mn)
+    out_sa, in_sa = (up, down) if role is NodeRole.MN else (down, up)
+    pairs = [(sa_argv(sa, add=True), sa_argv(sa, add=False)) for sa in (out_sa, in_sa)]
+    for direction, sa in ((Direction.OUT, out_sa), (Direction.IN, in_sa)):
+        pairs.append((_tunnel_policy_argv(direction, sa.src, sa.dst, sa.reqid, add=True),
+                      _tunnel_policy_argv(direction, sa.src, sa.dst, sa.reqid, add=False)))
+    return tuple((tuple(add), tuple(remove)) for add, remove in pairs)

@@ -90,3 +90,37 @@ def test_hao_state_follows_the_care_of_address() -> None:
         "proto", "hao", "spi", "0", "mode", "ro", "coa", "2001:db8:f1::5",
     ]
     assert mobile_hao_state_argv(HOST, HA, None)[:4] == ["ip", "xfrm", "state", "delete"]
+
+
+def test_tunnel_payload_keys_and_commands_follow_the_care_of_address() -> None:
+    from mip6d.config import NodeRole  # noqa: PLC0415
+    from mip6d.ipsec import tunnel_commands, tunnel_keys  # noqa: PLC0415
+
+    coa = IPv6Address("2001:db8:a::5")
+    keys = tunnel_keys(load(str(EXAMPLES / "mobile-host.conf")))
+    assert set(keys) == {HOST}
+    assert (keys[HOST].ha, keys[HOST].to_ha.spi, keys[HOST].to_mn.spi) == (HA, 0x1013, 0x1014)
+    mn = tunnel_commands(keys[HOST], coa, NodeRole.MN)
+    adds = [" ".join(add) for add, _ in mn]
+    assert adds[0].startswith(f"ip xfrm state add src {coa} dst {HA} proto esp spi 0x1013 "
+                              "reqid 13 mode transport")
+    assert adds[1].startswith(f"ip xfrm state add src {HA} dst {coa} proto esp spi 0x1014 "
+                              "reqid 14 mode transport")
+    assert adds[2:] == [
+        f"ip xfrm policy update dir out src {coa}/128 dst {HA}/128 proto 41 priority 100 "
+        f"tmpl src {coa} dst {HA} proto esp mode transport reqid 13 level required",
+        f"ip xfrm policy update dir in src {HA}/128 dst {coa}/128 proto 41 priority 100 "
+        f"tmpl src {HA} dst {coa} proto esp mode transport reqid 14 level required",
+    ]
+    assert [" ".join(remove) for _, remove in mn][2] == (
+        f"ip xfrm policy delete dir out src {coa}/128 dst {HA}/128 proto 41")
+    # The home agent's side mirrors it: its out policy is the mobile node's in policy.
+    ha_keys = tunnel_keys(load(str(EXAMPLES / "home-agent.conf")))
+    ha = tunnel_commands(ha_keys[HOST], coa, NodeRole.HA)
+    assert " ".join(ha[2][0]).startswith(f"ip xfrm policy update dir out src {HA}/128 "
+                                         f"dst {coa}/128 proto 41")
+    assert {a for a, _ in ha[:2]} == {a for a, _ in mn[:2]}
+    # Without UseMnHaIPsec nothing is protected.
+    text = (EXAMPLES / "mobile-host.conf").read_text().replace(
+        "UseMnHaIPsec enabled;", "UseMnHaIPsec disabled;")
+    assert tunnel_keys(parse(text, str(EXAMPLES / "mobile-host.conf"))) == {}

@@ -409,7 +409,11 @@ KEYWORDS: tuple[Keyword, ...] = (
         "Acknowledgements), Mh (all Mobility Header messages), MobPfxDisc (Mobile Prefix "
         "Solicitations and Advertisements), ICMP (all ICMPv6), any (all transport-mode "
         "traffic), TunnelHomeTesting (tunnelled HoTI/HoT), TunnelMh (all tunnelled "
-        "Mobility Header messages) or TunnelPayload (everything tunnelled). Only UseESP is "
+        "Mobility Header messages) or TunnelPayload (everything tunnelled). With static "
+        "keys, mip6d installs HomeRegBinding/Mh (ESP transport mode) and TunnelPayload "
+        "(ESP on the ip6ip6 packets between care-of address and home agent, following "
+        "the care-of address); the other types are parsed and left to an IKE daemon. "
+        "Only UseESP is "
         "supported. The first reqid is for mobile node to home agent, the second for the "
         "way back; one reqid serves both ways, none leaves the SA unbound. deny blocks the "
         "traffic instead of protecting it.",
