@@ -26,6 +26,8 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     "build": (
         "python3", "python3-venv", "python3-dev", "git", "make", "gcc",
         "dpkg-dev", "debhelper", "lintian",
+        # Patched Debian sources (homeguy/patched.py): the project's series goes on with quilt.
+        "quilt",
     ),
     # The kernel lab: Debian's stock kernel booted under QEMU by virtme-ng (needs a
     # static busybox), with the tools the lab topologies run inside it.

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from homeguy import keyring, packages
+from homeguy import keyring, packages, patched
 from homeguy.lab import vm
 from homeguy.run import CommandError
 from repo.publisher import cli as repo_cli
@@ -41,6 +41,12 @@ def build_packages() -> Path:
     return packages.DEBS
 
 
+def build_patched() -> Path:
+    for recipe in patched.recipes():
+        show(patched.build(recipe, say=lambda line: print(f"      {line}", flush=True)))
+    return packages.DEBS
+
+
 def build_keyring() -> Path:
     show(keyring.build(load_config(), OUT / "keyring"))
     return packages.DEBS
@@ -55,6 +61,7 @@ def publish_repository() -> Path:
 # What `make` builds, in order; the live ISOs come next.
 BUILD_STEPS: tuple[tuple[str, Callable[[], Path]], ...] = (
     ("Debian packages (packages/*/debian)", build_packages),
+    ("patched Debian packages (packages/*/patched.toml)", build_patched),
     ("archive keyring package (signing key created on first use)", build_keyring),
     ("signed apt repository", publish_repository),
 )
@@ -89,5 +96,6 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.func(args)
-    except (CommandError, vm.LabError, packages.PackageError, *repo_cli.ERRORS) as exc:
+    except (CommandError, vm.LabError, packages.PackageError,
+            patched.PatchedError, *repo_cli.ERRORS) as exc:
         sys.exit(f"homeguy: {exc}")

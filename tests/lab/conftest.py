@@ -4,8 +4,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import strongswan_lab
 
-from homeguy.lab.pytest_plugin import ARTIFACTS_ENV
+from homeguy.lab.pytest_plugin import ARTIFACTS_ENV, in_lab
 from homeguy.lab.topology import Topology
 
 
@@ -20,3 +21,12 @@ def net(request: pytest.FixtureRequest) -> Iterator[Topology]:
     workdir.mkdir(parents=True, exist_ok=True)
     with Topology(workdir) as topology:
         yield topology
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On the host, before the lab boots: the strongSwan builds its tests run (the guest
+    sees the host's files read-only and cannot build or download)."""
+    names = [item.name for item in session.items if item.path.name == "test_strongswan_mip6.py"
+             and item.get_closest_marker("lab")]
+    if names and not in_lab():
+        strongswan_lab.prepare(strongswan_lab.needed(names))
