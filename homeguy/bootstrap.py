@@ -95,6 +95,7 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "ovmf",
         "qemu-system-x86",
         "qemu-utils",
+        "fdisk",  # sfdisk: homeguy-install's partition table, checked by its unit tests
     ),
 }
 PURPOSES = {

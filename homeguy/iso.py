@@ -288,6 +288,10 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
     return files
 
 
+# The wrappers run on the host around live-build: part of what makes an image.
+BUILD_SCRIPTS = ("lb-config.sh", "lb-build.sh", "normalize-chroot.sh")
+
+
 def read_sources() -> dict[str, bytes]:
     return {source: (LIVE / source).read_bytes() for source, _, _ in (*STATIC_FILES,
                                                                        *TEMPLATES)}
@@ -384,11 +388,15 @@ def closure(packages_text: str, roots: tuple[str, ...]) -> dict[str, str]:
 
 
 def inputs_digest(inputs: BuildInputs, config: Mapping[str, ConfigFile],
-                  homeguy_packages: Mapping[str, str]) -> str:
-    """What the image is made of: lb options, rendered files, Homeguy package versions."""
+                  homeguy_packages: Mapping[str, str],
+                  scripts: Mapping[str, bytes] | None = None) -> str:
+    """What the image is made of: lb options, rendered files, Homeguy package versions,
+    the wrappers that run live-build."""
     digest = hashlib.sha256()
     options = lb_config_args(inputs)
     digest.update(json.dumps([options, inputs.source_date_epoch]).encode())
+    for path, content in sorted((scripts or {}).items()):
+        digest.update(path.encode() + b"\0" + content + b"\0")
     for path in sorted(config):
         digest.update(path.encode() + b"\0" + config[path].content
                       + f"\0{config[path].mode:o}\0".encode())
@@ -451,7 +459,8 @@ def plan(profile_name: str, epoch: int | None = None) -> tuple[BuildInputs,
     if missing:
         raise IsoError(f"profiles/{profile_name}.toml asks for {missing}, which out/repo "
                        "does not have; run `make` to build and publish them")
-    return inputs, config, inputs_digest(inputs, config, packages)
+    scripts = {name: (LIVE / name).read_bytes() for name in BUILD_SCRIPTS}
+    return inputs, config, inputs_digest(inputs, config, packages, scripts)
 
 
 def repo_path(request_target: str, prefix: str) -> str:

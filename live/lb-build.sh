@@ -1,6 +1,8 @@
 #!/bin/sh
-# Run `lb build` in a prepared working tree, showing its stages as they start and
-# keeping the full output in LOGFILE (its end is printed when the build fails).
+# Run live-build's stages in a prepared working tree, showing them as they start and
+# keeping the full output in LOGFILE (its end is printed when the build fails). Between
+# `lb chroot` and `lb binary`, normalize-chroot.sh removes what differs from build to
+# build (the image is reproducible); otherwise this is what `lb build` runs.
 #
 #   sh live/lb-build.sh WORKDIR LOGFILE
 set -eu
@@ -9,6 +11,7 @@ if [ "$#" -ne 2 ]; then
 	echo "usage: $0 WORKDIR LOGFILE" >&2
 	exit 2
 fi
+here=$(cd "$(dirname "$0")" && pwd)
 work=$1
 log=$2
 status="${log}.status"
@@ -17,12 +20,17 @@ rm -f "${status}"
 started=$(date +%s)
 cd "${work}"
 
-{ lb build 2>&1; echo "$?" > "${status}"; } | while IFS= read -r line; do
+{
+	{ lb bootstrap && lb chroot && sh "${here}/normalize-chroot.sh" chroot \
+		&& lb installer && lb binary; } 2>&1
+	echo "$?" > "${status}"
+} | while IFS= read -r line; do
 	printf '%s\n' "${line}" >> "${log}"
 	case "${line}" in
 		*"] lb bootstrap"|*"] lb chroot"|*"] lb binary"|*"] lb source"|\
 		*"] lb chroot_install-packages"*|*"] lb binary_rootfs"*|*"] lb binary_iso"*|\
-		*"] lb bootstrap_debootstrap"*|*"] lb chroot_hooks"*|*"] lb binary_grub"*)
+		*"] lb bootstrap_debootstrap"*|*"] lb chroot_hooks"*|*"] lb binary_grub"*|\
+		"[lb] chroot normalized"*)
 			now=$(date +%s)
 			printf '[lb %4ss] %s\n' "$((now - started))" "${line#*] lb }"
 			;;

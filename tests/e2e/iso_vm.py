@@ -42,7 +42,7 @@ def extract_kernel(iso: Path, into: Path) -> tuple[Path, Path]:
 class Guest:
     """One QEMU guest; `console` is its serial console log."""
 
-    iso: Path
+    iso: Path | None  # None: no CD-ROM (boot from the disk)
     workdir: Path
     host_port: int | None  # the service's port on the host; None: no service at all
     firmware: str = "bios"  # bios | uefi
@@ -62,8 +62,9 @@ class Guest:
                 "-netdev", "user,id=n0,restrict=on" + (
                     "" if self.host_port is None else
                     f",guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:{self.host_port}"),
-                "-device", "virtio-net-pci,netdev=n0",
-                "-drive", f"file={self.iso},media=cdrom,readonly=on,if=ide"]
+                "-device", "virtio-net-pci,netdev=n0"]
+        if self.iso is not None:
+            argv += ["-drive", f"file={self.iso},media=cdrom,readonly=on,if=ide"]
         if self.disk is not None:
             argv += ["-drive", f"file={self.disk},format=qcow2,if=virtio"]
         if self.firmware == "uefi":
@@ -76,7 +77,7 @@ class Guest:
             argv += ["-kernel", str(self.kernel[0]), "-initrd", str(self.kernel[1]),
                      "-append", self.append]
         else:
-            argv += ["-boot", "d"]
+            argv += ["-boot", "d" if self.iso is not None else "c"]
         return argv
 
     def start(self) -> Guest:
@@ -108,6 +109,15 @@ class Guest:
                 raise AssertionError(f"no {pattern!r} on the console within {timeout:.0f} s "
                                      f"({self.console}); console end:\n{self.text()[-3000:]}")
             time.sleep(1)
+
+    def wait_exit(self, timeout: float) -> int:
+        """QEMU's exit status once the guest has rebooted or powered off (-no-reboot)."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"QEMU still runs after {timeout:.0f} s; console end:\n"
+                                 f"{self.text()[-3000:]}") from None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -7,11 +7,7 @@ limit. Guests reach only the service (restricted user network, one forwarded por
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from iso_haiku import serve  # tests/e2e/iso_haiku.py
 from iso_vm import SERVICE_IN_GUEST, Guest, extract_kernel  # tests/e2e/iso_vm.py
 
 from homeguy import iso
@@ -32,13 +29,6 @@ APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
 RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def base_iso() -> Path:
     return iso.build("mobile-host")
@@ -46,33 +36,8 @@ def base_iso() -> Path:
 
 @pytest.fixture(scope="session")
 def service(base_iso: Path) -> Iterator[dict[str, Any]]:
-    state = WORK / "haiku"
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
-    port = free_port()
-    log = (WORK / "haiku.log").open("w")
-    process = subprocess.Popen(
-        [str(iso.TOP / ".venv/bin/python"), str(iso.TOP / "tests/e2e/iso_haiku.py"),
-         str(state), str(port), SERVICE_IN_GUEST, str(base_iso)],
-        stdout=subprocess.PIPE, stderr=log, text=True, cwd=iso.TOP)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert line, f"the service did not start; see {WORK / 'haiku.log'}"
-        info: dict[str, Any] = json.loads(line)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the service does not listen"
-                time.sleep(0.2)
-        yield {**info, "port": port}
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with serve(WORK, SERVICE_IN_GUEST, base_iso) as info:
+        yield info
 
 
 def download(service: dict[str, Any], path: str, target: Path,
