@@ -22,9 +22,10 @@ deps-live:
 	@$(NEED_PYTHON)
 	@python3 -m homeguy.bootstrap live
 
-## make iso [PROFILE=mobile-host]: the live ISOs into out/iso (all profiles without PROFILE)
+## make iso [PROFILE=mobile-host]: the live ISOs into out/iso (all profiles without PROFILE),
+## from out/repo (built first); not part of `make`: each profile is minutes of live-build
 PROFILE ?=
-iso: deps-live
+iso: build deps-live
 	$(PY) -m homeguy iso build $(if $(PROFILE),--profile $(PROFILE))
 
 ## make: build everything that exists so far into out/

@@ -99,7 +99,7 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
     ),
 }
 PURPOSES = {
-    "build": ("build", "live"),
+    "build": ("build",),
     "test": ("build", "lab", "lint", "repo", "kernel-config", "haiku", "live"),
     "live": ("build", "live"),
 }

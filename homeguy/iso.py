@@ -49,6 +49,7 @@ REPO_PORT = int(os.environ.get("HOMEGUY_LIVE_REPO_PORT", "8071"))
 ARCH = "amd64"
 DISTRIBUTION = "bookworm"
 GRUB_TIMEOUT = 3
+SQUASHFS_ZSTD_LEVEL = 3
 BUILD_TIMEOUT = 3600.0  # seconds; a cold build takes about 6 minutes on 2 cores
 
 SLOT_PATH = "homeguy/node.conf"  # on the medium: /run/live/medium/homeguy/node.conf
@@ -220,6 +221,9 @@ def lb_config_args(inputs: BuildInputs) -> list[str]:
         "--cache-packages", "true",
         "--cache-stages", "bootstrap",
         "--chroot-squashfs-compression-type", "zstd",
+        # zstd's default level: mksquashfs's own (15) makes the squashfs 40 times slower
+        # to build here for a 15 % smaller image.
+        "--chroot-squashfs-compression-level", str(SQUASHFS_ZSTD_LEVEL),
         "--image-name", f"homeguy-{p.name}",
         "--iso-volume", f"Homeguy {p.name}"[:32],
         "--iso-application", "Homeguy",

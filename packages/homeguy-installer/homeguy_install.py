@@ -341,10 +341,9 @@ def install(options: Options, cmdline: str) -> Role:
         run(["mount", devices["esp"], TARGET / "boot/efi"])
         mounts.append(TARGET / "boot/efi")
         configure(options, role, cmdline, devices)
-        for name in ("dev", "proc", "sys", "run"):
-            kind = {"proc": ["-t", "proc", "proc"], "sys": ["--rbind", "/sys"]}.get(
-                name, ["--rbind", f"/{name}"])
-            run(["mount", *kind, TARGET / name])
+        for name, how in (("dev", ["--rbind", "/dev"]), ("proc", ["-t", "proc", "proc"]),
+                          ("sys", ["--rbind", "/sys"])):
+            run(["mount", *how, TARGET / name])
             mounts.append(TARGET / name)
         finish(options, role)
     finally:
@@ -361,6 +360,10 @@ def configure(options: Options, role: Role, cmdline: str, devices: Mapping[str, 
         if Path(name).is_file():
             write(name, Path(name).read_text())
     write("/etc/default/grub.d/homeguy.cfg", grub_default_text(kept_parameters(cmdline)))
+    # The image's machine id is empty (a live system makes one at each boot); an installed
+    # one gets its own now, so its first boot does not run the interactive first-boot
+    # wizard (systemd-firstboot) on a console nobody reads.
+    run(["systemd-machine-id-setup", f"--root={TARGET}"])
     if MIP6D_CONF.parent.is_dir():  # the enrolled configuration and its keys
         shutil.copytree(MIP6D_CONF.parent, TARGET / "etc/mip6d", dirs_exist_ok=True)
         say("copied /etc/mip6d (the enrolled configuration)")
@@ -368,16 +371,20 @@ def configure(options: Options, role: Role, cmdline: str, devices: Mapping[str, 
         write(path, content)
 
 
+def installed_packages(status: str) -> set[str]:
+    """``dpkg-query -W -f='${Package} ${db:Status-Status}\\n'`` -> the installed ones."""
+    return {name for name, _, state in (line.partition(" ") for line in status.splitlines())
+            if state.strip() == "installed"}
+
+
 def finish(options: Options, role: Role) -> None:
     """Inside the new system: no live packages, a boot loader, the role's services."""
-    installed = [name for name in LIVE_PACKAGES
-                 if in_target("dpkg-query", "-W", "-f=${db:Status-Status}\\n",
-                              name).strip() == "installed"] \
-        if Path(TARGET / "usr/bin/dpkg-query").exists() else []
+    status = in_target("dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\\n")
+    live = [name for name in LIVE_PACKAGES if name in installed_packages(status)]
     initrds = sorted((TARGET / "boot").glob("initrd.img-*"))
     before = {p: p.stat().st_mtime_ns for p in initrds}
-    if installed:
-        in_target("dpkg", "--purge", *installed)
+    if live:
+        in_target("dpkg", "--purge", *live)
     if not initrds or any(p.stat().st_mtime_ns == before[p] for p in initrds if p.exists()):
         in_target("update-initramfs", "-u", "-k", "all")
     in_target("grub-install", "--target=i386-pc", options.disk)
@@ -422,6 +429,14 @@ def report(seconds: float = 180.0) -> int:
                 break
             time.sleep(2)
         say(f"report: mip6ctl bul: {' '.join(bul.stdout.split()) or bul.stderr.strip()}")
+    for interface in sorted({line.split("=", 1)[1] for text in
+                             Path("/etc/systemd/network").glob("70-homeguy-mobile-network-*")
+                             for line in text.read_text().splitlines()
+                             if line.startswith("Name=")}):
+        shown = subprocess.run(["ip", "-6", "-brief", "address", "show", "dev", interface],
+                               capture_output=True, text=True, check=False)
+        say(f"report: {interface} {' '.join(shown.stdout.split()[1:]) or shown.stderr.strip()}")
+    say("report: done")
     return 0
 
 

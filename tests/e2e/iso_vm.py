@@ -13,11 +13,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from homeguy import cli, iso
 from homeguy.run import run
 
 SERVICE_IN_GUEST = "http://10.0.2.100:8080"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+
+_published: list[bool] = []
+
+
+def built_iso(profile: str) -> Path:
+    """One profile's image for a test session: out/repo first (what `make` does, quick when
+    nothing changed), then the image (reused from out/iso when its inputs are unchanged)."""
+    if not _published:
+        for _what, step in cli.BUILD_STEPS:
+            step()
+        _published.append(True)
+    return iso.build(profile)
 
 
 def extract_kernel(iso: Path, into: Path) -> tuple[Path, Path]:
@@ -49,6 +63,9 @@ class Guest:
     kernel: tuple[Path, Path] | None = None
     append: str = ""
     disk: Path | None = None
+    # A second interface (eth1, a mobile router's mobile network), on its own restricted
+    # user network with nothing forwarded.
+    second_nic: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -63,6 +80,8 @@ class Guest:
                     "" if self.host_port is None else
                     f",guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:{self.host_port}"),
                 "-device", "virtio-net-pci,netdev=n0"]
+        if self.second_nic:
+            argv += ["-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1"]
         if self.iso is not None:
             argv += ["-drive", f"file={self.iso},media=cdrom,readonly=on,if=ide"]
         if self.disk is not None:

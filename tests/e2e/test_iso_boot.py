@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
-from iso_vm import SERVICE_IN_GUEST, Guest, extract_kernel  # tests/e2e/iso_vm.py
+from iso_vm import SERVICE_IN_GUEST, Guest, built_iso, extract_kernel  # tests/e2e/iso_vm.py
 
 from homeguy import iso
 
@@ -31,7 +31,7 @@ RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
 
 @pytest.fixture(scope="session")
 def base_iso() -> Path:
-    return iso.build("mobile-host")
+    return built_iso("mobile-host")
 
 
 @pytest.fixture(scope="session")

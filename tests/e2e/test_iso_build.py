@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from iso_vm import built_iso  # tests/e2e/iso_vm.py
 
 from homeguy import iso
 from homeguy.run import run
@@ -18,7 +19,7 @@ WORK = iso.TOP / "out" / "iso" / "e2e"
 
 @pytest.fixture(scope="module")
 def base_iso() -> Path:
-    return iso.build("mobile-host")
+    return built_iso("mobile-host")
 
 
 def test_image_is_hybrid_for_bios_and_uefi(base_iso: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
-from iso_vm import SERVICE_IN_GUEST, Guest, extract_kernel  # tests/e2e/iso_vm.py
+from iso_vm import SERVICE_IN_GUEST, Guest, built_iso, extract_kernel  # tests/e2e/iso_vm.py
 
 from homeguy import iso
 from homeguy.run import run
@@ -33,7 +33,7 @@ INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"
 
 @pytest.fixture(scope="module")
 def router_iso() -> Path:
-    return iso.build("mobile-router")
+    return built_iso("mobile-router")
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +62,11 @@ def installed(router_iso: Path, service: dict[str, Any]) -> dict[str, Any]:
     finally:
         live.stop()
     install_s = time.monotonic() - started
-    booted = Guest(None, WORK / "disk-boot", service["port"], disk=disk)
+    booted = Guest(None, WORK / "disk-boot", service["port"], disk=disk, second_nic=True)
     started = time.monotonic()
     booted.start()
     try:
-        booted.wait_for(r"homeguy-install: report: mip6ctl bul: .*", BOOT_LIMIT)
+        booted.wait_for(r"homeguy-install: report: done", BOOT_LIMIT)
     finally:
         booted.stop()
     boot_s = time.monotonic() - started
@@ -100,6 +100,9 @@ def test_installed_system_boots_from_disk_as_mobile_router(installed: dict[str, 
     assert report.groups() == ("mobile-router", "/dev/vda3", "no", "1")
     assert "homeguy-install: report: mip6d.service active" in console
     assert "homeguy-install: report: radvd.service active" in console
+    router = re.search(r"homeguy-install: report: eth1 (.*)", console)
+    prefix = service["router_prefixes"][0]
+    assert router and prefix.replace("::/64", "::1/64") in router.group(1), console[-3000:]
     # mip6d's own log on the console: ready, with the router's home address.
     assert '{"level": "info", "event": "ready", "role": "MN"' in console
     bul = re.search(r"homeguy-install: report: mip6ctl bul: (.*)", console)

@@ -200,3 +200,32 @@ def test_repo_server_answers_apt_as_its_proxy(tmp_path: Path) -> None:
         via = urllib.request.build_opener(proxy).open(
             "http://localhost/homeguy/dists/Release").read()
     assert direct == via == b"Origin: Homeguy\n"
+
+
+def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) -> None:
+    root = tmp_path / "chroot"
+    files = {
+        "etc/machine-id": "0123456789abcdef\n", "etc/passwd-": "x", "etc/hostname": "keep\n",
+        "var/log/dpkg.log": "2026-11-27 12:00:00 install\n", "var/log/apt/eipp.log.xz": "x",
+        "var/log/journal/abc/system.journal": "x", "var/cache/ldconfig/aux-cache": "x",
+        "var/lib/systemd/catalog/database": "x", "var/lib/dbus/machine-id": "x",
+        "usr/lib/python3/dist-packages/m/__pycache__/m.cpython-311.pyc": "x",
+        "usr/lib/python3/dist-packages/m/__init__.py": "", "var/cache/debconf/config.dat-old": "x",
+        "var/cache/debconf/config.dat": "keep", "var/lib/systemd/random-seed": "x",
+    }
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=True,
+                   capture_output=True, env={"SOURCE_DATE_EPOCH": "1700000000",
+                                             "PATH": "/usr/bin:/bin"})
+    left = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert left == {"etc/machine-id", "etc/hostname", "var/log/dpkg.log",
+                    "usr/lib/python3/dist-packages/m/__init__.py",
+                    "var/cache/debconf/config.dat"}
+    assert (root / "etc/machine-id").read_text() == ""
+    assert (root / "var/log/dpkg.log").read_text() == ""
+    assert (root / "etc/hostname").read_text() == "keep\n"
+    without_epoch = subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=False,
+                                   capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert without_epoch.returncode != 0 and "SOURCE_DATE_EPOCH" in without_epoch.stderr

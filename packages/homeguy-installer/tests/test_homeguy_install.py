@@ -127,3 +127,9 @@ def test_unit_runs_only_with_the_command_line_option() -> None:
     assert "ConditionKernelCommandLine=homeguy.install\n" in unit
     assert "After=homeguy-enroll.service" in unit
     assert "ExecStart=/usr/sbin/homeguy-install --from-cmdline\n" in unit
+
+
+def test_installed_packages_from_dpkg_query() -> None:
+    status = ("live-boot installed\nlive-tools not-installed\nlive-config config-files\n"
+              "mip6d installed\n")
+    assert hi.installed_packages(status) == {"live-boot", "mip6d"}
