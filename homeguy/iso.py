@@ -244,6 +244,9 @@ STATIC_FILES: tuple[tuple[str, str, int], ...] = (
      "includes.chroot/etc/systemd/network/80-homeguy-dhcp.network", 0o644),
     ("hooks/chroot/9110-homeguy-reproducible.hook.chroot",
      "hooks/normal/9110-homeguy-reproducible.hook.chroot", 0o755),
+    # mksquashfs -ef: apt's binary caches, which the binary stage makes again after
+    # normalize-chroot.sh removed them, and which differ from build to build.
+    ("rootfs/excludes", "rootfs/excludes", 0o644),
 )
 # Jinja2 templates: (template under live/, target under config/, mode).
 TEMPLATES: tuple[tuple[str, str, int], ...] = (

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.e2e
 
 WORK = iso.TOP / "out" / "iso" / "e2e-install"
 APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
-INSTALL_LIMIT = 1500.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG
+INSTALL_LIMIT = 1800.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG
 BOOT_LIMIT = 600.0  # s: the installed system's boot until its role report
 INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"
 

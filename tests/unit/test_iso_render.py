@@ -229,3 +229,8 @@ def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) ->
     without_epoch = subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=False,
                                    capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert without_epoch.returncode != 0 and "SOURCE_DATE_EPOCH" in without_epoch.stderr
+
+
+def test_squashfs_leaves_out_apt_caches() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    assert files["rootfs/excludes"].content == b"var/cache/apt/*.bin\n"
