@@ -6,7 +6,7 @@ PYTEST := $(PY) -m pytest
 # Python itself is the one thing the bootstrap cannot install for itself.
 NEED_PYTHON := command -v python3 >/dev/null || { apt-get update -q && apt-get install -y -q python3; }
 
-.PHONY: all build test check lab bench clean deps-build deps-test repo
+.PHONY: all build test check lab bench clean deps-build deps-test deps-live repo iso
 
 all: build
 
@@ -17,6 +17,16 @@ deps-build:
 deps-test:
 	@$(NEED_PYTHON)
 	@python3 -m homeguy.bootstrap test
+
+deps-live:
+	@$(NEED_PYTHON)
+	@python3 -m homeguy.bootstrap live
+
+## make iso [PROFILE=mobile-host]: the live ISOs into out/iso (all profiles without PROFILE),
+## from out/repo (built first); not part of `make`: each profile is minutes of live-build
+PROFILE ?=
+iso: build deps-live
+	$(PY) -m homeguy iso build $(if $(PROFILE),--profile $(PROFILE))
 
 ## make: build everything that exists so far into out/
 build: deps-build

@@ -81,10 +81,29 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "wrk",
         "dh-python",
     ),
+    # The live ISOs (live/, profiles/): live-build and what it runs on the host (xorriso,
+    # mksquashfs, grub for BIOS and UEFI, a FAT image for the EFI partition), and QEMU with
+    # OVMF for booting them in the e2e tests.
+    "live": (
+        "live-build",
+        "debootstrap",
+        "xorriso",
+        "squashfs-tools",
+        "grub-pc-bin",
+        "grub-efi-amd64-bin",
+        "mtools",
+        "dosfstools",
+        "cpio",
+        "ovmf",
+        "qemu-system-x86",
+        "qemu-utils",
+        "fdisk",  # sfdisk: homeguy-install's partition table, checked by its unit tests
+    ),
 }
 PURPOSES = {
     "build": ("build",),
-    "test": ("build", "lab", "lint", "repo", "kernel-config", "haiku"),
+    "test": ("build", "lab", "lint", "repo", "kernel-config", "haiku", "live"),
+    "live": ("build", "live"),
 }
 
 

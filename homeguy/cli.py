@@ -4,6 +4,10 @@
     python -m homeguy lab 'CMD'    run a shell line inside the kernel lab
     python -m homeguy repo publish --debs DIR --out out/repo
                                    publish the .debs in DIR into the signed apt repository
+    python -m homeguy iso build [--profile NAME]...
+                                   build the live ISOs into out/iso (all profiles by default)
+    python -m homeguy iso personalize BASE --url URL --token TOKEN [--out FILE]
+                                   a node's image: BASE with only its enrollment slot replaced
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from homeguy import keyring, packages, patched
+from homeguy import iso, keyring, packages, patched
 from homeguy.lab import vm
 from homeguy.run import CommandError
 from repo.publisher import cli as repo_cli
@@ -58,7 +62,8 @@ def publish_repository() -> Path:
     return REPO
 
 
-# What `make` builds, in order; the live ISOs come next.
+# What `make` builds, in order. The live ISOs are `make iso` (`homeguy iso build`): each
+# profile takes minutes of live-build as root, and the e2e tests build the ones they boot.
 BUILD_STEPS: tuple[tuple[str, Callable[[], Path]], ...] = (
     ("Debian packages (packages/*/debian)", build_packages),
     ("patched Debian packages (packages/*/patched.toml)", build_patched),
@@ -82,6 +87,43 @@ def lab(args: argparse.Namespace) -> None:
     sys.exit(status)
 
 
+def iso_build(args: argparse.Namespace) -> None:
+    names = args.profile or iso.profile_names()
+    for number, name in enumerate(names, start=1):
+        stage(number, len(names), f"live ISO, profile {name}")
+        image = iso.build(name, force=args.force, epoch=args.source_date_epoch)
+        print(f"      -> {image.relative_to(TOP) if image.is_relative_to(TOP) else image}",
+              flush=True)
+
+
+def iso_personalize(args: argparse.Namespace) -> None:
+    image, checksum = iso.personalize(args.base, None if args.in_place else args.out,
+                                      args.url, args.token, args.timeout)
+    print(f"{checksum}  {image}", flush=True)
+
+
+def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("iso", help="live ISOs: build, personalize")
+    sub = parser.add_subparsers(dest="iso_command", required=True)
+    build_parser = sub.add_parser("build", help="build profiles' hybrid ISOs into out/iso")
+    build_parser.add_argument("--profile", action="append", choices=iso.profile_names(),
+                              help="a profile (repeatable; default: all)")
+    build_parser.add_argument("--force", action="store_true",
+                              help="build even when an image with the same inputs exists")
+    build_parser.add_argument("--source-date-epoch", type=int, default=None,
+                              help="default: $SOURCE_DATE_EPOCH, else the last commit's time")
+    build_parser.set_defaults(func=iso_build)
+    pers = sub.add_parser("personalize", help="a node's image: the base with its slot filled")
+    pers.add_argument("base", type=Path, help="a base image built by `homeguy iso build`")
+    pers.add_argument("--url", required=True, help="the HAiku service's URL")
+    pers.add_argument("--token", required=True, help="the node's token")
+    pers.add_argument("--timeout", type=int, default=None, help="enrollment time limit (s)")
+    where = pers.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="write the node's image here")
+    where.add_argument("--in-place", action="store_true", help="change BASE itself")
+    pers.set_defaults(func=iso_personalize)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="homeguy", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,10 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     lab_parser.add_argument("--timeout", type=float, default=900)
     lab_parser.set_defaults(func=lab)
     repo_cli.add_parser(commands)
+    add_iso_parser(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         args.func(args)
-    except (CommandError, vm.LabError, packages.PackageError,
-            patched.PatchedError, *repo_cli.ERRORS) as exc:
+    except (CommandError, vm.LabError, packages.PackageError, patched.PatchedError,
+            iso.IsoError, *repo_cli.ERRORS) as exc:
         sys.exit(f"homeguy: {exc}")

@@ -50,6 +50,7 @@ RULES: dict[str, Access] = {
     "api-node": Access.USER,
     "api-node-config": Access.USER,
     "api-node-iso": Access.USER,
+    "api-node-iso-checksum": Access.USER,
     "api-self-config": Access.NODE_TOKEN,
     "operator-users": Access.OPERATOR,
     "operator-user-approve": Access.OPERATOR,

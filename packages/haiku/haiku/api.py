@@ -49,13 +49,6 @@ def node_config_download(request: HttpRequest, node_id: int) -> HttpResponse:
     return download(node_config(n), f"haiku-node-{n.pk}.json")
 
 
-@require_GET
-def node_iso(request: HttpRequest, node_id: int) -> HttpResponse:
-    _own(request, node_id)
-    return JsonResponse({"error": "preconfigured ISO images are not available yet: the "
-                         "live-image work that builds them is still to come"}, status=501)
-
-
 @csrf_exempt
 @require_GET
 def self_config(request: HttpRequest) -> HttpResponse:

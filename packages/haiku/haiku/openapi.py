@@ -111,10 +111,26 @@ DOCUMENT: dict[str, Any] = {
                           "401": _UNAUTH, "404": _NOT_FOUND}}},
         "/api/v1/nodes/{node_id}/iso": {"get": {
             "operationId": "downloadNodeIso",
-            "summary": "A preconfigured live ISO for the node: not available yet (501).",
+            "summary": "A preconfigured live ISO for the node: the base image with the "
+                       "node's enrollment slot filled in (issues the node's image token), "
+                       "streamed; Range and If-Range supported; its SHA-256 in "
+                       "X-Checksum-SHA256 and the ETag.",
             "security": [{"session": []}], "parameters": [_NODE_ID],
-            "responses": {"501": _json("Error", "not available yet"), "401": _UNAUTH,
-                          "404": _NOT_FOUND}}},
+            "responses": {"200": {"description": "the image",
+                                  "content": {"application/x-iso9660-image": {}}},
+                          "206": {"description": "the requested byte range",
+                                  "content": {"application/x-iso9660-image": {}}},
+                          "416": {"description": "the range starts past the end"},
+                          "501": _json("Error", "no base image configured"),
+                          "401": _UNAUTH, "404": _NOT_FOUND}}},
+        "/api/v1/nodes/{node_id}/iso.sha256": {"get": {
+            "operationId": "nodeIsoChecksum",
+            "summary": "The SHA-256 of the node's preconfigured ISO (sha256sum format).",
+            "security": [{"session": []}], "parameters": [_NODE_ID],
+            "responses": {"200": {"description": "checksum and file name",
+                                  "content": {"text/plain": {}}},
+                          "501": _json("Error", "no base image configured"),
+                          "401": _UNAUTH, "404": _NOT_FOUND}}},
         "/api/v1/node/config": {"get": {
             "operationId": "getOwnConfig",
             "summary": "The calling node's configuration (the live image's boot hook).",

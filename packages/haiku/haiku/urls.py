@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
 
-from haiku import api, views
+from haiku import api, isoview, views
 
 
 class IdConverter:
@@ -67,6 +67,8 @@ urlpatterns = [
     path("api/v1/nodes/<id:node_id>", api.node, name="api-node"),
     path("api/v1/nodes/<id:node_id>/config", api.node_config_download,
          name="api-node-config"),
-    path("api/v1/nodes/<id:node_id>/iso", api.node_iso, name="api-node-iso"),
+    path("api/v1/nodes/<id:node_id>/iso", isoview.node_iso, name="api-node-iso"),
+    path("api/v1/nodes/<id:node_id>/iso.sha256", isoview.node_iso_checksum,
+         name="api-node-iso-checksum"),
     path("api/v1/node/config", api.self_config, name="api-self-config"),
 ]

@@ -110,6 +110,9 @@ SETTINGS: tuple[Setting, ...] = (
             "The sender of the service's e-mail."),
     Setting("HAIKU_BASE_URL", "base_url", "", _text,
             "The service's public URL, for links in e-mail; empty: taken from the request."),
+    Setting("HAIKU_BASE_ISO", "base_iso", "", _text,
+            "The base live image per-user ISOs are streamed from (built by `homeguy iso "
+            "build`, with its .json next to it); empty: no ISO downloads (501)."),
 )
 
 
@@ -139,6 +142,7 @@ class Settings:
     smtp_starttls: bool
     from_email: str
     base_url: str
+    base_iso: str
 
 
 def from_environ(environ: Mapping[str, str]) -> Settings:

@@ -1,0 +1,324 @@
+"""homeguy-enroll: fetch this node's configuration from the HAiku service, start mip6d.
+
+Runs at boot from homeguy-enroll.service, after the network is up. Its settings come
+from /etc/homeguy/enroll.conf, which live-config's homeguy-enroll component wrote from
+the kernel command line (``homeguy.url=... homeguy.token=...``) or from the medium's
+per-node slot. It:
+
+1. fetches ``GET <url>/api/v1/node/config`` with ``Authorization: Bearer <token>``,
+   retrying with exponential backoff until a time limit;
+2. validates the answer (schema ``NodeConfig`` of the service's OpenAPI document);
+3. writes every file to a temporary file next to it, checks the mip6d configuration
+   with ``mip6d --check``, and only then renames them into place: a failed check or a
+   crash never leaves a half-written configuration;
+4. applies the sysctls and starts the services (mip6d).
+
+Every step is printed on the console, prefixed ``homeguy-enroll:``. Without settings,
+or when the service cannot be reached in time, it says so and exits 0: the live system
+boots to a usable session either way. Standard library plus python3-requests.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONF = Path(os.environ.get("HOMEGUY_ENROLL_CONF", "/etc/homeguy/enroll.conf"))
+CONFIG_PATH = "/api/v1/node/config"
+DEFAULT_TIMEOUT = 90.0
+# Where the service may write files: mip6d's configuration and its keys, nothing else.
+ALLOWED_DIRS = ("/etc/mip6d/",)
+ALLOWED_SERVICES = frozenset({"mip6d", "radvd"})
+FIRST_DELAY, MAX_DELAY, REQUEST_TIMEOUT = 1.0, 15.0, 10.0
+MIP6D = os.environ.get("HOMEGUY_MIP6D", "/usr/sbin/mip6d")
+
+
+def say(message: str) -> None:
+    print(f"homeguy-enroll: {message}", flush=True)
+
+
+class EnrollError(Exception):
+    """Enrollment cannot go on; the message says why, for a person at the console."""
+
+
+class Permanent(EnrollError):
+    """An answer that retrying will not change (a rejected token, a bad payload)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    url: str
+    token: str
+    timeout: float = DEFAULT_TIMEOUT
+    source: str = "unknown"
+    install: str = ""
+
+
+def parse_settings(text: str) -> Settings | None:
+    """/etc/homeguy/enroll.conf (``key=value`` lines) -> Settings, or None when empty."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip()
+    url, token = values.get("url", ""), values.get("token", "")
+    if not url and not token:
+        return None
+    if not url:
+        raise Permanent("a node token was given but no service URL (homeguy.url=)")
+    if not token:
+        raise Permanent("a service URL was given but no node token (homeguy.token=)")
+    if not url.startswith(("http://", "https://")):
+        raise Permanent(f"the service URL {url!r} is not an http:// or https:// URL")
+    try:
+        timeout = float(values.get("timeout") or DEFAULT_TIMEOUT)
+    except ValueError:
+        raise Permanent(f"homeguy.timeout={values['timeout']!r} is not a number of "
+                        "seconds") from None
+    return Settings(url.rstrip("/"), token, timeout, values.get("source", "unknown"),
+                    values.get("install", ""))
+
+
+def backoff(first: float = FIRST_DELAY, cap: float = MAX_DELAY) -> Iterator[float]:
+    """1, 2, 4, 8, 15, 15, ... seconds."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    path: str
+    mode: int
+    content: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    node: Mapping[str, Any]
+    files: tuple[FileSpec, ...]
+    sysctl: tuple[tuple[str, str], ...]
+    services: tuple[str, ...]
+    mip6d_conf: str = field(default="/etc/mip6d/mip6d.conf")
+
+
+def _need(mapping: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in mapping:
+        raise Permanent(f"the service's answer has no {where}{key}")
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise Permanent(f"the service's answer has {where}{key} of type "
+                        f"{type(value).__name__}, expected {kind.__name__}")
+    return value
+
+
+def validate(payload: Any) -> Plan:
+    """The service's JSON answer -> what to write and start; Permanent when malformed."""
+    if not isinstance(payload, dict):
+        raise Permanent("the service's answer is not a JSON object")
+    node = _need(payload, "node", dict, "")
+    for key in ("name", "home_address", "home_agent_address"):
+        _need(node, key, str, "node.")
+    files = []
+    for number, item in enumerate(_need(payload, "files", list, "")):
+        if not isinstance(item, dict):
+            raise Permanent(f"files[{number}] is not an object")
+        path = _need(item, "path", str, f"files[{number}].")
+        norm = os.path.normpath(path)
+        if norm != path or not path.startswith(ALLOWED_DIRS):
+            raise Permanent(f"files[{number}].path {path!r} is outside "
+                            f"{', '.join(ALLOWED_DIRS)}")
+        try:
+            mode = int(_need(item, "mode", str, f"files[{number}]."), 8)
+        except ValueError:
+            raise Permanent(f"files[{number}].mode is not an octal mode") from None
+        if mode & ~0o777:
+            raise Permanent(f"files[{number}].mode {mode:o} has more than permission bits")
+        files.append(FileSpec(path, mode, _need(item, "content", str, f"files[{number}].")))
+    conf = next((f for f in files if f.path == "/etc/mip6d/mip6d.conf"), None)
+    if conf is None:
+        raise Permanent("the service's answer has no /etc/mip6d/mip6d.conf in files")
+    sysctl = []
+    for key, value in _need(payload, "sysctl", dict, "").items():
+        if not all(part.replace("-", "").replace("_", "").isalnum() for part in key.split(".")):
+            raise Permanent(f"sysctl {key!r} is not a sysctl name")
+        sysctl.append((str(key), str(value)))
+    services = tuple(_need(payload, "services", list, ""))
+    unknown = [s for s in services if s not in ALLOWED_SERVICES]
+    if unknown:
+        raise Permanent(f"the service asks to start {unknown}, which this image does not run")
+    return Plan(node, tuple(files), tuple(sysctl), services)
+
+
+def fetch(settings: Settings, get: Callable[..., Any], sleep: Callable[[float], None],
+          clock: Callable[[], float]) -> Any:
+    """GET the node's configuration, retrying transient failures until settings.timeout."""
+    import requests  # noqa: PLC0415  (python3-requests: only the fetch needs it)
+
+    url = settings.url + CONFIG_PATH
+    deadline = clock() + settings.timeout
+    last = "no attempt made"
+    for attempt, delay in enumerate(backoff(), start=1):
+        try:
+            response = get(url, headers={"Authorization": f"Bearer {settings.token}",
+                                         "Accept": "application/json"},
+                           timeout=REQUEST_TIMEOUT)
+        except requests.RequestException as error:
+            last = f"cannot reach {settings.url}: {error.__class__.__name__}: {error}"
+        else:
+            if response.status_code == 200:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise Permanent(f"{url} answered 200 with something that is not JSON") \
+                        from None
+            if response.status_code in (401, 403):
+                raise Permanent(f"{url} refused the node token (HTTP {response.status_code}):"
+                                " it may be wrong, revoked, or the node disabled")
+            if response.status_code == 404:
+                raise Permanent(f"{url} answered 404: is {settings.url} the HAiku service?")
+            last = f"{url} answered HTTP {response.status_code}"
+        left = deadline - clock()
+        if left <= 0:
+            break
+        wait = min(delay, left)
+        say(f"attempt {attempt} failed ({last}); retrying in {wait:.0f} s "
+            f"({left:.0f} s left)")
+        sleep(wait)
+    raise EnrollError(f"gave up after {settings.timeout:.0f} s: {last}")
+
+
+def write_files(plan: Plan, root: Path, check: Callable[[Path], str | None]) -> None:
+    """Write every file to a temporary file, check mip6d.conf, then rename all into place.
+
+    ``check(path)`` returns None when the mip6d configuration at path is valid, else the
+    reason. Nothing is renamed unless every file was written and the check passed.
+    """
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for spec in plan.files:
+            final = root / spec.path.lstrip("/")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp = final.with_name(f".{final.name}.homeguy-enroll")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, spec.mode)
+            with os.fdopen(fd, "w") as stream:
+                stream.write(spec.content)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.chmod(temp, spec.mode)
+            temps.append((temp, final))
+        conf_temp = next(t for t, f in temps if str(f).endswith("/etc/mip6d/mip6d.conf"))
+        problem = check(conf_temp)
+        if problem is not None:
+            raise Permanent(f"mip6d --check rejected the configuration: {problem}")
+        for temp, final in temps:
+            os.replace(temp, final)
+        temps = []
+    finally:
+        for temp, _ in temps:
+            temp.unlink(missing_ok=True)
+
+
+def mip6d_check(path: Path) -> str | None:
+    result = subprocess.run([MIP6D, "--check", "--config", str(path)], capture_output=True,
+                            text=True, check=False)
+    if result.returncode == 0:
+        return None
+    return (result.stderr or result.stdout).strip().splitlines()[-1:][0] \
+        if (result.stderr or result.stdout).strip() else f"exit status {result.returncode}"
+
+
+def apply(plan: Plan) -> None:
+    for key, value in plan.sysctl:
+        Path("/proc/sys", *key.split(".")).write_text(value + "\n")
+        say(f"sysctl {key}={value}")
+    for service in plan.services:
+        subprocess.run(["systemctl", "enable", f"{service}.service"], capture_output=True,
+                       check=False)
+        result = subprocess.run(["systemctl", "restart", f"{service}.service"],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise EnrollError(f"systemctl restart {service} failed: {result.stderr.strip()}")
+
+
+READY = '"event": "ready"'
+
+
+def mip6d_log() -> list[str]:
+    """mip6d's structured log lines of this boot (its journal)."""
+    result = subprocess.run(["journalctl", "-b", "-u", "mip6d", "--no-pager", "-o", "cat"],
+                            capture_output=True, text=True, check=False)
+    return [line for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def daemon_ready(seconds: float = 180.0) -> bool:
+    """Wait until mip6d logs that it is ready (it has registered its role, set up its
+    home address and kernel state), then show on the console what it logged; False when
+    it stops or does not get there within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        lines = mip6d_log()
+        ready = any(READY in line for line in lines)
+        state = subprocess.run(["systemctl", "is-active", "mip6d"], capture_output=True,
+                               text=True, check=False).stdout.strip()
+        if ready or state in ("failed", "inactive") or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    for line in lines[-15:]:
+        say(f"mip6d: {line}")
+    return ready and state == "active"
+
+
+def enroll(settings: Settings) -> Plan:
+    import requests  # noqa: PLC0415
+
+    say(f"fetching this node's configuration from {settings.url} "
+        f"(settings from the {settings.source}; time limit {settings.timeout:.0f} s)")
+    payload = fetch(settings, requests.get, time.sleep, time.monotonic)
+    plan = validate(payload)
+    node = plan.node
+    say(f"node {node['name']!r}: home address {node['home_address']}, "
+        f"home agent {node['home_agent_address']}")
+    write_files(plan, Path("/"), mip6d_check)
+    say(f"wrote {', '.join(f.path for f in plan.files)} (checked with mip6d --check)")
+    apply(plan)
+    return plan
+
+
+def main() -> int:
+    try:
+        text = CONF.read_text() if CONF.exists() else ""
+        settings = parse_settings(text)
+    except (EnrollError, OSError) as error:
+        say(f"not enrolling: {error}")
+        return 0
+    if settings is None:
+        say("not enrolling: no service URL and node token (kernel command line "
+            "homeguy.url= homeguy.token=, or a per-user image's /homeguy/node.conf)")
+        return 0
+    try:
+        plan = enroll(settings)
+    except EnrollError as error:
+        say(f"enrollment failed: {error}")
+        say("the live system works without it; fix the cause and run "
+            "'systemctl restart homeguy-enroll'")
+        return 0
+    if "mip6d" in plan.services:
+        if not daemon_ready():
+            say("mip6d did not get ready (its log is above); see 'journalctl -u mip6d'")
+            return 1
+        say(f"mip6d is running with home address {plan.node['home_address']}")
+    say("enrolled")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The per-user ISO download: the base live image streamed with only the node's slot
+replaced, HTTP Range requests supported, nothing stored per node.
+
+The base image is ``HAIKU_BASE_ISO``, built by ``homeguy iso build``; the slot's offset
+and size come from the ``.json`` written next to it. The image carries a token derived
+from the service's secret (:func:`haiku.core.isoimage.image_token`): the first download
+issues it (the node's previous token stops working), later requests (a resumed download)
+get the same bytes. Each image's SHA-256 is published in ``X-Checksum-SHA256`` and at
+``.../iso.sha256``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from haiku.core import tokens
+from haiku.core.isoimage import (
+    SLOT_HEADER,
+    ByteRange,
+    RangeNotSatisfiable,
+    image_token,
+    parse_range,
+    pieces,
+    slot_bytes,
+)
+from haiku.models import Node
+
+CHUNK = 1 << 20
+ENROLL_TIMEOUT = 90
+
+
+@dataclass(frozen=True)
+class Base:
+    path: Path
+    size: int
+    slot_offset: int
+    slot_size: int
+    sha256: str
+    profile: str
+
+
+_lock = threading.Lock()
+_prefix_hash: dict[tuple[str, int], Any] = {}  # (base sha256, slot offset) -> sha256 state
+_checksums: dict[tuple[str, bytes], str] = {}  # (base sha256, slot digest) -> image sha256
+
+
+def _base() -> Base | None:
+    path = Path(settings.HAIKU.base_iso) if settings.HAIKU.base_iso else None
+    if path is None or not path.is_file():
+        return None
+    meta = json.loads(path.with_name(path.name + ".json").read_text())
+    base = Base(path, path.stat().st_size, int(meta["slot"]["offset"]),
+                int(meta["slot"]["size"]), str(meta["sha256"]), str(meta["profile"]))
+    if base.size != int(meta["size"]):
+        raise RuntimeError(f"{path} does not match its .json (size)")
+    return base
+
+
+def _read(fd: int, offset: int, length: int) -> Iterator[bytes]:
+    while length > 0:
+        block = os.pread(fd, min(CHUNK, length), offset)
+        if not block:
+            raise RuntimeError("the base image is shorter than its .json says")
+        yield block
+        offset += len(block)
+        length -= len(block)
+
+
+def _stream(base: Base, slot: bytes, wanted: ByteRange) -> Iterator[bytes]:
+    fd = os.open(base.path, os.O_RDONLY)
+    try:
+        for kind, offset, length in pieces(base.size, base.slot_offset, base.slot_size, wanted):
+            if kind == "slot":
+                yield slot[offset:offset + length]
+            else:
+                yield from _read(fd, offset, length)
+    finally:
+        os.close(fd)
+
+
+def _checksum(base: Base, slot: bytes) -> str:
+    """SHA-256 of the node's image: the hash state after the bytes before the slot is
+    kept per base image, so each image hashes only its slot and what follows it."""
+    key = (base.sha256, hashlib.sha256(slot).digest())
+    with _lock:
+        if key in _checksums:
+            return _checksums[key]
+        state = _prefix_hash.get((base.sha256, base.slot_offset))
+    fd = os.open(base.path, os.O_RDONLY)
+    try:
+        if state is None:
+            state = hashlib.sha256()
+            for block in _read(fd, 0, base.slot_offset):
+                state.update(block)
+            with _lock:
+                _prefix_hash[(base.sha256, base.slot_offset)] = state.copy()
+        digest = state.copy()
+        digest.update(slot)
+        after = base.slot_offset + base.slot_size
+        for block in _read(fd, after, base.size - after):
+            digest.update(block)
+    finally:
+        os.close(fd)
+    result = digest.hexdigest()
+    with _lock:
+        if len(_checksums) > 4096:
+            _checksums.clear()
+        _checksums[key] = result
+    return result
+
+
+def _node_slot(request: HttpRequest, node: Node, base: Base) -> bytes:
+    """The node's slot; issues the image token on the first download."""
+    with transaction.atomic():
+        node = Node.objects.select_for_update().get(pk=node.pk)
+        issued = node.token_created
+        token = image_token(settings.SECRET_KEY, node.pk, issued.isoformat()) if issued else ""
+        if not issued or node.token_digest != tokens.digest(token):
+            issued = timezone.now()
+            token = image_token(settings.SECRET_KEY, node.pk, issued.isoformat())
+            node.token_digest, node.token_created = tokens.digest(token), issued
+            node.save(update_fields=["token_digest", "token_created"])
+    url = settings.HAIKU.base_url or request.build_absolute_uri("/")
+    return slot_bytes(url.rstrip("/"), token, ENROLL_TIMEOUT, base.slot_size)
+
+
+def _prepare(request: HttpRequest, node_id: int) -> tuple[Base, Node, bytes] | HttpResponse:
+    node = get_object_or_404(Node.objects.select_related("owner"), pk=node_id,
+                             owner=request.user)
+    base = _base()
+    if base is None:
+        return JsonResponse({"error": "preconfigured ISO images are not available yet: no "
+                             "base image is configured (HAIKU_BASE_ISO)"}, status=501)
+    with open(base.path, "rb") as stream:
+        stream.seek(base.slot_offset)
+        if stream.read(len(SLOT_HEADER)) != SLOT_HEADER:
+            return JsonResponse({"error": "the base image has no node slot where its .json "
+                                 "says; rebuild it with `homeguy iso build`"}, status=500)
+    return base, node, _node_slot(request, node, base)
+
+
+def _filename(base: Base, node: Node) -> str:
+    return f"homeguy-{base.profile}-node-{node.pk}-amd64.hybrid.iso"
+
+
+@require_http_methods(["GET", "HEAD"])
+def node_iso(request: HttpRequest, node_id: int) -> HttpResponse:
+    prepared = _prepare(request, node_id)
+    if isinstance(prepared, HttpResponse):
+        return prepared
+    base, node, slot = prepared
+    checksum = _checksum(base, slot)
+    etag = f'"{checksum}"'
+    header = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range != etag:
+        header = None  # the image changed since the client's first part: send it whole
+    try:
+        wanted = parse_range(header, base.size)
+    except RangeNotSatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{base.size}"
+        return response
+    status = 206 if wanted is not None else 200
+    wanted = wanted or ByteRange(0, base.size)
+    body = _stream(base, slot, wanted) if request.method == "GET" else iter(())
+    response = StreamingHttpResponse(body, status=status,
+                                     content_type="application/x-iso9660-image")
+    response["Content-Length"] = str(wanted.length)
+    if status == 206:
+        response["Content-Range"] = f"bytes {wanted.start}-{wanted.end - 1}/{base.size}"
+    response["Accept-Ranges"] = "bytes"
+    response["ETag"] = etag
+    response["X-Checksum-SHA256"] = checksum
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Disposition"] = f'attachment; filename="{_filename(base, node)}"'
+    return response
+
+
+@require_http_methods(["GET"])
+def node_iso_checksum(request: HttpRequest, node_id: int) -> HttpResponse:
+    prepared = _prepare(request, node_id)
+    if isinstance(prepared, HttpResponse):
+        return prepared
+    base, node, slot = prepared
+    response = HttpResponse(f"{_checksum(base, slot)}  {_filename(base, node)}\n",
+                            content_type="text/plain")
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -1,0 +1,135 @@
+"""The per-user ISO download: the base image streamed with only the node's slot replaced,
+Range requests, the published checksum, the image token; on a small stand-in base image."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from haiku.core import isoimage
+from haiku.core.render import Keying, NodeKind
+from haiku.models import Node, User
+from haiku.nodes import NodeRequest, create_node, node_by_token, rotate_token
+
+pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
+
+SLOT_OFFSET, SLOT_SIZE, SIZE = 6144, 4096, 20480
+
+
+@pytest.fixture
+def base(tmp_path: Path, haiku_settings: Any) -> bytes:
+    data = bytearray(bytes(range(256)) * (SIZE // 256))
+    data[SLOT_OFFSET:SLOT_OFFSET + SLOT_SIZE] = isoimage.slot_bytes("", "", 90, SLOT_SIZE)
+    iso = tmp_path / "base.iso"
+    iso.write_bytes(data)
+    meta = {"profile": "mobile-host", "size": SIZE, "sha256": hashlib.sha256(data).hexdigest(),
+            "slot": {"path": "/homeguy/node.conf", "offset": SLOT_OFFSET, "size": SLOT_SIZE}}
+    (tmp_path / "base.iso.json").write_text(json.dumps(meta))
+    haiku_settings.change_haiku(base_iso=str(iso), base_url="http://10.0.2.100:8080")
+    return bytes(data)
+
+
+@pytest.fixture
+def owner(home_agent: Any) -> tuple[Client, Node]:
+    user = User.objects.create_user("alice", "alice@example.org", "correct horse battery")
+    node = create_node(user, NodeRequest("mh", NodeKind.HOST, 0, Keying.STATIC))
+    client = Client()
+    client.force_login(user)
+    return client, node
+
+
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_image_is_the_base_with_the_slot_filled(base: bytes, owner: tuple[Client, Node]) -> None:
+    client, node = owner
+    old_token = rotate_token(node)
+    response = client.get(f"/api/v1/nodes/{node.pk}/iso")
+    assert response.status_code == 200
+    image = body(response)
+    assert len(image) == SIZE == int(response["Content-Length"])
+    assert image[:SLOT_OFFSET] == base[:SLOT_OFFSET]
+    assert image[SLOT_OFFSET + SLOT_SIZE:] == base[SLOT_OFFSET + SLOT_SIZE:]
+    slot = image[SLOT_OFFSET:SLOT_OFFSET + SLOT_SIZE].decode()
+    values = dict(line.split("=", 1) for line in slot.splitlines() if "=" in line)
+    assert values["url"] == "http://10.0.2.100:8080" and values["timeout"] == "90"
+    # The image's token works for the node's configuration; the old one no longer does.
+    found = node_by_token(values["token"])
+    assert found is not None and found.pk == node.pk
+    assert node_by_token(old_token) is None
+    checksum = hashlib.sha256(image).hexdigest()
+    assert response["X-Checksum-SHA256"] == checksum and response["ETag"] == f'"{checksum}"'
+    assert response["Accept-Ranges"] == "bytes"
+    assert response["Content-Disposition"] == \
+        f'attachment; filename="homeguy-mobile-host-node-{node.pk}-amd64.hybrid.iso"'
+    listed = client.get(f"/api/v1/nodes/{node.pk}/iso.sha256").content.decode()
+    assert listed == f"{checksum}  homeguy-mobile-host-node-{node.pk}-amd64.hybrid.iso\n"
+    # A second download (a resumed one) is the same image: the token is not reissued.
+    again = client.get(f"/api/v1/nodes/{node.pk}/iso")
+    assert body(again) == image
+
+
+@pytest.mark.parametrize(("header", "start", "end"), [
+    ("bytes=0-99", 0, 100),
+    ("bytes=6000-6200", 6000, 6201),
+    ("bytes=7000-", 7000, SIZE),
+    ("bytes=-500", SIZE - 500, SIZE),
+    ("bytes=20000-99999", 20000, SIZE),
+])
+def test_range_requests(base: bytes, owner: tuple[Client, Node], header: str, start: int,
+                        end: int) -> None:
+    client, node = owner
+    whole = body(client.get(f"/api/v1/nodes/{node.pk}/iso"))
+    part = client.get(f"/api/v1/nodes/{node.pk}/iso", HTTP_RANGE=header)
+    assert part.status_code == 206
+    assert body(part) == whole[start:end]
+    assert part["Content-Range"] == f"bytes {start}-{end - 1}/{SIZE}"
+    assert part["Content-Length"] == str(end - start)
+
+
+def test_unsatisfiable_and_stale_ranges(base: bytes, owner: tuple[Client, Node]) -> None:
+    client, node = owner
+    url = f"/api/v1/nodes/{node.pk}/iso"
+    bad = client.get(url, HTTP_RANGE=f"bytes={SIZE}-")
+    assert bad.status_code == 416 and bad["Content-Range"] == f"bytes */{SIZE}"
+    stale = client.get(url, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"other"')
+    assert stale.status_code == 200 and len(body(stale)) == SIZE
+    several = client.get(url, HTTP_RANGE="bytes=0-9,20-29")
+    assert several.status_code == 200
+    head = client.head(url)
+    assert head.status_code == 200 and head["Content-Length"] == str(SIZE)
+
+
+def test_other_users_nodes_and_missing_base(base: bytes, owner: tuple[Client, Node],
+                                            haiku_settings: Any) -> None:
+    _, node = owner
+    bob = User.objects.create_user("bob", "bob@example.org", "correct horse battery")
+    client = Client()
+    client.force_login(bob)
+    assert client.get(f"/api/v1/nodes/{node.pk}/iso").status_code == 404
+    haiku_settings.change_haiku(base_iso="")
+    mine = owner[0].get(f"/api/v1/nodes/{node.pk}/iso")
+    assert mine.status_code == 501 and "HAIKU_BASE_ISO" in mine.json()["error"]
+
+
+def test_parse_range_pure() -> None:
+    assert isoimage.parse_range(None, 10) is None
+    assert isoimage.parse_range("items=0-1", 10) is None
+    assert isoimage.parse_range("bytes=5-2", 10) is None
+    assert isoimage.parse_range("bytes=-20", 10) == isoimage.ByteRange(0, 10)
+    with pytest.raises(isoimage.RangeNotSatisfiable):
+        isoimage.parse_range("bytes=-0", 10)
+
+
+def test_image_token_is_stable_and_bound_to_node_and_time() -> None:
+    token = isoimage.image_token("secret", 1, "2026-01-01T00:00:00+00:00")
+    assert token == isoimage.image_token("secret", 1, "2026-01-01T00:00:00+00:00")
+    assert token.startswith("hgn_") and len(token) == 47
+    assert token != isoimage.image_token("secret", 2, "2026-01-01T00:00:00+00:00")
+    assert token != isoimage.image_token("secret", 1, "2026-01-01T00:00:01+00:00")
+    assert token != isoimage.image_token("other", 1, "2026-01-01T00:00:00+00:00")

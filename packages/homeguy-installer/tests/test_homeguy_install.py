@@ -1,0 +1,135 @@
+"""homeguy-install's pure core: options, partition table, fstab, GRUB settings, the role."""
+
+from __future__ import annotations
+
+import subprocess
+from ipaddress import IPv6Network
+from pathlib import Path
+
+import homeguy_install as hi
+import pytest
+
+pytestmark = pytest.mark.unit
+
+HERE = Path(__file__).resolve().parent.parent
+
+ROUTER_CONF = """\
+NodeConfig MN;
+Interface "eth0";
+MobRtrUseExplicitMode enabled;
+MnHomeLink "eth0" {
+    IsMobRtr enabled;
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::1000/64 (2001:db8:100:5::/64, 2001:db8:200::/56);
+}
+UseMnHaIPsec disabled;
+"""
+HOST_CONF = ROUTER_CONF.replace("    IsMobRtr enabled;\n", "").replace(
+    " (2001:db8:100:5::/64, 2001:db8:200::/56)", "").replace(
+    "MobRtrUseExplicitMode enabled;\n", "")
+
+
+def test_cmdline_options() -> None:
+    line = ("BOOT_IMAGE=/live/vmlinuz boot=live console=ttyS0,115200n8 homeguy.url=http://x "
+            "homeguy.install=/dev/vda homeguy.install_then=poweroff net.ifnames=0\n")
+    assert hi.parse_cmdline(line) == hi.Options("/dev/vda", "eth1", "poweroff")
+    assert hi.parse_cmdline("boot=live homeguy.url=http://x") is None
+    assert hi.parse_cmdline("homeguy.install=/dev/sdb homeguy.mobile_interface=wlan1") == \
+        hi.Options("/dev/sdb", "wlan1", "reboot")
+    with pytest.raises(hi.InstallError, match="not a /dev/ path"):
+        hi.parse_cmdline("homeguy.install=vda")
+    with pytest.raises(hi.InstallError, match="expected one of reboot, poweroff, none"):
+        hi.parse_cmdline("homeguy.install=/dev/vda homeguy.install_then=halt")
+    assert hi.kept_parameters(line) == ["console=ttyS0,115200n8", "net.ifnames=0"]
+
+
+def test_partition_table_and_devices() -> None:
+    assert hi.sfdisk_script() == (
+        "label: gpt\n"
+        "size=1MiB, type=21686148-6449-6E6F-744E-656564454649, name=bios\n"
+        "size=63MiB, type=C12A7328-F81F-11D2-BA4B-00A0C93EC3B8, name=esp\n"
+        "type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=root\n")
+    assert hi.partition_device("/dev/vda", 3) == "/dev/vda3"
+    assert hi.partition_device("/dev/nvme0n1", 2) == "/dev/nvme0n1p2"
+
+
+def test_sfdisk_accepts_the_table(tmp_path: Path) -> None:
+    """The real sfdisk lays the table out on an image file."""
+    image = tmp_path / "disk.img"
+    with image.open("wb") as stream:
+        stream.truncate(256 << 20)
+    subprocess.run(["sfdisk", "--quiet", image], input=hi.sfdisk_script(), text=True,
+                   check=True, capture_output=True)
+    dump = subprocess.run(["sfdisk", "--dump", image], text=True, check=True,
+                          capture_output=True).stdout
+    assert dump.count("type=") == 3 and 'name="root"' in dump and "label: gpt" in dump
+
+
+def test_fstab_and_grub() -> None:
+    fstab = hi.fstab_text("1111-root", "AB12-CD34")
+    assert "UUID=1111-root  /  ext4  errors=remount-ro  0  1\n" in fstab
+    assert "UUID=AB12-CD34  /boot/efi  vfat  umask=0077  0  1\n" in fstab
+    grub = hi.grub_default_text(["console=tty0", "console=ttyS0,115200n8", "net.ifnames=0"])
+    assert 'GRUB_CMDLINE_LINUX="console=tty0 console=ttyS0,115200n8 net.ifnames=0"' in grub
+    assert 'GRUB_TERMINAL="console serial"' in grub
+    assert "GRUB_TERMINAL" not in hi.grub_default_text(["net.ifnames=0"])
+
+
+def test_mobile_router_role_from_the_enrolled_configuration() -> None:
+    role = hi.role_of(ROUTER_CONF)
+    assert role == hi.Role("mobile-router", "eth0", "2001:db8:1::1000",
+                           (IPv6Network("2001:db8:100:5::/64"),
+                            IPv6Network("2001:db8:200::/56")))
+    files = hi.role_files(role, "eth1")
+    assert files["/etc/radvd.conf"] == (
+        "# Written by homeguy-install: the mobile network of this NEMO mobile router.\n"
+        "interface eth1 {\n    AdvSendAdvert on;\n    IgnoreIfMissing on;\n"
+        "    MinRtrAdvInterval 3;\n    MaxRtrAdvInterval 10;\n"
+        "    prefix 2001:db8:100:5::/64 {\n        AdvOnLink on;\n        AdvAutonomous on;\n"
+        "    };\n"
+        "    prefix 2001:db8:200::/64 {\n        AdvOnLink on;\n        AdvAutonomous on;\n"
+        "    };\n};\n")
+    network = files["/etc/systemd/network/70-homeguy-mobile-network-eth1.network"]
+    assert "Name=eth1\n" in network
+    assert "Address=2001:db8:100:5::1/64\nAddress=2001:db8:200::1/64\n" in network
+    assert "IPv6AcceptRA=no" in network
+    assert "StandardOutput=journal+console" in \
+        files["/etc/systemd/system/mip6d.service.d/homeguy-console.conf"]
+    assert hi.role_units(role) == ("mip6d.service", "radvd.service", hi.REPORT_UNIT)
+
+
+def test_radvd_accepts_the_configuration(tmp_path: Path) -> None:
+    radvd = "/usr/sbin/radvd"
+    if not Path(radvd).exists():
+        pytest.fail("radvd is not installed (make check installs it: deps-test)")
+    conf = tmp_path / "radvd.conf"
+    conf.write_text(hi.radvd_conf_text(hi.role_of(ROUTER_CONF), "eth1"))
+    result = subprocess.run([radvd, "--configtest", "-C", conf], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_other_roles() -> None:
+    host = hi.role_of(HOST_CONF)
+    assert host == hi.Role("mobile-host", "eth0", "2001:db8:1::1000")
+    assert hi.role_units(host) == ("mip6d.service", hi.REPORT_UNIT)
+    assert "/etc/radvd.conf" not in hi.role_files(host, "eth1")
+    assert hi.role_of(None) == hi.Role("none")
+    assert hi.role_files(hi.Role("none"), "eth1") == {}
+    with pytest.raises(hi.InstallError, match="not valid"):
+        hi.role_of("NodeConfig XX;\n")
+    with pytest.raises(hi.InstallError, match="longer than /64"):
+        hi.link_prefix(IPv6Network("2001:db8::/80"))
+
+
+def test_unit_runs_only_with_the_command_line_option() -> None:
+    unit = (HERE / "debian" / "homeguy-installer.homeguy-install.service").read_text()
+    assert "ConditionKernelCommandLine=homeguy.install\n" in unit
+    assert "After=homeguy-enroll.service" in unit
+    assert "ExecStart=/usr/sbin/homeguy-install --from-cmdline\n" in unit
+
+
+def test_installed_packages_from_dpkg_query() -> None:
+    status = ("live-boot installed\nlive-tools not-installed\nlive-config config-files\n"
+              "mip6d installed\n")
+    assert hi.installed_packages(status) == {"live-boot", "mip6d"}

@@ -1,0 +1,206 @@
+"""The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service.
+
+One image is built per session (or reused from out/iso when its inputs are unchanged);
+guests boot in parallel, two at a time (the machine has two cores); each test has a time
+limit. Guests reach only the service (restricted user network, one forwarded port).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from iso_haiku import serve  # tests/e2e/iso_haiku.py
+from iso_vm import SERVICE_IN_GUEST, Guest, built_iso, extract_kernel  # tests/e2e/iso_vm.py
+
+from homeguy import iso
+
+pytestmark = pytest.mark.e2e
+
+WORK = iso.TOP / "out" / "iso" / "e2e"
+BOOT_LIMIT = 900.0  # seconds from QEMU's start to the line a test waits for (TCG, shared cores)
+APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
+RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
+
+
+@pytest.fixture(scope="session")
+def base_iso() -> Path:
+    return built_iso("mobile-host")
+
+
+@pytest.fixture(scope="session")
+def service(base_iso: Path) -> Iterator[dict[str, Any]]:
+    with serve(WORK, SERVICE_IN_GUEST, base_iso) as info:
+        yield info
+
+
+def download(service: dict[str, Any], path: str, target: Path,
+             headers: dict[str, str] | None = None) -> requests.Response:
+    """GET one of the service's pages as the node's owner, the body saved to target."""
+    base = f"http://127.0.0.1:{service['port']}"
+    session = requests.Session()
+    login = session.get(f"{base}/accounts/login/", timeout=30)
+    session.post(f"{base}/accounts/login/", timeout=30,
+                 data={"username": service["user"], "password": service["password"],
+                       "csrfmiddlewaretoken": login.cookies["csrftoken"]},
+                 headers={"Referer": f"{base}/accounts/login/"}).raise_for_status()
+    with session.get(base + path, stream=True, timeout=60, headers=headers) as response:
+        response.raise_for_status()
+        with target.open("wb") as stream:
+            for block in response.iter_content(1 << 20):
+                stream.write(block)
+    return response
+
+
+@pytest.fixture(scope="session")
+def node_iso(base_iso: Path, service: dict[str, Any]) -> Path:
+    """The per-user image of the service's second node, from its streaming endpoint."""
+    target = WORK / "node.iso"
+    response = download(service, f"/api/v1/nodes/{service['iso_node_id']}/iso", target)
+    assert response.headers["X-Checksum-SHA256"] == iso.sha256_file(target)
+    return target
+
+
+def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str, Guest]:
+    kernel = extract_kernel(base_iso, WORK / "kernel")
+    token = service["token"]
+    return {
+        "cmdline": Guest(base_iso, WORK / "cmdline", service["port"], kernel=kernel,
+                         append=f"{APPEND} homeguy.url={SERVICE_IN_GUEST} "
+                                f"homeguy.token={token}"),
+        # No forwarding at all: 10.0.2.100 answers nothing, as a service that is down.
+        "unreachable": Guest(base_iso, WORK / "unreachable", None, kernel=kernel,
+                             append=f"{APPEND} homeguy.url={SERVICE_IN_GUEST} "
+                                    f"homeguy.token={token} homeguy.timeout=20"),
+        "node-bios": Guest(node_iso, WORK / "node-bios", service["port"]),
+        "node-uefi": Guest(node_iso, WORK / "node-uefi", service["port"], firmware="uefi"),
+    }
+
+
+# Which guest each test reads; only the guests of the selected tests boot.
+GUEST_OF = {
+    "test_kernel_command_line_enrollment_starts_mip6d": "cmdline",
+    "test_unreachable_service_still_boots_and_says_why": "unreachable",
+    "test_per_user_image_enrolls_itself_by_bios": "node-bios",
+    "test_per_user_image_enrolls_itself_by_uefi": "node-uefi",
+}
+
+
+@pytest.fixture(scope="session")
+def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
+          service: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The selected tests' guests booted (two at a time), each until its lines or its time
+    limit."""
+    wanted = {  # the lines each guest must print, in any order
+        "cmdline": [RUNNING.format(service["home_address"])],
+        "unreachable": [r"homeguy-enroll: the live system works without it", r"\blogin: "],
+        "node-bios": [RUNNING.format(service["iso_home_address"])],
+        "node-uefi": [RUNNING.format(service["iso_home_address"])],
+    }
+    all_guests = guests(base_iso, node_iso, service)
+    selected = {GUEST_OF[item.name] for item in request.session.items if item.name in GUEST_OF}
+    wanted = {name: lines for name, lines in wanted.items() if name in selected}
+
+    def boot(name: str) -> Any:
+        guest = all_guests[name].start()
+        try:
+            started = time.monotonic()
+            for line in wanted[name]:
+                guest.wait_for(line, BOOT_LIMIT - (time.monotonic() - started))
+            return (guest, time.monotonic() - started)
+        except AssertionError as error:
+            return error
+        finally:
+            guest.stop()
+
+    with ThreadPoolExecutor(max_workers=int(os.environ.get("HOMEGUY_ISO_GUESTS", "2"))) as pool:
+        results = dict(zip(wanted, pool.map(boot, wanted), strict=True))
+    yield results
+
+
+def result(boots: dict[str, Any], name: str) -> tuple[Guest, float]:
+    outcome = boots[name]
+    if isinstance(outcome, AssertionError):
+        raise outcome
+    guest, seconds = outcome
+    print(f"{name}: {seconds:.0f} s to the line")
+    return guest, seconds
+
+
+def test_kernel_command_line_enrollment_starts_mip6d(boots: dict[str, Any],
+                                                     service: dict[str, Any]) -> None:
+    guest, _ = result(boots, "cmdline")
+    console = guest.text()
+    assert "homeguy-enroll: fetching this node's configuration from http://10.0.2.100:8080 " \
+           "(settings from the kernel command line" in console
+    assert f"node 'live-mh': home address {service['home_address']}" in console
+    assert "wrote /etc/mip6d/mip6d.conf (checked with mip6d --check)" in console
+    # mip6d's own log: a mobile node, with the node's home address set up.
+    assert 'homeguy-enroll: mip6d: {"level": "info", "event": "ready", "role": "MN"' \
+        in console, console[-3000:]
+    assert f"AddAddress({service['home_address']}/128, lo" in console
+
+
+def test_unreachable_service_still_boots_and_says_why(boots: dict[str, Any]) -> None:
+    guest, _ = result(boots, "unreachable")
+    console = guest.text()
+    assert "homeguy-enroll: enrollment failed: gave up after 20 s: cannot reach " \
+           "http://10.0.2.100:8080" in console
+    assert "the live system works without it" in console
+
+
+def test_per_user_image_enrolls_itself_by_bios(boots: dict[str, Any]) -> None:
+    guest, _ = result(boots, "node-bios")
+    assert "(settings from the medium;" in guest.text()
+
+
+def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:
+    guest, _ = result(boots, "node-uefi")
+    assert "(settings from the medium;" in guest.text()
+
+
+def test_per_user_image_differs_from_the_base_only_in_its_slot(base_iso: Path,
+                                                               node_iso: Path) -> None:
+    meta = iso.image_meta(base_iso)
+    start, size = meta["slot"]["offset"], meta["slot"]["size"]
+    assert base_iso.stat().st_size == node_iso.stat().st_size
+    chunk = 1 << 22
+    differing = []
+    with base_iso.open("rb") as a, node_iso.open("rb") as b:
+        position = 0
+        while block := a.read(chunk):
+            other = b.read(chunk)
+            if block != other:
+                differing += [position + i for i in range(len(block)) if block[i] != other[i]]
+            position += len(block)
+    assert differing and start <= min(differing) and max(differing) < start + size
+    # `homeguy iso personalize` makes the very same image from the same settings.
+    with node_iso.open("rb") as stream:
+        stream.seek(start)
+        slot = iso.parse_slot(stream.read(size))
+    again, checksum = iso.personalize(base_iso, WORK / "personalized.iso", slot["url"],
+                                      slot["token"], int(slot["timeout"]))
+    assert checksum == iso.sha256_file(node_iso)
+    again.unlink()
+
+
+def test_endpoint_range_requests_and_published_checksum(base_iso: Path, node_iso: Path,
+                                                        service: dict[str, Any]) -> None:
+    path = f"/api/v1/nodes/{service['iso_node_id']}/iso"
+    meta = iso.image_meta(base_iso)
+    start = meta["slot"]["offset"] - 100
+    part = WORK / "part"
+    response = download(service, path, part, {"Range": f"bytes={start}-{start + 999}"})
+    assert response.status_code == 206
+    with node_iso.open("rb") as stream:
+        stream.seek(start)
+        assert part.read_bytes() == stream.read(1000)
+    listed = WORK / "node.iso.sha256"
+    download(service, path + ".sha256", listed)
+    assert listed.read_text().split()[0] == iso.sha256_file(node_iso)

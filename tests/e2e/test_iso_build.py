@@ -1,0 +1,96 @@
+"""The mobile-host ISO as built: hybrid (BIOS and UEFI, CD and USB), Homeguy's packages
+installed by apt from the signed repository, the node slot in place, and reproducible."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from iso_vm import built_iso  # tests/e2e/iso_vm.py
+
+from homeguy import iso
+from homeguy.run import run
+
+pytestmark = pytest.mark.e2e
+
+WORK = iso.TOP / "out" / "iso" / "e2e"
+
+
+@pytest.fixture(scope="module")
+def base_iso() -> Path:
+    return built_iso("mobile-host")
+
+
+def test_image_is_hybrid_for_bios_and_uefi(base_iso: Path) -> None:
+    assert re.fullmatch(r"homeguy-mobile-host-0\.1\.0\+\d+\.g[0-9a-f]{7}(\.m[0-9a-f]{6})?"
+                        r"-amd64\.hybrid\.iso", base_iso.name)
+    report = run(["xorriso", "-indev", base_iso, "-report_el_torito", "plain",
+                  "-report_system_area", "plain"]).stdout
+    assert re.search(r"El Torito boot img :\s+1\s+BIOS", report), report
+    assert re.search(r"El Torito boot img :\s+2\s+UEFI", report), report
+    with base_iso.open("rb") as stream:  # USB sticks: an MBR with a partition, and a GPT
+        mbr = stream.read(1024)
+    assert mbr[510:512] == b"\x55\xaa"
+    first = mbr[446:462]  # the first MBR partition: bootable, starting at 64, the image
+    assert first[0] == 0x80 and int.from_bytes(first[8:12], "little") == 64
+    assert int.from_bytes(first[12:16], "little") * 512 > base_iso.stat().st_size * 0.9
+    assert mbr[512:520] == b"EFI PART", "no GPT header (UEFI from a USB stick)"
+
+
+def test_homeguy_packages_came_from_the_signed_repository(base_iso: Path) -> None:
+    log = (iso.CACHE / "build" / "mobile-host.log").read_text()
+    assert "Get:" in log and "http://127.0.0.1:" in log
+    for name in ("homeguy-archive-keyring", "homeguy-mobile-host", "mip6d", "python3-mip6d"):
+        assert re.search(rf"Setting up {name} \(", log), name
+    assert "trusted=yes" not in log and "allow-unauthenticated" not in log.lower()
+    assert "NO_PUBKEY" not in log and "is not signed" not in log
+    listing = run(["xorriso", "-indev", base_iso, "-find", "/live", "-name",
+                   "filesystem.packages"]).stdout
+    assert "filesystem.packages" in listing
+
+
+def test_slot_is_recorded_where_the_image_has_it(base_iso: Path) -> None:
+    meta = iso.image_meta(base_iso)
+    assert meta["slot"]["size"] == iso.SLOT_SIZE
+    assert iso.locate_slot(base_iso) == iso.SlotLocation(meta["slot"]["offset"], iso.SLOT_SIZE)
+    with base_iso.open("rb") as stream:
+        stream.seek(meta["slot"]["offset"])
+        assert iso.parse_slot(stream.read(iso.SLOT_SIZE)) == {"timeout": "90"}
+
+
+def extents(image: Path) -> dict[str, tuple[int, int]]:
+    """Path -> (offset, size) of every file's data in the image."""
+    report = run(["xorriso", "-indev", image, "-find", "/", "-type", "f", "-exec",
+                  "report_lba", "--"]).stdout
+    found = re.findall(r"File data lba:\s*\d+ ,\s*(\d+) ,\s*\d+ ,\s*(\d+) , '(.*)'", report)
+    return {name: (int(lba) * 2048, int(size)) for lba, size, name in found}
+
+
+def differing_files(a: Path, b: Path) -> list[str]:
+    """The files whose contents differ between two images (for the failure message)."""
+    one, two = extents(a), extents(b)
+    names = sorted(set(one) ^ set(two))
+    with a.open("rb") as x, b.open("rb") as y:
+        for name in sorted(set(one) & set(two)):
+            (offset_a, size_a), (offset_b, size_b) = one[name], two[name]
+            if size_a != size_b:
+                names.append(f"{name} (size)")
+                continue
+            x.seek(offset_a)
+            y.seek(offset_b)
+            if x.read(size_a) != y.read(size_b):
+                names.append(name)
+    return names or ["no file: the ISO 9660 metadata or the system area"]
+
+
+def test_two_builds_give_the_same_bytes(base_iso: Path, tmp_path: Path) -> None:
+    # The same SOURCE_DATE_EPOCH as the first build (by default it is the last commit's
+    # time, which a commit in between would change).
+    epoch = iso.image_meta(base_iso)["source_date_epoch"]
+    again = iso.build("mobile-host", out_dir=tmp_path, force=True, epoch=epoch)
+    assert iso.image_meta(again)["inputs"] == iso.image_meta(base_iso)["inputs"], \
+        "the inputs changed between the builds (out/repo republished?)"
+    assert again.stat().st_size == base_iso.stat().st_size
+    same = iso.sha256_file(again) == iso.image_meta(base_iso)["sha256"]
+    assert same, f"the images differ in {differing_files(base_iso, again)}"

@@ -1,0 +1,111 @@
+"""homeguy-install from the mobile-router live ISO, unattended, to an empty disk; then the
+installed system boots from that disk alone and runs mip6d as a NEMO mobile router.
+
+Two QEMU guests (TCG) one after the other: the live system with the kernel command line
+``homeguy.url= homeguy.token= homeguy.install=/dev/vda`` (it enrolls as the service's
+mobile router, installs, reboots: QEMU exits, -no-reboot), then the disk with no CD-ROM.
+Both reach only the service (restricted user network).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from iso_haiku import serve  # tests/e2e/iso_haiku.py
+from iso_vm import SERVICE_IN_GUEST, Guest, built_iso, extract_kernel  # tests/e2e/iso_vm.py
+
+from homeguy import iso
+from homeguy.run import run
+
+pytestmark = pytest.mark.e2e
+
+WORK = iso.TOP / "out" / "iso" / "e2e-install"
+APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
+INSTALL_LIMIT = 1800.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG
+BOOT_LIMIT = 600.0  # s: the installed system's boot until its role report
+INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"
+
+
+@pytest.fixture(scope="module")
+def router_iso() -> Path:
+    return built_iso("mobile-router")
+
+
+@pytest.fixture(scope="module")
+def service(router_iso: Path) -> Iterator[dict[str, Any]]:
+    WORK.mkdir(parents=True, exist_ok=True)
+    with serve(WORK, SERVICE_IN_GUEST) as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def installed(router_iso: Path, service: dict[str, Any]) -> dict[str, Any]:
+    """Install (guest 1), then boot the disk (guest 2); the consoles and the times."""
+    disk = WORK / "disk.qcow2"
+    disk.unlink(missing_ok=True)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "8G"])
+    kernel = extract_kernel(router_iso, WORK / "kernel")
+    append = (f"{APPEND} homeguy.url={SERVICE_IN_GUEST} "
+              f"homeguy.token={service['router_token']} homeguy.install=/dev/vda")
+    live = Guest(router_iso, WORK / "live", service["port"], kernel=kernel, append=append,
+                 disk=disk)
+    started = time.monotonic()
+    live.start()
+    try:
+        live.wait_for(INSTALLED + "|homeguy-install: installation failed: .*", INSTALL_LIMIT)
+        live.wait_exit(180)  # it reboots; -no-reboot makes that QEMU's exit
+    finally:
+        live.stop()
+    install_s = time.monotonic() - started
+    booted = Guest(None, WORK / "disk-boot", service["port"], disk=disk, second_nic=True)
+    started = time.monotonic()
+    booted.start()
+    try:
+        booted.wait_for(r"homeguy-install: report: done", BOOT_LIMIT)
+    finally:
+        booted.stop()
+    boot_s = time.monotonic() - started
+    print(f"install {install_s:.0f} s, boot from the disk to the role report {boot_s:.0f} s")
+    return {"live": live.text(), "disk": booted.text(), "install_s": install_s,
+            "boot_s": boot_s}
+
+
+def test_unattended_install_as_mobile_router(installed: dict[str, Any],
+                                             service: dict[str, Any]) -> None:
+    console = installed["live"]
+    assert "homeguy-install: installation failed" not in console, console[-4000:]
+    assert re.search(INSTALLED, console).group(1) == "mobile-router"  # type: ignore[union-attr]
+    # It enrolled first (the kernel command line), then installed the enrolled role.
+    assert console.index("homeguy-enroll: enrolled") < console.index("homeguy-install: installing")
+    prefix = service["router_prefixes"][0]
+    assert f"installing to /dev/vda as mobile-router (prefixes {prefix} on eth1)" in console
+    for step in ("$ sfdisk --wipe always /dev/vda", "$ mkfs.ext4 -q -F -L homeguy-root",
+                 "$ chroot /run/homeguy-install/target env", "dpkg --purge live-boot",
+                 "grub-install --target=i386-pc /dev/vda", "update-grub",
+                 "wrote /etc/radvd.conf", "wrote /etc/fstab"):
+        assert step in console, step
+
+
+def test_installed_system_boots_from_disk_as_mobile_router(installed: dict[str, Any],
+                                                           service: dict[str, Any]) -> None:
+    console = installed["disk"]
+    report = re.search(r"homeguy-install: report: role (\S+), root (\S+) ext4, live system "
+                       r"(\w+), ipv6 forwarding (\d)", console)
+    assert report, console[-4000:]
+    assert report.groups() == ("mobile-router", "/dev/vda3", "no", "1")
+    assert "homeguy-install: report: mip6d.service active" in console
+    assert "homeguy-install: report: radvd.service active" in console
+    router = re.search(r"homeguy-install: report: eth1 (.*)", console)
+    prefix = service["router_prefixes"][0]
+    assert router and prefix.replace("::/64", "::1/64") in router.group(1), console[-3000:]
+    # mip6d's own log on the console: ready, with the router's home address.
+    assert '{"level": "info", "event": "ready", "role": "MN"' in console
+    bul = re.search(r"homeguy-install: report: mip6ctl bul: (.*)", console)
+    assert bul and '"mobile_router": true' in bul.group(1), console[-3000:]
+    assert service["router_home_address"] in bul.group(1)
+    assert "boot=live" not in console.split("Linux version", 1)[-1].split("\n", 1)[0]

@@ -1,0 +1,271 @@
+"""Boot-time enrollment: the live-config component and homeguy_enroll.py, on the host."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import requests
+
+from homeguy import iso
+
+pytestmark = pytest.mark.unit
+
+ENROLL = iso.LIVE / "hooks" / "enroll"
+
+
+def load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("homeguy_enroll", ENROLL / "homeguy_enroll.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["homeguy_enroll"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+E = load()
+
+PAYLOAD: dict[str, Any] = {
+    "node": {"id": 1, "name": "mh", "home_address": "2001:db8:1::1000",
+             "home_agent_address": "2001:db8:1::1"},
+    "mip6d_conf": "NodeConfig MN;\n",
+    "keying": {"method": "static"},
+    "files": [{"path": "/etc/mip6d/mip6d.conf", "mode": "0600", "content": "NodeConfig MN;\n"},
+              {"path": "/etc/mip6d/ikev2/node.pem", "mode": "0644", "content": "PEM\n"}],
+    "sysctl": {"net.ipv6.conf.all.forwarding": "1"},
+    "services": ["mip6d"],
+}
+
+
+# ------------------------------------------------------------ live-config component
+
+def component(tmp_path: Path, cmdline: str, slot: bytes | None) -> tuple[str, str | None]:
+    (tmp_path / "cmdline").write_text(cmdline + "\n")
+    if slot is not None:
+        (tmp_path / "node.conf").write_bytes(slot)
+    target = tmp_path / "etc" / "enroll.conf"
+    env = {**os.environ, "HOMEGUY_CMDLINE": str(tmp_path / "cmdline"),
+           "HOMEGUY_MEDIUM_SLOT": str(tmp_path / "node.conf"),
+           "HOMEGUY_ENROLL_CONF": str(target)}
+    result = subprocess.run(["sh", ENROLL / "2000-homeguy-enroll"], env=env,
+                            capture_output=True, text=True, check=True)
+    if target.exists():
+        assert target.stat().st_mode & 0o777 == 0o600
+        return result.stdout, target.read_text()
+    return result.stdout, None
+
+
+def test_component_reads_the_kernel_command_line(tmp_path: Path) -> None:
+    out, conf = component(tmp_path, "boot=live homeguy.url=http://10.0.2.100:8080 "
+                          "homeguy.token=abc homeguy.timeout=20 quiet", None)
+    assert out == " homeguy-enroll(kernel command line)"
+    assert conf is not None
+    settings = E.parse_settings(conf)
+    assert settings == E.Settings("http://10.0.2.100:8080", "abc", 20.0, "kernel command line")
+
+
+def test_component_reads_the_medium_slot(tmp_path: Path) -> None:
+    slot = iso.slot_bytes("http://10.0.2.100:8080", "tok", 30)
+    _, conf = component(tmp_path, "boot=live components", slot)
+    assert conf is not None
+    assert E.parse_settings(conf) == E.Settings("http://10.0.2.100:8080", "tok", 30.0, "medium")
+
+
+def test_command_line_wins_over_the_medium(tmp_path: Path) -> None:
+    slot = iso.slot_bytes("http://a", "from-medium", 30)
+    _, conf = component(tmp_path, "homeguy.url=http://b homeguy.token=from-cmdline", slot)
+    assert conf is not None
+    assert E.parse_settings(conf).token == "from-cmdline"
+
+
+def test_component_without_settings_writes_nothing(tmp_path: Path) -> None:
+    assert component(tmp_path, "boot=live *", iso.slot_bytes(None, None, 90)) == ("", None)
+
+
+# --------------------------------------------------------------------- settings
+
+def test_parse_settings_errors() -> None:
+    assert E.parse_settings("# nothing\nsource=medium\n") is None
+    with pytest.raises(E.Permanent, match="no service URL"):
+        E.parse_settings("token=x\n")
+    with pytest.raises(E.Permanent, match="no node token"):
+        E.parse_settings("url=http://x\n")
+    with pytest.raises(E.Permanent, match="not an http:// or https:// URL"):
+        E.parse_settings("url=ftp://x\ntoken=t\n")
+    with pytest.raises(E.Permanent, match="not a number of seconds"):
+        E.parse_settings("url=http://x\ntoken=t\ntimeout=soon\n")
+
+
+def test_backoff() -> None:
+    delays = E.backoff()
+    assert [next(delays) for _ in range(7)] == [1, 2, 4, 8, 15, 15, 15]
+
+
+# --------------------------------------------------------------------- validation
+
+def test_validate_payload() -> None:
+    plan = E.validate(PAYLOAD)
+    assert [f.path for f in plan.files] == ["/etc/mip6d/mip6d.conf", "/etc/mip6d/ikev2/node.pem"]
+    assert plan.files[0].mode == 0o600
+    assert plan.sysctl == (("net.ipv6.conf.all.forwarding", "1"),)
+    assert plan.services == ("mip6d",)
+
+
+def edited(**changes: Any) -> dict[str, Any]:
+    return {**PAYLOAD, **changes}
+
+
+@pytest.mark.parametrize(("payload", "message"), [
+    ([], "not a JSON object"),
+    (edited(node={"name": "x"}), "has no node.home_address"),
+    (edited(files=[{"path": "/etc/passwd", "mode": "0644", "content": ""}]),
+     "'/etc/passwd' is outside /etc/mip6d/"),
+    (edited(files=[{"path": "/etc/mip6d/../shadow", "mode": "0644", "content": ""}]),
+     "is outside /etc/mip6d/"),
+    (edited(files=[{"path": "/etc/mip6d/x", "mode": "rw", "content": ""}]),
+     "files\\[0\\].mode is not an octal mode"),
+    (edited(files=[{"path": "/etc/mip6d/x", "mode": "4755", "content": ""}]),
+     "has more than permission bits"),
+    (edited(files=[]), "no /etc/mip6d/mip6d.conf in files"),
+    (edited(sysctl={"kernel.x; reboot": "1"}), "is not a sysctl name"),
+    (edited(services=["ssh"]), "asks to start \\['ssh'\\]"),
+    (edited(files=[{"path": "/etc/mip6d/mip6d.conf", "mode": "0600", "content": 3}]),
+     "content of type int, expected str"),
+])
+def test_validate_refuses(payload: Any, message: str) -> None:
+    with pytest.raises(E.Permanent, match=message):
+        E.validate(payload)
+
+
+# ------------------------------------------------------------------------- fetch
+
+class Answer:
+    def __init__(self, status: int, body: Any = None) -> None:
+        self.status_code, self.body = status, body
+
+    def json(self) -> Any:
+        if isinstance(self.body, Exception):
+            raise self.body
+        return self.body
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+SETTINGS = E.Settings("http://svc", "tok", 20.0)
+
+
+def test_fetch_retries_until_it_works(capsys: pytest.CaptureFixture[str]) -> None:
+    answers: list[Any] = [requests.ConnectionError("refused"), Answer(503), Answer(200, {"a": 1})]
+    seen = []
+
+    def get(url: str, headers: dict[str, str], timeout: float) -> Any:
+        seen.append((url, headers["Authorization"]))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    clock = Clock()
+    assert E.fetch(SETTINGS, get, clock.sleep, clock) == {"a": 1}
+    assert seen == [("http://svc/api/v1/node/config", "Bearer tok")] * 3
+    assert clock.slept == [1, 2]
+    out = capsys.readouterr().out
+    assert "attempt 1 failed (cannot reach http://svc: ConnectionError: refused)" in out
+    assert "attempt 2 failed (http://svc/api/v1/node/config answered HTTP 503)" in out
+
+
+def test_fetch_gives_up_at_the_time_limit() -> None:
+    def get(url: str, headers: dict[str, str], timeout: float) -> Any:
+        raise requests.ConnectionError("no route to host")
+
+    clock = Clock()
+    with pytest.raises(E.EnrollError, match="gave up after 20 s: cannot reach http://svc: "
+                       "ConnectionError: no route to host"):
+        E.fetch(SETTINGS, get, clock.sleep, clock)
+    assert sum(clock.slept) == 20 and clock.slept == [1, 2, 4, 8, 5]
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    (Answer(401), "refused the node token \\(HTTP 401\\)"),
+    (Answer(404), "answered 404: is http://svc the HAiku service"),
+    (Answer(200, ValueError("x")), "answered 200 with something that is not JSON"),
+])
+def test_fetch_does_not_retry_permanent_failures(answer: Answer, message: str) -> None:
+    clock = Clock()
+    with pytest.raises(E.Permanent, match=message):
+        E.fetch(SETTINGS, lambda *a, **k: answer, clock.sleep, clock)
+    assert clock.slept == []
+
+
+# ------------------------------------------------------------------------- writing
+
+def test_write_files_checks_before_renaming(tmp_path: Path) -> None:
+    plan = E.validate(PAYLOAD)
+    checked = []
+
+    def check(path: Path) -> None:
+        checked.append(path.read_text())
+
+    E.write_files(plan, tmp_path, check)
+    conf = tmp_path / "etc/mip6d/mip6d.conf"
+    assert conf.read_text() == "NodeConfig MN;\n" and conf.stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "etc/mip6d/ikev2/node.pem").read_text() == "PEM\n"
+    assert checked == ["NodeConfig MN;\n"]
+    assert sorted(p.name for p in (tmp_path / "etc/mip6d").iterdir()) == ["ikev2", "mip6d.conf"]
+
+
+def test_a_rejected_configuration_leaves_the_old_one_untouched(tmp_path: Path) -> None:
+    conf = tmp_path / "etc/mip6d/mip6d.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("NodeConfig CN;\n")
+    with pytest.raises(E.Permanent, match="mip6d --check rejected the configuration: line 1"):
+        E.write_files(E.validate(PAYLOAD), tmp_path, lambda path: "line 1: bad")
+    assert conf.read_text() == "NodeConfig CN;\n"
+    assert sorted(p.name for p in conf.parent.rglob("*")) == ["ikev2", "mip6d.conf"]
+
+
+def test_real_mip6d_check_on_the_service_rendering(tmp_path: Path) -> None:
+    """The check the image runs: mip6d's own parser, from packages/mip6d."""
+    good = tmp_path / "good.conf"
+    good.write_text("NodeConfig CN;\n")
+    bad = tmp_path / "bad.conf"
+    bad.write_text("NodeConfig WHAT;\n")
+    env_mip6d = [sys.executable, "-m", "mip6d"]
+    os.environ["PYTHONPATH"] = str(iso.TOP / "packages" / "mip6d")
+    try:
+        E.MIP6D = "/bin/false"
+        assert E.mip6d_check(good) == "exit status 1"
+        E.MIP6D = env_mip6d[0]
+        script = tmp_path / "mip6d"
+        script.write_text(f"#!/bin/sh\nexec {sys.executable} -m mip6d \"$@\"\n")
+        script.chmod(0o755)
+        E.MIP6D = str(script)
+        assert E.mip6d_check(good) is None
+        problem = E.mip6d_check(bad)
+        assert problem is not None and "config-invalid" in problem
+    finally:
+        E.MIP6D = "/usr/sbin/mip6d"
+        del os.environ["PYTHONPATH"]
+
+
+def test_main_without_settings_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(E, "CONF", tmp_path / "missing.conf")
+    assert E.main() == 0
+    assert capsys.readouterr().out.startswith(
+        "homeguy-enroll: not enrolling: no service URL and node token")

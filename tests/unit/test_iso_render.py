@@ -1,0 +1,236 @@
+"""Profiles, lb config options, the rendered live-build configuration, the cache key."""
+
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from homeguy import iso
+
+pytestmark = pytest.mark.unit
+
+GOOD = """
+[profile]
+name = "mobile-host"
+description = "d"
+hostname = "hg"
+role = "mobile-host"
+[packages]
+debian = ["python3"]
+homeguy = ["mip6d"]
+[services]
+enable = ["homeguy-enroll.service"]
+[defaults]
+bootappend = "boot=live components"
+"""
+
+
+def inputs(profile: iso.Profile | None = None) -> iso.BuildInputs:
+    return iso.BuildInputs(profile or iso.parse_profile(GOOD, "p.toml"), "http://m/debian",
+                           "http://m/debian-security", "http://127.0.0.1:8071/", 1700000000)
+
+
+def test_every_profile_in_the_tree_parses() -> None:
+    names = iso.profile_names()
+    assert names == ["home-agent", "mobile-host", "mobile-router"]
+    for name in names:
+        profile = iso.load_profile(name)
+        assert profile.role == name
+        assert "homeguy-archive-keyring" in profile.homeguy_packages
+        assert "mip6d" in profile.homeguy_packages
+
+
+def test_profile_defaults_and_values() -> None:
+    profile = iso.parse_profile(GOOD, "p.toml")
+    assert profile == iso.Profile("mobile-host", "d", "hg", "mobile-host", ("python3",),
+                                  ("mip6d",), ("homeguy-enroll.service",), (),
+                                  "boot=live components", "C.UTF-8", 90)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace('hostname = "hg"\n', ""),
+     "p.toml: missing profile.hostname (host name of the live system)"),
+    (lambda t: t + "colour = 1\n", "p.toml: unknown key defaults.colour; the keys are"),
+    (lambda t: t.replace('debian = ["python3"]', 'debian = "python3"'),
+     "p.toml: packages.debian must be a list, not str"),
+    (lambda t: t.replace('debian = ["python3"]', 'debian = ["python3; rm -rf /"]'),
+     "p.toml: packages.debian: ['python3; rm -rf /'] are not package or unit names"),
+    (lambda t: t.replace('role = "mobile-host"', 'role = "toaster"'),
+     "p.toml: profile.role 'toaster' is not one of"),
+    (lambda t: t.replace("[profile]", "[profile"), "p.toml: not valid TOML"),
+])
+def test_bad_profiles_name_file_key_and_expectation(edit, message) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(iso.IsoError) as error:
+        iso.parse_profile(edit(GOOD), "p.toml")
+    assert str(error.value).startswith(message)
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(iso.IsoError, match="the profiles are home-agent, mobile-host"):
+        iso.load_profile("nope")
+
+
+def test_lb_config_options() -> None:
+    args = iso.lb_config_args(inputs())
+    options = dict(zip(args[::2], args[1::2], strict=True))
+    assert options["--binary-images"] == "iso-hybrid"
+    assert options["--bootloaders"] == "syslinux grub-efi"
+    assert options["--mirror-chroot"] == "http://m/debian"
+    assert options["--mirror-chroot-security"] == "http://m/debian-security"
+    assert options["--cache-stages"] == "bootstrap"
+    assert options["--apt-indices"] == "false"
+    assert options["--image-name"] == "homeguy-mobile-host"
+    assert options["--bootappend-live"] == "boot=live components hostname=hg locales=C.UTF-8"
+    no_security = iso.lb_config_args(replace(inputs(), security_mirror=None))
+    assert "--mirror-chroot-security" not in no_security
+    assert no_security[no_security.index("--security") + 1] == "false"
+
+
+def test_rendered_configuration() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    assert files["archives/homeguy.list.chroot"].content.decode().splitlines()[-1] == \
+        "deb http://127.0.0.1:8071/ bookworm main"
+    assert files["archives/homeguy.key.chroot"].content == b"KEY"
+    lists = files["package-lists/homeguy.list.chroot"].content.decode().splitlines()
+    assert [line for line in lists if not line.startswith("#")] == ["python3", "mip6d"]
+    grub = files["bootloaders/grub-pc/config.cfg"].content.decode()
+    assert "set timeout=3\n" in grub and "terminal_output console serial\n" in grub
+    isolinux = files["bootloaders/isolinux/isolinux.cfg"].content.decode()
+    assert isolinux.startswith("serial 0 115200\n") and "\ntimeout 30\n" in isolinux
+    hook = files["hooks/normal/9100-homeguy-services.hook.chroot"]
+    assert hook.mode == 0o755
+    assert hook.content.startswith(b"#!/bin/sh\n")
+    assert b"systemctl enable homeguy-enroll.service\n" in hook.content
+    slot = files["includes.binary/homeguy/node.conf"].content
+    assert len(slot) == iso.SLOT_SIZE and iso.parse_slot(slot) == {"timeout": "90"}
+    assert files["includes.chroot/lib/live/config/2000-homeguy-enroll"].mode == 0o755
+
+
+def test_rendered_hooks_pass_shellcheck(tmp_path: Path) -> None:
+    for name in iso.profile_names():
+        files = iso.render_config(inputs(iso.load_profile(name)), iso.read_sources(), b"")
+        for path, item in files.items():
+            if path.startswith("hooks/"):
+                script = tmp_path / f"{name}-{Path(path).name}"
+                script.write_bytes(item.content)
+                result = subprocess.run(["shellcheck", "--severity=style", script],
+                                        capture_output=True, text=True, check=False)
+                assert result.returncode == 0, result.stdout
+
+
+def test_inputs_digest_follows_what_goes_into_the_image() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    packages = {"mip6d": "mip6d 1 aa"}
+    base = iso.inputs_digest(inputs(), files, packages)
+    assert base == iso.inputs_digest(inputs(), dict(reversed(files.items())), packages)
+    assert base != iso.inputs_digest(inputs(), files, {"mip6d": "mip6d 2 bb"})
+    assert base != iso.inputs_digest(replace(inputs(), source_date_epoch=1), files, packages)
+    other = iso.render_config(inputs(), iso.read_sources(), b"KEY2")
+    assert base != iso.inputs_digest(inputs(), other, packages)
+
+
+PACKAGES = """Package: homeguy-mobile-host
+Version: 1
+Depends: mip6d, mip6-kernel-config
+SHA256: a1
+
+Package: mip6d
+Version: 2
+Depends: python3-mip6d (= 2), iproute2
+SHA256: b2
+
+Package: python3-mip6d
+Version: 2
+SHA256: c3
+
+Package: mip6-kernel-config
+Version: 3
+SHA256: d4
+
+Package: haiku
+Version: 9
+SHA256: e5
+"""
+
+
+def test_closure_follows_dependencies_inside_the_repository() -> None:
+    assert iso.closure(PACKAGES, ("homeguy-mobile-host",)) == {
+        "homeguy-mobile-host": "homeguy-mobile-host 1 a1", "mip6d": "mip6d 2 b2",
+        "python3-mip6d": "python3-mip6d 2 c3", "mip6-kernel-config": "mip6-kernel-config 3 d4",
+    }
+
+
+def test_iso_name() -> None:
+    assert iso.iso_name("mobile-host", "0.1.0+3.gabc") == \
+        "homeguy-mobile-host-0.1.0+3.gabc-amd64.hybrid.iso"
+
+
+def test_build_time_apt_proxy_for_the_keyring_source() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"")
+    conf = files["apt/apt.conf"].content.decode()
+    assert conf.splitlines()[-1] == \
+        'Acquire::http::Proxy::localhost "http://127.0.0.1:8071/";'
+    with pytest.raises(iso.IsoError, match=r"repo/repo\.toml url 'file:///srv/repo'"):
+        iso.render_config(replace(inputs(), keyring_url="file:///srv/repo"),
+                          iso.read_sources(), b"")
+
+
+@pytest.mark.parametrize(("target", "prefix", "path"), [
+    ("/dists/bookworm/InRelease", "/homeguy/", "/dists/bookworm/InRelease"),
+    ("http://localhost/homeguy/dists/bookworm/InRelease", "/homeguy/",
+     "/dists/bookworm/InRelease"),
+    ("http://localhost/homeguy", "/homeguy/", "/"),
+    ("http://localhost/homeguyx/a", "/homeguy/", "/homeguyx/a"),
+    ("http://localhost/pool/a.deb", "/", "/pool/a.deb"),
+])
+def test_repo_server_paths(target: str, prefix: str, path: str) -> None:
+    assert iso.repo_path(target, prefix) == path
+
+
+def test_repo_server_answers_apt_as_its_proxy(tmp_path: Path) -> None:
+    import urllib.request  # noqa: PLC0415
+
+    (tmp_path / "dists").mkdir()
+    (tmp_path / "dists" / "Release").write_text("Origin: Homeguy\n")
+    with iso.serve_repo(tmp_path, 0, "http://localhost/homeguy/") as url:
+        assert url.startswith("http://127.0.0.1:")
+        direct = urllib.request.urlopen(url + "dists/Release").read()
+        proxy = urllib.request.ProxyHandler({"http": url})
+        via = urllib.request.build_opener(proxy).open(
+            "http://localhost/homeguy/dists/Release").read()
+    assert direct == via == b"Origin: Homeguy\n"
+
+
+def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) -> None:
+    root = tmp_path / "chroot"
+    files = {
+        "etc/machine-id": "0123456789abcdef\n", "etc/passwd-": "x", "etc/hostname": "keep\n",
+        "var/log/dpkg.log": "2026-11-27 12:00:00 install\n", "var/log/apt/eipp.log.xz": "x",
+        "var/log/journal/abc/system.journal": "x", "var/cache/ldconfig/aux-cache": "x",
+        "var/lib/systemd/catalog/database": "x", "var/lib/dbus/machine-id": "x",
+        "usr/lib/python3/dist-packages/m/__pycache__/m.cpython-311.pyc": "x",
+        "usr/lib/python3/dist-packages/m/__init__.py": "", "var/cache/debconf/config.dat-old": "x",
+        "var/cache/debconf/config.dat": "keep", "var/lib/systemd/random-seed": "x",
+    }
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(content)
+    subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=True,
+                   capture_output=True, env={"SOURCE_DATE_EPOCH": "1700000000",
+                                             "PATH": "/usr/bin:/bin"})
+    left = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert left == {"etc/machine-id", "etc/hostname", "var/log/dpkg.log",
+                    "usr/lib/python3/dist-packages/m/__init__.py",
+                    "var/cache/debconf/config.dat"}
+    assert (root / "etc/machine-id").read_text() == ""
+    assert (root / "var/log/dpkg.log").read_text() == ""
+    assert (root / "etc/hostname").read_text() == "keep\n"
+    without_epoch = subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=False,
+                                   capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert without_epoch.returncode != 0 and "SOURCE_DATE_EPOCH" in without_epoch.stderr
+
+
+def test_squashfs_leaves_out_apt_caches() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    assert files["rootfs/excludes"].content == b"var/cache/apt/*.bin\n"
