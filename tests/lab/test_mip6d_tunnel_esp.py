@@ -59,6 +59,11 @@ def _round(net: Topology, m: Any, name: str, payload: bool) -> list[dict[str, An
     mn = start_mip6d(net, m.mn, f"mn-{name}", protected(mn_config(net.workdir, name=name),
                                                        payload))
     mn.wait_event("binding-registered", after=0, timeout=60)
+    if payload:
+        # The payload SAs follow the registered care-of address, so they are installed after
+        # the BA; until both ends have them the tunnel is being re-keyed, not yet ESP.
+        ha.wait_event("tunnel-ipsec-installed", after=0, timeout=60)
+        mn.wait_event("tunnel-ipsec-installed", after=0, timeout=60)
     ping_until(m.cn, HOA)
     capture = net.capture(m.r, "r-f1", "ip6")
     assert " 0% packet loss" in m.cn.ping(HOA, count=5, interval=0.2)
