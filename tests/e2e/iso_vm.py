@@ -17,11 +17,20 @@ from homeguy import cli, iso
 from homeguy.run import run
 
 SERVICE_IN_GUEST = "http://10.0.2.100:8080"
+# The live entry's command line without the profile's extras (host name, locale), as a
+# user who boots the kernel by hand would write it.
+LIVE_APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 
 _published: list[bool] = []
+
+
+def enroll_append(token: str, *extra: str) -> str:
+    """A kernel command line that enrolls the guest with the service by token."""
+    return " ".join((LIVE_APPEND, f"homeguy.url={SERVICE_IN_GUEST}",
+                     f"homeguy.token={token}", *extra))
 
 
 def built_iso(profile: str) -> Path:
