@@ -15,7 +15,14 @@ from ipaddress import IPv6Address, IPv6Network
 
 from haiku.core.keys import SaKey
 
-__all__ = ["Keying", "NodeKind", "NodeSpec", "include_text", "node_config_text", "render_node"]
+__all__ = ["Keying", "NodeKind", "NodeSpec", "ha_swanctl_text", "include_text",
+           "node_config_text", "node_swanctl_text", "render_node"]
+
+MH = 135  # the Mobility Header's protocol number (RFC 6275, 6.1)
+# swanctl(8)'s directories, where the node's credentials from the service go.
+SWANCTL_CERT = "x509/haiku-node.pem"
+SWANCTL_KEY = "private/haiku-node.pem"
+SWANCTL_CA = "x509ca/haiku-ca.pem"
 
 
 class NodeKind(StrEnum):
@@ -127,6 +134,64 @@ def node_config_text(spec: NodeSpec) -> str:
         f'StateFile "{spec.state_file}";\n',
     ]
     return "".join(out)
+
+
+def _swanctl(name: str, remote_addrs: str, local: list[str], remote: list[str],
+             local_ts: str, remote_ts: str, mode: str, start: str) -> str:
+    def block(lines: list[str]) -> str:
+        return "".join(f"      {line}\n" for line in lines)
+
+    return (
+        "# Written by haiku; do not edit (it is rewritten when the node changes).\n"
+        "connections {\n"
+        f"  {name} {{\n"
+        "    version = 2\n"
+        f"    remote_addrs = {remote_addrs}\n"
+        "    local {\n" + block(local) + "    }\n"
+        "    remote {\n" + block(remote) + "    }\n"
+        "    children {\n"
+        "      mh {\n"
+        f"        mode = {mode}\n"
+        f"        local_ts = {local_ts}\n"
+        f"        remote_ts = {remote_ts}\n"
+        f"        start_action = {start}\n"
+        "      }\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def node_swanctl_text(spec: NodeSpec) -> str:
+    """The node's swanctl.conf(5) connection to its home agent (RFC 4877): IKEv2 with its
+    certificate from the service's CA, identity its home address (the certificate's
+    subjectAltName); IKE runs from whatever care-of address it has, the CHILD_SA protects
+    its Mobility Header traffic between home address and home agent (transport_proxy:
+    the SA's endpoints are the selectors' addresses). Trapped: the first BU raises the
+    acquire."""
+    if spec.keying is not Keying.CERTIFICATE:
+        raise ValueError("swanctl connections are for certificate-keyed nodes")
+    hoa, ha = spec.home_address, spec.home_agent_address
+    return _swanctl(
+        "haiku-mip6", str(ha),
+        ["auth = pubkey", f"certs = {SWANCTL_CERT.removeprefix('x509/')}", f"id = {hoa}"],
+        ["auth = pubkey", f"id = {ha}", "cacerts = " + SWANCTL_CA.removeprefix("x509ca/")],
+        f"{hoa}/128[{MH}]", f"{ha}/128[{MH}]", "transport_proxy", "trap")
+
+
+def ha_swanctl_text(home_address: IPv6Address, home_agent_address: IPv6Address,
+                    ha_certificate: str, ca_certificate: str) -> str:
+    """The home agent's swanctl.conf(5) connection for one certificate-keyed node: the node
+    must prove its home address with a certificate of ``ca_certificate`` (the service's CA,
+    a file in x509ca/) that is not revoked (``strict``: without a current CRL, fetched
+    from the certificate's distribution point or loaded, authentication fails too)."""
+    hoa, ha = home_address, home_agent_address
+    return _swanctl(
+        "haiku-" + str(hoa).replace(":", "-"), "%any",
+        ["auth = pubkey", f"certs = {ha_certificate}", f"id = {ha}"],
+        ["auth = pubkey", f"id = {hoa}", f"cacerts = {ca_certificate}",
+         "revocation = strict"],
+        f"{ha}/128[{MH}]", f"{hoa}/128[{MH}]", "transport_proxy", "none")
 
 
 def render_node(spec: NodeSpec) -> tuple[str, str]:
