@@ -93,8 +93,9 @@ PLUGINS = ("random nonce aes sha1 sha2 hmac gcm kdf drbg pem pkcs1 pkcs8 x509 re
 STRONGSWAN_CONF = """\
 charon {{
   load = {plugins}
-  install_routes = no
+  install_routes = {install_routes}
   retransmit_tries = 3
+{charon_extra}
   filelog {{
     lab {{
       path = {log}
@@ -109,6 +110,7 @@ charon {{
     vici {{
       socket = {uri}
     }}
+{plugins_extra}
   }}
 }}
 """
@@ -139,14 +141,19 @@ class Charon:
         return run(variant_argv(self.host, self.variant, *self.env(), *argv), check=check,
                    timeout=60).stdout
 
-    def start(self, credentials: Path, connections: str) -> None:
+    def start(self, credentials: Path, connections: str, plugins_extra: str = "",
+              charon_extra: str = "", install_routes: bool = False) -> None:
         """The CA certificate, this host's key and certificate from `credentials`
-        (`make_credentials`), the config, the daemon, everything loaded."""
+        (`make_credentials`), the config (`charon_extra`, `plugins_extra`: more of
+        strongswan.conf's charon and charon.plugins sections), the daemon, everything
+        loaded."""
         swanctl = self.dir / "swanctl"
         for sub in ("x509ca", "x509", "private"):
             (swanctl / sub).mkdir(parents=True, exist_ok=True)
         (self.dir / "strongswan.conf").write_text(STRONGSWAN_CONF.format(
-            log=self.dir / "charon.log", uri=self.uri, plugins=PLUGINS))
+            log=self.dir / "charon.log", uri=self.uri, plugins=PLUGINS,
+            plugins_extra=plugins_extra, charon_extra=charon_extra,
+            install_routes="yes" if install_routes else "no"))
         name = self.host.name
         for source, target in (("ca.pem", "x509ca/ca.pem"), (f"{name}.pem", f"x509/{name}.pem"),
                                (f"{name}.key", f"private/{name}.pem")):

@@ -74,15 +74,19 @@ def _prefix_list(spec: NodeSpec) -> str:
 
 def _policy_set(spec: NodeSpec, indent: str = "") -> str:
     sig_out, sig_in, pay_out, pay_in = spec.reqids
+    sig, pay = f"{sig_out} {sig_in}", f"{pay_out} {pay_in}"
+    if spec.keying is not Keying.STATIC:
+        # IKE: one CHILD_SA, so one reqid for both directions (its swanctl.conf reqid).
+        sig, pay = str(sig_out), str(pay_out)
     lines = [
         "IPsecPolicySet {",
         f"    HomeAgentAddress {spec.home_agent_address};",
         f"    HomeAddress {spec.home_address}/{spec.home_prefix_length};",
-        f"    IPsecPolicy Mh UseESP {sig_out} {sig_in};",
-        f"    IPsecPolicy MobPfxDisc UseESP {sig_out} {sig_in};",
+        f"    IPsecPolicy Mh UseESP {sig};",
+        f"    IPsecPolicy MobPfxDisc UseESP {sig};",
     ]
     if spec.protect_all_traffic:
-        lines.append(f"    IPsecPolicy TunnelPayload UseESP {pay_out} {pay_in};")
+        lines.append(f"    IPsecPolicy TunnelPayload UseESP {pay};")
     if spec.keying is Keying.STATIC:
         for key in spec.keys:
             lines += [
