@@ -115,8 +115,12 @@ def test_certificate_node(home_agent: FakeHomeAgent, caplog: pytest.LogCaptureFi
     for line in (f"id = {node.home_address}", "remote_addrs = 2001:db8:1::1",
                  "certs = haiku-node.pem", "cacerts = haiku-ca.pem", "mode = transport_proxy",
                  f"local_ts = {node.home_address}/128[135]",
-                 "remote_ts = 2001:db8:1::1/128[135]", "start_action = trap"):
+                 "remote_ts = 2001:db8:1::1/128[135]", "start_action = trap",
+                 "policies = no", f"reqid = {node.spec().reqids[0]}"):
         assert f"{line}\n" in swanctl, (line, swanctl)
+    # mip6d's policies carry the reqid charon finds the CHILD_SA by.
+    assert f"IPsecPolicy Mh UseESP {node.spec().reqids[0]};" in body["mip6d_conf"]
+    assert "payload {" not in swanctl
     # Created through the API without HAIKU_BASE_URL: no distribution point to name.
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
