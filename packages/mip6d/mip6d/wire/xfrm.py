@@ -14,11 +14,13 @@ headers: selector 56, userpolicy_id 64, user_migrate 76, user_kmaddress 40)::
                                             | rtattr XFRMA_KMADDRESS: xfrm_user_kmaddress
 
 The kernel looks the policy up by the ``xfrm_userpolicy_id`` selector and direction
-(``xfrm_migrate_policy_find``): with protocol 0 only family, addresses and prefix
-lengths must match, so :func:`migrate_message` leaves the protocol at 0 and finds the
-Mobility Header policy of the home address. The policy must hold a template with each
-entry's protocol, mode and reqid, or the kernel answers ENODATA; an entry whose SA does
-not exist (not negotiated yet) is skipped, and the message is still announced.
+(``xfrm_migrate_policy_find``): with protocol ``IPSEC_ULPROTO_ANY`` (255) only family,
+addresses and prefix lengths must match (any other value, 0 included, compares the
+whole selector), so :func:`migrate_message` puts 255 there and finds the Mobility
+Header policy of the home address (measured: with 0 the kernel answers ENOENT). The
+policy must hold a template with each entry's protocol, mode and reqid, or the kernel
+answers ENODATA; an entry whose SA does not exist (not negotiated yet) is skipped, and
+the message is still announced.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ NLM_F_ACK = 0x4
 XFRMA_MIGRATE = 17
 XFRMA_KMADDRESS = 19
 IPPROTO_ESP = 50
+IPSEC_ULPROTO_ANY = 255
 
 _NLMSGHDR = struct.Struct("=IHHII")
 # daddr, saddr, dport, dport_mask, sport, sport_mask, family, prefixlen_d, prefixlen_s,
@@ -120,7 +123,7 @@ def migrate_message(src: IPv6Address, dst: IPv6Address, direction: PolicyDir,
     if not entries:
         raise ValueError("XFRM_MSG_MIGRATE needs at least one XFRMA_MIGRATE entry")
     selector = _SELECTOR.pack(dst.packed, src.packed, 0, 0, 0, 0, socket.AF_INET6,
-                              128, 128, 0, 0, 0)
+                              128, 128, IPSEC_ULPROTO_ANY, 0, 0)
     body = _USERPOLICY_ID.pack(selector, 0, int(direction))
     body += _attr(XFRMA_MIGRATE, b"".join(e.encode() for e in entries))
     if kmaddress is not None:
