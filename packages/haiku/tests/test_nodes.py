@@ -4,6 +4,7 @@ server and parser): allocation, keys, certificates, files, reloads, tokens."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 from haiku import homeagent
 from haiku.core.render import Keying, NodeKind
@@ -352,6 +354,9 @@ def test_revoking_a_certificate_lists_it_in_the_crl(home_agent: FakeHomeAgent,
         x509.CRLNumber).value.crl_number
     written = x509.load_der_x509_crl(crl_file.read_bytes())
     assert written.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    crl_file.unlink()
+    call_command("haiku_sync", "--no-reload", stdout=io.StringIO())  # as the unit starts
+    assert len(x509.load_der_x509_crl(crl_file.read_bytes())) == 1
     pem = anon.get("/ca/crl.pem")
     assert pem["Content-Type"] == "application/x-pem-file"
     assert x509.load_pem_x509_crl(pem.content).get_revoked_certificate_by_serial_number(
