@@ -9,6 +9,9 @@ import strongswan_lab
 from homeguy.lab.pytest_plugin import ARTIFACTS_ENV, in_lab
 from homeguy.lab.topology import Topology
 
+# The test modules that run charon (their builds are unpacked before the lab boots).
+STRONGSWAN_TESTS = ("test_strongswan_mip6.py", "test_mip6d_ike.py", "test_haiku_crl.py")
+
 
 @pytest.fixture
 def net(request: pytest.FixtureRequest) -> Iterator[Topology]:
@@ -26,7 +29,7 @@ def net(request: pytest.FixtureRequest) -> Iterator[Topology]:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """On the host, before the lab boots: the strongSwan builds its tests run (the guest
     sees the host's files read-only and cannot build or download)."""
-    names = [item.name for item in session.items if item.path.name == "test_strongswan_mip6.py"
+    names = [item.name for item in session.items if item.path.name in STRONGSWAN_TESTS
              and item.get_closest_marker("lab")]
     if names and not in_lab():
         strongswan_lab.prepare(strongswan_lab.needed(names))

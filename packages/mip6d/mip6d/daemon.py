@@ -52,6 +52,7 @@ from mip6d.core.effects import (
     CheckDuplicateAddress,
     Effect,
     Log,
+    MigrateKeying,
     SendMessage,
     StartTimer,
     TimerKey,
@@ -63,6 +64,7 @@ from mip6d.core.mobile import MobileNode, MovementEvent
 from mip6d.ipsec import (
     StaticIPsec,
     TunnelKeys,
+    migrate_requests,
     mobile_hao_state_argv,
     policy_argv,
     sa_argv,
@@ -357,6 +359,8 @@ class Daemon:
                 self._send(effect)
             elif isinstance(effect, CheckDuplicateAddress):
                 self._start_dad(effect)
+            elif isinstance(effect, MigrateKeying):
+                self._migrate_keying(effect)
             elif isinstance(effect, KERNEL_EFFECTS):
                 try:
                     self.kernel.apply(effect)
@@ -365,6 +369,22 @@ class Daemon:
                     if on_failure is not None:
                         self.apply(on_failure())
                     return
+
+    def _migrate_keying(self, move: MigrateKeying) -> None:
+        """XFRM_MSG_MIGRATE with the new KMADDRESS for each policy of the home address
+        (RFC 4877 section 6); a refusal is logged: the keying daemon then re-keys."""
+        requests = migrate_requests(self.ipsec, self._tunnel_keys, self.role, move)
+        for request in requests:
+            what = (f"migrate {request.src}->{request.dst} {request.direction.name.lower()} "
+                    f"kmaddress {request.kmaddress.local}->{request.kmaddress.remote}")
+            try:
+                self.kernel.xfrm_message(what, request.message)
+            except KernelError as error:
+                self.log("error", "keying-migrate-failed", error=str(error))
+                return
+        self.log("info", "keying-migrated", home_address=str(move.home_address),
+                 old_care_of=str(move.old_care_of), new_care_of=str(move.new_care_of),
+                 messages=len(requests))
 
     def _protected_send(self, effect: SendMessage) -> SendMessage:
         """A mobile node's Binding Update of an ESP-protected home address goes out from

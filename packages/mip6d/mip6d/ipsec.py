@@ -51,7 +51,9 @@ from mip6d.config.model import (
     SaDirection,
     StaticKey,
 )
+from mip6d.core.effects import MigrateKeying
 from mip6d.wire.mh import MHType
+from mip6d.wire.xfrm import KmAddress, MigrateEntry, PolicyDir, migrate_message
 
 __all__ = [
     "MH_PROTOCOL",
@@ -59,8 +61,10 @@ __all__ = [
     "Direction",
     "EspSa",
     "MhPolicy",
+    "MigrateRequest",
     "StaticIPsec",
     "TunnelKeys",
+    "migrate_requests",
     "mobile_hao_state_argv",
     "policy_argv",
     "sa_argv",
@@ -129,12 +133,13 @@ def _binding_reqids(policy_set: IPsecPolicySet) -> tuple[int, int] | None:
 
 
 def _sets(config: Config, role: NodeRole) -> Iterable[tuple[IPsecPolicySet, IPv6Address]]:
-    """The policy sets with static keys this node takes part in, with their home address."""
+    """The policy sets this node installs, with their home address: those with static
+    keys, or with ``KeyMngMobCapability`` (dynamic keying) all of them."""
     if not config.use_mn_ha_ipsec:
         return
     own_home_addresses = {link.home_address.ip for link in config.home_links}
     for policy_set in config.ipsec_policy_sets:
-        if not policy_set.static_keys:
+        if not policy_set.static_keys and not config.key_mng_mob_capability:
             continue
         for home in policy_set.home_addresses:
             if role is NodeRole.HA or home.ip in own_home_addresses:
@@ -224,26 +229,34 @@ def mobile_hao_state_argv(home: IPv6Address, ha: IPv6Address, care_of: IPv6Addre
 
 @dataclass(frozen=True)
 class TunnelKeys:
-    """The static keys of one home address's ``TunnelPayload`` policy."""
+    """One home address's ``TunnelPayload`` policy: its reqids and, with static keying,
+    its keys (with dynamic keying, ``None``: the keying daemon installs the SAs)."""
 
     home: IPv6Address
     ha: IPv6Address
-    to_ha: StaticKey
-    to_mn: StaticKey
+    reqid_to_ha: int
+    reqid_to_mn: int
+    to_ha: StaticKey | None = None
+    to_mn: StaticKey | None = None
 
 
 def tunnel_keys(config: Config) -> dict[IPv6Address, TunnelKeys]:
-    """Home address -> its tunnel payload keys, for the sets this node takes part in."""
+    """Home address -> its tunnel payload policy, for the sets this node takes part in."""
     out: dict[IPv6Address, TunnelKeys] = {}
     for policy_set, home in _sets(config, config.node_config):
         for policy in policy_set.policies:
             if policy.type is not IPsecPolicyType.TUNNEL_PAYLOAD or not policy.allow:
                 continue
+            up, down = policy.reqid(SaDirection.MN_TO_HA), policy.reqid(SaDirection.HA_TO_MN)
+            ha = policy_set.home_agent_address
+            if config.key_mng_mob_capability:
+                out[home] = TunnelKeys(home, ha, up, down)
+                continue
             keys = {(k.direction, k.reqid): k for k in policy_set.static_keys}
-            to_ha = keys.get((SaDirection.MN_TO_HA, policy.reqid(SaDirection.MN_TO_HA)))
-            to_mn = keys.get((SaDirection.HA_TO_MN, policy.reqid(SaDirection.HA_TO_MN)))
+            to_ha = keys.get((SaDirection.MN_TO_HA, up))
+            to_mn = keys.get((SaDirection.HA_TO_MN, down))
             if to_ha is not None and to_mn is not None:
-                out[home] = TunnelKeys(home, policy_set.home_agent_address, to_ha, to_mn)
+                out[home] = TunnelKeys(home, ha, up, down, to_ha, to_mn)
     return out
 
 
@@ -261,12 +274,68 @@ def _tunnel_policy_argv(direction: Direction, src: IPv6Address, dst: IPv6Address
 def tunnel_commands(keys: TunnelKeys, care_of: IPv6Address, role: NodeRole
                     ) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
     """``(add, remove)`` command pairs protecting the tunnel between ``care_of`` and the
-    home agent, in install order (SAs, then policies)."""
-    up = EspSa(care_of, keys.ha, keys.to_ha.spi, keys.to_ha.reqid, keys.to_ha)
-    down = EspSa(keys.ha, care_of, keys.to_mn.spi, keys.to_mn.reqid, keys.to_mn)
+    home agent, in install order (SAs, then policies; with dynamic keying the policies
+    only, whose first packet makes the kernel ask the keying daemon for the SAs)."""
+    up = (care_of, keys.ha, keys.reqid_to_ha)
+    down = (keys.ha, care_of, keys.reqid_to_mn)
     out_sa, in_sa = (up, down) if role is NodeRole.MN else (down, up)
-    pairs = [(sa_argv(sa, add=True), sa_argv(sa, add=False)) for sa in (out_sa, in_sa)]
-    for direction, sa in ((Direction.OUT, out_sa), (Direction.IN, in_sa)):
-        pairs.append((_tunnel_policy_argv(direction, sa.src, sa.dst, sa.reqid, add=True),
-                      _tunnel_policy_argv(direction, sa.src, sa.dst, sa.reqid, add=False)))
+    pairs = []
+    if keys.to_ha is not None and keys.to_mn is not None:
+        up_sa = EspSa(care_of, keys.ha, keys.to_ha.spi, keys.reqid_to_ha, keys.to_ha)
+        down_sa = EspSa(keys.ha, care_of, keys.to_mn.spi, keys.reqid_to_mn, keys.to_mn)
+        sas = (up_sa, down_sa) if role is NodeRole.MN else (down_sa, up_sa)
+        pairs += [(sa_argv(sa, add=True), sa_argv(sa, add=False)) for sa in sas]
+    for direction, (src, dst, reqid) in ((Direction.OUT, out_sa), (Direction.IN, in_sa)):
+        pairs.append((_tunnel_policy_argv(direction, src, dst, reqid, add=True),
+                      _tunnel_policy_argv(direction, src, dst, reqid, add=False)))
     return tuple((tuple(add), tuple(remove)) for add, remove in pairs)
+
+
+@dataclass(frozen=True)
+class MigrateRequest:
+    """One XFRM_MSG_MIGRATE: the SAs ``entries`` under the policy ``src`` -> ``dst`` in
+    ``direction``, and the keying daemon's new endpoints."""
+
+    src: IPv6Address
+    dst: IPv6Address
+    direction: PolicyDir
+    entries: tuple[MigrateEntry, ...]
+    kmaddress: KmAddress
+
+    def message(self, sequence: int) -> bytes:
+        return migrate_message(self.src, self.dst, self.direction, self.entries,
+                               self.kmaddress, sequence)
+
+
+def migrate_requests(ipsec: StaticIPsec, tunnels: dict[IPv6Address, TunnelKeys],
+                     role: NodeRole, move: MigrateKeying) -> tuple[MigrateRequest, ...]:
+    """The XFRM_MSG_MIGRATE messages for ``move`` (RFC 4877 section 6), one per policy,
+    each naming its own SAs (strongSwan moves the CHILD_SA of the last entry's reqid):
+
+    * Binding Update/Acknowledgement: transport mode between home address and home
+      agent, so old and new addresses are the same; only the KMADDRESS changes, and the
+      keying daemon moves its IKE SA to it.
+    * Tunnel payload (``TunnelPayload``): the SAs between care-of address and home
+      agent move from the old care-of address to the new one.
+
+    The selector is the same on both ends (from the home address, or the care-of
+    address, to the home agent): the mobile node's out policy, the home agent's in.
+    """
+    home, ha = move.home_address, move.home_agent
+    direction = PolicyDir.OUT if role is NodeRole.MN else PolicyDir.IN
+    kmaddress = (KmAddress(move.new_care_of, ha) if role is NodeRole.MN
+                 else KmAddress(ha, move.new_care_of))
+    reqids = {p.mh_type: p.reqid for p in ipsec.policies
+              if {p.src, p.dst} == {home, ha}}
+    out: list[MigrateRequest] = []
+    if MHType.BU in reqids and MHType.BA in reqids:
+        entries = (MigrateEntry(home, ha, home, ha, reqids[MHType.BU]),
+                   MigrateEntry(ha, home, ha, home, reqids[MHType.BA]))
+        out.append(MigrateRequest(home, ha, direction, entries, kmaddress))
+    keys = tunnels.get(home)
+    if keys is not None and keys.ha == ha:
+        old, new = move.old_care_of, move.new_care_of
+        entries = (MigrateEntry(old, ha, new, ha, keys.reqid_to_ha),
+                   MigrateEntry(ha, old, ha, new, keys.reqid_to_mn))
+        out.append(MigrateRequest(old, ha, direction, entries, kmaddress))
+    return tuple(out)

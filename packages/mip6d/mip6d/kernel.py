@@ -3,7 +3,9 @@
 Links (ip6ip6 tunnels), addresses, routes, rules and proxy neighbours go through one
 pyroute2 ``IPRoute`` (pass another one, or a fake with the same methods, for tests);
 XFRM route-optimisation states and policies through ``ip xfrm`` and the one command
-runner (:mod:`mip6d.command`), since pyroute2 has no XFRM support.
+runner (:mod:`mip6d.command`), since pyroute2 has no XFRM support; XFRM_MSG_MIGRATE
+(which iproute2 cannot send) as a raw netlink message (:mod:`mip6d.wire.xfrm`) through
+``xfrm_transport``, swappable for tests.
 
 ``Add*`` effects are idempotent (replace), ``Remove*`` effects ignore an object that is
 already gone. :attr:`Kernel.installed` keeps what this daemon created, in install
@@ -13,6 +15,7 @@ order, so that :meth:`Kernel.cleanup` removes exactly that at shutdown.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 from collections.abc import Callable, Sequence
 from ipaddress import IPv6Address, IPv6Network
@@ -41,6 +44,8 @@ from mip6d.core.effects import (
     XfrmRoProto,
     teardown,
 )
+from mip6d.wire.errors import DecodeError
+from mip6d.wire.xfrm import NETLINK_XFRM, decode_ack
 
 __all__ = [
     "IFA_F_HOMEADDRESS",
@@ -147,8 +152,11 @@ class Kernel:
         runner: Callable[[Sequence[str], Sequence[str]], str] | None = None,
         log: Callable[..., None] | None = None,
         proc_sys: Path = Path("/proc/sys"),
+        xfrm_transport: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self.ipr = ipr if ipr is not None else IPRoute()
+        self.xfrm_transport = xfrm_transport or _xfrm_request
+        self._xfrm_sequence = 0
         self.log = log or (lambda *a, **k: None)
         self.runner = runner or (lambda argv, tolerate: run(argv, tolerate, self.log))
         self.proc_sys = proc_sys
@@ -215,6 +223,23 @@ class Kernel:
         except OSError as error:
             raise KernelError(f"sysctl {key}={value}: {error}") from None
         self.log("info", "sysctl", name=key, value=value)
+
+    def xfrm_message(self, what: str, build: Callable[[int], bytes]) -> None:
+        """Send the XFRM netlink request ``build(sequence)``; :class:`KernelError` naming
+        ``what`` if the kernel refuses it."""
+        self._xfrm_sequence += 1
+        try:
+            answer = self.xfrm_transport(build(self._xfrm_sequence))
+            error = decode_ack(answer, self._xfrm_sequence)
+        except (OSError, DecodeError) as failure:
+            self.counters["kernel_effects_failed"] += 1
+            raise KernelError(f"{what}: {failure}") from None
+        if error:
+            self.counters["kernel_effects_failed"] += 1
+            raise KernelError(f"{what}: {errno.errorcode.get(error, error)} "
+                              f"({os.strerror(error)})")
+        self.counters["kernel_effects_applied"] += 1
+        self.log("info", "kernel", effect=what)
 
     def install_command(self, add: Sequence[str], remove: Sequence[str]) -> None:
         """Run ``add`` (an ``ip xfrm`` line); ``remove`` undoes it at cleanup."""
@@ -374,3 +399,12 @@ class Kernel:
 
     def _RemoveXfrmState(self, e: RemoveXfrmState) -> None:
         self.runner(xfrm_state_argv(e), _XFRM_GONE)
+
+
+def _xfrm_request(message: bytes) -> bytes:
+    """One request on a fresh NETLINK_XFRM socket; the kernel's answer (an ack)."""
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_XFRM) as sock:
+        sock.settimeout(5)
+        sock.bind((0, 0))
+        sock.send(message)
+        return sock.recv(65536)

@@ -372,9 +372,20 @@ KEYWORDS: tuple[Keyword, ...] = (
           "Whether signalling between mobile node and home agent is protected with IPsec "
           "(RFC 3776, RFC 4877): the policies of IPsecPolicySet are installed only then."),
     _bool("KeyMngMobCapability", "key_mng_mob_capability", _HM,
-          "Whether an IKE daemon that is aware of Mobile IPv6 negotiates the security "
-          "associations; sets the K flag in Binding Updates and Acknowledgements. Cannot be "
-          "combined with StaticKey."),
+          "Whether an IKE daemon (strongSwan's charon) negotiates the security associations "
+          "(RFC 4877): with UseMnHaIPsec, mip6d installs only the policies of "
+          "HomeRegBinding/Mh and TunnelPayload, with the reqid of the IPsecPolicy (one "
+          "reqid for both directions), and the first packet they match makes the kernel "
+          "ask charon for the SAs. Its swanctl.conf has one CHILD_SA per policy with that "
+          "'reqid', 'policies = no', 'mode = transport_proxy' (BU/BA: ESP on the home "
+          "address, IKE from the care-of address) or 'transport' (TunnelPayload), and "
+          "'start_action = trap' on the mobile node; strongswan.conf sets "
+          "'charon.plugins.kernel-netlink.roam_events = no' (see the mip6d README). Sets "
+          "the K flag in Binding Updates; a home agent sets it in its acknowledgement when "
+          "the Binding Update had it. With K on both ends, a new care-of address moves "
+          "the IKE SA (XFRM_MSG_MIGRATE with the new KMADDRESS, before the Binding Update "
+          "and, on the home agent, before the acknowledgement); without it the IKE daemon "
+          "re-keys. Cannot be combined with StaticKey."),
     Keyword(
         "IPsecPolicySet", _TOP, (), _HM,
         "IPsec policies between one home agent address and one or more home addresses. "

@@ -19,6 +19,7 @@ from mip6d.config.model import (
     Config,
     IPsecPolicy,
     IPsecPolicySet,
+    IPsecPolicyType,
     IPsecProtocol,
     NodeRole,
     SaDirection,
@@ -331,6 +332,32 @@ def _static_keys_of_set(policy_set: IPsecPolicySet) -> None:
             )
 
 
+def _dynamic_keys(config: Config) -> list[ConfigWarning]:
+    """With KeyMngMobCapability, mip6d installs the policies of HomeRegBinding, Mh and
+    TunnelPayload and the IKE daemon negotiates their SAs on demand: it finds the SA's
+    configuration by the policy's reqid (swanctl.conf ``reqid``), and one CHILD_SA has
+    one reqid for both directions."""
+    if not (config.key_mng_mob_capability and config.use_mn_ha_ipsec):
+        return []
+    for policy_set in config.ipsec_policy_sets:
+        for policy in policy_set.policies:
+            if not policy.allow or policy.type not in _DYNAMIC_TYPES:
+                continue
+            if policy.reqid_to_ha == 0 or policy.reqid_to_ha != policy.reqid_to_mn:
+                raise _fail(
+                    policy.location, f"IPsecPolicy {policy.type} has reqids "
+                    f"{policy.reqid_to_ha} and {policy.reqid_to_mn}; with KeyMngMobCapability "
+                    "expected one nonzero reqid for both directions, the 'reqid' of its "
+                    "CHILD_SA in swanctl.conf (e.g. 'IPsecPolicy "
+                    f"{policy.type} UseESP 11;')",
+                )
+    return []
+
+
+_DYNAMIC_TYPES = (IPsecPolicyType.HOME_REG_BINDING, IPsecPolicyType.MH,
+                  IPsecPolicyType.TUNNEL_PAYLOAD)
+
+
 def _mode(policy: IPsecPolicy) -> str:
     return "tunnel" if policy.tunnel else "transport"
 
@@ -344,4 +371,5 @@ CHECKS: tuple[Check, ...] = (
     _timers,
     _ipsec_policies,
     _static_keys,
+    _dynamic_keys,
 )

@@ -77,6 +77,7 @@ from mip6d.core.effects import (
     AddXfrmState,
     CancelTimer,
     Effect,
+    MigrateKeying,
     SendMessage,
     StartTimer,
     TimerKey,
@@ -239,6 +240,11 @@ class BulEntry:
     """When this entry's timer is armed for, if it is."""
     installed: tuple[Effect, ...] = ()
     """The kernel state installed for this entry (an install list)."""
+    keying_coa: IPv6Address | None = None
+    """Where the keying daemon's IKE SA with the home agent is, when both ends set the
+    K flag in the last registration (RFC 6275 section 11.7.3): a new care-of address
+    then moves it there (:class:`MigrateKeying`) before the Binding Update. ``None``
+    when the home agent's acknowledgement had no K flag: the keying daemon re-keys."""
 
     @property
     def home_address(self) -> IPv6Address:
@@ -425,10 +431,21 @@ def _reregister(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> 
 
 
 def _moved(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
-    """The care-of address changed during a registration or while registered."""
+    """The care-of address changed during a registration or while registered. With the
+    K flag agreed, the keying daemon's IKE SA moves to the new care-of address first, so
+    that the Binding Update (and the SAs it needs) find it there (RFC 4877 section 6)."""
+    migrate: tuple[Effect, ...] = ()
+    if (entry.keying_coa is not None and entry.care_of is not None
+            and entry.care_of != entry.keying_coa):
+        reg = entry.registration
+        migrate = (MigrateKeying(entry.home_address, reg.home_agent, entry.keying_coa,
+                                 entry.care_of),)
+        entry = replace(entry, keying_coa=entry.care_of)
     if entry.state is BulState.REGISTERING:
-        return _register(entry, event, now, s)
-    return _reregister(entry, event, now, s)
+        entry, effects = _register(entry, event, now, s)
+    else:
+        entry, effects = _reregister(entry, event, now, s)
+    return entry, (*migrate, *effects)
 
 
 def _deregister(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
@@ -536,8 +553,13 @@ def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _R
         if isinstance(option, BindingRefreshAdvice) and 0 < option.interval * 4 < granted:
             refresh = option.interval * 4
     event_name = "binding-registered" if entry.registered_coa is None else "binding-refreshed"
+    # RFC 6275 section 11.7.3: K in the acknowledgement too, or the IKE SA does not
+    # survive movement. Once agreed the IKE SA is at the care-of address the exchange
+    # used (a MigrateKeying took it there); the first one is set up from it.
+    key_management = reg.key_management and BAFlag.K in ack.flags
     entry = replace(
         entry,
+        keying_coa=(entry.keying_coa or entry.care_of) if key_management else None,
         state=BulState.REGISTERED,
         registered_coa=entry.care_of,
         lifetime=granted,

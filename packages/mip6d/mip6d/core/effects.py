@@ -72,6 +72,7 @@ __all__ = [
     "Effect",
     "Log",
     "LogValue",
+    "MigrateKeying",
     "MobilityMessage",
     "RemoveAddress",
     "RemoveProxyNeighbour",
@@ -288,6 +289,20 @@ class RemoveXfrmState:
 
 
 @dataclass(frozen=True, slots=True)
+class MigrateKeying:
+    """Tell the keying daemon its IKE endpoint moved (RFC 4877 section 6): the node's
+    care-of address went from ``old_care_of`` to ``new_care_of``. The shell sends the
+    kernel an XFRM_MSG_MIGRATE with the KMADDRESS of the new endpoints (see
+    :mod:`mip6d.wire.xfrm`). Only when both ends set the K flag (RFC 6275 sections
+    10.3.1 and 11.7.3); without it the keying daemon re-keys on its own."""
+
+    home_address: IPv6Address
+    home_agent: IPv6Address
+    old_care_of: IPv6Address
+    new_care_of: IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
 class CheckDuplicateAddress:
     """Run Duplicate Address Detection for ``addresses`` on ``ifname`` and report
     whether all of them are unique (RFC 6275 section 10.3.1, RFC 4862 section 5.4)."""
@@ -365,6 +380,7 @@ Effect: TypeAlias = (
     | RemoveRule
     | AddXfrmState
     | RemoveXfrmState
+    | MigrateKeying
     | CheckDuplicateAddress
     | StartTimer
     | CancelTimer

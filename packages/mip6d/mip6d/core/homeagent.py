@@ -88,6 +88,7 @@ from mip6d.core.effects import (
     ChangeTunnel,
     CheckDuplicateAddress,
     Effect,
+    MigrateKeying,
     RemoveTunnel,
     SendMessage,
     StartTimer,
@@ -622,6 +623,11 @@ class HomeAgent:
             handovers=0 if old is None else old.handovers + int(moved),
         )
         effects = self._transition(old, binding)
+        if moved and old is not None and BAFlag.K in self._ack_flags(bu) and BUFlag.K in old.flags:
+            # RFC 4877 section 6: the IKE SA follows the care-of address, before the
+            # acknowledgement that the keying daemon's SAs protect leaves.
+            effects = (*effects, MigrateKeying(request.home_address, request.dst,
+                                               old.care_of, request.care_of))
         event = (
             "binding-added" if old is None else "binding-moved" if moved else "binding-refreshed"
         )
