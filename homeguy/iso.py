@@ -2,9 +2,10 @@
 
 Pure core (no I/O): profile parsing against the PROFILE_KEYS table, the `lb config`
 options, the rendered configuration tree, the per-node slot (its bytes and its parser),
-the inputs digest that keys the build cache. The shell (`build`, `personalize`) serves
-out/repo on the loopback, runs the POSIX sh wrappers in live/ through `homeguy.run.run`,
-and writes out/iso/.
+the inputs digest that keys the built images, the two layers of the chroot and the key of
+the cached Debian layer (what to cache, and when it is still good). The shell (`build`,
+`personalize`) serves out/repo on the loopback, runs the POSIX sh wrappers in live/
+through `homeguy.run.run`, and writes out/iso/.
 
 The per-node slot: a fixed-size file, /homeguy/node.conf, on the ISO 9660 medium (which
 live-boot mounts at /run/live/medium). Its offset in the image is recorded at build time
@@ -316,9 +317,10 @@ BUILD_SCRIPTS = ("lb-config.sh", "lb-build.sh", "normalize-chroot.sh")
 #   2. the Homeguy layer, on that chroot (just made, or restored from the cache): the rest
 #      of the configuration is laid over config/, the marks of HOMEGUY_LAYER_STAGES and
 #      RERUN_STAGES are removed, and `lb chroot` runs again: live-build skips the stages
-#      done in layer 1, installs the package lists again (apt finds the Debian packages
-#      installed and fetches Homeguy's from out/repo, signature checked), then includes,
-#      hooks and its hacks (the initramfs).
+#      done in layer 1, updates the package indices and upgrades (updates the mirror
+#      published since the layer was made land here), installs the package lists again
+#      (apt finds the Debian packages installed and fetches Homeguy's from out/repo,
+#      signature checked), then includes, hooks and its hacks (INITRAMFS_INPUTS).
 #
 # A cold build and a rebuild run the same layer-2 steps on the same layer-1 tree, so they
 # give the same image.
