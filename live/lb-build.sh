@@ -44,8 +44,13 @@ cd "${work}"
 # The Debian layer: restored, or made and saved.
 debian_layer() {
 	if [ -f "${layer}/key" ] && [ "$(cat "${layer}/key")" = "${HOMEGUY_LAYER_KEY}" ]; then
+		if ! { rm -rf chroot && cp -a "${layer}/chroot" chroot \
+			&& cp -a "${layer}/stages/." .build/; }; then
+			echo "[lb] cannot restore the Debian layer from ${layer}:" \
+				"remove that directory (the next build makes the layer again)"
+			return 1
+		fi
 		echo "[lb] chroot: Debian layer restored from ${layer}"
-		rm -rf chroot && cp -a "${layer}/chroot" chroot && cp -a "${layer}/stages/." .build/
 		return
 	fi
 	echo "[lb] chroot: Debian layer not cached (key ${HOMEGUY_LAYER_KEY}), making it"
