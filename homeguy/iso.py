@@ -2,9 +2,10 @@
 
 Pure core (no I/O): profile parsing against the PROFILE_KEYS table, the `lb config`
 options, the rendered configuration tree, the per-node slot (its bytes and its parser),
-the inputs digest that keys the build cache. The shell (`build`, `personalize`) serves
-out/repo on the loopback, runs the POSIX sh wrappers in live/ through `homeguy.run.run`,
-and writes out/iso/.
+the inputs digest that keys the built images, the two layers of the chroot and the key of
+the cached Debian layer (what to cache, and when it is still good). The shell (`build`,
+`personalize`) serves out/repo on the loopback, runs the POSIX sh wrappers in live/
+through `homeguy.run.run`, and writes out/iso/.
 
 The per-node slot: a fixed-size file, /homeguy/node.conf, on the ISO 9660 medium (which
 live-boot mounts at /run/live/medium). Its offset in the image is recorded at build time
@@ -251,6 +252,8 @@ STATIC_FILES: tuple[tuple[str, str, int], ...] = (
 # Jinja2 templates: (template under live/, target under config/, mode).
 TEMPLATES: tuple[tuple[str, str, int], ...] = (
     ("templates/archives/homeguy.list.chroot.j2", "archives/homeguy.list.chroot", 0o644),
+    ("templates/package-lists/debian.list.chroot.j2", "package-lists/debian.list.chroot",
+     0o644),
     ("templates/package-lists/homeguy.list.chroot.j2",
      "package-lists/homeguy.list.chroot", 0o644),
     ("templates/bootloaders/grub-pc/config.cfg.j2", "bootloaders/grub-pc/config.cfg", 0o644),
@@ -297,6 +300,117 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
 
 # The wrappers run on the host around live-build: part of what makes an image.
 BUILD_SCRIPTS = ("lb-config.sh", "lb-build.sh", "normalize-chroot.sh")
+
+
+# --------------------------------------------------------------------- chroot layers
+#
+# live-build makes the live root file system (chroot/) in one `lb chroot` run. Homeguy
+# runs it twice, as two layers, so that a rebuild where only Homeguy's packages changed
+# starts from a cached copy of everything Debian:
+#
+#   1. the Debian layer: the bootstrap and the profile's Debian packages (with
+#      live-build's own lists: the kernel, live-boot), from the mirror only, with the
+#      DEBIAN_LAYER_FILES of the rendered configuration. live-build's stages after the
+#      package installation (HOMEGUY_LAYER_STAGES) are marked done, so they do not run
+#      yet. The chroot and live-build's stage files (.build/) are then kept in the cache,
+#      outside the checkout, under chroot_key: what went into them.
+#   2. the Homeguy layer, on that chroot (just made, or restored from the cache): the rest
+#      of the configuration is laid over config/, the marks of HOMEGUY_LAYER_STAGES and
+#      RERUN_STAGES are removed, and `lb chroot` runs again: live-build skips the stages
+#      done in layer 1, updates the package indices and upgrades (updates the mirror
+#      published since the layer was made land here), installs the package lists again
+#      (apt finds the Debian packages installed and fetches Homeguy's from out/repo,
+#      signature checked), then includes, hooks and its hacks (INITRAMFS_INPUTS).
+#
+# A cold build and a rebuild run the same layer-2 steps on the same layer-1 tree, so they
+# give the same image.
+
+# live-build's `lb chroot` stages that come after the package installation: not run in
+# the Debian layer (their stage files are created before it), run in the Homeguy layer.
+HOMEGUY_LAYER_STAGES = ("chroot_includes_after_packages", "chroot_hooks", "chroot_hacks")
+# Stages done in the Debian layer and done again in the Homeguy layer, with its lists.
+RERUN_STAGES = ("chroot_package-lists.install", "chroot_install-packages.install")
+# Files of the rendered configuration that make the Debian layer; the others are laid
+# over config/ for the Homeguy layer only.
+DEBIAN_LAYER_FILES = ("package-lists/debian.list.chroot",)
+# The Debian layer is made with this SOURCE_DATE_EPOCH (Debian 12's release day), not the
+# build's: its key then leaves out the build's date, which changes with every commit.
+# Whatever in it depends on the date is made again in the Homeguy layer (the initramfs,
+# the shadow files' dates) or clamped to the build's date by mksquashfs (time stamps).
+DEBIAN_LAYER_EPOCH = 1686355200
+# `lb config` options used by live-build's binary stage only: left out of chroot_key, so
+# that a new boot menu or image name does not make the Debian layer again.
+BINARY_ONLY_OPTIONS = frozenset({
+    "--binary-images", "--bootloaders", "--uefi-secure-boot", "--memtest",
+    "--firmware-binary", "--checksums", "--zsync", "--image-name", "--iso-volume",
+    "--iso-application", "--iso-publisher", "--bootappend-live",
+    "--chroot-squashfs-compression-type", "--chroot-squashfs-compression-level",
+})
+
+
+# What initramfs-tools puts into the initramfs from the root file system, as paths of the
+# rendered configuration. The initramfs is made in the Debian layer (when the kernel and
+# live-boot are installed); live-build's hacks stage makes it again after the hooks, which
+# takes a third of a rebuild. The Homeguy layer skips that (live-build's own
+# initrd.img_has_already_been_regenerated mark) unless one of its files is among these;
+# its packages regenerate it themselves when they need to, as on any Debian system
+# (dh_installinitramfs: update-initramfs in their postinst).
+INITRAMFS_INPUTS = tuple(f"includes.chroot/{path}" for path in (
+    "etc/initramfs-tools/", "usr/share/initramfs-tools/", "etc/modprobe.d/",
+    "lib/modprobe.d/", "usr/lib/modprobe.d/", "etc/udev/", "lib/udev/", "usr/lib/udev/",
+    "lib/modules/", "usr/lib/modules/", "lib/firmware/", "usr/lib/firmware/",
+    "etc/cryptsetup-initramfs/", "etc/crypttab", "etc/fstab", "etc/live/boot",
+    "lib/live/boot/", "usr/lib/live/boot/",
+))
+
+
+def initramfs_inputs(homeguy_files: Mapping[str, ConfigFile]) -> list[str]:
+    """The Homeguy layer's files that the initramfs is made of (then it is made again)."""
+    return sorted(path for path in homeguy_files if path.startswith(INITRAMFS_INPUTS))
+
+
+def split_layers(config: Mapping[str, ConfigFile]) -> tuple[dict[str, ConfigFile],
+                                                             dict[str, ConfigFile]]:
+    """The rendered configuration -> (the Debian layer's files, the Homeguy layer's)."""
+    missing = [path for path in DEBIAN_LAYER_FILES if path not in config]
+    if missing:
+        raise IsoError(f"the rendered configuration has no {missing} (DEBIAN_LAYER_FILES)")
+    debian = {path: item for path, item in config.items() if path in DEBIAN_LAYER_FILES}
+    homeguy = {path: item for path, item in config.items() if path not in DEBIAN_LAYER_FILES}
+    return debian, homeguy
+
+
+def chroot_options(options: list[str]) -> list[str]:
+    """`lb config` options without BINARY_ONLY_OPTIONS (each option takes one value)."""
+    pairs = zip(options[::2], options[1::2], strict=True)
+    return [item for name, value in pairs if name not in BINARY_ONLY_OPTIONS
+            for item in (name, value)]
+
+
+def chroot_key(inputs: BuildInputs, debian_files: Mapping[str, ConfigFile],
+               tools: Mapping[str, str], scripts: Mapping[str, bytes]) -> str:
+    """What the Debian layer is made of: the mirrors, the distribution, the `lb config`
+    options that reach the chroot, the Debian package lists, the versions of live-build
+    and debootstrap (`tools`), the wrapper that runs the layers, and how it runs them.
+    Not the Homeguy packages, the hooks, the boot menus or the build's date."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([chroot_options(lb_config_args(inputs)), DEBIAN_LAYER_EPOCH,
+                              HOMEGUY_LAYER_STAGES, RERUN_STAGES, sorted(tools.items())],
+                             ).encode())
+    for path in sorted(debian_files):
+        digest.update(path.encode() + b"\0" + debian_files[path].content
+                      + f"\0{debian_files[path].mode:o}\0".encode())
+    for path, content in sorted(scripts.items()):
+        digest.update(path.encode() + b"\0" + content + b"\0")
+    return digest.hexdigest()
+
+
+def layer_env(key: str, homeguy_files: Mapping[str, ConfigFile]) -> dict[str, str]:
+    """What live/lb-build.sh needs to know about the layers, as its environment."""
+    return {"HOMEGUY_LAYER_KEY": key, "HOMEGUY_LAYER_STAGES": " ".join(HOMEGUY_LAYER_STAGES),
+            "HOMEGUY_RERUN_STAGES": " ".join(RERUN_STAGES),
+            "HOMEGUY_DEBIAN_LAYER_EPOCH": str(DEBIAN_LAYER_EPOCH),
+            "HOMEGUY_INITRAMFS": "make" if initramfs_inputs(homeguy_files) else "keep"}
 
 
 def read_sources() -> dict[str, bytes]:
@@ -450,18 +564,19 @@ def source_date_epoch() -> int:
     return int(os.environ.get("SOURCE_DATE_EPOCH") or git("log", "-1", "--format=%ct"))
 
 
-def plan(profile_name: str, epoch: int | None = None) -> tuple[BuildInputs,
-                                                                dict[str, ConfigFile], str]:
+def plan(profile_name: str, epoch: int | None = None,
+         repo: Path = REPO) -> tuple[BuildInputs, dict[str, ConfigFile], str]:
     """The inputs, the rendered configuration and its digest, for one profile."""
-    if not KEYRING.is_file():
-        raise IsoError(f"{KEYRING} is missing; run `make` first (it publishes out/repo)")
+    keyring = repo / KEYRING.name
+    if not keyring.is_file():
+        raise IsoError(f"{keyring} is missing; run `make` first (it publishes out/repo)")
     profile = load_profile(profile_name)
     inputs = BuildInputs(profile, mirror.debian_mirror(DISTRIBUTION),
                          security_mirror(DISTRIBUTION), f"http://127.0.0.1:{REPO_PORT}/",
                          source_date_epoch() if epoch is None else epoch,
                          keyring_url=load_config().url)
-    config = render_config(inputs, read_sources(), KEYRING.read_bytes())
-    packages = closure(repo_packages_text(), profile.homeguy_packages)
+    config = render_config(inputs, read_sources(), keyring.read_bytes())
+    packages = closure(repo_packages_text(repo), profile.homeguy_packages)
     missing = [name for name in profile.homeguy_packages if name not in packages]
     if missing:
         raise IsoError(f"profiles/{profile_name}.toml asks for {missing}, which out/repo "
@@ -513,8 +628,9 @@ def serve_repo(repo: Path, port: int, keyring_url: str = "http://localhost/") ->
         server.server_close()
 
 
-def write_tree(root: Path, files: Mapping[str, ConfigFile]) -> None:
-    if root.exists():
+def write_tree(root: Path, files: Mapping[str, ConfigFile], clean: bool = True) -> None:
+    """Write files under root; with `clean`, what root had before is removed first."""
+    if clean and root.exists():
         shutil.rmtree(root)
     for path, item in files.items():
         target = root / path
@@ -557,10 +673,11 @@ def find_cached(digest: str, out_dir: Path = OUT_ISO) -> Path | None:
 
 
 def build(profile_name: str, *, out_dir: Path = OUT_ISO, epoch: int | None = None,
-          force: bool = False, workdir: Path | None = None,
+          force: bool = False, workdir: Path | None = None, repo: Path = REPO,
           say: Callable[[str], None] = print) -> Path:
-    """Build (or reuse, when its inputs are unchanged) one profile's hybrid ISO."""
-    inputs, config, digest = plan(profile_name, epoch)
+    """Build (or reuse, when its inputs are unchanged) one profile's hybrid ISO, with the
+    Homeguy packages of `repo` (out/repo unless told)."""
+    inputs, config, digest = plan(profile_name, epoch, repo)
     if not force and (cached := find_cached(digest, out_dir)):
         say(f"      {cached.name}: inputs unchanged ({digest[:12]}), not rebuilt")
         return cached
@@ -571,7 +688,7 @@ def build(profile_name: str, *, out_dir: Path = OUT_ISO, epoch: int | None = Non
     with exclusive(CACHE / "build.lock", say):
         if not force and (cached := find_cached(digest, out_dir)):  # built while we waited
             return cached
-        return _build(inputs, config, digest, work, out_dir)
+        return _build(inputs, config, digest, work, out_dir, repo)
 
 
 @contextmanager
@@ -588,21 +705,29 @@ def exclusive(path: Path, say: Callable[[str], None]) -> Iterator[None]:
 
 
 def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, work: Path,
-           out_dir: Path) -> Path:
+           out_dir: Path, repo: Path) -> Path:
     profile_name = inputs.profile.name
     # One cache per mirror and distribution: the bootstrap and the .debs, shared by profiles.
     cache_key = hashlib.sha256(f"{inputs.mirror} {inputs.security_mirror} "
                                f"{inputs.distribution} {ARCH}".encode()).hexdigest()[:12]
     cache = CACHE / f"cache-{inputs.distribution}-{cache_key}"
     cache.mkdir(parents=True, exist_ok=True)
+    debian_files, homeguy_files = split_layers(config)
     rendered = work.parent / f"{work.name}.config"
-    write_tree(rendered, config)
+    write_tree(rendered, debian_files)
+    homeguy_config = work.parent / f"{work.name}.homeguy-config"
+    write_tree(homeguy_config, homeguy_files)
+    # The Debian layer of the chroot, one per profile (the newest), next to the bootstrap.
+    layer = cache / "chroot" / profile_name
+    key = chroot_key(inputs, debian_files, tool_versions(LAYER_TOOLS),
+                     {name: (LIVE / name).read_bytes() for name in LAYER_SCRIPTS})
     env = {"SOURCE_DATE_EPOCH": str(inputs.source_date_epoch), "LC_ALL": "C.UTF-8"}
     log = work.parent / f"{work.name}.log"
-    with serve_repo(REPO, REPO_PORT, inputs.keyring_url):
+    with serve_repo(repo, REPO_PORT, inputs.keyring_url):
         run(["sh", LIVE / "lb-config.sh", work, rendered, cache, "--",
              *lb_config_args(inputs)], env=env, capture=False, timeout=600)
-        run(["sh", LIVE / "lb-build.sh", work, log], env=env, capture=False,
+        run(["sh", LIVE / "lb-build.sh", work, log, homeguy_config, layer],
+            env={**env, **layer_env(key, homeguy_files)}, capture=False,
             timeout=BUILD_TIMEOUT)
     built = work / f"homeguy-{profile_name}-{ARCH}.hybrid.iso"
     if not built.is_file():
@@ -621,6 +746,16 @@ def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, w
     write_atomic(target.with_name(target.name + ".sha256"),
                  f"{meta['sha256']}  {target.name}\n".encode())
     return target
+
+
+# Host tools whose versions make the Debian layer, and the wrappers that run it.
+LAYER_TOOLS = ("live-build", "debootstrap")
+LAYER_SCRIPTS = ("lb-config.sh", "lb-build.sh")
+
+
+def tool_versions(names: tuple[str, ...]) -> dict[str, str]:
+    output = run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", *names]).stdout
+    return dict(line.split(" ", 1) for line in output.splitlines() if line)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

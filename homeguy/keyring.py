@@ -1,20 +1,24 @@
-"""The homeguy-archive-keyring package: the repository's public key and its apt source.
+"""The homeguy-archive-keyring package: the repository's public key, its apt source and
+the apt pin for the patched packages.
 
-Neither file is in the tree. The signing key is created on first use outside it
+None of the files is in the tree. The signing key is created on first use outside it
 (`signing_home` in repo/repo.toml); its public key is exported, the deb822 source is
-written with the repository's `url`, and both go into the package at build time.
+written with the repository's `url`, the pin from the patched recipes' binary packages
+and the repository's Origin and Label, and all go into the package at build time.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from homeguy import packages
+from homeguy import packages, patched
 from repo.publisher import signing
 from repo.publisher.config import RepoConfig
 
 PACKAGE = "homeguy-archive-keyring"
 KEYRING_PATH = f"/usr/share/keyrings/{PACKAGE}.gpg"
+# apt_preferences(5): at or above 1000 a version is installed even if it is a downgrade.
+PIN_PRIORITY = 1001
 
 
 def apt_source(config: RepoConfig) -> str:
@@ -28,6 +32,32 @@ def apt_source(config: RepoConfig) -> str:
     )
 
 
+def apt_preferences(config: RepoConfig, binaries: list[str]) -> str:
+    """The pin that keeps the patched packages' binaries on Homeguy's builds.
+
+    Homeguy's version (say 5.9.8-5+deb12u5+homeguy1) sorts below Debian's next security
+    update (+deb12u6), which apt would otherwise take and lose the Mobile IPv6 fixes;
+    pinned to the repository's Origin and Label above 1000, Homeguy's build is the
+    candidate whatever the other versions, and replaces Debian's if that came first.
+    When Debian fixes strongSwan, the recipe moves to that version and Homeguy publishes
+    a new build.
+    """
+    if not binaries:
+        raise ValueError("no patched binary packages to pin")
+    return (
+        "# Written by homeguy (homeguy/keyring.py): the binaries of Homeguy's patched\n"
+        "# packages come from Homeguy's repository, even when another one has a higher\n"
+        "# version (see apt_preferences(5)).\n"
+        f"Package: {' '.join(sorted(set(binaries)))}\n"
+        f"Pin: release o={config.origin},l={config.label}\n"
+        f"Pin-Priority: {PIN_PRIORITY}\n"
+    )
+
+
+def patched_binaries() -> list[str]:
+    return sorted({name for recipe in patched.recipes() for name in recipe.publish})
+
+
 def build(config: RepoConfig, workdir: Path) -> list[Path]:
     """Export the public key (creating the key on first use) and build the package."""
     key, _ = signing.ensure_key(config.signing_home, config.key_uid)
@@ -37,8 +67,11 @@ def build(config: RepoConfig, workdir: Path) -> list[Path]:
     signing.stop_agent(config.signing_home)
     sources = workdir / "homeguy.sources"
     sources.write_text(apt_source(config))
+    pin = workdir / "homeguy.pref"
+    pin.write_text(apt_preferences(config, patched_binaries()))
     package = next(p for p in packages.source_packages() if p.name == PACKAGE)
-    return packages.build(package, extra={public.name: public, sources.name: sources})
+    return packages.build(package, extra={public.name: public, sources.name: sources,
+                                          pin.name: pin})
 
 
 def other_packages() -> list[packages.SourcePackage]:

@@ -13,15 +13,26 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeguy import cli, iso
+from homeguy import cli, iso, packages
 from homeguy.run import run
+from repo.publisher.config import load_config
+from repo.publisher.publish import publish
 
 SERVICE_IN_GUEST = "http://10.0.2.100:8080"
+# The live entry's command line without the profile's extras (host name, locale), as a
+# user who boots the kernel by hand would write it.
+LIVE_APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 
 _published: list[bool] = []
+
+
+def enroll_append(token: str, *extra: str) -> str:
+    """A kernel command line that enrolls the guest with the service by token."""
+    return " ".join((LIVE_APPEND, f"homeguy.url={SERVICE_IN_GUEST}",
+                     f"homeguy.token={token}", *extra))
 
 
 def built_iso(profile: str) -> Path:
@@ -32,6 +43,44 @@ def built_iso(profile: str) -> Path:
             step()
         _published.append(True)
     return iso.build(profile)
+
+
+def repo_with_new_version(package: str, suffix: str, into: Path) -> tuple[Path, str]:
+    """A signed repository like out/repo, with `package` at its version + `suffix` (the
+    same files, the .deb's control file changed): what publishing a changed Homeguy package
+    gives. Returns the repository and the new version."""
+    debs = into / "debs"
+    debs.mkdir(parents=True)
+    original = [deb for deb in sorted(packages.DEBS.glob("*.deb"))
+                if deb.name.startswith(f"{package}_")]
+    if len(original) != 1:
+        raise AssertionError(f"expected one {package}_*.deb in {packages.DEBS}: {original}")
+    for deb in packages.DEBS.glob("*.deb"):
+        if deb != original[0]:
+            shutil.copy2(deb, debs / deb.name)
+    tree = into / "tree"
+    run(["dpkg-deb", "-R", original[0], tree])
+    control = tree / "DEBIAN" / "control"
+    old = re.search(r"^Version: (\S+)$", control.read_text(), re.M)
+    assert old, control
+    version = old.group(1) + suffix
+    control.write_text(control.read_text().replace(f"Version: {old.group(1)}\n",
+                                                   f"Version: {version}\n"))
+    arch = original[0].name.rsplit("_", 1)[1]
+    run(["dpkg-deb", "--root-owner-group", "-b", tree, debs / f"{package}_{version}_{arch}"])
+    repo = into / "repo"
+    publish(load_config(), debs, repo)
+    return repo, version
+
+
+def installed_packages(image: Path, into: Path) -> dict[str, str]:
+    """The image's /live/filesystem.packages (`dpkg-query -W` in the chroot that became its
+    squashfs, after the build): name -> version."""
+    manifest = into / "filesystem.packages"
+    run(["xorriso", "-osirrox", "on", "-indev", image, "-extract",
+         "/live/filesystem.packages", manifest])
+    lines = manifest.read_text().splitlines()
+    return dict(line.split("\t", 1) for line in lines if "\t" in line)
 
 
 def extract_kernel(iso: Path, into: Path) -> tuple[Path, Path]:

@@ -48,6 +48,9 @@ def test_keyring_package_holds_the_key_and_source(repository: tuple[Path, Path],
         "Types: deb\nURIs: http://127.0.0.1:9/\nSuites: bookworm\nComponents: main\n"
         "Signed-By: /usr/share/keyrings/homeguy-archive-keyring.gpg\n"
     )
+    pin = (tmp_path / "etc/apt/preferences.d/homeguy.pref").read_text()
+    assert pin.endswith("Pin: release o=Homeguy,l=Homeguy\nPin-Priority: 1001\n")
+    assert "libstrongswan" in pin and "charon-systemd" in pin
 
 
 def test_apt_installs_mip6d_from_the_signed_repository(repository: tuple[Path, Path],

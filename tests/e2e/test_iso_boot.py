@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 import requests
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
-from iso_vm import SERVICE_IN_GUEST, Guest, built_iso, extract_kernel  # tests/e2e/iso_vm.py
+from iso_vm import (  # tests/e2e/iso_vm.py
+    SERVICE_IN_GUEST,
+    Guest,
+    built_iso,
+    enroll_append,
+    extract_kernel,
+)
 
 from homeguy import iso
 
@@ -25,7 +31,6 @@ pytestmark = pytest.mark.e2e
 
 WORK = iso.TOP / "out" / "iso" / "e2e"
 BOOT_LIMIT = 900.0  # seconds from QEMU's start to the line a test waits for (TCG, shared cores)
-APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
 RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
 
 
@@ -72,12 +77,10 @@ def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str,
     token = service["token"]
     return {
         "cmdline": Guest(base_iso, WORK / "cmdline", service["port"], kernel=kernel,
-                         append=f"{APPEND} homeguy.url={SERVICE_IN_GUEST} "
-                                f"homeguy.token={token}"),
+                         append=enroll_append(token)),
         # No forwarding at all: 10.0.2.100 answers nothing, as a service that is down.
         "unreachable": Guest(base_iso, WORK / "unreachable", None, kernel=kernel,
-                             append=f"{APPEND} homeguy.url={SERVICE_IN_GUEST} "
-                                    f"homeguy.token={token} homeguy.timeout=20"),
+                             append=enroll_append(token, "homeguy.timeout=20")),
         "node-bios": Guest(node_iso, WORK / "node-bios", service["port"]),
         "node-uefi": Guest(node_iso, WORK / "node-uefi", service["port"], firmware="uefi"),
     }

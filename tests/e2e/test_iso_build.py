@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from iso_vm import built_iso  # tests/e2e/iso_vm.py
+from iso_vm import built_iso, installed_packages, repo_with_new_version  # tests/e2e/
 
 from homeguy import iso
 from homeguy.run import run
@@ -94,3 +94,21 @@ def test_two_builds_give_the_same_bytes(base_iso: Path, tmp_path: Path) -> None:
     assert again.stat().st_size == base_iso.stat().st_size
     same = iso.sha256_file(again) == iso.image_meta(base_iso)["sha256"]
     assert same, f"the images differ in {differing_files(base_iso, again)}"
+
+
+def test_rebuild_after_a_homeguy_package_change_has_the_new_version(
+        base_iso: Path, tmp_path: Path) -> None:
+    # What a developer's rebuild does: one Homeguy package changed and published; the
+    # Debian layer of the chroot comes from the cache, the new package from the repository.
+    epoch = iso.image_meta(base_iso)["source_date_epoch"]
+    before = installed_packages(base_iso, tmp_path)
+    repo, version = repo_with_new_version("homeguy-mobile-host", "+e2e1", tmp_path / "new")
+    assert before["homeguy-mobile-host"] != version
+    again = iso.build("mobile-host", out_dir=tmp_path / "out", epoch=epoch, repo=repo)
+    log = (iso.CACHE / "build" / "mobile-host.log").read_text()
+    assert "chroot: Debian layer restored from" in log, "the Debian layer was made again"
+    assert re.search(rf"Setting up homeguy-mobile-host \({re.escape(version)}\)", log)
+    after = installed_packages(again, tmp_path)
+    assert after["homeguy-mobile-host"] == version
+    assert {k: v for k, v in after.items() if k != "homeguy-mobile-host"} == \
+        {k: v for k, v in before.items() if k != "homeguy-mobile-host"}

@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
-from iso_vm import SERVICE_IN_GUEST, Guest, built_iso, extract_kernel  # tests/e2e/iso_vm.py
+from iso_vm import (  # tests/e2e/iso_vm.py
+    SERVICE_IN_GUEST,
+    Guest,
+    built_iso,
+    enroll_append,
+    extract_kernel,
+)
 
 from homeguy import iso
 from homeguy.run import run
@@ -25,7 +31,6 @@ from homeguy.run import run
 pytestmark = pytest.mark.e2e
 
 WORK = iso.TOP / "out" / "iso" / "e2e-install"
-APPEND = "boot=live components net.ifnames=0 console=ttyS0,115200n8"
 INSTALL_LIMIT = 1800.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG
 BOOT_LIMIT = 600.0  # s: the installed system's boot until its role report
 INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"
@@ -50,8 +55,7 @@ def installed(router_iso: Path, service: dict[str, Any]) -> dict[str, Any]:
     disk.unlink(missing_ok=True)
     run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "8G"])
     kernel = extract_kernel(router_iso, WORK / "kernel")
-    append = (f"{APPEND} homeguy.url={SERVICE_IN_GUEST} "
-              f"homeguy.token={service['router_token']} homeguy.install=/dev/vda")
+    append = enroll_append(service["router_token"], "homeguy.install=/dev/vda")
     live = Guest(router_iso, WORK / "live", service["port"], kernel=kernel, append=append,
                  disk=disk)
     started = time.monotonic()

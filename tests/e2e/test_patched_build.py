@@ -8,12 +8,15 @@ installed by real apt from the signed repository into a clean bookworm chroot.
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from debian.debian_support import version_compare
 
 from homeguy import keyring, packages, patched
 from homeguy.mirror import debian_mirror
@@ -95,50 +98,114 @@ def test_patched_build_then_cache_hit(tmp_path: Path) -> None:
     assert warm < 2
 
 
+# A later Debian security update of strongSwan, in a second signed repository: apt must
+# still take Homeguy's build (the keyring package's pin).
+COMPETITOR_VERSION = "5.9.8-5+deb12u6"
+
+
+@dataclass
+class Repositories:
+    homeguy: Path
+    homeguy_url: str
+    keyring_deb: Path
+    competitor_url: str
+    competitor_keyring: Path
+
+
 @pytest.fixture(scope="module")
-def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def repositories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repositories]:
     """Homeguy's repository with the strongSwan packages (from the builder's cache once
-    `make` built them), signed with a scratch key."""
+    `make` built them), signed with a scratch key and served, with the keyring package
+    pointing at where it is served; and a competitor, signed with another key, whose
+    strongSwan binaries have a higher version."""
     base = tmp_path_factory.mktemp("patched-install")
-    debs = base / "debs"
+    debs, competitor_debs = base / "debs", base / "competitor-debs"
+    competitor_debs.mkdir()
     (strongswan,) = [r for r in patched.recipes() if r.name == "strongswan-mip6"]
     patched.build(strongswan, debs=debs)
-    with testkit.gnupg_home() as home:
-        config = testkit.config_for_tests(home, url="http://127.0.0.1:9/")
+    for name in strongswan.publish:
+        testkit.build_deb(competitor_debs, name, COMPETITOR_VERSION, "amd64",
+                          description="a newer strongSwan from elsewhere")
+    (base / "repo").mkdir()
+    (base / "competitor").mkdir()
+    with testkit.gnupg_home() as home, testkit.gnupg_home() as other, \
+            testkit.serve(base / "repo") as server, \
+            testkit.serve(base / "competitor") as competitor:
+        config = testkit.config_for_tests(home, url=server.url)
         for source in keyring.other_packages():
             for deb in packages.build(source, progress=False):
                 shutil.copy(deb, debs)
-        keyring.build(config, base / "keyring")
-        for deb in (base / "keyring").glob("*.deb"):
-            shutil.copy(deb, debs)
+        (keyring_deb,) = keyring.build(config, base / "keyring")
+        shutil.copy(keyring_deb, debs)
         publish(config, debs, base / "repo")
-        yield base / "repo"
+        rival = testkit.config_for_tests(other, origin="Debian", label="Debian-Security",
+                                         keyring_name="competitor-keyring")
+        publish(rival, competitor_debs, base / "competitor")
+        yield Repositories(base / "repo", server.url, keyring_deb, competitor.url,
+                           base / "competitor" / "competitor-keyring.gpg")
+
+
+def candidate(chroot: testkit.Chroot, name: str) -> str:
+    policy = chroot.run("apt-cache", "policy", name).stdout
+    found = re.search(r"Candidate: (\S+)", policy)
+    assert found, policy
+    return found.group(1)
 
 
 def test_apt_installs_patched_strongswan_from_the_signed_repository(
-        repository: Path, tmp_path: Path) -> None:
+        repositories: Repositories, tmp_path: Path) -> None:
     (strongswan,) = [r for r in patched.recipes() if r.name == "strongswan-mip6"]
-    with testkit.chroot(tmp_path / "root") as chroot, testkit.serve(repository) as server:
+    ours = strongswan.local_version
+    assert ours.endswith("+homeguy1")
+    with testkit.chroot(tmp_path / "root") as chroot:
         (chroot.root / "etc/apt/sources.list.d/debian.sources").write_text(
             f"Types: deb\nURIs: {debian_mirror('bookworm')}\nSuites: bookworm\n"
             "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
         )
-        chroot.add_source("homeguy", server.url, "bookworm",
-                          repository / "homeguy-archive-keyring.gpg")
+        # What a user does: install the keyring package (the repository's key, source and
+        # pin), then use apt. The competitor is trusted as Debian's own would be.
+        shutil.copy(repositories.keyring_deb, chroot.root / "tmp/keyring.deb")
+        chroot.run("dpkg", "-i", "/tmp/keyring.deb")
+        pin = chroot.root / "etc/apt/preferences.d/homeguy.pref"
+        assert "Pin: release o=Homeguy,l=Homeguy\n" in pin.read_text()
+        chroot.add_source("competitor", repositories.competitor_url, "bookworm",
+                          repositories.competitor_keyring)
         update = chroot.apt_get("update")
         assert update.returncode == 0, update.stdout + update.stderr
         assert "NO_PUBKEY" not in update.stderr and "not signed" not in update.stderr
+        assert repositories.homeguy_url.rstrip("/") in update.stdout, update.stdout
+
+        # Without the pin apt would take the competitor's higher version; with it, ours.
+        assert version_compare(COMPETITOR_VERSION, ours) > 0
+        assert candidate(chroot, "libstrongswan") == ours
+        policy = chroot.run("apt-cache", "policy", "libstrongswan").stdout
+        homeguy_url = repositories.homeguy_url.rstrip("/")
+        # Our version, from our repository, pinned to 1001 (the others stay at 500).
+        assert re.search(rf"^\s+{re.escape(ours)} 1001\n\s+\d+ {re.escape(homeguy_url)} ",
+                         policy, re.M), policy
+        pin.rename(pin.with_suffix(".off"))
+        assert candidate(chroot, "libstrongswan") == COMPETITOR_VERSION
+        pin.with_suffix(".off").rename(pin)
+
         # The openssl plugin (ECDSA, AES-GCM) is only recommended: ask for it.
-        wanted = ("charon-systemd", "strongswan-swanctl", "libcharon-extra-plugins",
-                  "libstrongswan-standard-plugins", "strongswan-pki")
+        wanted = ("charon-systemd", "strongswan-charon", "strongswan-swanctl",
+                  "libcharon-extra-plugins", "libstrongswan-standard-plugins",
+                  "strongswan-pki")
         install = chroot.apt_get("install", "-y", "--no-install-recommends", *wanted)
         assert install.returncode == 0, install.stdout + install.stderr
         versions = chroot.run("dpkg-query", "-W", "-f", "${Package} ${Version}\n",
                               *wanted, "libstrongswan", "strongswan-libcharon").stdout
         assert versions.splitlines() == [
-            f"{name} {strongswan.local_version}" for name in sorted(
+            f"{name} {ours}" for name in sorted(
                 (*wanted, "libstrongswan", "strongswan-libcharon"))]
         for program in ("usr/sbin/swanctl", "usr/sbin/charon-systemd"):
             assert (chroot.root / program).is_file()
         assert chroot.run("pki", "--gen", "--type", "ecdsa", "--size", "256",
                           "--outform", "pem").stdout.startswith("-----BEGIN EC PRIVATE KEY")
+        # The daemon runs, on the installed libraries (charon-systemd has no --version).
+        upstream = ours.split("-")[0]
+        assert chroot.run("/usr/lib/ipsec/charon", "--version").stdout == \
+            f"Linux strongSwan {upstream}\n"
+        # And an upgrade keeps it.
+        upgrade = chroot.apt_get("-s", "upgrade")
+        assert upgrade.returncode == 0 and "\n0 upgraded" in upgrade.stdout, upgrade.stdout

@@ -10,7 +10,7 @@ from homeguy.lab.pytest_plugin import ARTIFACTS_ENV, in_lab
 from homeguy.lab.topology import Topology
 
 # The test modules that run charon (their builds are unpacked before the lab boots).
-STRONGSWAN_TESTS = ("test_strongswan_mip6.py", "test_mip6d_ike.py")
+STRONGSWAN_TESTS = ("test_strongswan_mip6.py", "test_mip6d_ike.py", "test_haiku_crl.py")
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ the pid file), so both variants and several daemons coexist in one VM.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +30,12 @@ CREDENTIALS = Path("/tmp/homeguy-strongswan-credentials")
 VARIANTS = ("debian", "homeguy")
 # What charon, swanctl and pki need at run time.
 PACKAGES = ("libstrongswan", "libstrongswan-standard-plugins", "strongswan-libcharon",
-            "libcharon-extra-plugins",
+            "libcharon-extra-plugins", "libstrongswan-extra-plugins",
             "strongswan-charon", "strongswan-swanctl", "strongswan-pki")
+# Of these packages only these plugins: swanctl and pki load every plugin they find, and
+# some of the others (tpm, pkcs11) stall or fail them. curl: CRLs fetched over HTTP.
+ONLY_PLUGINS = {"libstrongswan-extra-plugins": ("curl",)}
+PLUGIN_DIR = "usr/lib/ipsec/plugins"
 # Overlay the variant's /usr, give the daemon its own /run, then run the command.
 OVERLAY = ('mount -t overlay overlay -o "lowerdir=$0/usr:/usr" /usr && '
            'mount -t tmpfs tmpfs /run && exec "$@"')
@@ -46,13 +52,22 @@ def recipe() -> patched.Recipe:
 def unpack(debs: list[Path], target: Path) -> None:
     """Unpack `debs` into `target` unless it holds exactly these already."""
     stamp = target / ".debs"
-    names = "\n".join(deb.name for deb in debs) + "\n"
+    names = "\n".join(deb.name for deb in debs) + "\n" + f"{ONLY_PLUGINS}\n"
     if stamp.exists() and stamp.read_text() == names:
         return
     run(["rm", "-rf", target])
     target.mkdir(parents=True)
     for deb in debs:
-        run(["dpkg-deb", "-x", deb, target])
+        only = ONLY_PLUGINS.get(patched.deb_package(deb))
+        if only is None:
+            run(["dpkg-deb", "-x", deb, target])
+            continue
+        with tempfile.TemporaryDirectory() as scratch:
+            run(["dpkg-deb", "-x", deb, scratch])
+            for plugin in only:
+                name = f"libstrongswan-{plugin}.so"
+                (target / PLUGIN_DIR).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(Path(scratch) / PLUGIN_DIR / name, target / PLUGIN_DIR / name)
     stamp.write_text(names)
 
 
@@ -90,6 +105,8 @@ def variant_argv(host: Host, variant: str, *argv: str) -> list[str]:
 # strongswan.d files) charon loads every plugin it finds, and one of them crashes it.
 PLUGINS = ("random nonce aes sha1 sha2 hmac gcm kdf drbg pem pkcs1 pkcs8 x509 revocation "
            "constraints pubkey openssl gmp kernel-netlink socket-default vici updown")
+# With the fetcher that lets the revocation plugin fetch CRLs over HTTP.
+PLUGINS_CURL = PLUGINS + " curl"
 STRONGSWAN_CONF = """\
 charon {{
   load = {plugins}
@@ -124,6 +141,7 @@ class Charon:
     host: Host
     variant: str
     identity: str
+    plugins: str = PLUGINS
 
     @property
     def dir(self) -> Path:
@@ -147,18 +165,29 @@ class Charon:
         (`make_credentials`), the config (`charon_extra`, `plugins_extra`: more of
         strongswan.conf's charon and charon.plugins sections), the daemon, everything
         loaded."""
+        name = self.host.name
+        self.start_with({
+            "x509ca/ca.pem": (credentials / "ca.pem").read_text(),
+            f"x509/{name}.pem": (credentials / f"{name}.pem").read_text(),
+            f"private/{name}.pem": (credentials / f"{name}.key").read_text(),
+            "swanctl.conf": connections}, plugins_extra, charon_extra, install_routes)
+
+    def start_with(self, files: dict[str, str], plugins_extra: str = "",
+                   charon_extra: str = "", install_routes: bool = False) -> None:
+        """These files in the swanctl directory (path relative to it: credentials,
+        swanctl.conf, conf.d/...), the config as :meth:`start` has it, the daemon,
+        everything loaded."""
         swanctl = self.dir / "swanctl"
-        for sub in ("x509ca", "x509", "private"):
+        for sub in ("x509ca", "x509", "x509crl", "private", "conf.d"):
             (swanctl / sub).mkdir(parents=True, exist_ok=True)
         (self.dir / "strongswan.conf").write_text(STRONGSWAN_CONF.format(
-            log=self.dir / "charon.log", uri=self.uri, plugins=PLUGINS,
+            log=self.dir / "charon.log", uri=self.uri, plugins=self.plugins,
             plugins_extra=plugins_extra, charon_extra=charon_extra,
             install_routes="yes" if install_routes else "no"))
-        name = self.host.name
-        for source, target in (("ca.pem", "x509ca/ca.pem"), (f"{name}.pem", f"x509/{name}.pem"),
-                               (f"{name}.key", f"private/{name}.pem")):
-            (swanctl / target).write_bytes((credentials / source).read_bytes())
-        (swanctl / "swanctl.conf").write_text(connections)
+        if "swanctl.conf" not in files:
+            files = {**files, "swanctl.conf": "include conf.d/*.conf\n"}
+        for relative, content in files.items():
+            (swanctl / relative).write_text(content)
         socket = Path(self.uri.removeprefix("unix://"))
         socket.unlink(missing_ok=True)
         self.net.spawn(variant_argv(self.host, self.variant, *self.env(),

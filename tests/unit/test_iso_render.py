@@ -92,8 +92,9 @@ def test_rendered_configuration() -> None:
     assert files["archives/homeguy.list.chroot"].content.decode().splitlines()[-1] == \
         "deb http://127.0.0.1:8071/ bookworm main"
     assert files["archives/homeguy.key.chroot"].content == b"KEY"
-    lists = files["package-lists/homeguy.list.chroot"].content.decode().splitlines()
-    assert [line for line in lists if not line.startswith("#")] == ["python3", "mip6d"]
+    for name, packages in (("debian", ["python3"]), ("homeguy", ["mip6d"])):
+        lists = files[f"package-lists/{name}.list.chroot"].content.decode().splitlines()
+        assert [line for line in lists if not line.startswith("#")] == packages
     grub = files["bootloaders/grub-pc/config.cfg"].content.decode()
     assert "set timeout=3\n" in grub and "terminal_output console serial\n" in grub
     isolinux = files["bootloaders/isolinux/isolinux.cfg"].content.decode()
@@ -128,6 +129,67 @@ def test_inputs_digest_follows_what_goes_into_the_image() -> None:
     assert base != iso.inputs_digest(replace(inputs(), source_date_epoch=1), files, packages)
     other = iso.render_config(inputs(), iso.read_sources(), b"KEY2")
     assert base != iso.inputs_digest(inputs(), other, packages)
+
+
+def test_the_debian_layer_has_the_debian_package_list_only() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    debian, homeguy = iso.split_layers(files)
+    assert list(debian) == ["package-lists/debian.list.chroot"]
+    assert set(homeguy) == set(files) - {"package-lists/debian.list.chroot"}
+    assert "archives/homeguy.list.chroot" in homeguy and "apt/apt.conf" in homeguy
+    with pytest.raises(iso.IsoError, match=r"debian\.list\.chroot"):
+        iso.split_layers(homeguy)
+
+
+def test_chroot_options_leave_out_the_binary_stage_ones() -> None:
+    assert iso.chroot_options(["--distribution", "bookworm", "--image-name", "x",
+                               "--bootappend-live", "boot=live quiet"]) == \
+        ["--distribution", "bookworm"]
+    kept = iso.chroot_options(iso.lb_config_args(inputs()))
+    assert "--mirror-chroot" in kept and "--apt-recommends" in kept
+    assert "--iso-volume" not in kept and "--bootloaders" not in kept
+
+
+def test_every_layer_stage_is_one_of_live_builds() -> None:
+    for stage in (*iso.HOMEGUY_LAYER_STAGES, *iso.RERUN_STAGES):
+        assert Path("/usr/lib/live/build", stage.split(".")[0]).is_file(), stage
+
+
+def test_chroot_key_follows_the_debian_side_only() -> None:
+    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    debian, _ = iso.split_layers(files)
+    tools = {"live-build": "1:20230502", "debootstrap": "1.0.128"}
+    scripts = {"lb-build.sh": b"#!/bin/sh\n"}
+    base = iso.chroot_key(inputs(), debian, tools, scripts)
+    assert base == iso.chroot_key(inputs(), dict(reversed(debian.items())), tools, scripts)
+    # Homeguy's side, the date and the boot menu leave the Debian layer as it is.
+    profile = replace(inputs().profile, homeguy_packages=("mip6d", "haiku"),
+                      enable=("ssh.service",), bootappend="boot=live quiet", name="other")
+    unchanged = replace(inputs(profile), source_date_epoch=1, keyring_url="http://x/",
+                        repo_url="http://127.0.0.1:1/")
+    again = iso.split_layers(iso.render_config(unchanged, iso.read_sources(), b"KEY2"))[0]
+    assert iso.chroot_key(unchanged, again, tools, scripts) == base
+    # The mirror, the Debian packages, the tools and the wrapper make another one.
+    other_mirror = replace(inputs(), mirror="http://n/debian")
+    assert iso.chroot_key(other_mirror, debian, tools, scripts) != base
+    more = replace(inputs(), profile=replace(inputs().profile, debian_packages=("python3",
+                                                                               "sudo")))
+    more_files = iso.split_layers(iso.render_config(more, iso.read_sources(), b"KEY"))[0]
+    assert iso.chroot_key(more, more_files, tools, scripts) != base
+    assert iso.chroot_key(inputs(), debian, {**tools, "live-build": "2"}, scripts) != base
+    assert iso.chroot_key(inputs(), debian, tools, {"lb-build.sh": b"#"}) != base
+    assert iso.layer_env(base, {})["HOMEGUY_LAYER_KEY"] == base
+
+
+def test_the_initramfs_is_made_again_only_for_what_it_is_made_of() -> None:
+    _, homeguy = iso.split_layers(iso.render_config(inputs(), iso.read_sources(), b"KEY"))
+    assert iso.initramfs_inputs(homeguy) == []
+    assert iso.layer_env("k", homeguy)["HOMEGUY_INITRAMFS"] == "keep"
+    conf = iso.ConfigFile(b"options ipv6 disable=0\n", 0o644)
+    more = {**homeguy, "includes.chroot/etc/modprobe.d/mip6.conf": conf,
+            "includes.chroot/etc/modules-load.d/mip6.conf": conf}
+    assert iso.initramfs_inputs(more) == ["includes.chroot/etc/modprobe.d/mip6.conf"]
+    assert iso.layer_env("k", more)["HOMEGUY_INITRAMFS"] == "make"
 
 
 PACKAGES = """Package: homeguy-mobile-host

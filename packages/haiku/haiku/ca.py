@@ -3,6 +3,12 @@
 Created on first use in the secrets directory (``ca.key`` mode 0600, ``ca.pem``), under a
 lock so that two workers do not make two CAs. Node keys are generated here and returned;
 nothing of a private key is ever logged.
+
+Revocation (RFC 5280, 5): :meth:`CertificateAuthority.crl` signs the list of revoked
+serials the database keeps; node certificates name where it is published (their CRL
+distribution point), so a relying party (the home agent's charon with its revocation and
+curl plugins) fetches it. Its CRL number is the signing time in microseconds, so a later
+CRL always has a higher number (charon keeps the newer of two CRLs by that number).
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import datetime
 import fcntl
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from haiku.files import write_atomic
 
-__all__ = ["CertificateAuthority", "IssuedCertificate", "load_or_create"]
+__all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "load_or_create",
+           "serial_of"]
 
 CA_DAYS = 3650
 NODE_DAYS = 825
@@ -36,6 +44,19 @@ class IssuedCertificate:
 
 
 @dataclass(frozen=True)
+class Revocation:
+    """One revoked certificate, as the CRL lists it."""
+
+    serial: int
+    revoked_at: datetime.datetime
+    reason: x509.ReasonFlags
+
+
+def serial_of(certificate_pem: str) -> int:
+    return x509.load_pem_x509_certificate(certificate_pem.encode()).serial_number
+
+
+@dataclass(frozen=True)
 class CertificateAuthority:
     key: ec.EllipticCurvePrivateKey
     certificate: x509.Certificate
@@ -47,10 +68,35 @@ class CertificateAuthority:
     def certificate_pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, common_name: str, home_address: str) -> IssuedCertificate:
+    def crl(self, revoked: Iterable[Revocation], lifetime: datetime.timedelta,
+            now: datetime.datetime | None = None) -> x509.CertificateRevocationList:
+        """The CRL of these revocations, valid from now for ``lifetime`` (its nextUpdate:
+        how long a relying party may cache it before it fetches it again)."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self.certificate.subject)
+            .last_update(now)
+            .next_update(now + lifetime)
+            .add_extension(x509.CRLNumber(int(now.timestamp() * 1_000_000)), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                self.key.public_key()), critical=False)
+        )
+        for item in revoked:
+            entry = (x509.RevokedCertificateBuilder().serial_number(item.serial)
+                     .revocation_date(item.revoked_at))
+            if item.reason is not x509.ReasonFlags.unspecified:
+                entry = entry.add_extension(x509.CRLReason(item.reason), critical=False)
+            builder = builder.add_revoked_certificate(entry.build())
+        return builder.sign(self.key, hashes.SHA384())
+
+    def issue(self, common_name: str, home_address: str,
+              crl_url: str | None = None) -> IssuedCertificate:
+        """A new key and certificate for a node; ``crl_url`` (where :meth:`crl` is
+        published) goes in as its CRL distribution point."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (Python 3.11 and Django 3.2 both fine)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self.certificate.subject)
@@ -63,8 +109,12 @@ class CertificateAuthority:
                 [x509.IPAddress(ipaddress.IPv6Address(home_address))]), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
                            critical=False)
-            .sign(self.key, hashes.SHA256())
         )
+        if crl_url:
+            builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None,
+                reasons=None, crl_issuer=None)]), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
         return IssuedCertificate(
             key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode(),

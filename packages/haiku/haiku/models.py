@@ -103,6 +103,33 @@ class Node(models.Model):
         )
 
 
+class RevokedCertificate(models.Model):
+    """A node certificate the CA revoked; it stays listed in the CRL when its node is
+    deleted (until it expires, the key it certifies could still be used)."""
+
+    class Reason(models.TextChoices):
+        # RFC 5280, 5.3.1 (cryptography's x509.ReasonFlags values)
+        UNSPECIFIED = "unspecified", "unspecified"
+        KEY_COMPROMISE = "keyCompromise", "key compromise"
+        SUPERSEDED = "superseded", "superseded"
+        CESSATION_OF_OPERATION = "cessationOfOperation", "cessation of operation"
+
+    # Serials are up to 20 octets: kept as lower-case hex without leading zeros.
+    serial = models.CharField(max_length=40, unique=True)
+    node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="revoked_certificates")
+    subject = models.CharField(max_length=200)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    revoked_at = models.DateTimeField()
+    not_after = models.DateTimeField()
+
+    class Meta:
+        ordering = ["revoked_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.serial} ({self.subject}, {self.reason})"
+
+
 class MobileNetworkPrefix(models.Model):
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="prefixes")
     index = models.PositiveIntegerField(unique=True)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from haiku import ca, homeagent
+from haiku import ca, homeagent, revocation
 from haiku.core import keys as corekeys
 from haiku.core import tokens
 from haiku.core.allocation import Pool, PoolExhausted, first_free
@@ -25,6 +25,8 @@ __all__ = [
     "home_pool",
     "mnp_pool",
     "node_by_token",
+    "renew_certificate",
+    "revoke_certificate",
     "revoke_token",
     "rotate_token",
     "set_enabled",
@@ -87,9 +89,26 @@ def _allocate(owner: User, req: NodeRequest) -> Node:
     return node
 
 
-def create_node(owner: User, req: NodeRequest) -> Node:
+def crl_url(base_url: str = "") -> str | None:
+    """Where the CRL is published (the certificates' CRL distribution point):
+    HAIKU_BASE_URL, or else ``base_url`` (the request's), plus /ca/crl."""
+    base = (settings.HAIKU.base_url or base_url).rstrip("/")
+    return f"{base}/ca/crl" if base else None
+
+
+def _issue(node: Node, base_url: str) -> None:
+    issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
+        f"{node.name} ({node.home_address})", node.home_address, crl_url(base_url))
+    node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
+        issued.certificate_pem
+    node.save(update_fields=["private_key_pem", "certificate_pem"])
+
+
+def create_node(owner: User, req: NodeRequest, base_url: str = "") -> Node:
     """A new node with its home address, prefixes and keys. Raises :class:`PoolExhausted`
-    (with a message for the user) or :class:`NameTaken`."""
+    (with a message for the user) or :class:`NameTaken`. ``base_url`` is the service's
+    URL as the request saw it, for the CRL distribution point when HAIKU_BASE_URL is
+    not set."""
     if Node.objects.filter(owner=owner, name=req.name).exists():
         raise NameTaken(f"you already have a node called {req.name!r}")
     for _attempt in range(ATTEMPTS):
@@ -104,18 +123,16 @@ def create_node(owner: User, req: NodeRequest) -> Node:
     else:
         raise PoolExhausted("the pools are too busy right now; try again")
     if req.keying is Keying.CERTIFICATE:
-        issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
-            f"{req.name} ({node.home_address})", node.home_address)
-        node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
-            issued.certificate_pem
-        node.save(update_fields=["private_key_pem", "certificate_pem"])
+        _issue(node, base_url)
     _log.info("node %s created for user %s: %s", node.pk, owner.pk, node.home_address)
     transaction.on_commit(lambda: homeagent.sync_node(node))
     return node
 
 
 def delete_node(node: Node) -> None:
+    """Delete the node; its certificate is revoked (its key may still be out there)."""
     node_id = node.pk
+    revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
     node.delete()
     transaction.on_commit(lambda: homeagent.remove_node(node_id))
 
@@ -124,6 +141,23 @@ def set_enabled(node: Node, enabled: bool) -> None:
     node.enabled = enabled
     node.save(update_fields=["enabled"])
     transaction.on_commit(lambda: homeagent.sync_node(node))
+
+
+def revoke_certificate(node: Node) -> bool:
+    """Revoke the node's certificate (lost or stolen): the home agent refuses its IKE
+    authentication from the next CRL it reads. False if there was nothing to revoke."""
+    return revocation.revoke(node, revocation.Reason.KEY_COMPROMISE)
+
+
+def renew_certificate(node: Node, base_url: str = "") -> None:
+    """A new key and certificate for a certificate-keyed node; the old one is revoked
+    (superseded) unless it already was. The node fetches the new ones with its token."""
+    if node.keying != Keying.CERTIFICATE.value:
+        raise ValueError(f"node {node.name!r} uses {node.keying} keys, not certificates")
+    with transaction.atomic():
+        revocation.revoke(node, revocation.Reason.SUPERSEDED)
+        _issue(node, base_url)
+    _log.info("node %s has a new certificate", node.pk)
 
 
 def rotate_token(node: Node) -> str:

@@ -66,6 +66,8 @@ _CONFIG = {
                 "certificate_pem": {"type": "string"},
                 "private_key_pem": {"type": "string"},
                 "ca_certificate_pem": {"type": "string"},
+                "swanctl_conf": {"type": "string", "description": "the node's swanctl.conf "
+                                 "connection to the home agent (also in files)"},
             },
         },
         "files": {"type": "array", "description": "files the live image writes before "

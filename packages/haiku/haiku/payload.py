@@ -9,11 +9,15 @@ from typing import Any
 
 from django.conf import settings
 
-from haiku.core.render import Keying, NodeKind, node_config_text
+from haiku.core import render
+from haiku.core.render import Keying, NodeKind, node_config_text, node_swanctl_text
 from haiku.models import Node
 
 MIP6D_CONF = "/etc/mip6d/mip6d.conf"
-CERT_DIR = "/etc/mip6d/ikev2"
+# Where swanctl(8) loads credentials and connections from (charon-systemd's
+# strongswan.service runs `swanctl --load-all` at start).
+SWANCTL_DIR = "/etc/swanctl"
+SWANCTL_CONF = f"{SWANCTL_DIR}/conf.d/haiku-mip6.conf"
 
 
 @lru_cache(maxsize=4)
@@ -50,12 +54,17 @@ def node_config(node: Node) -> dict[str, Any]:
              "encryption": k.encryption, "key": k.key} for k in spec.keys]
     else:
         ca_pem = _ca_pem(str(Path(settings.HAIKU.secrets_dir) / "ca.pem"))
+        swanctl = node_swanctl_text(spec)
         keying.update(certificate_pem=node.certificate_pem,
-                      private_key_pem=node.private_key_pem, ca_certificate_pem=ca_pem)
+                      private_key_pem=node.private_key_pem, ca_certificate_pem=ca_pem,
+                      swanctl_conf=swanctl)
         files += [
-            {"path": f"{CERT_DIR}/node.pem", "mode": "0644", "content": node.certificate_pem},
-            {"path": f"{CERT_DIR}/node.key", "mode": "0600", "content": node.private_key_pem},
-            {"path": f"{CERT_DIR}/ca.pem", "mode": "0644", "content": ca_pem},
+            {"path": f"{SWANCTL_DIR}/{render.SWANCTL_CERT}", "mode": "0644",
+             "content": node.certificate_pem},
+            {"path": f"{SWANCTL_DIR}/{render.SWANCTL_KEY}", "mode": "0600",
+             "content": node.private_key_pem},
+            {"path": f"{SWANCTL_DIR}/{render.SWANCTL_CA}", "mode": "0644", "content": ca_pem},
+            {"path": SWANCTL_CONF, "mode": "0644", "content": swanctl},
         ]
     sysctl = {"net.ipv6.conf.all.forwarding": "1"} if spec.kind is NodeKind.ROUTER else {}
     return {
@@ -64,5 +73,6 @@ def node_config(node: Node) -> dict[str, Any]:
         "keying": keying,
         "files": files,
         "sysctl": sysctl,
-        "services": ["mip6d"],
+        # Debian's charon-systemd unit (loads /etc/swanctl) before mip6d for IKEv2 nodes.
+        "services": ["mip6d"] if spec.keying is Keying.STATIC else ["strongswan", "mip6d"],
     }

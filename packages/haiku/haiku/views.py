@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
@@ -22,12 +23,12 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from haiku import control, homeagent
+from haiku import ca, control, homeagent, revocation
 from haiku import nodes as nodes_service
 from haiku.core.plot import svg_plot
 from haiku.core.render import Keying, NodeKind
 from haiku.forms import MessageForm, NodeForm, RegisterForm, registration_policy
-from haiku.models import Node, Sample, User
+from haiku.models import Node, RevokedCertificate, Sample, User
 
 _log = logging.getLogger("haiku.views")
 
@@ -126,7 +127,8 @@ def node_create(request: HttpRequest) -> HttpResponse:
             interface=data["interface"])
         try:
             with transaction.atomic():
-                node = nodes_service.create_node(request.user, req)  # type: ignore[arg-type]
+                node = nodes_service.create_node(
+                    request.user, req, _base_url(request))  # type: ignore[arg-type]
                 token = nodes_service.rotate_token(node)
         except nodes_service.PoolExhausted as exc:
             form.add_error(None, str(exc))
@@ -151,7 +153,8 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
     _include, conf = homeagent.node_files(node)
     return render(request, "haiku/node_detail.html", {
-        "node": node, "prefixes": node.prefixes.all(), "mip6d_conf": conf})
+        "node": node, "prefixes": node.prefixes.all(), "mip6d_conf": conf,
+        "certificate_revoked": revocation.is_revoked(node)})
 
 
 @require_POST
@@ -186,6 +189,58 @@ def node_token_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
     nodes_service.revoke_token(_own_node(request, node_id))
     messages.success(request, "Token revoked: the node can no longer fetch its configuration.")
     return redirect("node-detail", node_id=node_id)
+
+
+@require_POST
+def node_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = _own_node(request, node_id)
+    if nodes_service.revoke_certificate(node):
+        messages.success(request, "Certificate revoked: the home agent refuses the node's "
+                         "IKE authentication, so it can no longer register. Issue a new "
+                         "certificate to let it in again.")
+    else:
+        messages.error(request, "This node has no certificate to revoke, or it is "
+                       "already revoked.")
+    return redirect("node-detail", node_id=node_id)
+
+
+@require_POST
+def node_certificate_renew(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = _own_node(request, node_id)
+    try:
+        nodes_service.renew_certificate(node, _base_url(request))
+    except ValueError as exc:
+        messages.error(request, f"{exc}.")
+    else:
+        messages.success(request, "New certificate issued; the old one is revoked. The node "
+                         "gets it with its next configuration fetch.")
+    return redirect("node-detail", node_id=node_id)
+
+
+# -- the CA (public: relying parties fetch these) ---------------------------------------------
+
+@require_GET
+def ca_crl(request: HttpRequest) -> HttpResponse:
+    """The CRL, DER (RFC 5280 4.2.1.13: a CRL distribution point's HTTP URI serves DER,
+    application/pkix-crl, RFC 2585 4.2)."""
+    der = revocation.current_crl().public_bytes(serialization.Encoding.DER)
+    response = HttpResponse(der, content_type="application/pkix-crl")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def ca_crl_pem(request: HttpRequest) -> HttpResponse:
+    pem = revocation.current_crl().public_bytes(serialization.Encoding.PEM)
+    response = HttpResponse(pem, content_type="application/x-pem-file")
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def ca_certificate(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(ca.load_or_create(settings.HAIKU.secrets_dir).certificate_pem,
+                        content_type="application/x-pem-file")
 
 
 # -- operator -------------------------------------------------------------------------------
@@ -242,12 +297,36 @@ def operator_user_delete(request: HttpRequest, user_id: int) -> HttpResponse:
         return redirect("operator-users")
     node_ids = list(user.nodes.values_list("pk", flat=True))
     name = user.username
-    user.delete()
+    with transaction.atomic():
+        for node in user.nodes.all():
+            revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
+        user.delete()
     for node_id in node_ids:
         homeagent.files.remove(homeagent.include_path(node_id))
     result = homeagent.reload()
     messages.success(request, f"{name}: deleted. Home agent: {result.message}.")
     return redirect("operator-users")
+
+
+@require_GET
+def operator_certificates(request: HttpRequest) -> HttpResponse:
+    nodes = Node.objects.filter(keying=Keying.CERTIFICATE.value).select_related("owner")
+    revoked = set(RevokedCertificate.objects.values_list("serial", flat=True))
+    rows = [(n, f"{ca.serial_of(n.certificate_pem):x}" in revoked) for n in nodes
+            if n.certificate_pem]
+    return render(request, "haiku/operator/certificates.html", {
+        "rows": rows, "revoked": RevokedCertificate.objects.select_related("node")})
+
+
+@require_POST
+def operator_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
+    node = get_object_or_404(Node.objects.select_related("owner"), pk=node_id)
+    if nodes_service.revoke_certificate(node):
+        messages.success(request, f"{node.owner.username}/{node.name}: certificate revoked.")
+    else:
+        messages.error(request, f"{node.owner.username}/{node.name}: no certificate to "
+                       "revoke, or it already is.")
+    return redirect("operator-certificates")
 
 
 @require_http_methods(["GET", "POST"])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from mip6d.config import parse
 from playwright.sync_api import Browser, Page, sync_playwright
 
@@ -130,3 +131,42 @@ def test_register_create_download_disable(browser: Browser, stack: dict[str, Any
     assert list(ha.nodes_dir.iterdir()) == []
     assert ha.daemon.config.binding_acl == ()
     assert ha.daemon.reloads and all(r["ok"] for r in ha.daemon.reloads)
+
+
+def test_revoke_a_certificate_in_the_browser(browser: Browser, stack: dict[str, Any]) -> None:
+    """A user creates an IKEv2 node, revokes its certificate on the node page; the CRL the
+    service publishes (where the certificate's distribution point says) lists it."""
+    base = stack["base"]
+    manage(stack["env"] | {"HAIKU_OPERATOR_PASSWORD": PASSWORD}, "haiku_operator", "bob",
+           "--email", "bob@example.org")
+    page = browser.new_context().new_page()
+    _login(page, base, "bob")
+    page.click("#new-node")
+    page.fill("#id_name", "laptop")
+    page.select_option("#id_kind", "host")
+    page.select_option("#id_keying", "certificate")
+    page.click("#create")
+    token = page.text_content("#token").strip()
+    page.click("#node-link")
+    assert page.text_content("#certificate-state") == "valid"
+    status, config = _fetch(f"{base}/api/v1/node/config", token)
+    assert status == 200
+    certificate = x509.load_pem_x509_certificate(config["keying"]["certificate_pem"].encode())
+    points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    (crl_url,) = [name.value for point in points for name in point.full_name or ()]
+    assert crl_url == f"{base}/ca/crl"
+    assert _crl(crl_url).get_revoked_certificate_by_serial_number(
+        certificate.serial_number) is None
+
+    page.click("#revoke-certificate")
+    assert "Certificate revoked" in page.text_content(".messages")
+    assert page.text_content("#certificate-state") == "revoked"
+    assert page.locator("#revoke-certificate").count() == 0
+    revoked = _crl(crl_url).get_revoked_certificate_by_serial_number(certificate.serial_number)
+    assert revoked is not None
+
+
+def _crl(url: str) -> x509.CertificateRevocationList:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"] == "application/pkix-crl"
+        return x509.load_der_x509_crl(response.read())

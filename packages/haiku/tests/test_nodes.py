@@ -4,6 +4,7 @@ server and parser): allocation, keys, certificates, files, reloads, tokens."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import socket
 import stat
 import threading
 import time
+from datetime import timedelta
 from ipaddress import IPv6Network
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 from haiku import homeagent
 from haiku.core.render import Keying, NodeKind
 from haiku.files import read_or_create_secret
-from haiku.models import Node, User
+from haiku.models import Node, RevokedCertificate, User
 from haiku.nodes import NodeRequest, PoolExhausted, create_node, rotate_token
 from mip6d.config import parse
 
@@ -103,9 +106,26 @@ def test_certificate_node(home_agent: FakeHomeAgent, caplog: pytest.LogCaptureFi
     assert "KeyMngMobCapability enabled;" in body["mip6d_conf"]
     key_body = node.private_key_pem.splitlines()[1]
     assert key_body not in caplog.text  # private keys are never logged
-    assert [f["path"] for f in body["files"]] == [
-        "/etc/mip6d/mip6d.conf", "/etc/mip6d/ikev2/node.pem", "/etc/mip6d/ikev2/node.key",
-        "/etc/mip6d/ikev2/ca.pem"]
+    assert [(f["path"], f["mode"]) for f in body["files"]] == [
+        ("/etc/mip6d/mip6d.conf", "0600"), ("/etc/swanctl/x509/haiku-node.pem", "0644"),
+        ("/etc/swanctl/private/haiku-node.pem", "0600"),
+        ("/etc/swanctl/x509ca/haiku-ca.pem", "0644"),
+        ("/etc/swanctl/conf.d/haiku-mip6.conf", "0644")]
+    assert body["services"] == ["strongswan", "mip6d"]
+    swanctl = body["keying"]["swanctl_conf"]
+    assert body["files"][-1]["content"] == swanctl
+    for line in (f"id = {node.home_address}", "remote_addrs = 2001:db8:1::1",
+                 "certs = haiku-node.pem", "cacerts = haiku-ca.pem", "mode = transport_proxy",
+                 f"local_ts = {node.home_address}/128[135]",
+                 "remote_ts = 2001:db8:1::1/128[135]", "start_action = trap",
+                 "policies = no", f"reqid = {node.spec().reqids[0]}"):
+        assert f"{line}\n" in swanctl, (line, swanctl)
+    # mip6d's policies carry the reqid charon finds the CHILD_SA by.
+    assert f"IPsecPolicy Mh UseESP {node.spec().reqids[0]};" in body["mip6d_conf"]
+    assert "payload {" not in swanctl
+    # Created through the API without HAIKU_BASE_URL: no distribution point to name.
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
 
 
 def test_token_config_endpoint_rotate_revoke_disable(home_agent: FakeHomeAgent) -> None:
@@ -280,3 +300,114 @@ def test_download_and_iso() -> None:
     iso = client.get(f"/api/v1/nodes/{node.pk}/iso")
     assert iso.status_code == 501
     assert "not available yet" in iso.json()["error"]
+
+
+def _crl(client: Client) -> x509.CertificateRevocationList:
+    response = client.get("/ca/crl")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pkix-crl"
+    crl = x509.load_der_x509_crl(response.content)
+    ca_cert = x509.load_pem_x509_certificate(client.get("/ca/cert.pem").content)
+    assert crl.is_signature_valid(ca_cert.public_key())  # type: ignore[arg-type]
+    return crl
+
+
+def test_revoking_a_certificate_lists_it_in_the_crl(home_agent: FakeHomeAgent,
+                                                    haiku_settings: Any,
+                                                    tmp_path: Path) -> None:
+    crl_file = tmp_path / "x509crl" / "haiku.crl"
+    haiku_settings.change_haiku(crl_lifetime=600, crl_file=str(crl_file))
+    alice = _user()
+    client = _client(alice)
+    created = client.post("/nodes/new/", {"name": "ike", "kind": "host", "prefix_count": 0,
+                                          "keying": "certificate", "interface": "eth0"})
+    assert created.status_code == 200
+    node = Node.objects.get(name="ike")
+    cert = x509.load_pem_x509_certificate(node.certificate_pem.encode())
+    points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [n.value for p in points for n in p.full_name or ()] == [
+        "http://testserver/ca/crl"]
+    anon = Client()
+    before = _crl(anon)
+    assert len(before) == 0
+    assert before.next_update_utc - before.last_update_utc == timedelta(seconds=600)
+    page = client.get(f"/nodes/{node.pk}/")
+    assert b'id="certificate-state">valid<' in page.content
+    assert b'id="revoke-certificate"' in page.content
+
+    # A POST without the CSRF token is refused; with it, the certificate is revoked.
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post(f"/nodes/{node.pk}/certificate/revoke/").status_code == 403
+    assert not RevokedCertificate.objects.exists()
+    done = client.post(f"/nodes/{node.pk}/certificate/revoke/", follow=True)
+    assert b"Certificate revoked" in done.content
+    assert b'id="certificate-state">revoked<' in done.content
+    assert b'id="revoke-certificate"' not in done.content
+    after = _crl(anon)
+    entry = after.get_revoked_certificate_by_serial_number(cert.serial_number)
+    assert entry is not None
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason \
+        is x509.ReasonFlags.key_compromise
+    crl_number = after.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    assert crl_number > before.extensions.get_extension_for_class(
+        x509.CRLNumber).value.crl_number
+    written = x509.load_der_x509_crl(crl_file.read_bytes())
+    assert written.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    crl_file.unlink()
+    call_command("haiku_sync", "--no-reload", stdout=io.StringIO())  # as the unit starts
+    assert len(x509.load_der_x509_crl(crl_file.read_bytes())) == 1
+    pem = anon.get("/ca/crl.pem")
+    assert pem["Content-Type"] == "application/x-pem-file"
+    assert x509.load_pem_x509_crl(pem.content).get_revoked_certificate_by_serial_number(
+        cert.serial_number) is not None
+    again = client.post(f"/nodes/{node.pk}/certificate/revoke/", follow=True)
+    assert b"already revoked" in again.content
+    assert RevokedCertificate.objects.count() == 1
+
+    # A new certificate lets the node in again; the old one stays revoked.
+    client.post(f"/nodes/{node.pk}/certificate/renew/")
+    node.refresh_from_db()
+    new = x509.load_pem_x509_certificate(node.certificate_pem.encode())
+    assert new.serial_number != cert.serial_number
+    listed = _crl(anon)
+    assert listed.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+    assert listed.get_revoked_certificate_by_serial_number(new.serial_number) is None
+    # Someone else cannot revoke it.
+    bob = _client(_user("bob"))
+    assert bob.post(f"/nodes/{node.pk}/certificate/revoke/").status_code == 404
+    assert _crl(anon).get_revoked_certificate_by_serial_number(new.serial_number) is None
+
+
+def test_disable_keeps_delete_revokes_and_the_operator_revokes(
+        home_agent: FakeHomeAgent) -> None:
+    alice, operator = _user(), _user("op", role=User.Role.OPERATOR)
+    client, op = _client(alice), _client(operator)
+    kept = create_node(alice, NodeRequest("kept", NodeKind.HOST, 0, Keying.CERTIFICATE))
+    gone = create_node(alice, NodeRequest("gone", NodeKind.HOST, 0, Keying.CERTIFICATE))
+    static = create_node(alice, NodeRequest("static", NodeKind.HOST, 0, Keying.STATIC))
+    serial = {n.name: x509.load_pem_x509_certificate(n.certificate_pem.encode()).serial_number
+              for n in (kept, gone)}
+    anon = Client()
+    client.post(f"/nodes/{kept.pk}/disable/")  # reversible: not revoked
+    assert len(_crl(anon)) == 0
+    client.post(f"/nodes/{gone.pk}/delete/")
+    entry = _crl(anon).get_revoked_certificate_by_serial_number(serial["gone"])
+    assert entry is not None and entry.extensions.get_extension_for_class(
+        x509.CRLReason).value.reason is x509.ReasonFlags.cessation_of_operation
+    assert client.post(f"/nodes/{static.pk}/certificate/revoke/", follow=True).content \
+        .count(b"no certificate to revoke") == 1
+    assert b'id="revoke-certificate"' not in client.get(f"/nodes/{static.pk}/").content
+    # Users cannot reach the operator's page; the operator revokes from it.
+    assert client.get("/operator/certificates/").status_code == 403
+    page = op.get("/operator/certificates/")
+    assert f'id="cert-{kept.pk}"'.encode() in page.content
+    op.post(f"/operator/nodes/{kept.pk}/certificate/revoke/")
+    assert _crl(anon).get_revoked_certificate_by_serial_number(serial["kept"]) is not None
+    assert b'<td class="state">revoked</td>' in op.get("/operator/certificates/").content
+    # Deleting the user revokes the rest (none left here but the static node's nothing).
+    other = create_node(alice, NodeRequest("other", NodeKind.HOST, 0, Keying.CERTIFICATE))
+    other_serial = x509.load_pem_x509_certificate(other.certificate_pem.encode()).serial_number
+    op.post(f"/operator/users/{alice.pk}/delete/")
+    assert _crl(anon).get_revoked_certificate_by_serial_number(other_serial) is not None
+    assert len(_crl(anon)) == 3

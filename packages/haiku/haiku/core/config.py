@@ -39,6 +39,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _lifetime(text: str) -> int:
+    value = int(text, 0)
+    if not 10 <= value <= 7 * 86400:
+        raise ValueError(f"expected seconds, 10 to 604800 (a week), got {text!r}")
+    return value
+
+
 def _network(text: str) -> IPv6Network:
     return IPv6Network(text.strip(), strict=True)
 
@@ -109,10 +116,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HAIKU_FROM_EMAIL", "from_email", "haiku@localhost", _text,
             "The sender of the service's e-mail."),
     Setting("HAIKU_BASE_URL", "base_url", "", _text,
-            "The service's public URL, for links in e-mail; empty: taken from the request."),
+            "The service's public URL, for links in e-mail and for the CRL distribution "
+            "point in node certificates (BASE_URL/ca/crl; empty: taken from the request "
+            "that creates the node)."),
     Setting("HAIKU_BASE_ISO", "base_iso", "", _text,
             "The base live image per-user ISOs are streamed from (built by `homeguy iso "
             "build`, with its .json next to it); empty: no ISO downloads (501)."),
+    Setting("HAIKU_CRL_LIFETIME", "crl_lifetime", "3600", _lifetime,
+            "Seconds a published CRL is valid (its nextUpdate): how long a home agent may "
+            "keep using a CRL it fetched, so at most how late it learns of a revocation."),
+    Setting("HAIKU_CRL_FILE", "crl_file", "", _text,
+            "Where to also write the CRL (DER) whenever a certificate is revoked and at "
+            "haiku_sync, e.g. /etc/swanctl/x509crl/haiku.crl for the home agent's charon "
+            "(`swanctl --load-creds` loads it at once); empty: only served at /ca/crl."),
 )
 
 
@@ -143,6 +159,8 @@ class Settings:
     from_email: str
     base_url: str
     base_iso: str
+    crl_lifetime: int
+    crl_file: str
 
 
 def from_environ(environ: Mapping[str, str]) -> Settings:

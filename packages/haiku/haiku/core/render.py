@@ -15,7 +15,14 @@ from ipaddress import IPv6Address, IPv6Network
 
 from haiku.core.keys import SaKey
 
-__all__ = ["Keying", "NodeKind", "NodeSpec", "include_text", "node_config_text", "render_node"]
+__all__ = ["Keying", "NodeKind", "NodeSpec", "ha_swanctl_text", "include_text",
+           "node_config_text", "node_swanctl_text", "render_node"]
+
+MH = 135  # the Mobility Header's protocol number (RFC 6275, 6.1)
+# swanctl(8)'s directories, where the node's credentials from the service go.
+SWANCTL_CERT = "x509/haiku-node.pem"
+SWANCTL_KEY = "private/haiku-node.pem"
+SWANCTL_CA = "x509ca/haiku-ca.pem"
 
 
 class NodeKind(StrEnum):
@@ -131,6 +138,89 @@ def node_config_text(spec: NodeSpec) -> str:
         f'StateFile "{spec.state_file}";\n',
     ]
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class Child:
+    """One CHILD_SA of a swanctl connection: mip6d installs its policies (with the
+    ``hao``/``route2`` templates charon cannot), each carrying ``reqid``; their first
+    packet makes the kernel ask charon, which finds this child by its reqid."""
+
+    name: str
+    mode: str
+    reqid: int
+    local_ts: str
+    remote_ts: str
+    start_action: str
+
+
+def _swanctl(name: str, remote_addrs: str, local: list[str], remote: list[str],
+             children: list[Child]) -> str:
+    def block(lines: list[str], indent: str = "      ") -> str:
+        return "".join(f"{indent}{line}\n" for line in lines)
+
+    out = [
+        "# Written by haiku; do not edit (it is rewritten when the node changes).\n",
+        "connections {\n",
+        f"  {name} {{\n",
+        "    version = 2\n",
+        f"    remote_addrs = {remote_addrs}\n",
+        "    local {\n" + block(local) + "    }\n",
+        "    remote {\n" + block(remote) + "    }\n",
+        "    children {\n",
+    ]
+    for child in children:
+        out.append(f"      {child.name} {{\n" + block([
+            f"mode = {child.mode}", "policies = no", f"reqid = {child.reqid}",
+            f"local_ts = {child.local_ts}", f"remote_ts = {child.remote_ts}",
+            f"start_action = {child.start_action}"], "        ") + "      }\n")
+    out += ["    }\n", "  }\n", "}\n"]
+    return "".join(out)
+
+
+def _children(spec: NodeSpec, node_side: bool) -> list[Child]:
+    """BU/BA (the Mh policy's reqid): ESP between home address and home agent while IKE
+    runs from the care-of address (``transport_proxy``, RFC 4877 4.3); with all traffic
+    protected, the ip6ip6 tunnel (TunnelPayload's reqid): ESP between the IKE endpoints.
+    The node's are trapped (its first BU raises the acquire); the home agent answers."""
+    if spec.keying is not Keying.CERTIFICATE:
+        raise ValueError("swanctl connections are for certificate-keyed nodes")
+    sig, _, pay, _ = spec.reqids
+    hoa, ha = f"{spec.home_address}/128[{MH}]", f"{spec.home_agent_address}/128[{MH}]"
+    start = "trap" if node_side else "none"
+    local, remote = (hoa, ha) if node_side else (ha, hoa)
+    children = [Child("mh", "transport_proxy", sig, local, remote, start)]
+    if spec.protect_all_traffic:
+        children.append(Child("payload", "transport", pay, "dynamic[41]", "dynamic[41]",
+                              start))
+    return children
+
+
+def node_swanctl_text(spec: NodeSpec) -> str:
+    """The node's swanctl.conf(5) connection to its home agent (RFC 4877, mip6d with
+    ``KeyMngMobCapability``): IKEv2 with its certificate from the service's CA, identity
+    its home address (the certificate's subjectAltName), from whatever care-of address
+    it has."""
+    hoa, ha = spec.home_address, spec.home_agent_address
+    return _swanctl(
+        "haiku-mip6", str(ha),
+        ["auth = pubkey", f"certs = {SWANCTL_CERT.removeprefix('x509/')}", f"id = {hoa}"],
+        ["auth = pubkey", f"id = {ha}", "cacerts = " + SWANCTL_CA.removeprefix("x509ca/")],
+        _children(spec, node_side=True))
+
+
+def ha_swanctl_text(spec: NodeSpec, ha_certificate: str, ca_certificate: str) -> str:
+    """The home agent's swanctl.conf(5) connection for one certificate-keyed node: the node
+    must prove its home address with a certificate of ``ca_certificate`` (the service's CA,
+    a file in x509ca/) that is not revoked (``strict``: without a current CRL, fetched
+    from the certificate's distribution point or loaded, authentication fails too)."""
+    hoa, ha = spec.home_address, spec.home_agent_address
+    return _swanctl(
+        "haiku-" + str(hoa).replace(":", "-"), "%any",
+        ["auth = pubkey", f"certs = {ha_certificate}", f"id = {ha}"],
+        ["auth = pubkey", f"id = {hoa}", f"cacerts = {ca_certificate}",
+         "revocation = strict"],
+        _children(spec, node_side=False))
 
 
 def render_node(spec: NodeSpec) -> tuple[str, str]:

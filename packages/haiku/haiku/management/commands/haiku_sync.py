@@ -1,4 +1,5 @@
-"""Rewrite the home agent's include file of every node, remove stale ones, reload."""
+"""Rewrite the home agent's include file of every node, remove stale ones, reload; write the
+CRL to HAIKU_CRL_FILE if set."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from haiku import homeagent
+from haiku import homeagent, revocation
 
 
 class Command(BaseCommand):
@@ -17,4 +18,5 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         result = homeagent.sync_all(reload_daemon=not options["no_reload"])
+        revocation.publish()
         self.stdout.write(f"nodes directory synchronised; {result.message}")
