@@ -1,0 +1,246 @@
+"""mip6d with IKEv2 (RFC 4877), real charon on both ends, real kernel.
+
+mip6d installs only the XFRM policies (BU/BA in transport ESP with the hao/route2
+templates; optionally ESP on the tunnel), with the reqid of a charon CHILD_SA that has
+``policies = no`` and ``start_action = trap``: the first Binding Update raises an
+acquire, charon negotiates the SAs from the care-of address (``transport_proxy``: ESP
+on the home address), the kernel sends the retransmitted BU under ESP. On movement
+mip6d sends the kernel an XFRM_MSG_MIGRATE with the KMADDRESS of the new care-of
+address before the BU (and the home agent's mip6d after accepting it): both charons
+move the IKE SA without a new IKE_SA_INIT.
+
+charon's own roaming is off (``roam_events = no``): the mobility daemon says where the
+IKE SA goes; left on, charon reauthenticates (a new IKE_SA_INIT) when it sees the old
+care-of address go before the MIGRATE came.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from ipaddress import IPv6Address
+from typing import Any
+
+import pytest
+import strongswan_lab
+from mip6d_topology import (
+    F1,
+    F2,
+    HA_ADDRESS,
+    HOA,
+    Daemon,
+    Mobility,
+    build,
+    ha_config,
+    mn_config,
+    ping_until,
+    start_mip6d,
+)
+from strongswan_lab import Charon
+
+from homeguy.lab.topology import Topology
+
+pytestmark = pytest.mark.lab
+
+VARIANT = "homeguy"
+BINDING_REQID, PAYLOAD_REQID = 11, 13
+ROAMING_OFF = "    kernel-netlink {\n      roam_events = no\n    }"
+# The IKE source address: with install_routes (its default) charon reads the routing
+# tables itself and takes the address of the route's interface (the care-of address);
+# without, it asks the kernel, whose source address selection prefers the home address
+# (RFC 6724 rule 4; mip6d flags it so), from which IKE cannot work before the binding.
+# Table 252 is mip6d's (the home address's default route through the tunnel).
+SOURCE_FROM_ROUTES = "  ignore_routing_tables = 252"
+
+POLICY_SET = f"""
+KeyMngMobCapability enabled;
+IPsecPolicySet {{
+    HomeAgentAddress {HA_ADDRESS};
+    HomeAddress {HOA}/64;
+    IPsecPolicy HomeRegBinding UseESP {BINDING_REQID};
+{{payload}}}}
+"""
+
+# What a user writes (see packages/mip6d/README.md, "Dynamic keying").
+SWANCTL = """\
+connections {{
+  mip6 {{
+    version = 2
+    {addrs}
+    local {{
+      auth = pubkey
+      certs = {name}.pem
+      id = {local_id}
+    }}
+    remote {{
+      auth = pubkey
+      id = {remote_id}
+    }}
+    children {{
+      binding {{
+        mode = transport_proxy
+        policies = no
+        reqid = {binding}
+        local_ts = {local_hoa}/128[135]
+        remote_ts = {remote_hoa}/128[135]
+        start_action = {start}
+      }}{payload}
+    }}
+  }}
+}}
+"""
+PAYLOAD_CHILD = """
+      payload {{
+        mode = transport
+        policies = no
+        reqid = {reqid}
+        local_ts = dynamic[41]
+        remote_ts = dynamic[41]
+        start_action = {start}
+      }}"""
+
+
+def protected(config: str, payload: bool) -> str:
+    line = f"    IPsecPolicy TunnelPayload UseESP {PAYLOAD_REQID};\n" if payload else ""
+    return config.replace("UseMnHaIPsec disabled;",
+                          "UseMnHaIPsec enabled;\n" + POLICY_SET.replace("{payload}", line))
+
+
+def swanctl(mn_side: bool, payload: bool) -> str:
+    start = "trap" if mn_side else "none"
+    child = PAYLOAD_CHILD.format(reqid=PAYLOAD_REQID, start=start) if payload else ""
+    if mn_side:
+        return SWANCTL.format(addrs=f"remote_addrs = {HA_ADDRESS}", name="mn",
+                              local_id="mn.lab", remote_id="ha.lab", binding=BINDING_REQID,
+                              local_hoa=HOA, remote_hoa=HA_ADDRESS, start=start,
+                              payload=child)
+    return SWANCTL.format(addrs=f"local_addrs = {HA_ADDRESS}", name="ha", local_id="ha.lab",
+                          remote_id="mn.lab", binding=BINDING_REQID, local_hoa=HA_ADDRESS,
+                          remote_hoa=HOA, start=start, payload=child)
+
+
+def start_all(net: Topology, m: Mobility, payload: bool) -> tuple[Charon, Charon, Daemon, Daemon]:
+    """Both charons, then the home agent's and the mobile node's mip6d."""
+    m.mn.wait_address("mn-f1", within=F1)
+    credentials = strongswan_lab.make_credentials(net, m.mn, VARIANT,
+                                                  {"mn": "mn.lab", "ha": "ha.lab"})
+    ha_ike = Charon(net, m.ha, VARIANT, "ha.lab")
+    mn_ike = Charon(net, m.mn, VARIANT, "mn.lab")
+    for charon, mn_side in ((ha_ike, False), (mn_ike, True)):
+        charon.start(credentials, swanctl(mn_side, payload), ROAMING_OFF,
+                     SOURCE_FROM_ROUTES, install_routes=True)
+    acl = f"BindingAclPolicy {HOA} allow;"
+    ha = start_mip6d(net, m.ha, "ha", protected(
+        ha_config(net.workdir, acl=acl, default="deny"), payload))
+    mn = start_mip6d(net, m.mn, "mn", protected(mn_config(net.workdir), payload))
+    return mn_ike, ha_ike, mn, ha
+
+
+def ike_sa_inits(charon: Charon) -> int:
+    return charon.log().count("generating IKE_SA_INIT request")
+
+
+def layers(packets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p["_source"]["layers"] for p in packets]
+
+
+def clear_mh(packets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in layers(packets) if '"mip6.mhtype"' in json.dumps(p)]
+
+
+def esp_between(packets: list[dict[str, Any]], a: IPv6Address, b: IPv6Address) -> int:
+    """ESP packets from a to b (outer addresses)."""
+    return sum(1 for p in layers(packets) if "esp" in p
+               and (p["ipv6"]["ipv6.src"], p["ipv6"]["ipv6.dst"]) == (str(a), str(b)))
+
+
+def list_sas(charon: Charon) -> str:
+    return charon.swanctl("--list-sas")
+
+
+def test_ike_first_registration_and_handover(net: Topology) -> None:
+    m = build(net)
+    capture = net.capture(m.r, "r-ha", "ip6")
+    mn_ike, ha_ike, mn, ha = start_all(net, m, payload=False)
+    coa1 = m.mn.wait_address("mn-f1", within=F1)
+
+    # (1) First registration: the BU raises the acquire, charon negotiates, the BU goes
+    # under ESP, the BA comes back under ESP with K set.
+    ack = mn.wait_event("received", message="BindingAck", after=0, timeout=90)
+    assert ack["status"] == 0, ack
+    mn.wait_event("binding-registered", after=0)
+    assert "ESTABLISHED" in (sas := list_sas(mn_ike)) and "INSTALLED" in sas, sas
+    assert f"@ {coa1}[" in sas, sas  # IKE from the care-of address (port 4500: MOBIKE)
+    states = m.mn.run("ip", "xfrm", "state")
+    assert f"src {HOA} dst {HA_ADDRESS}\n\tproto esp" in states, states
+    assert ike_sa_inits(mn_ike) == 1
+    ping_until(m.cn, HOA)
+
+    # (2) Handover f1 -> f2: MIGRATE with the new KMADDRESS, then the BU, under ESP.
+    m.link(m.mn, "mn-f2", True)
+    coa2 = m.mn.wait_address("mn-f2", within=F2)
+    mark = mn.mark()
+    ha_mark = ha.mark()
+    m.link(m.mn, "mn-f1", False)
+    migrated = mn.wait_event("keying-migrated", after=mark, timeout=30)
+    assert migrated["new_care_of"] == str(coa2) and migrated["old_care_of"] == str(coa1)
+    mn.wait(lambda r: r.get("event") == "binding-refreshed" and r.get("care_of") == str(coa2),
+            timeout=60, what="registration from f2", after=mark)
+    ha.wait_event("keying-migrated", after=ha_mark, new_care_of=str(coa2))
+    ping_until(m.cn, HOA)
+    mn_sas, ha_sas = list_sas(mn_ike), list_sas(ha_ike)
+    assert f"@ {coa2}[" in mn_sas and f"@ {coa2}[" in ha_sas, (mn_sas, ha_sas)
+    assert ike_sa_inits(mn_ike) == 1, "a new IKE_SA_INIT after the handover"
+    assert mn.stop() == 0 and ha.stop() == 0
+
+    packets = capture.decode()
+    assert clear_mh(packets) == [], "a Mobility Header message crossed in clear"
+    assert esp_between(packets, coa1, HA_ADDRESS) >= 1 and esp_between(packets, HA_ADDRESS,
+                                                                        coa1) >= 1
+    assert esp_between(packets, coa2, HA_ADDRESS) >= 1, "the BU from f2 was not ESP"
+    assert esp_between(packets, HA_ADDRESS, coa2) >= 1, "the BA to f2 was not ESP"
+    inits = [p for p in layers(packets)
+             if p.get("isakmp", {}).get("isakmp.exchangetype") == "34"]  # IKE_SA_INIT
+    exchanges = {p["isakmp"].get("isakmp.ispi") for p in inits}
+    assert len(exchanges) == 1, f"IKE_SA_INIT with initiator SPIs {exchanges}: expected one"
+    print(f"IKE: one IKE_SA_INIT exchange; IKE SA moved {coa1} -> {coa2}")
+
+
+def echoes(packets: list[dict[str, Any]]) -> int:
+    """ICMPv6 echo requests and replies tshark saw in clear (also inside ip6ip6)."""
+    return sum(1 for p in layers(packets) if re.search(r'"icmpv6.type": "12[89]"',
+                                                       json.dumps(p)))
+
+
+def test_ike_tunnel_payload_is_esp(net: Topology) -> None:
+    """Acceptance 3: with TunnelPayload, the tunnel's SAs are negotiated on demand too
+    (the mobile node's first tunnelled packet raises the acquire: the home agent's
+    charon, a responder, cannot start them) and the correspondent's pings to the home
+    address cross the foreign link as ESP only."""
+    m = build(net)
+    mn_ike, ha_ike, mn, ha = start_all(net, m, payload=True)
+    coa = m.mn.wait_address("mn-f1", within=F1)
+    mn.wait_event("binding-registered", after=0, timeout=90)
+    ha.wait_event("tunnel-ipsec-installed", after=0, timeout=60)
+    mn.wait_event("tunnel-ipsec-installed", after=0, timeout=60)
+    deadline = time.monotonic() + 60  # from the home address, through the tunnel
+    while " 0% packet loss" not in m.mn.run("ping", "-6", "-n", "-c", "1", "-W", "1", "-I",
+                                            str(HOA), str(m.cn_address), check=False):
+        assert time.monotonic() < deadline, "no answer through the tunnel in 60 s"
+    ping_until(m.cn, HOA)
+    capture = net.capture(m.r, "r-f1", "ip6")
+    assert " 0% packet loss" in m.cn.ping(HOA, count=5, interval=0.2)
+    packets = capture.decode()
+    assert echoes(packets) == 0, "an ICMPv6 echo crossed the foreign link in clear"
+    assert esp_between(packets, HA_ADDRESS, coa) >= 5 and esp_between(packets, coa,
+                                                                      HA_ADDRESS) >= 5
+    tunnelled = [p for p in layers(packets) if p.get("ipv6", {}).get("ipv6.nxt") == "41"]
+    assert tunnelled == [], "plain IPv6-in-IPv6 on the foreign link"
+    sas = list_sas(mn_ike)
+    assert "payload" in sas and "binding" in sas, sas
+    states = m.mn.run("ip", "xfrm", "state")
+    assert f"src {coa} dst {HA_ADDRESS}\n\tproto esp" in states, states
+    assert ike_sa_inits(mn_ike) == 1
+    assert mn.stop() == 0 and ha.stop() == 0
+    assert "payload" in list_sas(ha_ike)
