@@ -85,6 +85,37 @@ def mn_config(workdir: Path, name: str = "mn", hoa: IPv6Address = HOA,
                           interfaces="\n".join(f'Interface "{i}";' for i in interfaces))
 
 
+# IKEv2 keying (KeyMngMobCapability, see packages/mip6d/README.md): mip6d installs the
+# policies of each IPsecPolicy with its reqid, that of a charon CHILD_SA with
+# ``policies = no``.
+DYNAMIC_KEYING = """
+KeyMngMobCapability enabled;
+IPsecPolicySet {{
+    HomeAgentAddress {ha};
+    HomeAddress {hoa}/64;
+{policies}}}
+"""
+# charon's own roaming is off: the mobility daemon says where the IKE SA goes (MIGRATE
+# with KMADDRESS); left on, charon reauthenticates (a new IKE_SA_INIT) when it sees the
+# old care-of address go before the MIGRATE came. (strongswan.conf, charon.plugins)
+ROAMING_OFF = "    kernel-netlink {\n      roam_events = no\n    }"
+# The IKE source address: with install_routes (its default) charon reads the routing
+# tables itself and takes the address of the route's interface (the care-of address);
+# without, it asks the kernel, whose source address selection prefers the home address
+# (RFC 6724 rule 4; mip6d flags it so), from which IKE cannot work before the binding.
+# Table 252 is mip6d's (the home address's default route through the tunnel).
+SOURCE_FROM_ROUTES = "  ignore_routing_tables = 252"
+
+
+def dynamic_keying(config: str, policies: dict[str, int], hoa: IPv6Address = HOA) -> str:
+    """``config`` (:func:`ha_config`, :func:`mn_config`) with IKEv2 keying: one
+    ``IPsecPolicy <type> UseESP <reqid>;`` for each type -> reqid of ``policies``."""
+    lines = "".join(f"    IPsecPolicy {kind} UseESP {reqid};\n"
+                    for kind, reqid in policies.items())
+    return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n"
+                          + DYNAMIC_KEYING.format(ha=HA_ADDRESS, hoa=hoa, policies=lines))
+
+
 @dataclass
 class Daemon:
     """A running mip6d and its JSON log."""

@@ -4,23 +4,20 @@ the node's certificate; the home agent's charon (Homeguy's build) trusts the ser
 and checks revocation against the service's CRL, fetched over HTTP from the distribution
 point the certificate names (revocation and curl plugins, ``revocation = strict``).
 
-    mn (COA on mn-ha0, HOA on lo) ---- ha (HA; HAiku on [HA]:8080; charon)
+    cn ---- ha (HA: mip6d, charon; HAiku on [HA]:8080) ---- r ==== mn (mip6d, charon)
 
-The node runs charon with exactly the swanctl files it fetched with its token
-(``policies = no``: mip6d installs the policies, with the reqid charon finds the CHILD_SA
-by). Until the lab runs mip6d with IKEv2 keying (issue #7, h/ike), "register" is
-:func:`register`, and :func:`mip6d_policies` installs what mip6d's MN and HA would for
-the node's signalling (``IPsecPolicy Mh UseESP <reqid>``: MH between home address and
-home agent only under ESP): Binding Updates from the home address (tests/lab/mh_send.py)
-must reach the home agent's Mobility Header socket (tests/lab/mh_recv.py), which they
-do only over an SA that IKE set up. These two are what to switch to mip6d's HA and MN.
+(mip6d_topology.build: the node on foreign link 1.) The node's charon runs with exactly
+the swanctl files it fetched with its token (``policies = no``); mip6d on both ends runs
+with IKEv2 keying as in test_mip6d_ike.py (``KeyMngMobCapability``, the service's
+``IPsecPolicy Mh UseESP <reqid>``): the node's first Binding Update raises the acquire
+with that reqid, its charon negotiates the CHILD_SA, BU and BA cross under ESP. Once
+revoked, the node's IKE authentication is refused and no Binding Update reaches the home
+agent: the node cannot register.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 import tempfile
 import time
 from ipaddress import IPv6Address
@@ -32,72 +29,51 @@ import strongswan_lab
 from cryptography import x509
 from haiku import ca  # the service's own CA code: pure, no Django
 from haiku.core.render import Keying, NodeKind, NodeSpec, ha_swanctl_text
-from mip6d_topology import HA_ADDRESS, HOME, ROOT
+from mip6d_topology import (
+    F1,
+    HA_ADDRESS,
+    HOME,
+    ROAMING_OFF,
+    SOURCE_FROM_ROUTES,
+    Daemon,
+    build,
+    dynamic_keying,
+    ha_config,
+    mn_config,
+    start_mip6d,
+)
 from strongswan_lab import Charon
 from test_haiku_mip6d import (
     BASE,
     PASSWORD,
     Browser,
+    bindings,
     service_environment,
     unit_command,
     unit_lines,
     wait_http,
 )
-from test_strongswan_mip6 import layers, mh_types, send
+from test_mip6d_ike import clear_mh, esp_between
 
 from homeguy.lab.topology import Host, Topology
 
 pytestmark = pytest.mark.lab
 
 
-COA = IPv6Address("2001:db8:2::10")
-MH_RECV = Path(__file__).with_name("mh_recv.py")
 # Short, so that the home agent fetches the CRL again soon after a revocation (charon
 # keeps a fetched CRL until its nextUpdate).
 CRL_LIFETIME = 20
-TRIES = 8
-
-
-def received_bus(log: Path, hoa: IPv6Address) -> int:
-    """How many BUs from ``hoa`` the home agent's MH socket got."""
-    if not log.exists():
-        return 0
-    records = [json.loads(line) for line in log.read_text().splitlines()]
-    return sum(1 for r in records if r["type"] == "BindingUpdate" and r["src"] == str(hoa))
+HA_CONTROL = Path("/tmp/mip6d-ha.sock")  # mip6d_topology.HA_CONF's ControlSocket
 
 
 def child_installed(charon: Charon) -> bool:
     return "INSTALLED" in charon.swanctl("--list-sas")
 
 
-def register(mn: Charon, hoa: IPv6Address, inbox: Path) -> bool:
-    """Whether the node registers: BUs from its home address (the first ones raise the
-    acquire that makes its charon negotiate the SA) until one reaches the home agent."""
-    before = received_bus(inbox, hoa)
-    for _ in range(TRIES):
-        send(mn, "bu", str(hoa), str(HA_ADDRESS))
-        time.sleep(1)
-        if received_bus(inbox, hoa) > before:
-            return True
-    return False
-
-
-def mip6d_policies(mn: Host, ha: Host, hoa: IPv6Address, reqid: int) -> None:
-    """The policies mip6d installs for the node's signalling with dynamic keying: MH from
-    the home address to the home agent under ESP with the CHILD_SA's reqid, out on the
-    node (its first BU raises the acquire), in on the home agent (MH in clear dropped)."""
-    for host, direction in ((mn, "out"), (ha, "in")):
-        host.run("ip", "xfrm", "policy", "add", "src", f"{hoa}/128",
-                 "dst", f"{HA_ADDRESS}/128", "proto", "135", "dir", direction,
-                 "tmpl", "proto", "esp", "mode", "transport", "reqid", str(reqid),
-                 "level", "required")
-
-
-def xfrm_in_tmpl_mismatch(host: Host) -> int:
-    stats = host.run("cat", "/proc/net/xfrm_stat")
-    found = re.search(r"XfrmInTmplMismatch\s+(\d+)", stats)
-    assert found, stats
-    return int(found.group(1))
+def start_mn(net: Topology, mn: Host, name: str, hoa: IPv6Address, reqid: int) -> Daemon:
+    """The node's mip6d (log ``<name>.log``), IKEv2-keyed with the service's reqid."""
+    return start_mip6d(net, mn, name, dynamic_keying(
+        mn_config(net.workdir, hoa=hoa), {"Mh": reqid}, hoa))
 
 
 def start_service(net: Topology, ha: Host, tmp: Path) -> tuple[Browser, Path]:
@@ -138,10 +114,9 @@ def crl_serials(browser: Browser) -> set[int]:
 @pytest.mark.parametrize("variant", ["homeguy"])
 def test_revoked_certificate_is_refused_and_the_node_cannot_register(
         net: Topology, variant: str) -> None:
-    ha, mn = net.host("ha"), net.host("mn")
-    net.link(mn, ha, a_address=f"{COA}/64", b_address=f"{HA_ADDRESS}/64")
-    mn.run("ip", "-6", "route", "add", str(HOME), "dev", "mn-ha0")
-    ha.run("ip", "-6", "route", "add", f"{COA}/128", "dev", "ha-mn0")
+    m = build(net)
+    ha, mn = m.ha, m.mn
+    coa = mn.wait_address("mn-f1", within=F1)
 
     tmp = Path(tempfile.mkdtemp(prefix="haiku-crl-"))  # guest-local: SQLite, secrets
     user, secrets_dir = start_service(net, ha, tmp)
@@ -164,12 +139,12 @@ def test_revoked_certificate_is_refused_and_the_node_cannot_register(
     assert found, swanctl_files["conf.d/haiku-mip6.conf"]
     reqid = int(found.group(1))
     assert f"IPsecPolicy Mh UseESP {reqid};" in config["mip6d_conf"]
-    mn.run("ip", "-6", "addr", "add", f"{hoa}/128", "dev", "lo")
+    assert "KeyMngMobCapability enabled;" in config["mip6d_conf"]
 
     # The home agent: its own certificate from the service's CA (made here with the
     # service's CA code and key), the service's CA as the one it trusts for nodes, the
     # node's connection as the service renders it (haiku.core.keys: the node's reqids
-    # are consecutive from its signalling one).
+    # are consecutive from its signalling one). Both charons as in test_mip6d_ike.py.
     authority = ca.load_or_create(secrets_dir)
     ha_cert = authority.issue("home agent", str(HA_ADDRESS))
     ha_charon = Charon(net, ha, variant, str(HA_ADDRESS), plugins=strongswan_lab.PLUGINS_CURL)
@@ -179,56 +154,66 @@ def test_revoked_certificate_is_refused_and_the_node_cannot_register(
         "private/ha.pem": ha_cert.private_key_pem,
         "conf.d/node.conf": ha_swanctl_text(NodeSpec(
             "laptop", NodeKind.HOST, hoa, HOME.prefixlen, HA_ADDRESS, (), Keying.CERTIFICATE,
-            False, (reqid, reqid + 1, reqid + 2, reqid + 3)), "ha.pem", "haiku-ca.pem")})
-    mip6d_policies(mn, ha, hoa, reqid)
-    inbox = net.workdir / "ha-mh.jsonl"
-    ha.spawn("env", f"PYTHONPATH={ROOT}/packages/mip6d", sys.executable, str(MH_RECV),
-             str(inbox), log=net.workdir / "mh_recv.log")
+            False, (reqid, reqid + 1, reqid + 2, reqid + 3)), "ha.pem", "haiku-ca.pem")},
+        ROAMING_OFF, SOURCE_FROM_ROUTES, install_routes=True)
     mn_charon = Charon(net, mn, variant, str(hoa))
-    mn_charon.start_with(swanctl_files)
-    capture = net.capture(ha, "ha-mn0", "ip6 proto 135 or ip6 proto 50")
+    mn_charon.start_with(swanctl_files, ROAMING_OFF, SOURCE_FROM_ROUTES, install_routes=True)
+    capture = net.capture(m.r, "r-ha", "ip6")
+    ha_mip6d = start_mip6d(net, ha, "ha", dynamic_keying(
+        ha_config(net.workdir, acl=f"BindingAclPolicy {hoa} allow;", default="deny"),
+        {"Mh": reqid}, hoa))
+    mn_mip6d = start_mn(net, mn, "mn", hoa, reqid)
 
-    # A valid certificate: the HA fetches the service's CRL, the SA comes up, BUs arrive
-    # under ESP only.
-    assert register(mn_charon, hoa, inbox), (
-        "the node with a valid certificate did not register\nHA charon:\n"
-        + ha_charon.log()[-4000:] + "\nMN charon:\n" + mn_charon.log()[-3000:])
+    # A valid certificate: the HA fetches the service's CRL, the SA comes up, the node
+    # registers with BU and BA under ESP only.
+    ack = mn_mip6d.wait_event("received", message="BindingAck", after=0, timeout=120)
+    assert ack["status"] == 0, ack
+    mn_mip6d.wait_event("binding-registered", after=0)
     fetched_at = time.monotonic()
+    assert bindings(HA_CONTROL)[str(hoa)]["care_of"] == str(coa), bindings(HA_CONTROL)
     ha_log = ha_charon.log()
     assert f"fetching crl from '{BASE}/ca/crl'" in ha_log, ha_log[-4000:]
     assert "certificate status is good" in ha_log, ha_log[-4000:]
     assert child_installed(ha_charon)
     packets = capture.decode()
-    assert mh_types(packets) == [], "a BU went out in clear"
-    assert layers(packets, "esp")
+    assert clear_mh(packets) == [], "a Mobility Header message crossed in clear"
+    assert esp_between(packets, coa, HA_ADDRESS) >= 1, "the BU was not ESP"
+    assert esp_between(packets, HA_ADDRESS, coa) >= 1, "the BA was not ESP"
 
     # The user revokes the certificate in the service; the CRL lists it.
     revoked = user.post(f"/nodes/{node['id']}/certificate/revoke/",
                         referer=f"/nodes/{node['id']}/")
     assert revoked.status_code == 302, revoked.text
     assert certificate.serial_number in crl_serials(user)
-    # Once the CRL the HA holds has expired, the node's next IKE authentication (here:
-    # its SAs are gone, as after a reboot or a reauthentication) is refused.
-    time.sleep(max(0.0, fetched_at + CRL_LIFETIME + 2 - time.monotonic()))
+    # The node goes away (it deregisters; its SAs go, as after a reboot) and comes back
+    # once the CRL the HA holds has expired: its IKE authentication is refused.
+    assert mn_mip6d.stop() == 0
+    deadline = time.monotonic() + 30
+    while str(hoa) in bindings(HA_CONTROL):
+        assert time.monotonic() < deadline, "the HA kept the binding after deregistration"
+        time.sleep(0.5)
     mn_charon.swanctl("--terminate", "--ike", "haiku-mip6")
     assert not child_installed(mn_charon)
+    time.sleep(max(0.0, fetched_at + CRL_LIFETIME + 2 - time.monotonic()))
     mark = len(ha_charon.log())
-    assert not register(mn_charon, hoa, inbox), "the revoked node registered"
-    refused = ha_charon.log()[mark:]
-    assert "certificate was revoked" in refused, refused[-4000:]
+    ha_mark = ha_mip6d.mark()
+    capture = net.capture(m.r, "r-ha", "ip6")
+    (net.workdir / "mn-state.json").unlink(missing_ok=True)  # a live image keeps none
+    mn_mip6d = start_mn(net, mn, "mn-revoked", hoa, reqid)
+    deadline = time.monotonic() + 90
+    while "certificate was revoked" not in (refused := ha_charon.log()[mark:]):
+        assert time.monotonic() < deadline, "the HA did not refuse the revoked certificate:\n" \
+            + refused[-4000:]
+        time.sleep(1)
+    time.sleep(10)  # the node's BU retransmissions go on; none may register
     assert "AUTHENTICATION_FAILED" in mn_charon.log(), mn_charon.log()[-3000:]
+    assert not [r for r in mn_mip6d.records() if r.get("event") == "binding-registered"
+                or r.get("message") == "BindingAck"], "the revoked node got a BA"
+    assert any(r.get("event") == "binding-update-sent" for r in mn_mip6d.records())
+    assert str(hoa) not in bindings(HA_CONTROL), "the revoked node registered"
+    assert not [r for r in ha_mip6d.records()[ha_mark:]
+                if r.get("message") == "BindingUpdate"], "a BU reached the HA's mip6d"
     assert not child_installed(ha_charon) and not child_installed(mn_charon)
-
-    # Without IKE, a BU sent in clear (the node's policies flushed) is dropped by the HA's
-    # kernel: it never reaches the MH socket.
-    mn.run("ip", "xfrm", "policy", "flush")
-    mn.run("ip", "xfrm", "state", "flush")
-    mismatches = xfrm_in_tmpl_mismatch(ha)
-    before = received_bus(inbox, hoa)
-    clear = net.capture(ha, "ha-mn0", "ip6 proto 135")
-    send(mn_charon, "bu", str(hoa), str(HA_ADDRESS), 2)
-    time.sleep(1)
-    assert mh_types(clear.decode()) == [5, 5], "the clear BUs did not reach the HA's link"
-    assert received_bus(inbox, hoa) == before
-    assert xfrm_in_tmpl_mismatch(ha) >= mismatches + 2
+    assert clear_mh(capture.decode()) == [], "a Mobility Header message crossed in clear"
+    assert mn_mip6d.stop() == 0 and ha_mip6d.stop() == 0
     user.close()

@@ -29,9 +29,12 @@ from mip6d_topology import (
     F2,
     HA_ADDRESS,
     HOA,
+    ROAMING_OFF,
+    SOURCE_FROM_ROUTES,
     Daemon,
     Mobility,
     build,
+    dynamic_keying,
     ha_config,
     mn_config,
     ping_until,
@@ -45,23 +48,6 @@ pytestmark = pytest.mark.lab
 
 VARIANT = "homeguy"
 BINDING_REQID, PAYLOAD_REQID = 11, 13
-ROAMING_OFF = "    kernel-netlink {\n      roam_events = no\n    }"
-# The IKE source address: with install_routes (its default) charon reads the routing
-# tables itself and takes the address of the route's interface (the care-of address);
-# without, it asks the kernel, whose source address selection prefers the home address
-# (RFC 6724 rule 4; mip6d flags it so), from which IKE cannot work before the binding.
-# Table 252 is mip6d's (the home address's default route through the tunnel).
-SOURCE_FROM_ROUTES = "  ignore_routing_tables = 252"
-
-POLICY_SET = f"""
-KeyMngMobCapability enabled;
-IPsecPolicySet {{
-    HomeAgentAddress {HA_ADDRESS};
-    HomeAddress {HOA}/64;
-    IPsecPolicy HomeRegBinding UseESP {BINDING_REQID};
-{{payload}}}}
-"""
-
 # What a user writes (see packages/mip6d/README.md, "Dynamic keying").
 SWANCTL = """\
 connections {{
@@ -102,9 +88,10 @@ PAYLOAD_CHILD = """
 
 
 def protected(config: str, payload: bool) -> str:
-    line = f"    IPsecPolicy TunnelPayload UseESP {PAYLOAD_REQID};\n" if payload else ""
-    return config.replace("UseMnHaIPsec disabled;",
-                          "UseMnHaIPsec enabled;\n" + POLICY_SET.replace("{payload}", line))
+    policies = {"HomeRegBinding": BINDING_REQID}
+    if payload:
+        policies["TunnelPayload"] = PAYLOAD_REQID
+    return dynamic_keying(config, policies)
 
 
 def swanctl(mn_side: bool, payload: bool) -> str:
