@@ -54,7 +54,7 @@ urlpatterns = [
     path("nodes/<id:node_id>/certificate/renew/", views.node_certificate_renew,
          name="node-certificate-renew"),
     path("ca/crl", views.ca_crl, name="ca-crl"),
-    path("ca/crl.pem", views.ca_crl_pem, name="ca-crl-pem"),
+    path("ca/crl.pem", views.ca_crl, {"encoding": "pem"}, name="ca-crl-pem"),
     path("ca/cert.pem", views.ca_certificate, name="ca-certificate"),
     path("operator/users/", views.operator_users, name="operator-users"),
     path("operator/certificates/", views.operator_certificates,

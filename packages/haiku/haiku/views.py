@@ -219,20 +219,20 @@ def node_certificate_renew(request: HttpRequest, node_id: int) -> HttpResponse:
 
 # -- the CA (public: relying parties fetch these) ---------------------------------------------
 
-@require_GET
-def ca_crl(request: HttpRequest) -> HttpResponse:
-    """The CRL, DER (RFC 5280 4.2.1.13: a CRL distribution point's HTTP URI serves DER,
-    application/pkix-crl, RFC 2585 4.2)."""
-    der = revocation.current_crl().public_bytes(serialization.Encoding.DER)
-    response = HttpResponse(der, content_type="application/pkix-crl")
-    response["Cache-Control"] = "no-cache"
-    return response
+# The CRL's encodings: a CRL distribution point's HTTP URI serves DER, application/pkix-crl
+# (RFC 5280 4.2.1.13, RFC 2585 4.2); PEM for people and swanctl's x509crl directory.
+CRL_ENCODINGS = {
+    "der": (serialization.Encoding.DER, "application/pkix-crl"),
+    "pem": (serialization.Encoding.PEM, "application/x-pem-file"),
+}
 
 
 @require_GET
-def ca_crl_pem(request: HttpRequest) -> HttpResponse:
-    pem = revocation.current_crl().public_bytes(serialization.Encoding.PEM)
-    response = HttpResponse(pem, content_type="application/x-pem-file")
+def ca_crl(request: HttpRequest, encoding: str = "der") -> HttpResponse:
+    """The CA's current CRL, signed on each request (charon fetches it once per lifetime)."""
+    serialized, content_type = CRL_ENCODINGS[encoding]
+    response = HttpResponse(revocation.current_crl().public_bytes(serialized),
+                            content_type=content_type)
     response["Cache-Control"] = "no-cache"
     return response
 
