@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import strongswan_lab
 
+from homeguy.lab import installed
 from homeguy.lab.pytest_plugin import ARTIFACTS_ENV, in_lab
 from homeguy.lab.topology import Topology
 
@@ -27,8 +28,11 @@ def net(request: pytest.FixtureRequest) -> Iterator[Topology]:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """On the host, before the lab boots: the strongSwan builds its tests run (the guest
-    sees the host's files read-only and cannot build or download)."""
+    """On the host, before the lab boots: the packages the tests run, installed by apt
+    (mip6d and HAiku), and the strongSwan builds (the guest sees the host's files
+    read-only and cannot build or download)."""
+    if not in_lab() and any(item.get_closest_marker("lab") for item in session.items):
+        installed.prepare()
     names = [item.name for item in session.items if item.path.name in STRONGSWAN_TESTS
              and item.get_closest_marker("lab")]
     if names and not in_lab():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
+from homeguy.lab import installed
 from homeguy.lab.topology import Host, Topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +33,8 @@ F1 = IPv6Network("2001:db8:a::/64")
 F2 = IPv6Network("2001:db8:b::/64")
 TRANSIT = IPv6Network("2001:db8:ff::/64")
 HOA = IPv6Address("2001:db8:1::100")
+# The daemon as the mip6d package installs it, run with Debian's Python libraries.
+MIP6D = "/usr/sbin/mip6d"
 
 HA_CONF = """\
 NodeConfig HA;
@@ -176,14 +178,13 @@ class Daemon:
 
 
 def start_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
-    """Write ``config_text`` and start mip6d in ``host``; wait until it is ready."""
+    """Write ``config_text`` and start the installed mip6d in ``host``; wait until it is
+    ready."""
     config = net.workdir / f"{name}.conf"
     config.write_text(config_text)
     log = net.workdir / f"{name}.log"
-    process = host.spawn(
-        "env", f"PYTHONPATH={ROOT}/packages/mip6d", sys.executable, "-m", "mip6d",
-        "--config", str(config), "--log-format", "json", log=log,
-    )
+    process = host.spawn(*installed.argv(MIP6D, "--config", str(config),
+                                         "--log-format", "json"), log=log)
     daemon = Daemon(host, name, config, log, process)
     daemon.wait_event("ready", timeout=150, after=0)
     return daemon

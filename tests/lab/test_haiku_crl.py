@@ -80,8 +80,8 @@ def start_service(net: Topology, ha: Host, tmp: Path) -> tuple[Browser, Path]:
     env = service_environment(tmp, tmp / "no-mip6d.sock", net.workdir / "nodes.d")
     env += [f"HAIKU_BASE_URL={BASE}", f"HAIKU_CRL_LIFETIME={CRL_LIFETIME}"]
     for line in unit_lines("ExecStartPre"):
-        ha.run(*env, *unit_command(line), timeout=600)
-    service = ha.spawn(*env, *unit_command(unit_lines("ExecStart")[0]),
+        ha.run(*unit_command(line, env), timeout=600)
+    service = ha.spawn(*unit_command(unit_lines("ExecStart")[0], env),
                        log=net.workdir / "haiku.log")
     user = Browser(ha)
     wait_http(user, "/healthz", service)

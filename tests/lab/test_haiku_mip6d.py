@@ -28,7 +28,6 @@ import re
 import secrets
 import shlex
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -40,15 +39,15 @@ from typing import Any, TypeVar
 import pytest
 import requests
 from mip6d.ctl import request as control_request
-from mip6d_topology import F1, F2, HA_ADDRESS, HOME, ROOT, TRANSIT, Daemon, start_mip6d
+from mip6d_topology import F1, F2, HA_ADDRESS, HOME, MIP6D, TRANSIT, Daemon, start_mip6d
 
+from homeguy.lab import installed
 from homeguy.lab.topology import Host, Topology
 
 pytestmark = pytest.mark.lab
 
-PACKAGE = ROOT / "packages" / "haiku"
-UNIT = PACKAGE / "debian" / "haiku.service"
-INSTALLED = "/usr/share/haiku"  # the unit's path to the service; here, the source tree
+# The unit as the haiku package installs it (its programs run from the installed root).
+UNIT = installed.ROOT / "usr/lib/systemd/system/haiku.service"
 PORT = 8080
 BASE = f"http://[{HA_ADDRESS}]:{PORT}"
 PASSWORD = "correct horse battery staple"
@@ -147,15 +146,16 @@ def unit_lines(key: str) -> list[str]:
 TCG_OPTIONS = {"--workers": "1", "--timeout": "300"}
 
 
-def unit_command(line: str) -> list[str]:
-    """A command line of the unit, from the source tree, on the home agent's address
-    instead of the loopback and with :data:`TCG_OPTIONS` (the only changes)."""
-    argv = [arg.replace(INSTALLED, str(PACKAGE))
-            .replace("127.0.0.1:8080", f"[{HA_ADDRESS}]:{PORT}") for arg in shlex.split(line)]
+def unit_command(line: str, env: list[str]) -> list[str]:
+    """A command line of the unit, run from the installed package under ``env`` (see
+    :func:`service_environment`), on the home agent's address instead of the loopback and
+    with :data:`TCG_OPTIONS` (the only changes)."""
+    argv = [arg.replace("127.0.0.1:8080", f"[{HA_ADDRESS}]:{PORT}")
+            for arg in shlex.split(line)]
     for option, value in TCG_OPTIONS.items():
         if option in argv:
             argv[argv.index(option) + 1] = value
-    return argv
+    return installed.argv(*env, *argv)
 
 
 def service_environment(tmp: Path, control_socket: Path, nodes_dir: Path) -> list[str]:
@@ -211,7 +211,7 @@ def boot_node(net: Topology, host: Host, config: dict[str, Any]) -> tuple[Daemon
     log = net.workdir / f"{host.name}.log"
     process = host.spawn(
         "unshare", "--mount", "--propagation", "private", "sh", "-ec",
-        f"{mounts} && exec env PYTHONPATH={ROOT}/packages/mip6d {sys.executable} -m mip6d "
+        f"{mounts} && exec {shlex.join(installed.argv(MIP6D))} "
         "--config /etc/mip6d/mip6d.conf --log-format json", log=log)
     daemon = Daemon(host, host.name, own["/etc/mip6d"] / "mip6d.conf", log, process)
     return daemon, own["/run/mip6d"] / "control.sock"
@@ -265,15 +265,15 @@ def test_nodes_from_haiku_register_and_deletion_removes_only_that_binding(
     env = service_environment(tmp, socket, nodes_dir)
     migrate, *start_pre = unit_lines("ExecStartPre")
     assert "migrate" in migrate, migrate
-    migrating = ha.spawn(*env, *unit_command(migrate), log=net.workdir / "haiku-migrate.log")
+    migrating = ha.spawn(*unit_command(migrate, env), log=net.workdir / "haiku-migrate.log")
     # mip6d starts while the database is migrated (each takes a minute under TCG); the
     # unit's next ExecStartPre (haiku_sync, which reloads mip6d) needs both.
     ha_daemon = start_mip6d(net, ha, "ha", HA_CONF.format(socket=socket, workdir=net.workdir))
     assert migrating.wait(timeout=600) == 0, (net.workdir / "haiku-migrate.log").read_text()
     for line in start_pre:
-        ha.run(*env, *unit_command(line), timeout=600)
+        ha.run(*unit_command(line, env), timeout=600)
     service_log = net.workdir / "haiku.log"
-    service = ha.spawn(*env, *unit_command(unit_lines("ExecStart")[0]), log=service_log)
+    service = ha.spawn(*unit_command(unit_lines("ExecStart")[0], env), log=service_log)
     user = Browser(r)  # the user's browser, somewhere on the Internet
     wait_http(user, "/healthz", service)
     timings = {"service up": time.monotonic() - started}
