@@ -74,3 +74,9 @@ def test_apt_installs_mip6d_from_the_signed_repository(repository: tuple[Path, P
         # The mobile host role turned on its kernel side.
         modules = chroot.root / "usr/lib/modules-load.d/mip6-mn.conf"
         assert modules.is_symlink() and "ip6_tunnel" in modules.read_text()
+        # ... and brought strongSwan for certificate keying, set up for mip6d.
+        assert chroot.run("dpkg-query", "-W", "-f=${Status}", "charon-systemd",
+                          "strongswan-swanctl", "libstrongswan-extra-plugins").stdout.count(
+            "install ok installed") == 3
+        charon = (chroot.root / "etc/strongswan.d/homeguy-mip6.conf").read_text()
+        assert "ignore_routing_tables = 252" in charon and "roam_events = no" in charon
