@@ -49,13 +49,16 @@ NETWORKD = ('mount --bind "$0" /etc/systemd/network && mount -o remount,ro /sys 
 LOST = ("care-of-address-lost", "binding-deregistered", "binding-expired")
 
 
-def start_networkd(net: Topology, host: Host, generation: int) -> subprocess.Popen[bytes]:
-    """Debian's networkd (installed root) on ``host``'s links ``<host>-*``, configured
-    with the images' own .network file; returns once it configured them."""
+def start_networkd(net: Topology, host: Host, generation: int,
+                   link: str = "mn-f1") -> subprocess.Popen[bytes]:
+    """Debian's networkd (installed root) on ``host``'s access ``link``, configured with
+    the images' own .network file; returns once it configured it. (Only that link: the
+    node's others stand for networks it is not on, and networkd brings up what it
+    manages.)"""
     config = net.workdir / f"networkd-{host.name}"
     config.mkdir(exist_ok=True)
     image = IMAGE_NETWORK.read_text()
-    lab = "\n".join(f"Name={host.name}-*" if line.startswith("Name=") else line
+    lab = "\n".join(f"Name={link}" if line.startswith("Name=") else line
                     for line in image.splitlines())
     assert lab != image, "the image's .network file has no Name= match"
     (config / "80-homeguy-dhcp.network").write_text(lab + "\n")
@@ -113,6 +116,8 @@ def test_networkd_restart_keeps_binding_and_traffic(net: Topology, role: str) ->
     ack = mn.wait_event("received", message="BindingAck", timeout=60)
     assert ack["status"] == 0, ack
     ping_until(m.cn, target, timeout=30)
+    # networkd's RA client owns the access links: mip6d left their accept_ra at 0.
+    assert m.mn.run("sysctl", "-n", "net.ipv6.conf.mn-f1.accept_ra").strip() == "0"
     before = mip6d_state(m.mn)
     mark = mn.mark()
 

@@ -268,7 +268,7 @@ class Daemon:
         if any(r.mobile_router for r in mobile.registrations):
             self.kernel.sysctl("net/ipv6/conf/all/forwarding", 1)
             for name in movement_interfaces(self.config):
-                self.kernel.sysctl(f"net/ipv6/conf/{name}/accept_ra", 2)
+                self.kernel.keep_accepting_ra(name)
         self.mn = MobileNode(mobile, initial_sequence=int(now) & 0xFFFF)
         self._apply_ipsec(static_ipsec(self.config))
         self.kernel.add_policy(XfrmPolicy(MH_TYPE_BA, XfrmRoProto.ROUTE2))

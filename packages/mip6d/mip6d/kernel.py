@@ -224,6 +224,21 @@ class Kernel:
             raise KernelError(f"sysctl {key}={value}: {error}") from None
         self.log("info", "sysctl", name=key, value=value)
 
+    def keep_accepting_ra(self, ifname: str) -> bool:
+        """On a forwarding node the kernel ignores router advertisements unless
+        ``accept_ra`` is 2: raise it from 1 (the kernel handled them) to 2. A link at 0
+        has another owner (systemd-networkd's own RA client, or the administrator) and
+        is left alone. True when raised."""
+        key = f"net/ipv6/conf/{ifname}/accept_ra"
+        try:
+            current = int((self.proc_sys / key).read_text())
+        except (OSError, ValueError):
+            return False  # not there (yet): nothing to keep
+        if current != 1:
+            return False
+        self.sysctl(key, 2)
+        return True
+
     def xfrm_message(self, what: str, build: Callable[[int], bytes]) -> None:
         """Send the XFRM netlink request ``build(sequence)``; :class:`KernelError` naming
         ``what`` if the kernel refuses it."""

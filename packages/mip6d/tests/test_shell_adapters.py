@@ -239,3 +239,19 @@ def test_kernel_adapter_is_idempotent_and_cleans_up_what_it_created() -> None:
     kernel.cleanup()
     assert commands[-1][:4] == ["ip", "xfrm", "state", "delete"]
     assert kernel.installed == []
+
+
+@pytest.mark.parametrize(("before", "after", "raised"), [
+    ("1\n", "2\n", True),   # the kernel handled RAs: keep it doing so while forwarding
+    ("0\n", "0\n", False),  # systemd-networkd's own RA client (or the admin) owns the link
+    ("2\n", "2\n", False),
+])
+def test_accept_ra_is_raised_only_where_the_kernel_handled_router_advertisements(
+        tmp_path: Any, before: str, after: str, raised: bool) -> None:
+    conf = tmp_path / "net/ipv6/conf/eth0"
+    conf.mkdir(parents=True)
+    (conf / "accept_ra").write_text(before)
+    kernel = Kernel(FakeIPRoute(), runner=lambda argv, tolerate: "", proc_sys=tmp_path)
+    assert kernel.keep_accepting_ra("eth0") is raised
+    assert (conf / "accept_ra").read_text() == after
+    assert kernel.keep_accepting_ra("wlan0") is False  # no such link (yet)
