@@ -27,8 +27,6 @@ from typing import Any
 import pytest
 import strongswan_lab
 from cryptography import x509
-from haiku import ca  # the service's own CA code: pure, no Django
-from haiku.core.render import Keying, NodeKind, NodeSpec, ha_swanctl_text
 from mip6d_topology import (
     F1,
     HA_ADDRESS,
@@ -78,7 +76,11 @@ def start_mn(net: Topology, mn: Host, name: str, hoa: IPv6Address, reqid: int) -
 
 def start_service(net: Topology, ha: Host, tmp: Path) -> tuple[Browser, Path]:
     env = service_environment(tmp, tmp / "no-mip6d.sock", net.workdir / "nodes.d")
-    env += [f"HAIKU_BASE_URL={BASE}", f"HAIKU_CRL_LIFETIME={CRL_LIFETIME}"]
+    # The home agent's swanctl directory; its charon starts once the node exists and
+    # loads the files then (no reload command).
+    (tmp / "swanctl").mkdir()
+    env += [f"HAIKU_BASE_URL={BASE}", f"HAIKU_CRL_LIFETIME={CRL_LIFETIME}",
+            f"HAIKU_SWANCTL_DIR={tmp / 'swanctl'}", "HAIKU_SWANCTL_RELOAD="]
     for line in unit_lines("ExecStartPre"):
         ha.run(*unit_command(line, env), timeout=600)
     service = ha.spawn(*unit_command(unit_lines("ExecStart")[0], env),
@@ -119,7 +121,7 @@ def test_revoked_certificate_is_refused_and_the_node_cannot_register(
     coa = mn.wait_address("mn-f1", within=F1)
 
     tmp = Path(tempfile.mkdtemp(prefix="haiku-crl-"))  # guest-local: SQLite, secrets
-    user, secrets_dir = start_service(net, ha, tmp)
+    user, _ = start_service(net, ha, tmp)
     node, token = create_node(user)
     hoa = IPv6Address(node["home_address"])
     assert hoa in HOME
@@ -141,21 +143,17 @@ def test_revoked_certificate_is_refused_and_the_node_cannot_register(
     assert f"IPsecPolicy Mh UseESP {reqid};" in config["mip6d_conf"]
     assert "KeyMngMobCapability enabled;" in config["mip6d_conf"]
 
-    # The home agent: its own certificate from the service's CA (made here with the
-    # service's CA code and key), the service's CA as the one it trusts for nodes, the
-    # node's connection as the service renders it (haiku.core.keys: the node's reqids
-    # are consecutive from its signalling one). Both charons as in test_mip6d_ike.py.
-    authority = ca.load_or_create(secrets_dir)
-    ha_cert = authority.issue("home agent", str(HA_ADDRESS))
+    # The home agent's charon gets exactly what the service wrote into its swanctl
+    # directory: the service's CA, the home agent's own certificate from it, the node's
+    # connection (haiku/swanctl.py). Both charons as in test_mip6d_ike.py.
+    written = tmp / "swanctl"
+    ha_files = {str(path.relative_to(written)): path.read_text()
+                for path in sorted(written.rglob("*.*")) if path.is_file()}
+    assert sorted(ha_files) == [f"conf.d/haiku-{node['id']}.conf", "private/haiku-ha.pem",
+                                "x509/haiku-ha.pem", "x509ca/haiku-ca.pem"], sorted(ha_files)
+    assert f"reqid = {reqid}" in ha_files[f"conf.d/haiku-{node['id']}.conf"]
     ha_charon = Charon(net, ha, variant, str(HA_ADDRESS), plugins=strongswan_lab.PLUGINS_CURL)
-    ha_charon.start_with({
-        "x509ca/haiku-ca.pem": authority.certificate_pem,
-        "x509/ha.pem": ha_cert.certificate_pem,
-        "private/ha.pem": ha_cert.private_key_pem,
-        "conf.d/node.conf": ha_swanctl_text(NodeSpec(
-            "laptop", NodeKind.HOST, hoa, HOME.prefixlen, HA_ADDRESS, (), Keying.CERTIFICATE,
-            False, (reqid, reqid + 1, reqid + 2, reqid + 3)), "ha.pem", "haiku-ca.pem")},
-        ROAMING_OFF, SOURCE_FROM_ROUTES, install_routes=True)
+    ha_charon.start_with(ha_files, ROAMING_OFF, SOURCE_FROM_ROUTES, install_routes=True)
     mn_charon = Charon(net, mn, variant, str(hoa))
     mn_charon.start_with(swanctl_files, ROAMING_OFF, SOURCE_FROM_ROUTES, install_routes=True)
     capture = net.capture(m.r, "r-ha", "ip6")

@@ -27,8 +27,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from haiku.files import write_atomic
 
-__all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "load_or_create",
-           "serial_of"]
+__all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "home_agent_certificate",
+           "load_or_create", "serial_of"]
 
 CA_DAYS = 3650
 NODE_DAYS = 825
@@ -90,10 +90,13 @@ class CertificateAuthority:
             builder = builder.add_revoked_certificate(entry.build())
         return builder.sign(self.key, hashes.SHA384())
 
-    def issue(self, common_name: str, home_address: str,
-              crl_url: str | None = None) -> IssuedCertificate:
-        """A new key and certificate for a node; ``crl_url`` (where :meth:`crl` is
-        published) goes in as its CRL distribution point."""
+    def issue(self, common_name: str, home_address: str, crl_url: str | None = None,
+              usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
+              ) -> IssuedCertificate:
+        """A new key and certificate for a node (``usage`` client authentication) or the
+        home agent (server authentication), its address as subject alternative name;
+        ``crl_url`` (where :meth:`crl` is published) goes in as its CRL distribution
+        point."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (Python 3.11 and Django 3.2 both fine)
         builder = (
@@ -107,8 +110,7 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.IPv6Address(home_address))]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
         if crl_url:
             builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
@@ -159,3 +161,40 @@ def load_or_create(secrets_dir: str | Path, name: str = "HAiku node CA") -> Cert
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise RuntimeError(f"{key_path}: expected an EC private key for the CA")
         return CertificateAuthority(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+
+def _not_after(cert: x509.Certificate) -> datetime.datetime:
+    """The end of validity, aware (cryptography 42 has not_valid_after_utc, Debian 12's 38
+    only the naive UTC not_valid_after)."""
+    aware = getattr(cert, "not_valid_after_utc", None)
+    if isinstance(aware, datetime.datetime):
+        return aware
+    return cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)  # noqa: UP017
+
+
+# Issue the home agent a new certificate when this little validity is left.
+RENEW_BEFORE = datetime.timedelta(days=30)
+
+
+def home_agent_certificate(secrets_dir: str | Path, authority: CertificateAuthority,
+                           address: str) -> IssuedCertificate:
+    """The home agent's own certificate (``ha.pem``, key ``ha.key`` beside the CA's),
+    issued by ``authority`` for ``address`` once, and again when the address changes or
+    it is about to expire."""
+    directory = Path(secrets_dir)
+    key_path, cert_path = directory / "ha.key", directory / "ha.pem"
+    with open(directory / "ca.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if key_path.exists() and cert_path.exists():
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+            current = names.value.get_values_for_type(x509.IPAddress)
+            left = _not_after(cert) - datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+            if current == [ipaddress.ip_address(address)] and left > RENEW_BEFORE \
+                    and cert.issuer == authority.certificate.subject:
+                return IssuedCertificate(key_path.read_text(), cert_path.read_text())
+        issued = authority.issue(f"home agent ({address})", address,
+                                 usage=ExtendedKeyUsageOID.SERVER_AUTH)
+        write_atomic(key_path, issued.private_key_pem, mode=0o600)
+        write_atomic(cert_path, issued.certificate_pem, mode=0o644)
+        return issued

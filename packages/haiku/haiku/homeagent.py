@@ -15,7 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from haiku import control, files
+from haiku import control, files, swanctl
 from haiku.core.render import include_text, node_config_text
 from haiku.models import Node
 
@@ -43,6 +43,12 @@ def include_path(node_id: int) -> Path:
 
 
 def reload() -> ReloadResult:
+    """Make the home agent take the nodes as they are: charon's connections for the
+    certificate-keyed ones first (their SAs are negotiated on mip6d's policies), then
+    mip6d."""
+    ike = swanctl.sync()
+    if not ike.ok:
+        return ReloadResult(False, f"charon did not take the nodes' connections: {ike.message}")
     try:
         control.request(settings.HAIKU.control_socket, "reload",
                         timeout=settings.HAIKU.control_timeout)

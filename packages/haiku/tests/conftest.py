@@ -18,6 +18,8 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "haiku.settings"
 os.environ["HAIKU_STATE_DIR"] = str(_STATE / "state")
 os.environ["HAIKU_NODES_DIR"] = str(_HA_DIR / "nodes.d")
 os.environ["HAIKU_CONTROL_SOCKET"] = str(_HA_DIR / "control.sock")
+# No strongSwan unless a test makes this directory (tests/test_swanctl.py).
+os.environ["HAIKU_SWANCTL_DIR"] = str(_HA_DIR / "swanctl")
 os.environ["HAIKU_SMTP_HOST"] = "127.0.0.1"
 os.environ["HAIKU_SMTP_PORT"] = "1"  # a test that sends mail starts its own server
 

@@ -6,6 +6,7 @@ a frozen :class:`Settings` or raises :class:`SettingsError` naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
@@ -60,6 +61,10 @@ def _list(text: str) -> tuple[str, ...]:
 
 def _text(text: str) -> str:
     return text
+
+
+def _command(text: str) -> tuple[str, ...]:
+    return tuple(shlex.split(text))
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Where to also write the CRL (DER) whenever a certificate is revoked and at "
             "haiku_sync, e.g. /etc/swanctl/x509crl/haiku.crl for the home agent's charon "
             "(`swanctl --load-creds` loads it at once); empty: only served at /ca/crl."),
+    Setting("HAIKU_SWANCTL_DIR", "swanctl_dir", "/etc/swanctl", _text,
+            "The home agent's swanctl directory: the service writes its CA, the home "
+            "agent's certificate and one connection per certificate-keyed node there "
+            "(haiku-*.conf in conf.d/); empty, or a directory that does not exist (no "
+            "strongSwan): nothing is written."),
+    Setting("HAIKU_SWANCTL_RELOAD", "swanctl_reload", "swanctl --load-all --noprompt",
+            _command, "The command that makes charon load what the service wrote there "
+            "(run only when a file changed); empty: none."),
 )
 
 
@@ -161,6 +174,8 @@ class Settings:
     base_iso: str
     crl_lifetime: int
     crl_file: str
+    swanctl_dir: str
+    swanctl_reload: tuple[str, ...]
 
 
 def from_environ(environ: Mapping[str, str]) -> Settings:
