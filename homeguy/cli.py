@@ -24,10 +24,10 @@ from homeguy.iso.build import build as build_image
 from homeguy.iso.personalize import personalize
 from homeguy.iso.profile import profile_names
 from homeguy.lab import vm
+from homeguy.repo import cli as repo_cli
+from homeguy.repo.config import load_config
+from homeguy.repo.publish import publish, summary
 from homeguy.run import CommandError
-from repo.publisher import cli as repo_cli
-from repo.publisher.config import load_config
-from repo.publisher.publish import publish, summary
 
 TOP = vm.TOP
 OUT = TOP / "out"

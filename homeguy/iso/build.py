@@ -39,8 +39,8 @@ from homeguy.iso.lbconfig import (
 from homeguy.iso.profile import load_profile
 from homeguy.iso.serve import serve_repo
 from homeguy.iso.slot import SLOT_HEADER, SLOT_PATH, SlotLocation, parse_report_lba
+from homeguy.repo.config import load_config
 from homeguy.run import run
-from repo.publisher.config import load_config
 
 LIVE = TOP / "live"
 OUT_ISO = TOP / "out" / "iso"

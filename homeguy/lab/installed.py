@@ -24,7 +24,7 @@ from debian.deb822 import Deb822
 from homeguy import packages
 from homeguy.mirror import debian_mirror
 from homeguy.run import run
-from repo import testkit  # the cached clean bookworm (mmdebstrap)
+from testkit.apt import bookworm_tarball  # the cached clean bookworm (mmdebstrap)
 
 ROOT = packages.OUT / "lab" / "installed"
 # What the lab runs from packages: the stack and the service that drives it.
@@ -58,7 +58,7 @@ def digest(debs: list[Path], tarball: Path) -> str:
 def prepare(root: Path = ROOT) -> Path:
     """Host side: `root` with the packages installed by apt, made again when they change."""
     debs = build_debs()
-    tarball = testkit.bookworm_tarball()
+    tarball = bookworm_tarball()
     stamp = root.with_name(root.name + ".inputs")
     wanted = digest(debs, tarball)
     if stamp.exists() and stamp.read_text() == wanted and (root / "usr").is_dir():

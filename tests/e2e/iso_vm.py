@@ -15,9 +15,9 @@ from pathlib import Path
 
 from homeguy import cli, packages
 from homeguy.iso.build import build
+from homeguy.repo.config import load_config
+from homeguy.repo.publish import publish
 from homeguy.run import run
-from repo.publisher.config import load_config
-from repo.publisher.publish import publish
 
 SERVICE_IN_GUEST = "http://10.0.2.100:8080"
 # The live entry's command line without the profile's extras (host name, locale), as a
