@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TOP))
+sys.path[:0] = [str(TOP), str(TOP / "packages" / "homeguy-slot")]
 
 import requests  # noqa: E402
+from homeguy_slot import SLOT_PATH, SLOT_SIZE, slot_bytes  # noqa: E402
 
 from homeguy.iso.build import OUT_ISO  # noqa: E402
 from homeguy.iso.personalize import personalize  # noqa: E402
-from homeguy.iso.slot import SLOT_PATH, SLOT_SIZE, slot_bytes  # noqa: E402
 from homeguy.run import run  # noqa: E402
 
 ROUNDS = 5

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from homeguy_slot import SlotError
+
 from homeguy import keyring, packages, patched
 from homeguy.iso import IsoError
 from homeguy.iso.build import build as build_image
@@ -144,5 +146,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.func(args)
     except (CommandError, vm.LabError, packages.PackageError, patched.PatchedError,
-            IsoError, *repo_cli.ERRORS) as exc:
+            IsoError, SlotError, *repo_cli.ERRORS) as exc:
         sys.exit(f"homeguy: {exc}")

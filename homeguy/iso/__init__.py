@@ -6,7 +6,7 @@ The flow, one module per concern; the pure ones do no I/O and are tested with ex
 - `lbconfig`: the `lb config` options and the configuration tree rendered over them (pure);
 - `layers`: the chroot's two layers, what makes the cached Debian one and its key (pure);
 - `digest`: the inputs digest that keys a built image (pure);
-- `slot`: the per-node slot, where it is in an image, the pieces of a node's image (pure);
+- `slot`: where the per-node slot is in an image (pure; its format is homeguy_slot);
 - `serve`: out/repo over HTTP on the loopback while live-build runs;
 - `build`: the shell: plans a profile, runs the POSIX sh wrappers in live/ through
   `homeguy.run.run`, writes out/iso/;

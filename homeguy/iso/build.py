@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from homeguy_slot import SLOT_HEADER, SLOT_PATH
+
 from homeguy import git, mirror
 from homeguy.files import sha256_file, write_atomic
 from homeguy.git import TOP
@@ -38,7 +40,7 @@ from homeguy.iso.lbconfig import (
 )
 from homeguy.iso.profile import load_profile
 from homeguy.iso.serve import serve_repo
-from homeguy.iso.slot import SLOT_HEADER, SLOT_PATH, SlotLocation, parse_report_lba
+from homeguy.iso.slot import SlotLocation, parse_report_lba
 from homeguy.repo.config import load_config
 from homeguy.run import run
 

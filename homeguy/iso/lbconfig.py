@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import jinja2
+from homeguy_slot import SLOT_PATH, slot_bytes
 
 from homeguy.iso import IsoError
 from homeguy.iso.profile import Profile
-from homeguy.iso.slot import SLOT_PATH, slot_bytes
 
 ARCH = "amd64"
 DISTRIBUTION = "bookworm"

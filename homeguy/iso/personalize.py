@@ -8,9 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from homeguy_slot import SLOT_HEADER, slot_bytes
+
 from homeguy.files import sha256_file, write_atomic
 from homeguy.iso import IsoError
-from homeguy.iso.slot import SLOT_HEADER, SlotLocation, slot_bytes
+from homeguy.iso.slot import SlotLocation
 
 
 def image_meta(iso: Path) -> dict[str, Any]:

@@ -28,9 +28,9 @@ from testkit.apt import bookworm_tarball  # the cached clean bookworm (mmdebstra
 
 ROOT = packages.OUT / "lab" / "installed"
 # What the lab runs from packages: the stack and the service that drives it.
-SOURCES = ("mip6d", "haiku")
+SOURCES = ("mip6d", "haiku", "homeguy-slot")
 # The binary packages installed (their Debian dependencies come with them).
-BINARIES = ("mip6d", "python3-mip6d", "haiku")
+BINARIES = ("mip6d", "python3-mip6d", "haiku", "python3-homeguy-slot")
 # From Debian, what the images run beside them: systemd-networkd on the access links.
 COMPANIONS = ("systemd",)
 # Bind the root's /usr over /usr, then run the command (a private mount namespace).

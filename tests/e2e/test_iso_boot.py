@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from homeguy_slot import parse_slot
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
 from iso_vm import (  # tests/e2e/iso_vm.py
     SERVICE_IN_GUEST,
@@ -28,7 +29,6 @@ from iso_vm import (  # tests/e2e/iso_vm.py
 from homeguy.files import sha256_file
 from homeguy.git import TOP
 from homeguy.iso.personalize import image_meta, personalize
-from homeguy.iso.slot import parse_slot
 
 pytestmark = pytest.mark.e2e
 

@@ -7,13 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+from homeguy_slot import SLOT_SIZE, parse_slot
 from iso_vm import built_iso, installed_packages, repo_with_new_version  # tests/e2e/
 
 from homeguy.files import sha256_file
 from homeguy.git import TOP
 from homeguy.iso.build import CACHE, build, locate_slot
 from homeguy.iso.personalize import image_meta
-from homeguy.iso.slot import SLOT_SIZE, SlotLocation, parse_slot
+from homeguy.iso.slot import SlotLocation
 from homeguy.run import run
 
 pytestmark = pytest.mark.e2e

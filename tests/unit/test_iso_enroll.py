@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 import requests
+from homeguy_slot import slot_bytes
 
 from homeguy.git import TOP
 from homeguy.iso.build import LIVE
-from homeguy.iso.slot import slot_bytes
+from testkit.slot import Vector, vectors
 
 pytestmark = pytest.mark.unit
 
@@ -86,6 +87,21 @@ def test_command_line_wins_over_the_medium(tmp_path: Path) -> None:
 
 def test_component_without_settings_writes_nothing(tmp_path: Path) -> None:
     assert component(tmp_path, "boot=live *", slot_bytes(None, None, 90)) == ("", None)
+
+
+@pytest.mark.parametrize("vector", vectors(), ids=lambda v: v.file)
+def test_component_reads_the_slot_vectors(tmp_path: Path, vector: Vector) -> None:
+    """The boot-time reader against the slot format's golden bytes: it finds what
+    homeguy_slot.parse_slot finds, and enrolls from the medium only with a url and a token."""
+    out, conf = component(tmp_path, "boot=live components", vector.data)
+    url, token = vector.values.get("url", ""), vector.values.get("token", "")
+    if not (url and token):
+        assert (out, conf) == ("", None)
+        return
+    assert out == " homeguy-enroll(medium)"
+    assert conf == ("# written at boot by live-config's homeguy-enroll component\n"
+                    f"source=medium\nurl={url}\ntoken={token}\n"
+                    f"timeout={vector.values.get('timeout', '')}\ninstall=\n")
 
 
 # --------------------------------------------------------------------- settings

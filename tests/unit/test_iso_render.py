@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from homeguy_slot import SLOT_SIZE, parse_slot
 
 from homeguy.iso import IsoError
 from homeguy.iso.build import LIVE, read_sources
@@ -21,7 +22,6 @@ from homeguy.iso.layers import (
 from homeguy.iso.lbconfig import BuildInputs, ConfigFile, lb_config_args, render_config
 from homeguy.iso.profile import Profile, load_profile, parse_profile, profile_names
 from homeguy.iso.serve import repo_path, serve_repo
-from homeguy.iso.slot import SLOT_SIZE, parse_slot
 
 pytestmark = pytest.mark.unit
 

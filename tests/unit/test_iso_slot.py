@@ -1,4 +1,5 @@
-"""The per-node slot: its bytes, its parser, its place in the image, byte ranges."""
+"""The per-node slot in a built image: its place (xorriso's report), personalizing an image.
+The slot's bytes are homeguy_slot's (packages/homeguy-slot/tests/)."""
 
 import hashlib
 import json
@@ -6,39 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
-from haiku.core import isoimage
+from homeguy_slot import SLOT_SIZE, parse_slot, slot_bytes
 
 from homeguy.iso import IsoError
 from homeguy.iso.personalize import personalize
-from homeguy.iso.slot import (
-    SLOT_SIZE,
-    SlotLocation,
-    parse_report_lba,
-    parse_slot,
-    personalized_ranges,
-    slot_bytes,
-)
+from homeguy.iso.slot import SlotLocation, parse_report_lba
 
 pytestmark = pytest.mark.unit
-
-
-def test_slot_bytes_exact() -> None:
-    data = slot_bytes("http://10.0.2.100:8080", "tok-1", 60, size=256)
-    body = (b"# HOMEGUY-NODE-SLOT v1\n"
-            b"# Per-node enrollment settings, read at boot by live-config's homeguy-enroll.\n"
-            b"url=http://10.0.2.100:8080\ntoken=tok-1\ntimeout=60\n")
-    assert data == body + b"\n" * (256 - len(body))
-    assert parse_slot(data) == {"url": "http://10.0.2.100:8080", "token": "tok-1",
-                                "timeout": "60"}
-
-
-def test_slot_refuses_what_does_not_fit_or_would_break_parsing() -> None:
-    with pytest.raises(IsoError, match=r"take 4\d\d bytes; the slot has 64"):
-        slot_bytes("http://x", "t" * 300, size=64)
-    with pytest.raises(IsoError, match="printable ASCII without spaces"):
-        slot_bytes("http://x", "a\nurl=http://evil")
-    with pytest.raises(IsoError, match="header is missing"):
-        parse_slot(b"url=x\n")
 
 
 REPORT = """Report layout: xt , Startlba ,   Blocks , Filesize , ISO image path
@@ -52,34 +27,6 @@ def test_report_lba() -> None:
         parse_report_lba(REPORT.replace("lba:  0 ,", "lba:  1 ,"))
     with pytest.raises(IsoError, match=r"does not report /homeguy/node\.conf"):
         parse_report_lba("nothing\n")
-
-
-SLOT = SlotLocation(100, 10)
-
-
-@pytest.mark.parametrize(("start", "end", "pieces"), [
-    (0, 200, [("base", 0, 100), ("slot", 0, 10), ("base", 110, 90)]),
-    (0, 100, [("base", 0, 100)]),
-    (95, 105, [("base", 95, 5), ("slot", 0, 5)]),
-    (103, 107, [("slot", 3, 4)]),
-    (105, 150, [("slot", 5, 5), ("base", 110, 40)]),
-    (110, 200, [("base", 110, 90)]),
-    (50, 50, []),
-])
-def test_personalized_ranges(start, end, pieces) -> None:  # type: ignore[no-untyped-def]
-    assert list(personalized_ranges(200, SLOT, start, end)) == pieces
-
-
-def test_ranges_outside_the_image_are_refused() -> None:
-    with pytest.raises(IsoError, match="outside the image's 200 bytes"):
-        list(personalized_ranges(200, SLOT, 0, 201))
-
-
-def test_the_service_writes_the_same_slot_bytes() -> None:
-    """haiku (packaged apart from homeguy/) keeps its own copy of the slot format."""
-    for url, token, timeout in (("http://10.0.2.100:8080", "hgn_abc", 90), ("", "", 90)):
-        assert isoimage.slot_bytes(url, token, timeout, SLOT_SIZE) == \
-            slot_bytes(url, token, timeout)
 
 
 def fake_base(tmp_path: Path) -> tuple[Path, bytes]:
