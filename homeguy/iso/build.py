@@ -4,18 +4,17 @@ writes the image, its .json and its .sha256 into out/iso/."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from homeguy_slot import SLOT_HEADER, SLOT_PATH
 
-from homeguy import git, mirror
+from homeguy import files, git, mirror
 from homeguy.files import sha256_file, write_atomic
 from homeguy.git import TOP
 from homeguy.iso import IsoError
@@ -157,17 +156,9 @@ def build(profile_name: str, *, out_dir: Path = OUT_ISO, epoch: int | None = Non
         return _build(inputs, config, digest, work, out_dir, repo)
 
 
-@contextmanager
-def exclusive(path: Path, say: Callable[[str], None]) -> Iterator[None]:
+def exclusive(path: Path, say: Callable[[str], None]) -> AbstractContextManager[None]:
     """Hold an exclusive lock on path (a second `make` waits for the first)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"      waiting for the build holding {path}")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    return files.exclusive(path, lambda: say(f"      waiting for the build holding {path}"))
 
 
 def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, work: Path,

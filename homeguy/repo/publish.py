@@ -14,19 +14,18 @@ client never sees a partly written file.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from debian.arfile import ArError
 from debian.debfile import DebError, DebFile
 
-from homeguy.files import temporary, write_atomic
+from homeguy.files import exclusive, temporary, write_atomic
 from homeguy.repo import compress, signing
 from homeguy.repo.config import RepoConfig
 from homeguy.repo.packages import PackageError
@@ -219,17 +218,15 @@ def later_than(previous: Path, staged: Path) -> None:
         os.utime(staged, (floor, floor))
 
 
-@contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path) -> AbstractContextManager[None]:
+    """One publish into `out` at a time: a second one is refused, not queued."""
     lock_path = out / STATE_DIR / "lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError(f"{lock_path}: another publish into {out} is running; wait "
-                               "for it to finish") from None
-        yield
+
+    def refuse() -> None:
+        raise PublishError(f"{lock_path}: another publish into {out} is running; wait "
+                           "for it to finish") from None
+
+    return exclusive(lock_path, refuse)
 
 
 def export_key(key: signing.SigningKey, out: Path, name: str) -> tuple[Path, Path]:
