@@ -22,7 +22,8 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 PACKAGE = TOP / "packages" / "haiku"
-sys.path[:0] = [str(PACKAGE), str(TOP / "packages" / "mip6d")]
+sys.path[:0] = [str(PACKAGE), str(TOP / "packages" / "mip6d"),
+                str(TOP / "packages" / "homeguy-slot")]
 
 WRK_SCRIPT = """
 local tokens = {}

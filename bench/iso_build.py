@@ -34,7 +34,8 @@ sys.path.insert(0, str(TOP / "tests" / "e2e"))
 
 from iso_vm import installed_packages, repo_with_new_version  # noqa: E402
 
-from homeguy import iso  # noqa: E402
+from homeguy.iso import build as image_build  # noqa: E402
+from homeguy.iso.serve import serve_repo  # noqa: E402
 from homeguy.run import run  # noqa: E402
 
 PROFILE = "mobile-host"
@@ -58,7 +59,7 @@ class Clock:
 
 def plain_build(work: Path) -> tuple[Clock, int]:
     """`lb config` + `lb build` with live-build's defaults and this profile's packages."""
-    inputs, config, _ = iso.plan(PROFILE)
+    inputs, config, _ = image_build.plan(PROFILE)
     work.mkdir(parents=True)
     m = inputs.mirror
     args = ["--distribution", inputs.distribution, "--archive-areas", "main",
@@ -69,12 +70,13 @@ def plain_build(work: Path) -> tuple[Clock, int]:
                  "--mirror-binary-security", inputs.security_mirror]
     env = {"SOURCE_DATE_EPOCH": str(inputs.source_date_epoch)}
     log = work.parent / "plain.log"
-    with Clock() as clock, iso.serve_repo(iso.REPO, iso.REPO_PORT, inputs.keyring_url):
+    with Clock() as clock, serve_repo(image_build.REPO, image_build.REPO_PORT, inputs.keyring_url):
         run(["lb", "config", *args], cwd=work, env=env)
         # The same package lists (Debian's and Homeguy's) and the Homeguy archive and key.
-        iso.write_tree(work / "config", {path: item for path, item in config.items()
-                                         if path.startswith(("archives/", "package-lists/"))},
-                       clean=False)
+        image_build.write_tree(work / "config",
+                               {path: item for path, item in config.items()
+                                if path.startswith(("archives/", "package-lists/"))},
+                               clean=False)
         print(f"plain lb build in {work} (log {log})", flush=True)
         run(["sh", "-c", 'lb build > "$1" 2>&1', "sh", log], cwd=work, env=env)
     image = next(work.glob("*.iso"))
@@ -83,19 +85,19 @@ def plain_build(work: Path) -> tuple[Clock, int]:
     return clock, size
 
 
-def ours(out: Path, repo: Path = iso.REPO) -> tuple[Clock, Path]:
+def ours(out: Path, repo: Path = image_build.REPO) -> tuple[Clock, Path]:
     with Clock() as clock:
-        image = iso.build(PROFILE, out_dir=out, force=True, repo=repo)
+        image = image_build.build(PROFILE, out_dir=out, force=True, repo=repo)
     return clock, image
 
 
 def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="homeguy-bench-live-", dir="/var/cache/homeguy"))
-    lock = iso.CACHE / "build.lock"
+    lock = image_build.CACHE / "build.lock"
     try:
-        with iso.exclusive(lock, print):  # no other live-build on this machine meanwhile
+        with image_build.exclusive(lock, print):  # no other live-build on this machine meanwhile
             plain, plain_bytes = plain_build(scratch / "plain")
-            iso.CACHE = scratch / "ours"  # empty: a cold build
+            image_build.CACHE = scratch / "ours"  # empty: a cold build
             cold, cold_image = ours(scratch / "out")
             repo, version = repo_with_new_version("homeguy-mobile-host", "+bench1",
                                                   scratch / "changed")

@@ -27,11 +27,13 @@ import time
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TOP))
+sys.path[:0] = [str(TOP), str(TOP / "packages" / "homeguy-slot")]
 
 import requests  # noqa: E402
+from homeguy_slot import SLOT_PATH, SLOT_SIZE, slot_bytes  # noqa: E402
 
-from homeguy import iso  # noqa: E402
+from homeguy.iso.build import OUT_ISO  # noqa: E402
+from homeguy.iso.personalize import personalize  # noqa: E402
 from homeguy.run import run  # noqa: E402
 
 ROUNDS = 5
@@ -39,7 +41,7 @@ URL = "http://10.0.2.100:8080"
 
 
 def base_image() -> Path:
-    images = sorted(iso.OUT_ISO.glob("homeguy-mobile-host-*.hybrid.iso"),
+    images = sorted(OUT_ISO.glob("homeguy-mobile-host-*.hybrid.iso"),
                     key=lambda p: p.stat().st_mtime)
     if not images:
         sys.exit("no base image in out/iso: run `make iso PROFILE=mobile-host` first")
@@ -65,18 +67,18 @@ def main() -> None:
             token = f"hgn_bench{n:04d}"
             out = work / f"ours-{n}.iso"
             ours_copy.append(timed(lambda out=out, token=token:
-                                   iso.personalize(base, out, URL, token, 90)))
+                                   personalize(base, out, URL, token, 90)))
             out.unlink()
             ours_inplace.append(timed(lambda token=token:
-                                      iso.personalize(inplace, None, URL, token, 90)))
-            ours_write.append(timed(lambda token=token: iso.personalize(
+                                      personalize(inplace, None, URL, token, 90)))
+            ours_write.append(timed(lambda token=token: personalize(
                 inplace, None, URL, token + "w", 90, checksum=False)))
             slot = work / "node.conf"
-            slot.write_bytes(iso.slot_bytes(URL, token, 90))
+            slot.write_bytes(slot_bytes(URL, token, 90))
             new = work / f"xorriso-{n}.iso"
             theirs.append(timed(lambda new=new, slot=slot: run(
                 ["xorriso", "-indev", base, "-outdev", new, "-boot_image", "any", "replay",
-                 "-map", slot, f"/{iso.SLOT_PATH}", "-commit"])))
+                 "-map", slot, f"/{SLOT_PATH}", "-commit"])))
             xorriso_bytes = new.stat().st_size
             new.unlink()
         endpoint = stream_rate(base, work)
@@ -90,14 +92,14 @@ def main() -> None:
         "personalize_new_file_s": round(ours_s, 3),
         "personalize_new_file_bytes_written": size,
         "personalize_in_place_s": round(inplace_s, 4),
-        "personalize_in_place_bytes_written": iso.SLOT_SIZE,
+        "personalize_in_place_bytes_written": SLOT_SIZE,
         "personalize_in_place_without_checksum_s": round(write_s, 5),
         "ratio_in_place_without_checksum_time_ours_over_xorriso": round(write_s / theirs_s, 6),
         "xorriso_replay_s": round(theirs_s, 3),
         "xorriso_replay_bytes_written": xorriso_bytes,
         "ratio_new_file_time_ours_over_xorriso": round(ours_s / theirs_s, 3),
         "ratio_in_place_time_ours_over_xorriso": round(inplace_s / theirs_s, 5),
-        "ratio_in_place_bytes_ours_over_xorriso": round(iso.SLOT_SIZE / xorriso_bytes, 7),
+        "ratio_in_place_bytes_ours_over_xorriso": round(SLOT_SIZE / xorriso_bytes, 7),
         **endpoint,
     }, indent=2))
 

@@ -30,13 +30,13 @@ sys.path.insert(0, str(TOP))
 
 from debian.deb822 import Packages  # noqa: E402
 
+from homeguy.repo import signing  # noqa: E402
+from homeguy.repo.config import load_config  # noqa: E402
+from homeguy.repo.publish import publish  # noqa: E402
 from homeguy.run import run  # noqa: E402
-from repo import testkit  # noqa: E402
-from repo.publisher import signing  # noqa: E402
-from repo.publisher.config import load_config  # noqa: E402
-from repo.publisher.publish import publish  # noqa: E402
+from testkit import apt  # noqa: E402
 
-CORPUS = testkit.CACHE / "bench-debs"
+CORPUS = apt.CACHE / "bench-debs"
 CORPUS_SIZE = 300
 MAX_DEB_BYTES = 20_000  # small packages: the figures measure the tools, not the disk
 SUITE, COMPONENT, ARCHITECTURES = "bookworm", "main", ("amd64", "all")
@@ -83,7 +83,7 @@ def sign(key: signing.SigningKey, suite_dir: Path) -> None:
 
 def bench_homeguy(work: Path, home: Path, debs: list[Path], extra: Path, another: Path
                   ) -> dict[str, float]:
-    config = testkit.config_for_tests(home)
+    config = apt.config_for_tests(home)
     config = dataclasses.replace(config, suites=(config.suite(SUITE),),
                                  architectures=ARCHITECTURES)
     inbox, one, out = work / "inbox", work / "one", work / "out"
@@ -201,7 +201,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     debs, extra, another = corpus()
     with tempfile.TemporaryDirectory(prefix="hg-bench-") as scratch, \
-            testkit.gnupg_home() as home:
+            apt.gnupg_home() as home:
         key, _ = signing.ensure_key(home, load_config().key_uid)
         benches: dict[str, Callable[[Path], dict[str, float]]] = {
             "homeguy": lambda w: bench_homeguy(w, home, debs, extra, another),

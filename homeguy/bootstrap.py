@@ -54,7 +54,7 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "dh-python",
         "lintian",
     ),
-    # The apt repository publisher (repo/): signing, and the tools its tests and benchmark
+    # The apt repository publisher (homeguy/repo/): signing, and the tools its tests and benchmark
     # compare against or drive (real apt in an mmdebstrap chroot, apt-ftparchive, reprepro,
     # aptly).
     "repo": (

@@ -18,12 +18,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from homeguy import iso, keyring, packages, patched
+from homeguy_slot import SlotError
+
+from homeguy import keyring, packages, patched
+from homeguy.iso import IsoError
+from homeguy.iso.build import build as build_image
+from homeguy.iso.personalize import personalize
+from homeguy.iso.profile import profile_names
 from homeguy.lab import vm
+from homeguy.repo import cli as repo_cli
+from homeguy.repo.config import load_config
+from homeguy.repo.publish import publish, summary
 from homeguy.run import CommandError
-from repo.publisher import cli as repo_cli
-from repo.publisher.config import load_config
-from repo.publisher.publish import publish, summary
 
 TOP = vm.TOP
 OUT = TOP / "out"
@@ -88,17 +94,17 @@ def lab(args: argparse.Namespace) -> None:
 
 
 def iso_build(args: argparse.Namespace) -> None:
-    names = args.profile or iso.profile_names()
+    names = args.profile or profile_names()
     for number, name in enumerate(names, start=1):
         stage(number, len(names), f"live ISO, profile {name}")
-        image = iso.build(name, force=args.force, epoch=args.source_date_epoch)
+        image = build_image(name, force=args.force, epoch=args.source_date_epoch)
         print(f"      -> {image.relative_to(TOP) if image.is_relative_to(TOP) else image}",
               flush=True)
 
 
 def iso_personalize(args: argparse.Namespace) -> None:
-    image, checksum = iso.personalize(args.base, None if args.in_place else args.out,
-                                      args.url, args.token, args.timeout)
+    image, checksum = personalize(args.base, None if args.in_place else args.out,
+                                  args.url, args.token, args.timeout)
     print(f"{checksum}  {image}", flush=True)
 
 
@@ -106,7 +112,7 @@ def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser = commands.add_parser("iso", help="live ISOs: build, personalize")
     sub = parser.add_subparsers(dest="iso_command", required=True)
     build_parser = sub.add_parser("build", help="build profiles' hybrid ISOs into out/iso")
-    build_parser.add_argument("--profile", action="append", choices=iso.profile_names(),
+    build_parser.add_argument("--profile", action="append", choices=profile_names(),
                               help="a profile (repeatable; default: all)")
     build_parser.add_argument("--force", action="store_true",
                               help="build even when an image with the same inputs exists")
@@ -140,5 +146,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.func(args)
     except (CommandError, vm.LabError, packages.PackageError, patched.PatchedError,
-            iso.IsoError, *repo_cli.ERRORS) as exc:
+            IsoError, SlotError, *repo_cli.ERRORS) as exc:
         sys.exit(f"homeguy: {exc}")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from homeguy import packages, patched
-from repo.publisher import signing
-from repo.publisher.config import RepoConfig
+from homeguy.repo import signing
+from homeguy.repo.config import RepoConfig
 
 PACKAGE = "homeguy-archive-keyring"
 KEYRING_PATH = f"/usr/share/keyrings/{PACKAGE}.gpg"

@@ -9,13 +9,12 @@ its last build is not rebuilt.
 
 Versions: `<upstream>+<commits>.g<hash>` where <upstream> is the changelog's top version
 and <commits> the commit count of HEAD: increasing along main, the same for the same
-commit (plus `.dirty` while the package's files have uncommitted changes).
+commit (plus `.m<digest>` while the package's files have uncommitted changes; homeguy/git.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from pathlib import Path
 from debian.changelog import Changelog
 from debian.deb822 import Deb822
 
+from homeguy import git
+from homeguy.git import TOP
 from homeguy.run import CommandError, run
 
-TOP = Path(__file__).resolve().parent.parent
 PACKAGES = TOP / "packages"
 OUT = TOP / "out"
 DEBS = OUT / "debs"
@@ -62,17 +62,9 @@ def source_packages() -> list[SourcePackage]:
             for control in sorted(PACKAGES.glob("*/debian/control"))]
 
 
-def git(*argv: str) -> str:
-    return run(["git", *argv], cwd=TOP).stdout.strip()
-
-
-def source_date_epoch() -> int:
-    return int(os.environ.get("SOURCE_DATE_EPOCH") or git("log", "-1", "--format=%ct"))
-
-
 def tracked_files(package: SourcePackage) -> list[str]:
     relative = package.path.relative_to(TOP)
-    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", str(relative))
+    listed = git.git("ls-files", "-z", "--cached", "--others", "--exclude-standard", str(relative))
     return sorted(name for name in listed.split("\0") if name and (TOP / name).is_file())
 
 
@@ -88,9 +80,7 @@ def inputs_digest(files: list[str], extra: Mapping[str, Path]) -> str:
 def version(package: SourcePackage, digest: str) -> str:
     """Unique per commit; uncommitted changes add `.m<inputs digest>` (modified), so that a
     rebuild with other content never reuses a version the repository already holds."""
-    dirty = bool(git("status", "--porcelain", "--", str(package.path.relative_to(TOP))))
-    count, short = git("rev-list", "--count", "HEAD"), git("rev-parse", "--short=7", "HEAD")
-    return f"{package.upstream}+{count}.g{short}{f'.m{digest[:6]}' if dirty else ''}"
+    return git.version(package.upstream, [str(package.path.relative_to(TOP))], digest)
 
 
 def stamp_changelog(path: Path, package: SourcePackage, new_version: str, epoch: int) -> None:
@@ -137,7 +127,7 @@ def build(
         shutil.copy2(TOP / name, target)
     for name, path in extra.items():
         shutil.copy2(path, src / name)
-    epoch = source_date_epoch()
+    epoch = git.source_date_epoch()
     stamp_changelog(src / "debian" / "changelog", package, stamped, epoch)
     # The system PATH: Debian tools and Debian's python3, whatever the caller's PATH holds.
     env = {"SOURCE_DATE_EPOCH": str(epoch), "DEB_BUILD_OPTIONS": "nocheck", "LC_ALL": "C.UTF-8",

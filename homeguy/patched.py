@@ -38,7 +38,8 @@ from typing import Any
 from debian.changelog import Changelog
 
 from homeguy import mirror
-from homeguy.packages import DEBS, MAINTAINER, PACKAGES, TOP
+from homeguy.git import TOP, git
+from homeguy.packages import DEBS, MAINTAINER, PACKAGES
 from homeguy.run import CommandError, run
 
 CACHE = Path(os.environ.get("HOMEGUY_PATCHED_CACHE", "/var/cache/homeguy/patched"))
@@ -201,7 +202,7 @@ def source_date_epoch(recipe: Recipe) -> int:
     inputs = [str(p.relative_to(TOP)) for p in (recipe.path / RECIPE, recipe.path / "patches")
               if p.is_relative_to(TOP)]
     for paths in (["--", *inputs], []):
-        out = run(["git", "log", "-1", "--format=%ct", *paths], cwd=TOP).stdout.strip()
+        out = git("log", "-1", "--format=%ct", *paths)
         if out:
             return int(out)
     raise PatchedError(f"no commit to date {recipe.name} by; set SOURCE_DATE_EPOCH")

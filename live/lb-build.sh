@@ -4,7 +4,7 @@
 #
 #   sh live/lb-build.sh WORKDIR LOGFILE HOMEGUY_CONFIG LAYER_DIR
 #
-# The chroot is made in two layers (homeguy/iso.py says why and which stages):
+# The chroot is made in two layers (homeguy/iso/layers.py says why and which stages):
 #   1. the Debian layer: restored from LAYER_DIR when LAYER_DIR/key holds
 #      HOMEGUY_LAYER_KEY; otherwise `lb bootstrap` and `lb chroot` with the configuration
 #      lb-config.sh laid (the Debian package lists), the stages HOMEGUY_LAYER_STAGES marked
@@ -22,11 +22,11 @@ if [ "$#" -ne 4 ]; then
 	echo "usage: $0 WORKDIR LOGFILE HOMEGUY_CONFIG LAYER_DIR" >&2
 	exit 2
 fi
-: "${HOMEGUY_LAYER_KEY:?set by homeguy.iso.layer_env}"
-: "${HOMEGUY_LAYER_STAGES:?set by homeguy.iso.layer_env}"
-: "${HOMEGUY_RERUN_STAGES:?set by homeguy.iso.layer_env}"
-: "${HOMEGUY_DEBIAN_LAYER_EPOCH:?set by homeguy.iso.layer_env}"
-: "${HOMEGUY_INITRAMFS:?set by homeguy.iso.layer_env}"
+: "${HOMEGUY_LAYER_KEY:?set by homeguy.iso.layers.layer_env}"
+: "${HOMEGUY_LAYER_STAGES:?set by homeguy.iso.layers.layer_env}"
+: "${HOMEGUY_RERUN_STAGES:?set by homeguy.iso.layers.layer_env}"
+: "${HOMEGUY_DEBIAN_LAYER_EPOCH:?set by homeguy.iso.layers.layer_env}"
+: "${HOMEGUY_INITRAMFS:?set by homeguy.iso.layers.layer_env}"
 here=$(cd "$(dirname "$0")" && pwd)
 work=$1
 log=$2

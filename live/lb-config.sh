@@ -1,6 +1,7 @@
 #!/bin/sh
 # Prepare a live-build working tree: clean what the last build left (not the cache),
-# run `lb config` with the options homeguy.iso computed, lay the rendered files over it.
+# run `lb config` with the options homeguy.iso.lbconfig computed, lay the rendered files
+# over it.
 #
 #   sh live/lb-config.sh WORKDIR RENDERED_CONFIG CACHE_DIR -- LB_CONFIG_OPTIONS...
 #

@@ -24,13 +24,13 @@ from debian.deb822 import Deb822
 from homeguy import packages
 from homeguy.mirror import debian_mirror
 from homeguy.run import run
-from repo import testkit  # the cached clean bookworm (mmdebstrap)
+from testkit.apt import bookworm_tarball  # the cached clean bookworm (mmdebstrap)
 
 ROOT = packages.OUT / "lab" / "installed"
 # What the lab runs from packages: the stack and the service that drives it.
-SOURCES = ("mip6d", "haiku")
+SOURCES = ("mip6d", "haiku", "homeguy-slot")
 # The binary packages installed (their Debian dependencies come with them).
-BINARIES = ("mip6d", "python3-mip6d", "haiku")
+BINARIES = ("mip6d", "python3-mip6d", "haiku", "python3-homeguy-slot")
 # From Debian, what the images run beside them: systemd-networkd on the access links.
 COMPANIONS = ("systemd",)
 # Bind the root's /usr over /usr, then run the command (a private mount namespace).
@@ -58,7 +58,7 @@ def digest(debs: list[Path], tarball: Path) -> str:
 def prepare(root: Path = ROOT) -> Path:
     """Host side: `root` with the packages installed by apt, made again when they change."""
     debs = build_debs()
-    tarball = testkit.bookworm_tarball()
+    tarball = bookworm_tarball()
     stamp = root.with_name(root.name + ".inputs")
     wanted = digest(debs, tarball)
     if stamp.exists() and stamp.read_text() == wanted and (root / "usr").is_dir():

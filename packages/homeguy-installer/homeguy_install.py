@@ -270,24 +270,31 @@ def say(message: str) -> None:
     print(f"{PREFIX}: {message}", flush=True)
 
 
-def run(argv: Sequence[str | Path], stdin: str | None = None,
-        capture: bool = True) -> str:
-    """Run one command (printed so that it can be pasted); InstallError on failure."""
+def run(argv: Sequence[str | Path], stdin: str | None = None, *, capture: bool = True,
+        check: bool = True, show: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one command, every command this program runs.
+
+    With `show` it is printed first, so that it can be pasted (off for the report's
+    polling and for the best-effort commands around it, which would only fill the
+    console); with `check` a failure raises InstallError; with `capture` its output is
+    returned, else it goes to the console.
+    """
     words = [str(a) for a in argv]
-    say("$ " + " ".join(words))
+    if show:
+        say("$ " + " ".join(words))
     result = subprocess.run(words, input=stdin, text=True, check=False,
                             stdout=subprocess.PIPE if capture else None,
                             stderr=subprocess.PIPE if capture else None)
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip()[-2000:] if capture else ""
         raise InstallError(f"{' '.join(words)} failed (exit {result.returncode}) {detail}")
-    return result.stdout or ""
+    return result
 
 
 def in_target(*argv: str) -> str:
     env = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C.UTF-8",
            "DEBIAN_FRONTEND=noninteractive"]
-    return run(["chroot", TARGET, *env, *argv])
+    return run(["chroot", TARGET, *env, *argv]).stdout
 
 
 def write(path: str, content: str, mode: int = 0o644) -> None:
@@ -303,18 +310,18 @@ def write(path: str, content: str, mode: int = 0o644) -> None:
 def check_disk(disk: str) -> None:
     if not Path(disk).is_block_device():
         raise InstallError(f"{disk} is not a block device; the disks are:\n"
-                           + run(["lsblk", "-d", "-n", "-o", "PATH,SIZE,MODEL"]))
-    kind = run(["lsblk", "-d", "-n", "-o", "TYPE", disk]).strip()
+                           + run(["lsblk", "-d", "-n", "-o", "PATH,SIZE,MODEL"]).stdout)
+    kind = run(["lsblk", "-d", "-n", "-o", "TYPE", disk]).stdout.strip()
     if kind != "disk":
         raise InstallError(f"{disk} is a {kind}, not a whole disk")
-    mounted = run(["lsblk", "-n", "-o", "MOUNTPOINTS", disk]).split()
+    mounted = run(["lsblk", "-n", "-o", "MOUNTPOINTS", disk]).stdout.split()
     if mounted:
         raise InstallError(f"{disk} has mounted file systems ({', '.join(mounted)}): "
                            "is it the live medium? Choose another disk")
 
 
 def uuid_of(device: str) -> str:
-    return run(["blkid", "-s", "UUID", "-o", "value", device]).strip()
+    return run(["blkid", "-s", "UUID", "-o", "value", device]).stdout.strip()
 
 
 def install(options: Options, cmdline: str) -> Role:
@@ -351,7 +358,7 @@ def install(options: Options, cmdline: str) -> Role:
         finish(options, role)
     finally:
         for mount in reversed(mounts):
-            subprocess.run(["umount", "-R", str(mount)], check=False)
+            run(["umount", "-R", mount], capture=False, check=False, show=False)
     run(["sync"])
     return role
 
@@ -410,8 +417,7 @@ def finish(options: Options, role: Role) -> None:
                   "--removable", "--no-nvram")
     in_target("update-grub")
     for unit in LIVE_UNITS:
-        subprocess.run(["systemctl", f"--root={TARGET}", "disable", unit],
-                       capture_output=True, check=False)
+        run(["systemctl", f"--root={TARGET}", "disable", unit], check=False, show=False)
     for unit in role_units(role):
         run(["systemctl", f"--root={TARGET}", "enable", unit])
 
@@ -423,24 +429,23 @@ def report(seconds: float = 180.0) -> int:
     import time  # noqa: PLC0415
 
     role = role_of(MIP6D_CONF.read_text() if MIP6D_CONF.exists() else None)
-    root = subprocess.run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/"], capture_output=True,
-                          text=True, check=False).stdout.strip()
+    root = run(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "/"], check=False,
+               show=False).stdout.strip()
     forwarding = Path("/proc/sys/net/ipv6/conf/all/forwarding").read_text().strip()
     say(f"report: role {role.name}, root {root}, live system "
         f"{'yes' if Path('/run/live').exists() else 'no'}, ipv6 forwarding {forwarding}")
     deadline = time.monotonic() + seconds
     for unit in (u for u in role_units(role) if u != REPORT_UNIT):
         while True:
-            state = subprocess.run(["systemctl", "is-active", unit], capture_output=True,
-                                   text=True, check=False).stdout.strip()
+            state = run(["systemctl", "is-active", unit], check=False,
+                        show=False).stdout.strip()
             if state == "active" or time.monotonic() > deadline:
                 break
             time.sleep(2)
         say(f"report: {unit} {state}")
     if "mip6d.service" in role_units(role):
         while True:
-            bul = subprocess.run(["mip6ctl", "--json", "bul"], capture_output=True, text=True,
-                                 check=False)
+            bul = run(["mip6ctl", "--json", "bul"], check=False, show=False)
             if (bul.returncode == 0 and bul.stdout.strip() not in ("", "[]")) \
                     or time.monotonic() > deadline:
                 break
@@ -450,8 +455,8 @@ def report(seconds: float = 180.0) -> int:
                              Path("/etc/systemd/network").glob("70-homeguy-mobile-network-*")
                              for line in text.read_text().splitlines()
                              if line.startswith("Name=")}):
-        shown = subprocess.run(["ip", "-6", "-brief", "address", "show", "dev", interface],
-                               capture_output=True, text=True, check=False)
+        shown = run(["ip", "-6", "-brief", "address", "show", "dev", interface],
+                    check=False, show=False)
         say(f"report: {interface} {' '.join(shown.stdout.split()[1:]) or shown.stderr.strip()}")
     say("report: done")
     return 0
@@ -500,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     say(f"installed to {options.disk} as {role.name}; {options.then} next")
     if options.then != "none":
-        subprocess.run(["systemctl", options.then], check=False)
+        run(["systemctl", options.then], capture=False, check=False, show=False)
     return 0
 
 

@@ -77,7 +77,8 @@ def main(state: str, port: str, public_url: str, base_iso: str = "") -> None:
         "HAIKU_BASE_URL": public_url,
         "HAIKU_BASE_ISO": base_iso,
     })
-    sys.path[:0] = [str(TOP / "packages" / "haiku"), str(TOP / "packages" / "mip6d")]
+    sys.path[:0] = [str(TOP / "packages" / directory)
+                    for directory in ("haiku", "mip6d", "homeguy-slot")]
     import django
 
     django.setup()

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from homeguy import cli, iso, packages
+from homeguy import cli, packages
+from homeguy.iso.build import build
+from homeguy.repo.config import load_config
+from homeguy.repo.publish import publish
 from homeguy.run import run
-from repo.publisher.config import load_config
-from repo.publisher.publish import publish
 
 SERVICE_IN_GUEST = "http://10.0.2.100:8080"
 # The live entry's command line without the profile's extras (host name, locale), as a
@@ -42,7 +43,7 @@ def built_iso(profile: str) -> Path:
         for _what, step in cli.BUILD_STEPS:
             step()
         _published.append(True)
-    return iso.build(profile)
+    return build(profile)
 
 
 def repo_with_new_version(package: str, suffix: str, into: Path) -> tuple[Path, str]:

@@ -14,9 +14,9 @@ import pytest
 
 from homeguy import keyring, packages
 from homeguy.mirror import debian_mirror
+from homeguy.repo.publish import publish
 from homeguy.run import run
-from repo import testkit
-from repo.publisher.publish import publish
+from testkit import apt
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +27,8 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     base = tmp_path_factory.mktemp("install")
     debs = base / "debs"
     debs.mkdir()
-    with testkit.gnupg_home() as home:
-        config = testkit.config_for_tests(home, url="http://127.0.0.1:9/")
+    with apt.gnupg_home() as home:
+        config = apt.config_for_tests(home, url="http://127.0.0.1:9/")
         for source in keyring.other_packages():
             for deb in packages.build(source, progress=False):
                 shutil.copy(deb, debs)
@@ -56,7 +56,7 @@ def test_keyring_package_holds_the_key_and_source(repository: tuple[Path, Path],
 def test_apt_installs_mip6d_from_the_signed_repository(repository: tuple[Path, Path],
                                                       tmp_path: Path) -> None:
     repo, _ = repository
-    with testkit.chroot(tmp_path / "root") as chroot, testkit.serve(repo) as server:
+    with apt.chroot(tmp_path / "root") as chroot, apt.serve(repo) as server:
         (chroot.root / "etc/apt/sources.list.d/debian.sources").write_text(
             f"Types: deb\nURIs: {debian_mirror('bookworm')}\nSuites: bookworm\n"
             "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"

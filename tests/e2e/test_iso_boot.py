@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from homeguy_slot import parse_slot
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
 from iso_vm import (  # tests/e2e/iso_vm.py
     SERVICE_IN_GUEST,
@@ -25,11 +26,13 @@ from iso_vm import (  # tests/e2e/iso_vm.py
     extract_kernel,
 )
 
-from homeguy import iso
+from homeguy.files import sha256_file
+from homeguy.git import TOP
+from homeguy.iso.personalize import image_meta, personalize
 
 pytestmark = pytest.mark.e2e
 
-WORK = iso.TOP / "out" / "iso" / "e2e"
+WORK = TOP / "out" / "iso" / "e2e"
 BOOT_LIMIT = 900.0  # seconds from QEMU's start to the line a test waits for (TCG, shared cores)
 RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
 
@@ -68,7 +71,7 @@ def node_iso(base_iso: Path, service: dict[str, Any]) -> Path:
     """The per-user image of the service's second node, from its streaming endpoint."""
     target = WORK / "node.iso"
     response = download(service, f"/api/v1/nodes/{service['iso_node_id']}/iso", target)
-    assert response.headers["X-Checksum-SHA256"] == iso.sha256_file(target)
+    assert response.headers["X-Checksum-SHA256"] == sha256_file(target)
     return target
 
 
@@ -170,7 +173,7 @@ def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:
 
 def test_per_user_image_differs_from_the_base_only_in_its_slot(base_iso: Path,
                                                                node_iso: Path) -> None:
-    meta = iso.image_meta(base_iso)
+    meta = image_meta(base_iso)
     start, size = meta["slot"]["offset"], meta["slot"]["size"]
     assert base_iso.stat().st_size == node_iso.stat().st_size
     chunk = 1 << 22
@@ -186,17 +189,17 @@ def test_per_user_image_differs_from_the_base_only_in_its_slot(base_iso: Path,
     # `homeguy iso personalize` makes the very same image from the same settings.
     with node_iso.open("rb") as stream:
         stream.seek(start)
-        slot = iso.parse_slot(stream.read(size))
-    again, checksum = iso.personalize(base_iso, WORK / "personalized.iso", slot["url"],
-                                      slot["token"], int(slot["timeout"]))
-    assert checksum == iso.sha256_file(node_iso)
+        slot = parse_slot(stream.read(size))
+    again, checksum = personalize(base_iso, WORK / "personalized.iso", slot["url"],
+                                  slot["token"], int(slot["timeout"]))
+    assert checksum == sha256_file(node_iso)
     again.unlink()
 
 
 def test_endpoint_range_requests_and_published_checksum(base_iso: Path, node_iso: Path,
                                                         service: dict[str, Any]) -> None:
     path = f"/api/v1/nodes/{service['iso_node_id']}/iso"
-    meta = iso.image_meta(base_iso)
+    meta = image_meta(base_iso)
     start = meta["slot"]["offset"] - 100
     part = WORK / "part"
     response = download(service, path, part, {"Range": f"bytes={start}-{start + 999}"})
@@ -206,4 +209,4 @@ def test_endpoint_range_requests_and_published_checksum(base_iso: Path, node_iso
         assert part.read_bytes() == stream.read(1000)
     listed = WORK / "node.iso.sha256"
     download(service, path + ".sha256", listed)
-    assert listed.read_text().split()[0] == iso.sha256_file(node_iso)
+    assert listed.read_text().split()[0] == sha256_file(node_iso)

@@ -7,14 +7,19 @@ import re
 from pathlib import Path
 
 import pytest
+from homeguy_slot import SLOT_SIZE, parse_slot
 from iso_vm import built_iso, installed_packages, repo_with_new_version  # tests/e2e/
 
-from homeguy import iso
+from homeguy.files import sha256_file
+from homeguy.git import TOP
+from homeguy.iso.build import CACHE, build, locate_slot
+from homeguy.iso.personalize import image_meta
+from homeguy.iso.slot import SlotLocation
 from homeguy.run import run
 
 pytestmark = pytest.mark.e2e
 
-WORK = iso.TOP / "out" / "iso" / "e2e"
+WORK = TOP / "out" / "iso" / "e2e"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def test_image_is_hybrid_for_bios_and_uefi(base_iso: Path) -> None:
 
 
 def test_homeguy_packages_came_from_the_signed_repository(base_iso: Path) -> None:
-    log = (iso.CACHE / "build" / "mobile-host.log").read_text()
+    log = (CACHE / "build" / "mobile-host.log").read_text()
     assert "Get:" in log and "http://127.0.0.1:" in log
     for name in ("homeguy-archive-keyring", "homeguy-mobile-host", "mip6d", "python3-mip6d"):
         assert re.search(rf"Setting up {name} \(", log), name
@@ -51,12 +56,12 @@ def test_homeguy_packages_came_from_the_signed_repository(base_iso: Path) -> Non
 
 
 def test_slot_is_recorded_where_the_image_has_it(base_iso: Path) -> None:
-    meta = iso.image_meta(base_iso)
-    assert meta["slot"]["size"] == iso.SLOT_SIZE
-    assert iso.locate_slot(base_iso) == iso.SlotLocation(meta["slot"]["offset"], iso.SLOT_SIZE)
+    meta = image_meta(base_iso)
+    assert meta["slot"]["size"] == SLOT_SIZE
+    assert locate_slot(base_iso) == SlotLocation(meta["slot"]["offset"], SLOT_SIZE)
     with base_iso.open("rb") as stream:
         stream.seek(meta["slot"]["offset"])
-        assert iso.parse_slot(stream.read(iso.SLOT_SIZE)) == {"timeout": "90"}
+        assert parse_slot(stream.read(SLOT_SIZE)) == {"timeout": "90"}
 
 
 def extents(image: Path) -> dict[str, tuple[int, int]]:
@@ -87,12 +92,12 @@ def differing_files(a: Path, b: Path) -> list[str]:
 def test_two_builds_give_the_same_bytes(base_iso: Path, tmp_path: Path) -> None:
     # The same SOURCE_DATE_EPOCH as the first build (by default it is the last commit's
     # time, which a commit in between would change).
-    epoch = iso.image_meta(base_iso)["source_date_epoch"]
-    again = iso.build("mobile-host", out_dir=tmp_path, force=True, epoch=epoch)
-    assert iso.image_meta(again)["inputs"] == iso.image_meta(base_iso)["inputs"], \
+    epoch = image_meta(base_iso)["source_date_epoch"]
+    again = build("mobile-host", out_dir=tmp_path, force=True, epoch=epoch)
+    assert image_meta(again)["inputs"] == image_meta(base_iso)["inputs"], \
         "the inputs changed between the builds (out/repo republished?)"
     assert again.stat().st_size == base_iso.stat().st_size
-    same = iso.sha256_file(again) == iso.image_meta(base_iso)["sha256"]
+    same = sha256_file(again) == image_meta(base_iso)["sha256"]
     assert same, f"the images differ in {differing_files(base_iso, again)}"
 
 
@@ -100,12 +105,12 @@ def test_rebuild_after_a_homeguy_package_change_has_the_new_version(
         base_iso: Path, tmp_path: Path) -> None:
     # What a developer's rebuild does: one Homeguy package changed and published; the
     # Debian layer of the chroot comes from the cache, the new package from the repository.
-    epoch = iso.image_meta(base_iso)["source_date_epoch"]
+    epoch = image_meta(base_iso)["source_date_epoch"]
     before = installed_packages(base_iso, tmp_path)
     repo, version = repo_with_new_version("homeguy-mobile-host", "+e2e1", tmp_path / "new")
     assert before["homeguy-mobile-host"] != version
-    again = iso.build("mobile-host", out_dir=tmp_path / "out", epoch=epoch, repo=repo)
-    log = (iso.CACHE / "build" / "mobile-host.log").read_text()
+    again = build("mobile-host", out_dir=tmp_path / "out", epoch=epoch, repo=repo)
+    log = (CACHE / "build" / "mobile-host.log").read_text()
     assert "chroot: Debian layer restored from" in log, "the Debian layer was made again"
     assert re.search(rf"Setting up homeguy-mobile-host \({re.escape(version)}\)", log)
     after = installed_packages(again, tmp_path)

@@ -25,12 +25,12 @@ from iso_vm import (  # tests/e2e/iso_vm.py
     extract_kernel,
 )
 
-from homeguy import iso
+from homeguy.git import TOP
 from homeguy.run import run
 
 pytestmark = pytest.mark.e2e
 
-WORK = iso.TOP / "out" / "iso" / "e2e-install"
+WORK = TOP / "out" / "iso" / "e2e-install"
 INSTALL_LIMIT = 1800.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG
 BOOT_LIMIT = 600.0  # s: the installed system's boot until its role report
 INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"

@@ -20,9 +20,9 @@ from debian.debian_support import version_compare
 
 from homeguy import keyring, packages, patched
 from homeguy.mirror import debian_mirror
+from homeguy.repo.publish import publish
 from homeguy.run import run
-from repo import testkit
-from repo.publisher.publish import publish
+from testkit import apt
 
 pytestmark = pytest.mark.e2e
 
@@ -124,28 +124,28 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repositor
     (strongswan,) = [r for r in patched.recipes() if r.name == "strongswan-mip6"]
     patched.build(strongswan, debs=debs)
     for name in strongswan.publish:
-        testkit.build_deb(competitor_debs, name, COMPETITOR_VERSION, "amd64",
+        apt.build_deb(competitor_debs, name, COMPETITOR_VERSION, "amd64",
                           description="a newer strongSwan from elsewhere")
     (base / "repo").mkdir()
     (base / "competitor").mkdir()
-    with testkit.gnupg_home() as home, testkit.gnupg_home() as other, \
-            testkit.serve(base / "repo") as server, \
-            testkit.serve(base / "competitor") as competitor:
-        config = testkit.config_for_tests(home, url=server.url)
+    with apt.gnupg_home() as home, apt.gnupg_home() as other, \
+            apt.serve(base / "repo") as server, \
+            apt.serve(base / "competitor") as competitor:
+        config = apt.config_for_tests(home, url=server.url)
         for source in keyring.other_packages():
             for deb in packages.build(source, progress=False):
                 shutil.copy(deb, debs)
         (keyring_deb,) = keyring.build(config, base / "keyring")
         shutil.copy(keyring_deb, debs)
         publish(config, debs, base / "repo")
-        rival = testkit.config_for_tests(other, origin="Debian", label="Debian-Security",
+        rival = apt.config_for_tests(other, origin="Debian", label="Debian-Security",
                                          keyring_name="competitor-keyring")
         publish(rival, competitor_debs, base / "competitor")
         yield Repositories(base / "repo", server.url, keyring_deb, competitor.url,
                            base / "competitor" / "competitor-keyring.gpg")
 
 
-def candidate(chroot: testkit.Chroot, name: str) -> str:
+def candidate(chroot: apt.Chroot, name: str) -> str:
     policy = chroot.run("apt-cache", "policy", name).stdout
     found = re.search(r"Candidate: (\S+)", policy)
     assert found, policy
@@ -157,7 +157,7 @@ def test_apt_installs_patched_strongswan_from_the_signed_repository(
     (strongswan,) = [r for r in patched.recipes() if r.name == "strongswan-mip6"]
     ours = strongswan.local_version
     assert ours.endswith("+homeguy1")
-    with testkit.chroot(tmp_path / "root") as chroot:
+    with apt.chroot(tmp_path / "root") as chroot:
         (chroot.root / "etc/apt/sources.list.d/debian.sources").write_text(
             f"Types: deb\nURIs: {debian_mirror('bookworm')}\nSuites: bookworm\n"
             "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from debian.deb822 import Deb822, Release
 
+from homeguy.repo import compress, signing
+from homeguy.repo.publish import Result, publish
 from homeguy.run import run
-from repo import testkit
-from repo.publisher import compress, signing
-from repo.publisher.publish import Result, publish
+from testkit import apt
 
 pytestmark = pytest.mark.e2e
 
@@ -46,26 +46,26 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     first, second = base / "debs-1", base / "debs-2"
     first.mkdir()
     second.mkdir()
-    testkit.build_deb(first, "hg-hello", "1.0", files={"usr/share/hg-hello/greeting": "hi\n"})
-    testkit.build_deb(first, "hg-tool", "1.0", "amd64", depends="hg-hello (>= 1.0)")
-    for deb in testkit.apt_download(testkit.REAL_PACKAGES):
+    apt.build_deb(first, "hg-hello", "1.0", files={"usr/share/hg-hello/greeting": "hi\n"})
+    apt.build_deb(first, "hg-tool", "1.0", "amd64", depends="hg-hello (>= 1.0)")
+    for deb in apt.apt_download(apt.REAL_PACKAGES):
         shutil.copy(deb, first)
     for version in ("1.0", "2.0"):
-        testkit.build_deb(first, "hg-multi", version)
+        apt.build_deb(first, "hg-multi", version)
     for number in range(FILLERS):  # enough packages for indices of several chunks
-        testkit.build_deb(first, f"hg-filler{number:02d}", "1.0")
+        apt.build_deb(first, f"hg-filler{number:02d}", "1.0")
     for version in ("3.0", "4.0"):
-        testkit.build_deb(second, "hg-multi", version)
-    with testkit.gnupg_home() as home:
-        config = testkit.config_for_tests(home)
+        apt.build_deb(second, "hg-multi", version)
+    with apt.gnupg_home() as home:
+        config = apt.config_for_tests(home)
         out = base / "repo"
         publish(config, first, out)
         yield Published(out, publish(config, second, out))
 
 
 @pytest.fixture
-def chroot(tmp_path: Path) -> Iterator[testkit.Chroot]:
-    with testkit.chroot(tmp_path / "root") as root:
+def chroot(tmp_path: Path) -> Iterator[apt.Chroot]:
+    with apt.chroot(tmp_path / "root") as root:
         yield root
 
 
@@ -86,9 +86,9 @@ def complaints(process: subprocess.CompletedProcess[str]) -> list[str]:
             if line.startswith(("Err:", "E:", "W:"))]
 
 
-def test_update_and_install(published: Published, chroot: testkit.Chroot) -> None:
+def test_update_and_install(published: Published, chroot: apt.Chroot) -> None:
     index = published.out / "dists/bookworm/main/binary-amd64/Packages"
-    with testkit.serve(published.out) as server:
+    with apt.serve(published.out) as server:
         chroot.add_source("homeguy", server.url, "bookworm trixie", keyring(published))
         update = chroot.apt_get("update")
         assert update.returncode == 0 and not complaints(update), output(update)
@@ -130,14 +130,14 @@ def test_update_and_install(published: Published, chroot: testkit.Chroot) -> Non
 
 
 def test_modified_deb_in_the_pool_is_refused_at_install(
-    published: Published, chroot: testkit.Chroot, tmp_path: Path
+    published: Published, chroot: apt.Chroot, tmp_path: Path
 ) -> None:
     repo = served_copy(published, tmp_path)
     deb = repo / "pool/main/h/hg-hello/hg-hello_1.0_all.deb"
     data = bytearray(deb.read_bytes())
     data[-1] ^= 0xFF  # same size, other bytes
     deb.write_bytes(bytes(data))
-    with testkit.serve(repo) as server:
+    with apt.serve(repo) as server:
         chroot.add_source("homeguy", server.url, "bookworm", keyring(published))
         update = chroot.apt_get("update")
         assert update.returncode == 0, output(update)
@@ -156,7 +156,7 @@ def forged_index(plain: bytes, old: str, new: str) -> dict[str, bytes]:
 
 
 def test_modified_packages_file_is_refused_at_update(
-    published: Published, chroot: testkit.Chroot, tmp_path: Path
+    published: Published, chroot: apt.Chroot, tmp_path: Path
 ) -> None:
     repo = served_copy(published, tmp_path)
     directory = repo / "dists/bookworm/main/binary-amd64"
@@ -180,7 +180,7 @@ def test_modified_packages_file_is_refused_at_update(
     for digest, name in current.items():
         field = "SHA256" if len(digest) == 64 else "SHA512"
         (directory / "by-hash" / field / digest).write_bytes(forged[name])
-    with testkit.serve(repo) as server:
+    with apt.serve(repo) as server:
         chroot.add_source("homeguy", server.url, "bookworm", keyring(published))
         update = chroot.apt_get("update")
     assert update.returncode == 100, output(update)
@@ -196,13 +196,13 @@ def resign(repo: Path, key: signing.SigningKey) -> None:
 
 
 def test_release_signed_by_another_key_is_refused(
-    published: Published, chroot: testkit.Chroot, tmp_path: Path
+    published: Published, chroot: apt.Chroot, tmp_path: Path
 ) -> None:
     repo = served_copy(published, tmp_path)
-    with testkit.gnupg_home() as home:
+    with apt.gnupg_home() as home:
         stranger, _ = signing.ensure_key(home, "Somebody else <else@homeguy.invalid>")
         resign(repo, stranger)
-    with testkit.serve(repo) as server:
+    with apt.serve(repo) as server:
         chroot.add_source("homeguy", server.url, "bookworm", keyring(published))
         update = chroot.apt_get("update")
     assert update.returncode == 100, output(update)
@@ -211,31 +211,31 @@ def test_release_signed_by_another_key_is_refused(
 
 
 def test_altered_release_text_is_refused(
-    published: Published, chroot: testkit.Chroot, tmp_path: Path
+    published: Published, chroot: apt.Chroot, tmp_path: Path
 ) -> None:
     repo = served_copy(published, tmp_path)
     inrelease = repo / "dists/bookworm/InRelease"
     text = inrelease.read_text()
     assert "Label: Homeguy\n" in text
     inrelease.write_text(text.replace("Label: Homeguy\n", "Label: Homeguz\n"))
-    with testkit.serve(repo) as server:
+    with apt.serve(repo) as server:
         chroot.add_source("homeguy", server.url, "bookworm", keyring(published))
         update = chroot.apt_get("update")
     assert update.returncode == 100, output(update)
     assert "BADSIG" in output(update)
 
 
-def test_release_past_valid_until_is_refused(chroot: testkit.Chroot, tmp_path: Path) -> None:
+def test_release_past_valid_until_is_refused(chroot: apt.Chroot, tmp_path: Path) -> None:
     debs = tmp_path / "debs"
     debs.mkdir()
-    testkit.build_deb(debs, "hg-hello", "1.0")
+    apt.build_deb(debs, "hg-hello", "1.0")
     forty_days_ago = str(int(time.time()) - 40 * 86400)
-    with testkit.gnupg_home() as home:
-        config = testkit.config_for_tests(home)
+    with apt.gnupg_home() as home:
+        config = apt.config_for_tests(home)
         assert config.valid_for == 30 * 86400
         result = publish(config, debs, tmp_path / "repo",
                          env={**os.environ, "SOURCE_DATE_EPOCH": forty_days_ago})
-    with testkit.serve(tmp_path / "repo") as server:
+    with apt.serve(tmp_path / "repo") as server:
         chroot.add_source("homeguy", server.url, "bookworm", result.public_keys[1])
         update = chroot.apt_get("update")
     assert update.returncode == 100, output(update)

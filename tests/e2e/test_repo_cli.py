@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from homeguy.lab.vm import TOP
-from repo import testkit
+from testkit import apt
 
 pytestmark = pytest.mark.e2e
 
@@ -30,10 +30,10 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
     debs, rebuilt, out = tmp_path / "debs", tmp_path / "rebuilt", tmp_path / "repo"
     debs.mkdir()
     rebuilt.mkdir()
-    testkit.build_deb(debs, "hg-hello", "1.0")
-    testkit.build_deb(debs, "hg-tool", "1.0", "amd64")
-    other = testkit.build_deb(rebuilt, "hg-hello", "1.0", files={"usr/share/x": "changed\n"})
-    with testkit.gnupg_home() as home:
+    apt.build_deb(debs, "hg-hello", "1.0")
+    apt.build_deb(debs, "hg-tool", "1.0", "amd64")
+    other = apt.build_deb(rebuilt, "hg-hello", "1.0", files={"usr/share/x": "changed\n"})
+    with apt.gnupg_home() as home:
         common = ("--out", out, "--signing-home", home)
         first = homeguy_repo("publish", "--debs", debs, *common)
         assert first.returncode == 0, first.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from repo import testkit
-from repo.publisher.publish import publish
+from homeguy.repo.publish import publish
+from testkit import apt
 
 pytestmark = pytest.mark.e2e
 
@@ -32,12 +32,12 @@ def complaints(process: subprocess.CompletedProcess[str]) -> list[str]:
 def test_apt_update_during_50_publishes_never_fails(tmp_path: Path) -> None:
     built = tmp_path / "built"
     built.mkdir()
-    debs = [testkit.build_deb(built, "hg-churn", f"{n}.0",
+    debs = [apt.build_deb(built, "hg-churn", f"{n}.0",
                               files={"usr/share/hg-churn/data": f"{n}\n" * n})
             for n in range(1, PUBLISHES + 2)]
     inbox, out = tmp_path / "inbox", tmp_path / "repo"
-    with testkit.gnupg_home() as home, testkit.chroot(tmp_path / "root") as root:
-        config = testkit.config_for_tests(home, keep_versions=3, keep_superseded=600)
+    with apt.gnupg_home() as home, apt.chroot(tmp_path / "root") as root:
+        config = apt.config_for_tests(home, keep_versions=3, keep_superseded=600)
         inbox.mkdir()
         shutil.copy(debs[0], inbox)
         result = publish(config, inbox, out)
@@ -57,7 +57,7 @@ def test_apt_update_during_50_publishes_never_fails(tmp_path: Path) -> None:
             finally:
                 done.set()
 
-        with testkit.serve(out) as server:
+        with apt.serve(out) as server:
             root.add_source("homeguy", server.url, "bookworm trixie", result.public_keys[1])
             first = root.apt_get("update", "-o", "Acquire::Retries=0")
             assert first.returncode == 0 and not complaints(first), first.stdout + first.stderr

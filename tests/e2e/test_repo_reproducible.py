@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from repo import testkit
-from repo.publisher import signing
-from repo.publisher.publish import publish
-from repo.publisher.release import rfc2822
+from homeguy.repo import signing
+from homeguy.repo.publish import publish
+from homeguy.repo.release import rfc2822
+from testkit import apt
 
 pytestmark = pytest.mark.e2e
 
@@ -25,10 +25,10 @@ def tree(root: Path) -> dict[str, bytes]:
 def inputs(directory: Path, reverse_names: bool) -> Path:
     """The same .debs under other file names (the pool's names do not depend on them)."""
     directory.mkdir()
-    debs = [testkit.build_deb(directory, "hg-hello", "1.0"),
-            testkit.build_deb(directory, "hg-tool", "2:1.0-1", "amd64", depends="hg-hello"),
-            *[Path(shutil.copy(p, directory)) for p in testkit.apt_download(
-                testkit.REAL_PACKAGES)]]
+    debs = [apt.build_deb(directory, "hg-hello", "1.0"),
+            apt.build_deb(directory, "hg-tool", "2:1.0-1", "amd64", depends="hg-hello"),
+            *[Path(shutil.copy(p, directory)) for p in apt.apt_download(
+                apt.REAL_PACKAGES)]]
     if reverse_names:
         for number, deb in enumerate(reversed(debs)):
             deb.rename(directory / f"{number}-input.deb")
@@ -37,8 +37,8 @@ def inputs(directory: Path, reverse_names: bool) -> Path:
 
 def test_two_publishes_give_identical_dists(tmp_path: Path) -> None:
     env = {**os.environ, "SOURCE_DATE_EPOCH": EPOCH}
-    with testkit.gnupg_home() as home:
-        config = testkit.config_for_tests(home)
+    with apt.gnupg_home() as home:
+        config = apt.config_for_tests(home)
         one = publish(config, inputs(tmp_path / "in-1", False), tmp_path / "one", env=env)
         two = publish(config, inputs(tmp_path / "in-2", True), tmp_path / "two", env=env)
         later = publish(config, tmp_path / "in-1", tmp_path / "later",

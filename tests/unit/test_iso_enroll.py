@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 import requests
+from homeguy_slot import slot_bytes
 
-from homeguy import iso
+from homeguy.git import TOP
+from homeguy.iso.build import LIVE
+from testkit.slot import Vector, vectors
 
 pytestmark = pytest.mark.unit
 
-ENROLL = iso.LIVE / "hooks" / "enroll"
+ENROLL = LIVE / "hooks" / "enroll"
 
 
 def load() -> ModuleType:
@@ -69,21 +72,36 @@ def test_component_reads_the_kernel_command_line(tmp_path: Path) -> None:
 
 
 def test_component_reads_the_medium_slot(tmp_path: Path) -> None:
-    slot = iso.slot_bytes("http://10.0.2.100:8080", "tok", 30)
+    slot = slot_bytes("http://10.0.2.100:8080", "tok", 30)
     _, conf = component(tmp_path, "boot=live components", slot)
     assert conf is not None
     assert E.parse_settings(conf) == E.Settings("http://10.0.2.100:8080", "tok", 30.0, "medium")
 
 
 def test_command_line_wins_over_the_medium(tmp_path: Path) -> None:
-    slot = iso.slot_bytes("http://a", "from-medium", 30)
+    slot = slot_bytes("http://a", "from-medium", 30)
     _, conf = component(tmp_path, "homeguy.url=http://b homeguy.token=from-cmdline", slot)
     assert conf is not None
     assert E.parse_settings(conf).token == "from-cmdline"
 
 
 def test_component_without_settings_writes_nothing(tmp_path: Path) -> None:
-    assert component(tmp_path, "boot=live *", iso.slot_bytes(None, None, 90)) == ("", None)
+    assert component(tmp_path, "boot=live *", slot_bytes(None, None, 90)) == ("", None)
+
+
+@pytest.mark.parametrize("vector", vectors(), ids=lambda v: v.file)
+def test_component_reads_the_slot_vectors(tmp_path: Path, vector: Vector) -> None:
+    """The boot-time reader against the slot format's golden bytes: it finds what
+    homeguy_slot.parse_slot finds, and enrolls from the medium only with a url and a token."""
+    out, conf = component(tmp_path, "boot=live components", vector.data)
+    url, token = vector.values.get("url", ""), vector.values.get("token", "")
+    if not (url and token):
+        assert (out, conf) == ("", None)
+        return
+    assert out == " homeguy-enroll(medium)"
+    assert conf == ("# written at boot by live-config's homeguy-enroll component\n"
+                    f"source=medium\nurl={url}\ntoken={token}\n"
+                    f"timeout={vector.values.get('timeout', '')}\ninstall=\n")
 
 
 # --------------------------------------------------------------------- settings
@@ -246,7 +264,7 @@ def test_real_mip6d_check_on_the_service_rendering(tmp_path: Path) -> None:
     bad = tmp_path / "bad.conf"
     bad.write_text("NodeConfig WHAT;\n")
     env_mip6d = [sys.executable, "-m", "mip6d"]
-    os.environ["PYTHONPATH"] = str(iso.TOP / "packages" / "mip6d")
+    os.environ["PYTHONPATH"] = str(TOP / "packages" / "mip6d")
     try:
         E.MIP6D = "/bin/false"
         assert E.mip6d_check(good) == "exit status 1"

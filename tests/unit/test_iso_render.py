@@ -5,8 +5,23 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from homeguy_slot import SLOT_SIZE, parse_slot
 
-from homeguy import iso
+from homeguy.iso import IsoError
+from homeguy.iso.build import LIVE, read_sources
+from homeguy.iso.digest import closure, inputs_digest, iso_name
+from homeguy.iso.layers import (
+    HOMEGUY_LAYER_STAGES,
+    RERUN_STAGES,
+    chroot_key,
+    chroot_options,
+    initramfs_inputs,
+    layer_env,
+    split_layers,
+)
+from homeguy.iso.lbconfig import BuildInputs, ConfigFile, lb_config_args, render_config
+from homeguy.iso.profile import Profile, load_profile, parse_profile, profile_names
+from homeguy.iso.serve import repo_path, serve_repo
 
 pytestmark = pytest.mark.unit
 
@@ -26,26 +41,26 @@ bootappend = "boot=live components"
 """
 
 
-def inputs(profile: iso.Profile | None = None) -> iso.BuildInputs:
-    return iso.BuildInputs(profile or iso.parse_profile(GOOD, "p.toml"), "http://m/debian",
-                           "http://m/debian-security", "http://127.0.0.1:8071/", 1700000000)
+def inputs(profile: Profile | None = None) -> BuildInputs:
+    return BuildInputs(profile or parse_profile(GOOD, "p.toml"), "http://m/debian",
+                   "http://m/debian-security", "http://127.0.0.1:8071/", 1700000000)
 
 
 def test_every_profile_in_the_tree_parses() -> None:
-    names = iso.profile_names()
+    names = profile_names()
     assert names == ["home-agent", "mobile-host", "mobile-router"]
     for name in names:
-        profile = iso.load_profile(name)
+        profile = load_profile(name)
         assert profile.role == name
         assert "homeguy-archive-keyring" in profile.homeguy_packages
         assert "mip6d" in profile.homeguy_packages
 
 
 def test_profile_defaults_and_values() -> None:
-    profile = iso.parse_profile(GOOD, "p.toml")
-    assert profile == iso.Profile("mobile-host", "d", "hg", "mobile-host", ("python3",),
-                                  ("mip6d",), ("homeguy-enroll.service",), (),
-                                  "boot=live components", "C.UTF-8", 90)
+    profile = parse_profile(GOOD, "p.toml")
+    assert profile == Profile("mobile-host", "d", "hg", "mobile-host", ("python3",),
+                              ("mip6d",), ("homeguy-enroll.service",), (),
+                              "boot=live components", "C.UTF-8", 90)
 
 
 @pytest.mark.parametrize(("edit", "message"), [
@@ -61,18 +76,18 @@ def test_profile_defaults_and_values() -> None:
     (lambda t: t.replace("[profile]", "[profile"), "p.toml: not valid TOML"),
 ])
 def test_bad_profiles_name_file_key_and_expectation(edit, message) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(iso.IsoError) as error:
-        iso.parse_profile(edit(GOOD), "p.toml")
+    with pytest.raises(IsoError) as error:
+        parse_profile(edit(GOOD), "p.toml")
     assert str(error.value).startswith(message)
 
 
 def test_unknown_profile_lists_the_known_ones() -> None:
-    with pytest.raises(iso.IsoError, match="the profiles are home-agent, mobile-host"):
-        iso.load_profile("nope")
+    with pytest.raises(IsoError, match="the profiles are home-agent, mobile-host"):
+        load_profile("nope")
 
 
 def test_lb_config_options() -> None:
-    args = iso.lb_config_args(inputs())
+    args = lb_config_args(inputs())
     options = dict(zip(args[::2], args[1::2], strict=True))
     assert options["--binary-images"] == "iso-hybrid"
     assert options["--bootloaders"] == "syslinux grub-efi"
@@ -82,13 +97,13 @@ def test_lb_config_options() -> None:
     assert options["--apt-indices"] == "false"
     assert options["--image-name"] == "homeguy-mobile-host"
     assert options["--bootappend-live"] == "boot=live components hostname=hg locales=C.UTF-8"
-    no_security = iso.lb_config_args(replace(inputs(), security_mirror=None))
+    no_security = lb_config_args(replace(inputs(), security_mirror=None))
     assert "--mirror-chroot-security" not in no_security
     assert no_security[no_security.index("--security") + 1] == "false"
 
 
 def test_rendered_configuration() -> None:
-    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    files = render_config(inputs(), read_sources(), b"KEY")
     assert files["archives/homeguy.list.chroot"].content.decode().splitlines()[-1] == \
         "deb http://127.0.0.1:8071/ bookworm main"
     assert files["archives/homeguy.key.chroot"].content == b"KEY"
@@ -104,13 +119,13 @@ def test_rendered_configuration() -> None:
     assert hook.content.startswith(b"#!/bin/sh\n")
     assert b"systemctl enable homeguy-enroll.service\n" in hook.content
     slot = files["includes.binary/homeguy/node.conf"].content
-    assert len(slot) == iso.SLOT_SIZE and iso.parse_slot(slot) == {"timeout": "90"}
+    assert len(slot) == SLOT_SIZE and parse_slot(slot) == {"timeout": "90"}
     assert files["includes.chroot/lib/live/config/2000-homeguy-enroll"].mode == 0o755
 
 
 def test_rendered_hooks_pass_shellcheck(tmp_path: Path) -> None:
-    for name in iso.profile_names():
-        files = iso.render_config(inputs(iso.load_profile(name)), iso.read_sources(), b"")
+    for name in profile_names():
+        files = render_config(inputs(load_profile(name)), read_sources(), b"")
         for path, item in files.items():
             if path.startswith("hooks/"):
                 script = tmp_path / f"{name}-{Path(path).name}"
@@ -121,75 +136,75 @@ def test_rendered_hooks_pass_shellcheck(tmp_path: Path) -> None:
 
 
 def test_inputs_digest_follows_what_goes_into_the_image() -> None:
-    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    files = render_config(inputs(), read_sources(), b"KEY")
     packages = {"mip6d": "mip6d 1 aa"}
-    base = iso.inputs_digest(inputs(), files, packages)
-    assert base == iso.inputs_digest(inputs(), dict(reversed(files.items())), packages)
-    assert base != iso.inputs_digest(inputs(), files, {"mip6d": "mip6d 2 bb"})
-    assert base != iso.inputs_digest(replace(inputs(), source_date_epoch=1), files, packages)
-    other = iso.render_config(inputs(), iso.read_sources(), b"KEY2")
-    assert base != iso.inputs_digest(inputs(), other, packages)
+    base = inputs_digest(inputs(), files, packages)
+    assert base == inputs_digest(inputs(), dict(reversed(files.items())), packages)
+    assert base != inputs_digest(inputs(), files, {"mip6d": "mip6d 2 bb"})
+    assert base != inputs_digest(replace(inputs(), source_date_epoch=1), files, packages)
+    other = render_config(inputs(), read_sources(), b"KEY2")
+    assert base != inputs_digest(inputs(), other, packages)
 
 
 def test_the_debian_layer_has_the_debian_package_list_only() -> None:
-    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
-    debian, homeguy = iso.split_layers(files)
+    files = render_config(inputs(), read_sources(), b"KEY")
+    debian, homeguy = split_layers(files)
     assert list(debian) == ["package-lists/debian.list.chroot"]
     assert set(homeguy) == set(files) - {"package-lists/debian.list.chroot"}
     assert "archives/homeguy.list.chroot" in homeguy and "apt/apt.conf" in homeguy
-    with pytest.raises(iso.IsoError, match=r"debian\.list\.chroot"):
-        iso.split_layers(homeguy)
+    with pytest.raises(IsoError, match=r"debian\.list\.chroot"):
+        split_layers(homeguy)
 
 
 def test_chroot_options_leave_out_the_binary_stage_ones() -> None:
-    assert iso.chroot_options(["--distribution", "bookworm", "--image-name", "x",
-                               "--bootappend-live", "boot=live quiet"]) == \
+    assert chroot_options(["--distribution", "bookworm", "--image-name", "x",
+                           "--bootappend-live", "boot=live quiet"]) == \
         ["--distribution", "bookworm"]
-    kept = iso.chroot_options(iso.lb_config_args(inputs()))
+    kept = chroot_options(lb_config_args(inputs()))
     assert "--mirror-chroot" in kept and "--apt-recommends" in kept
     assert "--iso-volume" not in kept and "--bootloaders" not in kept
 
 
 def test_every_layer_stage_is_one_of_live_builds() -> None:
-    for stage in (*iso.HOMEGUY_LAYER_STAGES, *iso.RERUN_STAGES):
+    for stage in (*HOMEGUY_LAYER_STAGES, *RERUN_STAGES):
         assert Path("/usr/lib/live/build", stage.split(".")[0]).is_file(), stage
 
 
 def test_chroot_key_follows_the_debian_side_only() -> None:
-    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
-    debian, _ = iso.split_layers(files)
+    files = render_config(inputs(), read_sources(), b"KEY")
+    debian, _ = split_layers(files)
     tools = {"live-build": "1:20230502", "debootstrap": "1.0.128"}
     scripts = {"lb-build.sh": b"#!/bin/sh\n"}
-    base = iso.chroot_key(inputs(), debian, tools, scripts)
-    assert base == iso.chroot_key(inputs(), dict(reversed(debian.items())), tools, scripts)
+    base = chroot_key(inputs(), debian, tools, scripts)
+    assert base == chroot_key(inputs(), dict(reversed(debian.items())), tools, scripts)
     # Homeguy's side, the date and the boot menu leave the Debian layer as it is.
     profile = replace(inputs().profile, homeguy_packages=("mip6d", "haiku"),
                       enable=("ssh.service",), bootappend="boot=live quiet", name="other")
     unchanged = replace(inputs(profile), source_date_epoch=1, keyring_url="http://x/",
                         repo_url="http://127.0.0.1:1/")
-    again = iso.split_layers(iso.render_config(unchanged, iso.read_sources(), b"KEY2"))[0]
-    assert iso.chroot_key(unchanged, again, tools, scripts) == base
+    again = split_layers(render_config(unchanged, read_sources(), b"KEY2"))[0]
+    assert chroot_key(unchanged, again, tools, scripts) == base
     # The mirror, the Debian packages, the tools and the wrapper make another one.
     other_mirror = replace(inputs(), mirror="http://n/debian")
-    assert iso.chroot_key(other_mirror, debian, tools, scripts) != base
+    assert chroot_key(other_mirror, debian, tools, scripts) != base
     more = replace(inputs(), profile=replace(inputs().profile, debian_packages=("python3",
                                                                                "sudo")))
-    more_files = iso.split_layers(iso.render_config(more, iso.read_sources(), b"KEY"))[0]
-    assert iso.chroot_key(more, more_files, tools, scripts) != base
-    assert iso.chroot_key(inputs(), debian, {**tools, "live-build": "2"}, scripts) != base
-    assert iso.chroot_key(inputs(), debian, tools, {"lb-build.sh": b"#"}) != base
-    assert iso.layer_env(base, {})["HOMEGUY_LAYER_KEY"] == base
+    more_files = split_layers(render_config(more, read_sources(), b"KEY"))[0]
+    assert chroot_key(more, more_files, tools, scripts) != base
+    assert chroot_key(inputs(), debian, {**tools, "live-build": "2"}, scripts) != base
+    assert chroot_key(inputs(), debian, tools, {"lb-build.sh": b"#"}) != base
+    assert layer_env(base, {})["HOMEGUY_LAYER_KEY"] == base
 
 
 def test_the_initramfs_is_made_again_only_for_what_it_is_made_of() -> None:
-    _, homeguy = iso.split_layers(iso.render_config(inputs(), iso.read_sources(), b"KEY"))
-    assert iso.initramfs_inputs(homeguy) == []
-    assert iso.layer_env("k", homeguy)["HOMEGUY_INITRAMFS"] == "keep"
-    conf = iso.ConfigFile(b"options ipv6 disable=0\n", 0o644)
+    _, homeguy = split_layers(render_config(inputs(), read_sources(), b"KEY"))
+    assert initramfs_inputs(homeguy) == []
+    assert layer_env("k", homeguy)["HOMEGUY_INITRAMFS"] == "keep"
+    conf = ConfigFile(b"options ipv6 disable=0\n", 0o644)
     more = {**homeguy, "includes.chroot/etc/modprobe.d/mip6.conf": conf,
             "includes.chroot/etc/modules-load.d/mip6.conf": conf}
-    assert iso.initramfs_inputs(more) == ["includes.chroot/etc/modprobe.d/mip6.conf"]
-    assert iso.layer_env("k", more)["HOMEGUY_INITRAMFS"] == "make"
+    assert initramfs_inputs(more) == ["includes.chroot/etc/modprobe.d/mip6.conf"]
+    assert layer_env("k", more)["HOMEGUY_INITRAMFS"] == "make"
 
 
 PACKAGES = """Package: homeguy-mobile-host
@@ -217,25 +232,24 @@ SHA256: e5
 
 
 def test_closure_follows_dependencies_inside_the_repository() -> None:
-    assert iso.closure(PACKAGES, ("homeguy-mobile-host",)) == {
+    assert closure(PACKAGES, ("homeguy-mobile-host",)) == {
         "homeguy-mobile-host": "homeguy-mobile-host 1 a1", "mip6d": "mip6d 2 b2",
         "python3-mip6d": "python3-mip6d 2 c3", "mip6-kernel-config": "mip6-kernel-config 3 d4",
     }
 
 
 def test_iso_name() -> None:
-    assert iso.iso_name("mobile-host", "0.1.0+3.gabc") == \
+    assert iso_name("mobile-host", "0.1.0+3.gabc") == \
         "homeguy-mobile-host-0.1.0+3.gabc-amd64.hybrid.iso"
 
 
 def test_build_time_apt_proxy_for_the_keyring_source() -> None:
-    files = iso.render_config(inputs(), iso.read_sources(), b"")
+    files = render_config(inputs(), read_sources(), b"")
     conf = files["apt/apt.conf"].content.decode()
     assert conf.splitlines()[-1] == \
         'Acquire::http::Proxy::localhost "http://127.0.0.1:8071/";'
-    with pytest.raises(iso.IsoError, match=r"repo/repo\.toml url 'file:///srv/repo'"):
-        iso.render_config(replace(inputs(), keyring_url="file:///srv/repo"),
-                          iso.read_sources(), b"")
+    with pytest.raises(IsoError, match=r"repo/repo\.toml url 'file:///srv/repo'"):
+        render_config(replace(inputs(), keyring_url="file:///srv/repo"), read_sources(), b"")
 
 
 @pytest.mark.parametrize(("target", "prefix", "path"), [
@@ -247,7 +261,7 @@ def test_build_time_apt_proxy_for_the_keyring_source() -> None:
     ("http://localhost/pool/a.deb", "/", "/pool/a.deb"),
 ])
 def test_repo_server_paths(target: str, prefix: str, path: str) -> None:
-    assert iso.repo_path(target, prefix) == path
+    assert repo_path(target, prefix) == path
 
 
 def test_repo_server_answers_apt_as_its_proxy(tmp_path: Path) -> None:
@@ -255,7 +269,7 @@ def test_repo_server_answers_apt_as_its_proxy(tmp_path: Path) -> None:
 
     (tmp_path / "dists").mkdir()
     (tmp_path / "dists" / "Release").write_text("Origin: Homeguy\n")
-    with iso.serve_repo(tmp_path, 0, "http://localhost/homeguy/") as url:
+    with serve_repo(tmp_path, 0, "http://localhost/homeguy/") as url:
         assert url.startswith("http://127.0.0.1:")
         direct = urllib.request.urlopen(url + "dists/Release").read()
         proxy = urllib.request.ProxyHandler({"http": url})
@@ -278,7 +292,7 @@ def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) ->
     for name, content in files.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(content)
-    subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=True,
+    subprocess.run(["sh", LIVE / "normalize-chroot.sh", root], check=True,
                    capture_output=True, env={"SOURCE_DATE_EPOCH": "1700000000",
                                              "PATH": "/usr/bin:/bin"})
     left = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
@@ -288,11 +302,11 @@ def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) ->
     assert (root / "etc/machine-id").read_text() == ""
     assert (root / "var/log/dpkg.log").read_text() == ""
     assert (root / "etc/hostname").read_text() == "keep\n"
-    without_epoch = subprocess.run(["sh", iso.LIVE / "normalize-chroot.sh", root], check=False,
+    without_epoch = subprocess.run(["sh", LIVE / "normalize-chroot.sh", root], check=False,
                                    capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert without_epoch.returncode != 0 and "SOURCE_DATE_EPOCH" in without_epoch.stderr
 
 
 def test_squashfs_leaves_out_apt_caches() -> None:
-    files = iso.render_config(inputs(), iso.read_sources(), b"KEY")
+    files = render_config(inputs(), read_sources(), b"KEY")
     assert files["rootfs/excludes"].content == b"var/cache/apt/*.bin\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from homeguy import keyring
-from repo.publisher.config import load_config
+from homeguy.repo.config import load_config
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from repo.publisher.config import (
+from homeguy.repo.config import (
     DEFAULT_CONFIG,
     ConfigError,
     Suite,

@@ -10,15 +10,15 @@ from debian.deb822 import Deb822, Release
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repo.publisher import compress
-from repo.publisher.config import Suite, parse_config
-from repo.publisher.packages import (
+from homeguy.repo import compress
+from homeguy.repo.config import Suite, parse_config
+from homeguy.repo.packages import (
     PackageError,
     make_record,
     packages_index,
     pool_path,
 )
-from repo.publisher.release import IndexFile, render_release, rfc2822
+from homeguy.repo.release import IndexFile, render_release, rfc2822
 
 pytestmark = pytest.mark.unit
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import pytest
 from debian.deb822 import Deb822, Release
 
-from repo.publisher import compress
-from repo.publisher.config import RepoConfig, parse_config
-from repo.publisher.plan import ConflictError, Input, Plan, PublishError, plan_publish
-from repo.publisher.state import State, StateError, from_json, to_json
+from homeguy.repo import compress
+from homeguy.repo.config import RepoConfig, parse_config
+from homeguy.repo.plan import ConflictError, Input, Plan, PublishError, plan_publish
+from homeguy.repo.state import State, StateError, from_json, to_json
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from repo.publisher import compress
-from repo.publisher.plan import PublishError
-from repo.publisher.publish import ChunkCache, later_than, load_state, locked, source_date_epoch
-from repo.publisher.state import State, StateError
+from homeguy.repo import compress
+from homeguy.repo.plan import PublishError
+from homeguy.repo.publish import ChunkCache, later_than, load_state, locked, source_date_epoch
+from homeguy.repo.state import State, StateError
 
 pytestmark = pytest.mark.unit
 

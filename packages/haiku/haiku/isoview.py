@@ -26,17 +26,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+from homeguy_slot import SLOT_HEADER, image_pieces, slot_bytes
 
 from haiku.core import tokens
-from haiku.core.isoimage import (
-    SLOT_HEADER,
-    ByteRange,
-    RangeNotSatisfiable,
-    image_token,
-    parse_range,
-    pieces,
-    slot_bytes,
-)
+from haiku.core.isoimage import ByteRange, RangeNotSatisfiable, image_token, parse_range
 from haiku.models import Node
 
 CHUNK = 1 << 20
@@ -83,7 +76,8 @@ def _read(fd: int, offset: int, length: int) -> Iterator[bytes]:
 def _stream(base: Base, slot: bytes, wanted: ByteRange) -> Iterator[bytes]:
     fd = os.open(base.path, os.O_RDONLY)
     try:
-        for kind, offset, length in pieces(base.size, base.slot_offset, base.slot_size, wanted):
+        for kind, offset, length in image_pieces(base.size, base.slot_offset, base.slot_size,
+                                                 wanted.start, wanted.end):
             if kind == "slot":
                 yield slot[offset:offset + length]
             else:

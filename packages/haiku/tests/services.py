@@ -21,6 +21,8 @@ PACKAGE = Path(__file__).resolve().parents[1]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 UNIT = PACKAGE / "debian" / "haiku.service"
 INSTALLED = "/usr/share/haiku"  # where debian/haiku.install puts manage.py and haiku/
+# The slot format's module, which the package depends on (python3-homeguy-slot), in the tree.
+SLOT_MODULE_DIR = PACKAGE.parent / "homeguy-slot"
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
@@ -83,7 +85,10 @@ def unit_command(line: str, port: int | None = None) -> list[str]:
 
 
 def unit_environment(overrides: Mapping[str, str]) -> dict[str, str]:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8"}
+    """The unit's environment, plus what an installed system has and this tree keeps
+    elsewhere: the slot format's module (a dependency) on PYTHONPATH."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
+           "PYTHONPATH": str(SLOT_MODULE_DIR)}
     for assignment in unit_lines("Environment"):
         name, _, value = assignment.partition("=")
         env[name] = value

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import PACKAGE, manage, postgres, unit_environment
+from tests.services import PACKAGE, SLOT_MODULE_DIR, manage, postgres, unit_environment
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def _env(url: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 def _workers(env: dict[str, str], processes: int, threads: int, per_thread: int,
              prefixes: int) -> list[dict[str, list[str]]]:
-    full = unit_environment(env) | {"PYTHONPATH": str(PACKAGE)}
+    full = unit_environment(env) | {"PYTHONPATH": f"{PACKAGE}:{SLOT_MODULE_DIR}"}
     procs = [subprocess.Popen(["/usr/bin/python3", "-m", "tests.concurrent_create",
                                str(threads), str(per_thread), str(prefixes), f"p{p}"],
                               cwd=PACKAGE, env=full, stdout=subprocess.PIPE,

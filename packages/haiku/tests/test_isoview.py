@@ -14,6 +14,7 @@ from haiku.core import isoimage
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node, node_by_token, rotate_token
+from homeguy_slot import slot_bytes
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -23,7 +24,7 @@ SLOT_OFFSET, SLOT_SIZE, SIZE = 6144, 4096, 20480
 @pytest.fixture
 def base(tmp_path: Path, haiku_settings: Any) -> bytes:
     data = bytearray(bytes(range(256)) * (SIZE // 256))
-    data[SLOT_OFFSET:SLOT_OFFSET + SLOT_SIZE] = isoimage.slot_bytes("", "", 90, SLOT_SIZE)
+    data[SLOT_OFFSET:SLOT_OFFSET + SLOT_SIZE] = slot_bytes("", "", 90, SLOT_SIZE)
     iso = tmp_path / "base.iso"
     iso.write_bytes(data)
     meta = {"profile": "mobile-host", "size": SIZE, "sha256": hashlib.sha256(data).hexdigest(),

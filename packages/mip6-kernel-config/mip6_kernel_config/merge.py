@@ -3,10 +3,10 @@
     python3 -m mip6_kernel_config merge-into-source --base CONFIG|defconfig
         [--source TARBALL|DIR] [--role ROLE|all] [--workdir DIR] [--kconfig-only]
 
-(or ``make -C packages/mip6-kernel-config merge-into-source BASE=...``). With a tarball
-(default: Debian's ``/usr/src/linux-source-6.1.tar.xz`` from ``linux-source-6.1``) the
-source is unpacked into WORKDIR/src, whole, or with ``--kconfig-only`` only what Kconfig
-reads (about 40 MB instead of 1.5 GB; enough to settle a configuration, not to build).
+With a tarball (default: Debian's ``/usr/src/linux-source-6.1.tar.xz`` from
+``linux-source-6.1``) the source is unpacked into WORKDIR/src, whole, or with
+``--kconfig-only`` only what Kconfig reads (about 40 MB instead of 1.5 GB; enough to
+settle a configuration, not to build).
 Then, in WORKDIR/build (the kernel's ``O=`` directory)::
 
     cp BASE build/.config                      # or: make O=build defconfig

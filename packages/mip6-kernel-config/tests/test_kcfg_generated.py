@@ -17,7 +17,7 @@ pytestmark = pytest.mark.unit
 
 
 def test_generated_files_are_up_to_date() -> None:
-    assert stale(SOURCE_DIR) == [], "run: make -C packages/mip6-kernel-config generate"
+    assert stale(SOURCE_DIR) == [], "run: python3 -m mip6_kernel_config generate"
 
 
 def test_stale_and_write(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Per-user live images, streamed: the base image with only its node slot replaced.
 
-Pure functions (no I/O, no Django): the slot's bytes (the same format as Homeguy's
-``homeguy.iso.slot_bytes``; a test keeps the two byte-identical), HTTP Range parsing
-(RFC 9110 section 14), the pieces a byte range is made of, and the node's image token.
+Pure functions (no I/O, no Django): HTTP Range parsing (RFC 9110 section 14) and the
+node's image token. The slot's bytes and the pieces a byte range of the image is made of
+are the slot format's own, module homeguy_slot (package python3-homeguy-slot), which
+Homeguy's build tool writes the base image's slot with.
 """
 
 from __future__ import annotations
@@ -11,32 +12,11 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["SLOT_HEADER", "ByteRange", "RangeNotSatisfiable", "image_token", "parse_range",
-           "pieces", "slot_bytes"]
+__all__ = ["ByteRange", "RangeNotSatisfiable", "image_token", "parse_range"]
 
-SLOT_HEADER = b"# HOMEGUY-NODE-SLOT v1\n"
-_VALUE = re.compile(r"[\x21-\x7e]*")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-
-
-def slot_bytes(url: str, token: str, timeout: int | None, size: int) -> bytes:
-    """The node's enrollment settings as the live image reads them, padded to `size`."""
-    lines = [SLOT_HEADER.decode(),
-             "# Per-node enrollment settings, read at boot by live-config's homeguy-enroll.\n"]
-    for key, value in (("url", url), ("token", token),
-                       ("timeout", None if timeout is None else str(timeout))):
-        if value is None:
-            continue
-        if not _VALUE.fullmatch(value):
-            raise ValueError(f"slot {key} must be printable ASCII without spaces")
-        lines.append(f"{key}={value}\n")
-    body = "".join(lines).encode()
-    if len(body) > size:
-        raise ValueError(f"the node settings take {len(body)} bytes; the slot has {size}")
-    return body + b"\n" * (size - len(body))
 
 
 class RangeNotSatisfiable(ValueError):
@@ -76,18 +56,6 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     if end <= start:
         return None
     return ByteRange(start, end)
-
-
-def pieces(size: int, slot_offset: int, slot_size: int,
-           wanted: ByteRange) -> Iterator[tuple[str, int, int]]:
-    """The bytes [start, end) of a node's image: ("base", offset, length) from the base
-    image, ("slot", offset in the slot, length) from the slot's bytes."""
-    slot_end = slot_offset + slot_size
-    for lo_bound, hi_bound, kind in ((0, slot_offset, "base"), (slot_offset, slot_end, "slot"),
-                                     (slot_end, size, "base")):
-        lo, hi = max(wanted.start, lo_bound), min(wanted.end, hi_bound)
-        if lo < hi:
-            yield kind, (lo - slot_offset if kind == "slot" else lo), hi - lo
 
 
 def image_token(secret: str, node_id: int, issued: str) -> str:

@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from repo.publisher import compress
-from repo.publisher.config import RepoConfig, Suite
-from repo.publisher.packages import PackageRecord, index_entries, make_record
-from repo.publisher.release import HASH_FIELDS, IndexFile, render_release
-from repo.publisher.state import ReleaseRecord, State
+from homeguy.repo import compress
+from homeguy.repo.config import RepoConfig, Suite
+from homeguy.repo.packages import PackageRecord, index_entries, make_record
+from homeguy.repo.release import HASH_FIELDS, IndexFile, render_release
+from homeguy.repo.state import ReleaseRecord, State
 
 
 class PublishError(RuntimeError):

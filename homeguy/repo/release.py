@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from debian.deb822 import Release
 
-from repo.publisher.config import RepoConfig, Suite
+from homeguy.repo.config import RepoConfig, Suite
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -10,13 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from homeguy.repo.config import DEFAULT_CONFIG, ConfigError, load_config
+from homeguy.repo.packages import PackageError
+from homeguy.repo.plan import PublishError
+from homeguy.repo.publish import publish, summary
+from homeguy.repo.signing import SigningError
+from homeguy.repo.state import StateError
 from homeguy.run import CommandError
-from repo.publisher.config import DEFAULT_CONFIG, ConfigError, load_config
-from repo.publisher.packages import PackageError
-from repo.publisher.plan import PublishError
-from repo.publisher.publish import publish, summary
-from repo.publisher.signing import SigningError
-from repo.publisher.state import StateError
 
 ERRORS = (ConfigError, PackageError, PublishError, SigningError, StateError, CommandError)
 

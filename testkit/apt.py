@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from homeguy.mirror import debian_mirror
+from homeguy.repo import signing
+from homeguy.repo.config import RepoConfig, load_config
 from homeguy.run import run
-from repo.publisher import signing
-from repo.publisher.config import RepoConfig, load_config
 
 CACHE = Path("/var/cache/homeguy")
 TEST_DEBS = CACHE / "repo-test-debs"
@@ -57,6 +57,9 @@ def build_deb(
                "Priority: optional"]
     if depends:
         control.append(f"Depends: {depends}")
+    # The text names this helper's first home, repo/testkit.py: kept byte for byte, because
+    # the test .debs' SHA256s decide where the indices' chunks end, and
+    # tests/e2e/test_repo_apt.py needs the indices it publishes to have several.
     control.append(f"Description: {description}\n Built by repo.testkit.build_deb.")
     (tree / "DEBIAN" / "control").write_text("\n".join(control) + "\n")
     for path, text in (files or {f"usr/share/{name}/version": f"{version}\n"}).items():

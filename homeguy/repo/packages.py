@@ -13,7 +13,7 @@ from functools import cached_property
 from debian.deb822 import Deb822
 from debian.debian_support import Version
 
-from repo.publisher.compress import chunks
+from homeguy.repo.compress import chunks
 
 # Fields the repository adds to each package's control data in the Packages index, in this
 # order, just before Description (where dpkg-scanpackages and dak put them).

@@ -14,23 +14,23 @@ client never sees a partly written file.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from debian.arfile import ArError
 from debian.debfile import DebError, DebFile
 
-from repo.publisher import compress, signing
-from repo.publisher.config import RepoConfig
-from repo.publisher.packages import PackageError
-from repo.publisher.plan import Input, Plan, PublishError, plan_publish
-from repo.publisher.state import SeenFile, State, StateError, from_json, to_json
+from homeguy.files import exclusive, temporary, write_atomic
+from homeguy.repo import compress, signing
+from homeguy.repo.config import RepoConfig
+from homeguy.repo.packages import PackageError
+from homeguy.repo.plan import Input, Plan, PublishError, plan_publish
+from homeguy.repo.state import SeenFile, State, StateError, from_json, to_json
 
 STATE_DIR = ".homeguy"
 STATE_FILE = "state.json"
@@ -60,7 +60,7 @@ class ChunkCache:
         """Write the new chunks; delete those no current index is made of."""
         for path, data in self.new.items():
             if path.name.partition(".")[0] in keep:
-                write_atomically(path, data)
+                write_atomic(path, data)
         if self.directory.is_dir():
             for path in self.directory.iterdir():
                 if path.name.partition(".")[0] not in keep:
@@ -154,17 +154,6 @@ def load_state(out: Path) -> State:
     return from_json(path.read_text(), str(path))
 
 
-def temporary(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def link_atomically(existing: Path, path: Path) -> None:
     """Give `existing`'s bytes the name `path` too (a hard link renamed into place)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +185,7 @@ def execute(plan: Plan, out: Path, key: signing.SigningKey, sign_time: int | Non
         copy_verified(Path(copy.source), out / copy.path, copy.sha256)
     for write in plan.indices:
         first, *others = (out / p for p in write.by_hash)
-        write_atomically(first, write.data)
+        write_atomic(first, write.data)
         for other in (*others, out / write.path):
             link_atomically(first, other)
     for release in plan.releases:
@@ -229,17 +218,15 @@ def later_than(previous: Path, staged: Path) -> None:
         os.utime(staged, (floor, floor))
 
 
-@contextmanager
-def locked(out: Path) -> Iterator[None]:
+def locked(out: Path) -> AbstractContextManager[None]:
+    """One publish into `out` at a time: a second one is refused, not queued."""
     lock_path = out / STATE_DIR / "lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PublishError(f"{lock_path}: another publish into {out} is running; wait "
-                               "for it to finish") from None
-        yield
+
+    def refuse() -> None:
+        raise PublishError(f"{lock_path}: another publish into {out} is running; wait "
+                           "for it to finish") from None
+
+    return exclusive(lock_path, refuse)
 
 
 def export_key(key: signing.SigningKey, out: Path, name: str) -> tuple[Path, Path]:
@@ -259,7 +246,7 @@ def export_key(key: signing.SigningKey, out: Path, name: str) -> tuple[Path, Pat
     signing.export_public_key(key, *staged)
     for tmp, final in zip(staged, (armored, binary), strict=True):
         os.replace(tmp, final)
-    write_atomically(record, fingerprint_of_files().encode())
+    write_atomic(record, fingerprint_of_files().encode())
     return armored, binary
 
 
@@ -304,7 +291,7 @@ def publish(
             if stop_agent:
                 signing.stop_agent(home)
         cache.save({key for keys in plan.state.chunks.values() for key in keys})
-        write_atomically(out / STATE_DIR / STATE_FILE,
+        write_atomic(out / STATE_DIR / STATE_FILE,
                          to_json(replace(plan.state, seen=seen)).encode())
     return Result(plan, key, created, public_keys, len(inputs))
 

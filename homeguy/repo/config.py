@@ -15,7 +15,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "repo.toml"
+from homeguy.git import TOP
+
+# The configuration is data, kept apart from the code in the tree's repo/ folder.
+DEFAULT_CONFIG = TOP / "repo" / "repo.toml"
 
 # Durations are written as a number and one unit: "90s", "30m", "12h", "7d".
 DURATION_UNITS: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400}

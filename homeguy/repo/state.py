@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from repo.publisher.packages import PackageRecord
-from repo.publisher.release import IndexFile
+from homeguy.repo.packages import PackageRecord
+from homeguy.repo.release import IndexFile
 
 FORMAT = 1
 
