@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable, Sequence
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -44,6 +45,7 @@ from mip6d.core.effects import (
     XfrmRoProto,
     teardown,
 )
+from mip6d.metrics import label_value, sample_key
 from mip6d.wire.errors import DecodeError
 from mip6d.wire.xfrm import NETLINK_XFRM, decode_ack
 
@@ -164,7 +166,12 @@ class Kernel:
         self.policies: list[XfrmPolicy] = []
         # Removal command lines of what `install_command` added (IPsec SAs and policies).
         self.commands: dict[tuple[str, ...], None] = {}
-        self.counters = {"kernel_effects_applied": 0, "kernel_effects_failed": 0}
+        # Sample keys of mip6d.metrics: kernel_changes/OPERATION, kernel_failures/OPERATION.
+        self.counters: Counter[str] = Counter()
+
+    def _count(self, operation: str, ok: bool) -> None:
+        family = "kernel_changes" if ok else "kernel_failures"
+        self.counters[sample_key(family, operation)] += 1
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -221,7 +228,9 @@ class Kernel:
         try:
             path.write_text(f"{value}\n")
         except OSError as error:
+            self._count("sysctl", ok=False)
             raise KernelError(f"sysctl {key}={value}: {error}") from None
+        self._count("sysctl", ok=True)
         self.log("info", "sysctl", name=key, value=value)
 
     def xfrm_message(self, what: str, build: Callable[[int], bytes]) -> None:
@@ -232,13 +241,13 @@ class Kernel:
             answer = self.xfrm_transport(build(self._xfrm_sequence))
             error = decode_ack(answer, self._xfrm_sequence)
         except (OSError, DecodeError) as failure:
-            self.counters["kernel_effects_failed"] += 1
+            self._count("xfrm-migrate", ok=False)
             raise KernelError(f"{what}: {failure}") from None
         if error:
-            self.counters["kernel_effects_failed"] += 1
+            self._count("xfrm-migrate", ok=False)
             raise KernelError(f"{what}: {errno.errorcode.get(error, error)} "
                               f"({os.strerror(error)})")
-        self.counters["kernel_effects_applied"] += 1
+        self._count("xfrm-migrate", ok=True)
         self.log("info", "kernel", effect=what)
 
     def install_command(self, add: Sequence[str], remove: Sequence[str]) -> None:
@@ -246,7 +255,9 @@ class Kernel:
         try:
             self.runner(add, ())
         except CommandError as error:
+            self._count("ipsec-install", ok=False)
             raise KernelError(str(error)) from None
+        self._count("ipsec-install", ok=True)
         self.commands[tuple(remove)] = None
 
     def remove_command(self, remove: Sequence[str]) -> None:
@@ -255,13 +266,17 @@ class Kernel:
         try:
             self.runner(remove, _XFRM_GONE)
         except CommandError as error:
+            self._count("ipsec-remove", ok=False)
             raise KernelError(str(error)) from None
+        self._count("ipsec-remove", ok=True)
 
     def add_policy(self, policy: XfrmPolicy) -> None:
         try:
             self.runner(xfrm_policy_argv(policy, add=True), ())
         except CommandError as error:
+            self._count("xfrm-policy", ok=False)
             raise KernelError(str(error)) from None
+        self._count("xfrm-policy", ok=True)
         self.policies.append(policy)
 
     # -- effects ----------------------------------------------------------------------
@@ -271,22 +286,23 @@ class Kernel:
         handler = getattr(self, f"_{type(effect).__name__}", None)
         if handler is None:
             raise TypeError(f"not a kernel effect: {effect!r}")
+        operation = label_value(type(effect).__name__)
         try:
             handler(effect)
         except KernelError:
-            self.counters["kernel_effects_failed"] += 1
+            self._count(operation, ok=False)
             raise
         except CommandError as error:
-            self.counters["kernel_effects_failed"] += 1
+            self._count(operation, ok=False)
             raise KernelError(f"{_describe(effect)}: {error}") from None
         except Exception as error:  # pyroute2's NetlinkError and friends
             code = getattr(error, "code", None)
             if type(effect).__name__.startswith("Remove") and code in _GONE:
                 self._record(effect)
                 return
-            self.counters["kernel_effects_failed"] += 1
+            self._count(operation, ok=False)
             raise KernelError(f"{_describe(effect)}: {error}") from None
-        self.counters["kernel_effects_applied"] += 1
+        self._count(operation, ok=True)
         self._record(effect)
         self.log("info", "kernel", effect=_describe(effect))
 

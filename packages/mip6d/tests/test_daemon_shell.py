@@ -9,6 +9,7 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
+from fakes import FakeIPRoute
 from mip6d.adapters import mobile_config
 from mip6d.config import load
 from mip6d.core.effects import SendMessage, StartTimer, TimerKey, TimerKind
@@ -17,7 +18,6 @@ from mip6d.daemon import Daemon
 from mip6d.ipsec import static_ipsec
 from mip6d.kernel import Kernel
 from mip6d.wire import mh
-from test_shell_adapters import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 

@@ -4,12 +4,11 @@ the kernel adapter against a recording stand-in for pyroute2."""
 
 from __future__ import annotations
 
-import errno
 import socket
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
-from typing import Any
 
 import pytest
+from fakes import FakeIPRoute
 from mip6d.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
 from mip6d.config import parse
 from mip6d.core.effects import (
@@ -181,38 +180,6 @@ def test_xfrm_commands() -> None:
         "135", "type", "5", "priority", "1000", "tmpl", "proto", "hao", "mode", "ro",
         "level", "use",
     ]
-
-
-class _NetlinkError(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class FakeIPRoute:
-    """Records pyroute2 calls; links exist once added."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-        self.links: dict[str, int] = {"lo": 1}
-
-    def link_lookup(self, ifname: str) -> list[int]:
-        return [self.links[ifname]] if ifname in self.links else []
-
-    def link(self, command: str, **kwargs: Any) -> None:
-        self.calls.append(("link", command, kwargs))
-        if command == "add":
-            self.links[kwargs["ifname"]] = len(self.links) + 1
-        elif command == "del":
-            self.links = {k: v for k, v in self.links.items() if v != kwargs["index"]}
-
-    def addr(self, command: str, **kwargs: Any) -> None:
-        self.calls.append(("addr", command, kwargs))
-
-    def route(self, command: str, **kwargs: Any) -> None:
-        self.calls.append(("route", command, kwargs))
-        if command == "del":
-            raise _NetlinkError(errno.ESRCH)
 
 
 def test_kernel_adapter_is_idempotent_and_cleans_up_what_it_created() -> None:
