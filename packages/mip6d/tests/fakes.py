@@ -21,8 +21,10 @@ from mip6d.daemon import Daemon
 from mip6d.kernel import Kernel
 from mip6d.mhsocket import Received
 from mip6d.ndisc import DadResult
+from mip6d.wire import mh
 
-__all__ = ["FakeDad", "FakeIPRoute", "FakeMhSocket", "NetlinkError", "Rig", "Runner", "rig"]
+__all__ = ["FakeDad", "FakeIPRoute", "FakeMhSocket", "NetlinkError", "Rig", "Runner",
+           "binding_update_from", "rig"]
 
 
 class NetlinkError(Exception):
@@ -231,6 +233,14 @@ class FakeMhSocket:
         pass
 
 
+def binding_update_from(bu: mh.BindingUpdate, home: IPv6Address, care_of: IPv6Address,
+                        ha: IPv6Address) -> Received:
+    """``bu`` as the socket gives it when it came from ``care_of`` with a Home Address
+    option naming ``home`` (after the kernel swapped the option in, the source is the
+    home address, the option the care-of one)."""
+    return Received(bu, home, ha, home_address_option=care_of)
+
+
 @dataclass
 class FakeDad:
     """Duplicate Address Detection that finds what :attr:`duplicates` lists, the
@@ -288,13 +298,14 @@ class Rig:
 
 def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ()) -> Rig:
     """A daemon for ``config_text`` whose kernel has ``lo`` and ``links`` (a name and its
-    addresses each); its sysctls and state file under ``tmp_path``."""
+    addresses each); its sysctls and state file under ``tmp_path`` (a second rig there
+    is the same daemon restarted on a fresh kernel)."""
     ipr = FakeIPRoute()
     for name, *addresses in links:
         ipr.add_link(name, *addresses)
     proc_sys = tmp_path / "sys"
     for name in ("all", *(link[0] for link in links)):
-        (proc_sys / "net" / "ipv6" / "conf" / name).mkdir(parents=True)
+        (proc_sys / "net" / "ipv6" / "conf" / name).mkdir(parents=True, exist_ok=True)
     runner = Runner()
     now = [1000.0]
     config_path = tmp_path / "mip6d.conf"

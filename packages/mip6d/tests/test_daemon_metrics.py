@@ -11,7 +11,7 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
-from fakes import Rig, rig
+from fakes import Rig, binding_update_from, rig
 from mip6d.adapters import mobile_config
 from mip6d.core.effects import SendMessage
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone, MobileNode
@@ -49,12 +49,8 @@ MnHomeLink "eth0" {
 """
 
 
-def binding_update(home: IPv6Address, care_of: IPv6Address, sequence: int,
-                   lifetime: int = 25) -> Received:
-    """A Binding Update as the socket gives it: after the kernel swapped the Home
-    Address option in, the source is the home address, the option the care-of one."""
-    return Received(mh.BindingUpdate(sequence, lifetime, AH), home, HA,
-                    home_address_option=care_of)
+def binding_update(home: IPv6Address, care_of: IPv6Address, sequence: int) -> Received:
+    return binding_update_from(mh.BindingUpdate(sequence, 25, AH), home, care_of, HA)
 
 
 def _broken(*args: object) -> object:
