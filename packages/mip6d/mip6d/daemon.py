@@ -548,21 +548,14 @@ class Daemon:
         msg = received.msg
         self.log("info", "received", message=type(msg).__name__, src=str(received.src),
                  dst=str(received.dst), sequence=getattr(msg, "sequence", None),
-                 home_address_option=str(received.home_address_option or "") or None,
+                 home_address=str(received.home_address or "") or None,
                  status=int(msg.status) if isinstance(msg, mh.BindingAck) else None)
         if isinstance(msg, mh.BindingUpdate) and self.ha is not None:
-            # After the kernel's swap, src is the home address and the option holds
-            # the care-of address the packet came from.
-            hao = received.home_address_option
-            if hao is not None:
-                packet_src, home_opt = hao, received.src
-            else:
-                packet_src, home_opt = received.src, None
-            home, care_of = binding_addresses(packet_src, msg, home_opt)
+            home, care_of = binding_addresses(received.src, msg, received.home_address)
             # The kernel lets a Binding Update of a home address with static keys reach
             # this socket only under ESP (its policy requires it): so it is protected.
             outcome = self.ha.handle_binding_update(
-                msg, packet_src, received.dst, home, care_of, now,
+                msg, received.src, received.dst, home, care_of, now,
                 protected=home in self.ipsec.home_addresses,
             )
             self._decide(outcome, home, now)

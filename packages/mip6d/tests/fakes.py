@@ -235,10 +235,8 @@ class FakeMhSocket:
 
 def binding_update_from(bu: mh.BindingUpdate, home: IPv6Address, care_of: IPv6Address,
                         ha: IPv6Address) -> Received:
-    """``bu`` as the socket gives it when it came from ``care_of`` with a Home Address
-    option naming ``home`` (after the kernel swapped the option in, the source is the
-    home address, the option the care-of one)."""
-    return Received(bu, home, ha, home_address_option=care_of)
+    """``bu`` as it came from ``care_of`` with a Home Address option naming ``home``."""
+    return Received(bu, care_of, ha, home_address=home)
 
 
 @dataclass

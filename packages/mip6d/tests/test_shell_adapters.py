@@ -28,7 +28,7 @@ from mip6d.core.mobile import (
     HomeLinkLost,
 )
 from mip6d.kernel import Kernel, XfrmPolicy, xfrm_policy_argv, xfrm_state_argv
-from mip6d.mhsocket import MalformedPacket, encode_send, parse_received
+from mip6d.mhsocket import MalformedPacket, Received, encode_send, parse_received
 from mip6d.netlink_events import IFA_F_TENTATIVE, AddressChange
 from mip6d.wire import exthdr, mh
 
@@ -143,15 +143,16 @@ def test_binding_ack_with_routing_header_goes_to_the_home_address() -> None:
     assert (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(COA)) in ancillary
 
 
-def test_received_binding_update_after_the_kernel_swap() -> None:
+def test_received_binding_update_has_the_wire_addresses_again() -> None:
+    """The kernel swapped the Home Address option in: it reports the home address as
+    the peer and the care-of address in the option; the socket swaps them back."""
     bu = mh.BindingUpdate(7, 15, mh.BUFlag.A | mh.BUFlag.H)
     ancillary = [
         (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, HA.packed + bytes(4)),
         (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, exthdr.home_address_option(COA)),
     ]
     received = parse_received(mh.encode(bu, HOA, HA), HOA, ancillary)
-    assert received.msg == bu and received.src == HOA and received.dst == HA
-    assert received.home_address_option == COA
+    assert received == Received(bu, COA, HA, home_address=HOA)
 
 
 @pytest.mark.parametrize(
