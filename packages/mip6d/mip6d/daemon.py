@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Any
@@ -80,7 +80,7 @@ from mip6d.ndisc import DadProber, DadResult, RaListener
 from mip6d.netlink_events import AddressChange, NetlinkMonitor
 from mip6d.wire import mh
 
-__all__ = ["Daemon", "DaemonError"]
+__all__ = ["EFFECT_HANDLERS", "Daemon", "DaemonError"]
 
 MH_TYPE_BU = 5
 MH_TYPE_BA = 6
@@ -355,26 +355,16 @@ class Daemon:
         Update. (The core ignores a timer that fires late for it, never one that
         fires early.)"""
         for effect in effects:
-            if isinstance(effect, Log):
-                emit(effect)
-            elif isinstance(effect, StartTimer):
-                delay = max(0.0, self.clock() - now) if now is not None else 0.0
-                self.timers[effect.key] = effect.at + delay
-            elif isinstance(effect, CancelTimer):
-                self.timers.pop(effect.key, None)
-            elif isinstance(effect, SendMessage):
-                self._send(effect)
-            elif isinstance(effect, CheckDuplicateAddress):
-                self._start_dad(effect)
-            elif isinstance(effect, MigrateKeying):
-                self._migrate_keying(effect)
-            elif isinstance(effect, KERNEL_EFFECTS):
-                try:
-                    self.kernel.apply(effect)
-                except KernelError as error:
-                    self.log("error", "kernel-effect-failed", error=str(error))
-                    return False
+            try:
+                EFFECT_HANDLERS[type(effect)](self, effect, now)
+            except KernelError as error:
+                self.log("error", "kernel-effect-failed", error=str(error))
+                return False
         return True
+
+    def _start_timer(self, effect: StartTimer, now: float | None) -> None:
+        delay = max(0.0, self.clock() - now) if now is not None else 0.0
+        self.timers[effect.key] = effect.at + delay
 
     def _decide(self, outcome: HaOutcome, home: IPv6Address, now: float) -> None:
         """Apply a home agent's verdict on a Binding Update and count it: when its
@@ -878,3 +868,16 @@ class Daemon:
         if self.mh is not None:
             self.mh.close()
         self.log("info", "stopped", **self.counters())
+
+
+EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = {
+    Log: lambda daemon, effect, now: emit(effect),
+    StartTimer: Daemon._start_timer,
+    CancelTimer: lambda daemon, effect, now: daemon.timers.pop(effect.key, None),
+    SendMessage: lambda daemon, effect, now: daemon._send(effect),
+    CheckDuplicateAddress: lambda daemon, effect, now: daemon._start_dad(effect),
+    MigrateKeying: lambda daemon, effect, now: daemon._migrate_keying(effect),
+    # Only these can fail: KernelError stops the list (see Daemon.apply).
+    **dict.fromkeys(KERNEL_EFFECTS, lambda daemon, effect, now: daemon.kernel.apply(effect)),
+}
+"""How :meth:`Daemon.apply` carries out each effect the core returns, by its type."""

@@ -18,7 +18,7 @@ import errno
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from mip6d.core.effects import (
     RemoveTunnel,
     RemoveXfrmState,
     XfrmRoProto,
+    is_removal,
     teardown,
 )
 from mip6d.metrics import label_value, sample_key
@@ -69,24 +70,6 @@ _UNSPECIFIED = IPv6Address("::")
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 _XFRM_EXISTS = ("File exists",)
 _XFRM_GONE = ("No such process", "No such file or directory")
-
-KERNEL_EFFECTS = (
-    AddTunnel,
-    RemoveTunnel,
-    ChangeTunnel,
-    AddRoute,
-    RemoveRoute,
-    AddProxyNeighbour,
-    RemoveProxyNeighbour,
-    AddAddress,
-    RemoveAddress,
-    AddRule,
-    RemoveRule,
-    AddXfrmState,
-    RemoveXfrmState,
-)
-"""The effect types :meth:`Kernel.apply` handles."""
-
 
 class KernelError(RuntimeError):
     """A kernel change failed; the message names the effect and the kernel's answer."""
@@ -185,7 +168,7 @@ class Kernel:
             ]
             if not any(isinstance(e, AddTunnel) and e.name == effect.name for e in self.installed):
                 self.installed.append(AddTunnel(effect.name, effect.local, effect.remote))
-        elif type(effect).__name__.startswith("Add"):
+        elif not is_removal(effect):
             if effect not in self.installed:
                 self.installed.append(effect)
         else:
@@ -283,12 +266,12 @@ class Kernel:
 
     def apply(self, effect: Effect) -> None:
         """Apply one kernel effect; :class:`KernelError` if the kernel refused it."""
-        handler = getattr(self, f"_{type(effect).__name__}", None)
+        handler = _HANDLERS.get(type(effect))
         if handler is None:
             raise TypeError(f"not a kernel effect: {effect!r}")
         operation = label_value(type(effect).__name__)
         try:
-            handler(effect)
+            handler(self, effect)
         except KernelError:
             self._count(operation, ok=False)
             raise
@@ -297,7 +280,7 @@ class Kernel:
             raise KernelError(f"{_describe(effect)}: {error}") from None
         except Exception as error:  # pyroute2's NetlinkError and friends
             code = getattr(error, "code", None)
-            if type(effect).__name__.startswith("Remove") and code in _GONE:
+            if is_removal(effect) and code in _GONE:
                 self._record(effect)
                 return
             self._count(operation, ok=False)
@@ -322,7 +305,7 @@ class Kernel:
             "ip6tnl_encap_limit": 4,
         }
 
-    def _AddTunnel(self, e: AddTunnel) -> None:
+    def _add_tunnel(self, e: AddTunnel) -> None:
         attrs = self._tunnel_attrs(e.local, e.remote)
         found = self.ipr.link_lookup(ifname=e.name)
         if found:
@@ -331,10 +314,10 @@ class Kernel:
             self.ipr.link("add", ifname=e.name, **attrs)
         self.ipr.link("set", index=self._index(e.name), state="up")
 
-    def _ChangeTunnel(self, e: ChangeTunnel) -> None:
-        self._AddTunnel(AddTunnel(e.name, e.local, e.remote))
+    def _change_tunnel(self, e: ChangeTunnel) -> None:
+        self._add_tunnel(AddTunnel(e.name, e.local, e.remote))
 
-    def _RemoveTunnel(self, e: RemoveTunnel) -> None:
+    def _remove_tunnel(self, e: RemoveTunnel) -> None:
         found = self.ipr.link_lookup(ifname=e.name)
         if found:
             self.ipr.link("del", index=found[0])
@@ -347,24 +330,24 @@ class Kernel:
             "family": socket.AF_INET6,
         }
 
-    def _AddRoute(self, e: AddRoute) -> None:
+    def _add_route(self, e: AddRoute) -> None:
         self.ipr.route(
             "replace", oif=self._index(e.via_tunnel), proto=RTPROT_STATIC,
             **self._route(e.prefix, e.table),
         )
 
-    def _RemoveRoute(self, e: RemoveRoute) -> None:
+    def _remove_route(self, e: RemoveRoute) -> None:
         found = self.ipr.link_lookup(ifname=e.via_tunnel)
         if found:
             self.ipr.route("del", oif=found[0], **self._route(e.prefix, e.table))
 
-    def _AddProxyNeighbour(self, e: AddProxyNeighbour) -> None:
+    def _add_proxy_neighbour(self, e: AddProxyNeighbour) -> None:
         self.ipr.neigh(
             "replace", dst=str(e.address), ifindex=self._index(e.ifname), flags=NTF_PROXY,
             family=socket.AF_INET6,
         )
 
-    def _RemoveProxyNeighbour(self, e: RemoveProxyNeighbour) -> None:
+    def _remove_proxy_neighbour(self, e: RemoveProxyNeighbour) -> None:
         found = self.ipr.link_lookup(ifname=e.ifname)
         if found:
             self.ipr.neigh(
@@ -381,10 +364,10 @@ class Kernel:
             "flags": flags,
         }
 
-    def _AddAddress(self, e: AddAddress) -> None:
+    def _add_address(self, e: AddAddress) -> None:
         self.ipr.addr("replace", index=self._index(e.ifname), **self._addr(e))
 
-    def _RemoveAddress(self, e: RemoveAddress) -> None:
+    def _remove_address(self, e: RemoveAddress) -> None:
         found = self.ipr.link_lookup(ifname=e.ifname)
         if found:
             args = self._addr(e)
@@ -400,21 +383,42 @@ class Kernel:
             args.update(dst=str(e.destination.network_address), dst_len=e.destination.prefixlen)
         return args
 
-    def _AddRule(self, e: AddRule) -> None:
+    def _add_rule(self, e: AddRule) -> None:
         try:
             self.ipr.rule("add", **self._rule(e))
         except Exception as error:
             if getattr(error, "code", None) != errno.EEXIST:
                 raise
 
-    def _RemoveRule(self, e: RemoveRule) -> None:
+    def _remove_rule(self, e: RemoveRule) -> None:
         self.ipr.rule("del", **self._rule(e))
 
-    def _AddXfrmState(self, e: AddXfrmState) -> None:
+    def _add_xfrm_state(self, e: AddXfrmState) -> None:
         self.runner(xfrm_state_argv(e), _XFRM_EXISTS)
 
-    def _RemoveXfrmState(self, e: RemoveXfrmState) -> None:
+    def _remove_xfrm_state(self, e: RemoveXfrmState) -> None:
         self.runner(xfrm_state_argv(e), _XFRM_GONE)
+
+
+_HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
+    AddTunnel: Kernel._add_tunnel,
+    ChangeTunnel: Kernel._change_tunnel,
+    RemoveTunnel: Kernel._remove_tunnel,
+    AddRoute: Kernel._add_route,
+    RemoveRoute: Kernel._remove_route,
+    AddProxyNeighbour: Kernel._add_proxy_neighbour,
+    RemoveProxyNeighbour: Kernel._remove_proxy_neighbour,
+    AddAddress: Kernel._add_address,
+    RemoveAddress: Kernel._remove_address,
+    AddRule: Kernel._add_rule,
+    RemoveRule: Kernel._remove_rule,
+    AddXfrmState: Kernel._add_xfrm_state,
+    RemoveXfrmState: Kernel._remove_xfrm_state,
+}
+"""How :meth:`Kernel.apply` carries out each kernel effect."""
+
+KERNEL_EFFECTS = tuple(_HANDLERS)
+"""The effect types :meth:`Kernel.apply` handles."""
 
 
 def _xfrm_request(message: bytes) -> bytes:
