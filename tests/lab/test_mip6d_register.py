@@ -37,7 +37,7 @@ def test_register_ping_return_home(net: Topology) -> None:
     ack = mn.wait_event("received", message="BindingAck", timeout=30)
     assert ack["status"] == 0, ack
     bu = ha.wait_event("received", message="BindingUpdate", after=0)
-    assert bu["src"] == str(HOA) and bu["home_address_option"] == str(coa)
+    assert bu["src"] == str(coa) and bu["home_address"] == str(HOA)
     mn.wait_event("binding-registered", after=0)
     tunnels = m.ha.run("ip", "-6", "tunnel", "show")
     assert f"remote {coa}" in tunnels and f"local {HA_ADDRESS}" in tunnels, tunnels

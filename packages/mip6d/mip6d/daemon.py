@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ from mip6d.core.effects import (
     TimerKind,
     XfrmRoProto,
 )
-from mip6d.core.homeagent import HomeAgent, binding_addresses
+from mip6d.core.homeagent import HaOutcome, HomeAgent, binding_addresses
 from mip6d.core.mobile import MobileNode, MovementEvent
 from mip6d.ipsec import (
     StaticIPsec,
@@ -74,13 +74,13 @@ from mip6d.ipsec import (
 )
 from mip6d.kernel import KERNEL_EFFECTS, Kernel, KernelError, XfrmPolicy
 from mip6d.logs import LOGGER, emit, log_event, set_debug_level
-from mip6d.metrics import serve_metrics
+from mip6d.metrics import label_value, sample_key, serve_metrics
 from mip6d.mhsocket import MalformedPacket, MhSocket, Received
 from mip6d.ndisc import DadProber, DadResult, RaListener
 from mip6d.netlink_events import AddressChange, NetlinkMonitor
 from mip6d.wire import mh
 
-__all__ = ["Daemon", "DaemonError"]
+__all__ = ["EFFECT_HANDLERS", "Daemon", "DaemonError"]
 
 MH_TYPE_BU = 5
 MH_TYPE_BA = 6
@@ -113,6 +113,7 @@ class Daemon:
         kernel: Kernel | None = None,
         mh_socket: MhSocket | None = None,
         clock: Callable[[], float] = time.time,
+        dad_prober: Callable[[], DadProber] = DadProber,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -132,6 +133,7 @@ class Daemon:
         self.started_at = clock()
         self._dirty_since: float | None = None
         self.dad: DadProber | None = None
+        self._dad_prober = dad_prober  # opened at the first registration
         self._tunnel_keys: dict[IPv6Address, TunnelKeys] = {}
         self._tunnel_ipsec: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._hao_states: dict[tuple[IPv6Address, IPv6Address], IPv6Address | None] = {}
@@ -202,7 +204,17 @@ class Daemon:
         return self._in_main_loop(remove)
 
     def counters(self) -> dict[str, int]:
-        return {**dict(self.counts), **self.kernel.counters}
+        """Every counter by its sample key (:data:`mip6d.metrics.METRICS`)."""
+        out = {**self.counts, **self.kernel.counters}
+        for packet, reader in (("ra", self.ra), ("nd", self.dad)):
+            if reader is not None and reader.malformed:
+                out[sample_key("malformed_packets_dropped", packet)] = reader.malformed
+        return out
+
+    def _count(self, name: str, label: str | None = None, by: int = 1) -> None:
+        """Count ``by`` more of ``name`` (a family of :data:`mip6d.metrics.METRICS`)."""
+        if by:
+            self.counts[sample_key(name, label)] += by
 
     # -- start ------------------------------------------------------------------------
 
@@ -323,22 +335,17 @@ class Daemon:
         try:
             statefile.write_atomic(path, text.encode())
         except OSError as error:
-            self.counts["state_save_failures"] += 1
+            self._count("state_saves", "failed")
             self.log("error", "state-file-save-failed", path=str(path), error=str(error))
             return
         self._dirty_since = None
-        self.counts["state_saves"] += 1
+        self._count("state_saves", "ok")
 
     # -- effects ----------------------------------------------------------------------
 
-    def apply(
-        self,
-        effects: Sequence[Effect],
-        on_failure: Callable[[], Sequence[Effect]] | None = None,
-        now: float | None = None,
-    ) -> None:
-        """Apply ``effects`` in order. A kernel failure stops the list; ``on_failure``
-        then gives the effects that report it (a home agent's forwarding_failed).
+    def apply(self, effects: Sequence[Effect], now: float | None = None) -> bool:
+        """Apply ``effects`` in order; ``False`` if a kernel effect failed, which stops
+        the list (the core then says what to do, see :meth:`_decide`).
 
         ``now`` is the time the core was given for them: a timer is pushed back by
         the time applying the effects before it took. The core counts a Binding
@@ -348,27 +355,29 @@ class Daemon:
         Update. (The core ignores a timer that fires late for it, never one that
         fires early.)"""
         for effect in effects:
-            if isinstance(effect, Log):
-                emit(effect)
-            elif isinstance(effect, StartTimer):
-                delay = max(0.0, self.clock() - now) if now is not None else 0.0
-                self.timers[effect.key] = effect.at + delay
-            elif isinstance(effect, CancelTimer):
-                self.timers.pop(effect.key, None)
-            elif isinstance(effect, SendMessage):
-                self._send(effect)
-            elif isinstance(effect, CheckDuplicateAddress):
-                self._start_dad(effect)
-            elif isinstance(effect, MigrateKeying):
-                self._migrate_keying(effect)
-            elif isinstance(effect, KERNEL_EFFECTS):
-                try:
-                    self.kernel.apply(effect)
-                except KernelError as error:
-                    self.log("error", "kernel-effect-failed", error=str(error))
-                    if on_failure is not None:
-                        self.apply(on_failure())
-                    return
+            try:
+                EFFECT_HANDLERS[type(effect)](self, effect, now)
+            except KernelError as error:
+                self.log("error", "kernel-effect-failed", error=str(error))
+                return False
+        return True
+
+    def _start_timer(self, effect: StartTimer, now: float | None) -> None:
+        delay = max(0.0, self.clock() - now) if now is not None else 0.0
+        self.timers[effect.key] = effect.at + delay
+
+    def _decide(self, outcome: HaOutcome, home: IPv6Address, now: float) -> None:
+        """Apply a home agent's verdict on a Binding Update and count it: when its
+        kernel changes fail, the core's answer to that (forwarding_failed) instead."""
+        assert self.ha is not None
+        if not self.apply(outcome.effects):
+            outcome = self.ha.forwarding_failed(home)
+            self.apply(outcome.effects)
+        self._mark_dirty(now)
+        if outcome.verdict is not None:
+            self._count("binding_updates_received", label_value(outcome.verdict.name))
+        if outcome.handover:
+            self._count("handovers")
 
     def _migrate_keying(self, move: MigrateKeying) -> None:
         """XFRM_MSG_MIGRATE with the new KMADDRESS for each policy of the home address
@@ -488,10 +497,10 @@ class Daemon:
             effect = self._protected_send(effect)
             self.mh.send(effect)
         except (OSError, KernelError) as error:
-            self.counts["mh_send_errors"] += 1
+            self._count("message_send_failures", label_value(kind))
             self.log("error", "send-failed", message=kind, dst=str(effect.dst), error=str(error))
             return
-        self.counts[f"mh_sent_{kind}"] += 1
+        self._count("messages_sent", label_value(kind))
         fields: dict[str, object] = {"message": kind, "src": str(effect.src),
                                      "dst": str(effect.dst)}
         if isinstance(effect.msg, mh.BindingAck):
@@ -507,20 +516,20 @@ class Daemon:
             try:
                 received = self.mh.receive()
             except MalformedPacket as error:
-                self.counts["mh_malformed"] += 1
+                self._count("malformed_packets_dropped", "mh")
                 self.log("warning", "malformed-dropped", error=str(error))
                 continue
             except OSError as error:
-                self.counts["mh_receive_errors"] += 1
+                self._count("receive_failures")
                 self.log("warning", "receive-failed", error=str(error))
                 return
             if received is None:
                 return
-            self.counts["mh_received"] += 1
+            self._count("messages_received", label_value(type(received.msg).__name__))
             try:
                 self._dispatch(received)
             except Exception as error:  # a daemon never dies on one packet
-                self.counts["mh_handler_errors"] += 1
+                self._count("handler_failures", "mh")
                 self.log("error", "handler-failed", error=repr(error),
                          message=type(received.msg).__name__)
 
@@ -529,37 +538,39 @@ class Daemon:
         msg = received.msg
         self.log("info", "received", message=type(msg).__name__, src=str(received.src),
                  dst=str(received.dst), sequence=getattr(msg, "sequence", None),
-                 home_address_option=str(received.home_address_option or "") or None,
+                 home_address=str(received.home_address or "") or None,
                  status=int(msg.status) if isinstance(msg, mh.BindingAck) else None)
         if isinstance(msg, mh.BindingUpdate) and self.ha is not None:
-            # After the kernel's swap, src is the home address and the option holds
-            # the care-of address the packet came from.
-            hao = received.home_address_option
-            if hao is not None:
-                packet_src, home_opt = hao, received.src
-            else:
-                packet_src, home_opt = received.src, None
-            home, care_of = binding_addresses(packet_src, msg, home_opt)
+            home, care_of = binding_addresses(received.src, msg, received.home_address)
             # The kernel lets a Binding Update of a home address with static keys reach
             # this socket only under ESP (its policy requires it): so it is protected.
             outcome = self.ha.handle_binding_update(
-                msg, packet_src, received.dst, home, care_of, now,
+                msg, received.src, received.dst, home, care_of, now,
                 protected=home in self.ipsec.home_addresses,
             )
-            self.apply(outcome.effects, on_failure=self._forwarding_failed(home))
+            self._decide(outcome, home, now)
             self._answer_dad(now)
-            self._mark_dirty(now)
         elif isinstance(msg, mh.BindingAck) and self.mn is not None:
+            status = msg.status
+            self._count("binding_acks_received", label_value(status.name)
+                        if isinstance(status, mh.BAStatus) else str(status))
+            before = self._registered_care_ofs()
             self.apply(self.mn.handle_binding_ack(msg, received.src, received.dst, now),
                        now=now)
+            after = self._registered_care_ofs()
+            # A foreign link's care-of address replaced by another one: a handover.
+            # (Coming home clears it; the first registration had none.)
+            self._count("handovers", by=sum(
+                1 for home, care_of in after.items()
+                if care_of is not None and before.get(home) not in (None, care_of)
+            ))
         else:
-            self.counts["mh_ignored"] += 1
+            self._count("messages_ignored", label_value(type(msg).__name__))
             self.log("info", "message-ignored", message=type(msg).__name__)
 
-    def _forwarding_failed(self, home: IPv6Address) -> Callable[[], Sequence[Effect]]:
-        ha = self.ha
-        assert ha is not None
-        return lambda: ha.forwarding_failed(home).effects
+    def _registered_care_ofs(self) -> dict[IPv6Address, IPv6Address | None]:
+        assert self.mn is not None
+        return {e.home_address: e.registered_coa for e in self.mn.entries}
 
     def _register(self, fd: int, handler: Callable[[], None]) -> None:
         """Have the loop call ``handler`` when ``fd`` is readable (also a socket opened
@@ -589,14 +600,13 @@ class Daemon:
                  addresses=[str(a) for a in effect.addresses])
         try:
             if self.dad is None:
-                self.dad = DadProber()
+                self.dad = self._dad_prober()
                 self._register(self.dad.fileno(), self._on_dad)
             self._dad_results += self.dad.start(home, effect.addresses, effect.ifname,
                                                 self.clock())
         except OSError as error:  # no DAD possible: keep serving, as before DAD existed
-            self.counts["dad_errors"] += 1
             self.log("error", "dad-failed-to-run", home_address=str(home), error=str(error))
-            self._dad_results.append(DadResult(home, True))
+            self._dad_results.append(DadResult(home, True, ran=False))
 
     def _on_dad(self) -> None:
         assert self.dad is not None
@@ -608,14 +618,14 @@ class Daemon:
             self._dad_results += self.dad.due(now)
         while self._dad_results and self.ha is not None:
             result = self._dad_results.pop(0)
-            self.counts["dad_unique" if result.unique else "dad_duplicate"] += 1
+            verdict = ("error" if not result.ran else
+                       "unique" if result.unique else "duplicate")
+            self._count("duplicate_address_detections", verdict)
             self.log("info" if result.unique else "warning", "dad-done",
                      home_address=str(result.home_address), unique=result.unique,
                      seen=str(result.seen) if result.seen else None)
             home = result.home_address
-            outcome = self.ha.dad_complete(home, result.unique, now)
-            self.apply(outcome.effects, on_failure=self._forwarding_failed(home))
-            self._mark_dirty(now)
+            self._decide(self.ha.dad_complete(home, result.unique, now), home, now)
 
     def _address_change(self, change: AddressChange, now: float) -> None:
         assert self.mn is not None
@@ -669,7 +679,9 @@ class Daemon:
                 continue
             self.timers.pop(key, None)
             if key.kind is TimerKind.BINDING_EXPIRY and self.ha is not None:
+                before = len(self.ha.cache)
                 self.apply(self.ha.expire(now))
+                self._count("bindings_expired", by=before - len(self.ha.cache))
                 self._mark_dirty(now)
             elif self.mn is not None:
                 self.apply(self.mn.timer_fired(key, now), now=now)
@@ -684,7 +696,7 @@ class Daemon:
             if config.node_config is NodeRole.MN:
                 mobile_config(config)
         except (ConfigError, AdapterError, DaemonError, ValueError, OSError) as error:
-            self.counts["reload_failures"] += 1
+            self._count("reloads", "failed")
             self.log("error", "reload-failed", error=str(error))
             return {"ok": False, "error": str(error)}
         if config.node_config is not self.role:
@@ -703,7 +715,7 @@ class Daemon:
         elif self.mn is not None:
             self.log("warning", "reload-partial",
                      message="a mobile node applies a changed MnHomeLink at restart")
-        self.counts["reloads"] += 1
+        self._count("reloads", "ok")
         self.log("info", "reloaded", config=self.config_path)
         return {"ok": True, "error": None}
 
@@ -717,7 +729,7 @@ class Daemon:
         try:
             handler()
         except Exception as error:  # never die on one input
-            self.counts["handler_errors"] += 1
+            self._count("handler_failures", "loop")
             self.log("error", "handler-failed", error=repr(error))
 
     def request_stop(self) -> None:
@@ -856,3 +868,16 @@ class Daemon:
         if self.mh is not None:
             self.mh.close()
         self.log("info", "stopped", **self.counters())
+
+
+EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = {
+    Log: lambda daemon, effect, now: emit(effect),
+    StartTimer: Daemon._start_timer,
+    CancelTimer: lambda daemon, effect, now: daemon.timers.pop(effect.key, None),
+    SendMessage: lambda daemon, effect, now: daemon._send(effect),
+    CheckDuplicateAddress: lambda daemon, effect, now: daemon._start_dad(effect),
+    MigrateKeying: lambda daemon, effect, now: daemon._migrate_keying(effect),
+    # Only these can fail: KernelError stops the list (see Daemon.apply).
+    **dict.fromkeys(KERNEL_EFFECTS, lambda daemon, effect, now: daemon.kernel.apply(effect)),
+}
+"""How :meth:`Daemon.apply` carries out each effect the core returns, by its type."""

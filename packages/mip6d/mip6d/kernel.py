@@ -17,7 +17,8 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -42,8 +43,10 @@ from mip6d.core.effects import (
     RemoveTunnel,
     RemoveXfrmState,
     XfrmRoProto,
+    is_removal,
     teardown,
 )
+from mip6d.metrics import label_value, sample_key
 from mip6d.wire.errors import DecodeError
 from mip6d.wire.xfrm import NETLINK_XFRM, decode_ack
 
@@ -67,24 +70,6 @@ _UNSPECIFIED = IPv6Address("::")
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 _XFRM_EXISTS = ("File exists",)
 _XFRM_GONE = ("No such process", "No such file or directory")
-
-KERNEL_EFFECTS = (
-    AddTunnel,
-    RemoveTunnel,
-    ChangeTunnel,
-    AddRoute,
-    RemoveRoute,
-    AddProxyNeighbour,
-    RemoveProxyNeighbour,
-    AddAddress,
-    RemoveAddress,
-    AddRule,
-    RemoveRule,
-    AddXfrmState,
-    RemoveXfrmState,
-)
-"""The effect types :meth:`Kernel.apply` handles."""
-
 
 class KernelError(RuntimeError):
     """A kernel change failed; the message names the effect and the kernel's answer."""
@@ -164,7 +149,12 @@ class Kernel:
         self.policies: list[XfrmPolicy] = []
         # Removal command lines of what `install_command` added (IPsec SAs and policies).
         self.commands: dict[tuple[str, ...], None] = {}
-        self.counters = {"kernel_effects_applied": 0, "kernel_effects_failed": 0}
+        # Sample keys of mip6d.metrics: kernel_changes/OPERATION, kernel_failures/OPERATION.
+        self.counters: Counter[str] = Counter()
+
+    def _count(self, operation: str, ok: bool) -> None:
+        family = "kernel_changes" if ok else "kernel_failures"
+        self.counters[sample_key(family, operation)] += 1
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -178,7 +168,7 @@ class Kernel:
             ]
             if not any(isinstance(e, AddTunnel) and e.name == effect.name for e in self.installed):
                 self.installed.append(AddTunnel(effect.name, effect.local, effect.remote))
-        elif type(effect).__name__.startswith("Add"):
+        elif not is_removal(effect):
             if effect not in self.installed:
                 self.installed.append(effect)
         else:
@@ -221,7 +211,9 @@ class Kernel:
         try:
             path.write_text(f"{value}\n")
         except OSError as error:
+            self._count("sysctl", ok=False)
             raise KernelError(f"sysctl {key}={value}: {error}") from None
+        self._count("sysctl", ok=True)
         self.log("info", "sysctl", name=key, value=value)
 
     def keep_accepting_ra(self, ifname: str) -> bool:
@@ -247,13 +239,13 @@ class Kernel:
             answer = self.xfrm_transport(build(self._xfrm_sequence))
             error = decode_ack(answer, self._xfrm_sequence)
         except (OSError, DecodeError) as failure:
-            self.counters["kernel_effects_failed"] += 1
+            self._count("xfrm-migrate", ok=False)
             raise KernelError(f"{what}: {failure}") from None
         if error:
-            self.counters["kernel_effects_failed"] += 1
+            self._count("xfrm-migrate", ok=False)
             raise KernelError(f"{what}: {errno.errorcode.get(error, error)} "
                               f"({os.strerror(error)})")
-        self.counters["kernel_effects_applied"] += 1
+        self._count("xfrm-migrate", ok=True)
         self.log("info", "kernel", effect=what)
 
     def install_command(self, add: Sequence[str], remove: Sequence[str]) -> None:
@@ -261,7 +253,9 @@ class Kernel:
         try:
             self.runner(add, ())
         except CommandError as error:
+            self._count("ipsec-install", ok=False)
             raise KernelError(str(error)) from None
+        self._count("ipsec-install", ok=True)
         self.commands[tuple(remove)] = None
 
     def remove_command(self, remove: Sequence[str]) -> None:
@@ -270,38 +264,43 @@ class Kernel:
         try:
             self.runner(remove, _XFRM_GONE)
         except CommandError as error:
+            self._count("ipsec-remove", ok=False)
             raise KernelError(str(error)) from None
+        self._count("ipsec-remove", ok=True)
 
     def add_policy(self, policy: XfrmPolicy) -> None:
         try:
             self.runner(xfrm_policy_argv(policy, add=True), ())
         except CommandError as error:
+            self._count("xfrm-policy", ok=False)
             raise KernelError(str(error)) from None
+        self._count("xfrm-policy", ok=True)
         self.policies.append(policy)
 
     # -- effects ----------------------------------------------------------------------
 
     def apply(self, effect: Effect) -> None:
         """Apply one kernel effect; :class:`KernelError` if the kernel refused it."""
-        handler = getattr(self, f"_{type(effect).__name__}", None)
+        handler = _HANDLERS.get(type(effect))
         if handler is None:
             raise TypeError(f"not a kernel effect: {effect!r}")
+        operation = label_value(type(effect).__name__)
         try:
-            handler(effect)
+            handler(self, effect)
         except KernelError:
-            self.counters["kernel_effects_failed"] += 1
+            self._count(operation, ok=False)
             raise
         except CommandError as error:
-            self.counters["kernel_effects_failed"] += 1
+            self._count(operation, ok=False)
             raise KernelError(f"{_describe(effect)}: {error}") from None
         except Exception as error:  # pyroute2's NetlinkError and friends
             code = getattr(error, "code", None)
-            if type(effect).__name__.startswith("Remove") and code in _GONE:
+            if is_removal(effect) and code in _GONE:
                 self._record(effect)
                 return
-            self.counters["kernel_effects_failed"] += 1
+            self._count(operation, ok=False)
             raise KernelError(f"{_describe(effect)}: {error}") from None
-        self.counters["kernel_effects_applied"] += 1
+        self._count(operation, ok=True)
         self._record(effect)
         self.log("info", "kernel", effect=_describe(effect))
 
@@ -321,7 +320,7 @@ class Kernel:
             "ip6tnl_encap_limit": 4,
         }
 
-    def _AddTunnel(self, e: AddTunnel) -> None:
+    def _add_tunnel(self, e: AddTunnel) -> None:
         attrs = self._tunnel_attrs(e.local, e.remote)
         found = self.ipr.link_lookup(ifname=e.name)
         if found:
@@ -330,10 +329,10 @@ class Kernel:
             self.ipr.link("add", ifname=e.name, **attrs)
         self.ipr.link("set", index=self._index(e.name), state="up")
 
-    def _ChangeTunnel(self, e: ChangeTunnel) -> None:
-        self._AddTunnel(AddTunnel(e.name, e.local, e.remote))
+    def _change_tunnel(self, e: ChangeTunnel) -> None:
+        self._add_tunnel(AddTunnel(e.name, e.local, e.remote))
 
-    def _RemoveTunnel(self, e: RemoveTunnel) -> None:
+    def _remove_tunnel(self, e: RemoveTunnel) -> None:
         found = self.ipr.link_lookup(ifname=e.name)
         if found:
             self.ipr.link("del", index=found[0])
@@ -346,24 +345,24 @@ class Kernel:
             "family": socket.AF_INET6,
         }
 
-    def _AddRoute(self, e: AddRoute) -> None:
+    def _add_route(self, e: AddRoute) -> None:
         self.ipr.route(
             "replace", oif=self._index(e.via_tunnel), proto=RTPROT_STATIC,
             **self._route(e.prefix, e.table),
         )
 
-    def _RemoveRoute(self, e: RemoveRoute) -> None:
+    def _remove_route(self, e: RemoveRoute) -> None:
         found = self.ipr.link_lookup(ifname=e.via_tunnel)
         if found:
             self.ipr.route("del", oif=found[0], **self._route(e.prefix, e.table))
 
-    def _AddProxyNeighbour(self, e: AddProxyNeighbour) -> None:
+    def _add_proxy_neighbour(self, e: AddProxyNeighbour) -> None:
         self.ipr.neigh(
             "replace", dst=str(e.address), ifindex=self._index(e.ifname), flags=NTF_PROXY,
             family=socket.AF_INET6,
         )
 
-    def _RemoveProxyNeighbour(self, e: RemoveProxyNeighbour) -> None:
+    def _remove_proxy_neighbour(self, e: RemoveProxyNeighbour) -> None:
         found = self.ipr.link_lookup(ifname=e.ifname)
         if found:
             self.ipr.neigh(
@@ -380,10 +379,10 @@ class Kernel:
             "flags": flags,
         }
 
-    def _AddAddress(self, e: AddAddress) -> None:
+    def _add_address(self, e: AddAddress) -> None:
         self.ipr.addr("replace", index=self._index(e.ifname), **self._addr(e))
 
-    def _RemoveAddress(self, e: RemoveAddress) -> None:
+    def _remove_address(self, e: RemoveAddress) -> None:
         found = self.ipr.link_lookup(ifname=e.ifname)
         if found:
             args = self._addr(e)
@@ -399,21 +398,42 @@ class Kernel:
             args.update(dst=str(e.destination.network_address), dst_len=e.destination.prefixlen)
         return args
 
-    def _AddRule(self, e: AddRule) -> None:
+    def _add_rule(self, e: AddRule) -> None:
         try:
             self.ipr.rule("add", **self._rule(e))
         except Exception as error:
             if getattr(error, "code", None) != errno.EEXIST:
                 raise
 
-    def _RemoveRule(self, e: RemoveRule) -> None:
+    def _remove_rule(self, e: RemoveRule) -> None:
         self.ipr.rule("del", **self._rule(e))
 
-    def _AddXfrmState(self, e: AddXfrmState) -> None:
+    def _add_xfrm_state(self, e: AddXfrmState) -> None:
         self.runner(xfrm_state_argv(e), _XFRM_EXISTS)
 
-    def _RemoveXfrmState(self, e: RemoveXfrmState) -> None:
+    def _remove_xfrm_state(self, e: RemoveXfrmState) -> None:
         self.runner(xfrm_state_argv(e), _XFRM_GONE)
+
+
+_HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
+    AddTunnel: Kernel._add_tunnel,
+    ChangeTunnel: Kernel._change_tunnel,
+    RemoveTunnel: Kernel._remove_tunnel,
+    AddRoute: Kernel._add_route,
+    RemoveRoute: Kernel._remove_route,
+    AddProxyNeighbour: Kernel._add_proxy_neighbour,
+    RemoveProxyNeighbour: Kernel._remove_proxy_neighbour,
+    AddAddress: Kernel._add_address,
+    RemoveAddress: Kernel._remove_address,
+    AddRule: Kernel._add_rule,
+    RemoveRule: Kernel._remove_rule,
+    AddXfrmState: Kernel._add_xfrm_state,
+    RemoveXfrmState: Kernel._remove_xfrm_state,
+}
+"""How :meth:`Kernel.apply` carries out each kernel effect."""
+
+KERNEL_EFFECTS = tuple(_HANDLERS)
+"""The effect types :meth:`Kernel.apply` handles."""
 
 
 def _xfrm_request(message: bytes) -> bytes:

@@ -41,6 +41,7 @@ __all__ = [
     "Metric",
     "gauges_from_status",
     "handle_http",
+    "label_value",
     "render",
     "sample_key",
     "scrape",
@@ -87,26 +88,48 @@ _C, _G = Kind.COUNTER, Kind.GAUGE
 METRICS: tuple[Metric, ...] = (
     # Home agent.
     Metric("binding_updates_received", _C,
-           "Binding Updates received by the home agent, by the status of the Binding "
-           "Acknowledgement sent back (accepted or the refusal), or dropped.", "status"),
+           "Binding Updates the home agent decided on, by the status of its Binding "
+           "Acknowledgement (also when the A flag asked for none; a first registration "
+           "once duplicate address detection is over), or dropped (IPsec required and "
+           "missing), or ignored (duplicate address detection in progress).", "status"),
     Metric("handovers", _C,
-           "Accepted Binding Updates that moved a binding to a new care-of address."),
+           "Registrations from a new care-of address: bindings the home agent moved, or "
+           "Binding Acknowledgements that confirmed a mobile node's new care-of address."),
     Metric("bindings_expired", _C, "Bindings that lapsed without a refresh."),
+    Metric("duplicate_address_detections", _C,
+           "Duplicate address detection runs for first registrations, by result (unique, "
+           "duplicate, or error when it could not run and the address was taken as "
+           "unique).", "result"),
     Metric("bindings", _G, "Bindings in the binding cache."),
     Metric("mobile_router_bindings", _G,
            "Bindings of mobile routers (R flag) in the binding cache."),
     Metric("tunnels", _G, "ip6ip6 tunnel devices that carry bindings."),
     # Mobile node.
-    Metric("binding_updates_sent", _C, "Binding Updates sent by the mobile node."),
     Metric("binding_acks_received", _C,
            "Binding Acknowledgements received by the mobile node, by status.", "status"),
     Metric("bul_entries", _G, "Binding Update List entries of the mobile node, by state.",
            "state"),
     # Both.
+    Metric("messages_sent", _C, "Mobility Header messages sent, by message.", "message"),
+    Metric("messages_received", _C,
+           "Mobility Header messages received and decoded, by message.", "message"),
+    Metric("messages_ignored", _C,
+           "Mobility Header messages received that this node's role does not handle, by "
+           "message.", "message"),
+    Metric("message_send_failures", _C,
+           "Mobility Header messages the kernel refused to send, by message.", "message"),
+    Metric("receive_failures", _C, "Reads of the Mobility Header socket that failed."),
     Metric("malformed_packets_dropped", _C,
-           "Packets dropped because they could not be decoded, by protocol.", "protocol"),
-    Metric("kernel_errors", _C,
-           "Kernel operations (netlink, xfrm) that failed, by effect.", "effect"),
+           "Packets dropped because they could not be decoded, by packet (mh: Mobility "
+           "Header, ra: Router Advertisement, nd: Neighbor Solicitation or Advertisement "
+           "during duplicate address detection).", "packet"),
+    Metric("kernel_changes", _C,
+           "Kernel changes made (netlink, ip xfrm, sysctl), by operation.", "operation"),
+    Metric("kernel_failures", _C,
+           "Kernel changes that failed, by operation.", "operation"),
+    Metric("handler_failures", _C,
+           "Inputs whose handling raised an unexpected error (see the log), by input.",
+           "input"),
     Metric("reloads", _C, "Configuration reloads, by result (ok or failed).", "result"),
     Metric("state_saves", _C, "Writes of the state file, by result (ok or failed).", "result"),
     Metric("start_time_seconds", _G, "When the daemon started, seconds since the epoch.",
@@ -122,6 +145,15 @@ _GENERIC_LABEL = "kind"
 def sample_key(name: str, label_value: str | None = None) -> str:
     """The key of one sample: ``name`` or ``name/label_value``."""
     return name if label_value is None else f"{name}/{label_value}"
+
+
+_WORD_START = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def label_value(name: str) -> str:
+    """A label value from a Python name: ``BindingAck`` and ``BINDING_ACK`` both give
+    ``binding-ack`` (message and effect types, status names)."""
+    return _WORD_START.sub("-", name).replace("_", "-").lower()
 
 
 def _escape_help(text: str) -> str:

@@ -12,7 +12,9 @@ Linux specifics (measured in the kernel lab):
   care-of address in the IPv6 destination and the home address in the header.
 * Receiving a Binding Update with a Home Address option, the kernel has swapped the
   addresses already: the peer address is the home address and the option in the
-  ``IPV6_DSTOPTS`` ancillary data holds the care-of address.
+  ``IPV6_DSTOPTS`` ancillary data holds the care-of address. :func:`parse_received`
+  swaps them back, the one place that does: a :class:`Received` holds the packet's
+  addresses as they were on the wire.
 """
 
 from __future__ import annotations
@@ -38,24 +40,26 @@ class MalformedPacket(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """One received message. ``src`` and ``dst`` are the addresses after the kernel's
-    processing (home address in ``src`` when a Home Address option came with it);
-    ``home_address_option`` is the address the option held on arrival (the care-of
-    address), ``routing_header`` the type 2 routing header's."""
+    """One received message, with the addresses as the sender wrote them: ``src`` the
+    packet's source (a mobile node's care-of address when it sent a Home Address
+    option), ``home_address`` the address in that option (``None`` without one),
+    ``dst`` the final destination (the home address a type 2 routing header named, when
+    there was one) and ``routing_header`` that header's address."""
 
     msg: mh.Message
     src: IPv6Address
     dst: IPv6Address
-    home_address_option: IPv6Address | None = None
+    home_address: IPv6Address | None = None
     routing_header: IPv6Address | None = None
 
 
 def parse_received(
     data: bytes, peer: IPv6Address, ancillary: list[tuple[int, int, bytes]]
 ) -> Received:
-    """Decode what ``recvmsg`` returned; :class:`MalformedPacket` on anything wrong."""
+    """Decode what ``recvmsg`` returned from ``peer``; :class:`MalformedPacket` on
+    anything wrong."""
     dst: IPv6Address | None = None
-    hao: IPv6Address | None = None
+    hao: IPv6Address | None = None  # as the kernel reports it: the care-of address
     rthdr: IPv6Address | None = None
     try:
         for level, kind, value in ancillary:
@@ -74,9 +78,9 @@ def parse_received(
         raise MalformedPacket(f"extension header: {error}") from None
     if dst is None:
         raise MalformedPacket("no IPV6_PKTINFO: destination address unknown")
-    # The checksum covers the home address (src after the swap) and the final
-    # destination; try the routing header's address too should the kernel report the
-    # care-of address as destination.
+    # The checksum covers the home address (the peer after the kernel's swap) and the
+    # final destination; try the routing header's address too should the kernel report
+    # the care-of address as destination.
     candidates = [dst] + ([rthdr] if rthdr is not None and rthdr != dst else [])
     reason = ""
     for final in candidates:
@@ -85,7 +89,9 @@ def parse_received(
         except DecodeError as exc:
             reason = str(exc)
             continue
-        return Received(msg, peer, final, hao, rthdr)
+        if hao is None:
+            return Received(msg, peer, final, None, rthdr)
+        return Received(msg, hao, final, peer, rthdr)  # the kernel's swap undone
     raise MalformedPacket(reason)
 
 

@@ -95,11 +95,13 @@ def _receive(sock: socket.socket) -> tuple[bytes, IPv6Address, IPv6Address, int,
 
 @dataclass(frozen=True, slots=True)
 class DadResult:
-    """DAD of a home address is over: ``unique`` or not (and which address was seen)."""
+    """DAD of a home address is over: ``unique`` or not (and which address was seen);
+    ``ran`` false when it could not run and the address is taken as unique."""
 
     home_address: IPv6Address
     unique: bool
     seen: IPv6Address | None = None
+    ran: bool = True
 
 
 @dataclass
@@ -130,6 +132,7 @@ class DadProber:
         self.send.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         self.send.setblocking(False)
         self.probes: dict[IPv6Address, _Probe] = {}
+        self.malformed = 0
         self._members: Counter[tuple[IPv6Address, int]] = Counter()
 
     def fileno(self) -> int:
@@ -197,6 +200,7 @@ class DadProber:
             try:
                 message = nd.decode_neighbor_message(data, src, dst)
             except DecodeError:
+                self.malformed += 1
                 continue
             for probe in list(self.probes.values()):
                 if probe.ifindex == ifindex and nd.is_duplicate(message, src, probe.addresses):
@@ -240,6 +244,9 @@ class RaListener:
         self.names = names
         self.sock = _icmp6_socket(icmp6.ICMPv6Type.ROUTER_ADVERTISEMENT)
         self.dropped = 0
+        """Advertisements that fail the checks of RFC 4861 section 6.1.2."""
+        self.malformed = 0
+        """Of those, the ones that could not be decoded."""
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -259,6 +266,7 @@ class RaListener:
                 ra = icmp6.decode_router_advertisement(data, src, dst)
             except DecodeError:
                 self.dropped += 1
+                self.malformed += 1
                 continue
             out.append(ReceivedRa(name, src, ra))
         return out

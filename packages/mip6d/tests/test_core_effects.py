@@ -35,6 +35,7 @@ from mip6d.core.effects import (
     flag_names,
     inverse,
     is_invertible,
+    is_removal,
     log,
     reconcile,
     teardown,
@@ -69,6 +70,7 @@ def test_add_and_remove_are_inverse_twins(add: Effect, remove: Effect) -> None:
     assert inverse(add) == remove
     assert inverse(remove) == add
     assert [f.name for f in fields(add)] == [f.name for f in fields(remove)]
+    assert (is_removal(add), is_removal(remove)) == (False, True)
 
 
 def test_change_tunnel_inverse_swaps_endpoints() -> None:

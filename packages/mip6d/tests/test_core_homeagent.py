@@ -35,6 +35,7 @@ from mip6d.core.homeagent import (
     EXPIRY_TIMER,
     HaOutcome,
     HomeAgent,
+    Unanswered,
     binding_addresses,
     link_local_of,
 )
@@ -152,7 +153,8 @@ class KernelModel:
 
 def test_first_registration() -> None:
     ha = HomeAgent(policy())
-    ack, effects = update(ha, 1)
+    ack, effects, verdict, handover = update(ha, 1)
+    assert (verdict, handover) == (BAStatus.ACCEPTED, False)
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100)
     assert effects == (
         AddTunnel("mip6t0", HA, COA),
@@ -186,7 +188,8 @@ def test_first_registration() -> None:
 def test_refresh_from_the_same_care_of_address() -> None:
     ha = HomeAgent(policy())
     update(ha, 1)
-    ack, effects = update(ha, 2, lifetime=50, now=1100.0)
+    ack, effects, verdict, handover = update(ha, 2, lifetime=50, now=1100.0)
+    assert (verdict, handover) == (BAStatus.ACCEPTED, False)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 50)
     assert effects == (
         log(
@@ -208,7 +211,8 @@ def test_refresh_from_the_same_care_of_address() -> None:
 def test_handover_moves_the_tunnel_in_place() -> None:
     ha = HomeAgent(policy())
     update(ha, 1)
-    ack, effects = update(ha, 2, care_of=COA2, now=1010.0)
+    ack, effects, verdict, handover = update(ha, 2, care_of=COA2, now=1010.0)
+    assert (verdict, handover) == (BAStatus.ACCEPTED, True)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100)
     assert effects == (
         ChangeTunnel("mip6t0", HA, COA2, HA, COA),
@@ -232,20 +236,20 @@ def test_handover_moves_the_tunnel_in_place() -> None:
 def test_nodes_behind_one_care_of_address_share_a_tunnel() -> None:
     ha = HomeAgent(policy())
     update(ha, 1)
-    _, effects = update(ha, 1, home=HOA2, now=1001.0)
+    effects = update(ha, 1, home=HOA2, now=1001.0).effects
     assert effects[:2] == (
         AddRoute(IPv6Network("2001:db8:1::11/128"), "mip6t0"),
         AddProxyNeighbour(HOA2, "eth0"),
     )
     # The first node moves away: the shared tunnel stays, a new one is made.
-    _, effects = update(ha, 2, care_of=COA2, now=1002.0)
+    effects = update(ha, 2, care_of=COA2, now=1002.0).effects
     assert effects[:3] == (
         RemoveRoute(HOST, "mip6t0"),
         AddTunnel("mip6t1", HA, COA2),
         AddRoute(HOST, "mip6t1"),
     )
     # The second one deregisters: now nobody uses mip6t0.
-    _, effects = update(ha, 2, lifetime=0, home=HOA2, now=1003.0)
+    effects = update(ha, 2, lifetime=0, home=HOA2, now=1003.0).effects
     assert effects[:3] == (
         RemoveProxyNeighbour(HOA2, "eth0"),
         RemoveRoute(IPv6Network("2001:db8:1::11/128"), "mip6t0"),
@@ -255,7 +259,7 @@ def test_nodes_behind_one_care_of_address_share_a_tunnel() -> None:
 
 def test_acknowledgement_only_when_asked() -> None:
     ha = HomeAgent(policy())
-    ack, effects = update(ha, 1, flags=BUFlag.H)
+    ack, effects, *_ = update(ha, 1, flags=BUFlag.H)
     assert ack is None
     assert not any(isinstance(e, SendMessage) for e in effects)
     assert HOA in ha.cache
@@ -263,7 +267,7 @@ def test_acknowledgement_only_when_asked() -> None:
 
 def test_link_local_compatibility_proxies_the_link_local_address() -> None:
     ha = HomeAgent(policy())
-    _, effects = update(ha, 1, flags=AH | BUFlag.L)
+    effects = update(ha, 1, flags=AH | BUFlag.L).effects
     assert link_local_of(HOA) == IPv6Address("fe80::10")
     assert effects[:4] == (
         AddTunnel("mip6t0", HA, COA),
@@ -286,7 +290,7 @@ def test_k_flag_only_when_configured(
     bu_flags: BUFlag, key_management: bool, ba_flags: BAFlag
 ) -> None:
     ha = HomeAgent(policy(key_management_mobility=key_management))
-    ack, _ = update(ha, 1, flags=bu_flags)
+    ack = update(ha, 1, flags=bu_flags).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100, ba_flags)
 
 
@@ -306,7 +310,7 @@ def test_granted_lifetime(
 ) -> None:
     link = HomeLink("eth0", PREFIX, HA, None if valid_for is None else T0 + valid_for)
     ha = HomeAgent(policy(home_links=(link,), max_binding_life=max_life))
-    ack, _ = update(ha, 1, lifetime=requested)
+    ack = update(ha, 1, lifetime=requested).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, granted)
     binding = ha.cache.get(HOA)
     assert binding is not None and binding.expires_at == T0 + granted * 4
@@ -314,7 +318,7 @@ def test_granted_lifetime(
 
 def test_home_prefix_about_to_expire_is_not_home_subnet() -> None:
     ha = HomeAgent(policy(home_links=(HomeLink("eth0", PREFIX, HA, T0 + 3.5),)))
-    ack, effects = update(ha, 1)
+    ack, effects, *_ = update(ha, 1)
     assert ack == BindingAck(BAStatus.NOT_HOME_SUBNET, 1, 0)
     assert effects == (refused(BAStatus.NOT_HOME_SUBNET, 1), ack_to(ack))
 
@@ -342,7 +346,7 @@ def test_binding_addresses_from_the_options() -> None:
 )
 def test_refusals(case: dict[str, object], status: BAStatus) -> None:
     ha = HomeAgent(policy())
-    ack, effects = update(ha, 5, **case)  # type: ignore[arg-type]
+    ack, effects, *_ = update(ha, 5, **case)  # type: ignore[arg-type]
     assert ack == BindingAck(status, 5, 0)
     home = case.get("home", HOA)
     assert isinstance(home, IPv6Address)
@@ -365,7 +369,7 @@ def test_binding_acl(
     default_allow: bool, acl: tuple[BindingAclPolicy, ...], status: BAStatus
 ) -> None:
     ha = HomeAgent(policy(default_allow=default_allow, acl=acl))
-    ack, _ = update(ha, 1)
+    ack = update(ha, 1).ack
     assert ack is not None and ack.status == status
 
 
@@ -382,10 +386,11 @@ def test_unprotected_binding_update_is_dropped_silently() -> None:
                 reason="not protected by IPsec",
             ),
         ),
+        Unanswered.DROPPED,
     )
     assert len(ha.cache) == 0
     lax = HomeAgent(policy(require_ipsec=False))
-    ack, _ = update(lax, 1, protected=False)
+    ack = update(lax, 1, protected=False).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100)
 
 
@@ -406,7 +411,7 @@ def test_unprotected_binding_update_is_dropped_silently() -> None:
 def test_sequence_window(last: int, new: int, accepted: bool) -> None:
     ha = HomeAgent(policy())
     update(ha, last)
-    ack, effects = update(ha, new, now=1010.0)
+    ack, effects, *_ = update(ha, new, now=1010.0)
     if accepted:
         assert ack == BindingAck(BAStatus.ACCEPTED, new, 100)
         assert ha.cache.get(HOA).sequence == new  # type: ignore[union-attr]
@@ -424,7 +429,7 @@ def test_sequence_window(last: int, new: int, accepted: bool) -> None:
 def test_any_sequence_number_starts_a_binding() -> None:
     ha = HomeAgent(policy())
     update(ha, 40000)
-    ack, _ = update(ha, 1, lifetime=0, now=1001.0)  # 1 - 40000 mod 2**16 = 25537: greater
+    ack, _, *_ = update(ha, 1, lifetime=0, now=1001.0)  # 1 - 40000 mod 2**16 = 25537: greater
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 0)
 
 
@@ -434,7 +439,7 @@ def test_any_sequence_number_starts_a_binding() -> None:
 def test_deregistration_from_a_foreign_link() -> None:
     ha = HomeAgent(policy())
     update(ha, 1)
-    ack, effects = update(ha, 2, lifetime=0, now=1010.0)
+    ack, effects, *_ = update(ha, 2, lifetime=0, now=1010.0)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0)
     assert effects == (
         RemoveProxyNeighbour(HOA, "eth0"),
@@ -454,7 +459,7 @@ def test_deregistration_from_home() -> None:
     update(ha, 1)
     bu = BindingUpdate(2, 0, AH, (AlternateCareOfAddress(HOA),))
     home, care_of = binding_addresses(HOA, bu, None)
-    ack, effects = ha.handle_binding_update(bu, HOA, HA, home, care_of, 1010.0, True)
+    ack, effects, *_ = ha.handle_binding_update(bu, HOA, HA, home, care_of, 1010.0, True)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0)
     assert effects[-1] == SendMessage(ack, HA, HOA)
     assert effects[:3] == (
@@ -467,7 +472,7 @@ def test_deregistration_from_home() -> None:
 def test_care_of_equal_to_home_address_is_a_deregistration() -> None:
     ha = HomeAgent(policy())
     update(ha, 1)
-    ack, _ = ha.handle_binding_update(BindingUpdate(2, 100, AH), HOA, HA, HOA, HOA, 1010.0, True)
+    ack = ha.handle_binding_update(BindingUpdate(2, 100, AH), HOA, HA, HOA, HOA, 1010.0, True).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0)
     assert len(ha.cache) == 0
 
@@ -495,8 +500,9 @@ def test_first_registration_waits_for_duplicate_address_detection() -> None:
                 reason="duplicate address detection in progress",
             ),
         ),
+        Unanswered.IGNORED,
     )
-    ack, effects = ha.dad_complete(HOA, True, 1001.6)
+    ack, effects, *_ = ha.dad_complete(HOA, True, 1001.6)
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100)
     assert effects[:3] == (
         AddTunnel("mip6t0", HA, COA),
@@ -505,15 +511,15 @@ def test_first_registration_waits_for_duplicate_address_detection() -> None:
     )
     assert effects[-2:] == (StartTimer(EXPIRY_TIMER, 1401.6), ack_to(ack))
     # Refreshes do not run DAD again.
-    ack, _ = update(ha, 3, now=1100.0)
+    ack = update(ha, 3, now=1100.0).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 3, 100)
 
 
 def test_duplicate_address_detection_failure() -> None:
     ha = HomeAgent(policy(duplicate_address_detection=True))
-    ack, effects = update(ha, 1, flags=AH | BUFlag.L)
+    ack, effects, *_ = update(ha, 1, flags=AH | BUFlag.L)
     assert effects[0] == CheckDuplicateAddress((HOA, IPv6Address("fe80::10")), "eth0")
-    ack, effects = ha.dad_complete(HOA, False, 1001.0)
+    ack, effects, *_ = ha.dad_complete(HOA, False, 1001.0)
     assert ack == BindingAck(BAStatus.DAD_FAILED, 1, 0)
     assert effects == (refused(BAStatus.DAD_FAILED, 1), ack_to(ack))
     assert len(ha.cache) == 0
@@ -525,7 +531,7 @@ def test_duplicate_address_detection_failure() -> None:
 def test_unanswered_duplicate_address_detection_is_forgotten() -> None:
     ha = HomeAgent(policy(duplicate_address_detection=True))
     update(ha, 1)
-    ack, effects = update(ha, 9, now=T0 + 10.0)
+    ack, effects, *_ = update(ha, 9, now=T0 + 10.0)
     assert ack is None and effects[0] == CheckDuplicateAddress((HOA,), "eth0")
 
 
@@ -534,7 +540,7 @@ def test_unanswered_duplicate_address_detection_is_forgotten() -> None:
 
 def test_mobile_router_implicit_mode() -> None:
     ha = HomeAgent(policy())
-    ack, effects = update(ha, 1, flags=AH | BUFlag.R, home=MR)
+    ack, effects, *_ = update(ha, 1, flags=AH | BUFlag.R, home=MR)
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100, BAFlag.R)
     assert effects == (
         AddTunnel("mip6t0", HA, COA),
@@ -560,7 +566,7 @@ def test_mobile_router_implicit_mode() -> None:
 def test_mobile_router_explicit_mode() -> None:
     ha = HomeAgent(policy())
     sub = IPv6Network("2001:db8:100:1::/64")
-    ack, effects = update(
+    ack, effects, *_ = update(
         ha,
         1,
         flags=AH | BUFlag.R,
@@ -575,7 +581,7 @@ def test_mobile_router_explicit_mode() -> None:
     binding = ha.cache.get(MR)
     assert binding is not None and binding.nemo_mode is NemoMode.EXPLICIT
     # A refresh announcing another authorized prefix moves the routes.
-    _, effects = update(
+    _, effects, *_ = update(
         ha, 2, flags=AH | BUFlag.R, home=MR, options=(MobileNetworkPrefix(MNP),), now=1010.0
     )
     assert effects[:2] == (RemoveRoute(sub, "mip6t0"), AddRoute(MNP, "mip6t0"))
@@ -584,7 +590,7 @@ def test_mobile_router_explicit_mode() -> None:
 def test_mobile_router_deregistration_keeps_the_r_flag() -> None:
     ha = HomeAgent(policy())
     update(ha, 1, flags=AH | BUFlag.R, home=MR)
-    ack, effects = update(ha, 2, lifetime=0, flags=AH | BUFlag.R, home=MR, now=1010.0)
+    ack, effects, *_ = update(ha, 2, lifetime=0, flags=AH | BUFlag.R, home=MR, now=1010.0)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0, BAFlag.R)
     assert effects[:4] == (
         RemoveProxyNeighbour(MR, "eth0"),
@@ -614,7 +620,7 @@ def test_mobile_router_refusals(
     status: BAStatus,
 ) -> None:
     ha = HomeAgent(policy(**changes))
-    ack, effects = update(
+    ack, effects, *_ = update(
         ha,
         4,
         flags=AH | BUFlag.R,
@@ -629,13 +635,13 @@ def test_mobile_router_refusals(
 def test_a_prefix_is_routed_to_one_mobile_router_only() -> None:
     ha = HomeAgent(policy())
     update(ha, 1, flags=AH | BUFlag.R, home=MR)  # implicit: MNP
-    ack, _ = update(
+    ack, _, *_ = update(
         ha, 1, flags=AH | BUFlag.R, home=MR2, care_of=COA2, options=(MobileNetworkPrefix(MNP),)
     )
     assert ack == BindingAck(BAStatus.NOT_AUTHORIZED_FOR_PREFIX, 1, 0)
-    ack, _ = update(ha, 2, flags=AH | BUFlag.R, home=MR2, care_of=COA2)  # implicit: MNP2, MNP
+    ack, _, *_ = update(ha, 2, flags=AH | BUFlag.R, home=MR2, care_of=COA2)  # implicit: MNP2, MNP
     assert ack == BindingAck(BAStatus.FORWARDING_SETUP_FAILED, 2, 0)
-    ack, _ = update(
+    ack, _, *_ = update(
         ha, 3, flags=AH | BUFlag.R, home=MR2, care_of=COA2, options=(MobileNetworkPrefix(MNP2),)
     )
     assert ack == BindingAck(BAStatus.ACCEPTED, 3, 100, BAFlag.R)
@@ -643,7 +649,7 @@ def test_a_prefix_is_routed_to_one_mobile_router_only() -> None:
 
 def test_prefix_options_without_r_flag_are_ignored() -> None:
     ha = HomeAgent(policy())
-    ack, _ = update(ha, 1, home=MR, options=(MobileNetworkPrefix(MNP),))
+    ack = update(ha, 1, home=MR, options=(MobileNetworkPrefix(MNP),)).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100)
     binding = ha.cache.get(MR)
     assert binding is not None and binding.prefixes == () and not binding.mobile_router
@@ -659,10 +665,10 @@ def test_prefix_options_without_r_flag_are_ignored() -> None:
 def test_forwarding_setup_failure(flags: BUFlag, home: IPv6Address, status: BAStatus) -> None:
     """The shell could not apply the kernel effects: the binding goes, the node is told."""
     ha = HomeAgent(policy())
-    _, installed = update(ha, 1, flags=flags, home=home)
+    installed = update(ha, 1, flags=flags, home=home).effects
     kernel_part = tuple(e for e in installed if type(e).__name__.startswith("Add"))
-    ack, effects = ha.forwarding_failed(home)
-    assert ack == BindingAck(status, 1, 0)
+    ack, effects, verdict, _ = ha.forwarding_failed(home)
+    assert verdict == status and ack == BindingAck(status, 1, 0)
     assert effects == (
         *(inverse(e) for e in reversed(kernel_part[1:])),
         inverse(kernel_part[0]),
@@ -809,10 +815,10 @@ def test_restart_restores_bindings_from_json() -> None:
         StartTimer(EXPIRY_TIMER, 1400.0),
     )
     # The restored daemon goes on with the numbers it had.
-    ack, _ = update(restarted, 7, flags=AH | BUFlag.R, home=MR, care_of=COA2, now=1110.0)
+    ack = update(restarted, 7, flags=AH | BUFlag.R, home=MR, care_of=COA2, now=1110.0).ack
     assert ack == BindingAck(BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW, 7, 0)
     # Moving to the mobile router's care-of address joins its tunnel, mip6t1.
-    ack, effects = update(restarted, 2, care_of=COA2, now=1110.0)
+    ack, effects, *_ = update(restarted, 2, care_of=COA2, now=1110.0)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100)
     assert effects[:3] == (
         RemoveRoute(HOST, "mip6t0"),
@@ -881,7 +887,7 @@ def test_any_interleaving_keeps_the_cache_and_kernel_consistent(
         now += elapsed
         kernel.apply(ha.expire(now))
         model = {h: m for h, m in model.items() if m[2] > now}
-        ack, effects = update(ha, sequence, lifetime, home=home, care_of=care_of, now=now)
+        ack, effects, *_ = update(ha, sequence, lifetime, home=home, care_of=care_of, now=now)
         kernel.apply(effects)
         assert ack is not None
         last = model.get(home)

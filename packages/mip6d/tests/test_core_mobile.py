@@ -194,7 +194,7 @@ class Network:
             if not (isinstance(effect, SendMessage) and isinstance(effect.msg, BindingUpdate)):
                 continue
             home, care_of = binding_addresses(effect.src, effect.msg, effect.home_address_option)
-            ack, ha_effects = self.ha.handle_binding_update(
+            ack, ha_effects, *_ = self.ha.handle_binding_update(
                 effect.msg, effect.src, effect.dst, home, care_of, now, True
             )
             self.ha_effects.extend(ha_effects)

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from fakes import FakeIPRoute
 from mip6d.adapters import mobile_config
 from mip6d.config import load
-from mip6d.core.effects import SendMessage, StartTimer, TimerKey, TimerKind
+from mip6d.core.effects import Effect, SendMessage, StartTimer, TimerKey, TimerKind
 from mip6d.core.mobile import MobileNode
-from mip6d.daemon import Daemon
+from mip6d.daemon import EFFECT_HANDLERS, Daemon
 from mip6d.ipsec import static_ipsec
-from mip6d.kernel import Kernel
+from mip6d.kernel import KERNEL_EFFECTS, Kernel
 from mip6d.wire import mh
-from test_shell_adapters import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 
@@ -83,3 +84,8 @@ def test_hao_state_changes_only_with_the_care_of_address() -> None:
     # Every Binding Update left from the home address (ESP, then the kernel's hao).
     assert [m.src for m in mh_socket.sent] == [HOST, HOST, HOST]
     assert all(m.home_address_option is None for m in mh_socket.sent)
+
+
+def test_every_effect_of_the_core_has_its_handler() -> None:
+    assert set(EFFECT_HANDLERS) == set(get_args(Effect))
+    assert set(KERNEL_EFFECTS) < set(EFFECT_HANDLERS)

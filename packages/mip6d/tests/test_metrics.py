@@ -16,8 +16,10 @@ from mip6d.metrics import Kind, render
 pytestmark = pytest.mark.unit
 
 HOME_AGENT_TEXT = """\
-# HELP mip6d_binding_updates_received_total Binding Updates received by the home agent, \
-by the status of the Binding Acknowledgement sent back (accepted or the refusal), or dropped.
+# HELP mip6d_binding_updates_received_total Binding Updates the home agent decided on, by \
+the status of its Binding Acknowledgement (also when the A flag asked for none; a first \
+registration once duplicate address detection is over), or dropped (IPsec required and \
+missing), or ignored (duplicate address detection in progress).
 # TYPE mip6d_binding_updates_received_total counter
 mip6d_binding_updates_received_total{status="accepted"} 1027
 mip6d_binding_updates_received_total{status="administratively-prohibited"} 3
@@ -31,10 +33,11 @@ mip6d_bindings 1012
 # TYPE mip6d_tunnels gauge
 mip6d_tunnels 990
 # HELP mip6d_malformed_packets_dropped_total Packets dropped because they could not be \
-decoded, by protocol.
+decoded, by packet (mh: Mobility Header, ra: Router Advertisement, nd: Neighbor \
+Solicitation or Advertisement during duplicate address detection).
 # TYPE mip6d_malformed_packets_dropped_total counter
-mip6d_malformed_packets_dropped_total{protocol="icmp6"} 0
-mip6d_malformed_packets_dropped_total{protocol="mh"} 4
+mip6d_malformed_packets_dropped_total{packet="mh"} 4
+mip6d_malformed_packets_dropped_total{packet="nd"} 0
 # HELP mip6d_start_time_seconds When the daemon started, seconds since the epoch.
 # TYPE mip6d_start_time_seconds gauge
 mip6d_start_time_seconds 1700000000.25
@@ -45,7 +48,7 @@ HA_COUNTERS = {
     "binding_updates_received/administratively-prohibited": 3,
     "bindings_expired": 12,
     "binding_updates_received/accepted": 1027,
-    "malformed_packets_dropped/icmp6": 0,
+    "malformed_packets_dropped/nd": 0,
 }
 HA_STATUS = {
     "version": "0.1.0", "role": "HA", "pid": 42, "started_at": 1700000000.25,
@@ -92,20 +95,20 @@ def test_render_nothing() -> None:
 
 def test_mobile_node_gauges_by_state() -> None:
     status = {"bul_entries": {"registered": 1, "failed": 0}}
-    assert render({"binding_updates_sent": 3}, metrics.gauges_from_status(status)) == (
-        "# HELP mip6d_binding_updates_sent_total Binding Updates sent by the mobile node.\n"
-        "# TYPE mip6d_binding_updates_sent_total counter\n"
-        "mip6d_binding_updates_sent_total 3\n"
+    assert render({"messages_sent/binding-update": 3}, metrics.gauges_from_status(status)) == (
         "# HELP mip6d_bul_entries Binding Update List entries of the mobile node, by state.\n"
         "# TYPE mip6d_bul_entries gauge\n"
         'mip6d_bul_entries{state="failed"} 0\n'
         'mip6d_bul_entries{state="registered"} 1\n'
+        "# HELP mip6d_messages_sent_total Mobility Header messages sent, by message.\n"
+        "# TYPE mip6d_messages_sent_total counter\n"
+        'mip6d_messages_sent_total{message="binding-update"} 3\n'
     )
 
 
 def test_label_values_are_escaped() -> None:
-    text = render({'kernel_errors/a\\b"c\nd': 1}, {})
-    assert text.splitlines()[-1] == 'mip6d_kernel_errors_total{effect="a\\\\b\\"c\\nd"} 1'
+    text = render({'kernel_failures/a\\b"c\nd': 1}, {})
+    assert text.splitlines()[-1] == 'mip6d_kernel_failures_total{operation="a\\\\b\\"c\\nd"} 1'
 
 
 def test_help_text_is_escaped() -> None:
@@ -291,3 +294,11 @@ def test_http_server_on_a_real_socket() -> None:
             await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("BindingAck", "binding-ack"), ("ADMINISTRATIVELY_PROHIBITED", "administratively-prohibited"),
+    ("AddXfrmState", "add-xfrm-state"), ("DROPPED", "dropped"),
+])
+def test_label_values_from_python_names(name: str, value: str) -> None:
+    assert metrics.label_value(name) == value

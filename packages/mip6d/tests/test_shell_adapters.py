@@ -4,12 +4,12 @@ the kernel adapter against a recording stand-in for pyroute2."""
 
 from __future__ import annotations
 
-import errno
 import socket
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
-from typing import Any
+from pathlib import Path
 
 import pytest
+from fakes import FakeIPRoute
 from mip6d.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
 from mip6d.config import parse
 from mip6d.core.effects import (
@@ -29,7 +29,7 @@ from mip6d.core.mobile import (
     HomeLinkLost,
 )
 from mip6d.kernel import Kernel, XfrmPolicy, xfrm_policy_argv, xfrm_state_argv
-from mip6d.mhsocket import MalformedPacket, encode_send, parse_received
+from mip6d.mhsocket import MalformedPacket, Received, encode_send, parse_received
 from mip6d.netlink_events import IFA_F_TENTATIVE, AddressChange
 from mip6d.wire import exthdr, mh
 
@@ -144,15 +144,16 @@ def test_binding_ack_with_routing_header_goes_to_the_home_address() -> None:
     assert (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(COA)) in ancillary
 
 
-def test_received_binding_update_after_the_kernel_swap() -> None:
+def test_received_binding_update_has_the_wire_addresses_again() -> None:
+    """The kernel swapped the Home Address option in: it reports the home address as
+    the peer and the care-of address in the option; the socket swaps them back."""
     bu = mh.BindingUpdate(7, 15, mh.BUFlag.A | mh.BUFlag.H)
     ancillary = [
         (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, HA.packed + bytes(4)),
         (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, exthdr.home_address_option(COA)),
     ]
     received = parse_received(mh.encode(bu, HOA, HA), HOA, ancillary)
-    assert received.msg == bu and received.src == HOA and received.dst == HA
-    assert received.home_address_option == COA
+    assert received == Received(bu, COA, HA, home_address=HOA)
 
 
 @pytest.mark.parametrize(
@@ -181,38 +182,6 @@ def test_xfrm_commands() -> None:
         "135", "type", "5", "priority", "1000", "tmpl", "proto", "hao", "mode", "ro",
         "level", "use",
     ]
-
-
-class _NetlinkError(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class FakeIPRoute:
-    """Records pyroute2 calls; links exist once added."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, str, dict[str, Any]]] = []
-        self.links: dict[str, int] = {"lo": 1}
-
-    def link_lookup(self, ifname: str) -> list[int]:
-        return [self.links[ifname]] if ifname in self.links else []
-
-    def link(self, command: str, **kwargs: Any) -> None:
-        self.calls.append(("link", command, kwargs))
-        if command == "add":
-            self.links[kwargs["ifname"]] = len(self.links) + 1
-        elif command == "del":
-            self.links = {k: v for k, v in self.links.items() if v != kwargs["index"]}
-
-    def addr(self, command: str, **kwargs: Any) -> None:
-        self.calls.append(("addr", command, kwargs))
-
-    def route(self, command: str, **kwargs: Any) -> None:
-        self.calls.append(("route", command, kwargs))
-        if command == "del":
-            raise _NetlinkError(errno.ESRCH)
 
 
 def test_kernel_adapter_is_idempotent_and_cleans_up_what_it_created() -> None:
@@ -247,7 +216,7 @@ def test_kernel_adapter_is_idempotent_and_cleans_up_what_it_created() -> None:
     ("2\n", "2\n", False),
 ])
 def test_accept_ra_is_raised_only_where_the_kernel_handled_router_advertisements(
-        tmp_path: Any, before: str, after: str, raised: bool) -> None:
+        tmp_path: Path, before: str, after: str, raised: bool) -> None:
     conf = tmp_path / "net/ipv6/conf/eth0"
     conf.mkdir(parents=True)
     (conf / "accept_ra").write_text(before)

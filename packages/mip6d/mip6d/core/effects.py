@@ -89,6 +89,7 @@ __all__ = [
     "flag_names",
     "inverse",
     "is_invertible",
+    "is_removal",
     "log",
     "reconcile",
     "teardown",
@@ -398,6 +399,12 @@ _TWINS: Mapping[type, type] = {
     AddXfrmState: RemoveXfrmState,
 }
 _INVERSES: Mapping[type, type] = {**_TWINS, **{r: a for a, r in _TWINS.items()}}
+_REMOVALS = frozenset(_TWINS.values())
+
+
+def is_removal(effect: Effect) -> bool:
+    """Whether ``effect`` removes what an ``Add*`` effect installed."""
+    return type(effect) in _REMOVALS
 
 
 def is_invertible(effect: Effect) -> bool:

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from ipaddress import IPv6Address, IPv6Network
 from typing import NamedTuple
 
@@ -116,6 +117,7 @@ __all__ = [
     "EXPIRY_TIMER",
     "HaOutcome",
     "HomeAgent",
+    "Unanswered",
     "binding_addresses",
     "binding_effects",
     "link_local_of",
@@ -132,13 +134,31 @@ _UNSPECIFIED = IPv6Address("::")
 _KNOWN_BU_FLAGS = BUFlag.A | BUFlag.H | BUFlag.L | BUFlag.K | BUFlag.M | BUFlag.R | BUFlag.P
 
 
+class Unanswered(StrEnum):
+    """What became of a Binding Update that got no status."""
+
+    DROPPED = "dropped"
+    """IPsec is required and the Binding Update came without it."""
+    IGNORED = "ignored"
+    """Duplicate address detection for its home address is in progress."""
+
+
 class HaOutcome(NamedTuple):
     """What a home agent call produced: the Binding Acknowledgement sent, if any (it is
     also the last effect, a :class:`~mip6d.core.effects.SendMessage`), and the effects
-    in the order the shell applies them."""
+    in the order the shell applies them.
+
+    ``verdict`` is what became of the Binding Update: the status of the
+    acknowledgement (also when the A flag asked for none), an :class:`Unanswered`
+    reason, or ``None`` while it waits for duplicate address detection (the verdict
+    then comes with :meth:`HomeAgent.dad_complete`) and for calls that decided nothing.
+    ``handover`` says that an accepted Binding Update moved its binding to a new
+    care-of address."""
 
     ack: BindingAck | None
     effects: tuple[Effect, ...]
+    verdict: BAStatus | Unanswered | None = None
+    handover: bool = False
 
 
 def binding_addresses(
@@ -284,6 +304,7 @@ class HomeAgent:
                         reason="not protected by IPsec",
                     ),
                 ),
+                Unanswered.DROPPED,
             )
         pending = self._pending.get(home_address)
         if pending is not None:
@@ -298,6 +319,7 @@ class HomeAgent:
                             reason="duplicate address detection in progress",
                         ),
                     ),
+                    Unanswered.IGNORED,
                 )
             del self._pending[home_address]
         for check in _CHECKS:
@@ -369,7 +391,7 @@ class HomeAgent:
             reason="forwarding setup failed",
             status=status,
         )
-        return HaOutcome(ack, (*effects, record, *self._timer(), send))
+        return HaOutcome(ack, (*effects, record, *self._timer(), send), status)
 
     # -- expiry, administration, reload -----------------------------------------------
 
@@ -572,7 +594,7 @@ class HomeAgent:
             sequence=request.bu.sequence,
             status=status,
         )
-        return HaOutcome(ack, (record, self._send_ack(request, ack)))
+        return HaOutcome(ack, (record, self._send_ack(request, ack)), status)
 
     def _deregister(self, request: _Request) -> HaOutcome:
         binding = self.cache.get(request.home_address)
@@ -588,7 +610,8 @@ class HomeAgent:
             reason="deregistration",
         )
         send = (self._send_ack(request, ack),) if BUFlag.A in request.bu.flags else ()
-        return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send))
+        return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send),
+                         BAStatus.ACCEPTED)
 
     def _commit(self, accepted: _Accepted, now: float) -> HaOutcome:
         request = accepted.request
@@ -644,7 +667,8 @@ class HomeAgent:
             BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4, self._ack_flags(bu)
         )
         send = (self._send_ack(request, ack),) if BUFlag.A in bu.flags else ()
-        return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send))
+        return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send),
+                         BAStatus.ACCEPTED, moved)
 
     def _transition(self, old: Binding | None, new: Binding | None) -> tuple[Effect, ...]:
         """Store ``new`` in place of ``old`` (either may be ``None``) and return the

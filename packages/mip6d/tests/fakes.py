@@ -1,0 +1,319 @@
+"""Stand-ins for the daemon shell's I/O, for in-process tests of a real
+:class:`~mip6d.daemon.Daemon`: a netlink that keeps the kernel's state (links,
+addresses, routes, proxy neighbours, rules) and answers like pyroute2's ``IPRoute``
+(errno on what is missing or already there), a Mobility Header socket with an inbox,
+a Duplicate Address Detection prober that answers when told, and a command runner
+that keeps the ``ip xfrm`` lines."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
+from pathlib import Path
+from typing import Any
+
+from mip6d.config import load
+from mip6d.core.effects import SendMessage
+from mip6d.daemon import Daemon
+from mip6d.kernel import Kernel
+from mip6d.mhsocket import Received
+from mip6d.ndisc import DadResult
+from mip6d.wire import mh
+
+__all__ = ["FakeDad", "FakeIPRoute", "FakeMhSocket", "NetlinkError", "Rig", "Runner",
+           "binding_update_from", "rig"]
+
+
+class NetlinkError(Exception):
+    """What pyroute2 raises: the kernel's errno in ``code``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code, errno.errorcode.get(code, str(code)))
+        self.code = code
+
+
+class _Message(dict[str, Any]):
+    """A decoded netlink message: fields by key, attributes by ``get_attr``."""
+
+    def __init__(self, attrs: dict[str, Any], **fields: Any) -> None:
+        super().__init__(fields)
+        self.attrs = attrs
+
+    def get_attr(self, name: str) -> Any:
+        return self.attrs.get(name)
+
+
+Route = tuple[str, int, int]
+"""``(dst, dst_len, table)``: the key of a route."""
+Rule = tuple[int, int, str | None, int | None, str | None, int | None]
+"""``(priority, table, src, src_len, dst, dst_len)``."""
+
+
+class FakeIPRoute:
+    """The subset of pyroute2's ``IPRoute`` the kernel adapter and the daemon use,
+    keeping state like the kernel: a link's routes and addresses go with it, a route,
+    address, neighbour or rule removed twice answers ``ESRCH``/``EADDRNOTAVAIL``/
+    ``ENOENT``, a rule added twice ``EEXIST``. ``fail[(method, command)]`` makes the
+    next such calls fail with that errno. Every call is kept in :attr:`calls`."""
+
+    def __init__(self, links: Sequence[str] = ("lo",)) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.links: dict[str, int] = {}
+        self.tunnels: dict[str, tuple[str, str]] = {}
+        self.up: set[str] = set()
+        self.addresses: dict[tuple[str, IPv6Interface], int] = {}
+        self.routes: dict[Route, str] = {}
+        self.neighbours: set[tuple[str, str]] = set()
+        self.rules: set[Rule] = set()
+        self.fail: dict[tuple[str, str], int] = {}
+        for name in links:
+            self.add_link(name)
+
+    # -- set-up for tests -------------------------------------------------------------
+
+    def add_link(self, name: str, *addresses: str) -> None:
+        """A link ``name`` with global ``addresses`` (``"2001:db8:1::1/64"``)."""
+        self.links[name] = max(self.links.values(), default=0) + 1
+        for address in addresses:
+            self.addresses[(name, IPv6Interface(address))] = 0
+
+    def name_of(self, index: int) -> str:
+        return next(name for name, i in self.links.items() if i == index)
+
+    def _call(self, method: str, command: str, kwargs: dict[str, Any]) -> None:
+        self.calls.append((method, command, kwargs))
+        code = self.fail.get((method, command))
+        if code is not None:
+            raise NetlinkError(code)
+
+    # -- IPRoute ----------------------------------------------------------------------
+
+    def link_lookup(self, ifname: str) -> list[int]:
+        return [self.links[ifname]] if ifname in self.links else []
+
+    def link(self, command: str, **kwargs: Any) -> None:
+        self._call("link", command, kwargs)
+        if command == "add":
+            self.add_link(kwargs["ifname"])
+            name = kwargs["ifname"]
+        else:
+            name = self.name_of(kwargs["index"])
+        if command == "del":
+            del self.links[name]
+            self.tunnels.pop(name, None)
+            self.up.discard(name)
+            self.addresses = {k: v for k, v in self.addresses.items() if k[0] != name}
+            self.routes = {k: v for k, v in self.routes.items() if v != name}
+            self.neighbours = {n for n in self.neighbours if n[1] != name}
+            return
+        if "ip6tnl_local" in kwargs:
+            self.tunnels[name] = (kwargs["ip6tnl_local"], kwargs["ip6tnl_remote"])
+        if kwargs.get("state") == "up":
+            self.up.add(name)
+
+    def get_addr(self, family: int = socket.AF_INET6, index: int | None = None
+                 ) -> list[_Message]:
+        return [
+            _Message({"IFA_ADDRESS": str(address.ip)}, index=self.links[name],
+                     prefixlen=address.network.prefixlen, flags=flags,
+                     scope=253 if address.ip.is_link_local else 0)
+            for (name, address), flags in self.addresses.items()
+            if index is None or self.links[name] == index
+        ]
+
+    def addr(self, command: str, index: int, address: str, prefixlen: int, **kwargs: Any
+             ) -> None:
+        self._call("addr", command, {"index": index, "address": address,
+                                     "prefixlen": prefixlen, **kwargs})
+        key = (self.name_of(index), IPv6Interface(f"{address}/{prefixlen}"))
+        if command == "del":
+            if self.addresses.pop(key, None) is None:
+                raise NetlinkError(errno.EADDRNOTAVAIL)
+        else:
+            self.addresses[key] = kwargs.get("flags", 0)
+
+    def route(self, command: str, dst: str, dst_len: int, table: int, oif: int,
+              **kwargs: Any) -> None:
+        self._call("route", command, {"dst": dst, "dst_len": dst_len, "table": table,
+                                      "oif": oif, **kwargs})
+        key = (dst, dst_len, table)
+        if command == "del":
+            if self.routes.get(key) != self.name_of(oif):
+                raise NetlinkError(errno.ESRCH)
+            del self.routes[key]
+        else:
+            self.routes[key] = self.name_of(oif)
+
+    def neigh(self, command: str, dst: str, ifindex: int, **kwargs: Any) -> None:
+        self._call("neigh", command, {"dst": dst, "ifindex": ifindex, **kwargs})
+        key = (dst, self.name_of(ifindex))
+        if command == "del":
+            if key not in self.neighbours:
+                raise NetlinkError(errno.ENOENT)
+            self.neighbours.remove(key)
+        else:
+            self.neighbours.add(key)
+
+    def rule(self, command: str, priority: int, table: int, **kwargs: Any) -> None:
+        self._call("rule", command, {"priority": priority, "table": table, **kwargs})
+        key = (priority, table, kwargs.get("src"), kwargs.get("src_len"), kwargs.get("dst"),
+               kwargs.get("dst_len"))
+        if command == "del":
+            if key not in self.rules:
+                raise NetlinkError(errno.ENOENT)
+            self.rules.remove(key)
+        elif key in self.rules:
+            raise NetlinkError(errno.EEXIST)
+        else:
+            self.rules.add(key)
+
+    def close(self) -> None:
+        pass
+
+    # -- what tests read --------------------------------------------------------------
+
+    def route_table(self) -> dict[IPv6Network, str]:
+        """Main-table and other routes as ``prefix -> device``."""
+        return {IPv6Network(f"{dst}/{length}"): dev
+                for (dst, length, _), dev in self.routes.items()}
+
+    def proxies(self) -> set[tuple[IPv6Address, str]]:
+        return {(IPv6Address(a), dev) for a, dev in self.neighbours}
+
+
+class Runner:
+    """The command runner for ``ip xfrm`` lines: keeps them, answers ``""``; a line
+    starting with one of ``refuse`` fails like the real runner."""
+
+    def __init__(self) -> None:
+        self.lines: list[list[str]] = []
+        self.refuse: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str], tolerate: Sequence[str]) -> str:
+        from mip6d.command import CommandError  # noqa: PLC0415 - the shell's own error
+
+        self.lines.append(list(argv))
+        if any(list(argv[: len(r)]) == r for r in self.refuse):
+            raise CommandError(f"{' '.join(argv)}: exit status 2: RTNETLINK answers: refused")
+        return ""
+
+
+@dataclass
+class FakeMhSocket:
+    """The Mobility Header socket: :meth:`receive` hands out :attr:`inbox` (a
+    :class:`Received`, or an exception to raise), :meth:`send` keeps what was sent
+    (or raises :attr:`refuse`)."""
+
+    inbox: list[Received | Exception] = field(default_factory=list)
+    sent: list[SendMessage] = field(default_factory=list)
+    refuse: OSError | None = None
+    """What :meth:`send` raises instead of sending."""
+
+    def fileno(self) -> int:
+        return -1
+
+    def send(self, effect: SendMessage) -> int:
+        if self.refuse is not None:
+            raise self.refuse
+        self.sent.append(effect)
+        return 0
+
+    def receive(self) -> Received | None:
+        if not self.inbox:
+            return None
+        item = self.inbox.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        pass
+
+
+def binding_update_from(bu: mh.BindingUpdate, home: IPv6Address, care_of: IPv6Address,
+                        ha: IPv6Address) -> Received:
+    """``bu`` as it came from ``care_of`` with a Home Address option naming ``home``."""
+    return Received(bu, care_of, ha, home_address=home)
+
+
+@dataclass
+class FakeDad:
+    """Duplicate Address Detection that finds what :attr:`duplicates` lists, the
+    moment it starts (as with ``dad_transmits`` 0); :attr:`malformed` like the real
+    prober's count of undecodable Neighbor Discovery messages."""
+
+    duplicates: set[IPv6Address] = field(default_factory=set)
+    started: list[tuple[IPv6Address, str]] = field(default_factory=list)
+    malformed: int = 0
+
+    def fileno(self) -> int:
+        return -1
+
+    def start(self, home_address: IPv6Address, addresses: tuple[IPv6Address, ...],
+              ifname: str, now: float) -> list[DadResult]:
+        self.started.append((home_address, ifname))
+        return [DadResult(home_address, home_address not in self.duplicates)]
+
+    def next_deadline(self) -> float | None:
+        return None
+
+    def due(self, now: float) -> list[DadResult]:
+        return []
+
+    def read(self, now: float) -> list[DadResult]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Rig:
+    """A real :class:`~mip6d.daemon.Daemon` on the fakes above, its configuration in a
+    file (so that reload reads it), its clock in :attr:`now`."""
+
+    daemon: Daemon
+    ipr: FakeIPRoute
+    runner: Runner
+    mh: FakeMhSocket
+    dad: FakeDad
+    config_path: Path
+    now: list[float]
+
+    def receive(self, *items: Received | Exception) -> None:
+        """Have the daemon read ``items`` from its Mobility Header socket."""
+        self.mh.inbox.extend(items)
+        self.daemon._on_mh()
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass and fire the timers that are due."""
+        self.now[0] += seconds
+        self.daemon._fire_timers(self.now[0])
+
+
+def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ()) -> Rig:
+    """A daemon for ``config_text`` whose kernel has ``lo`` and ``links`` (a name and its
+    addresses each); its sysctls and state file under ``tmp_path`` (a second rig there
+    is the same daemon restarted on a fresh kernel)."""
+    ipr = FakeIPRoute()
+    for name, *addresses in links:
+        ipr.add_link(name, *addresses)
+    proc_sys = tmp_path / "sys"
+    for name in ("all", *(link[0] for link in links)):
+        (proc_sys / "net" / "ipv6" / "conf" / name).mkdir(parents=True, exist_ok=True)
+    runner = Runner()
+    now = [1000.0]
+    config_path = tmp_path / "mip6d.conf"
+    config_path.write_text(config_text + f'StateFile "{tmp_path / "bindings.json"}";\n')
+    mh_socket, dad = FakeMhSocket(), FakeDad()
+    daemon = Daemon(
+        str(config_path), load(str(config_path)), log=lambda *a, **k: None,
+        kernel=Kernel(ipr, runner=runner, proc_sys=proc_sys),
+        mh_socket=mh_socket,  # type: ignore[arg-type]
+        clock=lambda: now[0],
+        dad_prober=lambda: dad,  # type: ignore[arg-type,return-value]
+    )
+    return Rig(daemon, ipr, runner, mh_socket, dad, config_path, now)

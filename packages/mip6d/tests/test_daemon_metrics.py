@@ -1,0 +1,180 @@
+"""The metrics of a real daemon: a home agent and a mobile node on the fakes of
+:mod:`fakes` go through what operators count (registrations by status, handovers,
+expiries, malformed packets, kernel failures, ...), and every counter and gauge they
+report has its line in :data:`mip6d.metrics.METRICS`, while every line there is
+reported by one of them."""
+
+from __future__ import annotations
+
+import errno
+from ipaddress import IPv6Address
+from pathlib import Path
+
+import pytest
+from fakes import Rig, binding_update_from, rig
+from mip6d.adapters import mobile_config
+from mip6d.core.effects import SendMessage
+from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone, MobileNode
+from mip6d.metrics import METRICS, scrape
+from mip6d.mhsocket import MalformedPacket, Received
+from mip6d.wire import mh
+
+pytestmark = pytest.mark.unit
+
+HA = IPv6Address("2001:db8:1::1")
+HOA, HOA2, HOA3 = (IPv6Address(f"2001:db8:1::{n}") for n in (10, 20, 30))
+REFUSED = IPv6Address("2001:db8:1::99")
+COA, COA2 = IPv6Address("2001:db8:a::5"), IPv6Address("2001:db8:b::5")
+AH = mh.BUFlag.A | mh.BUFlag.H
+
+HA_CONF = """\
+NodeConfig HA;
+Interface "eth0";
+UseMnHaIPsec disabled;
+DefaultBindingAclPolicy deny;
+HaMaxBindingLife 120;
+BindingAclPolicy 2001:db8:1::10 allow;
+BindingAclPolicy 2001:db8:1::20 allow;
+BindingAclPolicy 2001:db8:1::30 allow;
+"""
+
+MN_CONF = """\
+NodeConfig MN;
+Interface "eth1";
+UseMnHaIPsec disabled;
+MnHomeLink "eth0" {
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::10/64;
+}
+"""
+
+
+def binding_update(home: IPv6Address, care_of: IPv6Address, sequence: int) -> Received:
+    return binding_update_from(mh.BindingUpdate(sequence, 25, AH), home, care_of, HA)
+
+
+def _broken(*args: object) -> object:
+    raise RuntimeError("a bug")
+
+
+def home_agent_through_its_paces(tmp_path: Path) -> Rig:
+    r = rig(tmp_path, HA_CONF, [("eth0", "2001:db8:1::1/64")])
+    r.daemon.start()
+    r.receive(
+        binding_update(HOA, COA, 1),  # first registration: DAD, then accepted
+        binding_update(HOA, COA2, 2),  # handover
+        binding_update(HOA, COA2, 2),  # the same sequence number again
+        binding_update(REFUSED, COA, 1),
+        MalformedPacket("bad checksum"),
+        Received(mh.BindingAck(mh.BAStatus.ACCEPTED, 1, 1), COA, HA),  # not for an HA
+    )
+    r.dad.duplicates.add(HOA2)
+    r.receive(binding_update(HOA2, COA, 1))
+    r.ipr.fail[("route", "replace")] = errno.ENOBUFS
+    r.receive(binding_update(HOA3, COA, 1))  # no route: refused after all
+    del r.ipr.fail[("route", "replace")]
+    r.mh.refuse = OSError(errno.ENETUNREACH, "Network is unreachable")
+    r.receive(binding_update(HOA, COA2, 3))
+    r.mh.refuse = None
+    r.receive(OSError(errno.EIO, "Input/output error"))
+    ha = r.daemon.ha
+    assert ha is not None
+    ha.handle_binding_update = _broken  # type: ignore[method-assign]
+    r.receive(binding_update(HOA, COA2, 4))
+    del ha.handle_binding_update
+    r.advance(101.0)  # HOA's binding lapses
+    r.daemon.save_state()
+    r.daemon.reload()
+    r.config_path.write_text("NodeConfig HA;\nnonsense;\n")
+    r.daemon.reload()
+    r.dad.malformed = 1
+    return r
+
+
+def test_home_agent_counters(tmp_path: Path) -> None:
+    counters = home_agent_through_its_paces(tmp_path).daemon.counters()
+    assert {k: v for k, v in counters.items() if not k.startswith("kernel_")} == {
+        "binding_updates_received/accepted": 3,
+        "binding_updates_received/sequence-number-out-of-window": 1,
+        "binding_updates_received/administratively-prohibited": 1,
+        "binding_updates_received/dad-failed": 1,
+        "binding_updates_received/insufficient-resources": 1,
+        "duplicate_address_detections/unique": 2,
+        "duplicate_address_detections/duplicate": 1,
+        "handovers": 1,
+        "bindings_expired": 1,
+        "messages_received/binding-update": 8,
+        "handler_failures/mh": 1,
+        "messages_received/binding-ack": 1,
+        "messages_ignored/binding-ack": 1,
+        "messages_sent/binding-ack": 6,
+        "message_send_failures/binding-ack": 1,
+        "malformed_packets_dropped/mh": 1,
+        "malformed_packets_dropped/nd": 1,
+        "receive_failures": 1,
+        "state_saves/ok": 1,
+        "reloads/ok": 1,
+        "reloads/failed": 1,
+    }
+    assert counters["kernel_failures/add-route"] == 1
+    assert counters["kernel_changes/add-tunnel"] == 2  # the registration and the failed one
+
+
+def mobile_node_through_its_paces(tmp_path: Path) -> Rig:
+    r = rig(tmp_path, MN_CONF)
+    r.daemon.mn = MobileNode(mobile_config(r.daemon.config), initial_sequence=1)
+    for moves in ((CareOfAddressAvailable(COA, "eth1"),),
+                  (CareOfAddressGone(COA), CareOfAddressAvailable(COA2, "eth1"))):
+        for move in moves:
+            r.daemon.apply(r.daemon.mn.handle_movement(move, r.now[0]))
+        sent = r.mh.sent[-1]
+        assert isinstance(sent.msg, mh.BindingUpdate)
+        ack = mh.BindingAck(mh.BAStatus.ACCEPTED, sent.msg.sequence, 10)
+        r.receive(Received(ack, HA, HOA, routing_header=HOA))
+    r.receive(Received(mh.BindingAck(mh.BAStatus.NOT_HOME_SUBNET, 99, 0), HA, HOA))
+    return r
+
+
+def test_mobile_node_counters(tmp_path: Path) -> None:
+    r = mobile_node_through_its_paces(tmp_path)
+    assert [type(m.msg) for m in r.mh.sent] == [mh.BindingUpdate, mh.BindingUpdate]
+    assert all(isinstance(m, SendMessage) for m in r.mh.sent)
+    counters = r.daemon.counters()
+    assert {k: v for k, v in counters.items() if k.startswith("kernel_")} == {
+        "kernel_changes/add-tunnel": 1,  # then moved in place
+        "kernel_changes/change-tunnel": 1,
+        "kernel_changes/add-address": 1,
+        "kernel_changes/add-route": 1,
+        "kernel_changes/add-rule": 1,
+        "kernel_changes/add-xfrm-state": 2,
+        "kernel_changes/remove-xfrm-state": 1,
+    }
+    assert {k: v for k, v in counters.items() if not k.startswith("kernel_")} == {
+        "messages_sent/binding-update": 2,
+        "messages_received/binding-ack": 3,
+        "binding_acks_received/accepted": 2,
+        "binding_acks_received/not-home-subnet": 1,
+        "handovers": 1,
+    }
+
+
+def test_every_family_the_daemons_report_is_described_and_every_described_one_reported(
+        tmp_path: Path) -> None:
+    texts = [scrape(home_agent_through_its_paces(tmp_path / "ha").daemon),
+             scrape(mobile_node_through_its_paces(tmp_path / "mn").daemon)]
+    undescribed = [line for text in texts for line in text.splitlines()
+                   if line.startswith("# HELP") and line.endswith("(no description)")]
+    assert undescribed == []
+    exposed = {line.split()[2] for text in texts for line in text.splitlines()
+               if line.startswith("# TYPE")}
+    assert exposed == {m.exposed for m in METRICS}
+
+
+def test_gauges_of_a_home_agent(tmp_path: Path) -> None:
+    r = rig(tmp_path, HA_CONF, [("eth0", "2001:db8:1::1/64")])
+    r.daemon.start()
+    r.receive(binding_update(HOA, COA, 1))
+    gauges = [line for line in scrape(r.daemon).splitlines()
+              if not line.startswith("#") and "_total" not in line]
+    assert gauges == ["mip6d_bindings 1", "mip6d_mobile_router_bindings 0", "mip6d_tunnels 1",
+                      "mip6d_start_time_seconds 1000"]
