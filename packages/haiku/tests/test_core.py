@@ -149,7 +149,7 @@ def test_settings_defaults_and_errors() -> None:
 
 def test_database_urls() -> None:
     assert config.database("", "/var/lib/haiku") == {
-        "ENGINE": "django.db.backends.sqlite3", "NAME": "/var/lib/haiku/haiku.sqlite3"}
+        "ENGINE": "haiku.sqlite3", "NAME": "/var/lib/haiku/haiku.sqlite3"}
     assert config.database("postgresql://hk:p%40ss@127.0.0.1:5433/haiku", "/x") == {
         "ENGINE": "django.db.backends.postgresql", "NAME": "haiku", "USER": "hk",
         "PASSWORD": "p@ss", "HOST": "127.0.0.1", "PORT": "5433", "OPTIONS": {}}
