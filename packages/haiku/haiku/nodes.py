@@ -98,7 +98,7 @@ def crl_url(base_url: str = "") -> str | None:
 
 def _issue(node: Node, base_url: str) -> None:
     issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
-        f"{node.name} ({node.home_address})", node.home_address, crl_url(base_url))
+        ca.common_name(node.name, node.home_address), node.home_address, crl_url(base_url))
     node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
         issued.certificate_pem
     node.save(update_fields=["private_key_pem", "certificate_pem"])

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
@@ -411,3 +412,31 @@ def test_disable_keeps_delete_revokes_and_the_operator_revokes(
     op.post(f"/operator/users/{alice.pk}/delete/")
     assert _crl(anon).get_revoked_certificate_by_serial_number(other_serial) is not None
     assert len(_crl(anon)) == 3
+
+
+@pytest.mark.parametrize("length", [1, 45, 46, 64])
+def test_certificate_names_fit_rfc_5280(home_agent: FakeHomeAgent, length: int) -> None:
+    """A valid node name of any length gets a certificate: its CN "name (home address)"
+    is cut to RFC 5280's ub-common-name (64 characters), the address keeps it unique."""
+    alice = _user()
+    client = _client(alice)
+    names = [str(i) + "\u00e9" * (length - 1) for i in (1, 2)]
+    for name in names:
+        response = client.post("/nodes/new/", {"name": name, "kind": "host", "prefix_count": 0,
+                                               "keying": "certificate", "interface": "eth0"})
+        assert response.status_code == 200 and f"Node {name} created" in \
+            response.content.decode()
+    common_names = []
+    for name in names:
+        node = Node.objects.get(name=name)
+        cert = x509.load_pem_x509_certificate(node.certificate_pem.encode())
+        [cn] = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        full, value = f"{name} ({node.home_address})", str(cn.value)
+        assert len(value.encode()) <= 64  # characters, and bytes too
+        if len(full.encode()) <= 64:
+            assert value == full
+        else:
+            head = value.removesuffix(f"\u2026 ({node.home_address})")
+            assert name.startswith(head) and len(value.encode()) >= 63, value
+        common_names.append(value)
+    assert len(set(common_names)) == 2
