@@ -104,11 +104,13 @@ def _issue(node: Node, base_url: str) -> None:
     node.save(update_fields=["private_key_pem", "certificate_pem"])
 
 
-def create_node(owner: User, req: NodeRequest, base_url: str = "") -> Node:
+def create_node(owner: User, req: NodeRequest, base_url: str = "", sync: bool = True
+                ) -> Node:
     """A new node with its home address, prefixes and keys. Raises :class:`PoolExhausted`
     (with a message for the user) or :class:`NameTaken`. ``base_url`` is the service's
     URL as the request saw it, for the CRL distribution point when HAIKU_BASE_URL is
-    not set."""
+    not set. The home agent gets the node once the transaction commits; with ``sync``
+    false the caller tells it (:func:`homeagent.sync_node`) and gets the outcome."""
     if Node.objects.filter(owner=owner, name=req.name).exists():
         raise NameTaken(f"you already have a node called {req.name!r}")
     for _attempt in range(ATTEMPTS):
@@ -125,22 +127,27 @@ def create_node(owner: User, req: NodeRequest, base_url: str = "") -> Node:
     if req.keying is Keying.CERTIFICATE:
         _issue(node, base_url)
     _log.info("node %s created for user %s: %s", node.pk, owner.pk, node.home_address)
-    transaction.on_commit(lambda: homeagent.sync_node(node))
+    if sync:
+        transaction.on_commit(lambda: homeagent.sync_node(node))
     return node
 
 
-def delete_node(node: Node) -> None:
-    """Delete the node; its certificate is revoked (its key may still be out there)."""
+def delete_node(node: Node) -> homeagent.ReloadResult:
+    """Delete the node; its certificate is revoked (its key may still be out there). Call
+    it outside a transaction: the deletion is committed, then the home agent told (the
+    outcome)."""
     node_id = node.pk
-    revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
-    node.delete()
-    transaction.on_commit(lambda: homeagent.remove_node(node_id))
+    with transaction.atomic():
+        revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
+        node.delete()
+    return homeagent.remove_node(node_id)
 
 
-def set_enabled(node: Node, enabled: bool) -> None:
+def set_enabled(node: Node, enabled: bool) -> homeagent.ReloadResult:
+    """Like :func:`delete_node`: committed, then the home agent told (the outcome)."""
     node.enabled = enabled
     node.save(update_fields=["enabled"])
-    transaction.on_commit(lambda: homeagent.sync_node(node))
+    return homeagent.sync_node(node)
 
 
 def revoke_certificate(node: Node) -> bool:
