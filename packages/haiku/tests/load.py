@@ -40,6 +40,10 @@ def make_users(env: Mapping[str, str], count: int, prefix: str = "u") -> list[st
 
 def _session(base: str, user: str) -> requests.Session:
     session = requests.Session()
+    # A connection per request: a kept-alive one that gunicorn closes after its keep-alive
+    # time can be reused by the client at that very moment ("Remote end closed connection
+    # without response"), which browsers retry and requests does not.
+    session.headers["Connection"] = "close"
     session.get(f"{base}/accounts/login/", timeout=60).raise_for_status()
     response = session.post(f"{base}/accounts/login/", timeout=60, allow_redirects=False,
                             data={"username": user, "password": PASSWORD,
