@@ -1,5 +1,6 @@
-"""Creating, changing and deleting nodes: allocation from the pools (the database's
-unique constraints decide races; a lost race retries), keying, tokens."""
+"""Creating, changing and deleting nodes: allocation from the pools (one at a time, and
+the database's unique constraints decide any race left; a lost race retries), keying,
+tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from haiku import ca, homeagent, revocation
@@ -35,6 +36,7 @@ __all__ = [
 _log = logging.getLogger("haiku.nodes")
 ATTEMPTS = 50
 MAX_PREFIXES = 16
+ALLOCATION_LOCK = 0x4841494B  # "HAIK": the PostgreSQL advisory lock of the pools
 
 
 class NameTaken(ValueError):
@@ -67,7 +69,19 @@ class NodeRequest:
             raise ValueError(f"a mobile router needs 1 to {MAX_PREFIXES} prefixes")
 
 
+def _lock_pools() -> None:
+    """Allocations one at a time, to the end of the transaction, so that each sees the
+    ones before it: on PostgreSQL an advisory lock (without it, concurrent creations pick
+    the same free slot, all but one fail on the unique constraint and pick again, until
+    some give up); SQLite's transactions take the database's write lock at their start
+    already (haiku/sqlite3/)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ALLOCATION_LOCK])
+
+
 def _allocate(owner: User, req: NodeRequest) -> Node:
+    _lock_pools()
     hp, mp = home_pool(), mnp_pool()
     slot = first_free(hp, Node.objects.values_list("slot", flat=True))
     node = Node(owner=owner, name=req.name, kind=req.kind.value, slot=slot,
