@@ -165,9 +165,9 @@ def _home_agent_said(request: HttpRequest, result: homeagent.ReloadResult, done:
         if taken:
             messages.success(request, f"{done}; {taken}.")
         return
-    messages.warning(request, f"{done}, but the home agent has not taken it yet: "
-                     f"{result.message}. HAiku keeps the change, and mip6d applies it when "
-                     "it next reloads or starts; if this lasts, tell your operator.")
+    messages.warning(request, f"{done}, but the home agent has not taken it yet "
+                     f"({result.message}). HAiku keeps the change, and mip6d applies it "
+                     "when it next reloads or starts; if this lasts, tell your operator.")
 
 
 @require_POST
