@@ -27,11 +27,25 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from haiku.files import write_atomic
 
-__all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "home_agent_certificate",
-           "load_or_create", "serial_of"]
+__all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "common_name",
+           "home_agent_certificate", "load_or_create", "serial_of"]
 
 CA_DAYS = 3650
 NODE_DAYS = 825
+# RFC 5280, appendix A.1: a common name has at most 64 characters; cryptography counts
+# them in UTF-8 bytes, so the CN is kept within 64 bytes.
+UB_COMMON_NAME = 64
+ELLIPSIS = "\u2026"
+
+
+def common_name(name: str, home_address: str) -> str:
+    """A node certificate's CN, "name (home address)": a name too long for it is cut and
+    ends in an ellipsis; the home address (unique) keeps CNs apart."""
+    suffix = f" ({home_address})"
+    if len((name + suffix).encode()) <= UB_COMMON_NAME:
+        return name + suffix
+    room = UB_COMMON_NAME - len((ELLIPSIS + suffix).encode())
+    return name.encode()[:room].decode(errors="ignore") + ELLIPSIS + suffix
 
 
 @dataclass(frozen=True)
@@ -193,7 +207,7 @@ def home_agent_certificate(secrets_dir: str | Path, authority: CertificateAuthor
             if current == [ipaddress.ip_address(address)] and left > RENEW_BEFORE \
                     and cert.issuer == authority.certificate.subject:
                 return IssuedCertificate(key_path.read_text(), cert_path.read_text())
-        issued = authority.issue(f"home agent ({address})", address,
+        issued = authority.issue(common_name("home agent", address), address,
                                  usage=ExtendedKeyUsageOID.SERVER_AUTH)
         write_atomic(key_path, issued.private_key_pem, mode=0o600)
         write_atomic(cert_path, issued.certificate_pem, mode=0o644)

@@ -5,8 +5,10 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
+from haiku import throttle
+from haiku.core.names import skeleton
 from haiku.core.render import Keying, NodeKind
 from haiku.models import User
 from haiku.nodes import MAX_PREFIXES
@@ -20,6 +22,45 @@ class RegisterForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+    def clean_username(self) -> str:
+        name = str(self.cleaned_data["username"])
+        mine = skeleton(name)
+        if any(skeleton(taken) == mine
+               for taken in User.objects.values_list("username", flat=True)):
+            raise forms.ValidationError(
+                f"{name!r} is taken, or too much like an existing account name (letters "
+                "that look alike, or only a different case); choose another one.")
+        return name
+
+    def clean_email(self) -> str:
+        email = str(self.cleaned_data["email"])
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(
+                "An account with this e-mail address exists already. Log in with it, or "
+                "set a new password with \u201cForgot your password?\u201d on the log-in page.")
+        return email
+
+
+class LoginForm(AuthenticationForm):
+    """Django's log-in form, with a lockout after too many failed attempts per account
+    name (:mod:`haiku.throttle`)."""
+
+    def clean(self) -> dict[str, Any]:
+        name = self.cleaned_data.get("username")
+        if name:
+            left = throttle.locked_for(name)
+            if left:
+                raise forms.ValidationError(throttle.locked_message(left), code="locked")
+        try:
+            data: dict[str, Any] = super().clean()
+        except forms.ValidationError:
+            if name:
+                throttle.failed(name)
+            raise
+        if name:
+            throttle.succeeded(name)
+        return data
 
 
 class NodeForm(forms.Form):
@@ -67,6 +108,12 @@ class MessageForm(forms.Form):
         queryset=User.objects.none(), required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="None selected: every active user with an e-mail address.")
+
+    def clean_subject(self) -> str:
+        subject = str(self.cleaned_data["subject"])
+        if "\n" in subject or "\r" in subject:
+            raise forms.ValidationError("The subject must be one line: remove the line breaks.")
+        return subject
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

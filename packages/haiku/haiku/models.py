@@ -153,3 +153,16 @@ class Sample(models.Model):
 
     class Meta:
         ordering = ["taken"]
+
+
+class LoginFailures(models.Model):
+    """Failed log-ins of one account name (its skeleton, :mod:`haiku.core.names`), for the
+    lockout of :mod:`haiku.throttle`; removed at the next successful log-in."""
+
+    key = models.CharField(max_length=150, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    first = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -1,5 +1,6 @@
-"""Creating, changing and deleting nodes: allocation from the pools (the database's
-unique constraints decide races; a lost race retries), keying, tokens."""
+"""Creating, changing and deleting nodes: allocation from the pools (one at a time, and
+the database's unique constraints decide any race left; a lost race retries), keying,
+tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from haiku import ca, homeagent, revocation
@@ -35,6 +36,7 @@ __all__ = [
 _log = logging.getLogger("haiku.nodes")
 ATTEMPTS = 50
 MAX_PREFIXES = 16
+ALLOCATION_LOCK = 0x4841494B  # "HAIK": the PostgreSQL advisory lock of the pools
 
 
 class NameTaken(ValueError):
@@ -67,7 +69,19 @@ class NodeRequest:
             raise ValueError(f"a mobile router needs 1 to {MAX_PREFIXES} prefixes")
 
 
+def _lock_pools() -> None:
+    """Allocations one at a time, to the end of the transaction, so that each sees the
+    ones before it: on PostgreSQL an advisory lock (without it, concurrent creations pick
+    the same free slot, all but one fail on the unique constraint and pick again, until
+    some give up); SQLite's transactions take the database's write lock at their start
+    already (haiku/sqlite3/)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ALLOCATION_LOCK])
+
+
 def _allocate(owner: User, req: NodeRequest) -> Node:
+    _lock_pools()
     hp, mp = home_pool(), mnp_pool()
     slot = first_free(hp, Node.objects.values_list("slot", flat=True))
     node = Node(owner=owner, name=req.name, kind=req.kind.value, slot=slot,
@@ -98,17 +112,19 @@ def crl_url(base_url: str = "") -> str | None:
 
 def _issue(node: Node, base_url: str) -> None:
     issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
-        f"{node.name} ({node.home_address})", node.home_address, crl_url(base_url))
+        ca.common_name(node.name, node.home_address), node.home_address, crl_url(base_url))
     node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
         issued.certificate_pem
     node.save(update_fields=["private_key_pem", "certificate_pem"])
 
 
-def create_node(owner: User, req: NodeRequest, base_url: str = "") -> Node:
+def create_node(owner: User, req: NodeRequest, base_url: str = "", sync: bool = True
+                ) -> Node:
     """A new node with its home address, prefixes and keys. Raises :class:`PoolExhausted`
     (with a message for the user) or :class:`NameTaken`. ``base_url`` is the service's
     URL as the request saw it, for the CRL distribution point when HAIKU_BASE_URL is
-    not set."""
+    not set. The home agent gets the node once the transaction commits; with ``sync``
+    false the caller tells it (:func:`homeagent.sync_node`) and gets the outcome."""
     if Node.objects.filter(owner=owner, name=req.name).exists():
         raise NameTaken(f"you already have a node called {req.name!r}")
     for _attempt in range(ATTEMPTS):
@@ -125,22 +141,27 @@ def create_node(owner: User, req: NodeRequest, base_url: str = "") -> Node:
     if req.keying is Keying.CERTIFICATE:
         _issue(node, base_url)
     _log.info("node %s created for user %s: %s", node.pk, owner.pk, node.home_address)
-    transaction.on_commit(lambda: homeagent.sync_node(node))
+    if sync:
+        transaction.on_commit(lambda: homeagent.sync_node(node))
     return node
 
 
-def delete_node(node: Node) -> None:
-    """Delete the node; its certificate is revoked (its key may still be out there)."""
+def delete_node(node: Node) -> homeagent.ReloadResult:
+    """Delete the node; its certificate is revoked (its key may still be out there). Call
+    it outside a transaction: the deletion is committed, then the home agent told (the
+    outcome)."""
     node_id = node.pk
-    revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
-    node.delete()
-    transaction.on_commit(lambda: homeagent.remove_node(node_id))
+    with transaction.atomic():
+        revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
+        node.delete()
+    return homeagent.remove_node(node_id)
 
 
-def set_enabled(node: Node, enabled: bool) -> None:
+def set_enabled(node: Node, enabled: bool) -> homeagent.ReloadResult:
+    """Like :func:`delete_node`: committed, then the home agent told (the outcome)."""
     node.enabled = enabled
     node.save(update_fields=["enabled"])
-    transaction.on_commit(lambda: homeagent.sync_node(node))
+    return homeagent.sync_node(node)
 
 
 def revoke_certificate(node: Node) -> bool:

@@ -98,9 +98,15 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# Everything to stderr (the journal under systemd). django.request logs each unhandled
+# exception (HTTP 500) with its traceback; Django's own default sends those only to the
+# console with DEBUG on, and by mail to ADMINS (none) otherwise.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"haiku": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "haiku": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }

@@ -1,7 +1,9 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, register_converter
+from django.views.decorators.http import require_POST
 
 from haiku import api, isoview, views
+from haiku.forms import LoginForm
 
 
 class IdConverter:
@@ -21,8 +23,10 @@ register_converter(IdConverter, "id")
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm),
+         name="login"),
+    # By POST only (with its CSRF token): a link or an image elsewhere cannot log people out.
+    path("accounts/logout/", require_POST(auth_views.LogoutView.as_view()), name="logout"),
     path("accounts/register/", views.register, name="register"),
     path("accounts/register/done/", views.register_done, name="register-done"),
     path("accounts/confirm/<str:uidb64>/<str:token>/", views.confirm_email,

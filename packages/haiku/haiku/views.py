@@ -128,13 +128,14 @@ def node_create(request: HttpRequest) -> HttpResponse:
         try:
             with transaction.atomic():
                 node = nodes_service.create_node(
-                    request.user, req, _base_url(request))  # type: ignore[arg-type]
+                    request.user, req, _base_url(request), sync=False)  # type: ignore[arg-type]
                 token = nodes_service.rotate_token(node)
         except nodes_service.PoolExhausted as exc:
             form.add_error(None, str(exc))
         except nodes_service.NameTaken as exc:
             form.add_error("name", str(exc))
         else:
+            _home_agent_said(request, homeagent.sync_node(node), f"Node {node.name} saved")
             return _show_token(request, node, token, created=True)
     return render(request, "haiku/node_form.html", {"form": form})
 
@@ -157,24 +158,40 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
         "certificate_revoked": revocation.is_revoked(node)})
 
 
+def _home_agent_said(request: HttpRequest, result: homeagent.ReloadResult, done: str,
+                     taken: str = "") -> None:
+    """Tell the user whether the home agent took a change (``done``: what HAiku did)."""
+    if result.ok:
+        if taken:
+            messages.success(request, f"{done}; {taken}.")
+        return
+    messages.warning(request, f"{done}, but the home agent has not taken it yet "
+                     f"({result.message}). HAiku keeps the change, and mip6d applies it "
+                     "when it next reloads or starts; if this lasts, tell your operator.")
+
+
 @require_POST
 def node_delete(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
     name = node.name
-    nodes_service.delete_node(node)
-    messages.success(request, f"Node {name} deleted.")
+    _home_agent_said(request, nodes_service.delete_node(node), f"Node {name} deleted",
+                     "the home agent no longer has it")
     return redirect("node-list")
 
 
 @require_POST
 def node_enable(request: HttpRequest, node_id: int) -> HttpResponse:
-    nodes_service.set_enabled(_own_node(request, node_id), True)
+    node = _own_node(request, node_id)
+    _home_agent_said(request, nodes_service.set_enabled(node, True),
+                     f"Node {node.name} enabled", "the home agent accepts it again")
     return redirect("node-detail", node_id=node_id)
 
 
 @require_POST
 def node_disable(request: HttpRequest, node_id: int) -> HttpResponse:
-    nodes_service.set_enabled(_own_node(request, node_id), False)
+    node = _own_node(request, node_id)
+    _home_agent_said(request, nodes_service.set_enabled(node, False),
+                     f"Node {node.name} disabled", "the home agent no longer accepts it")
     return redirect("node-detail", node_id=node_id)
 
 
@@ -258,7 +275,8 @@ def _other_user(request: HttpRequest, user_id: int) -> User:
 
 def _after_change(request: HttpRequest, user: User, what: str) -> HttpResponse:
     result = homeagent.sync_user(user.pk)
-    messages.success(request, f"{user.username}: {what}. Home agent: {result.message}.")
+    (messages.success if result.ok else messages.warning)(
+        request, f"{user.username}: {what}. Home agent: {result.message}.")
     return redirect("operator-users")
 
 
@@ -304,7 +322,8 @@ def operator_user_delete(request: HttpRequest, user_id: int) -> HttpResponse:
     for node_id in node_ids:
         homeagent.files.remove(homeagent.include_path(node_id))
     result = homeagent.reload()
-    messages.success(request, f"{name}: deleted. Home agent: {result.message}.")
+    (messages.success if result.ok else messages.warning)(
+        request, f"{name}: deleted. Home agent: {result.message}.")
     return redirect("operator-users")
 
 
@@ -355,7 +374,7 @@ def _live(command: str) -> tuple[Any, str]:
 @require_GET
 def operator_stats(request: HttpRequest) -> HttpResponse:
     bindings, error = _live("bindings")
-    counters, error2 = _live("counters")
+    counters, error2 = _live("counters")  # at once if mip6d just did not answer
     return render(request, "haiku/operator/stats.html", {
         "bindings": bindings or [], "counters": sorted((counters or {}).items()),
         "error": error or error2, "samples": Sample.objects.count(),

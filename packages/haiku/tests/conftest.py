@@ -27,7 +27,17 @@ import django  # noqa: E402
 
 django.setup()
 
+from haiku import control  # noqa: E402
+
 from tests.fakeha import FakeHomeAgent  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _control_sockets_asked_afresh() -> Iterator[None]:
+    """No test inherits another's hung control socket (haiku.control's QUIET)."""
+    control.forget()
+    yield
+    control.forget()
 
 
 @pytest.fixture

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
-from haiku.models import User
+from django.utils import timezone
+from haiku import throttle
+from haiku.models import LoginFailures, User
 
 from tests.smtp import Collector, smtp_server
 
@@ -108,3 +111,78 @@ def test_operator_message_to_all_and_some(smtp: Collector) -> None:
     client.post("/operator/message/", {"subject": "Just you", "body": "Hi.",
                                        "recipients": [alice.pk]})
     assert [rcpt for rcpt, _ in smtp.messages] == [["alice@example.org"]]
+
+
+def test_logout_by_post_with_csrf_only() -> None:
+    User.objects.create_user("alice", "alice@example.org", PASSWORD)
+    client = Client(enforce_csrf_checks=True)
+    assert client.login(username="alice", password=PASSWORD)
+    assert client.get("/accounts/logout/").status_code == 405
+    assert client.post("/accounts/logout/").status_code == 403  # no CSRF token
+    assert client.get("/nodes/").status_code == 200  # still logged in
+    page = client.get("/nodes/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token
+    out = client.post("/accounts/logout/", {"csrfmiddlewaretoken": token.group(1)})
+    assert out.status_code == 302 and out["Location"] == "/"
+    assert client.get("/nodes/").status_code == 302
+
+
+def test_registration_refuses_a_known_e_mail_address() -> None:
+    client = Client()
+    _register(client, "alice")
+    again = client.post("/accounts/register/", {
+        "username": "bob", "email": "ALICE@example.org",
+        "password1": PASSWORD, "password2": PASSWORD})
+    assert again.status_code == 200
+    assert b"An account with this e-mail address exists already" in again.content
+    assert b"Forgot your password?" in again.content
+    assert not User.objects.filter(username="bob").exists()
+
+
+@pytest.mark.parametrize("name", ["admin", "Admin", "\u0430dmin", "\u03b1dm\u0456n",
+                                  "\uff41\uff44\uff4d\uff49\uff4e"])
+def test_registration_refuses_names_confusable_with_existing_ones(name: str) -> None:
+    User.objects.create_user("admin", "op@example.org", PASSWORD, role=User.Role.OPERATOR)
+    client = Client()
+    refused = _register(client, name)
+    assert refused.status_code == 200
+    assert "too much like an existing account name" in refused.content.decode()
+    assert User.objects.count() == 1
+    assert _register(client, "admin2").status_code == 302
+
+
+def _login(client: Client, name: str, password: str) -> Any:
+    return client.post("/accounts/login/", {"username": name, "password": password})
+
+
+def test_login_lockout_after_failed_attempts() -> None:
+    User.objects.create_user("alice", "alice@example.org", PASSWORD)
+    User.objects.create_user("bob", "bob@example.org", PASSWORD)
+    client = Client()
+    for _ in range(throttle.LIMIT):
+        failed = _login(client, "alice", "wrong password")
+        assert b"Please enter a correct username and password" in failed.content
+    # Locked: even the right password is refused, with the time left, also as "ALICE".
+    for name in ("alice", "ALICE"):
+        locked = _login(client, name, PASSWORD)
+        assert locked.status_code == 200
+        assert "Too many failed log-ins for this account" in locked.content.decode()
+        assert "try again in 15 minutes" in locked.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert _login(Client(), "bob", PASSWORD).status_code == 302  # others are not locked
+    # Once the lockout is over, the right password works and the count starts again.
+    LoginFailures.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    assert _login(client, "alice", PASSWORD).status_code == 302
+    assert not LoginFailures.objects.filter(key="alice").exists()
+
+
+def test_operator_message_subject_must_be_one_line(smtp: Collector) -> None:
+    op = User.objects.create_user("op", "op@example.org", PASSWORD, role=User.Role.OPERATOR)
+    client = Client()
+    client.force_login(op)
+    response = client.post("/operator/message/", {
+        "subject": "Maintenance\r\nBcc: everyone@example.org", "body": "Tonight."})
+    assert response.status_code == 200
+    assert b"The subject must be one line" in response.content
+    assert smtp.messages == []

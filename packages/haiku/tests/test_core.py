@@ -9,6 +9,7 @@ import pytest
 from haiku.core import config, tokens
 from haiku.core.allocation import Pool, PoolError, PoolExhausted, first_free
 from haiku.core.keys import Direction, SaKey, reqids, spis, static_keys
+from haiku.core.names import skeleton
 from haiku.core.plot import svg_plot
 from haiku.core.render import Keying, NodeKind, NodeSpec, include_text, render_node
 from mip6d.config import parse
@@ -149,7 +150,7 @@ def test_settings_defaults_and_errors() -> None:
 
 def test_database_urls() -> None:
     assert config.database("", "/var/lib/haiku") == {
-        "ENGINE": "django.db.backends.sqlite3", "NAME": "/var/lib/haiku/haiku.sqlite3"}
+        "ENGINE": "haiku.sqlite3", "NAME": "/var/lib/haiku/haiku.sqlite3"}
     assert config.database("postgresql://hk:p%40ss@127.0.0.1:5433/haiku", "/x") == {
         "ENGINE": "django.db.backends.postgresql", "NAME": "haiku", "USER": "hk",
         "PASSWORD": "p@ss", "HOST": "127.0.0.1", "PORT": "5433", "OPTIONS": {}}
@@ -166,3 +167,11 @@ def test_plot() -> None:
                    height=100)
     assert "<title>a&lt;b</title>" in svg
     assert 'points="50.0,54.7 190.0,24.0"' in svg
+
+
+def test_confusable_names_share_a_skeleton() -> None:
+    same = ["admin", "Admin", "ADMIN", "\u0430dmin", "\u0410DMIN", "\u03b1dmin",
+            "\uff41\uff44\uff4d\uff49\uff4e", "adm\u0456n"]
+    assert {skeleton(n) for n in same} == {"admin"}
+    assert skeleton("\u0440\u0430\u0443\u0440\u0430l") == skeleton("paypal")
+    assert len({skeleton(n) for n in ("admin", "admin2", "adnim", "bob")}) == 4

@@ -41,7 +41,7 @@ def test_unit_command_line_serves_out_of_the_box(tmp_path: Path) -> None:
     assert "ok=False" in out and "is mip6d running?" in out
 
 
-def test_debian_package_builds() -> None:
+def test_debian_package_builds(tmp_path: Path) -> None:
     [source] = [p for p in packages.source_packages() if p.name == "haiku"]
     [deb] = packages.build(source, progress=False)
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
@@ -56,3 +56,22 @@ def test_debian_package_builds() -> None:
     fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends", "Architecture"],
                             capture_output=True, text=True, check=True).stdout
     assert "python3-django" in fields and "gunicorn" in fields and "all" in fields
+    # /etc/default/haiku (passwords may go there) is root's only, as shipped ...
+    [entry] = [line for line in listing.splitlines() if line.endswith(" ./etc/default/haiku")]
+    assert entry.startswith("-rw------- root/root "), entry
+    # ... and after the postinst, for a world-readable copy kept from an older version: the
+    # package's own part of it (before debhelper's), run with /etc/default in a scratch
+    # directory (a private mount namespace).
+    control = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "-e", str(deb), str(control)], check=True)
+    own = (control / "postinst").read_text().split("# Automatically added by")[0]
+    assert "chmod 0600 /etc/default/haiku" in own
+    scratch = tmp_path / "etc-default"
+    scratch.mkdir()
+    (scratch / "haiku").write_text("HAIKU_DATABASE_URL=postgresql://haiku:secret@db/haiku\n")
+    (scratch / "haiku").chmod(0o644)
+    (tmp_path / "own-postinst").write_text(own)
+    subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-ec",
+                    f'mount --bind "{scratch}" /etc/default; sh -e "{tmp_path}/own-postinst" '
+                    "configure 0.1"], check=True, capture_output=True, timeout=60)
+    assert stat.S_IMODE(os.stat(scratch / "haiku").st_mode) == 0o600

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core.management import call_command
 from django.test import Client
-from haiku import homeagent
+from haiku import control, homeagent
 from haiku.core.render import Keying, NodeKind
 from haiku.files import read_or_create_secret
 from haiku.models import Node, RevokedCertificate, User
@@ -253,7 +254,10 @@ def test_reload_waits_for_the_control_timeout(haiku_settings: Any, tmp_path: Pat
     assert not result.ok and "did not answer 'reload' within 0.2 s" in result.message, result
     thread.join(5)
     slow.unlink()
+    # Not asked again at once: it did not answer (haiku.control.QUIET) ...
+    assert "is not asked again" in homeagent.reload().message
     thread = _slow_daemon(slow, 1.0)
+    control.forget()  # ... until then, or a restart (as a new HAIKU_CONTROL_TIMEOUT takes).
     haiku_settings.change_haiku(control_timeout=10.0)
     assert homeagent.reload() == homeagent.ReloadResult(True, "mip6d reloaded")
     thread.join(5)
@@ -411,3 +415,113 @@ def test_disable_keeps_delete_revokes_and_the_operator_revokes(
     op.post(f"/operator/users/{alice.pk}/delete/")
     assert _crl(anon).get_revoked_certificate_by_serial_number(other_serial) is not None
     assert len(_crl(anon)) == 3
+
+
+@pytest.mark.parametrize("length", [1, 45, 46, 64])
+def test_certificate_names_fit_rfc_5280(home_agent: FakeHomeAgent, length: int) -> None:
+    """A valid node name of any length gets a certificate: its CN "name (home address)"
+    is cut to RFC 5280's ub-common-name (64 characters), the address keeps it unique."""
+    alice = _user()
+    client = _client(alice)
+    names = [str(i) + "\u00e9" * (length - 1) for i in (1, 2)]
+    for name in names:
+        response = client.post("/nodes/new/", {"name": name, "kind": "host", "prefix_count": 0,
+                                               "keying": "certificate", "interface": "eth0"})
+        assert response.status_code == 200 and f"Node {name} created" in \
+            response.content.decode()
+    common_names = []
+    for name in names:
+        node = Node.objects.get(name=name)
+        cert = x509.load_pem_x509_certificate(node.certificate_pem.encode())
+        [cn] = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        full, value = f"{name} ({node.home_address})", str(cn.value)
+        assert len(value.encode()) <= 64  # characters, and bytes too
+        if len(full.encode()) <= 64:
+            assert value == full
+        else:
+            head = value.removesuffix(f"\u2026 ({node.home_address})")
+            assert name.startswith(head) and len(value.encode()) >= 63, value
+        common_names.append(value)
+    assert len(set(common_names)) == 2
+
+
+class SilentDaemon:
+    """A control socket that accepts connections and never answers (a hung mip6d);
+    counts the connections."""
+
+    def __init__(self, path: Path) -> None:
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.server.accept()[0])
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+HOST_FORM = {"kind": "host", "prefix_count": 0, "keying": "static", "interface": "eth0"}
+NOT_TAKEN = "but the home agent has not taken it yet"
+
+
+@pytest.mark.parametrize("state", ["missing", "refusing"])
+def test_home_agent_down_is_shown_to_the_user(haiku_settings: Any, tmp_path: Path,
+                                              state: str) -> None:
+    sock = tmp_path / "control.sock"
+    if state == "refusing":  # a socket file nobody listens on: ECONNREFUSED
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).bind(str(sock))
+    haiku_settings.change_haiku(control_socket=str(sock), nodes_dir=str(tmp_path / "nodes.d"))
+    client = _client(_user())
+    created = client.post("/nodes/new/", {"name": "car", **HOST_FORM}).content.decode()
+    assert "Node car created" in created and f"Node car saved, {NOT_TAKEN}" in created
+    assert "is mip6d running?" in created and "tell your operator" in created
+    node = Node.objects.get(name="car")
+    assert homeagent.include_path(node.pk).exists()  # mip6d reads it when it starts
+    for action, said in (("disable", "Node car disabled"), ("enable", "Node car enabled"),
+                         ("delete", "Node car deleted")):
+        page = client.post(f"/nodes/{node.pk}/{action}/", follow=True).content.decode()
+        assert f"{said}, {NOT_TAKEN}" in page, (action, page)
+    assert not homeagent.include_path(node.pk).exists()
+
+
+def test_home_agent_up_says_so(home_agent: FakeHomeAgent) -> None:
+    client = _client(_user())
+    created = client.post("/nodes/new/", {"name": "car", **HOST_FORM}).content.decode()
+    assert "Node car created" in created and NOT_TAKEN not in created
+    node = Node.objects.get(name="car")
+    page = client.post(f"/nodes/{node.pk}/disable/", follow=True).content.decode()
+    assert "Node car disabled; the home agent no longer accepts it." in page
+
+
+def test_a_home_agent_that_never_answers_is_not_waited_for_again(haiku_settings: Any,
+                                                                 tmp_path: Path) -> None:
+    sock = tmp_path / "control.sock"
+    hung = SilentDaemon(sock)
+    timeout = 0.5
+    haiku_settings.change_haiku(control_socket=str(sock), control_timeout=timeout,
+                                nodes_dir=str(tmp_path / "nodes.d"))
+    try:
+        client = _client(_user())
+        began = time.monotonic()
+        for i in range(4):
+            page = client.post("/nodes/new/", {"name": f"n{i}", **HOST_FORM}).content.decode()
+            assert f"Node n{i} saved, {NOT_TAKEN}" in page
+        elapsed = time.monotonic() - began
+        assert len(hung.accepted) == 1  # asked once, then told the user at once
+        assert elapsed < 3 * timeout, elapsed
+        assert "did not answer" in page
+        # The statistics page asks twice (bindings, counters): one wait, not two.
+        control.forget()
+        op = _client(_user("op", role=User.Role.OPERATOR))
+        stats = op.get("/operator/stats/").content.decode()
+        assert len(hung.accepted) == 2
+        assert f"did not answer &#x27;bindings&#x27; within {timeout:g} s" in stats
+    finally:
+        hung.close()

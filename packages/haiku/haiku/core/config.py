@@ -196,16 +196,20 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
     return Settings(**values)
 
 
+# Django's SQLite backend with write-ahead logging and BEGIN IMMEDIATE (haiku/sqlite3/).
+SQLITE = "haiku.sqlite3"
+
+
 def database(url: str, state_dir: str) -> dict[str, Any]:
     """Django's DATABASES["default"] for a database URL (empty: SQLite in state_dir)."""
     if not url:
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": f"{state_dir}/haiku.sqlite3"}
+        return {"ENGINE": SQLITE, "NAME": f"{state_dir}/haiku.sqlite3"}
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path)
         if not path:
             raise SettingsError(f"HAIKU_DATABASE_URL={url!r}: expected sqlite:///ABSOLUTE/PATH")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path}
+        return {"ENGINE": SQLITE, "NAME": path}
     if parts.scheme in ("postgres", "postgresql"):
         options = dict(parse_qsl(parts.query))
         host = unquote(parts.hostname or "") if parts.hostname else options.pop("host", "")
