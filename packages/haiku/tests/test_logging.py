@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import PACKAGE
+from tests.services import PACKAGE, SLOT_MODULE_DIR
 from tests.smtp import free_port
 
 pytestmark = pytest.mark.unit
@@ -23,7 +23,8 @@ print(Client(raise_request_exception=False, HTTP_HOST="localhost").get("/healthz
 
 
 def test_a_500_leaves_its_traceback_on_stderr(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONPATH": str(PACKAGE),
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8",
+           "PYTHONPATH": f"{PACKAGE}:{SLOT_MODULE_DIR}",
            "DJANGO_SETTINGS_MODULE": "haiku.settings", "HAIKU_STATE_DIR": str(tmp_path),
            "HAIKU_DATABASE_URL": f"postgresql://haiku@127.0.0.1:{free_port()}/haiku"}
     result = subprocess.run(["/usr/bin/python3", "-c", SCRIPT], env=env, capture_output=True,
