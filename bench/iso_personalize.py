@@ -37,7 +37,7 @@ from homeguy.iso.personalize import personalize  # noqa: E402
 from homeguy.run import run  # noqa: E402
 
 ROUNDS = 5
-URL = "http://10.0.2.100:8080"
+URL = "https://ha.example.org"
 
 
 def base_image() -> Path:

@@ -104,7 +104,9 @@ def iso_build(args: argparse.Namespace) -> None:
 
 def iso_personalize(args: argparse.Namespace) -> None:
     image, checksum = personalize(args.base, None if args.in_place else args.out,
-                                  args.url, args.token, args.timeout)
+                                  args.url, args.token, args.timeout,
+                                  tls_fingerprint=args.tls_fingerprint,
+                                  allow_http=args.allow_http)
     print(f"{checksum}  {image}", flush=True)
 
 
@@ -124,6 +126,12 @@ def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     pers.add_argument("--url", required=True, help="the HAiku service's URL")
     pers.add_argument("--token", required=True, help="the node's token")
     pers.add_argument("--timeout", type=int, default=None, help="enrollment time limit (s)")
+    pers.add_argument("--tls-fingerprint", default=None,
+                      help="the SHA-256 fingerprint of the service's TLS certificate, which "
+                           "the node then trusts instead of the system's CAs")
+    pers.add_argument("--allow-http", action="store_true",
+                      help="let the node enroll over a plain http:// URL (token and keys "
+                           "in clear)")
     where = pers.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="write the node's image here")
     where.add_argument("--in-place", action="store_true", help="change BASE itself")

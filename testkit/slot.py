@@ -19,6 +19,8 @@ class Vector:
     timeout: int | None
     size: int
     values: dict[str, str]  # what the slot holds, as parse_slot reads it
+    tls_fingerprint: str | None = None
+    allow_http: bool | None = None
 
     @property
     def data(self) -> bytes:

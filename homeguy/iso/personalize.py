@@ -24,13 +24,22 @@ def image_meta(iso: Path) -> dict[str, Any]:
 
 
 def personalize(base: Path, out: Path | None, url: str, token: str,
-                timeout: int | None = None, checksum: bool = True) -> tuple[Path, str]:
+                timeout: int | None = None, checksum: bool = True, *,
+                tls_fingerprint: str | None = None,
+                allow_http: bool = False) -> tuple[Path, str]:
     """A node's image: the base image with only its slot replaced. With `out`, a copy is
     made first (copy_file_range, in the kernel); without, `base` is changed in place.
-    Returns the image and its SHA-256 (also written next to it as .sha256)."""
+    Returns the image and its SHA-256 (also written next to it as .sha256).
+
+    A plain http:// `url` needs `allow_http` (the image says so, or it would refuse to
+    enroll); `tls_fingerprint` makes the node trust the service's certificate by it."""
+    if url.startswith("http://") and not allow_http:
+        raise IsoError(f"{url} is plain http://: the node would fetch its token and keys in "
+                       "clear. Give the service's https:// URL, or --allow-http")
     meta = image_meta(base)
     slot = SlotLocation(meta["slot"]["offset"], meta["slot"]["size"])
-    data = slot_bytes(url, token, timeout, size=slot.size)
+    data = slot_bytes(url, token, timeout, size=slot.size, tls_fingerprint=tls_fingerprint,
+                      allow_http=True if allow_http else None)
     target = base if out is None else out.with_name(f".{out.name}.tmp")
     try:
         if out is not None:

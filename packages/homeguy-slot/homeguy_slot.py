@@ -7,7 +7,8 @@ anything: the build tool writes the base image's slot (no url, no token) and per
 images (`homeguy iso personalize`); the service streams a node's image with its slot.
 
 Format, version 1 (ASCII): the header line, a comment line, then ``key=value`` lines for
-url, token and timeout, in that order and each only when given, padded with newlines to
+url, token, timeout, tls_fingerprint and allow_http, in that order and each only when
+given (a reader ignores keys it does not know), padded with newlines to
 the slot's size. A value is printable ASCII without spaces (one token), so that the boot
 time reader, the live-config component live/hooks/enroll/2000-homeguy-enroll (POSIX sh,
 ``IFS='=' read -r key value``), reads back exactly what was written. The test vectors in
@@ -38,14 +39,21 @@ class SlotError(ValueError):
 
 
 def slot_bytes(url: str | None, token: str | None, timeout: int | None = None,
-               size: int = SLOT_SIZE) -> bytes:
+               size: int = SLOT_SIZE, *, tls_fingerprint: str | None = None,
+               allow_http: bool | None = None) -> bytes:
     """The slot's bytes: header, ``key=value`` lines, padded with newlines to `size`.
 
-    The base image carries it with no url and token; a node's image with both.
+    The base image carries it with no url and token; a node's image with both, and with
+    the SHA-256 fingerprint of the service's TLS certificate when the node is to trust
+    that certificate rather than the system's CAs, or ``allow_http`` when the service is
+    reached over plain http:// (the boot-time enrollment refuses http:// otherwise).
     """
     lines = [SLOT_HEADER.decode(), _COMMENT]
     for key, value in (("url", url), ("token", token),
-                       ("timeout", None if timeout is None else str(timeout))):
+                       ("timeout", None if timeout is None else str(timeout)),
+                       ("tls_fingerprint", tls_fingerprint),
+                       ("allow_http", None if allow_http is None else
+                        ("yes" if allow_http else "no"))):
         if value is None:
             continue
         if not _VALUE.fullmatch(value):

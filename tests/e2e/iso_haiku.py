@@ -76,6 +76,8 @@ def main(state: str, port: str, public_url: str, base_iso: str = "") -> None:
         "HAIKU_ALLOWED_HOSTS": "127.0.0.1,localhost,10.0.2.100",
         "HAIKU_BASE_URL": public_url,
         "HAIKU_BASE_ISO": base_iso,
+        # The guest reaches the service over plain HTTP (QEMU's guestfwd): allowed here.
+        "HAIKU_ENROLL_ALLOW_HTTP": "yes",
     })
     sys.path[:0] = [str(TOP / "packages" / directory)
                     for directory in ("haiku", "mip6d", "homeguy-slot")]

@@ -32,7 +32,7 @@ _published: list[bool] = []
 
 def enroll_append(token: str, *extra: str) -> str:
     """A kernel command line that enrolls the guest with the service by token."""
-    return " ".join((LIVE_APPEND, f"homeguy.url={SERVICE_IN_GUEST}",
+    return " ".join((LIVE_APPEND, f"homeguy.url={SERVICE_IN_GUEST}", "homeguy.allow_http=yes",
                      f"homeguy.token={token}", *extra))
 
 

@@ -190,8 +190,9 @@ def test_per_user_image_differs_from_the_base_only_in_its_slot(base_iso: Path,
     with node_iso.open("rb") as stream:
         stream.seek(start)
         slot = parse_slot(stream.read(size))
+    assert slot["allow_http"] == "yes"  # the service (plain http here) was allowed to
     again, checksum = personalize(base_iso, WORK / "personalized.iso", slot["url"],
-                                  slot["token"], int(slot["timeout"]))
+                                  slot["token"], int(slot["timeout"]), allow_http=True)
     assert checksum == sha256_file(node_iso)
     again.unlink()
 

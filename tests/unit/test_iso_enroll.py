@@ -1,15 +1,26 @@
 """Boot-time enrollment: the live-config component and homeguy_enroll.py, on the host."""
 
+import datetime
+import http.server
 import importlib.util
+import ipaddress
+import json
 import os
+import ssl
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from homeguy_slot import slot_bytes
 
 from homeguy.git import TOP
@@ -44,6 +55,11 @@ PAYLOAD: dict[str, Any] = {
 }
 
 
+# A SHA-256 fingerprint as the service's operator reads it (openssl x509 -fingerprint).
+PIN = "0123456789abcdef" * 4
+PIN_COLONS = ":".join(PIN[i:i + 2] for i in range(0, 64, 2)).upper()
+
+
 # ------------------------------------------------------------ live-config component
 
 def component(tmp_path: Path, cmdline: str, slot: bytes | None) -> tuple[str, str | None]:
@@ -64,23 +80,31 @@ def component(tmp_path: Path, cmdline: str, slot: bytes | None) -> tuple[str, st
 
 def test_component_reads_the_kernel_command_line(tmp_path: Path) -> None:
     out, conf = component(tmp_path, "boot=live homeguy.url=http://10.0.2.100:8080 "
-                          "homeguy.token=abc homeguy.timeout=20 quiet", None)
+                          "homeguy.token=abc homeguy.timeout=20 homeguy.allow_http=yes quiet",
+                          None)
     assert out == " homeguy-enroll(kernel command line)"
     assert conf is not None
     settings = E.parse_settings(conf)
-    assert settings == E.Settings("http://10.0.2.100:8080", "abc", 20.0, "kernel command line")
+    assert settings == E.Settings("http://10.0.2.100:8080", "abc", 20.0, "kernel command line",
+                                  allow_http=True)
+    _, conf = component(tmp_path, f"homeguy.url=https://ha.example homeguy.token=abc "
+                        f"homeguy.tls_fingerprint=SHA256:{PIN_COLONS}", None)
+    assert conf is not None
+    assert E.parse_settings(conf) == E.Settings("https://ha.example", "abc",
+                                                source="kernel command line",
+                                                tls_fingerprint=PIN)
 
 
 def test_component_reads_the_medium_slot(tmp_path: Path) -> None:
-    slot = slot_bytes("http://10.0.2.100:8080", "tok", 30)
+    slot = slot_bytes("https://10.0.2.100:8443", "tok", 30)
     _, conf = component(tmp_path, "boot=live components", slot)
     assert conf is not None
-    assert E.parse_settings(conf) == E.Settings("http://10.0.2.100:8080", "tok", 30.0, "medium")
+    assert E.parse_settings(conf) == E.Settings("https://10.0.2.100:8443", "tok", 30.0, "medium")
 
 
 def test_command_line_wins_over_the_medium(tmp_path: Path) -> None:
-    slot = slot_bytes("http://a", "from-medium", 30)
-    _, conf = component(tmp_path, "homeguy.url=http://b homeguy.token=from-cmdline", slot)
+    slot = slot_bytes("https://a", "from-medium", 30)
+    _, conf = component(tmp_path, "homeguy.url=https://b homeguy.token=from-cmdline", slot)
     assert conf is not None
     assert E.parse_settings(conf).token == "from-cmdline"
 
@@ -101,7 +125,13 @@ def test_component_reads_the_slot_vectors(tmp_path: Path, vector: Vector) -> Non
     assert out == " homeguy-enroll(medium)"
     assert conf == ("# written at boot by live-config's homeguy-enroll component\n"
                     f"source=medium\nurl={url}\ntoken={token}\n"
-                    f"timeout={vector.values.get('timeout', '')}\ninstall=\n")
+                    f"timeout={vector.values.get('timeout', '')}\ninstall=\n"
+                    f"tls_fingerprint={vector.values.get('tls_fingerprint', '')}\n"
+                    f"allow_http={vector.values.get('allow_http', '')}\n")
+    settings = E.parse_settings(conf)  # what the enrollment then makes of it
+    assert (settings.url, settings.token) == (url, token)
+    assert settings.tls_fingerprint == vector.values.get("tls_fingerprint", "")
+    assert settings.allow_http is (vector.values.get("allow_http") == "yes")
 
 
 # --------------------------------------------------------------------- settings
@@ -115,7 +145,15 @@ def test_parse_settings_errors() -> None:
     with pytest.raises(E.Permanent, match="not an http:// or https:// URL"):
         E.parse_settings("url=ftp://x\ntoken=t\n")
     with pytest.raises(E.Permanent, match="not a number of seconds"):
-        E.parse_settings("url=http://x\ntoken=t\ntimeout=soon\n")
+        E.parse_settings("url=https://x\ntoken=t\ntimeout=soon\n")
+    with pytest.raises(E.Permanent, match=r"plain http://.*homeguy\.allow_http=yes"):
+        E.parse_settings("url=http://x\ntoken=t\n")
+    with pytest.raises(E.Permanent, match="plain http://"):
+        E.parse_settings("url=http://x\ntoken=t\nallow_http=no\n")
+    with pytest.raises(E.Permanent, match="allow_http='maybe': say yes or no"):
+        E.parse_settings("url=https://x\ntoken=t\nallow_http=maybe\n")
+    with pytest.raises(E.Permanent, match="not a SHA-256 fingerprint"):
+        E.parse_settings("url=https://x\ntoken=t\ntls_fingerprint=sha1:abcd\n")
 
 
 def test_backoff() -> None:
@@ -287,3 +325,77 @@ def test_main_without_settings_says_so(tmp_path: Path, capsys: pytest.CaptureFix
     assert E.main() == 0
     assert capsys.readouterr().out.startswith(
         "homeguy-enroll: not enrolling: no service URL and node token")
+
+
+# ------------------------------------------------------------------- HTTPS, for real
+
+@pytest.fixture(scope="module")
+def https_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """A real HTTPS server on 127.0.0.1 answering the node configuration, with a
+    self-made certificate: (its URL, its SHA-256 fingerprint in hex)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "haiku.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(key, hashes.SHA256()))
+    base = tmp_path_factory.mktemp("https")
+    (base / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (base / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(PAYLOAD).encode()
+            ok = self.headers.get("Authorization") == "Bearer tok"
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(base / "cert.pem", base / "key.pem")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield (f"https://127.0.0.1:{server.server_address[1]}",
+               cert.fingerprint(hashes.SHA256()).hex())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def https_fetch(url: str, **settings: Any) -> Any:
+    chosen = E.Settings(url, "tok", timeout=5, **settings)
+    return E.fetch(chosen, E.http_get(chosen), lambda s: None, iter(range(1000)).__next__)
+
+
+def test_https_with_the_service_fingerprint_fetches(https_service: tuple[str, str]) -> None:
+    url, fingerprint = https_service
+    assert https_fetch(url, tls_fingerprint=fingerprint) == PAYLOAD
+
+
+def test_https_with_another_fingerprint_is_refused_at_once(
+        https_service: tuple[str, str]) -> None:
+    url, fingerprint = https_service
+    other = fingerprint[::-1]
+    with pytest.raises(E.Permanent, match="does not have the SHA-256 fingerprint given"):
+        https_fetch(url, tls_fingerprint=other)
+
+
+def test_https_without_a_fingerprint_trusts_only_the_system_cas(
+        https_service: tuple[str, str]) -> None:
+    url, _ = https_service
+    with pytest.raises(E.Permanent, match=r"not trusted by this system.*tls_fingerprint"):
+        https_fetch(url)

@@ -43,23 +43,34 @@ def fake_base(tmp_path: Path) -> tuple[Path, bytes]:
 def test_personalize_writes_only_the_slot(tmp_path: Path) -> None:
     base, data = fake_base(tmp_path)
     out = tmp_path / "node.iso"
-    image, checksum = personalize(base, out, "http://svc", "tok", 30)
+    image, checksum = personalize(base, out, "http://svc", "tok", 30, allow_http=True)
     new = out.read_bytes()
     assert image == out and base.read_bytes() == data
     assert new[:4096] == data[:4096] and new[4096 + SLOT_SIZE:] == data[4096 + SLOT_SIZE:]
-    assert parse_slot(new[4096:4096 + SLOT_SIZE]) == {"url": "http://svc",
-                                                      "token": "tok", "timeout": "30"}
+    assert parse_slot(new[4096:4096 + SLOT_SIZE]) == {"url": "http://svc", "token": "tok",
+                                                      "timeout": "30", "allow_http": "yes"}
     assert checksum == hashlib.sha256(new).hexdigest()
     assert (tmp_path / "node.iso.sha256").read_text() == f"{checksum}  node.iso\n"
-    _, again = personalize(base, None, "http://svc", "tok", 30)  # in place
+    _, again = personalize(base, None, "http://svc", "tok", 30, allow_http=True)  # in place
     assert again == checksum and base.read_bytes() == new
+
+
+def test_personalize_refuses_plain_http_unless_allowed(tmp_path: Path) -> None:
+    base, data = fake_base(tmp_path)
+    with pytest.raises(IsoError, match=r"plain http://.*--allow-http"):
+        personalize(base, tmp_path / "node.iso", "http://svc", "tok")
+    assert base.read_bytes() == data and not (tmp_path / "node.iso").exists()
+    pin = "ab" * 32
+    personalize(base, None, "https://svc", "tok", tls_fingerprint=pin)
+    assert parse_slot(base.read_bytes()[4096:4096 + SLOT_SIZE]) == {
+        "url": "https://svc", "token": "tok", "tls_fingerprint": pin}
 
 
 def test_personalize_refuses_an_image_without_its_slot(tmp_path: Path) -> None:
     base, data = fake_base(tmp_path)
     base.write_bytes(bytes(len(data)))
     with pytest.raises(IsoError, match="no Homeguy slot at offset 4096"):
-        personalize(base, tmp_path / "node.iso", "http://svc", "tok")
+        personalize(base, tmp_path / "node.iso", "https://svc", "tok")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.iso", "base.iso.json"]
     with pytest.raises(IsoError, match=r"other\.iso\.json is missing"):
-        personalize(tmp_path / "other.iso", None, "http://svc", "tok")
+        personalize(tmp_path / "other.iso", None, "https://svc", "tok")

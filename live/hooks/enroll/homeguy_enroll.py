@@ -20,7 +20,9 @@ boots to a usable session either way. Standard library plus python3-requests.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,6 +61,16 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     source: str = "unknown"
     install: str = ""
+    # The SHA-256 of the service's TLS certificate (lowercase hex): trusted instead of the
+    # system's certificate authorities (a service with its own certificate). "" = CAs.
+    tls_fingerprint: str = ""
+    # Plain http:// only when said explicitly: the token and the node's keys would cross
+    # the network in clear.
+    allow_http: bool = False
+
+
+YES, NO = ("yes", "true", "1", "on"), ("no", "false", "0", "off", "")
+FINGERPRINT = re.compile(r"(?:sha256:)?((?:[0-9a-f]{2}:?){31}[0-9a-f]{2})")
 
 
 def parse_settings(text: str) -> Settings | None:
@@ -78,13 +90,27 @@ def parse_settings(text: str) -> Settings | None:
         raise Permanent("a service URL was given but no node token (homeguy.token=)")
     if not url.startswith(("http://", "https://")):
         raise Permanent(f"the service URL {url!r} is not an http:// or https:// URL")
+    allow_http = values.get("allow_http", "").lower()
+    if allow_http not in YES + NO:
+        raise Permanent(f"allow_http={values['allow_http']!r}: say yes or no")
+    if url.startswith("http://") and allow_http not in YES:
+        raise Permanent(f"the service URL {url} is plain http://: the node token and keys "
+                        "would cross the network in clear. Use the service's https:// URL, "
+                        "or allow http explicitly (homeguy.allow_http=yes on the kernel "
+                        "command line)")
+    fingerprint = values.get("tls_fingerprint", "").lower()
+    pinned = FINGERPRINT.fullmatch(fingerprint)
+    if fingerprint and not pinned:
+        raise Permanent(f"tls_fingerprint={values['tls_fingerprint']!r} is not a SHA-256 "
+                        "fingerprint (sha256: and 64 hexadecimal digits, colons allowed)")
     try:
         timeout = float(values.get("timeout") or DEFAULT_TIMEOUT)
     except ValueError:
         raise Permanent(f"homeguy.timeout={values['timeout']!r} is not a number of "
                         "seconds") from None
     return Settings(url.rstrip("/"), token, timeout, values.get("source", "unknown"),
-                    values.get("install", ""))
+                    values.get("install", ""),
+                    pinned.group(1).replace(":", "") if pinned else "", allow_http in YES)
 
 
 def backoff(first: float = FIRST_DELAY, cap: float = MAX_DELAY) -> Iterator[float]:
@@ -172,6 +198,8 @@ def fetch(settings: Settings, get: Callable[..., Any], sleep: Callable[[float], 
             response = get(url, headers={"Authorization": f"Bearer {settings.token}",
                                          "Accept": "application/json"},
                            timeout=REQUEST_TIMEOUT)
+        except requests.exceptions.SSLError as error:
+            raise Permanent(untrusted(settings, error)) from None
         except requests.RequestException as error:
             last = f"cannot reach {settings.url}: {error.__class__.__name__}: {error}"
         else:
@@ -195,6 +223,37 @@ def fetch(settings: Settings, get: Callable[..., Any], sleep: Callable[[float], 
             f"({left:.0f} s left)")
         sleep(wait)
     raise EnrollError(f"gave up after {settings.timeout:.0f} s: {last}")
+
+
+def untrusted(settings: Settings, error: Exception) -> str:
+    """What to say when the service's TLS certificate is refused."""
+    if settings.tls_fingerprint:
+        return (f"the certificate of {settings.url} does not have the SHA-256 fingerprint "
+                f"given (tls_fingerprint): is this the right service? ({error})")
+    return (f"the certificate of {settings.url} is not trusted by this system ({error}): "
+            "give the service's certificate fingerprint with "
+            "homeguy.tls_fingerprint=sha256:<hex> (its operator has it)")
+
+
+def http_get(settings: Settings) -> Callable[..., Any]:
+    """requests' GET, checking the service's certificate against ``tls_fingerprint`` when
+    given (urllib3's ``assert_fingerprint``), against the system's CAs otherwise."""
+    import requests  # noqa: PLC0415
+    from requests.adapters import HTTPAdapter  # noqa: PLC0415
+
+    session = requests.Session()
+    if not settings.tls_fingerprint:
+        return session.get
+
+    class Pinned(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["assert_fingerprint"] = settings.tls_fingerprint
+            super().init_poolmanager(*args, **kwargs)
+
+    session.mount("https://", Pinned())
+    # The chain is not checked, the fingerprint is, on every connection. Per request:
+    # a session's verify=False loses to REQUESTS_CA_BUNDLE in the environment.
+    return functools.partial(session.get, verify=False)
 
 
 def write_files(plan: Plan, root: Path, check: Callable[[Path], str | None]) -> None:
@@ -279,11 +338,9 @@ def daemon_ready(seconds: float = 180.0) -> bool:
 
 
 def enroll(settings: Settings) -> Plan:
-    import requests  # noqa: PLC0415
-
     say(f"fetching this node's configuration from {settings.url} "
         f"(settings from the {settings.source}; time limit {settings.timeout:.0f} s)")
-    payload = fetch(settings, requests.get, time.sleep, time.monotonic)
+    payload = fetch(settings, http_get(settings), time.sleep, time.monotonic)
     plan = validate(payload)
     node = plan.node
     say(f"node {node['name']!r}: home address {node['home_address']}, "

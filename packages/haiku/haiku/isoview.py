@@ -128,8 +128,18 @@ def _node_slot(request: HttpRequest, node: Node, base: Base) -> bytes:
             token = image_token(settings.SECRET_KEY, node.pk, issued.isoformat())
             node.token_digest, node.token_created = tokens.digest(token), issued
             node.save(update_fields=["token_digest", "token_created"])
-    url = settings.HAIKU.base_url or request.build_absolute_uri("/")
-    return slot_bytes(url.rstrip("/"), token, ENROLL_TIMEOUT, base.slot_size)
+    return slot_bytes(enrollment_url(request), token, ENROLL_TIMEOUT, base.slot_size,
+                      tls_fingerprint=settings.HAIKU.tls_fingerprint or None,
+                      allow_http=True if _plain_http(request) else None)
+
+
+def enrollment_url(request: HttpRequest) -> str:
+    """Where the node's image enrolls: the service's public URL, or this request's."""
+    return (settings.HAIKU.base_url or request.build_absolute_uri("/")).rstrip("/")
+
+
+def _plain_http(request: HttpRequest) -> bool:
+    return enrollment_url(request).startswith("http://")
 
 
 def _prepare(request: HttpRequest, node_id: int) -> tuple[Base, Node, bytes] | HttpResponse:
@@ -139,6 +149,12 @@ def _prepare(request: HttpRequest, node_id: int) -> tuple[Base, Node, bytes] | H
     if base is None:
         return JsonResponse({"error": "preconfigured ISO images are not available yet: no "
                              "base image is configured (HAIKU_BASE_ISO)"}, status=501)
+    if _plain_http(request) and not settings.HAIKU.enroll_allow_http:
+        return JsonResponse({"error": f"this service's URL is {enrollment_url(request)}: a "
+                             "node would send its token and receive its keys in clear, so "
+                             "its image would refuse to enroll. Serve the service over "
+                             "https:// (HAIKU_BASE_URL), or allow plain http:// explicitly "
+                             "(HAIKU_ENROLL_ALLOW_HTTP=yes)"}, status=409)
     with open(base.path, "rb") as stream:
         stream.seek(base.slot_offset)
         if stream.read(len(SLOT_HEADER)) != SLOT_HEADER:

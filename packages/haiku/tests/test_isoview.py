@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from haiku.core import isoimage
+from haiku.core.config import SettingsError, from_environ
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node, node_by_token, rotate_token
@@ -30,7 +31,8 @@ def base(tmp_path: Path, haiku_settings: Any) -> bytes:
     meta = {"profile": "mobile-host", "size": SIZE, "sha256": hashlib.sha256(data).hexdigest(),
             "slot": {"path": "/homeguy/node.conf", "offset": SLOT_OFFSET, "size": SLOT_SIZE}}
     (tmp_path / "base.iso.json").write_text(json.dumps(meta))
-    haiku_settings.change_haiku(base_iso=str(iso), base_url="http://10.0.2.100:8080")
+    haiku_settings.change_haiku(base_iso=str(iso), base_url="http://10.0.2.100:8080",
+                                enroll_allow_http=True)
     return bytes(data)
 
 
@@ -59,6 +61,7 @@ def test_image_is_the_base_with_the_slot_filled(base: bytes, owner: tuple[Client
     slot = image[SLOT_OFFSET:SLOT_OFFSET + SLOT_SIZE].decode()
     values = dict(line.split("=", 1) for line in slot.splitlines() if "=" in line)
     assert values["url"] == "http://10.0.2.100:8080" and values["timeout"] == "90"
+    assert values["allow_http"] == "yes"  # the operator allowed it (HAIKU_ENROLL_ALLOW_HTTP)
     # The image's token works for the node's configuration; the old one no longer does.
     found = node_by_token(values["token"])
     assert found is not None and found.pk == node.pk
@@ -134,3 +137,39 @@ def test_image_token_is_stable_and_bound_to_node_and_time() -> None:
     assert token != isoimage.image_token("secret", 2, "2026-01-01T00:00:00+00:00")
     assert token != isoimage.image_token("secret", 1, "2026-01-01T00:00:01+00:00")
     assert token != isoimage.image_token("other", 1, "2026-01-01T00:00:00+00:00")
+
+
+def _slot_of(response: Any) -> dict[str, str]:
+    slot = body(response)[SLOT_OFFSET:SLOT_OFFSET + SLOT_SIZE].decode()
+    return dict(line.split("=", 1) for line in slot.splitlines() if "=" in line)
+
+
+def test_an_http_service_makes_no_image_unless_allowed(base: bytes, owner: tuple[Client, Node],
+                                                       haiku_settings: Any) -> None:
+    client, node = owner
+    haiku_settings.change_haiku(enroll_allow_http=False)
+    for path in (f"/api/v1/nodes/{node.pk}/iso", f"/api/v1/nodes/{node.pk}/iso.sha256"):
+        refused = client.get(path)
+        assert refused.status_code == 409
+        assert "HAIKU_ENROLL_ALLOW_HTTP=yes" in refused.json()["error"]
+        assert "https://" in refused.json()["error"]
+
+
+def test_an_https_service_pins_its_certificate_when_told(
+        base: bytes, owner: tuple[Client, Node], haiku_settings: Any) -> None:
+    client, node = owner
+    pin = "AB:" * 31 + "CD"
+    haiku_settings.change_haiku(base_url="https://ha.example.org", enroll_allow_http=False,
+                                tls_fingerprint=from_environ(
+                                    {"HAIKU_TLS_FINGERPRINT": pin}).tls_fingerprint)
+    values = _slot_of(client.get(f"/api/v1/nodes/{node.pk}/iso"))
+    assert values["url"] == "https://ha.example.org"
+    assert values["tls_fingerprint"] == "ab" * 31 + "cd"
+    assert "allow_http" not in values
+    haiku_settings.change_haiku(tls_fingerprint="")
+    assert "tls_fingerprint" not in _slot_of(client.get(f"/api/v1/nodes/{node.pk}/iso"))
+
+
+def test_a_fingerprint_that_is_not_one_is_refused_at_start() -> None:
+    with pytest.raises(SettingsError, match=r"HAIKU_TLS_FINGERPRINT='sha1:ab'.*SHA-256"):
+        from_environ({"HAIKU_TLS_FINGERPRINT": "sha1:ab"})

@@ -10,7 +10,9 @@ pytestmark = pytest.mark.unit
 
 @pytest.mark.parametrize("vector", vectors(), ids=lambda v: v.file)
 def test_writer_and_reader_match_the_golden_bytes(vector) -> None:  # type: ignore[no-untyped-def]
-    assert slot_bytes(vector.url, vector.token, vector.timeout, vector.size) == vector.data
+    assert slot_bytes(vector.url, vector.token, vector.timeout, vector.size,
+                      tls_fingerprint=vector.tls_fingerprint,
+                      allow_http=vector.allow_http) == vector.data
     assert parse_slot(vector.data) == vector.values
 
 

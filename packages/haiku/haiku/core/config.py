@@ -6,6 +6,7 @@ a frozen :class:`Settings` or raises :class:`SettingsError` naming the variable.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,6 +62,14 @@ def _list(text: str) -> tuple[str, ...]:
 
 def _text(text: str) -> str:
     return text
+
+
+def _fingerprint(text: str) -> str:
+    digits = text.strip().lower().removeprefix("sha256:").replace(":", "")
+    if digits and not re.fullmatch(r"[0-9a-f]{64}", digits):
+        raise ValueError(f"expected a SHA-256 fingerprint (64 hexadecimal digits, colons "
+                         f"allowed), got {text!r}")
+    return digits
 
 
 def _command(text: str) -> tuple[str, ...]:
@@ -127,6 +136,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HAIKU_BASE_ISO", "base_iso", "", _text,
             "The base live image per-user ISOs are streamed from (built by `homeguy iso "
             "build`, with its .json next to it); empty: no ISO downloads (501)."),
+    Setting("HAIKU_ENROLL_ALLOW_HTTP", "enroll_allow_http", "no", _bool,
+            "Whether nodes may enroll over plain http:// (HAIKU_BASE_URL, or the URL the "
+            "image was downloaded from): their images then say so explicitly, since the "
+            "node token and keys cross the network in clear. Otherwise an image for an "
+            "http:// URL is refused."),
+    Setting("HAIKU_TLS_FINGERPRINT", "tls_fingerprint", "", _fingerprint,
+            "The SHA-256 fingerprint of the service's TLS certificate (as `openssl x509 "
+            "-noout -fingerprint -sha256` prints it), put in the nodes' images so that they "
+            "trust that certificate rather than the system's CAs (a certificate of your "
+            "own); empty: the CAs."),
     Setting("HAIKU_CRL_LIFETIME", "crl_lifetime", "3600", _lifetime,
             "Seconds a published CRL is valid (its nextUpdate): how long a home agent may "
             "keep using a CRL it fetched, so at most how late it learns of a revocation."),
@@ -172,6 +191,8 @@ class Settings:
     from_email: str
     base_url: str
     base_iso: str
+    enroll_allow_http: bool
+    tls_fingerprint: str
     crl_lifetime: int
     crl_file: str
     swanctl_dir: str
