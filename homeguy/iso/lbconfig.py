@@ -122,11 +122,16 @@ class ConfigFile:
 
 
 def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
-                  keyring: bytes) -> dict[str, ConfigFile]:
+                  keyring: bytes, pin: bytes = b"") -> dict[str, ConfigFile]:
     """The files to lay over `lb config`'s output, by path under config/.
 
     `sources` maps each path of STATIC_FILES and TEMPLATES (relative to live/) to its
-    bytes; `keyring` is the repository's public key (binary OpenPGP).
+    bytes; `keyring` is the repository's public key (binary OpenPGP); `pin`, the apt
+    preferences the keyring package installs (homeguy.keyring.apt_preferences), in force
+    while the image's packages are chosen: without it apt would pick Debian's newer
+    build of a patched package first and then refuse to "downgrade" to Homeguy's. (Not
+    named homeguy.pref: live-build removes its chroot-only preferences after the chroot
+    stage, which would take the keyring package's file with it.)
     """
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
@@ -143,6 +148,8 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
     for source, target, mode in STATIC_FILES:
         files[target] = ConfigFile(sources[source], mode)
     files["archives/homeguy.key.chroot"] = ConfigFile(keyring, 0o644)
+    if pin:
+        files["archives/homeguy-build.pref.chroot"] = ConfigFile(pin, 0o644)
     files[f"includes.binary/{SLOT_PATH}"] = ConfigFile(
         slot_bytes(None, None, timeout=inputs.profile.enroll_timeout), 0o644)
     return files

@@ -10,6 +10,7 @@ import pytest
 from homeguy_slot import SLOT_SIZE, parse_slot
 from iso_vm import built_iso, installed_packages, repo_with_new_version  # tests/e2e/
 
+from homeguy import patched
 from homeguy.files import sha256_file
 from homeguy.git import TOP
 from homeguy.iso.build import CACHE, build, locate_slot
@@ -18,6 +19,8 @@ from homeguy.iso.slot import SlotLocation
 from homeguy.run import run
 
 pytestmark = pytest.mark.e2e
+
+RECIPE = TOP / "packages" / "strongswan-mip6"
 
 WORK = TOP / "out" / "iso" / "e2e"
 
@@ -53,6 +56,26 @@ def test_homeguy_packages_came_from_the_signed_repository(base_iso: Path) -> Non
     listing = run(["xorriso", "-indev", base_iso, "-find", "/live", "-name",
                    "filesystem.packages"]).stdout
     assert "filesystem.packages" in listing
+
+
+def test_the_image_runs_homeguys_strongswan_under_the_keyring_pin(base_iso: Path,
+                                                                  tmp_path: Path) -> None:
+    """The role brings strongSwan for certificate keying: Homeguy's patched build, chosen
+    under the keyring package's pin while the image was made (Debian's own build may have
+    a higher version), and the pin itself is in the image for later upgrades."""
+    suffix = patched.parse_recipe((RECIPE / patched.RECIPE).read_text(), RECIPE).suffix
+    versions = installed_packages(base_iso, tmp_path)
+    for name in ("charon-systemd", "strongswan-swanctl", "libstrongswan-extra-plugins"):
+        assert versions[name].endswith(suffix), (name, versions[name])
+    squashfs = tmp_path / "filesystem.squashfs"
+    run(["xorriso", "-osirrox", "on", "-indev", base_iso, "-extract",
+         "/live/filesystem.squashfs", squashfs])
+    run(["unsquashfs", "-q", "-d", tmp_path / "root", squashfs,
+         "etc/apt/preferences.d", "etc/strongswan.d/homeguy-mip6.conf"])
+    assert sorted(p.name for p in (tmp_path / "root/etc/apt/preferences.d").iterdir()) == [
+        "homeguy.pref"]  # the keyring package's; the build's own pin is gone
+    assert "roam_events = no" in (tmp_path / "root/etc/strongswan.d/homeguy-mip6.conf"
+                                  ).read_text()
 
 
 def test_slot_is_recorded_where_the_image_has_it(base_iso: Path) -> None:

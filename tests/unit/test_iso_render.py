@@ -310,3 +310,15 @@ def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) ->
 def test_squashfs_leaves_out_apt_caches() -> None:
     files = render_config(inputs(), read_sources(), b"KEY")
     assert files["rootfs/excludes"].content == b"var/cache/apt/*.bin\n"
+
+
+def test_the_keyring_pin_is_in_force_while_the_homeguy_layer_is_installed() -> None:
+    """apt chooses the image's packages under the pin the keyring package installs: without
+    it, Debian's newer build of a patched package (strongSwan) came first and the layer's
+    upgrade then refused to "downgrade" to Homeguy's."""
+    files = render_config(inputs(), read_sources(), b"KEY", b"Package: x\nPin-Priority: 1001\n")
+    debian, homeguy = split_layers(files)
+    assert homeguy["archives/homeguy-build.pref.chroot"].content == (
+        b"Package: x\nPin-Priority: 1001\n")
+    assert "archives/homeguy-build.pref.chroot" not in debian
+    assert "archives/homeguy-build.pref.chroot" not in render_config(inputs(), read_sources(), b"K")
