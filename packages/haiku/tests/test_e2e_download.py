@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from haiku.core import isoimage
+from homeguy_slot import slot_bytes
 
 from tests.load import PASSWORD, make_users
 from tests.services import service, unit_lines
@@ -46,7 +46,7 @@ def base_iso(tmp_path: Path) -> Path:
         for _ in range(size // len(block)):
             out.write(block)
         out.seek(SLOT_OFFSET)
-        out.write(isoimage.slot_bytes("", "", 90, SLOT_SIZE))
+        out.write(slot_bytes("", "", 90, SLOT_SIZE))
     digest = hashlib.sha256(iso.read_bytes()).hexdigest()
     (tmp_path / "base.iso.json").write_text(json.dumps({
         "profile": "mobile-host", "size": size, "sha256": digest,
@@ -102,7 +102,9 @@ def served(base_iso: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]
     env = {"HAIKU_STATE_DIR": str(tmp_path / "state"),
            "HAIKU_NODES_DIR": str(tmp_path / "nodes.d"),
            "HAIKU_CONTROL_SOCKET": str(tmp_path / "none.sock"),
-           "HAIKU_BASE_ISO": str(base_iso)}
+           "HAIKU_BASE_ISO": str(base_iso),
+           # Served over plain HTTP on the loopback here: images for it allowed.
+           "HAIKU_ENROLL_ALLOW_HTTP": "yes"}
     log = tmp_path / "server.log"
     with service(env, log) as base:
         yield base, env, log

@@ -20,6 +20,8 @@ from mip6_kernel_config.kconfig import parse
 from mip6_kernel_config.merge import DEBIAN_SOURCE, RANK, tarball_top
 from mip6_kernel_config.options import Role, options_for
 
+from homeguy import packages
+
 pytestmark = pytest.mark.e2e
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -105,14 +107,10 @@ def test_merge_reports_a_missing_base(tmp_path: Path) -> None:
 
 
 def test_debian_package(tmp_path: Path) -> None:
-    """dpkg-buildpackage -b into a temporary folder, lintian without errors or warnings
-    (the Makefile's `deb` target), then the installed layout works."""
-    result = subprocess.run(
-        ["make", "-C", str(PACKAGE), "deb", f"OUT={tmp_path}"],
-        capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    deb = tmp_path / "deb" / "mip6-kernel-config_0.1.0_all.deb"
+    """The package as `make` builds it (homeguy.packages: dpkg-buildpackage, lintian
+    without errors or warnings), then the installed layout works."""
+    built = packages.build(packages.SourcePackage.read(PACKAGE), progress=False)
+    (deb,) = [d for d in built if d.name.startswith("mip6-kernel-config_")]
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True,
                              check=True).stdout
     files = {line.split()[-1].removeprefix(".") for line in listing.splitlines()}
