@@ -59,7 +59,7 @@ from mip6d_topology import (  # noqa: E402
     start_mip6d,
 )
 
-from homeguy.lab import vm  # noqa: E402
+from homeguy.lab import installed, vm  # noqa: E402
 from homeguy.lab.topology import Topology  # noqa: E402
 from homeguy.run import CommandError  # noqa: E402
 
@@ -141,6 +141,7 @@ def host_main() -> int:
     RWDIR.mkdir(parents=True)
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON document only
         strongswan_lab.prepare({ike.VARIANT})
+        installed.prepare()  # mip6d as users run it: the .deb with Debian's dependencies
     q = shlex.quote
     command = (
         f"cd {q(str(ROOT))}; modprobe -a {' '.join(vm.MODULES)}; "

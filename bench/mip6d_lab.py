@@ -31,6 +31,7 @@ package registry this project can reach. Prints one JSON document.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import json
@@ -69,9 +70,10 @@ from mip6d_topology import (  # noqa: E402
     ha_config,
     mn_config,
     ping_until,
+    spawn_mip6d,
 )
 
-from homeguy.lab import vm  # noqa: E402
+from homeguy.lab import installed, vm  # noqa: E402
 from homeguy.lab.topology import Host, Topology  # noqa: E402
 from homeguy.run import CommandError, run  # noqa: E402
 
@@ -499,18 +501,6 @@ def measure_registrations(cl: Host, ha: Daemon) -> dict[str, Any]:
     }
 
 
-def spawn_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
-    """``start_mip6d`` without the wait, so that the daemons start side by side."""
-    config = net.workdir / f"{name}.conf"
-    config.write_text(config_text)
-    log = net.workdir / f"{name}.log"
-    process = host.spawn(
-        "env", f"PYTHONPATH={ROOT}/packages/mip6d", sys.executable, "-m", "mip6d",
-        "--config", str(config), "--log-format", "json", log=log,
-    )
-    return Daemon(host, name, config, log, process)
-
-
 BEGAN = time.monotonic()
 
 
@@ -567,6 +557,8 @@ def guest_main(rwdir: Path) -> None:
 def host_main() -> int:
     shutil.rmtree(RWDIR, ignore_errors=True)  # this benchmark's own directory
     RWDIR.mkdir(parents=True)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON document only
+        installed.prepare()  # mip6d as users run it: the .deb with Debian's dependencies
     q = shlex.quote
     command = (
         f"cd {q(str(ROOT))}; modprobe -a {' '.join(vm.MODULES)}; "

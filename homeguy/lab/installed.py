@@ -19,8 +19,6 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from debian.deb822 import Deb822
-
 from homeguy import packages
 from homeguy.mirror import debian_mirror
 from homeguy.run import run
@@ -95,11 +93,3 @@ def argv(*command: str, root: Path = ROOT) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND_USR,
             str(root), *command]
 
-
-def version(package: str, root: Path = ROOT) -> str:
-    """The version dpkg recorded for `package` in the installed root."""
-    with open(root / "var/lib/dpkg/status") as status:
-        for paragraph in Deb822.iter_paragraphs(status):
-            if paragraph["Package"] == package:
-                return str(paragraph["Version"])
-    raise LookupError(f"{package} is not installed in {root}")

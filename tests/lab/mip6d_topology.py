@@ -177,15 +177,19 @@ class Daemon:
         self.process.send_signal(signum)
 
 
-def start_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
-    """Write ``config_text`` and start the installed mip6d in ``host``; wait until it is
-    ready."""
+def spawn_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
+    """Write ``config_text`` and start the installed mip6d in ``host`` (not waiting)."""
     config = net.workdir / f"{name}.conf"
     config.write_text(config_text)
     log = net.workdir / f"{name}.log"
     process = host.spawn(*installed.argv(MIP6D, "--config", str(config),
                                          "--log-format", "json"), log=log)
-    daemon = Daemon(host, name, config, log, process)
+    return Daemon(host, name, config, log, process)
+
+
+def start_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
+    """:func:`spawn_mip6d`, then wait until the daemon is ready."""
+    daemon = spawn_mip6d(net, host, name, config_text)
     daemon.wait_event("ready", timeout=150, after=0)
     return daemon
 

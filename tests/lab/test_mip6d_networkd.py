@@ -86,7 +86,7 @@ def mip6d_state(host: Host) -> tuple[str, str, str]:
     return rules, routes, home
 
 
-def settle_and_ping(m: Mobility, target: IPv6Address, count: int) -> int:
+def answered_pings(m: Mobility, target: IPv6Address, count: int) -> int:
     """Answers of ``count`` pings, 0.2 s apart, from the correspondent to ``target``."""
     out = m.cn.run("ping", "-6", "-n", "-i", "0.2", "-W", "1", "-c", str(count), str(target),
                    check=False, timeout=count + 10)
@@ -127,7 +127,7 @@ def test_networkd_restart_keeps_binding_and_traffic(net: Topology, role: str) ->
     assert networkd.wait(timeout=20) == 0
     start_networkd(net, m.mn, 2)
     time.sleep(5)  # several advertisements (every 0.5-1.5 s) after the new start
-    answered = settle_and_ping(m, target, 20)
+    answered = answered_pings(m, target, 20)
     after = mip6d_state(m.mn)
 
     assert answered >= 19, f"{answered} of 20 pings through the tunnel after the restart"
