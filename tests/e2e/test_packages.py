@@ -37,14 +37,15 @@ def test_versions_come_from_git(built: dict[str, Path]) -> None:
 
 def test_mip6d_package_contents(built: dict[str, Path], tmp_path: Path) -> None:
     listing = run(["dpkg-deb", "-c", built["mip6d"]]).stdout
-    for path in ("./usr/sbin/mip6d", "./usr/bin/mip6ctl", "./etc/mip6d/mip6d.conf",
+    for path in ("./usr/sbin/mip6d", "./usr/bin/mip6ctl", "./usr/share/mip6d/mip6d.conf",
                  "./etc/mip6d/nodes.d/", "./lib/systemd/system/mip6d.service",
                  "./usr/share/man/man8/mip6d.8.gz", "./usr/share/man/man5/mip6d.conf.5.gz",
                  "./usr/share/man/man8/mip6ctl.8.gz"):
         assert f" {path}\n" in listing + "\n", path
     run(["dpkg-deb", "--control", built["mip6d"], tmp_path / "control"])
+    # mip6d.conf is the node's (enrollment rewrites it): made by the postinst, no conffile.
     assert (tmp_path / "control" / "conffiles").read_text().split() == [
-        "/etc/mip6d/mip6d.conf", "/etc/mip6d/nodes.d/README"
+        "/etc/mip6d/nodes.d/README"
     ]
     depends = run(["dpkg-deb", "-f", built["python3-mip6d"], "Depends"]).stdout
     assert "python3-pyroute2" in depends
