@@ -67,6 +67,9 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "aptly",
         "mmdebstrap",
     ),
+    # The packages tested the way Debian does (tests/e2e/test_packages_debian.py): their
+    # debian/tests with autopkgtest (chroot backend) in an mmdebstrap root.
+    "packages": ("autopkgtest", "mmdebstrap"),
     # The HAiku service (packages/haiku/): its runtime as the Debian package runs it
     # (python3-django, gunicorn, ...), PostgreSQL for the database tests, Chromium for the
     # browser tests, wrk for the benchmark, dh-python for building the package.
@@ -102,7 +105,7 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 PURPOSES = {
     "build": ("build",),
-    "test": ("build", "lab", "lint", "repo", "kernel-config", "haiku", "live"),
+    "test": ("build", "lab", "lint", "repo", "kernel-config", "packages", "haiku", "live"),
     "live": ("build", "live"),
 }
 

@@ -30,6 +30,7 @@ from homeguy.run import run
 CACHE = Path("/var/cache/homeguy")
 TEST_DEBS = CACHE / "repo-test-debs"
 CHROOT_TARBALL = CACHE / "mmdebstrap-bookworm-apt.tar"
+TESTBED_TARBALL = CACHE / "mmdebstrap-bookworm-testbed.tar"
 # Small real packages of bookworm main whose only dependency (libc6) a minimal chroot has.
 REAL_PACKAGES = ("hello", "tree")
 # dpkg-deb's timestamps for the test packages (reproducible .debs).
@@ -104,17 +105,30 @@ def apt_download(names: tuple[str, ...], cache: Path = TEST_DEBS) -> list[Path]:
 
 def bookworm_tarball() -> Path:
     """A clean bookworm (essential packages and apt) made once with mmdebstrap."""
-    if not CHROOT_TARBALL.exists():
+    return _mmdebstrap(CHROOT_TARBALL, dpkgopts=("path-exclude=/usr/share/man/*",
+                                                 "path-exclude=/usr/share/locale/*",
+                                                 "path-exclude=/usr/share/doc/*"))
+
+
+def testbed_tarball() -> Path:
+    """A clean bookworm with dpkg-dev, made once: what autopkgtest needs in its testbed to
+    read a source tree (it would install it for every run), and nothing filtered out, since
+    the packages' own tests read their documentation (examples)."""
+    return _mmdebstrap(TESTBED_TARBALL, include=("dpkg-dev",))
+
+
+def _mmdebstrap(tarball: Path, include: tuple[str, ...] = (),
+                dpkgopts: tuple[str, ...] = ()) -> Path:
+    if not tarball.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        partial = CHROOT_TARBALL.with_name("partial-" + CHROOT_TARBALL.name)  # mmdebstrap: .tar
+        partial = tarball.with_name("partial-" + tarball.name)  # mmdebstrap: a .tar name
         run(["mmdebstrap", "--quiet", "--variant=apt", "--mode=root",
-             "--dpkgopt=path-exclude=/usr/share/man/*",
-             "--dpkgopt=path-exclude=/usr/share/locale/*",
-             "--dpkgopt=path-exclude=/usr/share/doc/*",
+             *(f"--include={name}" for name in include),
+             *(f"--dpkgopt={option}" for option in dpkgopts),
              "bookworm", partial, f"deb {debian_mirror('bookworm')} bookworm main"],
             timeout=1200)
-        os.replace(partial, CHROOT_TARBALL)
-    return CHROOT_TARBALL
+        os.replace(partial, tarball)
+    return tarball
 
 
 @dataclass

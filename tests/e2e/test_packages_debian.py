@@ -1,0 +1,175 @@
+"""The packages behave like Debian's: each one goes through a piuparts-style cycle
+(install, upgrade to a next version that changes its configuration files, remove, purge)
+in a clean bookworm root with real apt and dpkg and leaves no file behind; a role package
+turns its role on at install and off at removal; no file that enrollment rewrites is a
+conffile; and every source package's autopkgtests pass against the built .debs, run by
+the real autopkgtest.
+
+One set of built .debs, one clean root with the packages' Debian dependencies installed
+once (testkit.testbed); the cycles leave it as they found it (they assert so), and
+autopkgtest runs in a copy of it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homeguy import keyring, packages
+from homeguy.run import run
+from testkit import apt, testbed
+
+pytestmark = pytest.mark.e2e
+
+# The next version that each package upgrades to in the cycle.
+NEXT = "+next1"
+# The files HAiku's configuration endpoint sends and enrollment writes on a node
+# (packages/haiku/haiku/payload.py, live/hooks/enroll/homeguy_enroll.py): never conffiles,
+# or the next upgrade would ask about them.
+ENROLLED = ("/etc/mip6d/mip6d.conf", "/etc/swanctl/conf.d/haiku-mip6.conf",
+            "/etc/swanctl/x509/node.pem", "/etc/swanctl/private/node.pem",
+            "/etc/swanctl/x509ca/haiku-ca.pem")
+# Files the postinst creates from a template: the next version changes the template.
+TEMPLATES = {"mip6d": ("/usr/share/mip6d/mip6d.conf",)}
+# Role package -> mip6-kernel-config's name of the role.
+ROLES = {"homeguy-mobile-host": "mn", "homeguy-mobile-router": "mr", "homeguy-home-agent": "ha"}
+# What each source package's autopkgtests must report here. mip6d's start needs a Mobile
+# IPv6 kernel and isolation-machine: the chroot backend skips it (the kernel lab runs it).
+AUTOPKGTESTS = {
+    "mip6d": {"check-configs": "PASS", "start": "SKIP"},
+    "haiku": {"migrate-and-serve": "PASS"},
+    "mip6-kernel-config": {"kernel-check": "PASS"},
+    "homeguy-meta": {"mobile-host": "PASS", "mobile-router": "PASS", "home-agent": "PASS"},
+    "homeguy-slot": {"command1": "PASS"},
+}
+
+
+@pytest.fixture(scope="module")
+def built() -> list[testbed.Deb]:
+    """Every package of the tree built once (unchanged ones are reused)."""
+    return [testbed.Deb.read(deb) for source in keyring.other_packages()
+            for deb in packages.build(source, progress=False)]
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    with testbed.scratch(tmp_path_factory.mktemp("testbed")) as directory:
+        yield directory
+
+
+@pytest.fixture(scope="module")
+def base(built: list[testbed.Deb], scratch: Path) -> apt.Chroot:
+    """The clean root: Debian's dependencies installed, the built .debs and their next
+    versions as two flat apt sources."""
+    (scratch / "next").mkdir()
+    following = [testbed.repack(deb, scratch / "next", NEXT,
+                                deb.conffiles + TEMPLATES.get(deb.name, ()))
+                 for deb in built]
+    return testbed.prepare(scratch / "root", built, {"built": [deb.path for deb in built],
+                                                     "next": following})
+
+
+def test_no_conffile_is_rewritten_by_enrollment(built: list[testbed.Deb]) -> None:
+    conffiles = {path for deb in built for path in deb.conffiles}
+    assert "/etc/default/haiku" in conffiles  # the listing is real
+    assert conffiles.isdisjoint(ENROLLED)
+
+
+def installed(chroot: apt.Chroot, package: str) -> str:
+    return run(["chroot", chroot.root, "dpkg-query", "-W", "-f=${Version}", package],
+               check=False).stdout
+
+
+def assert_role(root: Path, package: str, on: bool) -> None:
+    """On: the role's unit enabled, its sysctl.d and modules-load.d files in place; off:
+    all gone (after a purge, the enablement too)."""
+    code = ROLES[package]
+    for path in (f"usr/lib/sysctl.d/60-mip6-{code}.conf",
+                 f"usr/lib/modules-load.d/mip6-{code}.conf",
+                 f"lib/systemd/system/{package}.service"):
+        assert (root / path).exists() == on, path
+    link = root / f"etc/systemd/system/multi-user.target.wants/{package}.service"
+    if on:
+        assert os.readlink(link) == f"/lib/systemd/system/{package}.service"
+
+
+# python3-mip6d and python3-homeguy-slot go through it as dependencies of mip6d and haiku.
+@pytest.mark.parametrize("package", ["mip6d", "mip6-kernel-config", "haiku", "homeguy-installer",
+                                     *ROLES])
+def test_install_upgrade_remove_purge_leave_nothing(base: apt.Chroot, built: list[testbed.Deb],
+                                                    package: str) -> None:
+    root = base.root
+    version = next(deb.version for deb in built if deb.name == package)
+    before = testbed.files(root)
+
+    def apt_get(*args: str) -> None:
+        # stdin closed: a conffile question would fail dpkg instead of waiting.
+        result = run(["chroot", root, "apt-get", "-q", "-y", "-o", "Dpkg::Use-Pty=0",
+                      "--no-install-recommends", *args], env=apt.APT_ENV, check=False,
+                     input="", timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "dpkg: warning" not in result.stderr, result.stderr
+
+    apt_get("install", f"{package}={version}")
+    assert installed(base, package) == version
+    if package in ROLES:
+        assert_role(root, package, on=True)
+    if package == "mip6d":
+        # Created by the postinst, then rewritten as enrollment does.
+        conf = root / "etc/mip6d/mip6d.conf"
+        assert conf.read_text() == (root / "usr/share/mip6d/mip6d.conf").read_text()
+        conf.write_text("NodeConfig MN;\n")
+        conf.chmod(0o600)
+    with testbed.use_source(base, "next"):
+        apt_get("install", package)
+    assert installed(base, package) == version + NEXT
+    if package == "mip6d":
+        assert (root / "etc/mip6d/mip6d.conf").read_text() == "NodeConfig MN;\n"
+        assert not list((root / "etc/mip6d").glob("mip6d.conf.*"))
+    if package == "haiku":
+        mode = os.stat(root / "etc/default/haiku").st_mode
+        assert stat.S_IMODE(mode) == 0o600 and "# changed by the next version" in (
+            root / "etc/default/haiku").read_text()
+
+    apt_get("remove", package)
+    if package in ROLES:
+        assert_role(root, package, on=False)
+    apt_get("purge", package)
+    apt_get("autoremove", "--purge")
+    left = run(["chroot", root, "dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n"]
+               ).stdout.split("\n")
+    ours = {deb.name for deb in built}
+    assert [line for line in left if line.split(" ")[0] in ours] == []
+    after = testbed.files(root)
+    assert (sorted(after - before), sorted(before - after)) == ([], [])
+
+
+@pytest.fixture(scope="module")
+def autopkgtest_root(base: apt.Chroot, scratch: Path) -> Iterator[Path]:
+    """A copy of the clean root, /proc mounted, apt knowing Debian only: autopkgtest
+    brings the .debs under test itself."""
+    root = scratch / "autopkgtest-root"
+    run(["cp", "-a", base.root, root])
+    (root / "etc/apt/sources.list.d/built.sources").unlink()
+    with testbed.mounted_proc(root):
+        yield root
+
+
+def test_every_source_with_autopkgtests_is_run() -> None:
+    with_tests = {source.name for source in packages.source_packages()
+                  if (source.path / "debian/tests/control").is_file()}
+    assert with_tests == set(AUTOPKGTESTS)
+
+
+@pytest.mark.parametrize("source", list(AUTOPKGTESTS))
+def test_autopkgtest(built: list[testbed.Deb], autopkgtest_root: Path, tmp_path: Path,
+                     source: str) -> None:
+    tree = packages.BUILD / source / source  # the built tree, its changelog stamped
+    result = testbed.autopkgtest(tree, [deb.path for deb in built], autopkgtest_root, tmp_path)
+    verdicts = {name: verdict.split(" ")[0] for name, verdict in result.results.items()}
+    assert verdicts == AUTOPKGTESTS[source], result.log
+    assert result.returncode == (2 if "SKIP" in verdicts.values() else 0), result.log
