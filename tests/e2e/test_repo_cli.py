@@ -33,8 +33,12 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
     apt.build_deb(debs, "hg-hello", "1.0")
     apt.build_deb(debs, "hg-tool", "1.0", "amd64")
     other = apt.build_deb(rebuilt, "hg-hello", "1.0", files={"usr/share/x": "changed\n"})
+    # Two suites: what the shipped configuration has, and a second one.
+    config = tmp_path / "repo.toml"
+    config.write_text((TOP / "repo" / "repo.toml").read_text()
+                      + '\n[[suite]]\nname = "trixie"\n')
     with apt.gnupg_home() as home:
-        common = ("--out", out, "--signing-home", home)
+        common = ("--out", out, "--signing-home", home, "--config", config)
         first = homeguy_repo("publish", "--debs", debs, *common)
         assert first.returncode == 0, first.stderr
         assert first.stdout.splitlines()[:4] == [
@@ -75,7 +79,7 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
      "homeguy repo: /nonexistent/debs: no such directory; build the packages first or point "
      "--debs at a directory of .deb files"),
     (("--debs", "/", "--suite", "sid"),
-     "homeguy repo: suite 'sid' is not in {config} (suites: bookworm, trixie); add a "
+     "homeguy repo: suite 'sid' is not in {config} (suites: bookworm); add a "
      "[[suite]] or pick one"),
 ])
 def test_errors_say_what_to_do(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

@@ -29,8 +29,8 @@ name = "bookworm"
 
 def test_the_shipped_configuration() -> None:
     config = load_config()
-    assert [s.name for s in config.suites] == ["bookworm", "trixie"]
-    assert config.suite("trixie") == Suite("trixie", "trixie", "Homeguy for Debian 13 (trixie)")
+    # bookworm only: no suite of binaries built for another release (repo/README.md, Suites).
+    assert config.suites == (Suite("bookworm", "bookworm", "Homeguy for Debian 12 (bookworm)"),)
     assert config.components == ("main",)
     assert config.architectures == ("amd64", "all")
     assert config.machine_architectures == ("amd64",)
