@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from haiku.core import render
 
 from homeguy import keyring, packages
 from homeguy.run import run
@@ -31,8 +32,8 @@ NEXT = "+next1"
 # (packages/haiku/haiku/payload.py, live/hooks/enroll/homeguy_enroll.py): never conffiles,
 # or the next upgrade would ask about them.
 ENROLLED = ("/etc/mip6d/mip6d.conf", "/etc/swanctl/conf.d/haiku-mip6.conf",
-            "/etc/swanctl/x509/node.pem", "/etc/swanctl/private/node.pem",
-            "/etc/swanctl/x509ca/haiku-ca.pem")
+            *(f"/etc/swanctl/{name}" for name in (render.SWANCTL_CERT, render.SWANCTL_KEY,
+                                                   render.SWANCTL_CA)))
 # Files the postinst creates from a template: the next version changes the template.
 TEMPLATES = {"mip6d": ("/usr/share/mip6d/mip6d.conf",)}
 # Role package -> mip6-kernel-config's name of the role.
