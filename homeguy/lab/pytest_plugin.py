@@ -143,7 +143,7 @@ cd {q(str(rootdir))}
 modprobe -a {" ".join(vm.MODULES)}
 export {IN_LAB_ENV}=1 {REPORTS_ENV}={q(str(reports))} PYTHONDONTWRITEBYTECODE=1
 export {ARTIFACTS_ENV}={q(str(rundir / "artifacts"))} PYTHONPATH={q(str(vm.TOP))}
-{q(str(vm.VENV_BIN / "python"))} -m pytest -p no:cacheprovider -p {__name__} -v \\
+{q(str(vm.VENV_BIN / "python"))} -m pytest -p no:cacheprovider -p {__name__} -v --durations=0 \\
     @{q(str(rundir / "args"))} > {q(str(rundir / "pytest.log"))} 2>&1
 echo $? > {q(str(exit_file))}
 """
