@@ -144,6 +144,14 @@ def test_token_config_endpoint_rotate_revoke_disable(home_agent: FakeHomeAgent) 
         "2001:db8:100::/64", "2001:db8:100:1::/64"]
     assert len(body["keying"]["static_keys"]) == 4
     assert body["sysctl"] == {"net.ipv6.conf.all.forwarding": "1"}
+    # The mobile network: its link set up (an address and advertisements per prefix)
+    # before mip6d starts.
+    assert body["services"] == ["systemd-networkd", "mip6d"]
+    network = {f["path"]: f["content"] for f in body["files"]}[
+        "/etc/systemd/network/10-homeguy-mobile-network.network"]
+    assert "Name=eth1\n" in network and "IPv6SendRA=yes\n" in network
+    assert "Address=2001:db8:100::1/64\nAddress=2001:db8:100:1::1/64\n" in network
+    assert network.count("[IPv6Prefix]\n") == 2 and "Prefix=2001:db8:100:1::/64\n" in network
     config = parse(body["mip6d_conf"], "mip6d.conf")
     # The node's keys are the home agent's keys for it.
     ha_keys = {k.spi: k.encryption.key for s in home_agent.daemon.config.ipsec_policy_sets

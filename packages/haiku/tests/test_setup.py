@@ -46,7 +46,8 @@ def test_plan_writes_each_file_once_with_its_mode() -> None:
     assert "Gateway" not in files(ha.HomeAgentSetup(
         "eth0", SETUP.address, SETUP.mnp_pool, SETUP.url))[ha.NETWORK_FILE].text
     site = planned[ha.NGINX_SITE].text
-    assert "listen [::]:443 ssl;" in site and "proxy_pass http://127.0.0.1:8080;" in site
+    assert "listen [::]:443 ssl default_server;" in site
+    assert "proxy_pass http://127.0.0.1:8080;" in site
 
 
 def test_mip6d_conf_is_a_home_agent_that_mip6d_accepts(tmp_path: Path) -> None:
