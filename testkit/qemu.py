@@ -12,6 +12,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -144,6 +145,9 @@ class Guest:
         if self._shell is None:
             self._shell = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self._shell.connect(str(self.console_socket))
+            # What the guest prints is in the log file already; read it off the socket,
+            # or QEMU stops the serial line once the socket's buffer is full.
+            threading.Thread(target=_drain, args=(self._shell,), daemon=True).start()
         self._shell.sendall(text.encode())
 
     def login_root(self, timeout: float) -> None:
@@ -213,6 +217,14 @@ class Guest:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass  # closed by stop()
 
 
 def mac(name: str) -> str:
