@@ -69,6 +69,7 @@ RULES: dict[str, Access] = {
     "api-node-iso": Access.API,
     "api-node-iso-checksum": Access.API,
     "api-node-token": Access.API,
+    "api-quarantine": Access.API,
     "api-self-config": Access.NODE_TOKEN,
     "operator-quarantine": Access.OPERATOR,
     "api-tokens": Access.USER,
@@ -91,6 +92,7 @@ API_SCOPES: dict[str, dict[str, Scope]] = {
     "api-node-iso": {"GET": Scope.NODES_READ},
     "api-node-iso-checksum": {"GET": Scope.NODES_READ},
     "api-node-token": {"POST": Scope.TOKENS_ROTATE},
+    "api-quarantine": {"GET": Scope.OPERATOR_NODES},
 }
 
 
@@ -160,7 +162,7 @@ def _check_api(request: HttpRequest, needed: Scope | None) -> HttpResponse | Non
                              f"{tokens.API_PREFIX}...)")
     request.api_scopes = granted  # type: ignore[attr-defined]
     if needed is not None and needed not in granted:
-        return JsonResponse({"error": f"this API token lacks the scope {needed.value!r} "
-                             "that this operation needs; make a token with it",
+        return JsonResponse({"error": f"this operation needs the scope {needed.value!r}, "
+                             "which your API token (or, logged in, your role) lacks",
                              "missing_scope": needed.value}, status=403)
     return None

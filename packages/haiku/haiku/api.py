@@ -14,8 +14,10 @@ from functools import wraps
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -24,7 +26,7 @@ from haiku import nodes as nodes_service
 from haiku.core import tokens
 from haiku.core.scopes import Scope
 from haiku.forms import NodeForm, NodeIdentityForm
-from haiku.models import Node
+from haiku.models import Node, QuarantinedAddress
 from haiku.nodes import node_by_token
 from haiku.payload import node_config, node_summary
 from haiku.views import base_url, download
@@ -75,12 +77,16 @@ def api_docs(request: HttpRequest) -> HttpResponse:
     return render(request, "haiku/api_docs.html", {"paths": openapi.summary()})
 
 
+def _visible(request: HttpRequest) -> QuerySet[Node]:
+    """The caller's nodes; every user's with ``operator:nodes``."""
+    found = Node.objects.select_related("owner").prefetch_related("prefixes")
+    if Scope.OPERATOR_NODES in getattr(request, "api_scopes", ()):
+        return found
+    return found.filter(owner=request.user)
+
+
 def _node(request: HttpRequest, node_id: int) -> Node:
-    """One of the caller's nodes (any user's with ``operator:nodes``), or a 404."""
-    found = Node.objects.select_related("owner").filter(pk=node_id)
-    if Scope.OPERATOR_NODES not in getattr(request, "api_scopes", ()):
-        found = found.filter(owner=request.user)
-    node = found.first()
+    node = _visible(request).filter(pk=node_id).first()
     if node is None:
         raise ApiError(404, f"you have no node {node_id}")
     return node
@@ -145,10 +151,7 @@ def _home_agent(result: homeagent.ReloadResult) -> dict[str, Any]:
 def nodes(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _create(request)
-    found = Node.objects.prefetch_related("prefixes")
-    if Scope.OPERATOR_NODES not in getattr(request, "api_scopes", ()):
-        found = found.filter(owner=request.user)
-    return JsonResponse({"nodes": [_summary(n) for n in found]})
+    return JsonResponse({"nodes": [_summary(n) for n in _visible(request)]})
 
 
 def _create(request: HttpRequest) -> HttpResponse:
@@ -208,6 +211,15 @@ def node_token(request: HttpRequest, node_id: int) -> HttpResponse:
     response = JsonResponse({"node": n.pk, "token": nodes_service.rotate_token(n)})
     response["Cache-Control"] = "no-store"
     return response
+
+
+@api_view("GET")
+def quarantine(request: HttpRequest) -> HttpResponse:
+    """Deleted nodes' addresses and prefixes not handed out yet (``operator:nodes``)."""
+    held = QuarantinedAddress.objects.filter(until__gt=timezone.now())
+    return JsonResponse({"quarantined": [
+        {"pool": q.pool, "value": q.value, "former_node": q.former_node,
+         "until": q.until.isoformat()} for q in held]})
 
 
 @api_view("GET")

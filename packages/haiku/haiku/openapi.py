@@ -243,6 +243,20 @@ DOCUMENT: dict[str, Any] = {
                                   "content": {"text/plain": {}}},
                           "501": _json("Error", "no base image configured"),
                           **_DENIED, "404": _NOT_FOUND}}},
+        "/api/v1/quarantine": {"get": {
+            "operationId": "listQuarantine",
+            "summary": "Deleted nodes' home addresses and prefixes not handed out again "
+                       "yet (for the CRL lifetime after the deletion).",
+            **_security(Scope.OPERATOR_NODES),
+            "responses": {"200": {"description": "what is held, and until when", "content": {
+                "application/json": {"schema": _object(["quarantined"], quarantined={
+                    "type": "array", "items": _object(
+                        ["pool", "value", "former_node", "until"],
+                        pool={"type": "string", "enum": ["home", "mnp"]},
+                        value={"type": "string"},
+                        former_node={"type": "string", "description": "owner/name"},
+                        until={"type": "string", "format": "date-time"})})}}},
+                **_DENIED}}},
         "/api/v1/node/config": {"get": {
             "operationId": "getOwnConfig",
             "summary": "The calling node's configuration (the live image's boot hook).",

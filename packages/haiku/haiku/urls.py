@@ -90,5 +90,6 @@ urlpatterns = [
     path("api/v1/nodes/<id:node_id>/iso", isoview.node_iso, name="api-node-iso"),
     path("api/v1/nodes/<id:node_id>/iso.sha256", isoview.node_iso_checksum,
          name="api-node-iso-checksum"),
+    path("api/v1/quarantine", api.quarantine, name="api-quarantine"),
     path("api/v1/node/config", api.self_config, name="api-self-config"),
 ]

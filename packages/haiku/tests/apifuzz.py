@@ -13,6 +13,15 @@ SELF_CONFIG = "/api/v1/node/config"
 USER_SCOPES = ["nodes:read", "nodes:write", "tokens:rotate"]
 
 
+# Reads first (the node's own endpoint while its token still works), then the changes,
+# deletions last: each operation meets the fixture's node still there.
+_ORDER = ["GET", "PATCH", "POST", "DELETE"]
+
+
+def in_safe_order(operations: list[Any]) -> list[Any]:
+    return sorted(operations, key=lambda op: _ORDER.index(op.method.upper()))
+
+
 def headers(path: str, node_token: str, api_token: str) -> dict[str, str]:
     """The node's own endpoint takes the node token; the others the API token."""
     return {"Authorization": f"Bearer {node_token if path == SELF_CONFIG else api_token}"}

@@ -140,7 +140,7 @@ def test_scopes_and_credentials(alice: Api) -> None:
         response = reader.call(method, path, {"name": "x"} if method != "delete" else None)
         assert response.status_code == 403, (method, path)
         assert response.json()["missing_scope"] == scope
-        assert f"lacks the scope {scope!r}" in response.json()["error"]
+        assert f"needs the scope {scope!r}" in response.json()["error"]
     assert Node.objects.get(pk=node["id"]).name == "mr"
     for auth in ("Bearer hga_wrong", "Bearer " + tokens.new_token(), "Basic x", "Bearer"):
         response = Client().get("/api/v1/nodes", HTTP_AUTHORIZATION=auth)
@@ -240,6 +240,11 @@ def test_deleted_addresses_are_quarantined_for_the_crl_lifetime(
     operator.force_login(_user("op", role=User.Role.OPERATOR))
     page = operator.get("/operator/quarantine/").content.decode()
     assert "2001:db8:1::1000" in page and "alice/mr" in page
+    assert alice.call("get", "/quarantine").json()["missing_scope"] == "operator:nodes"
+    listed = operator.get("/api/v1/quarantine").json()["quarantined"]
+    assert {(q["pool"], q["value"], q["former_node"]) for q in listed} == {
+        ("home", "2001:db8:1::1000", "alice/mr"), ("mnp", "2001:db8:100::/64", "alice/mr"),
+        ("mnp", "2001:db8:100:1::/64", "alice/mr")}
     # Once the quarantine is over, the addresses are handed out again.
     QuarantinedAddress.objects.update(until=timezone.now() - timedelta(seconds=1))
     third = alice.call("post", "/nodes", {**ROUTER, "name": "third"}).json()["node"]

@@ -34,7 +34,7 @@ SCOPES: dict[Scope, ScopeInfo] = {
     Scope.TOKENS_ROTATE: ScopeInfo("give your nodes new enrollment tokens (the old one "
                                    "stops working)"),
     Scope.OPERATOR_NODES: ScopeInfo("with the scopes above, reach every user's nodes, not "
-                                    "only your own; see the address quarantine",
+                                    "only your own; read the address quarantine",
                                     operator_only=True),
 }
 
