@@ -92,6 +92,13 @@ def _object(required: list[str], **properties: Any) -> dict[str, Any]:
 _NODE_REF = {"$ref": "#/components/schemas/Node"}
 _HA_REF = {"$ref": "#/components/schemas/HomeAgent"}
 _TOKEN = {"type": "string", "description": "the node's enrollment token, shown only now"}
+# What a client can do next with a node it created (OpenAPI links; schemathesis chains
+# them in its stateful runs).
+_CREATED_LINKS = {
+    name: {"operationId": operation, "parameters": {"node_id": "$response.body#/node/id"}}
+    for name, operation in (("GetNode", "getNode"), ("UpdateNode", "updateNode"),
+                            ("DeleteNode", "deleteNode"), ("RotateToken", "rotateNodeToken"),
+                            ("DownloadConfig", "downloadNodeConfig"))}
 
 _NODE = {
     "type": "object",
@@ -179,7 +186,8 @@ DOCUMENT: dict[str, Any] = {
                                           "schema": _object(
                                               ["node", "token", "home_agent"],
                                               node=_NODE_REF, token=_TOKEN,
-                                              home_agent=_HA_REF)}}},
+                                              home_agent=_HA_REF)}},
+                                      "links": _CREATED_LINKS},
                               "400": _BAD, **_DENIED, "409": _CONFLICT}}},
         "/api/v1/nodes/{node_id}": {
             "get": {
