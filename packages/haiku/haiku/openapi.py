@@ -75,6 +75,12 @@ _NODE_CREATE = {
         "protect_all_traffic": {"type": "boolean", "default": False},
         "interface": {**_INTERFACE, "default": "eth0"},
     },
+    # A host has no prefixes; a router 1 to 16 (NodeForm.clean).
+    "oneOf": [
+        {"properties": {"kind": {"enum": ["host"]}, "prefix_count": {"enum": [0]}}},
+        {"required": ["prefix_count"],
+         "properties": {"kind": {"enum": ["router"]}, "prefix_count": {"minimum": 1}}},
+    ],
 }
 _NODE_UPDATE = {
     "type": "object", "additionalProperties": False,
