@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import get_connection, send_mail
 from django.core.mail.message import EmailMessage
-from django.db import connection, transaction
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,12 +23,13 @@ from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from haiku import ca, control, homeagent, revocation
+from haiku import apitokens, ca, control, homeagent, revocation
 from haiku import nodes as nodes_service
 from haiku.core.plot import svg_plot
-from haiku.core.render import Keying, NodeKind
-from haiku.forms import MessageForm, NodeForm, RegisterForm, registration_policy
-from haiku.models import Node, RevokedCertificate, Sample, User
+from haiku.core.render import Keying
+from haiku.core.scopes import ScopeError
+from haiku.forms import ApiTokenForm, MessageForm, NodeForm, RegisterForm, registration_policy
+from haiku.models import ApiToken, Node, QuarantinedAddress, RevokedCertificate, Sample, User
 
 _log = logging.getLogger("haiku.views")
 
@@ -43,7 +44,7 @@ class EmailConfirmationTokens(PasswordResetTokenGenerator):
 email_tokens = EmailConfirmationTokens()
 
 
-def _base_url(request: HttpRequest) -> str:
+def base_url(request: HttpRequest) -> str:
     return settings.HAIKU.base_url.rstrip("/") or request.build_absolute_uri("/").rstrip("/")
 
 
@@ -71,7 +72,7 @@ def register(request: HttpRequest) -> HttpResponse:
         user.approved = not policy["operator_approval"]
         user.save()
         if policy["email_confirmation"]:
-            link = _base_url(request) + reverse("confirm-email", args=[
+            link = base_url(request) + reverse("confirm-email", args=[
                 urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
             send_mail("Confirm your HAiku account",
                       f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
@@ -120,23 +121,16 @@ def node_list(request: HttpRequest) -> HttpResponse:
 def node_create(request: HttpRequest) -> HttpResponse:
     form = NodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        req = nodes_service.NodeRequest(
-            name=data["name"], kind=NodeKind(data["kind"]), prefix_count=data["prefix_count"],
-            keying=Keying(data["keying"]), protect_all_traffic=data["protect_all_traffic"],
-            interface=data["interface"])
         try:
-            with transaction.atomic():
-                node = nodes_service.create_node(
-                    request.user, req, _base_url(request), sync=False)  # type: ignore[arg-type]
-                token = nodes_service.rotate_token(node)
+            created = nodes_service.create_enrolled_node(
+                request.user, form.node_request(), base_url(request))  # type: ignore[arg-type]
         except nodes_service.PoolExhausted as exc:
             form.add_error(None, str(exc))
         except nodes_service.NameTaken as exc:
             form.add_error("name", str(exc))
         else:
-            _home_agent_said(request, homeagent.sync_node(node), f"Node {node.name} saved")
-            return _show_token(request, node, token, created=True)
+            _home_agent_said(request, created.home_agent, f"Node {created.node.name} saved")
+            return _show_token(request, created.node, created.token, created=True)
     return render(request, "haiku/node_form.html", {"form": form})
 
 
@@ -144,7 +138,7 @@ def _show_token(request: HttpRequest, node: Node, token: str, created: bool = Fa
                 ) -> HttpResponse:
     response = render(request, "haiku/node_token.html", {
         "node": node, "token": token, "created": created,
-        "endpoint": _base_url(request) + reverse("api-self-config")})
+        "endpoint": base_url(request) + reverse("api-self-config")})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -225,13 +219,48 @@ def node_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
 def node_certificate_renew(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
     try:
-        nodes_service.renew_certificate(node, _base_url(request))
+        nodes_service.renew_certificate(node, base_url(request))
     except ValueError as exc:
         messages.error(request, f"{exc}.")
     else:
         messages.success(request, "New certificate issued; the old one is revoked. The node "
                          "gets it with its next configuration fetch.")
     return redirect("node-detail", node_id=node_id)
+
+
+# -- API tokens -----------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens; a new one's secret is shown once, on the answer to its POST."""
+    form = ApiTokenForm(request.POST or None, user=request.user)
+    secret = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            made, secret = apitokens.create(request.user,  # type: ignore[arg-type]
+                                            form.cleaned_data["name"],
+                                            form.cleaned_data["scopes"])
+        except ScopeError as exc:
+            form.add_error("scopes", str(exc))
+        else:
+            messages.success(request, f"API token {made.name} made. Copy it now: it is "
+                             "not shown again.")
+            form = ApiTokenForm(user=request.user)
+    response = render(request, "haiku/api_tokens.html", {
+        "form": form, "secret": secret,
+        "tokens": ApiToken.objects.filter(owner=request.user),
+        "api_base": base_url(request) + "/api/v1"})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if apitokens.revoke(request.user, token_id):  # type: ignore[arg-type]
+        messages.success(request, "API token revoked: it no longer works.")
+    else:
+        messages.error(request, "No such API token of yours (already revoked?).")
+    return redirect("api-tokens")
 
 
 # -- the CA (public: relying parties fetch these) ---------------------------------------------
@@ -313,15 +342,8 @@ def operator_user_delete(request: HttpRequest, user_id: int) -> HttpResponse:
     if user.pk == request.user.pk:
         messages.error(request, "You cannot delete yourself.")
         return redirect("operator-users")
-    node_ids = list(user.nodes.values_list("pk", flat=True))
     name = user.username
-    with transaction.atomic():
-        for node in user.nodes.all():
-            revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
-        user.delete()
-    for node_id in node_ids:
-        homeagent.files.remove(homeagent.include_path(node_id))
-    result = homeagent.reload()
+    result = nodes_service.delete_user(user)
     (messages.success if result.ok else messages.warning)(
         request, f"{name}: deleted. Home agent: {result.message}.")
     return redirect("operator-users")
@@ -346,6 +368,13 @@ def operator_certificate_revoke(request: HttpRequest, node_id: int) -> HttpRespo
         messages.error(request, f"{node.owner.username}/{node.name}: no certificate to "
                        "revoke, or it already is.")
     return redirect("operator-certificates")
+
+
+@require_GET
+def operator_quarantine(request: HttpRequest) -> HttpResponse:
+    held = QuarantinedAddress.objects.filter(until__gt=timezone.now())
+    return render(request, "haiku/operator/quarantine.html", {
+        "held": held, "lifetime": settings.HAIKU.crl_lifetime})
 
 
 @require_http_methods(["GET", "POST"])

@@ -6,7 +6,7 @@ from ipaddress import IPv6Address, IPv6Network
 from itertools import product
 
 import pytest
-from haiku.core import config, tokens
+from haiku.core import config, scopes, tokens
 from haiku.core.allocation import Pool, PoolError, PoolExhausted, first_free
 from haiku.core.keys import Direction, SaKey, reqids, spis, static_keys
 from haiku.core.names import skeleton
@@ -37,6 +37,30 @@ def test_first_free_fills_gaps_and_reports_exhaustion() -> None:
     with pytest.raises(PoolExhausted, match=r"home address pool is exhausted: all 4 of its "
                        r"/128 in 2001:db8:1::/64 are allocated"):
         first_free(HOME, [0, 1, 2, 3])
+
+
+def test_first_free_skips_quarantined_pieces() -> None:
+    assert first_free(HOME, [0], quarantined=[1, 2]) == 3
+    assert first_free(HOME, [], quarantined=[7, -1]) == 0  # outside the pool: ignored
+    with pytest.raises(PoolExhausted, match=r"of its 4 /128 in 2001:db8:1::/64, 2 belonged "
+                       r"to deleted nodes and are quarantined .*try again later"):
+        first_free(HOME, [0, 3], quarantined=[1, 2])
+
+
+def test_scopes_by_role() -> None:
+    assert scopes.grantable(False) == (scopes.Scope.NODES_READ, scopes.Scope.NODES_WRITE,
+                                       scopes.Scope.TOKENS_ROTATE)
+    assert scopes.Scope.OPERATOR_NODES in scopes.grantable(True)
+    assert scopes.parse(["nodes:read", "nodes:read"], False) == {scopes.Scope.NODES_READ}
+    with pytest.raises(scopes.ScopeError, match="'operator:nodes' is for operators only"):
+        scopes.parse(["operator:nodes"], False)
+    with pytest.raises(scopes.ScopeError, match=r"unknown scope 'nodes:all'; the scopes are "
+                       r"nodes:read, nodes:write, tokens:rotate$"):
+        scopes.parse(["nodes:all"], False)
+    with pytest.raises(scopes.ScopeError, match="at least one"):
+        scopes.parse([], True)
+    assert scopes.effective(["nodes:read", "operator:nodes", "gone:scope"], False) == {
+        scopes.Scope.NODES_READ}
 
 
 def test_pool_must_fit() -> None:
