@@ -40,6 +40,8 @@ RULES: dict[str, Access] = {
     "password_change_done": Access.USER,
     "node-list": Access.USER,
     "node-create": Access.USER,
+    "node-live": Access.USER,
+    "live-js": Access.PUBLIC,
     "node-detail": Access.USER,
     "node-delete": Access.USER,
     "node-enable": Access.USER,
