@@ -69,6 +69,7 @@ RULES: dict[str, Access] = {
     "operator-message": Access.OPERATOR,
     "operator-stats": Access.OPERATOR,
     "operator-stats-svg": Access.OPERATOR,
+    "operator-live": Access.OPERATOR,
 }
 
 

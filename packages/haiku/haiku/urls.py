@@ -77,6 +77,7 @@ urlpatterns = [
          name="operator-user-delete"),
     path("operator/message/", views.operator_message, name="operator-message"),
     path("operator/stats/", views.operator_stats, name="operator-stats"),
+    path("operator/live.json", views.operator_live, name="operator-live"),
     path("operator/stats.svg", views.operator_stats_svg, name="operator-stats-svg"),
     path("api/openapi.json", api.openapi_json, name="openapi"),
     path("api/", api.api_docs, name="api-docs"),

@@ -212,7 +212,11 @@ def node_list(request: HttpRequest) -> HttpResponse:
 def node_live(request: HttpRequest) -> HttpResponse:
     """The live cells of the user's nodes (the dashboard's script polls this)."""
     nodes = list(Node.objects.filter(owner=request.user).select_related("owner"))
-    cells = _live_cells(nodes)
+    return _cells_json(_live_cells(nodes))
+
+
+def _cells_json(cells: dict[str, dashboard.Cell]) -> HttpResponse:
+    """``{"cells": {key: [text, tone]}}``, what live.js applies."""
     response = JsonResponse({"cells": {k: [c.text, str(c.tone)] for k, c in cells.items()}})
     response["Cache-Control"] = "no-store"
     return response
@@ -519,12 +523,18 @@ def _plot(name: str, points: list[dashboard.Point], hours: int) -> str:
     return svg_plot({name: values}, title=f"{title}, last {hours} h")
 
 
-@require_GET
-def operator_stats(request: HttpRequest) -> HttpResponse:
-    """The operator's view of the home agent: now (bindings, whose they are, counters)
-    and over time (plots of the collector's samples)."""
+def _operator_cells() -> tuple[dashboard.Reading, Any, dict[str, dashboard.Cell]]:
+    """One look at the home agent for the operator: bindings, counters, the live cells."""
     ha = live.look()
     counters, _error = live.ask("counters") if ha.ok else (None, ha.error)
+    return ha, counters, dashboard.summary_cells(ha, counters)
+
+
+@require_GET
+def operator_stats(request: HttpRequest) -> HttpResponse:
+    """The operator's view of the home agent: now (bindings, whose they are, counters;
+    the summary refreshed by live.js) and over time (plots of the collector's samples)."""
+    ha, counters, cells = _operator_cells()
     owners = {n.home_address: n for n in Node.objects.select_related("owner")}
     now = time.time()
     bindings = [(b, owners.get(str(b.get("home_address"))),
@@ -532,18 +542,21 @@ def operator_stats(request: HttpRequest) -> HttpResponse:
                 for b in ha.bindings or ()]
     hours = _plot_hours(request)
     points = live.points(timezone.now() - timedelta(hours=hours))
-    totals = None
-    if isinstance(counters, dict):
-        totals = {"binding_updates": dashboard.binding_updates(counters),
-                  "failures": dashboard.failures(counters)}
     return render(request, "haiku/operator/stats.html", {
-        "home_agent": dashboard.home_agent_cell(ha), "home_agent_ok": ha.ok,
-        "bindings": bindings, "totals": totals,
+        "home_agent": cells["home-agent"],
+        "summary": [(key, label, cells[key]) for key, label in dashboard.SUMMARY],
+        "bindings": bindings, "live_url": reverse("operator-live"),
         "counters": sorted(counters.items()) if isinstance(counters, dict) else [],
         "plots": [(name, mark_safe(_plot(name, points, hours)))  # svg_plot escapes
                   for name in dashboard.SERIES],
         "hours": hours, "samples": Sample.objects.count(),
         "columns": dashboard.LIVE_COLUMNS})
+
+
+@require_GET
+def operator_live(request: HttpRequest) -> HttpResponse:
+    """The operator's live cells (the home agent page's script polls this)."""
+    return _cells_json(_operator_cells()[2])
 
 
 @require_GET

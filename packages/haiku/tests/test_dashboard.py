@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import get_resolver, reverse
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node
+from haiku.views import CONFIRMATIONS
 
 from tests.fakeha import FakeHomeAgent, binding, hung_control_socket
 
@@ -141,3 +143,18 @@ def test_token_page_has_the_real_token_and_no_iso_link_without_an_iso(
             "http://testserver/api/v1/node/config") in page
     assert "$TOKEN" not in page
     assert 'id="download-iso"' not in client.get(f"/nodes/{car.pk}/").content.decode()
+
+
+def test_every_confirmation_page_answers(alice: dict[str, Any]) -> None:
+    """Each row of the confirmation table, asked by GET as the one who may act."""
+    op = User.objects.create_user("op", "op@example.org", PASSWORD, role=User.Role.OPERATOR)
+    operator = Client()
+    operator.force_login(op)
+    ids = {"node_id": alice["car"].pk, "user_id": alice["user"].pk}
+    patterns = {p.name: p for p in get_resolver().url_patterns}
+    for name, asked in CONFIRMATIONS.items():
+        client = operator if name.startswith("operator-") else alice["client"]
+        converters = patterns[name].pattern.converters
+        page = client.get(reverse(name, kwargs={k: ids[k] for k in converters}))
+        assert page.status_code == 200, name
+        assert f'id="confirm">{asked.button}</button>' in page.content.decode(), name

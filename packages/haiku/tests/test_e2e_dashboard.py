@@ -156,6 +156,7 @@ def test_the_operator_sees_the_home_agent_and_confirms(browser: Browser,
     assert op.locator("figure svg").count() == 4
     _shot(op, "operator-home-agent")
     daemon.bindings_list.clear()
+    expect(op.locator("#bindings-now")).to_have_text("0", timeout=REFRESH)  # no reload
 
     op.goto(f"{base}/operator/users/")
     op.click("#user-user1 .delete")

@@ -83,7 +83,11 @@ def test_operator_page_shows_bindings_totals_and_plots(home_agent: FakeHomeAgent
     page = operator.get("/operator/stats/").content.decode()
     assert "Home agent answering: 1 binding" in page
     assert "alice/car" in page and "2001:db8:7::5" in page
-    assert '<td id="binding-updates">13</td>' in page and '<td id="failures">4</td>' in page
+    assert 'data-live="binding-updates" data-tone="">13</td>' in page
+    assert operator.get("/operator/live.json").json()["cells"] == {
+        "home-agent": ["Home agent answering: 1 binding", "good"],
+        "bindings-now": ["1", ""], "binding-updates": ["13", ""], "failures": ["4", "bad"]}
+    assert 'data-live-url="/operator/live.json"' in page
     for name in ("bindings", "binding-updates", "failures", "down"):
         assert f'id="plot-{name}"' in page
     # Binding Updates per minute: 60 in 10 min, then (mip6d restarted while it did not
@@ -100,7 +104,7 @@ def test_operator_page_with_the_home_agent_down_or_hung(haiku_settings: Any,
     haiku_settings.change_haiku(control_socket=str(tmp_path / "none.sock"))
     page = operator.get("/operator/stats/").content.decode()
     assert "Home agent not answering: cannot reach mip6d" in page
-    assert '<td id="bindings-now">unknown</td>' in page
+    assert 'id="bindings-now" data-live="bindings-now" data-tone="off">unknown</td>' in page
     hung = tmp_path / "hung.sock"
     haiku_settings.change_haiku(control_socket=str(hung))
     with hung_control_socket(hung):

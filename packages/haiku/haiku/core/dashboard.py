@@ -20,6 +20,7 @@ __all__ = [
     "LIVE_COLUMNS",
     "MIN_SAMPLE_INTERVAL",
     "SERIES",
+    "SUMMARY",
     "Cell",
     "Column",
     "Point",
@@ -35,6 +36,7 @@ __all__ = [
     "reading",
     "series",
     "size",
+    "summary_cells",
 ]
 
 MIN_SAMPLE_INTERVAL = 60.0
@@ -231,6 +233,26 @@ def failures(counters: Mapping[str, object]) -> int:
     """Failures (:data:`FAILURES`) since the home agent started."""
     return int(sum(v for family, label, v in _numbers(counters)
                    if family in FAILURES and FAILURES[family](label)))
+
+
+SUMMARY = (("bindings-now", "Bindings now"),
+           ("binding-updates", "Binding Updates since mip6d started"),
+           ("failures", "Failures since mip6d started"))
+"""The operator's summary rows: (cell key, label)."""
+
+
+def summary_cells(ha: Reading, counters: object) -> dict[str, Cell]:
+    """The operator's live cells: the banner and :data:`SUMMARY`, from the ``bindings``
+    reading and the ``counters`` answer (anything else: unknown)."""
+    unknown = Cell("unknown", Tone.OFF)
+    cells = {"home-agent": home_agent_cell(ha),
+             "bindings-now": Cell(str(len(ha.bindings or ()))) if ha.ok else unknown,
+             "binding-updates": unknown, "failures": unknown}
+    if ha.ok and isinstance(counters, Mapping):
+        failed = failures(counters)
+        cells["binding-updates"] = Cell(str(binding_updates(counters)))
+        cells["failures"] = Cell(str(failed), Tone.BAD if failed else Tone.GOOD)
+    return cells
 
 
 # -- plotted series -----------------------------------------------------------------------
