@@ -68,6 +68,7 @@ def prune(now: datetime | None = None) -> int:
 
 
 def points(since: datetime) -> list[Point]:
-    return [Point(s.taken.timestamp(), s.bindings if s.ok else None, s.binding_updates,
-                  s.failures)
-            for s in Sample.objects.filter(taken__gte=since).order_by("taken")]
+    rows = Sample.objects.filter(taken__gte=since).order_by("taken").values_list(
+        "taken", "ok", "bindings", "binding_updates", "failures")
+    return [Point(taken.timestamp(), bindings if ok else None, updates, failed)
+            for taken, ok, bindings, updates, failed in rows]

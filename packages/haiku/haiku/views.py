@@ -187,16 +187,12 @@ def _live_cells(nodes: list[Node]) -> dict[str, dashboard.Cell]:
     return cells
 
 
-LIVE_LABELS = (("state", "At the home agent"),
-               *((c.key, c.label) for c in dashboard.LIVE_COLUMNS))
-
-
-def _live_context(request: HttpRequest, nodes: list[Node]) -> dict[str, Any]:
+def _live_context(nodes: list[Node]) -> dict[str, Any]:
     """The dashboard's cells: the banner's, and per node (key, label, cell) in
-    :data:`LIVE_LABELS` order."""
+    :data:`haiku.core.dashboard.NODE_COLUMNS` order."""
     cells = _live_cells(nodes)
     rows = [(node, [(f"node-{node.pk}-{key}", label, cells[f"node-{node.pk}-{key}"])
-                    for key, label in LIVE_LABELS]) for node in nodes]
+                    for key, label in dashboard.NODE_COLUMNS]) for node in nodes]
     return {"home_agent": cells["home-agent"], "rows": rows, "live_url": reverse("node-live")}
 
 
@@ -204,8 +200,7 @@ def _live_context(request: HttpRequest, nodes: list[Node]) -> dict[str, Any]:
 def node_list(request: HttpRequest) -> HttpResponse:
     nodes = list(Node.objects.filter(owner=request.user).select_related("owner")
                  .prefetch_related("prefixes"))
-    return render(request, "haiku/node_list.html",
-                  {"nodes": nodes, **_live_context(request, nodes)})
+    return render(request, "haiku/node_list.html", _live_context(nodes))
 
 
 @require_GET
@@ -274,7 +269,7 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     return render(request, "haiku/node_detail.html", {
         "node": node, "prefixes": node.prefixes.all(), "mip6d_conf": conf,
         "certificate_revoked": revocation.is_revoked(node),
-        "iso_available": isoview.available(), **_live_context(request, [node])})
+        "iso_available": isoview.available(), **_live_context([node])})
 
 
 def _home_agent_said(request: HttpRequest, result: homeagent.ReloadResult, done: str,

@@ -217,3 +217,6 @@ def test_dashboard_node_cells_and_rates() -> None:
     assert dashboard.series("failures", points)[1] == [(120, 2.0), (240, 0.5)]
     assert dashboard.series("down", points)[1] == [(0, 0.0), (120, 0.0), (180, 1.0),
                                                    (240, 0.0)]
+    many = [dashboard.Point(60 * i, i % 7, 0, 0) for i in range(1000)]
+    _title, drawn = dashboard.series("bindings", many, limit=100)
+    assert len(drawn) == 100 and {v for _t, v in drawn} == {6.0}

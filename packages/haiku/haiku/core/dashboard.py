@@ -18,7 +18,9 @@ from typing import Any
 
 __all__ = [
     "LIVE_COLUMNS",
+    "MAX_PLOTTED",
     "MIN_SAMPLE_INTERVAL",
+    "NODE_COLUMNS",
     "SERIES",
     "SUMMARY",
     "Cell",
@@ -144,6 +146,9 @@ LIVE_COLUMNS: tuple[Column, ...] = (
     Column("traffic", "Tunnel traffic", _traffic),
 )
 """What the page shows of a registered node's binding, one row per column."""
+
+NODE_COLUMNS = (("state", "At the home agent"), *((c.key, c.label) for c in LIVE_COLUMNS))
+"""A node's live cells in the order shown: (key after the node's prefix, label)."""
 
 
 @dataclass(frozen=True)
@@ -294,7 +299,22 @@ SERIES: Mapping[str, tuple[str, Callable[[Sequence[Point]], list[tuple[float, fl
 """The operator's plots: name -> (title, series of (time, value) from the samples)."""
 
 
-def series(name: str, points: Sequence[Point]) -> tuple[str, list[tuple[float, float]]]:
-    """(title, points) of one plot; :class:`KeyError` for a name not in :data:`SERIES`."""
+MAX_PLOTTED = 600
+"""Points a plot draws at most (about its width): 31 days of samples are 44,640."""
+
+
+def _thinned(values: list[tuple[float, float]], limit: int) -> list[tuple[float, float]]:
+    """At most ``limit`` points: the highest of each run of consecutive ones (a peak of
+    failures stays visible)."""
+    if len(values) <= limit:
+        return values
+    size = -(-len(values) // limit)
+    return [max(values[i:i + size], key=lambda p: p[1]) for i in range(0, len(values), size)]
+
+
+def series(name: str, points: Sequence[Point], limit: int = MAX_PLOTTED
+           ) -> tuple[str, list[tuple[float, float]]]:
+    """(title, at most ``limit`` points) of one plot; :class:`KeyError` for a name not in
+    :data:`SERIES`."""
     title, make = SERIES[name]
-    return title, make(points)
+    return title, _thinned(make(points), limit)
