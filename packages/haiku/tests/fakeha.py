@@ -6,10 +6,9 @@ mip6d's own parser (``mip6d.config.load``), including every file haiku wrote in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any
@@ -104,15 +103,32 @@ def binding(home_address: str, care_of: str, now: float, *, lifetime: int = 420,
     return {**control.binding_record(entry, now), **traffic}
 
 
-@contextmanager
-def hung_control_socket(path: Path) -> Iterator[None]:
-    """A control socket that takes connections and never answers (a hung mip6d): the
-    kernel completes connects into the backlog while nobody accepts."""
-    path.unlink(missing_ok=True)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.bind(str(path))
-        sock.listen(64)
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
+class SilentDaemon:
+    """A control socket that accepts connections and never answers (a hung mip6d);
+    counts the connections. A context manager, or ``close()``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.server.accept()[0])
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.accepted:
+            conn.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> SilentDaemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -162,7 +162,7 @@ def test_database_urls() -> None:
 
 def test_plot() -> None:
     empty = svg_plot({}, title="t")
-    assert "no samples yet" in empty and empty.endswith("</svg>")
+    assert "not enough samples yet" in empty and empty.endswith("</svg>")
     svg = svg_plot({"bindings": [(0.0, 1.0), (60.0, 3.0)]}, title="a<b", width=200,
                    height=100)
     assert "<title>a&lt;b</title>" in svg

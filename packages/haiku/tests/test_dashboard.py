@@ -16,7 +16,7 @@ from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node
 from haiku.views import CONFIRMATIONS
 
-from tests.fakeha import FakeHomeAgent, binding, hung_control_socket
+from tests.fakeha import FakeHomeAgent, SilentDaemon, binding
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -85,7 +85,7 @@ def test_home_agent_down_or_hung_shows_quickly(alice: dict[str, Any], haiku_sett
     assert cells[f"node-{car.pk}-state"] == ["unknown: the home agent is not answering", "bad"]
     hung = tmp_path / "hung.sock"
     haiku_settings.change_haiku(control_socket=str(hung))
-    with hung_control_socket(hung):
+    with SilentDaemon(hung):
         started = time.monotonic()
         first = _cells(alice["client"])["home-agent"][0]
         assert "did not answer 'bindings' within 1 s" in first

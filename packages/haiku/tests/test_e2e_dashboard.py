@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.fakeha import FakeHomeAgent, binding, hung_control_socket
+from tests.fakeha import FakeHomeAgent, SilentDaemon, binding
 from tests.load import PASSWORD, make_users
 from tests.services import ARTIFACTS, chromium, manage, service
 
@@ -220,7 +220,7 @@ def test_the_home_agent_down_then_hung(browser: Browser, stack: dict[str, Any]) 
     expect(state).to_have_text("unknown: the home agent is not answering")
     assert page.eval_on_selector("#home-agent", "e => e.dataset.tone") == "bad"
     _shot(page, "nodes-home-agent-down")
-    with hung_control_socket(Path(stack["env"]["HAIKU_CONTROL_SOCKET"])):
+    with SilentDaemon(Path(stack["env"]["HAIKU_CONTROL_SOCKET"])):
         expect(banner).to_contain_text("did not answer", timeout=REFRESH)
         _shot(page, "nodes-home-agent-hung")
         started = time.monotonic()

@@ -17,7 +17,7 @@ from haiku.core.render import Keying, NodeKind
 from haiku.models import Sample, User
 from haiku.nodes import NodeRequest, create_node
 
-from tests.fakeha import FakeHomeAgent, binding, hung_control_socket
+from tests.fakeha import FakeHomeAgent, SilentDaemon, binding
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -107,7 +107,7 @@ def test_operator_page_with_the_home_agent_down_or_hung(haiku_settings: Any,
     assert 'id="bindings-now" data-live="bindings-now" data-tone="off">unknown</td>' in page
     hung = tmp_path / "hung.sock"
     haiku_settings.change_haiku(control_socket=str(hung))
-    with hung_control_socket(hung):
+    with SilentDaemon(hung):
         started = time.monotonic()
         page = operator.get("/operator/stats/").content.decode()
         assert time.monotonic() - started < live.LOOK_TIMEOUT + 1
