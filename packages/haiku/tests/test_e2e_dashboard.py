@@ -197,6 +197,12 @@ def test_every_page_fits_a_390_px_phone(browser: Browser, stack: dict[str, Any])
             name = path.strip("/").replace("/", "-").replace(".", "") or "home"
             _shot(page, f"phone-{who or 'anonymous'}-{name}")
             assert width <= 390, (path, width)
+    # The token page (a POST's answer), with its long curl line.
+    user.goto(f"{base}/nodes/{ids['car']}/token/rotate/")
+    user.click("#confirm")
+    expect(user.locator("#curl")).to_contain_text("Authorization: Bearer hgn_")
+    _shot(user, "phone-user0-token")
+    assert user.evaluate("document.documentElement.scrollWidth") <= 390
 
 
 def _user_id(browser: Browser, base: str) -> str:
