@@ -99,6 +99,10 @@ def test_a_node_registers_and_leaves_without_a_reload(browser: Browser,
     expect(state).to_have_text("not registered", timeout=REFRESH)
     assert page.evaluate("window.notReloaded") is True
 
+    page.context.clear_cookies()  # the session ends: the page says so, not a stale "updated"
+    expect(page.locator("#live-status")).to_contain_text("your session ended",
+                                                         timeout=REFRESH)
+
 
 def test_destructive_actions_ask_and_every_action_says_what_happened(
         browser: Browser, stack: dict[str, Any]) -> None:

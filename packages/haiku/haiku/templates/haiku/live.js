@@ -10,6 +10,7 @@
     try {
       const response = await fetch(main.dataset.liveUrl, {cache: "no-store",
         headers: {Accept: "application/json"}});
+      if (response.redirected) throw new Error("your session ended; reload the page to log in");
       if (!response.ok) throw new Error("the service answered " + response.status);
       const cells = (await response.json()).cells;
       for (const [key, [text, tone]] of Object.entries(cells)) {
