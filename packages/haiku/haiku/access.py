@@ -50,6 +50,8 @@ RULES: dict[str, Access] = {
     "password_change_done": Access.USER,
     "node-list": Access.USER,
     "node-create": Access.USER,
+    "node-live": Access.USER,
+    "live-js": Access.PUBLIC,
     "node-detail": Access.USER,
     "node-delete": Access.USER,
     "node-enable": Access.USER,
@@ -82,6 +84,7 @@ RULES: dict[str, Access] = {
     "operator-message": Access.OPERATOR,
     "operator-stats": Access.OPERATOR,
     "operator-stats-svg": Access.OPERATOR,
+    "operator-live": Access.OPERATOR,
 }
 
 API_SCOPES: dict[str, dict[str, Scope]] = {

@@ -43,9 +43,28 @@ class RegisterForm(UserCreationForm):
         return email
 
 
+# Why an account with the right password may not log in (User.state), and what to do.
+ACCOUNT_STATES = {
+    "disabled": "This account is disabled. If you think it should not be, ask the "
+                "service's operator.",
+    "e-mail not confirmed": "Confirm your e-mail address first: open the link in the "
+                            "e-mail we sent you when you registered.",
+    "awaiting approval": "Your account is waiting for an operator's approval; you can log "
+                         "in once it is approved.",
+}
+
+
 class LoginForm(AuthenticationForm):
     """Django's log-in form, with a lockout after too many failed attempts per account
-    name (:mod:`haiku.throttle`)."""
+    name (:mod:`haiku.throttle`), and the reason when the password is right but the
+    account may not log in (Django says "incorrect password" then)."""
+
+    @staticmethod
+    def _held_account(name: str | None, password: str | None) -> User | None:
+        user = User.objects.filter(username=name).first() if name and password else None
+        if user is None or user.can_log_in or not user.check_password(password):
+            return None
+        return user
 
     def clean(self) -> dict[str, Any]:
         name = self.cleaned_data.get("username")
@@ -56,6 +75,10 @@ class LoginForm(AuthenticationForm):
         try:
             data: dict[str, Any] = super().clean()
         except forms.ValidationError:
+            held = self._held_account(name, self.cleaned_data.get("password"))
+            if held:
+                raise forms.ValidationError(ACCOUNT_STATES[held.state], code="inactive") \
+                    from None
             if name:
                 throttle.failed(name)
             raise

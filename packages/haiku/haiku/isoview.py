@@ -52,6 +52,12 @@ _prefix_hash: dict[tuple[str, int], Any] = {}  # (base sha256, slot offset) -> s
 _checksums: dict[tuple[str, bytes], str] = {}  # (base sha256, slot digest) -> image sha256
 
 
+def available() -> bool:
+    """Whether nodes' images can be downloaded (a base image is configured and there):
+    pages offer the download only then."""
+    return bool(settings.HAIKU.base_iso) and Path(settings.HAIKU.base_iso).is_file()
+
+
 def _base(kind: str) -> Base | None:
     """The base image for a node of this kind: a mobile router's own when configured."""
     configured = (kind == NodeKind.ROUTER and settings.HAIKU.base_iso_router) \

@@ -143,13 +143,16 @@ class MobileNetworkPrefix(models.Model):
 
 
 class Sample(models.Model):
-    """One reading of the home agent's control socket by the collector."""
+    """One reading of the home agent's control socket by the collector, at most one a
+    minute (:data:`haiku.core.dashboard.MIN_SAMPLE_INTERVAL`): what the operator's plots
+    show. Counters are mip6d's totals since it started (rates are their differences)."""
 
     taken = models.DateTimeField(db_index=True)
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True, default="")
     bindings = models.PositiveIntegerField(default=0)
-    counters = models.JSONField(default=dict, blank=True)
+    binding_updates = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["taken"]

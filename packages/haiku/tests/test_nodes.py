@@ -30,7 +30,7 @@ from haiku.models import Node, RevokedCertificate, User
 from haiku.nodes import NodeRequest, PoolExhausted, create_node, rotate_token
 from mip6d.config import parse
 
-from tests.fakeha import FakeHomeAgent
+from tests.fakeha import FakeHomeAgent, SilentDaemon
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -451,28 +451,6 @@ def test_certificate_names_fit_rfc_5280(home_agent: FakeHomeAgent, length: int) 
             assert name.startswith(head) and len(value.encode()) >= 63, value
         common_names.append(value)
     assert len(set(common_names)) == 2
-
-
-class SilentDaemon:
-    """A control socket that accepts connections and never answers (a hung mip6d);
-    counts the connections."""
-
-    def __init__(self, path: Path) -> None:
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(str(path))
-        self.server.listen(64)
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                self.accepted.append(self.server.accept()[0])
-
-    def close(self) -> None:
-        self.server.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 HOST_FORM = {"kind": "host", "prefix_count": 0, "keying": "static", "interface": "eth0"}
