@@ -157,14 +157,13 @@ class Guest:
         self.type(f"{LIVE_USER}\n")
         self.wait_for(r"Password: ?$", 60, after=mark)
         self.type(f"{LIVE_PASSWORD}\n")
-        self.wait_for(r"\$ $", 120, after=mark)
+        self.wait_for(r"~\$ ", 120, after=mark)
         mark = len(self.text())
-        # A prompt that cannot be mistaken for output, and no colours or line editing.
         self.type("sudo -i\n")
-        self.wait_for(r"# $", 60, after=mark)
-        self.type("export PS1='ROOT# ' TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0; "
-                  "stty -echo cols 500\n")
-        self.wait_for(r"^ROOT# $", 60, after=mark)
+        self.wait_for(r"~# ", 60, after=mark)
+        # Kernel messages off the console, a plain prompt, no echo, colours or paging.
+        self.shell("dmesg -n 1; bind 'set enable-bracketed-paste off'; stty -echo cols 500; "
+                   "export PS1='ROOT# ' TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0", 120)
 
     def shell(self, command: str, timeout: float = 300, check: bool = True) -> str:
         """Run `command` in the root shell of :meth:`login_root`; its output. A non-zero
