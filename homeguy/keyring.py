@@ -59,11 +59,12 @@ def patched_binaries() -> list[str]:
 
 
 def build(config: RepoConfig, workdir: Path) -> list[Path]:
-    """Export the public key (creating the key on first use) and build the package."""
-    key, _ = signing.ensure_key(config.signing_home, config.key_uid)
+    """Export the public keys (creating a key on first use) and build the package: during
+    a key rotation (homeguy repo key rotate) the keyring holds the old and the new key."""
+    keys, _ = signing.ensure_keys(config.signing_home, config.key_uid, config.key_valid_for)
     workdir.mkdir(parents=True, exist_ok=True)
     public = workdir / f"{PACKAGE}.gpg"
-    signing.export_public_key(key, workdir / f"{PACKAGE}.asc", public)
+    signing.export_public_key(keys, workdir / f"{PACKAGE}.asc", public)
     signing.stop_agent(config.signing_home)
     sources = workdir / "homeguy.sources"
     sources.write_text(apt_source(config))

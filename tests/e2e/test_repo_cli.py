@@ -38,7 +38,7 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
         first = homeguy_repo("publish", "--debs", debs, *common)
         assert first.returncode == 0, first.stderr
         assert first.stdout.splitlines()[:4] == [
-            f"{out}: 2 .deb(s) read, 4 added to suites, 0 already published",
+            f"{out}: 2 .deb/.dsc file(s) read, 4 added to suites, 0 already published",
             "  + bookworm: hg-hello 1.0 (all)",
             "  + trixie: hg-hello 1.0 (all)",
             "  + bookworm: hg-tool 1.0 (amd64)",
@@ -51,7 +51,7 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
         again = homeguy_repo("publish", "--debs", debs, *common)
         assert again.returncode == 0, again.stderr
         assert again.stdout.splitlines()[:2] == [
-            f"{out}: 2 .deb(s) read, 0 added to suites, 2 already published",
+            f"{out}: 2 .deb/.dsc file(s) read, 0 added to suites, 2 already published",
             "  0 index file(s) written, Release signed for: none (unchanged), 0 expired "
             "file(s) deleted",
         ]
