@@ -109,6 +109,15 @@ def keep_source(dsc: Path, into: Path) -> list[Path]:
     return copied
 
 
+def built_source(package: SourcePackage) -> Path:
+    """The .dsc of the source package's last build in out/debs (keep_source keeps one)."""
+    found = sorted(DEBS.glob(f"{package.name}_*.dsc"))
+    if len(found) != 1:
+        raise PackageError(f"{DEBS}: {len(found)} source packages of {package.name}; build "
+                           "it first (make)")
+    return found[0]
+
+
 def stamp_changelog(path: Path, package: SourcePackage, new_version: str, epoch: int) -> None:
     changelog = Changelog(path.read_text())
     changelog.new_block(

@@ -163,6 +163,7 @@ def test_operations_reach_a_client_and_never_break_one_updating(world: World,
             assert "Release signed for: bookworm, trixie" in rotated
             status = homeguy_repo(world, "key", "status")
             assert "a rotation is under way" in status
+            assert status.count(" expires 20") == 2, status  # key_valid_for: both expire
             update(world)  # the client still trusts the old key only
         finally:
             stop.set()
