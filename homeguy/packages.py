@@ -16,6 +16,7 @@ commit (plus `.m<digest>` while the package's files have uncommitted changes; ho
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import shutil
 from collections.abc import Mapping
@@ -103,7 +104,7 @@ def keep_source(dsc: Path, into: Path) -> list[Path]:
     copied = []
     for name in names:
         target = into / name
-        if not (target.exists() and target.read_bytes() == (dsc.parent / name).read_bytes()):
+        if not (target.exists() and filecmp.cmp(dsc.parent / name, target, shallow=False)):
             shutil.copy2(dsc.parent / name, target)
         copied.append(target)
     return copied
