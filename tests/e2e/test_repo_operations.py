@@ -111,6 +111,19 @@ def test_apt_get_source_fetches_a_signed_source_package(world: World) -> None:
     requests = [path for path, _ in world.server.requests]
     assert any(p.startswith("/repo/dists/bookworm/main/source/by-hash/SHA512/")
                for p in requests), requests
+    # A tarball changed in the pool (same size) is refused: the chain from the signed
+    # InRelease through Sources reaches every file of the source package.
+    tarball = world.out / "pool/main/h/hg-app/hg-app_2.0.tar.xz"
+    original = tarball.read_bytes()
+    try:
+        tarball.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+        forged = world.client.run("sh", "-c", "mkdir -p /tmp/forged && cd /tmp/forged && "
+                                              "apt-get source -q --download-only hg-app; "
+                                              "echo status=$?")
+    finally:
+        tarball.write_bytes(original)
+    assert "Hash Sum mismatch" in output(forged) and "status=100" in forged.stdout, (
+        output(forged))
     sources = (world.out / "dists/bookworm/main/source/Sources").read_text()
     assert [p["Package"] for p in Deb822.iter_paragraphs(sources)] == ["hg-app"]
     assert "main/source/Sources.xz" in (world.out / "dists/bookworm/InRelease").read_text()
