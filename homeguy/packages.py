@@ -138,8 +138,10 @@ def build(
     progress: bool = True,
     force: bool = False,
     extra: Mapping[str, Path] | None = None,
+    version_suffix: str = "",
 ) -> list[Path]:
     """Build one source package (unless its inputs are unchanged); its .debs in out/debs.
+    `version_suffix` follows the git-derived version (the keyring's key generation).
 
     `extra` maps paths inside the package to generated files copied in before the build
     (the archive keyring's public key, which lives outside the tree).
@@ -147,7 +149,7 @@ def build(
     extra = extra or {}
     files = tracked_files(package)
     digest = inputs_digest(files, extra)
-    stamped = version(package, digest)
+    stamped = version(package, digest) + version_suffix
     workdir = BUILD / package.name
     stamp = workdir / "inputs.sha256"
     previous = [deb for binary in package.binaries

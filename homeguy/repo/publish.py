@@ -403,7 +403,7 @@ def retire_key(config: RepoConfig, out: Path, *, signing_home: Path | None = Non
         if not chosen:
             raise PublishError(f"{home}: no signing key {fingerprint}; keys: "
                                f"{', '.join(k.fingerprint for k in keys)}")
-        signing.remove_key(chosen[0], home / "retired" / f"{chosen[0].fingerprint}.asc")
+        signing.remove_key(chosen[0], home / signing.RETIRED / f"{chosen[0].fingerprint}.asc")
 
     return change(config, out, Resign(), signing_home=signing_home, clock=clock,
                   change_keys=drop)

@@ -24,6 +24,8 @@ from homeguy.run import run
 MAX_HOME_LENGTH = 80
 # Signature digest for InRelease and Release.gpg.
 DIGEST = "SHA512"
+# Where a retired key's secret part is kept, inside the GnuPG home: <home>/retired/<fpr>.asc
+RETIRED = "retired"
 
 
 class SigningError(RuntimeError):
@@ -123,6 +125,18 @@ def ensure_key(home: Path, uid: str) -> tuple[SigningKey, bool]:
                            "key rotation is under way); finish it with homeguy repo key "
                            "retire")
     return keys[0], created_now
+
+
+def keys_changed(keys: Sequence[SigningKey], retired: Sequence[int]) -> int:
+    """When the set of signing keys last changed: the newest key's creation or the last
+    retirement (`retired`: the times the retired keys' backups were written)."""
+    return max([k.created for k in keys] + list(retired))
+
+
+def retired_times(home: Path) -> list[int]:
+    """When each key in <home>/retired/ was retired (its backup's modification time)."""
+    folder = home / RETIRED
+    return [int(p.stat().st_mtime) for p in folder.glob("*.asc")] if folder.is_dir() else []
 
 
 def remove_key(key: SigningKey, backup: Path) -> None:

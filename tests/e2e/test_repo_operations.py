@@ -6,7 +6,8 @@ package is fetched by `apt-get source` with a deb-src line, signature checked. T
 rolls back, removes a version, promotes to another suite and rotates the signing key; the
 client updates after each step and sees its result, while a second client runs
 `apt-get update` in a loop through all of it and never fails. Retiring the old key then
-leaves only the client that installed the keyring package (with both keys) working.
+leaves only the client that installed the keyring package (with both keys) working, and
+that client upgrades to the keyring package built after the retirement.
 """
 
 import subprocess
@@ -190,11 +191,7 @@ def test_operations_reach_a_client_and_never_break_one_updating(world: World,
         assert verified.stderr.count("Good signature") == 2, verified.stderr
 
         # The keyring package built now carries both keys; the client installs it.
-        (package,) = keyring.build(world.config, tmp_path / "keyring")
-        inbox = tmp_path / "keyring-inbox"
-        inbox.mkdir()
-        (inbox / package.name).write_bytes(package.read_bytes())
-        publish(world.config, inbox, world.out, suites=("bookworm",))
+        publish_keyring(world, tmp_path / "keyring-1")
         update(world)
         install = world.client.apt_get("install", "-y", "homeguy-archive-keyring")
         assert install.returncode == 0, output(install)
@@ -206,3 +203,22 @@ def test_operations_reach_a_client_and_never_break_one_updating(world: World,
         stale = watcher.apt_get("update")
     assert complaints(stale) and "NO_PUBKEY" in output(stale), output(stale)
     assert versions(world, "trixie") == ["2.0"]
+    # Built again in the same commit, the keyring package (the new key only) has a newer
+    # version: the repository takes it and the client upgrades to it.
+    publish_keyring(world, tmp_path / "keyring-2")
+    update(world)
+    upgrade = world.client.apt_get("install", "-y", "homeguy-archive-keyring")
+    assert upgrade.returncode == 0 and "Unpacking homeguy-archive-keyring" in upgrade.stdout, (
+        output(upgrade))
+    installed = world.client.root / "usr/share/keyrings/homeguy-archive-keyring.gpg"
+    assert installed.read_bytes() == (world.out / "homeguy-archive-keyring.gpg").read_bytes()
+    update(world)
+
+
+def publish_keyring(world: World, workdir: Path) -> None:
+    """Build the keyring package from the signing keys as they are, and publish it."""
+    (package,) = keyring.build(world.config, workdir)
+    inbox = workdir / "inbox"
+    inbox.mkdir()
+    (inbox / package.name).write_bytes(package.read_bytes())
+    publish(world.config, inbox, world.out, suites=("bookworm",))

@@ -105,3 +105,9 @@ def test_a_key_that_expires_before_valid_until_is_named() -> None:
         "repo key rotate), then ship the keyring package",)
     assert signing.expiry_warnings(keys, 100 * day, None)[0].startswith(
         "signing key OLD expired 1970-04-11")
+
+
+def test_keys_changed_at_the_newest_creation_or_retirement() -> None:
+    keys = (signing.SigningKey(Path("/h"), "OLD", 100), signing.SigningKey(Path("/h"), "NEW", 300))
+    assert signing.keys_changed(keys, []) == 300
+    assert signing.keys_changed(keys[1:], [500]) == 500
