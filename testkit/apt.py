@@ -1,5 +1,6 @@
 """Real parts for the repository's end-to-end tests and benchmark: tiny .debs built with
-dpkg-deb, real .debs fetched once with `apt-get download`, a clean bookworm chroot made
+dpkg-deb, tiny source packages built with dpkg-source, real .debs fetched once with
+`apt-get download`, a clean bookworm chroot made
 once with mmdebstrap, and an HTTP server on 127.0.0.1.
 
 Downloads are cached under /var/cache/homeguy/ (outside the checkout) and reused. The
@@ -73,6 +74,26 @@ def build_deb(
     return deb
 
 
+def build_source(directory: Path, name: str, version: str) -> Path:
+    """A real native source package (.dsc and .tar.xz) built with `dpkg-source -b`."""
+    tree = directory / f".src-{name}-{version}"
+    shutil.rmtree(tree, ignore_errors=True)
+    (tree / "debian/source").mkdir(parents=True)
+    (tree / "debian/source/format").write_text("3.0 (native)\n")
+    (tree / "debian/control").write_text(
+        f"Source: {name}\nMaintainer: Homeguy tests <tests@homeguy.invalid>\n"
+        f"Section: misc\nPriority: optional\nStandards-Version: 4.6.2\n\n"
+        f"Package: {name}\nArchitecture: all\nDescription: Homeguy test source\n"
+        " Built by testkit.apt.build_source.\n")
+    (tree / "debian/changelog").write_text(
+        f"{name} ({version}) bookworm; urgency=medium\n\n  * Test.\n\n"
+        " -- Homeguy tests <tests@homeguy.invalid>  Tue, 14 Nov 2023 22:13:20 +0000\n")
+    (tree / "README").write_text(f"{name} {version}\n")
+    run(["dpkg-source", "-b", tree.name], cwd=directory, env={"SOURCE_DATE_EPOCH": DEB_EPOCH})
+    shutil.rmtree(tree)
+    return directory / f"{name}_{version.rpartition(':')[2]}.dsc"
+
+
 @contextmanager
 def gnupg_home() -> Iterator[Path]:
     """A scratch GnuPG home with a short path (gpg-agent's socket lives in it); its agent
@@ -132,13 +153,15 @@ class Chroot:
         """A command inside the chroot; the CompletedProcess (checked)."""
         return run(["chroot", self.root, *argv], env=APT_ENV, timeout=300)
 
-    def add_source(self, name: str, uri: str, suites: str, keyring: Path) -> None:
-        """A deb822 source with Signed-By: the given keyring, copied into the chroot."""
+    def add_source(self, name: str, uri: str, suites: str, keyring: Path,
+                   types: str = "deb") -> None:
+        """A deb822 source with Signed-By: the given keyring, copied into the chroot
+        (`types="deb-src"` for source packages)."""
         keyrings = self.root / "usr/share/keyrings"
         keyrings.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(keyring, keyrings / keyring.name)
         (self.root / f"etc/apt/sources.list.d/{name}.sources").write_text(
-            f"Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
+            f"Types: {types}\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
             f"Signed-By: /usr/share/keyrings/{keyring.name}\n"
         )
 
