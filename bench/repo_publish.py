@@ -78,7 +78,7 @@ def sign(key: signing.SigningKey, suite_dir: Path) -> None:
     release = suite_dir / "Release"
     for name in ("InRelease", "Release.gpg"):
         (suite_dir / name).unlink(missing_ok=True)
-    signing.sign_release(key, release, suite_dir / "InRelease", suite_dir / "Release.gpg", None)
+    signing.sign_release((key,), release, suite_dir / "InRelease", suite_dir / "Release.gpg", None)
 
 
 def bench_homeguy(work: Path, home: Path, debs: list[Path], extra: Path, another: Path

@@ -3,7 +3,10 @@
     python -m homeguy build        build everything that exists into out/
     python -m homeguy lab 'CMD'    run a shell line inside the kernel lab
     python -m homeguy repo publish --debs DIR --out out/repo
-                                   publish the .debs in DIR into the signed apt repository
+                                   publish the .debs and source packages in DIR into the
+                                   signed apt repository
+    python -m homeguy repo {remove,copy,snapshot,rollback,key} ... --out out/repo
+                                   operate on it (python -m homeguy repo --help)
     python -m homeguy iso build [--profile NAME]...
                                    build the live ISOs into out/iso (all profiles by default)
     python -m homeguy iso personalize BASE --url URL --token TOKEN [--out FILE]

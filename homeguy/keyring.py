@@ -59,19 +59,23 @@ def patched_binaries() -> list[str]:
 
 
 def build(config: RepoConfig, workdir: Path) -> list[Path]:
-    """Export the public key (creating the key on first use) and build the package."""
-    key, _ = signing.ensure_key(config.signing_home, config.key_uid)
+    """Export the public keys (creating a key on first use) and build the package: during
+    a key rotation (homeguy repo key rotate) the keyring holds the old and the new key."""
+    keys, _ = signing.ensure_keys(config.signing_home, config.key_uid, config.key_valid_for)
+    changed = signing.keys_changed(keys, signing.retired_times(config.signing_home))
     workdir.mkdir(parents=True, exist_ok=True)
     public = workdir / f"{PACKAGE}.gpg"
-    signing.export_public_key(key, workdir / f"{PACKAGE}.asc", public)
+    signing.export_public_key(keys, workdir / f"{PACKAGE}.asc", public)
     signing.stop_agent(config.signing_home)
     sources = workdir / "homeguy.sources"
     sources.write_text(apt_source(config))
     pin = workdir / "homeguy.pref"
     pin.write_text(apt_preferences(config, patched_binaries()))
     package = next(p for p in packages.source_packages() if p.name == PACKAGE)
+    # The version also says when the keys last changed: a rotation or a retirement gives
+    # a newer package within one commit, which the repository takes and apt upgrades to.
     return packages.build(package, extra={public.name: public, sources.name: sources,
-                                          pin.name: pin})
+                                          pin.name: pin}, version_suffix=f".k{changed}")
 
 
 def other_packages() -> list[packages.SourcePackage]:

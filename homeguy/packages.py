@@ -4,8 +4,10 @@ Every folder of packages/ with a debian/control is one source package. The build
 its tracked files (git ls-files: nothing stray gets in) to out/build/<name>/, stamps the
 changelog with a version derived from git, installs missing build dependencies with
 `apt-get build-dep`, runs dpkg-buildpackage under SOURCE_DATE_EPOCH (the last commit's
-time) and checks the result with lintian. A package whose inputs did not change since
-its last build is not rebuilt.
+time; a full build: the source package, .dsc and tarball, as well as the .debs) and
+checks the result with lintian. The .debs and the source package go to out/debs, where
+the publisher takes both. A package whose inputs did not change since its last build is
+not rebuilt.
 
 Versions: `<upstream>+<commits>.g<hash>` where <upstream> is the changelog's top version
 and <commits> the commit count of HEAD: increasing along main, the same for the same
@@ -14,6 +16,7 @@ commit (plus `.m<digest>` while the package's files have uncommitted changes; ho
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import shutil
 from collections.abc import Mapping
@@ -27,6 +30,7 @@ from debian.deb822 import Deb822
 
 from homeguy import git
 from homeguy.git import TOP
+from homeguy.repo.packages import dsc_files, parse_dsc
 from homeguy.run import CommandError, run
 
 PACKAGES = TOP / "packages"
@@ -83,6 +87,38 @@ def version(package: SourcePackage, digest: str) -> str:
     return git.version(package.upstream, [str(package.path.relative_to(TOP))], digest)
 
 
+def keep_source(dsc: Path, into: Path) -> list[Path]:
+    """Copy a source package (the .dsc and the files it lists) into `into`, where it
+    replaces the other versions of that source; the copied files."""
+    parsed = parse_dsc(dsc.read_text(), str(dsc))
+    names = [dsc.name, *(name for name, *_ in dsc_files(parsed))]
+    into.mkdir(parents=True, exist_ok=True)
+    for old in into.glob(f"{parsed['Source']}_*.dsc"):
+        if old.name != dsc.name:
+            stale = [old.name, *(n for n, *_ in dsc_files(parse_dsc(old.read_text(),
+                                                                    str(old))))]
+            for name in stale:
+                if name not in names:
+                    (into / name).unlink(missing_ok=True)
+            old.unlink(missing_ok=True)
+    copied = []
+    for name in names:
+        target = into / name
+        if not (target.exists() and filecmp.cmp(dsc.parent / name, target, shallow=False)):
+            shutil.copy2(dsc.parent / name, target)
+        copied.append(target)
+    return copied
+
+
+def built_source(package: SourcePackage) -> Path:
+    """The .dsc of the source package's last build in out/debs (keep_source keeps one)."""
+    found = sorted(DEBS.glob(f"{package.name}_*.dsc"))
+    if len(found) != 1:
+        raise PackageError(f"{DEBS}: {len(found)} source packages of {package.name}; build "
+                           "it first (make)")
+    return found[0]
+
+
 def stamp_changelog(path: Path, package: SourcePackage, new_version: str, epoch: int) -> None:
     changelog = Changelog(path.read_text())
     changelog.new_block(
@@ -102,8 +138,10 @@ def build(
     progress: bool = True,
     force: bool = False,
     extra: Mapping[str, Path] | None = None,
+    version_suffix: str = "",
 ) -> list[Path]:
     """Build one source package (unless its inputs are unchanged); its .debs in out/debs.
+    `version_suffix` follows the git-derived version (the keyring's key generation).
 
     `extra` maps paths inside the package to generated files copied in before the build
     (the archive keyring's public key, which lives outside the tree).
@@ -111,12 +149,13 @@ def build(
     extra = extra or {}
     files = tracked_files(package)
     digest = inputs_digest(files, extra)
-    stamped = version(package, digest)
+    stamped = version(package, digest) + version_suffix
     workdir = BUILD / package.name
     stamp = workdir / "inputs.sha256"
     previous = [deb for binary in package.binaries
                 for deb in DEBS.glob(f"{binary}_{stamped}_*.deb")]
-    complete = len(previous) == len(package.binaries)
+    dsc = DEBS / f"{package.name}_{stamped}.dsc"
+    complete = len(previous) == len(package.binaries) and dsc.exists()
     if not force and complete and stamp.exists() and stamp.read_text() == digest:
         return previous
     shutil.rmtree(workdir, ignore_errors=True)
@@ -136,7 +175,8 @@ def build(
         run(["apt-get", "build-dep", "-y", "-q", "./"], cwd=src,
             env={"DEBIAN_FRONTEND": "noninteractive"}, capture=not progress)
     try:
-        run(["dpkg-buildpackage", "-b", "-uc", "-us"], cwd=src, env=env, capture=not progress)
+        # Source and binaries: the GPL asks for the one with the other.
+        run(["dpkg-buildpackage", "-uc", "-us"], cwd=src, env=env, capture=not progress)
     except CommandError as error:
         raise PackageError(f"{package.name}: dpkg-buildpackage failed in {src}\n{error}") from None
     changes = next(workdir.glob("*.changes"))
@@ -147,5 +187,6 @@ def build(
         for old in DEBS.glob(f"{deb.name.split('_', 1)[0]}_*.deb"):
             old.unlink()  # out/debs holds the newest build of each binary package
         built.append(Path(shutil.copy2(deb, DEBS / deb.name)))
+    keep_source(next(workdir.glob("*.dsc")), DEBS)
     stamp.write_text(digest)
     return built

@@ -11,7 +11,11 @@ in `packages/<name>/patches/` (`series` plus the patch files). The build:
            longer applies stops the build with its file named;
 3. version a changelog entry VERSION+SUFFIX, dated SOURCE_DATE_EPOCH;
 4. build   `dpkg-buildpackage -b` (build dependencies from `apt-get build-dep`);
-5. publish the binary packages the recipe lists are copied to out/debs.
+5. source  `dpkg-source -b` on the same patched tree: the modified source package
+           (.dsc, Debian's orig tarball, our debian.tar.xz) that the GPL asks us to
+           offer beside the binaries (`apt-get source` from our repository);
+6. publish the binary packages the recipe lists and the source package are copied to
+           out/debs.
 
 Downloads, work trees and results are cached outside the checkout (`CACHE`,
 $HOMEGUY_PATCHED_CACHE overrides it), results keyed by the hash of every input: the
@@ -39,7 +43,7 @@ from debian.changelog import Changelog
 
 from homeguy import mirror
 from homeguy.git import TOP, git
-from homeguy.packages import DEBS, MAINTAINER, PACKAGES
+from homeguy.packages import DEBS, MAINTAINER, PACKAGES, keep_source
 from homeguy.run import CommandError, run
 
 CACHE = Path(os.environ.get("HOMEGUY_PATCHED_CACHE", "/var/cache/homeguy/patched"))
@@ -279,7 +283,9 @@ def apply_patches(recipe: Recipe, tree: Path, series: list[str]) -> None:
 
 def build(recipe: Recipe, say: Callable[[str], None] = print, force: bool = False,
           cache: Path = CACHE, debs: Path = DEBS) -> list[Path]:
-    """Build (or take from the cache) the recipe's packages; its published .debs in `debs`."""
+    """Build (or take from the cache) the recipe's packages; its published .debs in `debs`,
+    its source package beside them."""
+    keep_source(ensure_source(recipe, say, cache), debs)
     result = ensure_built(recipe, say, force, cache)
     wanted = [deb for deb in sorted(result.glob("*.deb")) if deb_package(deb) in recipe.publish]
     debs.mkdir(parents=True, exist_ok=True)
@@ -313,10 +319,11 @@ def ensure_built(recipe: Recipe, say: Callable[[str], None] = print, force: bool
     return result
 
 
-def build_into(recipe: Recipe, series: list[str], epoch: int, cache: Path, result: Path,
-               say: Callable[[str], None]) -> None:
+def patched_tree(recipe: Recipe, series: list[str], epoch: int, cache: Path, work: Path,
+                 say: Callable[[str], None]) -> Path:
+    """Debian's source unpacked in `work` (emptied first), the series pushed, the local
+    version's changelog entry on top; the tree."""
     dsc = fetch(recipe, cache, say)
-    work = cache / "work" / recipe.name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tree = work / f"{recipe.source}-{recipe.upstream_version}"
@@ -325,6 +332,49 @@ def build_into(recipe: Recipe, series: list[str], epoch: int, cache: Path, resul
     apply_patches(recipe, tree, series)
     changelog = tree / "debian" / "changelog"
     changelog.write_text(changelog_entry(changelog.read_text(), recipe, series, epoch))
+    return tree
+
+
+def ensure_source(recipe: Recipe, say: Callable[[str], None] = print,
+                  cache: Path = CACHE) -> Path:
+    """The .dsc of the patched source package (beside it, the files it lists), made by
+    `dpkg-source -b` once per set of inputs (seconds: nothing is compiled)."""
+    series, files = read_inputs(recipe)
+    epoch = source_date_epoch(recipe)
+    result = cache / "source-packages" / recipe.name / inputs_digest(files, epoch)
+    dsc = result / f"{recipe.source}_{recipe.local_version.rpartition(':')[2]}.dsc"
+    result.parent.mkdir(parents=True, exist_ok=True)
+    with open(result.parent / ".lock", "w") as lock:  # as ensure_built: one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not dsc.exists():
+            source_into(recipe, series, epoch, cache, result, say)
+    return dsc
+
+
+def source_into(recipe: Recipe, series: list[str], epoch: int, cache: Path, result: Path,
+                say: Callable[[str], None]) -> None:
+    work = cache / "work" / f"{recipe.name}.source"
+    tree = patched_tree(recipe, series, epoch, cache, work, say)
+    # dpkg-source -b takes Debian's orig tarball (and its signature) from beside the tree.
+    fetched = fetch(recipe, cache, say).parent
+    for orig in fetched.glob(f"{recipe.source}_{recipe.upstream_version}.orig*"):
+        shutil.copy2(orig, work / orig.name)
+    say(f"source  dpkg-source -b {recipe.source} {recipe.local_version}")
+    run(["dpkg-source", "-b", tree.name], cwd=work,
+        env={"SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8", "PATH": SYSTEM_PATH})
+    made = next(work.glob("*.dsc"))
+    partial = result.with_name(result.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    keep_source(made, partial)
+    shutil.rmtree(result, ignore_errors=True)
+    partial.rename(result)
+    shutil.rmtree(work)
+
+
+def build_into(recipe: Recipe, series: list[str], epoch: int, cache: Path, result: Path,
+               say: Callable[[str], None]) -> None:
+    work = cache / "work" / recipe.name
+    tree = patched_tree(recipe, series, epoch, cache, work, say)
     env = {"SOURCE_DATE_EPOCH": str(epoch), "LC_ALL": "C.UTF-8", "PATH": SYSTEM_PATH,
            "DEB_BUILD_OPTIONS": f"{recipe.build_options} parallel={os.cpu_count() or 1}"}
     if run(["dpkg-checkbuilddeps"], cwd=tree, check=False).returncode != 0:

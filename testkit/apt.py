@@ -1,5 +1,6 @@
 """Real parts for the repository's end-to-end tests and benchmark: tiny .debs built with
-dpkg-deb, real .debs fetched once with `apt-get download`, a clean bookworm chroot made
+dpkg-deb, tiny source packages built with dpkg-source, real .debs fetched once with
+`apt-get download`, a clean bookworm chroot made
 once with mmdebstrap, and an HTTP server on 127.0.0.1.
 
 Downloads are cached under /var/cache/homeguy/ (outside the checkout) and reused. The
@@ -24,7 +25,7 @@ from typing import Any
 
 from homeguy.mirror import debian_mirror
 from homeguy.repo import signing
-from homeguy.repo.config import RepoConfig, load_config
+from homeguy.repo.config import DEFAULT_CONFIG, RepoConfig, Suite, load_config
 from homeguy.run import run
 
 CACHE = Path("/var/cache/homeguy")
@@ -35,6 +36,10 @@ TESTBED_TARBALL = CACHE / "mmdebstrap-bookworm-testbed.tar"
 REAL_PACKAGES = ("hello", "tree")
 # dpkg-deb's timestamps for the test packages (reproducible .debs).
 DEB_EPOCH = "1700000000"
+# The repository tests publish into two suites, as a repository serving several releases
+# does (copy, promote between them); the shipped configuration has one (repo/README.md,
+# Suites).
+SECOND_SUITE = "trixie"
 # What the chroot's apt runs with: no prompts, the C locale's messages.
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 
@@ -74,6 +79,26 @@ def build_deb(
     return deb
 
 
+def build_source(directory: Path, name: str, version: str) -> Path:
+    """A real native source package (.dsc and .tar.xz) built with `dpkg-source -b`."""
+    tree = directory / f".src-{name}-{version}"
+    shutil.rmtree(tree, ignore_errors=True)
+    (tree / "debian/source").mkdir(parents=True)
+    (tree / "debian/source/format").write_text("3.0 (native)\n")
+    (tree / "debian/control").write_text(
+        f"Source: {name}\nMaintainer: Homeguy tests <tests@homeguy.invalid>\n"
+        f"Section: misc\nPriority: optional\nStandards-Version: 4.6.2\n\n"
+        f"Package: {name}\nArchitecture: all\nDescription: Homeguy test source\n"
+        " Built by testkit.apt.build_source.\n")
+    (tree / "debian/changelog").write_text(
+        f"{name} ({version}) bookworm; urgency=medium\n\n  * Test.\n\n"
+        " -- Homeguy tests <tests@homeguy.invalid>  Tue, 14 Nov 2023 22:13:20 +0000\n")
+    (tree / "README").write_text(f"{name} {version}\n")
+    run(["dpkg-source", "-b", tree.name], cwd=directory, env={"SOURCE_DATE_EPOCH": DEB_EPOCH})
+    shutil.rmtree(tree)
+    return directory / f"{name}_{version.rpartition(':')[2]}.dsc"
+
+
 @contextmanager
 def gnupg_home() -> Iterator[Path]:
     """A scratch GnuPG home with a short path (gpg-agent's socket lives in it); its agent
@@ -87,8 +112,19 @@ def gnupg_home() -> Iterator[Path]:
 
 
 def config_for_tests(home: Path, **changes: Any) -> RepoConfig:
-    """repo/repo.toml with the signing key in `home` and the given settings changed."""
-    return dataclasses.replace(load_config(), signing_home=home, **changes)
+    """repo/repo.toml with a second suite (`SECOND_SUITE`), the signing key in `home` and
+    the given settings changed."""
+    config = load_config()
+    second = Suite(SECOND_SUITE, SECOND_SUITE, "")
+    return dataclasses.replace(config, **{"signing_home": home,
+                                          "suites": (*config.suites, second), **changes})
+
+
+def config_file_for_tests(directory: Path) -> Path:
+    """repo/repo.toml with the second suite, as a file for `homeguy repo ... --config`."""
+    path = directory / "repo.toml"
+    path.write_text(DEFAULT_CONFIG.read_text() + f'\n[[suite]]\nname = "{SECOND_SUITE}"\n')
+    return path
 
 
 def apt_download(names: tuple[str, ...], cache: Path = TEST_DEBS) -> list[Path]:
@@ -146,13 +182,15 @@ class Chroot:
         """A command inside the chroot; the CompletedProcess (checked)."""
         return run(["chroot", self.root, *argv], env=APT_ENV, timeout=300)
 
-    def add_source(self, name: str, uri: str, suites: str, keyring: Path) -> None:
-        """A deb822 source with Signed-By: the given keyring, copied into the chroot."""
+    def add_source(self, name: str, uri: str, suites: str, keyring: Path,
+                   types: str = "deb") -> None:
+        """A deb822 source with Signed-By: the given keyring, copied into the chroot
+        (`types="deb-src"` for source packages)."""
         keyrings = self.root / "usr/share/keyrings"
         keyrings.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(keyring, keyrings / keyring.name)
         (self.root / f"etc/apt/sources.list.d/{name}.sources").write_text(
-            f"Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
+            f"Types: {types}\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
             f"Signed-By: /usr/share/keyrings/{keyring.name}\n"
         )
 

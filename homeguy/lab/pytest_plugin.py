@@ -1,12 +1,17 @@
 """Run the `lab`-marked tests inside the kernel lab, once per test session.
 
 On the host, lab tests are collected like any other. When the first one is due, the
-host boots the lab once and runs every selected lab test inside it with the same pytest;
+host boots the lab and runs every selected lab test inside it with the same pytest;
 the guest writes each test report (serialized the way pytest-xdist does it) to a file
 in the shared out/lab/ directory, and the host replays those reports as the results of
 its own items: tracebacks, captured output and logs from inside the VM all appear in
 the host's report. A test with no report from the guest fails with the end of the
 guest's console and pytest log.
+
+The tests are shared among `HOMEGUY_LAB_VMS` guests (default 2) booted side by side,
+whole modules to a guest: most of a lab test's time is waiting (DAD, advertisement
+intervals, retransmission timers), so two guests on two cores take about half the time
+of one.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import json
 import os
 import shlex
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +38,7 @@ ARTIFACTS_ENV = "HOMEGUY_LAB_ARTIFACTS"
 # while other VMs share the cores; the suite as a whole must stay under CI's 90 minutes.
 SESSION_TIMEOUT = 55 * 60
 TAIL = 60  # lines of guest logs in a failure with no report
+VMS_ENV = "HOMEGUY_LAB_VMS"
 
 
 def in_lab() -> bool:
@@ -101,35 +109,59 @@ class HostLab:
     def run_session(self) -> dict[str, list[dict[str, Any]]]:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
-        reports_file, exit_file = self.dir / "reports.jsonl", self.dir / "exit"
-        (self.dir / "args").write_text("\n".join(item.nodeid for item in self.items) + "\n")
-        script = self.dir / "inside.sh"
-        script.write_text(guest_script(self.rootdir, self.dir, reports_file, exit_file))
+        shards = shard([item.nodeid for item in self.items],
+                       int(os.environ.get(VMS_ENV, "2")))
+        dirs = [self.dir / str(number) for number in range(len(shards))]
         try:
             kernel = vm.debian_kernel()
-            self.say(f"booting {kernel.name} under QEMU (TCG) for {len(self.items)} tests, "
-                     f"logs in {self.dir}")
-            done = [0]
+        except vm.LabError as exc:
+            self.failure = f"the kernel lab could not run: {exc}"
+            return {}
+        self.say(f"booting {kernel.name} under QEMU (TCG) for {len(self.items)} tests in "
+                 f"{len(shards)} guests, logs in {self.dir}")
+        done = [0]
 
-            def progress() -> None:
-                finished = count_finished(reports_file)
-                if finished != done[0]:
-                    done[0] = finished
-                    self.say(f"{finished}/{len(self.items)} tests done")
+        def progress() -> None:
+            finished = sum(count_finished(d / "reports.jsonl") for d in dirs)
+            if finished != done[0]:
+                done[0] = finished
+                self.say(f"{finished}/{len(self.items)} tests done")
 
-            vm.boot(f"sh {shlex.quote(str(script))}", self.dir, self.dir / "console.log",
+        with ThreadPoolExecutor(max_workers=len(shards)) as pool:
+            failures = list(pool.map(lambda d, ids: self.run_guest(d, ids, progress),
+                                     dirs, shards))
+        self.failure = "\n".join(f for f in failures if f)
+        self.say("session over" + (f": {self.failure.splitlines()[0]}" if self.failure else ""))
+        reports: dict[str, list[dict[str, Any]]] = {}
+        for directory in dirs:
+            reports.update(load_reports(directory / "reports.jsonl"))
+        return reports
+
+    def run_guest(self, directory: Path, nodeids: list[str],
+                  progress: Callable[[], None]) -> str:
+        """One guest running `nodeids`; why it failed as a whole, or ""."""
+        directory.mkdir(parents=True)
+        reports_file, exit_file = directory / "reports.jsonl", directory / "exit"
+        (directory / "args").write_text("\n".join(nodeids) + "\n")
+        script = directory / "inside.sh"
+        script.write_text(guest_script(self.rootdir, directory, reports_file, exit_file))
+        try:
+            vm.boot(f"sh {shlex.quote(str(script))}", directory, directory / "console.log",
                     SESSION_TIMEOUT, progress)
         except (vm.LabError, CommandError) as exc:
-            self.failure = f"the kernel lab could not run: {exc}"
-        if not exit_file.exists() and not self.failure:
-            self.failure = "the kernel lab ended before its pytest finished"
-        self.say("session over" + (f": {self.failure.splitlines()[0]}" if self.failure else ""))
-        return load_reports(reports_file)
+            return f"the kernel lab ({directory.name}) could not run: {exc}"
+        if not exit_file.exists():
+            return f"the kernel lab ({directory.name}) ended before its pytest finished"
+        return ""
 
     def missing(self, item: pytest.Item) -> list[dict[str, Any]]:
         """Serialized reports failing `item`, for a test the guest said nothing about."""
         why = self.failure or "the kernel lab produced no result for this test"
-        text = "\n\n".join([why, tail(self.dir / "pytest.log"), tail(self.dir / "console.log")])
+        logs = [tail(directory / name) for directory in sorted(self.dir.iterdir())
+                if (directory / "args").exists() and item.nodeid in
+                (directory / "args").read_text().splitlines()
+                for name in ("pytest.log", "console.log")]
+        text = "\n\n".join([why, *logs])
         keywords: dict[str, Literal[1]] = dict.fromkeys(item.keywords, 1)
         report = TestReport(item.nodeid, item.location, keywords, "failed", text, "call")
         return [self.config.hook.pytest_report_to_serializable(config=self.config, report=report)]
@@ -143,10 +175,24 @@ cd {q(str(rootdir))}
 modprobe -a {" ".join(vm.MODULES)}
 export {IN_LAB_ENV}=1 {REPORTS_ENV}={q(str(reports))} PYTHONDONTWRITEBYTECODE=1
 export {ARTIFACTS_ENV}={q(str(rundir / "artifacts"))} PYTHONPATH={q(str(vm.TOP))}
-{q(str(vm.VENV_BIN / "python"))} -m pytest -p no:cacheprovider -p {__name__} -v \\
+{q(str(vm.VENV_BIN / "python"))} -m pytest -p no:cacheprovider -p {__name__} -v --durations=0 \\
     @{q(str(rundir / "args"))} > {q(str(rundir / "pytest.log"))} 2>&1
 echo $? > {q(str(exit_file))}
 """
+
+
+def shard(nodeids: list[str], guests: int) -> list[list[str]]:
+    """The tests in at most `guests` groups, whole modules to a group (module fixtures
+    stay in one guest), the biggest modules first to the least loaded group; each group
+    in collection order."""
+    modules: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        modules.setdefault(nodeid.split("::")[0], []).append(nodeid)
+    groups: list[list[str]] = [[] for _ in range(max(1, min(guests, len(modules))))]
+    for tests in sorted(modules.values(), key=len, reverse=True):
+        min(groups, key=len).extend(tests)
+    order = {nodeid: index for index, nodeid in enumerate(nodeids)}
+    return [sorted(group, key=order.__getitem__) for group in groups if group]
 
 
 def count_finished(path: Path) -> int:

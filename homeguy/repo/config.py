@@ -71,6 +71,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`Valid-Until` = `Date` + this; the repository must be republished before then"),
     Setting("repository", "signing_home", Kind.PATH, "/var/lib/homeguy/repo-signing",
             "GnuPG home of the signing key, created on first use; outside the repository"),
+    Setting("repository", "key_valid_for", Kind.OPTIONAL_DURATION, "",
+            "a signing key created by the publisher expires this long after its creation "
+            "(\"\" never); a publish warns once a key expires before the Valid-Until it "
+            "writes: rotate it then (`homeguy repo key rotate`)"),
     Setting("repository", "key_uid", Kind.TEXT,
             "Homeguy archive signing key <archive@homeguy.invalid>",
             "user id of the signing key created on first use: `Name <email>`"),
@@ -104,6 +108,7 @@ class RepoConfig:
     keep_versions: int
     keep_superseded: int  # seconds
     valid_for: int | None  # seconds
+    key_valid_for: int | None  # seconds
     signing_home: Path
     key_uid: str
     keyring_name: str

@@ -1,5 +1,7 @@
-"""The pure core of a publish: from the state, the configuration and the incoming .debs,
-decide every file to write and delete, in the order clients may see them.
+"""The pure core of a publish and of every other repository operation: from the state,
+the configuration and the operation (new .debs and .dsc files, a removal, a copy between
+suites, a snapshot or a rollback, new signing keys), decide every file to write and
+delete, in the order clients may see them.
 
 No I/O: the shell (publish.py) hashes the inputs, reads control files of .debs it has not
 seen before, answers `exists` for a few paths, executes the plan and signs the Release
@@ -11,14 +13,20 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from homeguy.repo import compress
-from homeguy.repo.config import RepoConfig, Suite
-from homeguy.repo.packages import PackageRecord, index_entries, make_record
+from homeguy.repo.config import SUITE_NAME, RepoConfig, Suite
+from homeguy.repo.packages import (
+    SOURCE,
+    PackageRecord,
+    index_entries,
+    make_record,
+    make_source_record,
+)
 from homeguy.repo.release import HASH_FIELDS, IndexFile, render_release
-from homeguy.repo.state import ReleaseRecord, State
+from homeguy.repo.state import ReleaseRecord, Snapshot, State
 
 
 class PublishError(RuntimeError):
@@ -31,14 +39,19 @@ class ConflictError(PublishError):
 
 @dataclass(frozen=True)
 class Input:
-    """An input .deb as the shell found it. `control` (with `md5`) is set when the state
-    does not know the .deb's SHA256 yet."""
+    """An input .deb or .dsc as the shell found it. `control` (with `md5`) is set when the
+    state does not know its SHA256 yet: the .deb's control file, or the .dsc's text (the
+    shell has checked that the files it lists are next to it, with those hashes)."""
 
     path: str
     sha256: str
     size: int
     md5: str | None = None
     control: str | None = None
+
+    @property
+    def is_source(self) -> bool:
+        return self.path.endswith(".dsc")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class Report:
     added: tuple[tuple[str, str], ...]  # (suite, "name version (arch)")
     unchanged: int  # inputs already published in every target suite
     dropped: tuple[tuple[str, str], ...]  # (suite, package) left out by keep_versions
+    removed: tuple[tuple[str, str], ...]  # (suite, package) taken out by the operation
     rewritten: tuple[str, ...]  # index files written
     signed: tuple[str, ...]  # suites whose Release was written
     deleted: tuple[str, ...]  # expired by-hash and pool files
@@ -98,19 +112,103 @@ def conflict_message(path: str, new: PackageRecord, holder: str, old_sha256: str
     )
 
 
+# (index name, what a record's architecture must be to be listed) of the binary and the
+# source indices of each component: binary-<arch>/Packages and source/Sources.
 def index_directories(config: RepoConfig, suite: Suite) -> list[tuple[str, str, str]]:
-    """(component, architecture, directory under dists/<suite>/) of every index."""
-    return [(component, arch, f"{component}/binary-{arch}")
-            for component in config.components for arch in config.architectures]
+    """(component, architecture, directory under dists/<suite>/) of every index; the
+    architecture `source` is the component's Sources index."""
+    return [(component, arch, f"{component}/binary-{arch}" if arch != SOURCE
+             else f"{component}/{SOURCE}")
+            for component in config.components for arch in (*config.architectures, SOURCE)]
+
+
+def index_name(arch: str) -> str:
+    return "Sources" if arch == SOURCE else "Packages"
 
 
 def in_index(record: PackageRecord, arch: str) -> bool:
-    """binary-all lists Architecture: all; binary-<arch> lists <arch> and all."""
+    """binary-all lists Architecture: all; binary-<arch> lists <arch> and all; source
+    lists the source packages."""
+    if SOURCE in (arch, record.architecture):
+        return record.architecture == arch
     return record.architecture in (arch, "all")
 
 
+# --- the operations: what each one does to the suites -----------------------------------
+
+@dataclass(frozen=True)
+class Publish:
+    """Add .debs and .dsc files to suites."""
+
+    inputs: tuple[Input, ...]
+    suites: tuple[str, ...]
+    component: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Take packages (NAME or NAME=VERSION: binary and source of that name) out of a
+    suite."""
+
+    suite: str
+    specs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Copy packages from one suite to another (promote); no specs: all of the suite.
+    NAME copies the newest version of each architecture, NAME=VERSION that version."""
+
+    source: str
+    target: str
+    specs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TakeSnapshot:
+    """Remember what every suite holds under a name (its files stay in the pool)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """Make every suite hold what it held when the snapshot was taken."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class DropSnapshot:
+    name: str
+
+
+@dataclass(frozen=True)
+class Resign:
+    """Sign every suite's Release again (the signing keys changed)."""
+
+
+Operation = Publish | Remove | Copy | TakeSnapshot | Rollback | DropSnapshot | Resign
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """NAME or NAME=VERSION."""
+    name, _, version = spec.partition("=")
+    if not name:
+        raise PublishError(f"{spec!r}: name a package, as NAME or NAME=VERSION")
+    return name, version or None
+
+
+def all_members(suites: Mapping[str, Mapping[str, Collection[str]]],
+                snapshots: Mapping[str, Snapshot]) -> set[str]:
+    """The SHA256 of every package a suite or a snapshot holds."""
+    held = {sha for comps in suites.values() for m in comps.values() for sha in m}
+    return held | {sha for snapshot in snapshots.values()
+                   for comps in snapshot.suites.values() for m in comps.values() for sha in m}
+
+
 class _Planner:
-    """One publish's working set; `plan_publish` is the interface."""
+    """One operation's working set; `plan` is the interface."""
 
     def __init__(self, config: RepoConfig, state: State, now: int,
                  exists: Callable[[str], bool], compressor: compress.Compress) -> None:
@@ -128,27 +226,29 @@ class _Planner:
             comps = self.suites.setdefault(suite.name, {})
             for component in config.components:
                 comps.setdefault(component, [])
+        self.snapshots: dict[str, Snapshot] = dict(state.snapshots)
         self.files: dict[str, IndexFile] = dict(state.files)
         self.retired: dict[str, int] = dict(state.retired)
         self.releases: dict[str, ReleaseRecord] = dict(state.releases)
+        self.sources: dict[str, str] = {}  # SHA256 -> input file to copy into the pool
+        self.added: list[tuple[str, str]] | None = None  # a publish's own order
+        self.unchanged = 0
+        self.resign = False
 
     # --- packages -------------------------------------------------------------------
 
-    def admit(self, inputs: Iterable[Input], suites: tuple[str, ...], component: str
-              ) -> tuple[dict[str, str], list[tuple[str, str]], int]:
-        """Add the inputs to the suites; refuse conflicts. Returns the new .debs' sources,
-        what was added, and how many inputs were there already."""
+    def admit(self, inputs: Iterable[Input], suites: tuple[str, ...], component: str) -> None:
+        """Add the inputs to the suites; refuse conflicts."""
         by_identity = {r.identity: r for r in self.records.values()}
-        by_pool = {r.pool: r for r in self.records.values()}
+        by_pool = {path: r for r in self.records.values() for path in r.paths}
+        file_sha = {path: sha for r in self.records.values() for path, sha in r.files}
         holders: dict[str, str] = {}  # sha256 -> where it came from, for messages
-        sources: dict[str, str] = {}
         added: list[tuple[str, str]] = []
-        unchanged = 0
         for item in sorted(inputs, key=lambda i: i.path):
             record = self.records.get(item.sha256)
             if record is None:
                 record = self.new_record(item, component)
-                if record.architecture not in (*self.config.architectures, "all"):
+                if record.architecture not in (*self.config.architectures, "all", SOURCE):
                     raise PublishError(
                         f"{item.path}: architecture {record.architecture} is not published "
                         f"by this repository ({self.config.config_file}: architectures = "
@@ -167,12 +267,20 @@ class _Planner:
                         f"{record.pool} is taken by {taken.describe()}; versions that "
                         "differ only in their epoch cannot share a repository"
                     )
+                for path, sha in record.files:  # tarballs may be shared, never differ
+                    if file_sha.setdefault(path, sha) != sha:
+                        raise ConflictError(
+                            f"{item.path}: refusing {record.describe()}: its file {path} "
+                            f"differs from the one {by_pool[path].describe()} has in the "
+                            "pool (same name, other content); rebuild it with the same "
+                            "orig tarball or under a new upstream version")
                 self.records[record.sha256] = record
                 by_identity[record.identity] = record
-                by_pool[record.pool] = record
+                by_pool.update(dict.fromkeys(record.paths, record))
                 holders[record.sha256] = item.path
-            if item.sha256 not in self.state.packages or not self.exists(record.pool):
-                sources.setdefault(item.sha256, item.path)
+            if item.sha256 not in self.state.packages or not all(
+                    self.exists(path) for path in record.paths):
+                self.sources.setdefault(item.sha256, item.path)
             fresh = False
             for suite in suites:
                 comps = self.suites[suite]
@@ -180,14 +288,110 @@ class _Planner:
                     comps[component].append(record.sha256)
                     added.append((suite, record.describe()))
                     fresh = True
-            unchanged += not fresh
-        return sources, added, unchanged
+            self.unchanged += not fresh
+        self.added = added
 
     def new_record(self, item: Input, component: str) -> PackageRecord:
         if item.control is None or item.md5 is None:
-            raise AssertionError(f"{item.path}: the shell must read control data of new .debs")
-        return make_record(item.control, item.path, component, item.size, item.md5,
-                           item.sha256)
+            raise AssertionError(f"{item.path}: the shell must read control data of new files")
+        make = make_source_record if item.is_source else make_record
+        return make(item.control, item.path, component, item.size, item.md5, item.sha256)
+
+    def held(self, suite: str) -> list[tuple[str, PackageRecord]]:
+        """(component, record) of every package in `suite`."""
+        return [(component, self.records[sha])
+                for component, members in self.suites[suite].items() for sha in members]
+
+    def select(self, suite: str, spec: str, newest: bool) -> list[tuple[str, PackageRecord]]:
+        """The packages of `suite` that `spec` names; NAME alone: every version, or with
+        `newest` the newest of each architecture."""
+        name, version = parse_spec(spec)
+        found = [(c, r) for c, r in self.held(suite)
+                 if r.name == name and version in (None, r.version)]
+        if not found:
+            names = sorted({r.name for _, r in self.held(suite)})
+            raise PublishError(f"suite {suite!r} has no package {spec}; it holds: "
+                               f"{', '.join(names) or 'nothing'}")
+        if newest and version is None:
+            best: dict[str, tuple[str, PackageRecord]] = {}
+            for component, record in found:
+                kept = best.get(record.architecture)
+                if kept is None or record.debian_version > kept[1].debian_version:
+                    best[record.architecture] = (component, record)
+            found = list(best.values())
+        return found
+
+    def remove(self, suite: str, specs: tuple[str, ...]) -> None:
+        self.check_suites((suite,))
+        for spec in specs:
+            for component, record in self.select(suite, spec, newest=False):
+                self.suites[suite][component].remove(record.sha256)
+
+    def copy(self, source: str, target: str, specs: tuple[str, ...]) -> None:
+        self.check_suites((source, target))
+        if source == target:
+            raise PublishError(f"copy from {source!r} to itself; name another target suite")
+        chosen = ([pair for spec in specs for pair in self.select(source, spec, newest=True)]
+                  if specs else self.held(source))
+        for component, record in chosen:
+            comps = self.suites[target]
+            if not any(record.sha256 in members for members in comps.values()):
+                comps.setdefault(component, []).append(record.sha256)
+
+    def take_snapshot(self, name: str) -> None:
+        if not SUITE_NAME.fullmatch(name):
+            raise PublishError(f"snapshot name {name!r} is not valid (letters, digits, '.', "
+                               "'+', '_', '-')")
+        if name in self.snapshots:
+            raise PublishError(f"snapshot {name!r} exists already (taken at "
+                               f"{self.snapshots[name].created}); drop it first "
+                               "(homeguy repo snapshot drop) or choose another name")
+        self.snapshots[name] = Snapshot(self.now, {
+            suite: {c: tuple(sorted(m)) for c, m in comps.items()}
+            for suite, comps in sorted(self.suites.items())})
+
+    def snapshot(self, name: str) -> Snapshot:
+        if name not in self.snapshots:
+            raise PublishError(f"no snapshot {name!r}; snapshots: "
+                               f"{', '.join(sorted(self.snapshots)) or 'none'} (homeguy "
+                               "repo snapshot list)")
+        return self.snapshots[name]
+
+    def rollback(self, name: str) -> None:
+        taken = self.snapshot(name)
+        for suite in self.config.suites:
+            comps = taken.suites.get(suite.name, {})
+            self.suites[suite.name] = {c: list(comps.get(c, ())) for c in self.config.components}
+
+    def check_suites(self, suites: tuple[str, ...]) -> None:
+        known = [s.name for s in self.config.suites]
+        for name in suites:
+            if name not in known:
+                raise PublishError(f"suite {name!r} is not in {self.config.config_file} "
+                                   f"(suites: {', '.join(known)}); add a [[suite]] or pick one")
+
+    def apply(self, operation: Operation) -> None:
+        match operation:
+            case Publish(inputs, suites, component):
+                self.check_suites(suites)
+                if component not in self.config.components:
+                    raise PublishError(
+                        f"component {component!r} is not in {self.config.config_file} "
+                        f"(components: {', '.join(self.config.components)})")
+                self.admit(inputs, suites, component)
+            case Remove(suite, specs):
+                self.remove(suite, specs)
+            case Copy(source, target, specs):
+                self.copy(source, target, specs)
+            case TakeSnapshot(name):
+                self.take_snapshot(name)
+            case Rollback(name):
+                self.rollback(name)
+            case DropSnapshot(name):
+                self.snapshot(name)
+                del self.snapshots[name]
+            case Resign():
+                self.resign = True
 
     def apply_retention(self) -> list[tuple[str, str]]:
         """Keep the `keep_versions` newest versions of each (name, architecture) per suite."""
@@ -210,15 +414,37 @@ class _Planner:
         return dropped
 
     def referenced(self) -> set[str]:
-        return {sha for comps in self.suites.values() for m in comps.values() for sha in m}
+        return all_members(self.suites, self.snapshots)
 
     def retire_pool(self, referenced: set[str]) -> None:
-        before = {sha for comps in self.state.suites.values()
-                  for members in comps.values() for sha in members}
-        for sha in before - referenced:
-            self.retired.setdefault(self.records[sha].pool, self.now)
-        for sha in referenced:
-            self.retired.pop(self.records[sha].pool, None)
+        """Pool files no suite or snapshot holds any more start their keep_superseded."""
+        before = {path for sha in all_members(self.state.suites, self.state.snapshots)
+                  for path in self.records[sha].paths}
+        now = {path for sha in referenced for path in self.records[sha].paths}
+        for path in before - now:
+            self.retired.setdefault(path, self.now)
+        for path in now:
+            self.retired.pop(path, None)
+
+    def pool_copies(self, referenced: set[str]) -> tuple[PoolCopy, ...]:
+        """Every pool file of the new packages: a .dsc's files come from its folder."""
+        copies: dict[str, PoolCopy] = {}
+        known = {path for sha in self.state.packages for path in self.records_paths(sha)}
+        for sha, source in sorted(self.sources.items(), key=lambda item: item[1]):
+            if sha not in referenced:
+                continue
+            record = self.records[sha]
+            copies.setdefault(record.pool, PoolCopy(source, record.pool, sha))
+            folder = source.rpartition("/")[0]
+            for path, file_sha in record.files:
+                if path not in known or not self.exists(path):
+                    copies.setdefault(path, PoolCopy(f"{folder}/{path.rpartition('/')[2]}",
+                                                     path, file_sha))
+        return tuple(copies.values())
+
+    def records_paths(self, sha: str) -> tuple[str, ...]:
+        record = self.state.packages.get(sha)
+        return record.paths if record is not None else ()
 
     # --- indices and Release ----------------------------------------------------------
 
@@ -228,11 +454,11 @@ class _Planner:
         listed: list[IndexFile] = []
         prefix = f"dists/{suite.name}/"
         for component, arch, directory in index_directories(self.config, suite):
-            members = self.suites[suite.name][component]
+            members = self.suites[suite.name].get(component, [])
             records = [self.records[sha] for sha in members if in_index(self.records[sha], arch)]
             pieces = compress.chunks(index_entries(records))
             data = b"".join(pieces)
-            name = f"{prefix}{directory}/Packages"
+            name = f"{prefix}{directory}/{index_name(arch)}"
             current = self.files.get(name)
             names = [name + suffix for suffix in compress.SUFFIXES]
             unchanged = (current is not None
@@ -259,8 +485,8 @@ class _Planner:
 
     def write_release(self, suite: Suite, listed: list[IndexFile], date: int
                       ) -> ReleaseWrite | None:
-        """The suite's Release when its contents changed, it is missing, or Valid-Until
-        is less than half its period away."""
+        """The suite's Release when its contents changed, it is missing, Valid-Until is
+        less than half its period away, or the signing keys changed."""
         content = hashlib.sha256(render_release(self.config, suite, None, listed)).hexdigest()
         last = self.releases.get(suite.name)
         valid_for = self.config.valid_for
@@ -268,6 +494,7 @@ class _Planner:
                  and self.now >= last.date + valid_for // 2)
         directory = f"dists/{suite.name}"
         if (last is not None and last.content_sha256 == content and not stale
+                and not self.resign
                 and all(self.exists(f"{directory}/{n}")
                         for n in ("InRelease", "Release", "Release.gpg"))):
             return None
@@ -283,8 +510,83 @@ class _Planner:
         for path in expired:
             del self.retired[path]
         self.records = {sha: r for sha, r in self.records.items()
-                        if sha in referenced or r.pool in self.retired}
+                        if sha in referenced or any(p in self.retired for p in r.paths)}
         return expired
+
+    # --- the whole plan -----------------------------------------------------------------
+
+    def changes(self, dropped: list[tuple[str, str]]
+                ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(suite, package) added and removed by the operation (not by keep_versions)."""
+        added, removed = [], []
+        for suite in sorted(self.suites):
+            before = {sha for m in self.state.suites.get(suite, {}).values() for sha in m}
+            after = {sha for m in self.suites[suite].values() for sha in m}
+            for sha in sorted(after - before, key=lambda s: self.records[s].describe()):
+                added.append((suite, self.records[sha].describe()))
+            for sha in sorted(before - after, key=lambda s: self.records[s].describe()):
+                if (suite, self.records[sha].describe()) not in dropped:
+                    removed.append((suite, self.records[sha].describe()))
+        return added, removed
+
+    def finish(self, date: int) -> Plan:
+        dropped = self.apply_retention()
+        referenced = self.referenced()
+        self.retire_pool(referenced)
+        pool = self.pool_copies(referenced)
+        added, removed = self.changes(dropped)
+        indices: list[FileWrite] = []
+        releases: list[ReleaseWrite] = []
+        for suite in self.config.suites:
+            writes, listed = self.write_indices(suite)
+            indices += writes
+            release = self.write_release(suite, listed, date)
+            if release is not None:
+                releases.append(release)
+        deletions = self.expire(referenced)
+        new_state = State(
+            packages=self.records,
+            suites={s: {c: tuple(m) for c, m in comps.items()}
+                    for s, comps in self.suites.items()},
+            files=self.files,
+            retired=self.retired,
+            releases=self.releases,
+            seen=self.state.seen,
+            chunks=self.chunks,
+            snapshots=self.snapshots,
+        )
+        report = Report(
+            added=tuple(self.added if self.added is not None else added),
+            unchanged=self.unchanged,
+            dropped=tuple(dropped),
+            removed=tuple(removed),
+            rewritten=tuple(w.path for w in indices),
+            signed=tuple(r.suite for r in releases),
+            deleted=tuple(deletions),
+        )
+        return Plan(pool, tuple(indices), tuple(releases), tuple(deletions), new_state, report)
+
+
+def plan(
+    config: RepoConfig,
+    state: State,
+    operation: Operation,
+    *,
+    now: int,
+    date: int,
+    exists: Callable[[str], bool],
+    compressor: compress.Compress = compress.compress_uncached,
+) -> Plan:
+    """Everything one operation writes and deletes.
+
+    `now` (the wall clock) times retirements; `date` is the Release Date (the wall clock,
+    or SOURCE_DATE_EPOCH for reproducible output). `exists(path)` says whether a path
+    under the repository root is there (asked only for the files the state says exist).
+    `compressor` compresses one chunk of an index (the shell's caches earlier results).
+    """
+    planner = _Planner(config, state, now, exists, compressor)
+    planner.apply(operation)
+    return planner.finish(date)
 
 
 def plan_publish(
@@ -299,55 +601,6 @@ def plan_publish(
     exists: Callable[[str], bool],
     compressor: compress.Compress = compress.compress_uncached,
 ) -> Plan:
-    """Everything one publish writes and deletes.
-
-    `now` (the wall clock) times retirements; `date` is the Release Date (the wall clock,
-    or SOURCE_DATE_EPOCH for reproducible output). `exists(path)` says whether a path
-    under the repository root is there (asked only for the files the state says exist).
-    `compressor` compresses one chunk of an index (the shell's caches earlier results).
-    """
-    known_suites = [s.name for s in config.suites]
-    for name in suites:
-        if name not in known_suites:
-            raise PublishError(f"suite {name!r} is not in {config.config_file} (suites: "
-                               f"{', '.join(known_suites)}); add a [[suite]] or pick one")
-    if component not in config.components:
-        raise PublishError(f"component {component!r} is not in {config.config_file} "
-                           f"(components: {', '.join(config.components)})")
-    planner = _Planner(config, state, now, exists, compressor)
-    sources, added, unchanged = planner.admit(inputs, suites, component)
-    dropped = planner.apply_retention()
-    referenced = planner.referenced()
-    planner.retire_pool(referenced)
-    pool = tuple(
-        PoolCopy(source, planner.records[sha].pool, sha)
-        for sha, source in sorted(sources.items(), key=lambda item: item[1])
-        if sha in referenced
-    )
-    indices: list[FileWrite] = []
-    releases: list[ReleaseWrite] = []
-    for suite in config.suites:
-        writes, listed = planner.write_indices(suite)
-        indices += writes
-        release = planner.write_release(suite, listed, date)
-        if release is not None:
-            releases.append(release)
-    deletions = planner.expire(referenced)
-    new_state = State(
-        packages=planner.records,
-        suites={s: {c: tuple(m) for c, m in comps.items()} for s, comps in planner.suites.items()},
-        files=planner.files,
-        retired=planner.retired,
-        releases=planner.releases,
-        seen=state.seen,
-        chunks=planner.chunks,
-    )
-    report = Report(
-        added=tuple(added),
-        unchanged=unchanged,
-        dropped=tuple(dropped),
-        rewritten=tuple(w.path for w in indices),
-        signed=tuple(r.suite for r in releases),
-        deleted=tuple(deletions),
-    )
-    return Plan(pool, tuple(indices), tuple(releases), tuple(deletions), new_state, report)
+    """Everything one publish of `inputs` into `suites` writes and deletes (see `plan`)."""
+    return plan(config, state, Publish(tuple(inputs), suites, component), now=now, date=date,
+                exists=exists, compressor=compressor)

@@ -1,6 +1,7 @@
-"""The thin shell of a publish: find and hash the input .debs, read control data the state
-does not have (python-debian's DebFile), run the planner, then carry out its plan in the
-order that keeps every client consistent:
+"""The thin shell of a publish and of the other operations: find and hash the input .debs
+and .dsc files, read control data the state does not have (python-debian's DebFile),
+check that each new .dsc's files lie beside it, run the planner, then carry out its plan
+in the order that keeps every client consistent:
 
 1. pool files, each copied to a temporary name, verified and renamed into place;
 2. index files, each under its by-hash names first, then under its usual name;
@@ -28,8 +29,8 @@ from debian.debfile import DebError, DebFile
 from homeguy.files import exclusive, temporary, write_atomic
 from homeguy.repo import compress, signing
 from homeguy.repo.config import RepoConfig
-from homeguy.repo.packages import PackageError
-from homeguy.repo.plan import Input, Plan, PublishError, plan_publish
+from homeguy.repo.packages import PackageError, dsc_files, parse_dsc
+from homeguy.repo.plan import Input, Operation, Plan, Publish, PublishError, Resign, plan
 from homeguy.repo.state import SeenFile, State, StateError, from_json, to_json
 
 STATE_DIR = ".homeguy"
@@ -70,10 +71,11 @@ class ChunkCache:
 @dataclass(frozen=True)
 class Result:
     plan: Plan
-    key: signing.SigningKey
+    keys: tuple[signing.SigningKey, ...]  # every key that signed, oldest first
     key_created: bool
     public_keys: tuple[Path, Path]  # armored, binary
     inputs: int
+    warnings: tuple[str, ...] = ()
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int | None:
@@ -116,16 +118,36 @@ def read_control(path: Path) -> str:
         raise PackageError(f"{path}: control file is not UTF-8; rebuild it") from None
 
 
+def read_dsc(path: Path) -> str:
+    """A .dsc's text, after checking that every file it lists lies beside it, unchanged."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackageError(f"{path}: not a readable .dsc ({exc}); rebuild the source "
+                           "package or remove it from the input directory") from None
+    for name, size, _, sha256 in dsc_files(parse_dsc(text, str(path))):
+        beside = path.parent / name
+        if not beside.is_file():
+            raise PackageError(f"{path}: lists {name}, which is not beside it; keep a source "
+                               "package's files together (as dpkg-buildpackage writes them)")
+        got, _, got_size = hash_file(beside)
+        if (got, got_size) != (sha256, size):
+            raise PackageError(f"{beside}: SHA256 {got} ({got_size} bytes), but {path.name} "
+                               f"lists {sha256} ({size} bytes); rebuild the source package")
+    return text
+
+
 def scan(debs: Path, state: State) -> tuple[list[Input], dict[str, SeenFile]]:
-    """The .debs under `debs`; files whose stat() matches the state are not read again,
-    and only .debs whose SHA256 the state does not know have their control file read."""
+    """The .debs and .dsc files under `debs`; files whose stat() matches the state are not
+    read again, and only those whose SHA256 the state does not know are opened."""
     if not debs.is_dir():
         raise PublishError(f"{debs}: no such directory; build the packages first or point "
                            "--debs at a directory of .deb files")
     root = debs.resolve()
     seen = {p: s for p, s in state.seen.items() if not p.startswith(f"{root}/")}
     inputs = []
-    for path in sorted(p for p in root.rglob("*.deb") if p.is_file()):
+    found = [p for pattern in ("*.deb", "*.dsc") for p in root.rglob(pattern) if p.is_file()]
+    for path in sorted(found):
         st = path.stat()
         cached = state.seen.get(str(path))
         if (cached is not None and cached.sha256 in state.packages
@@ -138,7 +160,8 @@ def scan(debs: Path, state: State) -> tuple[list[Input], dict[str, SeenFile]]:
         if sha256 in state.packages:
             inputs.append(Input(str(path), sha256, size))
         else:
-            inputs.append(Input(str(path), sha256, size, md5, read_control(path)))
+            read = read_dsc if path.suffix == ".dsc" else read_control
+            inputs.append(Input(str(path), sha256, size, md5, read(path)))
         seen[str(path)] = SeenFile(size, st.st_mtime_ns, st.st_ino, sha256)
     return inputs, seen
 
@@ -180,7 +203,8 @@ def copy_verified(source: Path, path: Path, sha256: str) -> None:
     os.replace(tmp, path)
 
 
-def execute(plan: Plan, out: Path, key: signing.SigningKey, sign_time: int | None) -> None:
+def execute(plan: Plan, out: Path, keys: tuple[signing.SigningKey, ...],
+            sign_time: int | None) -> None:
     for copy in plan.pool:
         copy_verified(Path(copy.source), out / copy.path, copy.sha256)
     for write in plan.indices:
@@ -194,7 +218,7 @@ def execute(plan: Plan, out: Path, key: signing.SigningKey, sign_time: int | Non
         staged = {n: temporary(p) for n, p in names.items()}
         directory.mkdir(parents=True, exist_ok=True)
         staged["Release"].write_bytes(release.release)
-        signing.sign_release(key, staged["Release"], staged["InRelease"],
+        signing.sign_release(keys, staged["Release"], staged["InRelease"],
                              staged["Release.gpg"], sign_time)
         for name in ("Release", "Release.gpg", "InRelease"):
             later_than(names[name], staged[name])
@@ -229,25 +253,79 @@ def locked(out: Path) -> AbstractContextManager[None]:
     return exclusive(lock_path, refuse)
 
 
-def export_key(key: signing.SigningKey, out: Path, name: str) -> tuple[Path, Path]:
-    """<out>/NAME.asc and <out>/NAME.gpg; exported again only when the key or the files
-    changed (<out>/.homeguy/exported-key says what was exported last)."""
+def export_key(keys: tuple[signing.SigningKey, ...], out: Path, name: str
+               ) -> tuple[Path, Path]:
+    """<out>/NAME.asc and <out>/NAME.gpg with every signing key; exported again only when
+    the keys or the files changed (<out>/.homeguy/exported-key says what was exported
+    last)."""
     armored, binary = out / f"{name}.asc", out / f"{name}.gpg"
     record = out / STATE_DIR / "exported-key"
 
     def fingerprint_of_files() -> str:
         digests = [hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "-"
                    for p in (armored, binary)]
-        return " ".join([key.fingerprint, *digests]) + "\n"
+        return " ".join([*(k.fingerprint for k in keys), *digests]) + "\n"
 
     if record.exists() and record.read_text() == fingerprint_of_files():
         return armored, binary
     staged = (temporary(armored), temporary(binary))
-    signing.export_public_key(key, *staged)
+    signing.export_public_key(keys, *staged)
     for tmp, final in zip(staged, (armored, binary), strict=True):
         os.replace(tmp, final)
     write_atomic(record, fingerprint_of_files().encode())
     return armored, binary
+
+
+def operate(
+    config: RepoConfig,
+    out: Path,
+    prepare: Callable[[State], tuple[Operation, Mapping[str, SeenFile], int]],
+    *,
+    signing_home: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+    clock: Callable[[], float] = time.time,
+    stop_agent: bool = True,
+    change_keys: Callable[[Path], None] | None = None,
+) -> Result:
+    """Run one operation on the repository at `out`, holding its lock: `prepare(state)`
+    gives the operation, the input files seen and how many were read; `change_keys(home)`
+    (a key rotation) runs under the same lock before the keys are read."""
+    date_override = source_date_epoch(env)
+    home = signing_home or config.signing_home
+    with locked(out):
+        state = load_state(out)
+        operation, seen, inputs = prepare(state)
+        cache = ChunkCache(out / STATE_DIR / CHUNKS_DIR)
+        now = int(clock())
+        try:
+            if change_keys is not None:
+                change_keys(home)
+            planned = plan(
+                config, state, operation,
+                now=now,
+                date=now if date_override is None else date_override,
+                exists=lambda path: (out / path).exists(),
+                compressor=cache,
+            )
+            keys, created = signing.ensure_keys(home, config.key_uid, config.key_valid_for)
+            public_keys = export_key(keys, out, config.keyring_name)
+            execute(planned, out, keys, date_override)
+        finally:
+            if stop_agent:
+                signing.stop_agent(home)
+        cache.save({key for keys in planned.state.chunks.values() for key in keys})
+        write_atomic(out / STATE_DIR / STATE_FILE,
+                     to_json(replace(planned.state, seen=seen)).encode())
+    warnings = signing.expiry_warnings(keys, now, config.valid_for)
+    return Result(planned, keys, created, public_keys, inputs, warnings)
+
+
+def existing(out: Path) -> Path:
+    """`out`, which must hold a repository made by `publish`."""
+    if not (out / STATE_DIR / STATE_FILE).is_file():
+        raise PublishError(f"{out}: no repository published here (no {STATE_DIR}/"
+                           f"{STATE_FILE}); publish into it first or name another --out")
+    return out
 
 
 def publish(
@@ -262,53 +340,92 @@ def publish(
     clock: Callable[[], float] = time.time,
     stop_agent: bool = True,
 ) -> Result:
-    """Publish every .deb under `debs` into the suites (default: all) of the repository
-    at `out`; the Release Date is SOURCE_DATE_EPOCH when set, else now. The gpg-agent
-    that signing starts is stopped afterwards unless `stop_agent` is false (a caller that
-    publishes often saves its start-up, ~50 ms, and stops it with signing.stop_agent)."""
-    date_override = source_date_epoch(env)
+    """Publish every .deb and .dsc (with its files) under `debs` into the suites (default:
+    all) of the repository at `out`; the Release Date is SOURCE_DATE_EPOCH when set, else
+    now. The gpg-agent that signing starts is stopped afterwards unless `stop_agent` is
+    false (a caller that publishes often saves its start-up, ~50 ms, and stops it with
+    signing.stop_agent)."""
     out.mkdir(parents=True, exist_ok=True)
-    home = signing_home or config.signing_home
-    with locked(out):
-        state = load_state(out)
+
+    def prepare(state: State) -> tuple[Operation, Mapping[str, SeenFile], int]:
         inputs, seen = scan(debs, state)
-        cache = ChunkCache(out / STATE_DIR / CHUNKS_DIR)
-        now = int(clock())
-        plan = plan_publish(
-            config, state, inputs,
-            suites=suites or tuple(s.name for s in config.suites),
-            component=component or config.default_component,
-            now=now,
-            date=now if date_override is None else date_override,
-            exists=lambda path: (out / path).exists(),
-            compressor=cache,
-        )
-        try:
-            key, created = signing.ensure_key(home, config.key_uid)
-            public_keys = export_key(key, out, config.keyring_name)
-            execute(plan, out, key, date_override)
-        finally:
-            if stop_agent:
-                signing.stop_agent(home)
-        cache.save({key for keys in plan.state.chunks.values() for key in keys})
-        write_atomic(out / STATE_DIR / STATE_FILE,
-                         to_json(replace(plan.state, seen=seen)).encode())
-    return Result(plan, key, created, public_keys, len(inputs))
+        operation = Publish(tuple(inputs), suites or tuple(s.name for s in config.suites),
+                            component or config.default_component)
+        return operation, seen, len(inputs)
+
+    return operate(config, out, prepare, signing_home=signing_home, env=env, clock=clock,
+                   stop_agent=stop_agent)
+
+
+def change(
+    config: RepoConfig,
+    out: Path,
+    operation: Operation,
+    *,
+    signing_home: Path | None = None,
+    env: Mapping[str, str] = os.environ,
+    clock: Callable[[], float] = time.time,
+    change_keys: Callable[[Path], None] | None = None,
+) -> Result:
+    """Remove, copy, snapshot, roll back or re-sign (see plan.py's operations) in the
+    repository at `out`, as atomically for clients as a publish."""
+    return operate(config, existing(out), lambda state: (operation, state.seen, 0),
+                   signing_home=signing_home, env=env, clock=clock, change_keys=change_keys)
+
+
+def rotate_key(config: RepoConfig, out: Path, *, signing_home: Path | None = None,
+               clock: Callable[[], float] = time.time) -> Result:
+    """Start a key rotation: a new key beside the current one; both sign every Release
+    and both are exported (the keyring package built next carries both)."""
+    def add(home: Path) -> None:
+        keys = signing.signing_keys(home, config.key_uid)
+        if len(keys) > 1:
+            raise PublishError(f"{home}: a rotation is under way already ({len(keys)} keys); "
+                               "finish it first: homeguy repo key retire")
+        signing.create_key(home, config.key_uid, config.key_valid_for)
+
+    return change(config, out, Resign(), signing_home=signing_home, clock=clock,
+                  change_keys=add)
+
+
+def retire_key(config: RepoConfig, out: Path, *, signing_home: Path | None = None,
+               fingerprint: str | None = None,
+               clock: Callable[[], float] = time.time) -> Result:
+    """Finish a key rotation: the oldest key (or the one named) stops signing and leaves
+    the exported keyring; its secret part is kept in <signing_home>/retired/<fpr>.asc."""
+    def drop(home: Path) -> None:
+        keys = signing.signing_keys(home, config.key_uid)
+        if len(keys) < 2:
+            raise PublishError(f"{home}: only one signing key; start a rotation first "
+                               "(homeguy repo key rotate), ship the keyring package with "
+                               "both keys, then retire the old one")
+        chosen = [k for k in keys if fingerprint is None or k.fingerprint == fingerprint]
+        if not chosen:
+            raise PublishError(f"{home}: no signing key {fingerprint}; keys: "
+                               f"{', '.join(k.fingerprint for k in keys)}")
+        signing.remove_key(chosen[0], home / signing.RETIRED / f"{chosen[0].fingerprint}.asc")
+
+    return change(config, out, Resign(), signing_home=signing_home, clock=clock,
+                  change_keys=drop)
 
 
 def summary(result: Result, out: Path) -> str:
     """What a person reads after a publish."""
     report = result.plan.report
-    lines = [f"{out}: {result.inputs} .deb(s) read, {len(report.added)} added to suites, "
+    lines = [f"{out}: {result.inputs} .deb/.dsc file(s) read, {len(report.added)} added to "
+             "suites, "
              f"{report.unchanged} already published"]
     lines += [f"  + {suite}: {package}" for suite, package in report.added]
+    lines += [f"  - {suite}: {package}" for suite, package in report.removed]
     lines += [f"  - {suite}: {package} (keep_versions)" for suite, package in report.dropped]
     lines.append(f"  {len(report.rewritten)} index file(s) written, Release signed for: "
                  f"{', '.join(report.signed) or 'none (unchanged)'}, "
                  f"{len(report.deleted)} expired file(s) deleted")
     if result.key_created:
-        lines.append(f"  created the signing key {result.key.fingerprint} in "
-                     f"{result.key.home}: back it up, clients trust it")
-    lines.append(f"  signing key {result.key.fingerprint}; public key: "
-                 f"{result.public_keys[0]}, {result.public_keys[1]}")
+        lines.append(f"  created the signing key {result.keys[0].fingerprint} in "
+                     f"{result.keys[0].home}: back it up, clients trust it")
+    fingerprints = ", ".join(k.fingerprint for k in result.keys)
+    lines.append(f"  signing key{'s' if len(result.keys) > 1 else ''} {fingerprints}; "
+                 f"public key: {result.public_keys[0]}, {result.public_keys[1]}")
+    lines += [f"  warning: {warning}" for warning in result.warnings]
     return "\n".join(lines)

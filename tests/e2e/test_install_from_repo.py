@@ -1,9 +1,10 @@
 """`apt install mip6d` from Homeguy's signed repository into a clean bookworm chroot.
 
-What `make` builds (the packages, the archive keyring, the repository) is published with
-a scratch signing key, served over HTTP on 127.0.0.1, and installed by real apt with
-signature checking on: the chroot gets only the keyring and a deb822 source with
-Signed-By for it, next to Debian's own source for the dependencies.
+What `make` builds (the packages and their source packages, the patched strongSwan's
+source, the archive keyring, the repository) is published with a scratch signing key,
+served over HTTP on 127.0.0.1, and installed by real apt with signature checking on: the
+chroot gets only the keyring and a deb822 source with Signed-By for it, next to Debian's
+own source for the dependencies; `apt-get source` fetches our sources the same way.
 """
 
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from homeguy import keyring, packages
+from homeguy import keyring, packages, patched
 from homeguy.mirror import debian_mirror
 from homeguy.repo.publish import publish
 from homeguy.run import run
@@ -32,6 +33,9 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
         for source in keyring.other_packages():
             for deb in packages.build(source, progress=False):
                 shutil.copy(deb, debs)
+            packages.keep_source(packages.built_source(source), debs)
+        for recipe in patched.recipes():  # the source only: dpkg-source -b, seconds
+            packages.keep_source(patched.ensure_source(recipe, say=lambda line: None), debs)
         (keyring_deb,) = keyring.build(config, base / "keyring")
         shutil.copy(keyring_deb, debs)
         publish(config, debs, base / "repo")
@@ -80,3 +84,34 @@ def test_apt_installs_mip6d_from_the_signed_repository(repository: tuple[Path, P
             "install ok installed") == 3
         charon = (chroot.root / "etc/strongswan.d/homeguy-mip6.conf").read_text()
         assert "ignore_routing_tables = 252" in charon and "roam_events = no" in charon
+
+
+def test_apt_get_source_fetches_our_sources(repository: tuple[Path, Path],
+                                            tmp_path: Path) -> None:
+    """The GPL's other half: mip6d's source and the patched strongSwan's, with our patch
+    series, from the same signed repository through a deb-src line."""
+    repo, _ = repository
+    (strongswan,) = [r for r in patched.recipes() if r.source == "strongswan"]
+    with apt.chroot(tmp_path / "root") as chroot, apt.serve(repo) as server:
+        keys = repo / "homeguy-archive-keyring.gpg"
+        chroot.add_source("homeguy-src", server.url, "bookworm", keys, types="deb-src")
+        update = chroot.apt_get("update")
+        assert update.returncode == 0 and "W:" not in update.stdout + update.stderr, (
+            update.stdout + update.stderr)
+        fetched = chroot.run("sh", "-c", "cd /tmp && apt-get source -q --download-only "
+                                         "mip6d strongswan")
+        assert f"bookworm/main strongswan {strongswan.local_version} (dsc)" in fetched.stdout
+        (mip6d_dsc,) = (chroot.root / "tmp").glob("mip6d_*.dsc")
+        (strongswan_dsc,) = (chroot.root / "tmp").glob("strongswan_*.dsc")
+        # dpkg-source checks every file against the .dsc while it unpacks.
+        run(["dpkg-source", "-x", mip6d_dsc, tmp_path / "mip6d"])
+        run(["dpkg-source", "-x", strongswan_dsc, tmp_path / "strongswan"])
+    assert (tmp_path / "mip6d/mip6d/daemon.py").is_file()
+    series = (tmp_path / "strongswan/debian/patches/series").read_text().splitlines()
+    ours = patched.parse_series((strongswan.path / "patches/series").read_text())
+    assert [f"homeguy/{name}" for name in ours] == series[-len(ours):]
+    for name in ours:  # applied, as the binaries were built
+        patch = (tmp_path / "strongswan/debian/patches/homeguy" / name).read_text()
+        assert patch == (strongswan.path / "patches" / name).read_text()
+    changelog = (tmp_path / "strongswan/debian/changelog").read_text()
+    assert changelog.startswith(f"strongswan ({strongswan.local_version}) ")

@@ -191,7 +191,7 @@ def resign(repo: Path, key: signing.SigningKey) -> None:
     suite = repo / "dists/bookworm"
     for name in ("InRelease", "Release.gpg"):
         (suite / name).unlink()
-    signing.sign_release(key, suite / "Release", suite / "InRelease", suite / "Release.gpg",
+    signing.sign_release((key,), suite / "Release", suite / "InRelease", suite / "Release.gpg",
                          None)
 
 

@@ -33,16 +33,13 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
     apt.build_deb(debs, "hg-hello", "1.0")
     apt.build_deb(debs, "hg-tool", "1.0", "amd64")
     other = apt.build_deb(rebuilt, "hg-hello", "1.0", files={"usr/share/x": "changed\n"})
-    # Two suites: what the shipped configuration has, and a second one.
-    config = tmp_path / "repo.toml"
-    config.write_text((TOP / "repo" / "repo.toml").read_text()
-                      + '\n[[suite]]\nname = "trixie"\n')
+    config = apt.config_file_for_tests(tmp_path)  # two suites
     with apt.gnupg_home() as home:
         common = ("--out", out, "--signing-home", home, "--config", config)
         first = homeguy_repo("publish", "--debs", debs, *common)
         assert first.returncode == 0, first.stderr
         assert first.stdout.splitlines()[:4] == [
-            f"{out}: 2 .deb(s) read, 4 added to suites, 0 already published",
+            f"{out}: 2 .deb/.dsc file(s) read, 4 added to suites, 0 already published",
             "  + bookworm: hg-hello 1.0 (all)",
             "  + trixie: hg-hello 1.0 (all)",
             "  + bookworm: hg-tool 1.0 (amd64)",
@@ -55,7 +52,7 @@ def test_publish_republish_and_refuse_a_rebuild(tmp_path: Path) -> None:
         again = homeguy_repo("publish", "--debs", debs, *common)
         assert again.returncode == 0, again.stderr
         assert again.stdout.splitlines()[:2] == [
-            f"{out}: 2 .deb(s) read, 0 added to suites, 2 already published",
+            f"{out}: 2 .deb/.dsc file(s) read, 0 added to suites, 2 already published",
             "  0 index file(s) written, Release signed for: none (unchanged), 0 expired "
             "file(s) deleted",
         ]
@@ -89,3 +86,28 @@ def test_errors_say_what_to_do(tmp_path: Path, args: tuple[str, ...], message: s
     result = homeguy_repo("publish", *args, "--out", tmp_path / "repo")
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == message.format(config=TOP / "repo" / "repo.toml")
+
+
+def test_operations_refuse_what_is_not_there(tmp_path: Path) -> None:
+    missing = homeguy_repo("rollback", "before", "--out", tmp_path / "repo")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines()[-1] == (
+        f"homeguy repo: {tmp_path}/repo: no repository published here (no .homeguy/"
+        "state.json); publish into it first or name another --out")
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    apt.build_deb(debs, "hg-hello", "1.0")
+    with apt.gnupg_home() as home:
+        common = ("--out", tmp_path / "repo", "--signing-home", home)
+        assert homeguy_repo("publish", "--debs", debs, *common).returncode == 0
+        unknown = homeguy_repo("remove", "--suite", "bookworm", "hg-nope", *common)
+        no_snapshot = homeguy_repo("rollback", "before", *common)
+        one_key = homeguy_repo("key", "retire", *common)
+    assert unknown.stderr.splitlines()[-1] == (
+        "homeguy repo: suite 'bookworm' has no package hg-nope; it holds: hg-hello")
+    assert no_snapshot.stderr.splitlines()[-1] == (
+        "homeguy repo: no snapshot 'before'; snapshots: none (homeguy repo snapshot list)")
+    assert one_key.stderr.splitlines()[-1].endswith(
+        "only one signing key; start a rotation first (homeguy repo key rotate), ship the "
+        "keyring package with both keys, then retire the old one")
+    assert (unknown.returncode, no_snapshot.returncode, one_key.returncode) == (1, 1, 1)

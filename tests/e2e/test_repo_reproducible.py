@@ -45,7 +45,7 @@ def test_two_publishes_give_identical_dists(tmp_path: Path) -> None:
                         env={**env, "SOURCE_DATE_EPOCH": str(int(EPOCH) + 86400)})
         verify = signing.gpg(home, "--status-fd", "1", "--verify",
                              tmp_path / "one/dists/bookworm/InRelease")
-    assert one.key == two.key
+    assert one.keys == two.keys
     first, second = tree(tmp_path / "one/dists"), tree(tmp_path / "two/dists")
     assert sorted(first) == sorted(second)
     assert [name for name in first if first[name] != second[name]] == []
@@ -54,7 +54,7 @@ def test_two_publishes_give_identical_dists(tmp_path: Path) -> None:
     release = first["bookworm/Release"].decode()
     assert f"Date: {rfc2822(int(EPOCH))}\n" in release
     # The signature time is SOURCE_DATE_EPOCH, or the key's creation when that is later.
-    signed_at = max(int(EPOCH), one.key.created)
+    signed_at = max(int(EPOCH), one.keys[0].created)
     assert f" {signed_at} " in next(line for line in verify.splitlines()
                                     if "VALIDSIG" in line)
     # Another SOURCE_DATE_EPOCH: another Date, the same indices.

@@ -18,7 +18,7 @@ STRONGSWAN_TESTS = ("test_strongswan_mip6.py", "test_mip6d_ike.py", "test_haiku_
 def net(request: pytest.FixtureRequest) -> Iterator[Topology]:
     """A fresh topology, torn down after the test whatever its outcome.
 
-    Its logs, configurations and captures stay in out/lab/session/artifacts/<test>/.
+    Its logs, configurations and captures stay in out/lab/session/<guest>/artifacts/<test>/.
     """
     workdir = Path(os.environ.get(ARTIFACTS_ENV, "/tmp/homeguy-lab"))
     workdir /= re.sub(r"[^\w.-]+", "_", request.node.name)

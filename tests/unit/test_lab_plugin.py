@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from homeguy.lab import vm
-from homeguy.lab.pytest_plugin import count_finished, guest_script, load_reports
+from homeguy.lab.pytest_plugin import count_finished, guest_script, load_reports, shard
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +39,15 @@ def test_reports_grouped_by_test(tmp_path: Path) -> None:
     assert [r["when"] for r in reports["b"]] == ["setup", "call"]
     assert count_finished(path) == 1
     assert load_reports(tmp_path / "missing") == {} and count_finished(tmp_path / "missing") == 0
+
+
+def test_shards_keep_modules_whole_and_balance_them() -> None:
+    ids = [f"m{m}.py::t{t}" for m, n in ((1, 1), (2, 5), (3, 2), (4, 3)) for t in range(n)]
+    groups = shard(ids, 2)
+    # Biggest first to the emptiest guest: m2 (5), m4 (3), m3 (2) with m4, m1 (1) with m2.
+    assert {tuple(sorted({i.split("::")[0] for i in g})) for g in groups} == {
+        ("m1.py", "m2.py"), ("m3.py", "m4.py")}
+    for group in groups:
+        assert group == sorted(group, key=ids.index)  # collection order inside a guest
+    assert shard(ids[:1], 4) == [ids[:1]]  # never more guests than modules
+    assert shard(ids, 1) == [ids]

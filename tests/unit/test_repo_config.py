@@ -66,7 +66,7 @@ def test_durations() -> None:
     (MINIMAL.replace('label = "L"', 'label = "L"\ncolour = "red"'),
      "x.toml: [repository]: unknown key 'colour'; known keys: origin, label, description, "
      "components, default_component, architectures, keep_versions, keep_superseded, "
-     "valid_for, signing_home, key_uid, keyring_name, url (see repo/README.md)"),
+     "valid_for, signing_home, key_valid_for, key_uid, keyring_name, url (see repo/README.md)"),
     (MINIMAL.replace('label = "L"', 'label = "L"\narchitectures = ["all"]'),
      "x.toml: [repository] architectures: name at least one machine architecture besides "
      "'all' (for example 'amd64')"),

@@ -1,4 +1,6 @@
-"""The publish planner: what is written and deleted, in which order, and what is refused."""
+"""The planner: what a publish or another operation (remove, copy, snapshots and rollback,
+re-signing) writes and deletes, in which order, and what is refused; source packages
+(Sources stanzas, pool files, conflicts) included."""
 
 import dataclasses
 import hashlib
@@ -9,7 +11,22 @@ from debian.deb822 import Deb822, Release
 
 from homeguy.repo import compress
 from homeguy.repo.config import RepoConfig, parse_config
-from homeguy.repo.plan import ConflictError, Input, Plan, PublishError, plan_publish
+from homeguy.repo.packages import PackageError, make_source_record
+from homeguy.repo.plan import (
+    ConflictError,
+    Copy,
+    DropSnapshot,
+    Input,
+    Operation,
+    Plan,
+    PublishError,
+    Remove,
+    Resign,
+    Rollback,
+    TakeSnapshot,
+    plan_publish,
+)
+from homeguy.repo.plan import plan as plan_operation
 from homeguy.repo.state import State, StateError, from_json, to_json
 
 pytestmark = pytest.mark.unit
@@ -70,7 +87,11 @@ def test_first_publish_writes_pool_then_indices_then_release() -> None:
         f"dists/bookworm/main/binary-{arch}/Packages{suffix}"
         for arch in ("amd64", "all") for suffix in ("", ".gz", ".xz")
     ]
-    assert len(result.indices) == 12
+    # Every suite also has an (empty) Sources index: apt with a deb-src line fetches it.
+    assert [w.path for w in result.indices[6:9]] == [
+        f"dists/bookworm/main/source/Sources{suffix}" for suffix in ("", ".gz", ".xz")]
+    assert result.indices[6].data == b""
+    assert len(result.indices) == 18
     first = result.indices[0]
     sha256 = hashlib.sha256(first.data).hexdigest()
     sha512 = hashlib.sha512(first.data).hexdigest()
@@ -85,8 +106,9 @@ def test_first_publish_writes_pool_then_indices_then_release() -> None:
     assert release["Date"] == "Thu, 01 Jan 1970 00:16:40 UTC"
     assert release["Valid-Until"] == "Sun, 11 Jan 1970 00:16:40 UTC"
     assert [f["name"] for f in release["SHA256"]] == [
-        f"main/binary-{arch}/Packages{suffix}"
-        for arch in ("all", "amd64") for suffix in ("", ".gz", ".xz")]
+        f"main/{directory}{suffix}"
+        for directory in ("binary-all/Packages", "binary-amd64/Packages", "source/Sources")
+        for suffix in ("", ".gz", ".xz")]
     assert result.deletions == ()
     assert result.report.added == (("bookworm", "hg-data 2 (all)"), ("trixie", "hg-data 2 (all)"),
                                    ("bookworm", "hg-tool 1.0 (amd64)"),
@@ -210,7 +232,8 @@ def test_superseded_by_hash_files_are_kept_for_keep_superseded() -> None:
     client may still be fetching is deleted."""
     state = plan(State(), [deb("hg-tool", "1")], suites=("bookworm",)).state
     first_files = dict(state.files)
-    old_links = {link for path, entry in first_files.items() if path.startswith("dists/bookworm/")
+    old_links = {link for path, entry in first_files.items()
+                 if path.startswith("dists/bookworm/main/binary-")  # Sources stays empty
                  for link in (f"{path.rpartition('/')[0]}/by-hash/SHA256/{entry.sha256}",
                               f"{path.rpartition('/')[0]}/by-hash/SHA512/{entry.sha512}")}
     for step, version in enumerate(["2", "3", "4", "5", "6", "7", "8"], start=1):
@@ -299,3 +322,154 @@ def test_damaged_state_says_what_to_do() -> None:
                                        "damaged (")
     with pytest.raises(StateError, match="state format 9, this publisher reads format 1"):
         from_json('{"format": 9}', "s.json")
+
+
+ORIG = ("hg-src_1.0.orig.tar.xz", 100, "1" * 32, "2" * 64)
+
+
+def dsc(name: str, version: str, files: list[tuple[str, int, str, str]]) -> Input:
+    """An input .dsc as the shell would describe it: its text and its own hashes."""
+    text = (f"Format: 3.0 (quilt)\nSource: {name}\nBinary: {name}\nArchitecture: any\n"
+            f"Version: {version}\nMaintainer: T <t@homeguy.invalid>\n"
+            "Checksums-Sha1:\n" + "".join(f" {'9' * 40} {s} {n}\n" for n, s, _, _ in files)
+            + "Checksums-Sha256:\n" + "".join(f" {h} {s} {n}\n" for n, s, _, h in files)
+            + "Files:\n" + "".join(f" {m} {s} {n}\n" for n, s, m, _ in files))
+    body = text.encode()
+    return Input(f"in/{name}_{version}.dsc", hashlib.sha256(body).hexdigest(), len(body),
+                 hashlib.md5(body).hexdigest(), text)
+
+
+def debian_tar(version: str) -> tuple[str, int, str, str]:
+    digest = hashlib.sha256(version.encode()).hexdigest()
+    return (f"hg-src_{version}.debian.tar.xz", 10, digest[:32], digest)
+
+
+def operate(state: State, operation: Operation, now: int = 2000) -> Plan:
+    return plan_operation(CONFIG, state, operation, now=now, date=now, exists=lambda path: True)
+
+
+def test_sources_stanza_lists_the_dsc_and_its_directory() -> None:
+    item = dsc("hg-src", "1.0-1", [ORIG, debian_tar("1.0-1")])
+    record = make_source_record(item.control or "", item.path, "main", item.size,
+                                item.md5 or "", item.sha256)
+    stanza = Deb822(record.stanza)
+    assert list(stanza) == ["Package", "Format", "Binary", "Architecture", "Version",
+                            "Maintainer", "Checksums-Sha256", "Files", "Directory"]
+    assert stanza["Directory"] == "pool/main/h/hg-src"
+    assert stanza["Checksums-Sha256"].splitlines()[1:3] == [
+        f" {item.sha256} {item.size} hg-src_1.0-1.dsc", f" {'2' * 64} 100 {ORIG[0]}"]
+    assert stanza["Files"].splitlines()[1] == f" {item.md5} {item.size} hg-src_1.0-1.dsc"
+    assert (record.architecture, record.pool) == ("source", "pool/main/h/hg-src/hg-src_1.0-1.dsc")
+    assert record.paths[1:] == ("pool/main/h/hg-src/hg-src_1.0.orig.tar.xz",
+                                "pool/main/h/hg-src/hg-src_1.0-1.debian.tar.xz")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("Source: hg-src\nVersion: 1\n", "in/x.dsc: .dsc has no Files field"),
+    (f"Source: hg-src\nVersion: 1\nFiles:\n x 1 ../evil\nChecksums-Sha256:\n {'2' * 64} 1 "
+     "../evil\n", "in/x.dsc: lists the file '../evil', which is not a plain file name"),
+])
+def test_bad_dsc_is_refused(text: str, message: str) -> None:
+    with pytest.raises(PackageError, match=message.replace(".", r"\.")):
+        make_source_record(text, "in/x.dsc", "main", 1, "m", "s")
+
+
+def test_sources_index_and_pool_files_of_a_source_package() -> None:
+    source = dsc("hg-src", "1.0-1", [ORIG, debian_tar("1.0-1")])
+    result = plan(State(), [source, deb("hg-src", "1.0-1", "amd64")], suites=("bookworm",))
+    assert [(c.source, c.path) for c in result.pool] == [
+        ("in/hg-src_1.0-1.dsc", "pool/main/h/hg-src/hg-src_1.0-1.dsc"),
+        ("in/hg-src_1.0.orig.tar.xz", "pool/main/h/hg-src/hg-src_1.0.orig.tar.xz"),
+        ("in/hg-src_1.0-1.debian.tar.xz", "pool/main/h/hg-src/hg-src_1.0-1.debian.tar.xz"),
+        ("in/hg-src_1.0-1_amd64.deb", "pool/main/h/hg-src/hg-src_1.0-1_amd64.deb")]
+    sources = next(w.data for w in result.indices
+                   if w.path == "dists/bookworm/main/source/Sources")
+    assert [p["Package"] for p in Deb822.iter_paragraphs(sources.decode())] == ["hg-src"]
+    binary = next(w.data for w in result.indices
+                  if w.path == "dists/bookworm/main/binary-amd64/Packages")
+    assert b"Architecture: source" not in binary
+    # A second revision shares the orig tarball: copied once, kept while either is held.
+    second = plan(result.state, [dsc("hg-src", "1.0-2", [ORIG, debian_tar("1.0-2")])],
+                     suites=("bookworm",), now=2000)
+    assert [c.path.rpartition("/")[2] for c in second.pool] == [
+        "hg-src_1.0-2.dsc", "hg-src_1.0-2.debian.tar.xz"]
+    gone = operate(second.state, Remove("bookworm", ("hg-src=1.0-1",)), now=3000)
+    assert "pool/main/h/hg-src/hg-src_1.0.orig.tar.xz" not in gone.state.retired
+    assert "pool/main/h/hg-src/hg-src_1.0-1.debian.tar.xz" in gone.state.retired
+    assert from_json(to_json(gone.state), "s.json") == gone.state
+
+
+def test_a_tarball_with_other_content_under_the_same_name_is_refused() -> None:
+    first = plan(State(), [dsc("hg-src", "1.0-1", [ORIG, debian_tar("1.0-1")])])
+    other = (ORIG[0], 100, "3" * 32, "4" * 64)
+    with pytest.raises(ConflictError, match=r"refusing hg-src 1.0-2 \(source\): its file "
+                       r"pool/main/h/hg-src/hg-src_1.0.orig.tar.xz differs from the one "
+                       r"hg-src 1.0-1 \(source\) has in the pool"):
+        plan(first.state, [dsc("hg-src", "1.0-2", [other, debian_tar("1.0-2")])])
+
+
+@pytest.fixture
+def two_versions() -> State:
+    state = plan(State(), [deb("hg-tool", "1.0", "amd64"), deb("hg-tool", "1.0"),
+                              deb("hg-data", "1")], suites=("bookworm",)).state
+    return plan(state, [deb("hg-tool", "2.0", "amd64")], suites=("bookworm",)).state
+
+
+def test_remove_takes_every_version_or_one(two_versions: State) -> None:
+    one = operate(two_versions, Remove("bookworm", ("hg-tool=2.0",)))
+    assert listed(one.state, "bookworm") == ["hg-data 1 (all)", "hg-tool 1.0 (all)",
+                                             "hg-tool 1.0 (amd64)"]
+    assert one.report.removed == (("bookworm", "hg-tool 2.0 (amd64)"),)
+    assert [r.suite for r in one.releases] == ["bookworm"]
+    assert "pool/main/h/hg-tool/hg-tool_2.0_amd64.deb" in one.state.retired
+    every = operate(two_versions, Remove("bookworm", ("hg-tool",)))
+    assert listed(every.state, "bookworm") == ["hg-data 1 (all)"]
+    with pytest.raises(PublishError, match=r"suite 'bookworm' has no package hg-tool=9; it "
+                                           r"holds: hg-data, hg-tool"):
+        operate(two_versions, Remove("bookworm", ("hg-tool=9",)))
+
+
+def test_copy_promotes_the_newest_version_or_the_whole_suite(two_versions: State) -> None:
+    newest = operate(two_versions, Copy("bookworm", "trixie", ("hg-tool",)))
+    assert listed(newest.state, "trixie") == ["hg-tool 1.0 (all)", "hg-tool 2.0 (amd64)"]
+    assert newest.report.added == (("trixie", "hg-tool 1.0 (all)"),
+                                   ("trixie", "hg-tool 2.0 (amd64)"))
+    assert newest.pool == ()  # the same pool files
+    assert [r.suite for r in newest.releases] == ["trixie"]
+    everything = operate(two_versions, Copy("bookworm", "trixie"))
+    assert listed(everything.state, "trixie") == listed(two_versions, "bookworm")
+    again = operate(everything.state, Copy("bookworm", "trixie"))
+    assert (again.indices, again.releases, again.report.added) == ((), (), ())
+    with pytest.raises(PublishError, match="copy from 'bookworm' to itself"):
+        operate(two_versions, Copy("bookworm", "bookworm"))
+
+
+def test_snapshot_rollback_and_drop(two_versions: State) -> None:
+    taken = operate(two_versions, TakeSnapshot("before-3"))
+    assert (taken.indices, taken.releases) == ((), ())
+    changed = plan(taken.state, [deb("hg-tool", "3.0", "amd64"), deb("hg-tool", "4.0",
+                                                                        "amd64")],
+                      suites=("bookworm",), now=3000)
+    changed = operate(changed.state, Remove("bookworm", ("hg-data",)), now=3000)
+    # keep_versions dropped hg-tool 1.0 (amd64): the snapshot keeps it in the pool.
+    assert "hg-tool 1.0 (amd64)" not in listed(changed.state, "bookworm")
+    assert "pool/main/h/hg-tool/hg-tool_1.0_amd64.deb" not in changed.state.retired
+    back = operate(changed.state, Rollback("before-3"), now=4000)
+    assert listed(back.state, "bookworm") == listed(two_versions, "bookworm")
+    assert sorted(back.report.removed) == [("bookworm", "hg-tool 3.0 (amd64)"),
+                                           ("bookworm", "hg-tool 4.0 (amd64)")]
+    assert [r.suite for r in back.releases] == ["bookworm"]
+    with pytest.raises(PublishError, match="snapshot 'before-3' exists already"):
+        operate(back.state, TakeSnapshot("before-3"))
+    with pytest.raises(PublishError, match=r"no snapshot 'nope'; snapshots: before-3"):
+        operate(back.state, Rollback("nope"))
+    dropped = operate(changed.state, DropSnapshot("before-3"), now=5000)
+    assert dropped.state.snapshots == {}
+    assert dropped.state.retired["pool/main/h/hg-tool/hg-tool_1.0_amd64.deb"] == 5000
+    assert from_json(to_json(back.state), "s.json") == back.state
+
+
+def test_resign_signs_every_suite_and_writes_no_index(two_versions: State) -> None:
+    result = operate(two_versions, Resign())
+    assert [r.suite for r in result.releases] == ["bookworm", "trixie"]
+    assert (result.indices, result.pool, result.deletions) == ((), (), ())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from homeguy.repo import compress
+from homeguy.repo import compress, signing
 from homeguy.repo.plan import PublishError
 from homeguy.repo.publish import ChunkCache, later_than, load_state, locked, source_date_epoch
 from homeguy.repo.state import State, StateError
@@ -72,3 +72,42 @@ def test_one_publish_at_a_time(tmp_path: Path) -> None:
         pass
     with locked(tmp_path):
         pass
+
+
+COLONS = """\
+sec:u:255:22:4FD8011017369E99:1700000000:1763072000::u:::scSC:::+:::23::0:
+fpr:::::::::0A1B2C3D4E5F60718293A4B5C6D7E8F94FD8011017369E99:
+grp:::::::::ABCDEF:
+uid:u::::1700000000::HASH::Homeguy archive signing key <archive@homeguy.invalid>::::::::::0:
+sec:u:255:22:1111111111111111:1600000000:::u:::scSC:::+:::23::0:
+fpr:::::::::99999999999999999999999999991111111111111111:
+uid:u::::1600000000::HASH::Somebody else <else@homeguy.invalid>::::::::::0:
+"""
+
+
+def test_secret_keys_with_their_expiry() -> None:
+    assert signing.parse_secret_keys(COLONS) == [
+        ("0A1B2C3D4E5F60718293A4B5C6D7E8F94FD8011017369E99", 1700000000, 1763072000,
+         "Homeguy archive signing key <archive@homeguy.invalid>"),
+        ("99999999999999999999999999991111111111111111", 1600000000, None,
+         "Somebody else <else@homeguy.invalid>"),
+    ]
+
+
+def test_a_key_that_expires_before_valid_until_is_named() -> None:
+    home = Path("/h")
+    day = 86400
+    keys = (signing.SigningKey(home, "OLD", 0, 100 * day),
+            signing.SigningKey(home, "NEW", 50 * day, None))
+    assert signing.expiry_warnings(keys, 60 * day, 30 * day) == ()
+    assert signing.expiry_warnings(keys, 70 * day, 30 * day) == (
+        "signing key OLD expires 1970-04-11 00:00 UTC: start a key rotation now (homeguy "
+        "repo key rotate), then ship the keyring package",)
+    assert signing.expiry_warnings(keys, 100 * day, None)[0].startswith(
+        "signing key OLD expired 1970-04-11")
+
+
+def test_keys_changed_at_the_newest_creation_or_retirement() -> None:
+    keys = (signing.SigningKey(Path("/h"), "OLD", 100), signing.SigningKey(Path("/h"), "NEW", 300))
+    assert signing.keys_changed(keys, []) == 300
+    assert signing.keys_changed(keys[1:], [500]) == 500

@@ -34,10 +34,11 @@ from typing import Any
 CONF = Path(os.environ.get("HOMEGUY_ENROLL_CONF", "/etc/homeguy/enroll.conf"))
 CONFIG_PATH = "/api/v1/node/config"
 DEFAULT_TIMEOUT = 90.0
-# Where the service may write files: mip6d's configuration and, for IKEv2 nodes
-# (certificate keying), swanctl's credentials and connection; nothing else.
-ALLOWED_DIRS = ("/etc/mip6d/", "/etc/swanctl/")
-ALLOWED_SERVICES = frozenset({"mip6d", "radvd", "strongswan"})
+# Where the service may write files: mip6d's configuration, for IKEv2 nodes (certificate
+# keying) swanctl's credentials and connection, for a mobile router its mobile network's
+# systemd-networkd file; nothing else.
+ALLOWED_DIRS = ("/etc/mip6d/", "/etc/swanctl/", "/etc/systemd/network/")
+ALLOWED_SERVICES = frozenset({"mip6d", "radvd", "strongswan", "systemd-networkd"})
 FIRST_DELAY, MAX_DELAY, REQUEST_TIMEOUT = 1.0, 15.0, 10.0
 MIP6D = os.environ.get("HOMEGUY_MIP6D", "/usr/sbin/mip6d")
 

@@ -3,6 +3,11 @@
 A URL without a row is refused (fail closed), and a test enumerates the URLconf so that a
 new endpoint without a rule fails. Ownership of objects (user A never sees user B's
 nodes) is the views' job: they look nodes up with ``owner=request.user``.
+
+The JSON API's rows (:attr:`Access.API`) also name, per HTTP method, the scope the
+operation needs (:data:`API_SCOPES`): a caller with ``Authorization: Bearer hga_...`` is
+that API token's owner with the token's scopes; a logged-in session has every scope its
+user could grant. A method without a row is left to the view (405).
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from haiku import apitokens
+from haiku.core import scopes, tokens
+from haiku.core.scopes import Scope
+
 
 class Access(Enum):
     PUBLIC = "anyone"
     USER = "a logged-in user (their own objects only)"
     OPERATOR = "a logged-in operator"
     NODE_TOKEN = "a node with its bearer token"
+    API = "a logged-in user, or an API token with the operation's scope"
 
 
 RULES: dict[str, Access] = {
@@ -40,6 +50,8 @@ RULES: dict[str, Access] = {
     "password_change_done": Access.USER,
     "node-list": Access.USER,
     "node-create": Access.USER,
+    "node-live": Access.USER,
+    "live-js": Access.PUBLIC,
     "node-detail": Access.USER,
     "node-delete": Access.USER,
     "node-enable": Access.USER,
@@ -53,12 +65,17 @@ RULES: dict[str, Access] = {
     "ca-certificate": Access.PUBLIC,
     "operator-certificates": Access.OPERATOR,
     "operator-certificate-revoke": Access.OPERATOR,
-    "api-nodes": Access.USER,
-    "api-node": Access.USER,
-    "api-node-config": Access.USER,
-    "api-node-iso": Access.USER,
-    "api-node-iso-checksum": Access.USER,
+    "api-nodes": Access.API,
+    "api-node": Access.API,
+    "api-node-config": Access.API,
+    "api-node-iso": Access.API,
+    "api-node-iso-checksum": Access.API,
+    "api-node-token": Access.API,
+    "api-quarantine": Access.API,
     "api-self-config": Access.NODE_TOKEN,
+    "operator-quarantine": Access.OPERATOR,
+    "api-tokens": Access.USER,
+    "api-token-revoke": Access.USER,
     "operator-users": Access.OPERATOR,
     "operator-user-approve": Access.OPERATOR,
     "operator-user-disable": Access.OPERATOR,
@@ -67,6 +84,18 @@ RULES: dict[str, Access] = {
     "operator-message": Access.OPERATOR,
     "operator-stats": Access.OPERATOR,
     "operator-stats-svg": Access.OPERATOR,
+    "operator-live": Access.OPERATOR,
+}
+
+API_SCOPES: dict[str, dict[str, Scope]] = {
+    "api-nodes": {"GET": Scope.NODES_READ, "POST": Scope.NODES_WRITE},
+    "api-node": {"GET": Scope.NODES_READ, "PATCH": Scope.NODES_WRITE,
+                 "DELETE": Scope.NODES_WRITE},
+    "api-node-config": {"GET": Scope.NODES_READ},
+    "api-node-iso": {"GET": Scope.NODES_READ},
+    "api-node-iso-checksum": {"GET": Scope.NODES_READ},
+    "api-node-token": {"POST": Scope.TOKENS_ROTATE},
+    "api-quarantine": {"GET": Scope.OPERATOR_NODES},
 }
 
 
@@ -97,9 +126,46 @@ class AccessMiddleware:
             return _refuse(request, 403, "no access rule for this URL")
         if rule in (Access.PUBLIC, Access.NODE_TOKEN):
             return None  # the token view checks the token itself
+        if rule is Access.API:
+            return _check_api(request, API_SCOPES[match.view_name].get(request.method or ""))
         user = request.user
         if not user.is_authenticated:
             return _refuse(request, 401, "log in first")
         if rule is Access.OPERATOR and not getattr(user, "is_operator", False):
             return _refuse(request, 403, "operators only")
         return None
+
+
+def _unauthorized(message: str) -> HttpResponse:
+    response = JsonResponse({"error": message}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="haiku"'
+    return response
+
+
+def _check_api(request: HttpRequest, needed: Scope | None) -> HttpResponse | None:
+    """Who calls (an API token's owner, or the session's user) and whether they may."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is not None:
+        secret = tokens.bearer(header)
+        caller = apitokens.authenticate(secret) if secret else None
+        if caller is None:
+            return _unauthorized(
+                f"a valid API token is needed (Authorization: Bearer {tokens.API_PREFIX}...,"
+                " made on the API tokens page); it may have been revoked, or its owner "
+                "disabled")
+        request.user = caller.user
+        granted = caller.scopes
+        # A bearer token is not sent by browsers on their own, so no cross-site request
+        # can carry it: CSRF protection is for the session cookie.
+        request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+    elif request.user.is_authenticated:
+        granted = frozenset(scopes.grantable(getattr(request.user, "is_operator", False)))
+    else:
+        return _unauthorized("log in first, or send an API token (Authorization: Bearer "
+                             f"{tokens.API_PREFIX}...)")
+    request.api_scopes = granted  # type: ignore[attr-defined]
+    if needed is not None and needed not in granted:
+        return JsonResponse({"error": f"this operation needs the scope {needed.value!r}, "
+                             "which your API token (or, logged in, your role) lacks",
+                             "missing_scope": needed.value}, status=403)
+    return None

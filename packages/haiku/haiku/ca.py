@@ -32,6 +32,7 @@ __all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "common_na
 
 CA_DAYS = 3650
 NODE_DAYS = 825
+SERVICE_DAYS = 825  # the longest validity browsers accept for a server certificate
 # RFC 5280, appendix A.1: a common name has at most 64 characters; cryptography counts
 # them in UTF-8 bytes, so the CN is kept within 64 bytes.
 UB_COMMON_NAME = 64
@@ -212,3 +213,40 @@ def home_agent_certificate(secrets_dir: str | Path, authority: CertificateAuthor
         write_atomic(key_path, issued.private_key_pem, mode=0o600)
         write_atomic(cert_path, issued.certificate_pem, mode=0o644)
         return issued
+
+
+def service_certificate(key_path: Path, cert_path: Path, host: str) -> str:
+    """The web service's own TLS certificate for ``host`` (an address or a DNS name),
+    self-signed and kept while it names that host; returns its SHA-256 fingerprint, which
+    the nodes' images pin (``HAIKU_TLS_FINGERPRINT``) instead of trusting public CAs."""
+    try:
+        name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        name = x509.DNSName(host)
+    if key_path.exists() and cert_path.exists():
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        left = _not_after(cert) - datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+        if list(names) == [name] and left > RENEW_BEFORE:
+            return cert.fingerprint(hashes.SHA256()).hex()
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])])
+    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=SERVICE_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()), mode=0o600)
+    write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return cert.fingerprint(hashes.SHA256()).hex()

@@ -10,8 +10,9 @@ from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from haiku import throttle
 from haiku.core.names import skeleton
 from haiku.core.render import Keying, NodeKind
+from haiku.core.scopes import SCOPES, grantable
 from haiku.models import User
-from haiku.nodes import MAX_PREFIXES
+from haiku.nodes import MAX_PREFIXES, NodeRequest
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
@@ -42,9 +43,28 @@ class RegisterForm(UserCreationForm):
         return email
 
 
+# Why an account with the right password may not log in (User.state), and what to do.
+ACCOUNT_STATES = {
+    "disabled": "This account is disabled. If you think it should not be, ask the "
+                "service's operator.",
+    "e-mail not confirmed": "Confirm your e-mail address first: open the link in the "
+                            "e-mail we sent you when you registered.",
+    "awaiting approval": "Your account is waiting for an operator's approval; you can log "
+                         "in once it is approved.",
+}
+
+
 class LoginForm(AuthenticationForm):
     """Django's log-in form, with a lockout after too many failed attempts per account
-    name (:mod:`haiku.throttle`)."""
+    name (:mod:`haiku.throttle`), and the reason when the password is right but the
+    account may not log in (Django says "incorrect password" then)."""
+
+    @staticmethod
+    def _held_account(name: str | None, password: str | None) -> User | None:
+        user = User.objects.filter(username=name).first() if name and password else None
+        if user is None or user.can_log_in or not user.check_password(password):
+            return None
+        return user
 
     def clean(self) -> dict[str, Any]:
         name = self.cleaned_data.get("username")
@@ -55,6 +75,10 @@ class LoginForm(AuthenticationForm):
         try:
             data: dict[str, Any] = super().clean()
         except forms.ValidationError:
+            held = self._held_account(name, self.cleaned_data.get("password"))
+            if held:
+                raise forms.ValidationError(ACCOUNT_STATES[held.state], code="inactive") \
+                    from None
             if name:
                 throttle.failed(name)
             raise
@@ -63,19 +87,10 @@ class LoginForm(AuthenticationForm):
         return data
 
 
-class NodeForm(forms.Form):
+class NodeIdentityForm(forms.Form):
+    """What can change on an existing node: its name and interface (the API's update)."""
+
     name = forms.CharField(max_length=64, help_text="A name you recognise it by.")
-    kind = forms.ChoiceField(choices=[(NodeKind.HOST.value, "mobile host"),
-                                      (NodeKind.ROUTER.value, "mobile router (NEMO)")])
-    prefix_count = forms.IntegerField(
-        min_value=0, max_value=MAX_PREFIXES, initial=0, label="Mobile network prefixes",
-        help_text="For a mobile router: how many prefixes it routes (1 or more).")
-    keying = forms.ChoiceField(choices=[
-        (Keying.STATIC.value, "static keys (RFC 3776, manual SAs)"),
-        (Keying.CERTIFICATE.value, "certificate from the service's CA (IKEv2)")])
-    protect_all_traffic = forms.BooleanField(
-        required=False, label="Protect all traffic",
-        help_text="Also encrypt everything tunnelled to the home agent, not only signalling.")
     interface = forms.CharField(max_length=15, initial="eth0",
                                 help_text="The interface the node moves with.")
 
@@ -91,6 +106,24 @@ class NodeForm(forms.Form):
             raise forms.ValidationError("1 to 15 letters, digits, '.', '_' or '-'.")
         return value
 
+
+class NodeForm(NodeIdentityForm):
+    """A new node (the web form and the API's create)."""
+
+    field_order = ["name", "kind", "prefix_count", "keying", "protect_all_traffic",
+                   "interface"]
+    kind = forms.ChoiceField(choices=[(NodeKind.HOST.value, "mobile host"),
+                                      (NodeKind.ROUTER.value, "mobile router (NEMO)")])
+    prefix_count = forms.IntegerField(
+        min_value=0, max_value=MAX_PREFIXES, initial=0, label="Mobile network prefixes",
+        help_text="For a mobile router: how many prefixes it routes (1 or more).")
+    keying = forms.ChoiceField(choices=[
+        (Keying.STATIC.value, "static keys (RFC 3776, manual SAs)"),
+        (Keying.CERTIFICATE.value, "certificate from the service's CA (IKEv2)")])
+    protect_all_traffic = forms.BooleanField(
+        required=False, label="Protect all traffic",
+        help_text="Also encrypt everything tunnelled to the home agent, not only signalling.")
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         kind, count = data.get("kind"), data.get("prefix_count")
@@ -99,6 +132,34 @@ class NodeForm(forms.Form):
         if kind == NodeKind.ROUTER.value and not count:
             self.add_error("prefix_count", "A mobile router needs at least one prefix.")
         return data
+
+    def node_request(self) -> NodeRequest:
+        """The valid form as a request to :func:`haiku.nodes.create_node`."""
+        data = self.cleaned_data
+        return NodeRequest(name=data["name"], kind=NodeKind(data["kind"]),
+                           prefix_count=data["prefix_count"], keying=Keying(data["keying"]),
+                           protect_all_traffic=data["protect_all_traffic"],
+                           interface=data["interface"])
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token: a name and the scopes this user may grant."""
+
+    name = forms.CharField(max_length=64, help_text="What uses it, e.g. \u201cansible\u201d.")
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["scopes"]
+        assert isinstance(field, forms.MultipleChoiceField)
+        field.choices = [(s.value, f"{s.value}: {SCOPES[s].description}")
+                         for s in grantable(user.is_operator)]
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if not name or not name.isprintable():
+            raise forms.ValidationError("Use printable characters only.")
+        return name
 
 
 class MessageForm(forms.Form):

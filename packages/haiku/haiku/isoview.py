@@ -30,6 +30,7 @@ from homeguy_slot import SLOT_HEADER, image_pieces, slot_bytes
 
 from haiku.core import tokens
 from haiku.core.isoimage import ByteRange, RangeNotSatisfiable, image_token, parse_range
+from haiku.core.render import NodeKind
 from haiku.models import Node
 
 CHUNK = 1 << 20
@@ -51,8 +52,17 @@ _prefix_hash: dict[tuple[str, int], Any] = {}  # (base sha256, slot offset) -> s
 _checksums: dict[tuple[str, bytes], str] = {}  # (base sha256, slot digest) -> image sha256
 
 
-def _base() -> Base | None:
-    path = Path(settings.HAIKU.base_iso) if settings.HAIKU.base_iso else None
+def available() -> bool:
+    """Whether nodes' images can be downloaded (a base image is configured and there):
+    pages offer the download only then."""
+    return bool(settings.HAIKU.base_iso) and Path(settings.HAIKU.base_iso).is_file()
+
+
+def _base(kind: str) -> Base | None:
+    """The base image for a node of this kind: a mobile router's own when configured."""
+    configured = (kind == NodeKind.ROUTER and settings.HAIKU.base_iso_router) \
+        or settings.HAIKU.base_iso
+    path = Path(configured) if configured else None
     if path is None or not path.is_file():
         return None
     meta = json.loads(path.with_name(path.name + ".json").read_text())
@@ -145,7 +155,7 @@ def _plain_http(request: HttpRequest) -> bool:
 def _prepare(request: HttpRequest, node_id: int) -> tuple[Base, Node, bytes] | HttpResponse:
     node = get_object_or_404(Node.objects.select_related("owner"), pk=node_id,
                              owner=request.user)
-    base = _base()
+    base = _base(node.kind)
     if base is None:
         return JsonResponse({"error": "preconfigured ISO images are not available yet: no "
                              "base image is configured (HAIKU_BASE_ISO)"}, status=501)

@@ -143,13 +143,16 @@ class MobileNetworkPrefix(models.Model):
 
 
 class Sample(models.Model):
-    """One reading of the home agent's control socket by the collector."""
+    """One reading of the home agent's control socket by the collector, at most one a
+    minute (:data:`haiku.core.dashboard.MIN_SAMPLE_INTERVAL`): what the operator's plots
+    show. Counters are mip6d's totals since it started (rates are their differences)."""
 
     taken = models.DateTimeField(db_index=True)
     ok = models.BooleanField(default=True)
     error = models.TextField(blank=True, default="")
     bindings = models.PositiveIntegerField(default=0)
-    counters = models.JSONField(default=dict, blank=True)
+    binding_updates = models.PositiveBigIntegerField(default=0)
+    failures = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["taken"]
@@ -166,3 +169,54 @@ class LoginFailures(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
+
+
+class ApiToken(models.Model):
+    """A user's token for the JSON API (``Authorization: Bearer hga_...``): shown once,
+    stored as its SHA-256 digest, with the scopes it was made with (space-separated,
+    :mod:`haiku.core.scopes`). Revoking it deletes the row."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="api_tokens")
+    name = models.CharField(max_length=64)
+    digest = models.CharField(max_length=64, unique=True)
+    # The first characters of the secret, so that people can tell their tokens apart.
+    hint = models.CharField(max_length=12)
+    scopes = models.CharField(max_length=200)
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}..., {self.scopes})"
+
+    @property
+    def scope_names(self) -> list[str]:
+        return self.scopes.split()
+
+
+class QuarantinedAddress(models.Model):
+    """A deleted node's home address or prefix, not handed out again until ``until``:
+    a home agent may hold a CRL that does not list the node's revoked certificate yet
+    for up to HAIKU_CRL_LIFETIME after the deletion (and a static-keyed node's old keys
+    belong to the address)."""
+
+    class Pool(models.TextChoices):
+        HOME = "home", "home address"
+        MNP = "mnp", "mobile network prefix"
+
+    pool = models.CharField(max_length=8, choices=Pool.choices)
+    index = models.PositiveIntegerField()
+    value = models.CharField(max_length=43)
+    former_node = models.CharField(max_length=200)
+    until = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["until", "id"]
+        constraints = [models.UniqueConstraint(fields=["pool", "index"],
+                                               name="quarantine_once_per_piece")]
+
+    def __str__(self) -> str:
+        return f"{self.value} until {self.until:%Y-%m-%d %H:%M}"

@@ -1,28 +1,34 @@
 """Creating, changing and deleting nodes: allocation from the pools (one at a time, and
 the database's unique constraints decide any race left; a lost race retries), keying,
-tokens."""
+tokens, and the quarantine of a deleted node's addresses. The web pages and the JSON API
+both call these, so each rule lives here once."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from haiku import ca, homeagent, revocation
+from haiku import ca, files, homeagent, revocation
 from haiku.core import keys as corekeys
 from haiku.core import tokens
 from haiku.core.allocation import Pool, PoolExhausted, first_free
 from haiku.core.render import Keying, NodeKind
-from haiku.models import MobileNetworkPrefix, Node, User
+from haiku.models import MobileNetworkPrefix, Node, QuarantinedAddress, User
 
 __all__ = [
+    "Created",
+    "NameTaken",
     "NodeRequest",
     "PoolExhausted",
+    "create_enrolled_node",
     "create_node",
     "delete_node",
+    "delete_user",
     "home_pool",
     "mnp_pool",
     "node_by_token",
@@ -31,6 +37,7 @@ __all__ = [
     "revoke_token",
     "rotate_token",
     "set_enabled",
+    "update_node",
 ]
 
 _log = logging.getLogger("haiku.nodes")
@@ -80,10 +87,32 @@ def _lock_pools() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ALLOCATION_LOCK])
 
 
+def _quarantined(pool: str) -> list[int]:
+    return list(QuarantinedAddress.objects.filter(pool=pool, until__gt=timezone.now())
+                .values_list("index", flat=True))
+
+
+def _quarantine(node: Node) -> None:
+    """Hold the node's home address and prefixes back for the CRL lifetime: until then a
+    home agent may still trust the node's certificate (its last CRL does not list it
+    yet), or a node may still use the address with its old keys."""
+    now = timezone.now()
+    until = now + timedelta(seconds=settings.HAIKU.crl_lifetime)
+    former = f"{node.owner.username}/{node.name}"
+    QuarantinedAddress.objects.filter(until__lte=now).delete()
+    pieces = [(QuarantinedAddress.Pool.HOME, node.slot, node.home_address)] + [
+        (QuarantinedAddress.Pool.MNP, p.index, p.prefix) for p in node.prefixes.all()]
+    for pool, index, value in pieces:
+        QuarantinedAddress.objects.update_or_create(
+            pool=pool, index=index,
+            defaults={"value": value, "former_node": former[:200], "until": until})
+
+
 def _allocate(owner: User, req: NodeRequest) -> Node:
     _lock_pools()
     hp, mp = home_pool(), mnp_pool()
-    slot = first_free(hp, Node.objects.values_list("slot", flat=True))
+    slot = first_free(hp, Node.objects.values_list("slot", flat=True),
+                      _quarantined(QuarantinedAddress.Pool.HOME))
     node = Node(owner=owner, name=req.name, kind=req.kind.value, slot=slot,
                 home_address=str(hp.address_at(slot)), keying=req.keying.value,
                 protect_all_traffic=req.protect_all_traffic, interface=req.interface)
@@ -95,8 +124,9 @@ def _allocate(owner: User, req: NodeRequest) -> Node:
     node.save()
     if req.prefix_count:
         used = set(MobileNetworkPrefix.objects.values_list("index", flat=True))
+        held = _quarantined(QuarantinedAddress.Pool.MNP)
         for _ in range(req.prefix_count):
-            index = first_free(mp, used)
+            index = first_free(mp, used, held)
             used.add(index)
             MobileNetworkPrefix.objects.create(node=node, index=index,
                                                prefix=str(mp.network_at(index)))
@@ -146,21 +176,71 @@ def create_node(owner: User, req: NodeRequest, base_url: str = "", sync: bool = 
     return node
 
 
+@dataclass(frozen=True)
+class Created:
+    node: Node
+    token: str  # the node's first enrollment token, shown once
+    home_agent: homeagent.ReloadResult
+
+
+def create_enrolled_node(owner: User, req: NodeRequest, base_url: str = "") -> Created:
+    """A node with its first enrollment token, committed, then the home agent told (the
+    outcome): what the web form and the API create. Raises like :func:`create_node`."""
+    with transaction.atomic():
+        node = create_node(owner, req, base_url, sync=False)
+        token = rotate_token(node)
+    return Created(node, token, homeagent.sync_node(node))
+
+
+def _retire(node: Node) -> None:
+    """What a node's deletion takes with it: its certificate is revoked (its key may
+    still be out there) and its addresses are quarantined."""
+    revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
+    _quarantine(node)
+
+
 def delete_node(node: Node) -> homeagent.ReloadResult:
-    """Delete the node; its certificate is revoked (its key may still be out there). Call
-    it outside a transaction: the deletion is committed, then the home agent told (the
-    outcome)."""
+    """Delete the node (:func:`_retire`). Call it outside a transaction: the deletion is
+    committed, then the home agent told (the outcome)."""
     node_id = node.pk
     with transaction.atomic():
-        revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
+        _retire(node)
         node.delete()
     return homeagent.remove_node(node_id)
+
+
+def delete_user(user: User) -> homeagent.ReloadResult:
+    """Delete a user and their nodes (each :func:`_retire`), then tell the home agent."""
+    node_ids = []
+    with transaction.atomic():
+        for node in user.nodes.select_related("owner").prefetch_related("prefixes"):
+            _retire(node)
+            node_ids.append(node.pk)
+        user.delete()
+    for node_id in node_ids:
+        files.remove(homeagent.include_path(node_id))
+    return homeagent.reload()
 
 
 def set_enabled(node: Node, enabled: bool) -> homeagent.ReloadResult:
     """Like :func:`delete_node`: committed, then the home agent told (the outcome)."""
     node.enabled = enabled
     node.save(update_fields=["enabled"])
+    return homeagent.sync_node(node)
+
+
+def update_node(node: Node, name: str, interface: str) -> homeagent.ReloadResult:
+    """Rename the node or change its interface (both checked by the caller's form);
+    :class:`NameTaken` if the owner has another node of that name. Committed, then the
+    home agent told (the outcome)."""
+    if Node.objects.filter(owner=node.owner, name=name).exclude(pk=node.pk).exists():
+        raise NameTaken(f"you already have a node called {name!r}")
+    node.name, node.interface = name, interface
+    try:
+        with transaction.atomic():
+            node.save(update_fields=["name", "interface"])
+    except IntegrityError:
+        raise NameTaken(f"you already have a node called {name!r}") from None
     return homeagent.sync_node(node)
 
 

@@ -10,7 +10,14 @@ from typing import Any
 from django.conf import settings
 
 from haiku.core import render
-from haiku.core.render import Keying, NodeKind, node_config_text, node_swanctl_text
+from haiku.core.render import (
+    MOBILE_NETWORK_FILE,
+    Keying,
+    NodeKind,
+    mobile_network_text,
+    node_config_text,
+    node_swanctl_text,
+)
 from haiku.models import Node
 
 MIP6D_CONF = "/etc/mip6d/mip6d.conf"
@@ -66,13 +73,19 @@ def node_config(node: Node) -> dict[str, Any]:
             {"path": f"{SWANCTL_DIR}/{render.SWANCTL_CA}", "mode": "0644", "content": ca_pem},
             {"path": SWANCTL_CONF, "mode": "0644", "content": swanctl},
         ]
-    sysctl = {"net.ipv6.conf.all.forwarding": "1"} if spec.kind is NodeKind.ROUTER else {}
+    router = spec.kind is NodeKind.ROUTER
+    if router:
+        files.append({"path": MOBILE_NETWORK_FILE, "mode": "0644",
+                      "content": mobile_network_text(spec)})
+    sysctl = {"net.ipv6.conf.all.forwarding": "1"} if router else {}
     return {
         "node": node_summary(node, prefixes),
         "mip6d_conf": conf,
         "keying": keying,
         "files": files,
         "sysctl": sysctl,
-        # Debian's charon-systemd unit (loads /etc/swanctl) before mip6d for IKEv2 nodes.
-        "services": ["mip6d"] if spec.keying is Keying.STATIC else ["strongswan", "mip6d"],
+        # The mobile network's link first; Debian's charon-systemd unit (loads
+        # /etc/swanctl) before mip6d for IKEv2 nodes.
+        "services": (["systemd-networkd"] if router else [])
+        + (["mip6d"] if spec.keying is Keying.STATIC else ["strongswan", "mip6d"]),
     }

@@ -27,11 +27,13 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the CSRF check (process_view runs in this order): it exempts API calls that
+    # authenticate with a bearer token, which no cross-site request can carry.
+    "haiku.access.AccessMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "haiku.access.AccessMiddleware",
 ]
 
 ROOT_URLCONF = "haiku.urls"

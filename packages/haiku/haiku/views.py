@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -14,21 +15,24 @@ from django.contrib import messages
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.mail import get_connection, send_mail
 from django.core.mail.message import EmailMessage
-from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from haiku import ca, control, homeagent, revocation
+from haiku import apitokens, ca, homeagent, isoview, live, revocation
 from haiku import nodes as nodes_service
+from haiku.core import dashboard
 from haiku.core.plot import svg_plot
-from haiku.core.render import Keying, NodeKind
-from haiku.forms import MessageForm, NodeForm, RegisterForm, registration_policy
-from haiku.models import Node, RevokedCertificate, Sample, User
+from haiku.core.render import Keying
+from haiku.core.scopes import ScopeError
+from haiku.forms import ApiTokenForm, MessageForm, NodeForm, RegisterForm, registration_policy
+from haiku.models import ApiToken, Node, QuarantinedAddress, RevokedCertificate, Sample, User
 
 _log = logging.getLogger("haiku.views")
 
@@ -43,8 +47,71 @@ class EmailConfirmationTokens(PasswordResetTokenGenerator):
 email_tokens = EmailConfirmationTokens()
 
 
-def _base_url(request: HttpRequest) -> str:
+def base_url(request: HttpRequest) -> str:
     return settings.HAIKU.base_url.rstrip("/") or request.build_absolute_uri("/").rstrip("/")
+
+
+# -- confirmations --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a destructive action's confirmation page asks (``{name}``: what it acts on,
+    ``{nodes}``: how many nodes it takes along) and its button."""
+
+    question: str
+    consequence: str
+    button: str
+
+
+CONFIRMATIONS: dict[str, Confirmation] = {
+    "node-delete": Confirmation(
+        "Delete node {name}?",
+        "The home agent drops it at once, its certificate is revoked and its home address "
+        "and prefixes go back to the pool. This cannot be undone.", "Delete node"),
+    "node-disable": Confirmation(
+        "Disable node {name}?",
+        "The home agent stops accepting its registrations until you enable it again; its "
+        "addresses, keys and token are kept.", "Disable node"),
+    "node-token-rotate": Confirmation(
+        "Issue a new token for {name}?",
+        "The current token stops working at once: a node or an image that has it can no "
+        "longer fetch its configuration.", "Issue a new token"),
+    "node-token-revoke": Confirmation(
+        "Revoke the token of {name}?",
+        "The node can no longer fetch its configuration until you issue a new token.",
+        "Revoke token"),
+    "node-certificate-revoke": Confirmation(
+        "Revoke the certificate of {name}?",
+        "The home agent refuses the node's IKE authentication, so it can no longer "
+        "register until you issue a new certificate.", "Revoke certificate"),
+    "node-certificate-renew": Confirmation(
+        "Issue a new certificate for {name}?",
+        "The current certificate is revoked: the node cannot register until it fetches its "
+        "configuration again with the new one.", "Issue a new certificate"),
+    "operator-user-disable": Confirmation(
+        "Disable user {name}?",
+        "They can no longer log in, and the home agent stops accepting their {nodes} "
+        "node(s) until you enable them again.", "Disable user"),
+    "operator-user-delete": Confirmation(
+        "Delete user {name} and their {nodes} node(s)?",
+        "Their nodes leave the home agent, their certificates are revoked and their "
+        "addresses go back to the pool. This cannot be undone.", "Delete user"),
+    "operator-certificate-revoke": Confirmation(
+        "Revoke the certificate of {name}?",
+        "The home agent refuses the node's IKE authentication, so it can no longer "
+        "register until its owner issues a new certificate.", "Revoke certificate"),
+}
+
+
+def _confirm(request: HttpRequest, back: str, name: str, nodes: int = 0) -> HttpResponse:
+    """The confirmation page of the action at this URL (a GET; the button POSTs back to
+    it, with JavaScript or without)."""
+    assert request.resolver_match is not None
+    asked = CONFIRMATIONS[request.resolver_match.url_name or ""]
+    return render(request, "haiku/confirm.html", {
+        "question": asked.question.format(name=name, nodes=nodes),
+        "consequence": asked.consequence.format(name=name, nodes=nodes),
+        "button": asked.button, "back": back})
 
 
 # -- public ---------------------------------------------------------------------------------
@@ -71,7 +138,7 @@ def register(request: HttpRequest) -> HttpResponse:
         user.approved = not policy["operator_approval"]
         user.save()
         if policy["email_confirmation"]:
-            link = _base_url(request) + reverse("confirm-email", args=[
+            link = base_url(request) + reverse("confirm-email", args=[
                 urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
             send_mail("Confirm your HAiku account",
                       f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
@@ -110,33 +177,73 @@ def _own_node(request: HttpRequest, node_id: int) -> Node:
                              owner=request.user)
 
 
+def _live_cells(nodes: list[Node]) -> dict[str, dashboard.Cell]:
+    """One look at the home agent: the live cells of these nodes and the banner's."""
+    ha, now = live.look(), time.time()
+    bound = dashboard.by_home_address(ha.bindings or ())
+    cells = {"home-agent": dashboard.home_agent_cell(ha)}
+    for node in nodes:
+        cells |= dashboard.node_cells(f"node-{node.pk}", node.active,
+                                      bound.get(node.home_address), ha, now)
+    return cells
+
+
+def _live_context(nodes: list[Node]) -> dict[str, Any]:
+    """The dashboard's cells: the banner's, and per node (key, label, cell) in
+    :data:`haiku.core.dashboard.NODE_COLUMNS` order."""
+    cells = _live_cells(nodes)
+    rows = [(node, [(f"node-{node.pk}-{key}", label, cells[f"node-{node.pk}-{key}"])
+                    for key, label in dashboard.NODE_COLUMNS]) for node in nodes]
+    return {"home_agent": cells["home-agent"], "rows": rows, "live_url": reverse("node-live")}
+
+
 @require_GET
 def node_list(request: HttpRequest) -> HttpResponse:
-    nodes = Node.objects.filter(owner=request.user).prefetch_related("prefixes")
-    return render(request, "haiku/node_list.html", {"nodes": nodes})
+    nodes = list(Node.objects.filter(owner=request.user).select_related("owner")
+                 .prefetch_related("prefixes"))
+    return render(request, "haiku/node_list.html", _live_context(nodes))
+
+
+@require_GET
+def node_live(request: HttpRequest) -> HttpResponse:
+    """The live cells of the user's nodes (the dashboard's script polls this)."""
+    nodes = list(Node.objects.filter(owner=request.user).select_related("owner"))
+    return _cells_json(_live_cells(nodes))
+
+
+def _cells_json(cells: dict[str, dashboard.Cell]) -> HttpResponse:
+    """``{"cells": {key: [text, tone]}}``, what live.js applies."""
+    response = JsonResponse({"cells": {k: [c.text, str(c.tone)] for k, c in cells.items()}})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+LIVE_REFRESH_SECONDS = 5
+
+
+@require_GET
+def live_js(request: HttpRequest) -> HttpResponse:
+    """The few lines that refresh live cells (a file of its own: no inline script)."""
+    response = render(request, "haiku/live.js", {"refresh_seconds": LIVE_REFRESH_SECONDS},
+                      content_type="text/javascript")
+    response["Cache-Control"] = "max-age=300"
+    return response
 
 
 @require_http_methods(["GET", "POST"])
 def node_create(request: HttpRequest) -> HttpResponse:
     form = NodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        req = nodes_service.NodeRequest(
-            name=data["name"], kind=NodeKind(data["kind"]), prefix_count=data["prefix_count"],
-            keying=Keying(data["keying"]), protect_all_traffic=data["protect_all_traffic"],
-            interface=data["interface"])
         try:
-            with transaction.atomic():
-                node = nodes_service.create_node(
-                    request.user, req, _base_url(request), sync=False)  # type: ignore[arg-type]
-                token = nodes_service.rotate_token(node)
+            created = nodes_service.create_enrolled_node(
+                request.user, form.node_request(), base_url(request))  # type: ignore[arg-type]
         except nodes_service.PoolExhausted as exc:
             form.add_error(None, str(exc))
         except nodes_service.NameTaken as exc:
             form.add_error("name", str(exc))
         else:
-            _home_agent_said(request, homeagent.sync_node(node), f"Node {node.name} saved")
-            return _show_token(request, node, token, created=True)
+            _home_agent_said(request, created.home_agent, f"Node {created.node.name} saved")
+            return _show_token(request, created.node, created.token, created=True)
     return render(request, "haiku/node_form.html", {"form": form})
 
 
@@ -144,7 +251,7 @@ def _show_token(request: HttpRequest, node: Node, token: str, created: bool = Fa
                 ) -> HttpResponse:
     response = render(request, "haiku/node_token.html", {
         "node": node, "token": token, "created": created,
-        "endpoint": _base_url(request) + reverse("api-self-config")})
+        "endpoint": base_url(request) + reverse("api-self-config")})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -155,7 +262,8 @@ def node_detail(request: HttpRequest, node_id: int) -> HttpResponse:
     _include, conf = homeagent.node_files(node)
     return render(request, "haiku/node_detail.html", {
         "node": node, "prefixes": node.prefixes.all(), "mip6d_conf": conf,
-        "certificate_revoked": revocation.is_revoked(node)})
+        "certificate_revoked": revocation.is_revoked(node),
+        "iso_available": isoview.available(), **_live_context([node])})
 
 
 def _home_agent_said(request: HttpRequest, result: homeagent.ReloadResult, done: str,
@@ -170,9 +278,15 @@ def _home_agent_said(request: HttpRequest, result: homeagent.ReloadResult, done:
                      "when it next reloads or starts; if this lasts, tell your operator.")
 
 
-@require_POST
+def _node_back(node: Node) -> str:
+    return reverse("node-detail", args=[node.pk])
+
+
+@require_http_methods(["GET", "POST"])
 def node_delete(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
+    if request.method == "GET":
+        return _confirm(request, _node_back(node), node.name)
     name = node.name
     _home_agent_said(request, nodes_service.delete_node(node), f"Node {name} deleted",
                      "the home agent no longer has it")
@@ -187,30 +301,39 @@ def node_enable(request: HttpRequest, node_id: int) -> HttpResponse:
     return redirect("node-detail", node_id=node_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def node_disable(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
+    if request.method == "GET":
+        return _confirm(request, _node_back(node), node.name)
     _home_agent_said(request, nodes_service.set_enabled(node, False),
                      f"Node {node.name} disabled", "the home agent no longer accepts it")
     return redirect("node-detail", node_id=node_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def node_token_rotate(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
+    if request.method == "GET":
+        return _confirm(request, _node_back(node), node.name)
     return _show_token(request, node, nodes_service.rotate_token(node))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def node_token_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
-    nodes_service.revoke_token(_own_node(request, node_id))
+    node = _own_node(request, node_id)
+    if request.method == "GET":
+        return _confirm(request, _node_back(node), node.name)
+    nodes_service.revoke_token(node)
     messages.success(request, "Token revoked: the node can no longer fetch its configuration.")
     return redirect("node-detail", node_id=node_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def node_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
+    if request.method == "GET":
+        return _confirm(request, _node_back(node), node.name)
     if nodes_service.revoke_certificate(node):
         messages.success(request, "Certificate revoked: the home agent refuses the node's "
                          "IKE authentication, so it can no longer register. Issue a new "
@@ -221,17 +344,54 @@ def node_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
     return redirect("node-detail", node_id=node_id)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def node_certificate_renew(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
+    if request.method == "GET":
+        return _confirm(request, _node_back(node), node.name)
     try:
-        nodes_service.renew_certificate(node, _base_url(request))
+        nodes_service.renew_certificate(node, base_url(request))
     except ValueError as exc:
         messages.error(request, f"{exc}.")
     else:
         messages.success(request, "New certificate issued; the old one is revoked. The node "
                          "gets it with its next configuration fetch.")
     return redirect("node-detail", node_id=node_id)
+
+
+# -- API tokens -----------------------------------------------------------------------------
+
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens; a new one's secret is shown once, on the answer to its POST."""
+    form = ApiTokenForm(request.POST or None, user=request.user)
+    secret = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            made, secret = apitokens.create(request.user,  # type: ignore[arg-type]
+                                            form.cleaned_data["name"],
+                                            form.cleaned_data["scopes"])
+        except ScopeError as exc:
+            form.add_error("scopes", str(exc))
+        else:
+            messages.success(request, f"API token {made.name} made. Copy it now: it is "
+                             "not shown again.")
+            form = ApiTokenForm(user=request.user)
+    response = render(request, "haiku/api_tokens.html", {
+        "form": form, "secret": secret,
+        "tokens": ApiToken.objects.filter(owner=request.user),
+        "api_base": base_url(request) + "/api/v1"})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    if apitokens.revoke(request.user, token_id):  # type: ignore[arg-type]
+        messages.success(request, "API token revoked: it no longer works.")
+    else:
+        messages.error(request, "No such API token of yours (already revoked?).")
+    return redirect("api-tokens")
 
 
 # -- the CA (public: relying parties fetch these) ---------------------------------------------
@@ -288,9 +448,12 @@ def operator_user_approve(request: HttpRequest, user_id: int) -> HttpResponse:
     return _after_change(request, user, "approved")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def operator_user_disable(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _other_user(request, user_id)
+    if request.method == "GET":
+        return _confirm(request, reverse("operator-users"), user.username,
+                        user.nodes.count())
     if user.pk == request.user.pk:
         messages.error(request, "You cannot disable yourself.")
         return redirect("operator-users")
@@ -307,21 +470,17 @@ def operator_user_enable(request: HttpRequest, user_id: int) -> HttpResponse:
     return _after_change(request, user, "enabled")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def operator_user_delete(request: HttpRequest, user_id: int) -> HttpResponse:
     user = _other_user(request, user_id)
+    if request.method == "GET":
+        return _confirm(request, reverse("operator-users"), user.username,
+                        user.nodes.count())
     if user.pk == request.user.pk:
         messages.error(request, "You cannot delete yourself.")
         return redirect("operator-users")
-    node_ids = list(user.nodes.values_list("pk", flat=True))
     name = user.username
-    with transaction.atomic():
-        for node in user.nodes.all():
-            revocation.revoke(node, revocation.Reason.CESSATION_OF_OPERATION)
-        user.delete()
-    for node_id in node_ids:
-        homeagent.files.remove(homeagent.include_path(node_id))
-    result = homeagent.reload()
+    result = nodes_service.delete_user(user)
     (messages.success if result.ok else messages.warning)(
         request, f"{name}: deleted. Home agent: {result.message}.")
     return redirect("operator-users")
@@ -337,15 +496,25 @@ def operator_certificates(request: HttpRequest) -> HttpResponse:
         "rows": rows, "revoked": RevokedCertificate.objects.select_related("node")})
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def operator_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
     node = get_object_or_404(Node.objects.select_related("owner"), pk=node_id)
+    if request.method == "GET":
+        return _confirm(request, reverse("operator-certificates"),
+                        f"{node.owner.username}/{node.name}")
     if nodes_service.revoke_certificate(node):
         messages.success(request, f"{node.owner.username}/{node.name}: certificate revoked.")
     else:
         messages.error(request, f"{node.owner.username}/{node.name}: no certificate to "
                        "revoke, or it already is.")
     return redirect("operator-certificates")
+
+
+@require_GET
+def operator_quarantine(request: HttpRequest) -> HttpResponse:
+    held = QuarantinedAddress.objects.filter(until__gt=timezone.now())
+    return render(request, "haiku/operator/quarantine.html", {
+        "held": held, "lifetime": settings.HAIKU.crl_lifetime})
 
 
 @require_http_methods(["GET", "POST"])
@@ -363,40 +532,68 @@ def operator_message(request: HttpRequest) -> HttpResponse:
     return render(request, "haiku/operator/message.html", {"form": form})
 
 
-def _live(command: str) -> tuple[Any, str]:
+PLOT_HOURS = 24
+
+
+def _plot_hours(request: HttpRequest) -> int:
     try:
-        return control.request(settings.HAIKU.control_socket, command,
-                               timeout=settings.HAIKU.control_timeout), ""
-    except control.ControlError as exc:
-        return None, str(exc)
+        return min(max(int(request.GET.get("hours", PLOT_HOURS)), 1), 24 * 31)
+    except ValueError:
+        return PLOT_HOURS
+
+
+def _plot(name: str, points: list[dashboard.Point], hours: int) -> str:
+    title, values = dashboard.series(name, points)
+    return svg_plot({name: values}, title=f"{title}, last {hours} h")
+
+
+def _operator_cells() -> tuple[dashboard.Reading, Any, dict[str, dashboard.Cell]]:
+    """One look at the home agent for the operator: bindings, counters, the live cells."""
+    ha = live.look()
+    counters, _error = live.ask("counters") if ha.ok else (None, ha.error)
+    return ha, counters, dashboard.summary_cells(ha, counters)
 
 
 @require_GET
 def operator_stats(request: HttpRequest) -> HttpResponse:
-    bindings, error = _live("bindings")
-    counters, error2 = _live("counters")  # at once if mip6d just did not answer
+    """The operator's view of the home agent: now (bindings, whose they are, counters;
+    the summary refreshed by live.js) and over time (plots of the collector's samples)."""
+    ha, counters, cells = _operator_cells()
+    owners = {n.home_address: n for n in Node.objects.select_related("owner")}
+    now = time.time()
+    bindings = [(b, owners.get(str(b.get("home_address"))),
+                 [(c.label, c.cell(b, now)) for c in dashboard.LIVE_COLUMNS])
+                for b in ha.bindings or ()]
+    hours = _plot_hours(request)
+    points = live.points(timezone.now() - timedelta(hours=hours))
     return render(request, "haiku/operator/stats.html", {
-        "bindings": bindings or [], "counters": sorted((counters or {}).items()),
-        "error": error or error2, "samples": Sample.objects.count(),
-        "now": int(time.time())})
+        "home_agent": cells["home-agent"],
+        "summary": [(key, label, cells[key]) for key, label in dashboard.SUMMARY],
+        "bindings": bindings, "live_url": reverse("operator-live"),
+        "counters": sorted(counters.items()) if isinstance(counters, dict) else [],
+        "plots": [(name, mark_safe(_plot(name, points, hours)))  # svg_plot escapes
+                  for name in dashboard.SERIES],
+        "hours": hours, "samples": Sample.objects.count(),
+        "columns": dashboard.LIVE_COLUMNS})
+
+
+@require_GET
+def operator_live(request: HttpRequest) -> HttpResponse:
+    """The operator's live cells (the home agent page's script polls this)."""
+    return _cells_json(_operator_cells()[2])
 
 
 @require_GET
 def operator_stats_svg(request: HttpRequest) -> HttpResponse:
-    try:
-        hours = min(max(int(request.GET.get("hours", "24")), 1), 24 * 31)
-    except ValueError:
-        hours = 24
-    since = timezone.now() - timedelta(hours=hours)
-    series: dict[str, list[tuple[float, float]]] = {"bindings": []}
-    for sample in Sample.objects.filter(taken__gte=since, ok=True).order_by("taken"):
-        t = sample.taken.timestamp()
-        series["bindings"].append((t, float(sample.bindings)))
-        for name, value in (sample.counters or {}).items():
-            if isinstance(value, int | float) and (name in series or len(series) < 7):
-                series.setdefault(name, []).append((t, float(value)))
-    svg = svg_plot(series, title=f"home agent, last {hours} h")
-    return HttpResponse(svg, content_type="image/svg+xml")
+    """One plot of :data:`haiku.core.dashboard.SERIES` (``?series=NAME&hours=H``)."""
+    name = request.GET.get("series", "bindings")
+    if name not in dashboard.SERIES:
+        return HttpResponseBadRequest(
+            f"unknown series {name[:40]!r}; one of: {', '.join(dashboard.SERIES)}",
+            content_type="text/plain")
+    hours = _plot_hours(request)
+    points = live.points(timezone.now() - timedelta(hours=hours))
+    return HttpResponse(_plot(name, points, hours), content_type="image/svg+xml")
 
 
 def download(data: Any, filename: str) -> HttpResponse:

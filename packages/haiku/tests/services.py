@@ -15,14 +15,36 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from playwright.sync_api import Browser, sync_playwright
+
 from tests.smtp import free_port
 
 PACKAGE = Path(__file__).resolve().parents[1]
+# Screenshots and other things a person looks at after a browser test.
+ARTIFACTS = Path(os.environ.get("HAIKU_TEST_ARTIFACTS",
+                                PACKAGE.parents[1] / "out" / "test-artifacts" / "haiku"))
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 UNIT = PACKAGE / "debian" / "haiku.service"
 INSTALLED = "/usr/share/haiku"  # where debian/haiku.install puts manage.py and haiku/
 # The slot format's module, which the package depends on (python3-homeguy-slot), in the tree.
 SLOT_MODULE_DIR = PACKAGE.parent / "homeguy-slot"
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium driven by playwright (a playwright browser download fails here)."""
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def _as_postgres(argv: list[str]) -> list[str]:

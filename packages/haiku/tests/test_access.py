@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import URLPattern, get_resolver, reverse
+from haiku import apitokens
 from haiku.access import RULES, Access
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, User
@@ -40,14 +41,17 @@ def world(home_agent: Any) -> dict[str, Any]:
     op = User.objects.create_user("op", "op@example.org", PASSWORD, role=User.Role.OPERATOR)
     node = create_node(alice, NodeRequest("mr", NodeKind.ROUTER, 2, Keying.STATIC))
     token = rotate_token(node)
-    return {"alice": alice, "bob": bob, "op": op, "node": node, "token": token}
+    api_token, _ = apitokens.create(alice, "script", ["nodes:read"])
+    return {"alice": alice, "bob": bob, "op": op, "node": node, "token": token,
+            "api_token": api_token}
 
 
 def _url(pattern: URLPattern, world: dict[str, Any]) -> str:
     kwargs: dict[str, Any] = {}
     for name in pattern.pattern.converters:
         kwargs[name] = {"node_id": world["node"].pk, "user_id": world["alice"].pk,
-                        "uidb64": "MQ", "token": "set-password"}[name]
+                        "token_id": world["api_token"].pk, "uidb64": "MQ",
+                        "token": "set-password"}[name]
     return reverse(pattern.name, kwargs=kwargs)
 
 
@@ -93,8 +97,9 @@ def test_user_b_reaches_nothing_of_user_a(world: dict[str, Any]) -> None:
             assert node.home_address.encode() not in response.content, (method, path)
             if rule is Access.OPERATOR:
                 assert response.status_code == 403, (method, path)
-            elif rule is Access.USER and "node_id" in pattern.pattern.converters:
+            elif rule in (Access.USER, Access.API) and "node_id" in pattern.pattern.converters:
                 assert response.status_code in (404, 405), (method, path)
+    assert world["api_token"].__class__.objects.filter(pk=world["api_token"].pk).exists()
     after = Node.objects.get(pk=node.pk)
     assert after.token_digest == before[0]["token_digest"]
     assert after.enabled and list(node.prefixes.all()) == before[1]

@@ -6,7 +6,7 @@ from ipaddress import IPv6Address, IPv6Network
 from itertools import product
 
 import pytest
-from haiku.core import config, tokens
+from haiku.core import config, dashboard, scopes, tokens
 from haiku.core.allocation import Pool, PoolError, PoolExhausted, first_free
 from haiku.core.keys import Direction, SaKey, reqids, spis, static_keys
 from haiku.core.names import skeleton
@@ -37,6 +37,30 @@ def test_first_free_fills_gaps_and_reports_exhaustion() -> None:
     with pytest.raises(PoolExhausted, match=r"home address pool is exhausted: all 4 of its "
                        r"/128 in 2001:db8:1::/64 are allocated"):
         first_free(HOME, [0, 1, 2, 3])
+
+
+def test_first_free_skips_quarantined_pieces() -> None:
+    assert first_free(HOME, [0], quarantined=[1, 2]) == 3
+    assert first_free(HOME, [], quarantined=[7, -1]) == 0  # outside the pool: ignored
+    with pytest.raises(PoolExhausted, match=r"of its 4 /128 in 2001:db8:1::/64, 2 belonged "
+                       r"to deleted nodes and are quarantined .*try again later"):
+        first_free(HOME, [0, 3], quarantined=[1, 2])
+
+
+def test_scopes_by_role() -> None:
+    assert scopes.grantable(False) == (scopes.Scope.NODES_READ, scopes.Scope.NODES_WRITE,
+                                       scopes.Scope.TOKENS_ROTATE)
+    assert scopes.Scope.OPERATOR_NODES in scopes.grantable(True)
+    assert scopes.parse(["nodes:read", "nodes:read"], False) == {scopes.Scope.NODES_READ}
+    with pytest.raises(scopes.ScopeError, match="'operator:nodes' is for operators only"):
+        scopes.parse(["operator:nodes"], False)
+    with pytest.raises(scopes.ScopeError, match=r"unknown scope 'nodes:all'; the scopes are "
+                       r"nodes:read, nodes:write, tokens:rotate$"):
+        scopes.parse(["nodes:all"], False)
+    with pytest.raises(scopes.ScopeError, match="at least one"):
+        scopes.parse([], True)
+    assert scopes.effective(["nodes:read", "operator:nodes", "gone:scope"], False) == {
+        scopes.Scope.NODES_READ}
 
 
 def test_pool_must_fit() -> None:
@@ -162,7 +186,7 @@ def test_database_urls() -> None:
 
 def test_plot() -> None:
     empty = svg_plot({}, title="t")
-    assert "no samples yet" in empty and empty.endswith("</svg>")
+    assert "not enough samples yet" in empty and empty.endswith("</svg>")
     svg = svg_plot({"bindings": [(0.0, 1.0), (60.0, 3.0)]}, title="a<b", width=200,
                    height=100)
     assert "<title>a&lt;b</title>" in svg
@@ -175,3 +199,48 @@ def test_confusable_names_share_a_skeleton() -> None:
     assert {skeleton(n) for n in same} == {"admin"}
     assert skeleton("\u0440\u0430\u0443\u0440\u0430l") == skeleton("paypal")
     assert len({skeleton(n) for n in ("admin", "admin2", "adnim", "bob")}) == 4
+
+
+def test_dashboard_texts() -> None:
+    assert [dashboard.duration(s) for s in (-3, 0, 42, 200, 3600, 7500, 273600)] == [
+        "0 s", "0 s", "42 s", "3 min 20 s", "1 h", "2 h 5 min", "3 d 4 h"]
+    assert [dashboard.size(n) for n in (512, 1500, 2_000_000, 3.2e9)] == [
+        "512 B", "1.5 kB", "2.0 MB", "3.2 GB"]
+    assert dashboard.ago(1_000_000, 1_000_200) == "3 min 20 s ago (13:46 UTC)"
+
+
+def test_dashboard_counts_failures_by_the_table() -> None:
+    counters = {"binding_updates_received/accepted": 5,
+                "binding_updates_received/accepted-prefix-discovery-necessary": 1,
+                "binding_updates_received/ignored": 2,
+                "binding_updates_received/not-home-subnet": 3,
+                "binding_updates_received/dropped": 1, "handler_failures/mh": 1,
+                "reloads/ok": 9, "reloads/failed": 1, "messages_sent/binding-ack": 40,
+                "state_saves/ok": 3, "bogus": "text", "flag": True}
+    assert dashboard.binding_updates(counters) == 12
+    assert dashboard.failures(counters) == 6
+
+
+def test_dashboard_node_cells_and_rates() -> None:
+    ha_down = dashboard.Reading(None, "cannot reach mip6d")
+    cells = dashboard.node_cells("n", True, None, ha_down, 0.0)
+    assert cells["n-state"] == dashboard.Cell("unknown: the home agent is not answering",
+                                              dashboard.Tone.BAD)
+    assert set(cells) == {"n-state", "n-care-of", "n-lifetime", "n-handover", "n-traffic"}
+    answering = dashboard.reading([])
+    assert dashboard.node_cells("n", False, None, answering, 0.0)["n-state"].text == (
+        "not registered (disabled)")
+    assert not dashboard.reading({"not": "a list"}).ok
+    near_end = {"expires_at": 120.0}
+    assert dashboard.LIVE_COLUMNS[1].cell(near_end, 100.0) == dashboard.Cell(
+        "20 s", dashboard.Tone.BAD)
+    points = [dashboard.Point(0, 1, 100, 0), dashboard.Point(120, 2, 160, 4),
+              dashboard.Point(180, None, 0, 0), dashboard.Point(240, 0, 30, 1)]
+    assert dashboard.series("binding-updates", points) == (
+        "Binding Updates per minute", [(120, 30.0), (240, 15.0)])
+    assert dashboard.series("failures", points)[1] == [(120, 2.0), (240, 0.5)]
+    assert dashboard.series("down", points)[1] == [(0, 0.0), (120, 0.0), (180, 1.0),
+                                                   (240, 0.0)]
+    many = [dashboard.Point(60 * i, i % 7, 0, 0) for i in range(1000)]
+    _title, drawn = dashboard.series("bindings", many, limit=100)
+    assert len(drawn) == 100 and {v for _t, v in drawn} == {6.0}

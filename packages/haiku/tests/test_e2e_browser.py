@@ -16,29 +16,20 @@ from typing import Any
 import pytest
 from cryptography import x509
 from mip6d.config import parse
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.fakeha import FakeHomeAgent
-from tests.services import manage, postgres, service
+from tests.services import chromium, manage, postgres, service
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
@@ -117,7 +108,8 @@ def test_register_create_download_disable(browser: Browser, stack: dict[str, Any
     operator = browser.new_context().new_page()
     _login(operator, base, "op")
     operator.goto(f"{base}/operator/users/")
-    operator.click("#user-alice button.disable")
+    operator.click("#user-alice .disable")
+    operator.click("#confirm")
     assert operator.text_content("#user-alice .state") == "disabled"
 
     # The user's session ends, login is refused, the token too, and the home agent
@@ -125,7 +117,7 @@ def test_register_create_download_disable(browser: Browser, stack: dict[str, Any
     user.goto(f"{base}/nodes/")
     assert "/accounts/login/" in user.url
     _login(user, base, "alice")
-    assert "Please enter a correct username and password" in user.text_content("main")
+    assert "This account is disabled" in user.text_content("main")
     status, refused = _fetch(f"{base}/api/v1/node/config", token)
     assert status == 401 and "valid node token" in refused["error"]
     assert list(ha.nodes_dir.iterdir()) == []
@@ -159,6 +151,7 @@ def test_revoke_a_certificate_in_the_browser(browser: Browser, stack: dict[str, 
         certificate.serial_number) is None
 
     page.click("#revoke-certificate")
+    page.click("#confirm")
     assert "Certificate revoked" in page.text_content(".messages")
     assert page.text_content("#certificate-state") == "revoked"
     assert page.locator("#revoke-certificate").count() == 0

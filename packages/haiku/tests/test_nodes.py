@@ -30,7 +30,7 @@ from haiku.models import Node, RevokedCertificate, User
 from haiku.nodes import NodeRequest, PoolExhausted, create_node, rotate_token
 from mip6d.config import parse
 
-from tests.fakeha import FakeHomeAgent
+from tests.fakeha import FakeHomeAgent, SilentDaemon
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -144,6 +144,14 @@ def test_token_config_endpoint_rotate_revoke_disable(home_agent: FakeHomeAgent) 
         "2001:db8:100::/64", "2001:db8:100:1::/64"]
     assert len(body["keying"]["static_keys"]) == 4
     assert body["sysctl"] == {"net.ipv6.conf.all.forwarding": "1"}
+    # The mobile network: its link set up (an address and advertisements per prefix)
+    # before mip6d starts.
+    assert body["services"] == ["systemd-networkd", "mip6d"]
+    network = {f["path"]: f["content"] for f in body["files"]}[
+        "/etc/systemd/network/10-homeguy-mobile-network.network"]
+    assert "Name=eth1\n" in network and "IPv6SendRA=yes\n" in network
+    assert "Address=2001:db8:100::1/64\nAddress=2001:db8:100:1::1/64\n" in network
+    assert network.count("[IPv6Prefix]\n") == 2 and "Prefix=2001:db8:100:1::/64\n" in network
     config = parse(body["mip6d_conf"], "mip6d.conf")
     # The node's keys are the home agent's keys for it.
     ha_keys = {k.spi: k.encryption.key for s in home_agent.daemon.config.ipsec_policy_sets
@@ -443,28 +451,6 @@ def test_certificate_names_fit_rfc_5280(home_agent: FakeHomeAgent, length: int) 
             assert name.startswith(head) and len(value.encode()) >= 63, value
         common_names.append(value)
     assert len(set(common_names)) == 2
-
-
-class SilentDaemon:
-    """A control socket that accepts connections and never answers (a hung mip6d);
-    counts the connections."""
-
-    def __init__(self, path: Path) -> None:
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.server.bind(str(path))
-        self.server.listen(64)
-        self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                self.accepted.append(self.server.accept()[0])
-
-    def close(self) -> None:
-        self.server.close()
-        for conn in self.accepted:
-            conn.close()
 
 
 HOST_FORM = {"kind": "host", "prefix_count": 0, "keying": "static", "interface": "eth0"}

@@ -4,6 +4,11 @@ A pool is a parent network cut into equal pieces of ``length`` bits; piece ``ind
 (0-based, counted from ``first``) is the ``first + index``-th piece of the parent. The
 service stores the index of every allocation in a column with a unique constraint, so
 two allocations of the same piece cannot both commit; :func:`first_free` only proposes.
+
+A deleted node's pieces are *quarantined* for a while (the service keeps them until the
+last CRL a home agent may hold without the node's revoked certificate has expired), so
+:func:`first_free` skips them as if they were taken, and says so when that is what
+exhausts the pool.
 """
 
 from __future__ import annotations
@@ -57,14 +62,22 @@ class Pool:
         return self.network_at(index).network_address
 
 
-def first_free(pool: Pool, used: Iterable[int]) -> int:
-    """The lowest index of ``pool`` not in ``used``; :class:`PoolExhausted` if none."""
-    taken = sorted({i for i in used if 0 <= i < pool.size})
+def first_free(pool: Pool, used: Iterable[int], quarantined: Iterable[int] = ()) -> int:
+    """The lowest index of ``pool`` neither in ``used`` nor in ``quarantined``;
+    :class:`PoolExhausted` if none."""
+    held = {i for i in quarantined if 0 <= i < pool.size}
+    taken = sorted({i for i in used if 0 <= i < pool.size} | held)
     candidate = 0
     for index in taken:
         if index != candidate:
             break
         candidate += 1
+    if candidate >= pool.size and held:
+        raise PoolExhausted(
+            f"the {pool.name} is exhausted: of its {pool.size} /{pool.length} in "
+            f"{pool.network}, {len(held)} belonged to deleted nodes and are quarantined "
+            f"until home agents can no longer trust those nodes' old keys; try again "
+            f"later, or ask the operator to enlarge the pool")
     if candidate >= pool.size:
         raise PoolExhausted(
             f"the {pool.name} is exhausted: all {pool.size} of its /{pool.length} in "

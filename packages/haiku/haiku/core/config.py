@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HAIKU_BASE_ISO", "base_iso", "", _text,
             "The base live image per-user ISOs are streamed from (built by `homeguy iso "
             "build`, with its .json next to it); empty: no ISO downloads (501)."),
+    Setting("HAIKU_BASE_ISO_ROUTER", "base_iso_router", "", _text,
+            "The base image of mobile routers' per-user ISOs (the mobile-router profile, "
+            "which installs to disk); empty: HAIKU_BASE_ISO."),
     Setting("HAIKU_ENROLL_ALLOW_HTTP", "enroll_allow_http", "no", _bool,
             "Whether nodes may enroll over plain http:// (HAIKU_BASE_URL, or the URL the "
             "image was downloaded from): their images then say so explicitly, since the "
@@ -191,6 +194,7 @@ class Settings:
     from_email: str
     base_url: str
     base_iso: str
+    base_iso_router: str
     enroll_allow_http: bool
     tls_fingerprint: str
     crl_lifetime: int

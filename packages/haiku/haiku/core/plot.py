@@ -24,8 +24,8 @@ def svg_plot(series: Mapping[str, Sequence[tuple[float, float]]], *, title: str,
             f'<title>{escape(title)}</title>'
             f'<text x="{left}" y="16" font-size="13">{escape(title)}</text>')
     if not points:
-        return head + (f'<text x="{left}" y="{height // 2}" font-size="12">no samples yet'
-                       "</text></svg>")
+        return head + (f'<text x="{left}" y="{height // 2}" font-size="12">not enough '
+                       "samples yet</text></svg>")
     t0, t1 = min(p[0] for p in points), max(p[0] for p in points)
     v1 = max(1.0, *(p[1] for p in points))
     t1 = t1 if t1 > t0 else t0 + 1

@@ -16,13 +16,16 @@ from ipaddress import IPv6Address, IPv6Network
 from haiku.core.keys import SaKey
 
 __all__ = ["Keying", "NodeKind", "NodeSpec", "ha_swanctl_text", "include_text",
-           "node_config_text", "node_swanctl_text", "render_node"]
+           "mobile_network_text", "node_config_text", "node_swanctl_text", "render_node"]
 
 MH = 135  # the Mobility Header's protocol number (RFC 6275, 6.1)
 # swanctl(8)'s directories, where the node's credentials from the service go.
 SWANCTL_CERT = "x509/haiku-node.pem"
 SWANCTL_KEY = "private/haiku-node.pem"
 SWANCTL_CA = "x509ca/haiku-ca.pem"
+# A mobile router's mobile network: the image's second Ethernet interface, set up by
+# systemd-networkd from this file (it sorts before the images' DHCP/SLAAC catch-all).
+MOBILE_NETWORK_FILE = "/etc/systemd/network/10-homeguy-mobile-network.network"
 
 
 class NodeKind(StrEnum):
@@ -48,6 +51,7 @@ class NodeSpec:
     reqids: tuple[int, int, int, int]
     keys: tuple[SaKey, ...] = ()
     interface: str = "eth0"
+    mobile_network_interface: str = "eth1"
     control_socket: str = "/run/mip6d/control.sock"
     state_file: str = "/var/lib/mip6d/bindings.json"
 
@@ -221,6 +225,21 @@ def ha_swanctl_text(spec: NodeSpec, ha_certificate: str, ca_certificate: str) ->
         ["auth = pubkey", f"id = {hoa}", f"cacerts = {ca_certificate}",
          "revocation = strict"],
         _children(spec, node_side=False))
+
+
+def mobile_network_text(spec: NodeSpec) -> str:
+    """A mobile router's systemd.network(5) file for its mobile network: the first address
+    of each prefix, and router advertisements of them (hosts behind it use SLAAC)."""
+    if spec.kind is not NodeKind.ROUTER:
+        raise ValueError("only a mobile router has a mobile network")
+    lines = ["# Written by haiku: the mobile network behind this mobile router.\n",
+             f"[Match]\nName={spec.mobile_network_interface}\n\n[Network]\n"]
+    lines += [f"Address={prefix[1]}/{prefix.prefixlen}\n"
+              for prefix in spec.mobile_network_prefixes]
+    lines.append("IPv6AcceptRA=no\nIPv6SendRA=yes\nLinkLocalAddressing=ipv6\n"
+                 "ConfigureWithoutCarrier=yes\n")
+    lines += [f"\n[IPv6Prefix]\nPrefix={prefix}\n" for prefix in spec.mobile_network_prefixes]
+    return "".join(lines)
 
 
 def render_node(spec: NodeSpec) -> tuple[str, str]:

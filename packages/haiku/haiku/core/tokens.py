@@ -1,5 +1,6 @@
-"""Node tokens: random, shown once, stored as a SHA-256 digest (enough for 256-bit random
-secrets, and a lookup by digest is one index probe)."""
+"""Node tokens and API tokens: random, shown once, stored as a SHA-256 digest (enough for
+256-bit random secrets, and a lookup by digest is one index probe). Their prefixes tell
+them apart (and let secret scanners find leaked ones)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import hashlib
 import hmac
 import secrets
 
-__all__ = ["PREFIX", "bearer", "digest", "new_token"]
+__all__ = ["API_PREFIX", "PREFIX", "bearer", "digest", "new_token"]
 
-PREFIX = "hgn_"
+PREFIX = "hgn_"  # a node's enrollment token
+API_PREFIX = "hga_"  # a user's API token
 
 
-def new_token() -> str:
-    return PREFIX + secrets.token_urlsafe(32)
+def new_token(prefix: str = PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(32)
 
 
 def digest(token: str) -> str:

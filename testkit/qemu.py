@@ -1,0 +1,232 @@
+"""QEMU guests (TCG) booted from Homeguy images for the end-to-end tests: their serial
+console as a log to wait on and, where a test acts as the machine's operator, as a shell
+to type into; their networks either QEMU's restricted user network (one forwarded
+service, nothing else) or tap devices in a test's own namespaces.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import count
+from pathlib import Path
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# live-config's default account on the live images; sudo without a password.
+LIVE_USER, LIVE_PASSWORD = "user", "live"
+
+
+@dataclass
+class Guest:
+    """One QEMU guest; `console` is its serial console log.
+
+    Networking: by default QEMU's user network with `restrict=on` (eth0), forwarding
+    10.0.2.100:8080 to `host_port` on the host's loopback (None: nothing at all), and
+    with `second_nic` a second restricted one (eth1). With `taps`, one virtio NIC per tap
+    device name instead (eth0, eth1, ... in order), created where QEMU runs: start the
+    guest inside the test's network namespace (`netns`)."""
+
+    iso: Path | None  # None: no CD-ROM (boot from the disk)
+    workdir: Path
+    host_port: int | None  # the service's port on the host; None: no service at all
+    firmware: str = "bios"  # bios | uefi
+    kernel: tuple[Path, Path] | None = None
+    append: str = ""
+    disk: Path | None = None
+    second_nic: bool = False
+    taps: Sequence[str] = ()
+    netns: str | None = None
+    # Host directories the guest may mount read-only: mount tag -> path (9p, virtio).
+    shares: dict[str, Path] = field(default_factory=dict)
+    memory_mb: int = 2048
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _shell: socket.socket | None = field(default=None, repr=False)
+    _marks: count[int] = field(default_factory=lambda: count(1), repr=False)
+
+    @property
+    def console(self) -> Path:
+        return self.workdir / "console.log"
+
+    @property
+    def console_socket(self) -> Path:
+        return self.workdir / "console.sock"
+
+    @property
+    def monitor_socket(self) -> Path:
+        return self.workdir / "monitor.sock"
+
+    def _network(self) -> list[str]:
+        if self.taps:
+            argv = []
+            for index, tap in enumerate(self.taps):
+                argv += ["-netdev", f"tap,id=n{index},ifname={tap},script=no,downscript=no",
+                         "-device", f"virtio-net-pci,netdev=n{index},mac={mac(tap)}"]
+            return argv
+        argv = ["-netdev", "user,id=n0,restrict=on" + (
+                    "" if self.host_port is None else
+                    f",guestfwd=tcp:10.0.2.100:8080-tcp:127.0.0.1:{self.host_port}"),
+                "-device", "virtio-net-pci,netdev=n0"]
+        if self.second_nic:
+            argv += ["-netdev", "user,id=n1,restrict=on", "-device", "virtio-net-pci,netdev=n1"]
+        return argv
+
+    def argv(self) -> list[str]:
+        argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mb),
+                "-smp", "1", "-display", "none", "-no-reboot",
+                # The console: logged whole, and a socket a test may type into.
+                "-chardev", f"socket,id=con,path={self.console_socket},server=on,wait=off,"
+                            f"logfile={self.console}",
+                "-serial", "chardev:con",
+                "-monitor", f"unix:{self.monitor_socket},server=on,wait=off",
+                *self._network()]
+        for tag, path in self.shares.items():
+            argv += ["-virtfs", f"local,path={path},mount_tag={tag},security_model=none,"
+                                "readonly=on"]
+        if self.iso is not None:
+            argv += ["-drive", f"file={self.iso},media=cdrom,readonly=on,if=ide"]
+        if self.disk is not None:
+            argv += ["-drive", f"file={self.disk},format=qcow2,if=virtio"]
+        if self.firmware == "uefi":
+            vars_copy = self.workdir / "OVMF_VARS.fd"
+            shutil.copy(OVMF_VARS, vars_copy)
+            argv += ["-machine", "q35",
+                     "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                     "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
+        if self.kernel is not None:
+            argv += ["-kernel", str(self.kernel[0]), "-initrd", str(self.kernel[1]),
+                     "-append", self.append]
+        else:
+            argv += ["-boot", "d" if self.iso is not None else "c"]
+        return argv
+
+    def start(self) -> Guest:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.console.write_bytes(b"")
+        argv = self.argv()
+        if self.netns is not None:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        (self.workdir / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
+        self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                        stdout=(self.workdir / "qemu.log").open("wb"),
+                                        stderr=subprocess.STDOUT)
+        return self
+
+    def text(self) -> str:
+        return self.console.read_bytes().decode(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float, after: int = 0) -> re.Match[str]:
+        """The first match of `pattern` on the console (from offset `after`);
+        AssertionError with the console's end after `timeout` seconds or when QEMU exits."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern, re.MULTILINE)
+        while True:
+            found = regex.search(self.text(), after)
+            if found:
+                return found
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"QEMU exited ({self.process.returncode}) before "
+                                     f"{pattern!r}; console end:\n{self.text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} on the console within {timeout:.0f} s "
+                                     f"({self.console}); console end:\n{self.text()[-3000:]}")
+            time.sleep(0.5)
+
+    def type(self, text: str) -> None:
+        """Type `text` on the serial console, as a person at the machine would."""
+        if self._shell is None:
+            self._shell = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._shell.connect(str(self.console_socket))
+            # What the guest prints is in the log file already; read it off the socket,
+            # or QEMU stops the serial line once the socket's buffer is full.
+            threading.Thread(target=_drain, args=(self._shell,), daemon=True).start()
+        self._shell.sendall(text.encode())
+
+    def login_root(self, timeout: float) -> None:
+        """Log in on the serial console as the live user, then become root."""
+        self.wait_for(r"login: $", timeout)
+        mark = len(self.text())
+        self.type(f"{LIVE_USER}\n")
+        self.wait_for(r"Password: ?$", 60, after=mark)
+        self.type(f"{LIVE_PASSWORD}\n")
+        self.wait_for(r"~\$ ", 120, after=mark)
+        mark = len(self.text())
+        self.type("sudo -i\n")
+        self.wait_for(r"~# ", 60, after=mark)
+        # Kernel messages off the console, a plain prompt, no echo, colours or paging.
+        self.shell("dmesg -n 1; bind 'set enable-bracketed-paste off'; stty -echo cols 500; "
+                   "export PS1='ROOT# ' TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0", 120)
+
+    def shell(self, command: str, timeout: float = 300, check: bool = True) -> str:
+        """Run `command` in the root shell of :meth:`login_root`; its output. A non-zero
+        exit status is an AssertionError naming the command (unless not `check`)."""
+        mark_id = next(self._marks)
+        mark = len(self.text())
+        self.type(f"{command}\necho \"@@{mark_id}:$?@@\"\n")
+        found = self.wait_for(rf"@@{mark_id}:(\d+)@@", timeout, after=mark)
+        output = self.text()[mark:found.start()].replace("\r", "")
+        output = re.sub(r"^ROOT# ", "", output, flags=re.MULTILINE).strip("\n")
+        if check and found.group(1) != "0":
+            raise AssertionError(f"{command!r} exited {found.group(1)} in the guest:\n{output}")
+        return output
+
+    def monitor(self, command: str) -> str:
+        """One QEMU monitor command (e.g. `set_link n0 off`); its answer."""
+        def until_prompt(sock: socket.socket) -> bytes:
+            data = b""
+            while not data.endswith(b"(qemu) "):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise AssertionError(f"QEMU's monitor closed; it said {data!r}")
+                data += chunk
+            return data
+
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(self.monitor_socket))
+            until_prompt(sock)  # the banner
+            sock.sendall(f"{command}\n".encode())
+            return until_prompt(sock).decode(errors="replace")
+
+    def wait_exit(self, timeout: float) -> int:
+        """QEMU's exit status once the guest has rebooted or powered off (-no-reboot)."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"QEMU still runs after {timeout:.0f} s; console end:\n"
+                                 f"{self.text()[-3000:]}") from None
+
+    def stop(self) -> None:
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass  # closed by stop()
+
+
+def mac(name: str) -> str:
+    """A stable, locally administered MAC address for a NIC named `name`."""
+    return "52:54:00:" + ":".join(f"{byte:02x}" for byte in
+                                  hashlib.sha256(name.encode()).digest()[:3])
