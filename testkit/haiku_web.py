@@ -41,17 +41,18 @@ class Person:
     def __init__(self, base: str, fingerprint: str = "") -> None:
         self.base = base.rstrip("/")
         self.session = requests.Session()
+        # Per request: a session's verify=False loses to REQUESTS_CA_BUNDLE.
+        self.verify = not fingerprint
         if fingerprint:
             self.session.mount("https://", _Pinned(fingerprint))
-            self.session.verify = False
 
     def _form(self, path: str, data: dict[str, str]) -> requests.Response:
         """GET the form (for its CSRF token), POST it back; the final response."""
-        page = self.session.get(self.base + path, timeout=120)
+        page = self.session.get(self.base + path, timeout=120, verify=self.verify)
         page.raise_for_status()
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         assert token, f"no CSRF token on {path}"
-        answer = self.session.post(self.base + path, timeout=300,
+        answer = self.session.post(self.base + path, timeout=300, verify=self.verify,
                                    data={**data, "csrfmiddlewaretoken": token.group(1)},
                                    headers={"Referer": self.base + path})
         answer.raise_for_status()
@@ -70,7 +71,7 @@ class Person:
         if protect_all:
             data["protect_all_traffic"] = "on"
         self._form("/nodes/new/", data)
-        listed = self.session.get(self.base + "/api/v1/nodes", timeout=60)
+        listed = self.session.get(self.base + "/api/v1/nodes", timeout=60, verify=self.verify)
         listed.raise_for_status()
         named = [node for node in listed.json()["nodes"] if node["name"] == name]
         assert named, f"node {name!r} not created; the service lists {listed.text}"
@@ -82,13 +83,13 @@ class Person:
         the service publishes."""
         digest = hashlib.sha256()
         url = f"{self.base}/api/v1/nodes/{node_id}/iso"
-        with self.session.get(url, stream=True, timeout=600) as response:
+        with self.session.get(url, stream=True, timeout=600, verify=self.verify) as response:
             response.raise_for_status()
             with target.open("wb") as out:
                 for block in response.iter_content(1 << 20):
                     digest.update(block)
                     out.write(block)
-        published = self.session.get(url + ".sha256", timeout=600)
+        published = self.session.get(url + ".sha256", timeout=600, verify=self.verify)
         published.raise_for_status()
         assert published.text.split()[0] == digest.hexdigest(), "image checksum differs"
         return digest.hexdigest()

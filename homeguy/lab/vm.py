@@ -63,7 +63,8 @@ def boot(
     """Boot the lab, run `command` (a shell line) inside, return the guest command's status.
 
     The console goes to `console_log`; `progress` is called every few seconds while the
-    guest runs, so long sessions can say how far they are.
+    guest runs, so long sessions can say how far they are; an exception it raises stops
+    the guest and comes out of here.
     """
     kernel = debian_kernel()
     argv = vng_argv(kernel, rwdir, command)
@@ -75,11 +76,14 @@ def boot(
         except FileNotFoundError:
             raise LabError(f"{argv[0]} not found: `make test` installs virtme-ng") from None
         deadline = time.monotonic() + timeout
-        while process.poll() is None:
-            if time.monotonic() > deadline:
+        try:
+            while process.poll() is None:
+                if time.monotonic() > deadline:
+                    raise CommandError(command_line(argv), None, console_log.read_text())
+                progress()  # may raise to stop the guest
+                time.sleep(2)
+        finally:
+            if process.poll() is None:
                 process.kill()
                 process.wait()
-                raise CommandError(command_line(argv), None, console_log.read_text())
-            progress()
-            time.sleep(2)
     return process.returncode
