@@ -9,9 +9,10 @@ the host's report. A test with no report from the guest fails with the end of th
 guest's console and pytest log.
 
 The tests are shared among `HOMEGUY_LAB_VMS` guests (default 2) booted side by side,
-whole modules to a guest, and the guests boot as soon as collection is over, while the
-host runs its own tests: most of a lab test's time is waiting (DAD, advertisement
-intervals, retransmission timers), so the lab costs little of the suite's wall time.
+whole modules to a guest, each guest with one of the host's cores: most of a lab test's
+time is waiting (DAD, advertisement intervals, retransmission timers), so two guests take
+about half the time of one. (Not beside the host's own e2e tests: their QEMU guests and
+image builds would starve the lab's timers.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import shlex
 import shutil
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,8 +80,8 @@ class HostLab:
         self.config = config
         self.items: list[pytest.Item] = []
         self.reports: dict[str, list[dict[str, Any]]] | None = None
-        self.running: Future[dict[str, list[dict[str, Any]]]] | None = None
         self.stopping = threading.Event()
+        self.cpus = vm.GUEST_CPUS
         self.failure = ""  # why the lab session itself failed, if it did
         self.rootdir = Path(config.rootpath)
         self.dir = self.rootdir / "out" / "lab" / "session"
@@ -89,15 +90,8 @@ class HostLab:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.items = [item for item in items if item.get_closest_marker("lab")]
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Boot the lab now (after the conftests prepared what it runs), in the
-        background; the first lab test waits for it."""
-        if self.items and not session.config.option.collectonly:
-            self.running = ThreadPoolExecutor(max_workers=1).submit(self.run_session)
-
     def pytest_sessionfinish(self) -> None:
-        """A session that ends before its lab tests (-x, Ctrl-C) stops the guests."""
+        """An interrupted session (Ctrl-C) stops the guests."""
         self.stopping.set()
 
     @pytest.hookimpl(tryfirst=True)
@@ -107,7 +101,7 @@ class HostLab:
         if item.get_closest_marker("lab") is None:
             return None
         if self.reports is None:
-            self.reports = self.running.result() if self.running else self.run_session()
+            self.reports = self.run_session()
         item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         for data in self.reports.get(item.nodeid) or self.missing(item):
             report = self.config.hook.pytest_report_from_serializable(config=self.config, data=data)
@@ -125,6 +119,7 @@ class HostLab:
         self.dir.mkdir(parents=True)
         shards = shard([item.nodeid for item in self.items],
                        int(os.environ.get(VMS_ENV, "2")))
+        self.cpus = max(1, (os.cpu_count() or 1) // len(shards)) if shards else 1
         dirs = [self.dir / str(number) for number in range(len(shards))]
         try:
             kernel = vm.debian_kernel()
@@ -163,7 +158,7 @@ class HostLab:
         script.write_text(guest_script(self.rootdir, directory, reports_file, exit_file))
         try:
             vm.boot(f"sh {shlex.quote(str(script))}", directory, directory / "console.log",
-                    SESSION_TIMEOUT, progress)
+                    SESSION_TIMEOUT, progress, cpus=self.cpus)
         except (vm.LabError, CommandError) as exc:
             return f"the kernel lab ({directory.name}) could not run: {exc}"
         if not exit_file.exists():

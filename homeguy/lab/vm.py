@@ -45,10 +45,10 @@ def debian_kernel(boot: Path = BOOT) -> Path:
     return kernels[-1]
 
 
-def vng_argv(kernel: Path, rwdir: Path, command: str) -> list[str]:
+def vng_argv(kernel: Path, rwdir: Path, command: str, cpus: int = GUEST_CPUS) -> list[str]:
     return [
         str(VENV_BIN / "vng"), "--run", str(kernel), "--disable-kvm",  # KVM guests hang here
-        "--cpus", str(GUEST_CPUS), "--memory", GUEST_MEMORY,
+        "--cpus", str(cpus), "--memory", GUEST_MEMORY,
         "--rwdir", str(rwdir), "--exec", command,
     ]  # fmt: skip
 
@@ -59,6 +59,7 @@ def boot(
     console_log: Path,
     timeout: float,
     progress: Callable[[], None] = lambda: None,
+    cpus: int = GUEST_CPUS,
 ) -> int:
     """Boot the lab, run `command` (a shell line) inside, return the guest command's status.
 
@@ -67,7 +68,7 @@ def boot(
     the guest and comes out of here.
     """
     kernel = debian_kernel()
-    argv = vng_argv(kernel, rwdir, command)
+    argv = vng_argv(kernel, rwdir, command, cpus)
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}
     with open(console_log, "wb") as console:
         try:
