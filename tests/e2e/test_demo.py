@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -233,82 +230,3 @@ def test_host_behind_each_mobile_router_reaches_the_correspondent(demo: Demo,
              and r.get("home_address") == node["home_address"]]
     assert added and added[-1]["prefixes"] == str(prefix), added
 
-
-def mip6d_log(guest: Guest) -> list[dict[str, Any]]:
-    """A node's mip6d JSON log, read on its console (logged in as root)."""
-    text = guest.shell("journalctl -u mip6d -o cat --no-pager | grep '^{'")
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def move(demo: Demo, name: str, link: str) -> None:
-    """The node's cable from one switch to another: carrier down, re-plugged, up."""
-    guest = demo.guests[name]
-    guest.monitor("set_link n0 off")
-    demo.sw.run("ip", "link", "set", f"{name}-eth0", "master", f"br-{link}"[:15])
-    guest.monitor("set_link n0 on")
-
-
-def handover(demo: Demo, router: str, link: str) -> dict[str, float]:
-    """Move a mobile router to `link` while the correspondent pings the host behind it
-    every 50 ms: the handover's time (new care-of address usable -> Binding
-    Acknowledgement, from the router's own log) and the pings lost."""
-    guest, prefix = demo.guests[router], IPv6Network(ACCESS[link])
-    lan_host = lan_address(demo, router)
-    seen = len(mip6d_log(guest))
-    ping_log = WORK / f"ping-{router}-{link}.log"
-    ping = demo.cn.spawn("ping", "-6", "-n", "-i", "0.05", "-W", "1", str(lan_host),
-                         log=ping_log)
-    time.sleep(2)
-    move(demo, router, link)
-    deadline = time.monotonic() + 120
-    while True:
-        records = mip6d_log(guest)[seen:]
-        available = [r for r in records if r.get("event") == "movement"
-                     and r.get("kind") == "CareOfAddressAvailable"
-                     and IPv6Address(r["address"].split("/")[0]) in prefix]
-        acks = [r for r in records if r.get("event") == "received"
-                and r.get("message") == "BindingAck" and r.get("status") == 0
-                and available and r["ts"] >= available[0]["ts"]]
-        if acks:
-            break
-        assert time.monotonic() < deadline, f"{router}: no registration from {link}: " \
-                                            f"{records[-10:]}"
-        time.sleep(2)
-    time.sleep(3)  # traffic resumed (or not) by now
-    ping.send_signal(signal.SIGINT)
-    ping.wait(10)
-    summary = re.search(r"(\d+) packets transmitted, (\d+) received", ping_log.read_text())
-    assert summary, ping_log.read_text()[-500:]
-    sent, received = int(summary.group(1)), int(summary.group(2))
-    assert " 0% packet loss" in demo.cn.ping(lan_host, count=5), f"{router} on {link}"
-    return {"handover_s": round(seconds(acks[0]["ts"]) - seconds(available[0]["ts"]), 3),
-            "lost": sent - received, "sent": sent}
-
-
-def seconds(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def test_routers_move_between_access_networks_and_payload_protection_shows_on_the_wire(
-        demo: Demo) -> None:
-    for router in LANS:
-        demo.guests[router].login_root(BOOT_LIMIT)
-    capture = demo.net.capture(demo.core, "insecure")
-    figures = {router: {"to insecure": handover(demo, router, "insecure")}
-               for router in LANS}
-    for lan in LANS.values():  # traffic through the insecure network, both ways
-        demo.hosts[lan].ping(CN, count=5)
-    packets = {name: len(capture.decode(display)) for name, display in {
-        "mr1 esp": "esp", "mr1 clear": f"icmpv6 && ipv6.addr == {lan_address(demo, 'mr1')}",
-        "mr2 clear": f"icmpv6 && ipv6.addr == {lan_address(demo, 'mr2')}"}.items()}
-    for router in LANS:
-        figures[router]["back to wired"] = handover(demo, router, "wired")
-    print(json.dumps({"handovers": figures, "insecure_capture": packets}))
-    # The driftnet moment: router 1's traffic is only ESP on the insecure network, router
-    # 2's host is there in clear.
-    assert packets["mr1 esp"] > 0 and packets["mr1 clear"] == 0, packets
-    assert packets["mr2 clear"] > 0, packets
-
-
-def lan_address(demo: Demo, router: str) -> IPv6Address:
-    return demo.hosts[LANS[router]].addresses("eth0")[0].ip
