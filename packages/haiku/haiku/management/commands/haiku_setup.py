@@ -88,6 +88,10 @@ class Command(BaseCommand):
             self.stdout.write(f"wrote {item.path}")
         if remove(root / ha.NGINX_DEFAULT_SITE.lstrip("/")):
             self.stdout.write(f"removed {ha.NGINX_DEFAULT_SITE} (it would take port 80)")
+        if not options["no_start"]:
+            # The service may be migrating the database at this moment (its start at boot):
+            # stopped, it is not racing this command's own migration. Restarted below.
+            _systemctl("stop", "haiku.service")
         if options["operator"]:
             call_command("migrate", verbosity=0)
             call_command("haiku_operator", options["operator"], stdout=self.stdout)
@@ -97,15 +101,16 @@ class Command(BaseCommand):
                           f"{fingerprint}; nodes' images pin it)")
 
     def _restart(self) -> None:
-        def systemctl(*argv: str) -> None:
-            result = subprocess.run(["systemctl", *argv], capture_output=True, text=True,
-                                    env={**os.environ, "SYSTEMD_PAGER": ""}, check=False)
-            if result.returncode != 0:
-                raise CommandError(f"systemctl {' '.join(argv)} failed: "
-                                   f"{result.stderr.strip() or result.stdout.strip()}")
-
-        systemctl("daemon-reload")
+        _systemctl("daemon-reload")
         for service in ha.SERVICES:
-            systemctl("enable", f"{service}.service")
-            systemctl("restart", f"{service}.service")
+            _systemctl("enable", f"{service}.service")
+            _systemctl("restart", f"{service}.service")
             self.stdout.write(f"started {service}")
+
+
+def _systemctl(*argv: str) -> None:
+    result = subprocess.run(["systemctl", *argv], capture_output=True, text=True,
+                            env={**os.environ, "SYSTEMD_PAGER": ""}, check=False)
+    if result.returncode != 0:
+        raise CommandError(f"systemctl {' '.join(argv)} failed: "
+                           f"{result.stderr.strip() or result.stdout.strip()}")
