@@ -90,10 +90,6 @@ class HostLab:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.items = [item for item in items if item.get_closest_marker("lab")]
 
-    def pytest_sessionfinish(self) -> None:
-        """An interrupted session (Ctrl-C) stops the guests."""
-        self.stopping.set()
-
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
@@ -132,15 +128,19 @@ class HostLab:
 
         def progress() -> None:
             if self.stopping.is_set():
-                raise vm.LabError("the test session ended first")
+                raise vm.LabError("the test session was interrupted")
             finished = sum(count_finished(d / "reports.jsonl") for d in dirs)
             if finished != done[0]:
                 done[0] = finished
                 self.say(f"{finished}/{len(self.items)} tests done")
 
         with ThreadPoolExecutor(max_workers=len(shards)) as pool:
-            failures = list(pool.map(lambda d, ids: self.run_guest(d, ids, progress),
-                                     dirs, shards))
+            try:
+                failures = list(pool.map(lambda d, ids: self.run_guest(d, ids, progress),
+                                         dirs, shards))
+            except BaseException:  # Ctrl-C: stop the guests, or the pool waits for them
+                self.stopping.set()
+                raise
         self.failure = "\n".join(f for f in failures if f)
         self.say("session over" + (f": {self.failure.splitlines()[0]}" if self.failure else ""))
         reports: dict[str, list[dict[str, Any]]] = {}

@@ -139,16 +139,24 @@ class CertificateAuthority:
         )
 
 
-def _create(name: str) -> CertificateAuthority:
-    key = ec.generate_private_key(ec.SECP384R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+def _self_signed(key: ec.EllipticCurvePrivateKey, common_name: str, days: int
+                 ) -> x509.CertificateBuilder:
+    """A certificate of `key` signed by itself, valid from a few minutes ago for `days`."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
-    cert = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
+
+
+def _create(name: str) -> CertificateAuthority:
+    key = ec.generate_private_key(ec.SECP384R1())
+    cert = (
+        _self_signed(key, name, CA_DAYS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(
             digital_signature=False, content_commitment=False, key_encipherment=False,
@@ -230,14 +238,8 @@ def service_certificate(key_path: Path, cert_path: Path, host: str) -> str:
         if list(names) == [name] and left > RENEW_BEFORE:
             return cert.fingerprint(hashes.SHA256()).hex()
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])])
-    now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject).issuer_name(subject).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=SERVICE_DAYS))
+        _self_signed(key, host[:64], SERVICE_DAYS)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName([name]), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
