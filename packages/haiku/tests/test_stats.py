@@ -9,15 +9,15 @@ from django.core.management import call_command
 from django.test import Client
 from haiku.models import Sample, User
 
-from tests.fakeha import FakeHomeAgent
+from testkit.mip6d_fakes import StandInHomeAgent
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
 
-def test_collector_and_statistics_page(home_agent: FakeHomeAgent, settings: Any) -> None:
+def test_collector_and_statistics_page(home_agent: StandInHomeAgent, settings: Any) -> None:
     daemon = home_agent.daemon
     call_command("haiku_collect", "--once")
-    daemon.bindings_list.append({"home_address": "2001:db8:1::1000",
+    daemon.binding_records.append({"home_address": "2001:db8:1::1000",
                                  "care_of": "2001:db8:7::5"})
     daemon.counter_values["bu_received"] = 12
     call_command("haiku_collect", "--once")

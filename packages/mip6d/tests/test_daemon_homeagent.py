@@ -12,9 +12,10 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
-from fakes import Rig, binding_update_from, rig
 from mip6d.core.effects import SendMessage
 from mip6d.wire import mh
+
+from testkit.mip6d_fakes import Rig, binding_update_from, rig
 
 pytestmark = pytest.mark.unit
 

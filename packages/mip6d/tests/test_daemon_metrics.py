@@ -11,13 +11,14 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
-from fakes import Rig, binding_update_from, rig
 from mip6d.adapters import mobile_config
 from mip6d.core.effects import SendMessage
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone, MobileNode
 from mip6d.metrics import METRICS, scrape
 from mip6d.mhsocket import MalformedPacket, Received
 from mip6d.wire import mh
+
+from testkit.mip6d_fakes import Rig, binding_update_from, rig
 
 pytestmark = pytest.mark.unit
 

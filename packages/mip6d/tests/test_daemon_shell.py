@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-from fakes import FakeIPRoute
 from mip6d.adapters import mobile_config
 from mip6d.config import load
 from mip6d.core.effects import Effect, SendMessage, StartTimer, TimerKey, TimerKind
@@ -19,6 +18,8 @@ from mip6d.daemon import EFFECT_HANDLERS, Daemon
 from mip6d.ipsec import static_ipsec
 from mip6d.kernel import KERNEL_EFFECTS, Kernel
 from mip6d.wire import mh
+
+from testkit.mip6d_fakes import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,6 @@ import struct
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
-from fakes import FakeIPRoute
 from mip6d.config import ConfigError, parse
 from mip6d.core.bul import AckReceived, BulEntry, CareOfChanged, HomeRegistration, MnSettings, step
 from mip6d.core.effects import MigrateKeying, SendMessage
@@ -35,6 +34,8 @@ from mip6d.wire.xfrm import (
     decode_ack,
     migrate_message,
 )
+
+from testkit.mip6d_fakes import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 

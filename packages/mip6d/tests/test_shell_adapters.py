@@ -9,7 +9,6 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 
 import pytest
-from fakes import FakeIPRoute
 from mip6d.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
 from mip6d.config import parse
 from mip6d.core.effects import (
@@ -32,6 +31,8 @@ from mip6d.kernel import Kernel, XfrmPolicy, xfrm_policy_argv, xfrm_state_argv
 from mip6d.mhsocket import MalformedPacket, Received, encode_send, parse_received
 from mip6d.netlink_events import IFA_F_TENTATIVE, AddressChange
 from mip6d.wire import exthdr, mh
+
+from testkit.mip6d_fakes import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 

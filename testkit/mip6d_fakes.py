@@ -3,19 +3,25 @@
 addresses, routes, proxy neighbours, rules) and answers like pyroute2's ``IPRoute``
 (errno on what is missing or already there), a Mobility Header socket with an inbox,
 a Duplicate Address Detection prober that answers when told, and a command runner
-that keeps the ``ip xfrm`` lines."""
+that keeps the ``ip xfrm`` lines. And for what talks to a daemon (the control socket,
+mip6ctl, the metrics endpoint, HAiku): one daemon answering the control protocol from
+canned data, and a control socket server for it in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import Any
 
-from mip6d.config import load
+from mip6d import __version__, control
+from mip6d.command import CommandError
+from mip6d.config import ConfigError, load
 from mip6d.core.effects import SendMessage
 from mip6d.daemon import Daemon
 from mip6d.kernel import Kernel
@@ -23,8 +29,12 @@ from mip6d.mhsocket import Received
 from mip6d.ndisc import DadResult
 from mip6d.wire import mh
 
-__all__ = ["FakeDad", "FakeIPRoute", "FakeMhSocket", "NetlinkError", "Rig", "Runner",
-           "binding_update_from", "rig"]
+__all__ = ["EXAMPLES", "ControlServer", "FakeDad", "FakeDaemon", "FakeHomeAgent", "FakeIPRoute",
+           "FakeMhSocket", "NetlinkError", "ReloadingHomeAgent", "Rig", "Runner",
+           "StandInHomeAgent", "binding_update_from", "rig"]
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "packages" / "mip6d" / "examples"
+"""mip6d's example configurations."""
 
 
 class NetlinkError(Exception):
@@ -193,11 +203,9 @@ class Runner:
         self.refuse: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str], tolerate: Sequence[str]) -> str:
-        from mip6d.command import CommandError  # noqa: PLC0415 - the shell's own error
-
         self.lines.append(list(argv))
         if any(list(argv[: len(r)]) == r for r in self.refuse):
-            raise CommandError(f"{' '.join(argv)}: exit status 2: RTNETLINK answers: refused")
+            raise CommandError(" ".join(argv), 2, "RTNETLINK answers: refused")
         return ""
 
 
@@ -317,3 +325,114 @@ def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ())
         dad_prober=lambda: dad,  # type: ignore[arg-type,return-value]
     )
     return Rig(daemon, ipr, runner, mh_socket, dad, config_path, now)
+
+
+OK = {"ok": True, "error": None}
+
+
+@dataclass
+class FakeDaemon:
+    """The control protocol (:class:`mip6d.control.Daemon`) answered from canned data;
+    ``status()`` raises ``fail_with`` when set. Not a home agent: no ``remove``."""
+
+    status_result: dict[str, Any] = field(
+        default_factory=lambda: {"version": __version__, "role": "HA", "pid": 42})
+    binding_records: list[dict[str, Any]] = field(default_factory=list)
+    bul_records: list[dict[str, Any]] = field(default_factory=list)
+    counter_values: dict[str, int] = field(default_factory=dict)
+    reload_result: dict[str, Any] = field(default_factory=lambda: dict(OK))
+    fail_with: Exception | None = None
+
+    def status(self) -> dict[str, Any]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        return dict(self.status_result)
+
+    def bindings(self) -> list[dict[str, Any]]:
+        return list(self.binding_records)
+
+    def binding_update_list(self) -> list[dict[str, Any]]:
+        return list(self.bul_records)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.counter_values)
+
+    def reload(self) -> dict[str, Any]:
+        return self.reload_result
+
+
+@dataclass
+class FakeHomeAgent(FakeDaemon):
+    """A :class:`FakeDaemon` that also removes bindings (of ``binding_records``)."""
+
+    removed: list[IPv6Address] = field(default_factory=list)
+
+    def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
+        if home_address not in {IPv6Address(b["home_address"]) for b in self.binding_records}:
+            return {"ok": False, "error": f"no binding for {home_address}"}
+        self.removed.append(home_address)
+        return dict(OK)
+
+
+class ControlServer:
+    """mip6d's own control socket server (:func:`mip6d.control.serve`) for ``daemon`` at
+    ``path``, on its own event loop in a thread; :meth:`close` ends it."""
+
+    def __init__(self, path: Path, daemon: control.Daemon) -> None:
+        self.path = path
+        self.daemon = daemon
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(control.serve(path, daemon))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(control.stop(self.server, self.path),
+                                         self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class ReloadingHomeAgent(FakeHomeAgent):
+    """A :class:`FakeHomeAgent` whose ``reload`` parses the configuration at
+    ``config_path`` with mip6d's own parser, include files and all (:attr:`config`), and
+    keeps each outcome in :attr:`reloads`."""
+
+    config_path: Path = Path("/etc/mip6d/mip6d.conf")
+    reloads: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.config = load(str(self.config_path))
+
+    def reload(self) -> dict[str, Any]:
+        try:
+            self.config = load(str(self.config_path))
+        except ConfigError as error:
+            outcome = {"ok": False, "error": str(error)}
+        else:
+            outcome = dict(OK)
+        self.reloads.append(outcome)
+        return outcome
+
+
+class StandInHomeAgent:
+    """A home agent for the service's tests: in ``directory``, mip6d's example
+    home-agent configuration, its ``nodes.d/`` and the control socket of a
+    :class:`ReloadingHomeAgent`; :meth:`stop` ends it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.nodes_dir = directory / "nodes.d"
+        self.nodes_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = directory / "mip6d.conf"
+        self.config_path.write_text((EXAMPLES / "home-agent.conf").read_text())
+        self.socket_path = directory / "control.sock"
+        self.daemon = ReloadingHomeAgent(
+            status_result={"version": "test", "role": "HA", "pid": 0, "started_at": 0},
+            counter_values={"bu_received": 0, "ba_sent": 0}, config_path=self.config_path)
+        self.server = ControlServer(self.socket_path, self.daemon)
+
+    def stop(self) -> None:
+        self.server.close()
