@@ -57,7 +57,7 @@ for _path in (ROOT, ROOT / "packages" / "mip6d"):
         sys.path.insert(0, str(_path))
 
 from mip6d.core.effects import SendMessage  # noqa: E402
-from mip6d.mhsocket import MalformedPacket, MhSocket  # noqa: E402
+from mip6d.shell.mhsocket import MalformedPacket, MhSocket  # noqa: E402
 from mip6d.wire import mh  # noqa: E402
 
 from homeguy.lab import installed, vm  # noqa: E402

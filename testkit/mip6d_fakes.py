@@ -1,5 +1,5 @@
 """Stand-ins for the daemon shell's I/O, for in-process tests of a real
-:class:`~mip6d.daemon.Daemon`: a netlink that keeps the kernel's state (links,
+:class:`~mip6d.shell.loop.Daemon`: a netlink that keeps the kernel's state (links,
 addresses, routes, proxy neighbours, rules) and answers like pyroute2's ``IPRoute``
 (errno on what is missing or already there), a Mobility Header socket with an inbox,
 a Duplicate Address Detection prober that answers when told, and a command runner
@@ -23,10 +23,10 @@ from mip6d import __version__, control
 from mip6d.command import CommandError
 from mip6d.config import ConfigError, load
 from mip6d.core.effects import SendMessage
-from mip6d.daemon import Daemon
-from mip6d.kernel import Kernel
-from mip6d.mhsocket import Received
-from mip6d.ndisc import DadResult
+from mip6d.shell.kernel import Kernel
+from mip6d.shell.loop import Daemon
+from mip6d.shell.mhsocket import Received
+from mip6d.shell.ndisc import DadResult
 from mip6d.wire import mh
 
 __all__ = ["EXAMPLES", "ControlServer", "FakeDad", "FakeDaemon", "FakeHomeAgent", "FakeIPRoute",
@@ -280,7 +280,7 @@ class FakeDad:
 
 @dataclass
 class Rig:
-    """A real :class:`~mip6d.daemon.Daemon` on the fakes above, its configuration in a
+    """A real :class:`~mip6d.shell.loop.Daemon` on the fakes above, its configuration in a
     file (so that reload reads it), its clock in :attr:`now`."""
 
     daemon: Daemon

@@ -80,7 +80,7 @@ def test_registration_handover_and_deregistration(tmp_path: Path) -> None:
     assert r.ipr.tunnels == {"mip6t0": (str(HA), str(COA))} and "mip6t0" in r.ipr.up
     assert r.ipr.route_table() == {IPv6Network(f"{HOA}/128"): "mip6t0"}
     assert r.ipr.proxies() == {(HOA, "eth0")}
-    r.daemon.save_state()
+    r.daemon.part.save_state()  # type: ignore[attr-defined]
     saved = json.loads((tmp_path / "bindings.json").read_text())
     assert [(b["home_address"], b["care_of"]) for b in saved["bindings"]] == [
         (str(HOA), str(COA))]

@@ -12,19 +12,19 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 import pytest
 from mip6d.config import ConfigError, parse
 from mip6d.core.bul import AckReceived, BulEntry, CareOfChanged, HomeRegistration, MnSettings, step
-from mip6d.core.effects import MigrateKeying, SendMessage
+from mip6d.core.effects import AddXfrmPolicy, MigrateKeying, SendMessage
 from mip6d.core.homeagent import HomeAgent
-from mip6d.core.policy import HomeAgentPolicy, HomeLink
-from mip6d.ipsec import (
+from mip6d.core.ipsec import (
     Direction,
     MhPolicy,
     migrate_requests,
-    policy_argv,
+    policy_effect,
     static_ipsec,
-    tunnel_commands,
+    tunnel_effects,
     tunnel_keys,
 )
-from mip6d.kernel import Kernel, KernelError
+from mip6d.core.policy import HomeAgentPolicy, HomeLink
+from mip6d.shell.kernel import Kernel, KernelError, xfrm_policy_argv
 from mip6d.wire.errors import DecodeError
 from mip6d.wire.mh import BAFlag, BAStatus, BindingAck, BindingUpdate, BUFlag, MHType
 from mip6d.wire.xfrm import (
@@ -190,11 +190,11 @@ def test_dynamic_keying_installs_policies_only_with_the_reqids() -> None:
     assert ipsec.policies == (MhPolicy(Direction.OUT, HOA, HA, MHType.BU, 11, "hao"),
                               MhPolicy(Direction.IN, HA, HOA, MHType.BA, 11, "route2"))
     assert "reqid 11 level required tmpl proto hao mode ro" in " ".join(
-        policy_argv(ipsec.policies[0], add=True))
+        xfrm_policy_argv(policy_effect(ipsec.policies[0])))
     keys = tunnel_keys(mn)
-    commands = tunnel_commands(keys[HOA], COA, mn.node_config)
-    assert [add[:4] for add, _ in commands] == [("ip", "xfrm", "policy", "update")] * 2
-    assert "reqid 13" in " ".join(commands[0][0])
+    effects = tunnel_effects(keys[HOA], COA, mn.node_config)
+    assert [type(e) for e in effects] == [AddXfrmPolicy] * 2  # no SAs: the IKE daemon's
+    assert "reqid 13" in " ".join(xfrm_policy_argv(effects[0]))
     ha = parse(dynamic("HA"), "ha.conf")
     assert static_ipsec(ha).policies[0] == MhPolicy(Direction.IN, HOA, HA, MHType.BU, 11, "hao")
 
