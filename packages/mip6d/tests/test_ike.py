@@ -12,10 +12,15 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 import pytest
 from mip6d.config import ConfigError, parse
 from mip6d.core.bul import AckReceived, BulEntry, CareOfChanged, HomeRegistration, MnSettings, step
-from mip6d.core.effects import AddXfrmPolicy, MigrateKeying, SendMessage
+from mip6d.core.effects import (
+    AddXfrmPolicy,
+    MigrateKeying,
+    SendMessage,
+    XfrmDirection,
+    XfrmRoProto,
+)
 from mip6d.core.homeagent import HomeAgent
 from mip6d.core.ipsec import (
-    Direction,
     MhPolicy,
     migrate_requests,
     policy_effect,
@@ -187,8 +192,10 @@ def test_dynamic_keying_installs_policies_only_with_the_reqids() -> None:
     mn = parse(dynamic("MN"), "mn.conf")
     ipsec = static_ipsec(mn)
     assert ipsec.sas == ()
-    assert ipsec.policies == (MhPolicy(Direction.OUT, HOA, HA, MHType.BU, 11, "hao"),
-                              MhPolicy(Direction.IN, HA, HOA, MHType.BA, 11, "route2"))
+    assert ipsec.policies == (
+        MhPolicy(XfrmDirection.OUT, HOA, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.IN, HA, HOA, MHType.BA, 11, XfrmRoProto.ROUTE2),
+    )
     assert "reqid 11 level required tmpl proto hao mode ro" in " ".join(
         xfrm_policy_argv(policy_effect(ipsec.policies[0])))
     keys = tunnel_keys(mn)
@@ -196,7 +203,8 @@ def test_dynamic_keying_installs_policies_only_with_the_reqids() -> None:
     assert [type(e) for e in effects] == [AddXfrmPolicy] * 2  # no SAs: the IKE daemon's
     assert "reqid 13" in " ".join(xfrm_policy_argv(effects[0]))
     ha = parse(dynamic("HA"), "ha.conf")
-    assert static_ipsec(ha).policies[0] == MhPolicy(Direction.IN, HOA, HA, MHType.BU, 11, "hao")
+    assert static_ipsec(ha).policies[0] == MhPolicy(XfrmDirection.IN, HOA, HA, MHType.BU, 11,
+                                                    XfrmRoProto.HAO)
 
 
 def test_migrate_requests_mobile_node_and_home_agent() -> None:

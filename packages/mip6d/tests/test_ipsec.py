@@ -13,11 +13,11 @@ from mip6d.core.effects import (
     Effect,
     RemoveEspSa,
     SendMessage,
+    XfrmDirection,
     XfrmRoProto,
     inverse,
 )
 from mip6d.core.ipsec import (
-    Direction,
     MhPolicy,
     policy_effect,
     sa_effect,
@@ -50,8 +50,8 @@ def test_home_agent_protects_every_node_of_nodes_d() -> None:
         (ROUTER, HA, 0x1021, 21), (HA, ROUTER, 0x1022, 22),
     ]  # the tunnel-mode keys (13, 14, 23, 24) are not installed yet
     assert ipsec.policies[:2] == (
-        MhPolicy(Direction.IN, HOST, HA, MHType.BU, 11, "hao"),
-        MhPolicy(Direction.OUT, HA, HOST, MHType.BA, 12, None),
+        MhPolicy(XfrmDirection.IN, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.OUT, HA, HOST, MHType.BA, 12, None),
     )
 
 
@@ -59,8 +59,8 @@ def test_mobile_node_side() -> None:
     ipsec = static_ipsec(load(str(EXAMPLES / "mobile-host.conf")))
     assert ipsec.home_addresses == {HOST}
     assert ipsec.policies == (
-        MhPolicy(Direction.OUT, HOST, HA, MHType.BU, 11, "hao"),
-        MhPolicy(Direction.IN, HA, HOST, MHType.BA, 12, "route2"),
+        MhPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
     )
     assert argv(policy_effect(ipsec.policies[0])) == [
         "ip", "xfrm", "policy", "update", "dir", "out", "src", "2001:db8:1::1234/128",

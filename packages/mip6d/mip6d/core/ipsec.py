@@ -41,7 +41,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from ipaddress import IPv6Address, IPv6Network
 
 from mip6d.config.model import (
@@ -68,7 +67,6 @@ __all__ = [
     "POLICY_PRIORITY",
     "RO_POLICIES",
     "WILDCARD_PRIORITY",
-    "Direction",
     "EspSa",
     "Keying",
     "MhPolicy",
@@ -92,11 +90,6 @@ POLICY_PRIORITY = 100
 _BINDING_TYPES = (IPsecPolicyType.HOME_REG_BINDING, IPsecPolicyType.MH)
 
 
-class Direction(StrEnum):
-    IN = "in"
-    OUT = "out"
-
-
 @dataclass(frozen=True)
 class EspSa:
     """One manually keyed ESP security association, transport mode."""
@@ -113,12 +106,12 @@ class MhPolicy:
     """An XFRM policy for one Mobility Header type between two addresses: ESP with
     ``reqid`` required, then (``ro``) the route-optimisation header used alongside."""
 
-    direction: Direction
+    direction: XfrmDirection
     src: IPv6Address
     dst: IPv6Address
     mh_type: MHType
     reqid: int
-    ro: str | None  # "hao", "route2" or None
+    ro: XfrmRoProto | None
 
 
 @dataclass(frozen=True)
@@ -173,18 +166,17 @@ def static_ipsec(config: Config) -> StaticIPsec:
                 sas.append(EspSa(src, dst, key.spi, key.reqid, key))
         if role is NodeRole.HA:
             policies += [
-                MhPolicy(Direction.IN, home, ha, MHType.BU, to_ha, "hao"),
-                MhPolicy(Direction.OUT, ha, home, MHType.BA, to_mn, None),
+                MhPolicy(XfrmDirection.IN, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
+                MhPolicy(XfrmDirection.OUT, ha, home, MHType.BA, to_mn, None),
             ]
         else:
             policies += [
-                MhPolicy(Direction.OUT, home, ha, MHType.BU, to_ha, "hao"),
-                MhPolicy(Direction.IN, ha, home, MHType.BA, to_mn, "route2"),
+                MhPolicy(XfrmDirection.OUT, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
+                MhPolicy(XfrmDirection.IN, ha, home, MHType.BA, to_mn, XfrmRoProto.ROUTE2),
             ]
     return StaticIPsec(tuple(sas), tuple(policies))
 
 
-_RO: Mapping[str, XfrmRoProto] = {"hao": XfrmRoProto.HAO, "route2": XfrmRoProto.ROUTE2}
 _ANYWHERE = IPv6Network("::/0")
 WILDCARD_PRIORITY = 1000
 """A higher number than the per-node policies (:data:`POLICY_PRIORITY`): the kernel
@@ -211,10 +203,9 @@ def sa_effect(sa: EspSa) -> AddEspSa:
 def policy_effect(policy: MhPolicy) -> AddXfrmPolicy:
     """The XFRM policy of one Mobility Header policy: ESP with its reqid, then the
     route-optimisation header used alongside."""
-    return AddXfrmPolicy(XfrmDirection(policy.direction.value), IPv6Network(policy.src),
-                         IPv6Network(policy.dst), MH_PROTOCOL, int(policy.mh_type),
-                         POLICY_PRIORITY, policy.reqid,
-                         _RO[policy.ro] if policy.ro is not None else None)
+    return AddXfrmPolicy(policy.direction, IPv6Network(policy.src), IPv6Network(policy.dst),
+                         MH_PROTOCOL, int(policy.mh_type), POLICY_PRIORITY, policy.reqid,
+                         policy.ro)
 
 
 def static_effects(ipsec: StaticIPsec) -> tuple[Effect, ...]:
