@@ -24,13 +24,14 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 PACKAGE = TOP / "packages" / "haiku"
-sys.path[:0] = [str(PACKAGE), str(TOP / "packages" / "mip6d")]
+sys.path[:0] = [str(TOP), str(PACKAGE), str(TOP / "packages" / "mip6d")]
 
 
 def run(database: str, home_agent: bool, users: int, per_user: int) -> dict[str, object]:
-    from tests.fakeha import FakeHomeAgent  # noqa: PLC0415
     from tests.load import create_nodes, make_users  # noqa: PLC0415
     from tests.services import postgres, service  # noqa: PLC0415
+
+    from testkit.mip6d_fakes import StandInHomeAgent  # noqa: PLC0415
 
     work = Path(tempfile.mkdtemp(prefix="haiku-bench-"))
     try:
@@ -39,7 +40,7 @@ def run(database: str, home_agent: bool, users: int, per_user: int) -> dict[str,
                    "HAIKU_NODES_DIR": str(work / "nodes.d"),
                    "HAIKU_CONTROL_SOCKET": str(work / "none.sock")}
             if home_agent:
-                ha = FakeHomeAgent(work / "ha")
+                ha = StandInHomeAgent(work / "ha")
                 stack.callback(ha.stop)
                 env["HAIKU_NODES_DIR"] = str(ha.nodes_dir)
                 env["HAIKU_CONTROL_SOCKET"] = str(ha.socket_path)

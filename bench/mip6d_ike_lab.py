@@ -3,8 +3,8 @@
 time.
 
 Boots the kernel lab once and runs this file inside it (``--guest``). For each keying,
-a fresh ``tests/lab/mip6d_topology.py`` topology with the configurations of the lab
-tests (``test_mip6d_ipsec.py``'s static keys; ``test_mip6d_ike.py``'s policies and
+a fresh ``testkit/mip6d_topology.py`` topology with the configurations of the lab
+tests (``mip6d_topology.static_keying``; ``testkit/mip6d_ike.py``'s policies and
 swanctl.conf, Homeguy's strongSwan build):
 
 * first registration: from the mobile node's first ``binding-update-sent`` record to its
@@ -40,14 +40,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "packages" / "mip6d", ROOT / "tests" / "lab"):
+for _path in (ROOT, ROOT / "packages" / "mip6d"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-import strongswan_lab  # noqa: E402
-import test_mip6d_ike as ike  # noqa: E402
-import test_mip6d_ipsec as static  # noqa: E402
-from mip6d_topology import (  # noqa: E402
+from homeguy.lab import installed, vm  # noqa: E402
+from homeguy.lab.topology import Topology  # noqa: E402
+from homeguy.run import CommandError  # noqa: E402
+from testkit import mip6d_ike as ike  # noqa: E402
+from testkit import strongswan_lab  # noqa: E402
+from testkit.mip6d_topology import (  # noqa: E402
     F1,
     F2,
     HOA,
@@ -57,14 +59,11 @@ from mip6d_topology import (  # noqa: E402
     mn_config,
     ping_until,
     start_mip6d,
+    static_keying,
 )
 
-from homeguy.lab import installed, vm  # noqa: E402
-from homeguy.lab.topology import Topology  # noqa: E402
-from homeguy.run import CommandError  # noqa: E402
-
 RWDIR = ROOT / "out" / "lab" / "bench" / "mip6d_ike_lab"
-GUEST_PYTHONPATH = f"{ROOT}:{ROOT / 'packages' / 'mip6d'}:{ROOT / 'tests' / 'lab'}"
+GUEST_PYTHONPATH = f"{ROOT}:{ROOT / 'packages' / 'mip6d'}"
 BOOT_TIMEOUT = 900.0
 HANDOVERS = 4
 
@@ -88,9 +87,9 @@ def one_round(net: Topology, keying: str) -> dict[str, Any]:
     if keying == "dynamic":
         mn_ike, _ha_ike, mn, ha = ike.start_all(net, m, payload=False)
     else:
-        ha = start_mip6d(net, m.ha, "ha", static.protected(
+        ha = start_mip6d(net, m.ha, "ha", static_keying(
             ha_config(net.workdir, acl=acl, default="deny")))
-        mn = start_mip6d(net, m.mn, "mn", static.protected(mn_config(net.workdir)))
+        mn = start_mip6d(net, m.mn, "mn", static_keying(mn_config(net.workdir)))
     first_bu = mn.wait_event("binding-update-sent", after=0)
     registered = mn.wait_event("binding-registered", after=0, timeout=120)
     out: dict[str, Any] = {"first_registration_ms": round(

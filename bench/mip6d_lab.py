@@ -1,7 +1,7 @@
 """mip6d in the kernel lab: home registrations per second and handover latency.
 
 Boots the kernel lab once (Debian's kernel under QEMU/TCG, `homeguy.lab.vm.boot`) and
-runs this file inside it (``--guest``). One topology, ``tests/lab/mip6d_topology.py``'s
+runs this file inside it (``--guest``). One topology, ``testkit/mip6d_topology.py``'s
 (``build``), plus a client namespace ``cl`` behind the router ``r``; the real mip6d home
 agent (``ha_config``: ``DefaultBindingAclPolicy allow``, ``UseMnHaIPsec disabled``,
 ``DebugLevel 1`` as in the lab tests) and mobile node, started side by side. Then:
@@ -15,7 +15,7 @@ agent (``ha_config``: ``DefaultBindingAclPolicy allow``, ``UseMnHaIPsec disabled
    home agent), the time the new link took to give an address, and the ping's loss.
 2. Registrations (the mobile node stopped): ``cl`` sends Binding Updates for distinct
    home addresses, each from its own care-of address with a Home Address option (as
-   ``tests/lab/mh_client.py`` does; A and H flags, lifetime 600 s), WINDOW outstanding
+   ``testkit/mh_client.py`` does; A and H flags, lifetime 600 s), WINDOW outstanding
    at a time, and counts the Binding Acknowledgements with status 0, received through
    a type 2 routing header as a mobile node receives them. N = 200, then 1000 more
    (sending stops after SIZES' seconds). Each registration costs the home agent an
@@ -52,14 +52,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "packages" / "mip6d", ROOT / "tests" / "lab"):
+for _path in (ROOT, ROOT / "packages" / "mip6d"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
 from mip6d.core.effects import SendMessage  # noqa: E402
-from mip6d.mhsocket import MalformedPacket, MhSocket  # noqa: E402
+from mip6d.shell.mhsocket import MalformedPacket, MhSocket  # noqa: E402
 from mip6d.wire import mh  # noqa: E402
-from mip6d_topology import (  # noqa: E402
+
+from homeguy.lab import installed, vm  # noqa: E402
+from homeguy.lab.topology import Host, Topology  # noqa: E402
+from homeguy.run import CommandError, run  # noqa: E402
+from testkit.mip6d_topology import (  # noqa: E402
     F1,
     F2,
     HA_ADDRESS,
@@ -73,12 +77,8 @@ from mip6d_topology import (  # noqa: E402
     spawn_mip6d,
 )
 
-from homeguy.lab import installed, vm  # noqa: E402
-from homeguy.lab.topology import Host, Topology  # noqa: E402
-from homeguy.run import CommandError, run  # noqa: E402
-
 RWDIR = ROOT / "out" / "lab" / "bench" / "mip6d_lab"
-GUEST_PYTHONPATH = f"{ROOT}:{ROOT / 'packages' / 'mip6d'}:{ROOT / 'tests' / 'lab'}"
+GUEST_PYTHONPATH = f"{ROOT}:{ROOT / 'packages' / 'mip6d'}"
 BOOT_TIMEOUT = 460.0  # seconds for the whole lab run, boot included (< 8 min)
 
 # Handovers.

@@ -4,11 +4,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import strongswan_lab
 
 from homeguy.lab import installed
 from homeguy.lab.pytest_plugin import ARTIFACTS_ENV, in_lab
 from homeguy.lab.topology import Topology
+from testkit import strongswan_lab
 
 # The test modules that run charon (their builds are unpacked before the lab boots).
 STRONGSWAN_TESTS = ("test_strongswan_mip6.py", "test_mip6d_ike.py", "test_haiku_crl.py")

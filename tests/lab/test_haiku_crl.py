@@ -25,9 +25,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import strongswan_lab
 from cryptography import x509
-from mip6d_topology import (
+from test_haiku_mip6d import (
+    BASE,
+    PASSWORD,
+    Browser,
+    bindings,
+    service_environment,
+    unit_command,
+    unit_lines,
+    wait_http,
+)
+
+from homeguy.lab.topology import Host, Topology
+from testkit import strongswan_lab
+from testkit.mip6d_ike import clear_mh, esp_between
+from testkit.mip6d_topology import (
     F1,
     HA_ADDRESS,
     HOME,
@@ -40,20 +53,7 @@ from mip6d_topology import (
     mn_config,
     start_mip6d,
 )
-from strongswan_lab import Charon
-from test_haiku_mip6d import (
-    BASE,
-    PASSWORD,
-    Browser,
-    bindings,
-    service_environment,
-    unit_command,
-    unit_lines,
-    wait_http,
-)
-from test_mip6d_ike import clear_mh, esp_between
-
-from homeguy.lab.topology import Host, Topology
+from testkit.strongswan_lab import Charon
 
 pytestmark = pytest.mark.lab
 

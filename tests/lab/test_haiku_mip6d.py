@@ -39,10 +39,10 @@ from typing import Any, TypeVar
 import pytest
 import requests
 from mip6d.ctl import request as control_request
-from mip6d_topology import F1, F2, HA_ADDRESS, HOME, MIP6D, TRANSIT, Daemon, start_mip6d
 
 from homeguy.lab import installed
 from homeguy.lab.topology import Host, Topology
+from testkit.mip6d_topology import F1, F2, HA_ADDRESS, HOME, MIP6D, TRANSIT, Daemon, start_mip6d
 
 pytestmark = pytest.mark.lab
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from mip6d_topology import F1, HOA, build, ha_config, mn_config, start_mip6d
 
 from homeguy.lab.topology import Topology
+from testkit.mip6d_topology import F1, HOA, build, ha_config, mn_config, start_mip6d
 
 pytestmark = pytest.mark.lab
 

@@ -5,46 +5,26 @@ unprotected Binding Update for the same home address is refused by the home agen
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import pytest
-from mip6d_topology import (
+
+from homeguy.lab.topology import Host, Topology
+from testkit.mip6d_topology import (
     HA_ADDRESS,
+    HA_TO_MN,
     HOA,
-    ROOT,
+    MN_TO_HA,
     build,
     ha_config,
     mn_config,
     ping_until,
     start_mip6d,
+    static_keying,
+    tree_tool,
 )
 
-from homeguy.lab.topology import Host, Topology
-
 pytestmark = pytest.mark.lab
-
-MN_TO_HA, HA_TO_MN = 0x1011, 0x1012
-POLICY_SET = f"""
-IPsecPolicySet {{
-    HomeAgentAddress {HA_ADDRESS};
-    HomeAddress {HOA}/64;
-    IPsecPolicy HomeRegBinding UseESP 11 12;
-    StaticKey MnToHa {MN_TO_HA:#x} 11 {{
-      Encryption aes-cbc 0x5e43216e03e5af3527f9780c6d2d2c76;
-      Authentication hmac-sha256 0x928951ce5f434382417ebba459d5680c7f92bb973b175ec6e41865ee0ff5cf53;
-    }}
-    StaticKey HaToMn {HA_TO_MN:#x} 12 {{
-      Encryption aes-cbc 0xa10873cfb90da723ac3aaac8db089131;
-      Authentication hmac-sha256 0x1c89c17d904db2e55752d116385d1244c828508f324a14a1d0c1d4489cb628e1;
-    }}
-}}
-"""
-
-
-def protected(config: str) -> str:
-    return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + POLICY_SET)
-
 
 def template_mismatches(host: Host) -> int:
     for line in host.run("cat", "/proc/net/xfrm_stat").splitlines():
@@ -57,9 +37,10 @@ def template_mismatches(host: Host) -> int:
 def test_static_ipsec_protects_bu_and_ba(net: Topology) -> None:
     m = build(net)
     acl = f"BindingAclPolicy {HOA} allow;"
-    ha = start_mip6d(net, m.ha, "ha", protected(ha_config(net.workdir, acl=acl, default="deny")))
+    ha = start_mip6d(net, m.ha, "ha",
+                     static_keying(ha_config(net.workdir, acl=acl, default="deny")))
     capture = net.capture(m.ha, "ha-r")
-    mn = start_mip6d(net, m.mn, "mn", protected(mn_config(net.workdir)))
+    mn = start_mip6d(net, m.mn, "mn", static_keying(mn_config(net.workdir)))
 
     ack = mn.wait_event("received", message="BindingAck", timeout=60)
     assert ack["status"] == 0, ack
@@ -71,9 +52,8 @@ def test_static_ipsec_protects_bu_and_ba(net: Topology) -> None:
     # home address's policy wants ESP), the daemon never sees it, no acknowledgement.
     before = template_mismatches(m.ha)
     mark = ha.mark()
-    m.cn.run("env", f"PYTHONPATH={ROOT}/packages/mip6d", sys.executable,
-             str(ROOT / "tests/lab/mh_client.py"), str(m.cn_address), str(HA_ADDRESS),
-             str(HOA), "40000", "AH")
+    m.cn.run(*tree_tool("mh_client", str(m.cn_address), str(HA_ADDRESS), str(HOA),
+                        "40000", "AH"))
     time.sleep(2)  # the refusal is silent: give an answer time to show up
     assert template_mismatches(m.ha) == before + 1
     assert not [r for r in ha.records()[mark:] if r.get("sequence") == 40000]

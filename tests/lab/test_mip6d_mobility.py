@@ -13,7 +13,9 @@ from ipaddress import IPv6Address
 from typing import Any
 
 import pytest
-from mip6d_topology import (
+
+from homeguy.lab.topology import Topology
+from testkit.mip6d_topology import (
     F1,
     F2,
     HA_ADDRESS,
@@ -24,8 +26,6 @@ from mip6d_topology import (
     ping_until,
     start_mip6d,
 )
-
-from homeguy.lab.topology import Topology
 
 pytestmark = pytest.mark.lab
 

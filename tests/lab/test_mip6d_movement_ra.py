@@ -11,9 +11,9 @@ import time
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
-from mip6d_topology import F1, HOA, build, ha_config, mn_config, ping_until, start_mip6d
 
 from homeguy.lab.topology import Topology
+from testkit.mip6d_topology import F1, HOA, build, ha_config, mn_config, ping_until, start_mip6d
 
 pytestmark = pytest.mark.lab
 

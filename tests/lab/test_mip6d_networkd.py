@@ -17,7 +17,10 @@ import time
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
-from mip6d_topology import (
+
+from homeguy.lab import installed
+from homeguy.lab.topology import Host, Topology
+from testkit.mip6d_topology import (
     F1,
     HOA,
     ROOT,
@@ -28,9 +31,6 @@ from mip6d_topology import (
     ping_until,
     start_mip6d,
 )
-
-from homeguy.lab import installed
-from homeguy.lab.topology import Host, Topology
 
 pytestmark = pytest.mark.lab
 

@@ -5,13 +5,12 @@ running configuration kept; a valid one is applied."""
 from __future__ import annotations
 
 import signal
-import sys
 from ipaddress import IPv6Address
 
 import pytest
-from mip6d_topology import HA_ADDRESS, ROOT, build, ha_config, start_mip6d
 
 from homeguy.lab.topology import Topology
+from testkit.mip6d_topology import HA_ADDRESS, build, ha_config, start_mip6d, tree_tool
 
 pytestmark = pytest.mark.lab
 
@@ -27,10 +26,7 @@ ACL = (
 def test_policy_status_codes_and_reload(net: Topology) -> None:
     m = build(net)
     ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir, acl=ACL, default="deny"))
-    client = [
-        "env", f"PYTHONPATH={ROOT}/packages/mip6d", sys.executable,
-        str(ROOT / "tests/lab/mh_client.py"), str(m.cn_address), str(HA_ADDRESS),
-    ]
+    client = tree_tool("mh_client", str(m.cn_address), str(HA_ADDRESS))
 
     def answer(hoa: IPv6Address, sequence: int, flags: str, *prefixes: str) -> int:
         m.cn.run(*client, str(hoa), str(sequence), flags, "15", *prefixes)

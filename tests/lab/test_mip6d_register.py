@@ -8,9 +8,17 @@ import json
 import socket
 
 import pytest
-from mip6d_topology import HA_ADDRESS, HOA, build, ha_config, mn_config, ping_until, start_mip6d
 
 from homeguy.lab.topology import Topology
+from testkit.mip6d_topology import (
+    HA_ADDRESS,
+    HOA,
+    build,
+    ha_config,
+    mn_config,
+    ping_until,
+    start_mip6d,
+)
 
 pytestmark = pytest.mark.lab
 

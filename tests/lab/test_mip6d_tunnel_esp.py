@@ -8,10 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from mip6d_topology import HA_ADDRESS, HOA, build, ha_config, mn_config, ping_until, start_mip6d
-from test_mip6d_ipsec import POLICY_SET
 
 from homeguy.lab.topology import Topology
+from testkit.mip6d_topology import (
+    HA_ADDRESS,
+    HOA,
+    STATIC_POLICY_SET,
+    build,
+    ha_config,
+    mn_config,
+    ping_until,
+    start_mip6d,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +39,7 @@ TUNNEL_PAYLOAD = f"""
 
 
 def protected(config: str, payload: bool) -> str:
-    policy_set = POLICY_SET
+    policy_set = STATIC_POLICY_SET
     if payload:
         policy_set = policy_set.rstrip().removesuffix("}") + TUNNEL_PAYLOAD
     return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + policy_set)

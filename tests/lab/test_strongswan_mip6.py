@@ -6,7 +6,7 @@ Two namespaces on one link: the mobile node (MN, home address HOA) and the home 
 (HA). Each runs charon with a certificate from a throwaway CA (pki). The MN's CHILD_SA
 is trapped (start_action = trap): the first Binding Update that matches its policy
 raises an acquire, IKE negotiates the SA, and the next BUs travel under ESP. The BUs are
-plain Mobility Header packets from HOA (tests/lab/mh_send.py): only the MH type matters
+plain Mobility Header packets from HOA (testkit/mh_send.py): only the MH type matters
 to the policy under test.
 
 Traffic selectors carry the MH type like the ICMP type: in the most significant 8 bits
@@ -15,25 +15,23 @@ of the sender's port (RFC 4301, 4.4.1.1), so BU (type 5) is port 1280, BA (6) is
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import strongswan_lab
-from strongswan_lab import Charon
 
 from homeguy.lab.topology import Topology
 from homeguy.run import run
+from testkit import strongswan_lab
+from testkit.mip6d_topology import tree_tool
+from testkit.strongswan_lab import Charon
 
 pytestmark = pytest.mark.lab
 
 HOA, HA, COA = "2001:db8:1::10", "2001:db8:1::1", "2001:db8:2::10"
 BU_PORT, BA_PORT = 5 << 8, 6 << 8
 MH = 135
-MH_SEND = Path(__file__).with_name("mh_send.py")
 ACQUIRE_TRIES = 10
 
 CONNECTION = """\
@@ -95,8 +93,7 @@ def start_pair(net: Topology, variant: str, mn_ports: tuple[int | None, int | No
 
 
 def send(charon: Charon, kind: str, src: str, dst: str, count: int = 1) -> None:
-    charon.host.run("env", f"PYTHONPATH={strongswan_lab.packages.TOP}/packages/mip6d",
-                    sys.executable, str(MH_SEND), src, dst, kind, str(count))
+    charon.host.run(*tree_tool("mh_send", src, dst, kind, str(count)))
 
 
 def child_installed(charon: Charon) -> bool:

@@ -1,5 +1,5 @@
 """Test setup for haiku: Django on SQLite in a temporary state directory, the home agent's
-nodes directory and control socket in it (a stand-in mip6d, see fakeha.py)."""
+nodes directory and control socket in it (a stand-in mip6d, see testkit.mip6d_fakes)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ django.setup()
 
 from haiku import control  # noqa: E402
 
-from tests.fakeha import FakeHomeAgent  # noqa: E402
+from testkit.mip6d_fakes import StandInHomeAgent  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -41,12 +41,12 @@ def _control_sockets_asked_afresh() -> Iterator[None]:
 
 
 @pytest.fixture
-def home_agent(settings: object) -> Iterator[FakeHomeAgent]:
+def home_agent(settings: object) -> Iterator[StandInHomeAgent]:
     """A running stand-in home agent, its nodes directory emptied."""
     _HA_DIR.mkdir(parents=True, exist_ok=True)
     for stale in (_HA_DIR / "nodes.d").glob("*"):
         stale.unlink()
-    ha = FakeHomeAgent(_HA_DIR)
+    ha = StandInHomeAgent(_HA_DIR)
     try:
         yield ha
     finally:

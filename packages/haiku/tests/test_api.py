@@ -14,7 +14,7 @@ from haiku import apitokens
 from haiku.core import tokens
 from haiku.models import ApiToken, Node, QuarantinedAddress, User
 
-from tests.fakeha import FakeHomeAgent
+from testkit.mip6d_fakes import StandInHomeAgent
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -45,11 +45,11 @@ def _api(user: User, scopes: list[str]) -> Api:
 
 
 @pytest.fixture
-def alice(home_agent: FakeHomeAgent) -> Api:
+def alice(home_agent: StandInHomeAgent) -> Api:
     return _api(_user("alice"), ALL)
 
 
-def test_create_update_disable_delete_and_rotate(alice: Api, home_agent: FakeHomeAgent
+def test_create_update_disable_delete_and_rotate(alice: Api, home_agent: StandInHomeAgent
                                                  ) -> None:
     made = alice.call("post", "/nodes", ROUTER)
     assert made.status_code == 201, made.content
@@ -194,7 +194,7 @@ def test_session_writes_need_the_csrf_token(alice: Api) -> None:
     assert made.status_code == 201
 
 
-def test_token_page_shows_the_secret_once_and_revokes(home_agent: FakeHomeAgent) -> None:
+def test_token_page_shows_the_secret_once_and_revokes(home_agent: StandInHomeAgent) -> None:
     user = _user("carol")
     browser = Client()
     browser.force_login(user)
@@ -224,7 +224,7 @@ def test_token_page_shows_the_secret_once_and_revokes(home_agent: FakeHomeAgent)
 
 
 def test_deleted_addresses_are_quarantined_for_the_crl_lifetime(
-        alice: Api, home_agent: FakeHomeAgent) -> None:
+        alice: Api, home_agent: StandInHomeAgent) -> None:
     first = alice.call("post", "/nodes", ROUTER).json()["node"]
     alice.call("delete", f"/nodes/{first['id']}")
     held = {q.value: q for q in QuarantinedAddress.objects.all()}

@@ -14,7 +14,7 @@ from haiku.core.plot import svg_plot
 from haiku.core.render import Keying, NodeKind, NodeSpec, include_text, render_node
 from mip6d.config import parse
 
-from tests.fakeha import EXAMPLES
+from testkit.mip6d_fakes import EXAMPLES
 
 pytestmark = pytest.mark.unit
 

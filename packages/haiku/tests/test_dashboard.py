@@ -16,7 +16,7 @@ from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node
 from haiku.views import CONFIRMATIONS
 
-from tests.fakeha import FakeHomeAgent, SilentDaemon, binding
+from testkit.mip6d_fakes import SilentDaemon, StandInHomeAgent, binding
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -24,7 +24,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def alice(home_agent: FakeHomeAgent) -> dict[str, Any]:
+def alice(home_agent: StandInHomeAgent) -> dict[str, Any]:
     user = User.objects.create_user("alice", "alice@example.org", PASSWORD)
     car = create_node(user, NodeRequest("car", NodeKind.HOST, 0, Keying.STATIC))
     boat = create_node(user, NodeRequest("boat", NodeKind.HOST, 0, Keying.STATIC))
@@ -42,7 +42,7 @@ def _cells(client: Client) -> dict[str, list[str]]:
 
 def test_registered_and_not_registered_nodes(alice: dict[str, Any]) -> None:
     car, boat = alice["car"], alice["boat"]
-    alice["ha"].daemon.bindings_list.append(binding(
+    alice["ha"].daemon.binding_records.append(binding(
         car.home_address, "2001:db8:7::5", time.time(), handovers=2, rx_packets=900,
         rx_bytes=1_500_000, tx_packets=40, tx_bytes=512))
     cells = _cells(alice["client"])
@@ -68,7 +68,7 @@ def test_registered_and_not_registered_nodes(alice: dict[str, Any]) -> None:
 
 def test_the_record_without_traffic_says_so(alice: dict[str, Any]) -> None:
     car = alice["car"]
-    alice["ha"].daemon.bindings_list.append(binding(car.home_address, "2001:db8:7::5",
+    alice["ha"].daemon.binding_records.append(binding(car.home_address, "2001:db8:7::5",
                                                     time.time()))
     cells = _cells(alice["client"])
     assert cells[f"node-{car.pk}-traffic"] == ["not reported by mip6d", "off"]

@@ -18,7 +18,7 @@ from cryptography import x509
 from mip6d.config import parse
 from playwright.sync_api import Browser, Page
 
-from tests.fakeha import FakeHomeAgent
+from testkit.mip6d_fakes import StandInHomeAgent
 from tests.services import chromium, manage, postgres, service
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    ha = FakeHomeAgent(tmp_path / "ha")
+    ha = StandInHomeAgent(tmp_path / "ha")
     try:
         with postgres() as url:
             env = {"HAIKU_DATABASE_URL": url, "HAIKU_STATE_DIR": str(tmp_path / "state"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakeha import FakeHomeAgent
+from testkit.mip6d_fakes import StandInHomeAgent
 from tests.load import create_nodes, make_users
 from tests.services import manage, postgres, service
 
@@ -47,7 +47,7 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
                "HAIKU_NODES_DIR": str(tmp_path / "nodes.d"),
                "HAIKU_CONTROL_SOCKET": str(tmp_path / "none.sock")}
         if home_agent == "stand-in":
-            ha = FakeHomeAgent(tmp_path / "ha")
+            ha = StandInHomeAgent(tmp_path / "ha")
             stack.callback(ha.stop)
             env["HAIKU_NODES_DIR"] = str(ha.nodes_dir)
             env["HAIKU_CONTROL_SOCKET"] = str(ha.socket_path)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.fakeha import FakeHomeAgent, SilentDaemon, binding
+from testkit.mip6d_fakes import SilentDaemon, StandInHomeAgent, binding
 from tests.load import PASSWORD, make_users
 from tests.services import ARTIFACTS, chromium, manage, service
 
@@ -38,7 +38,7 @@ def browser() -> Iterator[Browser]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("dashboard")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    ha = FakeHomeAgent(tmp / "ha")
+    ha = StandInHomeAgent(tmp / "ha")
     try:
         env = {"HAIKU_STATE_DIR": str(tmp / "state"), "HAIKU_NODES_DIR": str(ha.nodes_dir),
                "HAIKU_CONTROL_SOCKET": str(ha.socket_path)}
@@ -85,7 +85,7 @@ def test_a_node_registers_and_leaves_without_a_reload(browser: Browser,
     _shot(page, "nodes-not-registered")
 
     page.evaluate("window.notReloaded = true")
-    daemon.bindings_list.append(binding(home_address, "2001:db8:7::5", time.time(),
+    daemon.binding_records.append(binding(home_address, "2001:db8:7::5", time.time(),
                                         handovers=1))
     expect(state).to_have_text("registered", timeout=REFRESH)
     expect(page.locator(f'[data-live="node-{node_id}-care-of"]')).to_have_text(
@@ -95,7 +95,7 @@ def test_a_node_registers_and_leaves_without_a_reload(browser: Browser,
     assert "Updated at" in (page.text_content("#live-status") or "")
     _shot(page, "nodes-registered")
 
-    daemon.bindings_list.clear()
+    daemon.binding_records.clear()
     expect(state).to_have_text("not registered", timeout=REFRESH)
     assert page.evaluate("window.notReloaded") is True
 
@@ -148,7 +148,7 @@ def test_the_operator_sees_the_home_agent_and_confirms(browser: Browser,
     base, daemon = stack["base"], stack["ha"].daemon
     user = _page(browser, base, "user1")
     _node_id, home_address = _create(user, base, "phone")
-    daemon.bindings_list.append(binding(home_address, "2001:db8:9::3", time.time()))
+    daemon.binding_records.append(binding(home_address, "2001:db8:9::3", time.time()))
     daemon.counter_values = {"binding_updates_received/accepted": 7,
                              "binding_updates_received/not-home-subnet": 2}
     manage(stack["env"], "haiku_collect", "--once")
@@ -159,7 +159,7 @@ def test_the_operator_sees_the_home_agent_and_confirms(browser: Browser,
     expect(op.locator("#failures")).to_have_text("2")
     assert op.locator("figure svg").count() == 4
     _shot(op, "operator-home-agent")
-    daemon.bindings_list.clear()
+    daemon.binding_records.clear()
     expect(op.locator("#bindings-now")).to_have_text("0", timeout=REFRESH)  # no reload
 
     op.goto(f"{base}/operator/users/")

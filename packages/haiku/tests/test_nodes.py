@@ -30,7 +30,7 @@ from haiku.models import Node, RevokedCertificate, User
 from haiku.nodes import NodeRequest, PoolExhausted, create_node, rotate_token
 from mip6d.config import parse
 
-from tests.fakeha import FakeHomeAgent, SilentDaemon
+from testkit.mip6d_fakes import SilentDaemon, StandInHomeAgent
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -48,7 +48,7 @@ def _client(user: User) -> Client:
     return client
 
 
-def test_router_gets_addresses_prefixes_and_a_valid_include(home_agent: FakeHomeAgent
+def test_router_gets_addresses_prefixes_and_a_valid_include(home_agent: StandInHomeAgent
                                                              ) -> None:
     alice = _user()
     node = create_node(alice, ROUTER)
@@ -72,7 +72,7 @@ def test_router_gets_addresses_prefixes_and_a_valid_include(home_agent: FakeHome
     assert parse(conf, "node.conf").home_links[0].is_mob_rtr
 
 
-def test_exhausted_pools_give_clear_errors(home_agent: FakeHomeAgent,
+def test_exhausted_pools_give_clear_errors(home_agent: StandInHomeAgent,
                                            haiku_settings: Any) -> None:
     haiku_settings.change_haiku(home_pool_size=2, mnp_pool_size=3)
     alice = _user()
@@ -88,7 +88,7 @@ def test_exhausted_pools_give_clear_errors(home_agent: FakeHomeAgent,
     assert b"the home address pool is exhausted: all 2 of its /128" in response.content
 
 
-def test_certificate_node(home_agent: FakeHomeAgent, caplog: pytest.LogCaptureFixture
+def test_certificate_node(home_agent: StandInHomeAgent, caplog: pytest.LogCaptureFixture
                           ) -> None:
     caplog.set_level(logging.DEBUG)
     alice = _user()
@@ -129,7 +129,7 @@ def test_certificate_node(home_agent: FakeHomeAgent, caplog: pytest.LogCaptureFi
         cert.extensions.get_extension_for_class(x509.CRLDistributionPoints)
 
 
-def test_token_config_endpoint_rotate_revoke_disable(home_agent: FakeHomeAgent) -> None:
+def test_token_config_endpoint_rotate_revoke_disable(home_agent: StandInHomeAgent) -> None:
     alice = _user()
     node = create_node(alice, ROUTER)
     token = rotate_token(node)
@@ -175,7 +175,7 @@ def test_token_config_endpoint_rotate_revoke_disable(home_agent: FakeHomeAgent) 
     assert anon.get("/api/v1/node/config").status_code == 401
 
 
-def test_disabling_and_deleting_remove_files_and_reload(home_agent: FakeHomeAgent) -> None:
+def test_disabling_and_deleting_remove_files_and_reload(home_agent: StandInHomeAgent) -> None:
     operator = _user("op", role=User.Role.OPERATOR)
     alice = _user()
     node = create_node(alice, ROUTER)
@@ -205,7 +205,7 @@ def test_disabling_and_deleting_remove_files_and_reload(home_agent: FakeHomeAgen
     assert home_agent.daemon.config.binding_acl == ()
 
 
-def test_sync_all_rewrites_and_prunes(home_agent: FakeHomeAgent) -> None:
+def test_sync_all_rewrites_and_prunes(home_agent: StandInHomeAgent) -> None:
     alice = _user()
     node = create_node(alice, ROUTER)
     stray = home_agent.nodes_dir / "haiku-999999.conf"
@@ -280,7 +280,7 @@ def test_node_form_validation() -> None:
     assert Node.objects.count() == 0
 
 
-def test_duplicate_name(home_agent: FakeHomeAgent) -> None:
+def test_duplicate_name(home_agent: StandInHomeAgent) -> None:
     alice = _user()
     create_node(alice, ROUTER)
     response = _client(alice).post("/nodes/new/", {
@@ -324,7 +324,7 @@ def _crl(client: Client) -> x509.CertificateRevocationList:
     return crl
 
 
-def test_revoking_a_certificate_lists_it_in_the_crl(home_agent: FakeHomeAgent,
+def test_revoking_a_certificate_lists_it_in_the_crl(home_agent: StandInHomeAgent,
                                                     haiku_settings: Any,
                                                     tmp_path: Path) -> None:
     crl_file = tmp_path / "x509crl" / "haiku.crl"
@@ -392,7 +392,7 @@ def test_revoking_a_certificate_lists_it_in_the_crl(home_agent: FakeHomeAgent,
 
 
 def test_disable_keeps_delete_revokes_and_the_operator_revokes(
-        home_agent: FakeHomeAgent) -> None:
+        home_agent: StandInHomeAgent) -> None:
     alice, operator = _user(), _user("op", role=User.Role.OPERATOR)
     client, op = _client(alice), _client(operator)
     kept = create_node(alice, NodeRequest("kept", NodeKind.HOST, 0, Keying.CERTIFICATE))
@@ -426,7 +426,7 @@ def test_disable_keeps_delete_revokes_and_the_operator_revokes(
 
 
 @pytest.mark.parametrize("length", [1, 45, 46, 64])
-def test_certificate_names_fit_rfc_5280(home_agent: FakeHomeAgent, length: int) -> None:
+def test_certificate_names_fit_rfc_5280(home_agent: StandInHomeAgent, length: int) -> None:
     """A valid node name of any length gets a certificate: its CN "name (home address)"
     is cut to RFC 5280's ub-common-name (64 characters), the address keeps it unique."""
     alice = _user()
@@ -477,7 +477,7 @@ def test_home_agent_down_is_shown_to_the_user(haiku_settings: Any, tmp_path: Pat
     assert not homeagent.include_path(node.pk).exists()
 
 
-def test_home_agent_up_says_so(home_agent: FakeHomeAgent) -> None:
+def test_home_agent_up_says_so(home_agent: StandInHomeAgent) -> None:
     client = _client(_user())
     created = client.post("/nodes/new/", {"name": "car", **HOST_FORM}).content.decode()
     assert "Node car created" in created and NOT_TAKEN not in created

@@ -17,7 +17,7 @@ from haiku.core.render import Keying, NodeKind
 from haiku.models import Sample, User
 from haiku.nodes import NodeRequest, create_node
 
-from tests.fakeha import FakeHomeAgent, SilentDaemon, binding
+from testkit.mip6d_fakes import SilentDaemon, StandInHomeAgent, binding
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -34,7 +34,7 @@ def _operator() -> Client:
     return client
 
 
-def test_samples_at_most_once_a_minute_with_totals(home_agent: FakeHomeAgent) -> None:
+def test_samples_at_most_once_a_minute_with_totals(home_agent: StandInHomeAgent) -> None:
     daemon = home_agent.daemon
     start = timezone.now() - timedelta(minutes=10)
     daemon.counter_values = dict(COUNTERS)
@@ -43,7 +43,7 @@ def test_samples_at_most_once_a_minute_with_totals(home_agent: FakeHomeAgent) ->
     assert (first.ok, first.bindings, first.binding_updates, first.failures) == (
         True, 0, 13, 4)
     assert live.take_sample(start + timedelta(seconds=59)) is None
-    daemon.bindings_list.append(binding("2001:db8:1::1000", "2001:db8:7::5", time.time()))
+    daemon.binding_records.append(binding("2001:db8:1::1000", "2001:db8:7::5", time.time()))
     second = live.take_sample(start + timedelta(seconds=60))
     assert second is not None and second.bindings == 1
     call_command("haiku_collect", "--once")  # now: minutes after the last one
@@ -68,12 +68,12 @@ def test_collector_records_an_unreachable_home_agent(haiku_settings: Any, tmp_pa
     assert not sample.ok and "is mip6d running?" in sample.error
 
 
-def test_operator_page_shows_bindings_totals_and_plots(home_agent: FakeHomeAgent) -> None:
+def test_operator_page_shows_bindings_totals_and_plots(home_agent: StandInHomeAgent) -> None:
     alice = User.objects.create_user("alice", "alice@example.org", "x" * 12)
     node = create_node(alice, NodeRequest("car", NodeKind.HOST, 0, Keying.STATIC))
     daemon = home_agent.daemon
     daemon.counter_values = dict(COUNTERS)
-    daemon.bindings_list.append(binding(node.home_address, "2001:db8:7::5", time.time()))
+    daemon.binding_records.append(binding(node.home_address, "2001:db8:7::5", time.time()))
     now = timezone.now()
     for minutes, updates, failures, ok in ((30, 0, 0, True), (20, 60, 0, True),
                                            (10, 0, 0, False), (0, 30, 20, True)):

@@ -18,7 +18,7 @@ from haiku import homeagent
 from haiku.core.render import ha_swanctl_text
 from haiku.models import Node, User
 
-from tests.fakeha import FakeHomeAgent
+from testkit.mip6d_fakes import StandInHomeAgent
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def reloads(runs: Path) -> int:
 
 
 def test_certificate_nodes_get_their_home_agent_connection(
-        home_agent: FakeHomeAgent, charon_dir: tuple[Path, Path]) -> None:
+        home_agent: StandInHomeAgent, charon_dir: tuple[Path, Path]) -> None:
     directory, runs = charon_dir
     client = _client()
     node = _create(client, "laptop", "certificate")
@@ -90,7 +90,7 @@ def test_certificate_nodes_get_their_home_agent_connection(
     assert reloads(runs) == 2
 
 
-def test_a_failing_charon_reload_says_so(home_agent: FakeHomeAgent,
+def test_a_failing_charon_reload_says_so(home_agent: StandInHomeAgent,
                                         charon_dir: tuple[Path, Path],
                                         haiku_settings: Any) -> None:
     directory, _ = charon_dir
@@ -105,7 +105,7 @@ def test_a_failing_charon_reload_says_so(home_agent: FakeHomeAgent,
                               "vici socket >&2; exit 3 exited 3: no vici socket")
 
 
-def test_without_strongswan_nothing_is_written(home_agent: FakeHomeAgent,
+def test_without_strongswan_nothing_is_written(home_agent: StandInHomeAgent,
                                                haiku_settings: Any, tmp_path: Path) -> None:
     haiku_settings.change_haiku(swanctl_dir=str(tmp_path / "swanctl"),
                                 swanctl_reload=("false",))

@@ -8,7 +8,7 @@ import sys
 
 from mip6d import __version__, logs
 from mip6d.config import DEFAULT_CONFIG_PATH, ConfigError, load
-from mip6d.daemon import Daemon, DaemonError
+from mip6d.shell.loop import Daemon, DaemonError
 
 __all__ = ["main"]
 

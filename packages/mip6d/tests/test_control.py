@@ -21,49 +21,22 @@ from mip6d.core.bcache import Binding, NemoMode
 from mip6d.core.bul import BulEntry, BulState, HomeRegistration
 from mip6d.wire.mh import BUFlag
 
+from testkit.mip6d_fakes import FakeDaemon, FakeHomeAgent
+
 pytestmark = pytest.mark.unit
 
 HOA = "2001:db8:1::10"
 BINDING = {"home_address": HOA, "care_of": "2001:db8:2::10", "sequence": 7, "flags": "A|H"}
 
 
-class FakeDaemon:
-    """Implements control.Daemon from canned answers."""
-
-    def __init__(self) -> None:
-        self.reload_result: dict[str, Any] = {"ok": True, "error": None}
-        self.removed: list[IPv6Address] = []
-        self.fail_with: Exception | None = None
-
-    def status(self) -> dict[str, Any]:
-        if self.fail_with:
-            raise self.fail_with
-        return {"version": __version__, "role": "HA", "pid": 42}
-
-    def bindings(self) -> list[dict[str, Any]]:
-        return [BINDING]
-
-    def binding_update_list(self) -> list[dict[str, Any]]:
-        return []
-
-    def counters(self) -> dict[str, int]:
-        return {"bindings_expired": 2}
-
-    def reload(self) -> dict[str, Any]:
-        return self.reload_result
-
-
-class FakeHomeAgent(FakeDaemon):
-    def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
-        self.removed.append(home_address)
-        if str(home_address) == "2001:db8:1::99":
-            return {"ok": False, "error": "no binding for 2001:db8:1::99"}
-        return {"ok": True, "error": None}
+def fake(kind: type[FakeDaemon] = FakeDaemon) -> FakeDaemon:
+    """A daemon with one binding and one counter (a home agent: ``FakeHomeAgent``)."""
+    return kind(binding_records=[BINDING], counter_values={"bindings_expired": 2})
 
 
 def ask(request: object, daemon: control.Daemon | None = None) -> dict[str, Any]:
     raw = request if isinstance(request, bytes) else json.dumps(request).encode()
-    response = handle(raw, daemon or FakeHomeAgent())
+    response = handle(raw, daemon or fake(FakeHomeAgent))
     assert response.endswith(b"\n")
     assert response.count(b"\n") == 1
     decoded: dict[str, Any] = json.loads(response)
@@ -74,7 +47,7 @@ def ask(request: object, daemon: control.Daemon | None = None) -> dict[str, Any]
 
 
 def test_bindings_exact_bytes() -> None:
-    response = handle(b'{"command": "bindings"}\n', FakeDaemon())
+    response = handle(b'{"command": "bindings"}\n', fake())
     assert response == (
         b'{"ok": true, "result": [{"home_address": "2001:db8:1::10", '
         b'"care_of": "2001:db8:2::10", "sequence": 7, "flags": "A|H"}]}\n'
@@ -112,7 +85,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_reload_failure_carries_the_daemon_s_error() -> None:
-    daemon = FakeDaemon()
+    daemon = fake()
     daemon.reload_result = {"ok": False, "error": "/etc/mip6d.conf:12:3: expected ';'"}
     assert ask({"command": "reload"}, daemon) == {
         "ok": False, "error": "/etc/mip6d.conf:12:3: expected ';'",
@@ -120,13 +93,13 @@ def test_reload_failure_carries_the_daemon_s_error() -> None:
 
 
 def test_reload_passes_warnings_on() -> None:
-    daemon = FakeDaemon()
+    daemon = fake()
     daemon.reload_result = {"ok": True, "error": None, "warnings": ["DebugLogFile ignored"]}
     assert ask({"command": "reload"}, daemon)["result"] == {"warnings": ["DebugLogFile ignored"]}
 
 
 def test_a_reload_answer_that_is_not_an_outcome() -> None:
-    daemon = FakeDaemon()
+    daemon = fake()
     daemon.reload_result = {"status": "fine"}
     response = ask({"command": "reload"}, daemon)
     assert response == {
@@ -135,7 +108,8 @@ def test_a_reload_answer_that_is_not_an_outcome() -> None:
 
 
 def test_remove_passes_a_parsed_address() -> None:
-    daemon = FakeHomeAgent()
+    daemon = fake(FakeHomeAgent)
+    assert isinstance(daemon, FakeHomeAgent)
     assert ask({"command": "remove", "home_address": "2001:DB8:1:0::10"}, daemon) == {
         "ok": True, "result": {},
     }
@@ -149,7 +123,7 @@ def test_remove_failure() -> None:
 
 
 def test_remove_on_a_daemon_without_bindings() -> None:
-    assert ask({"command": "remove", "home_address": HOA}, FakeDaemon()) == {
+    assert ask({"command": "remove", "home_address": HOA}, fake()) == {
         "ok": False,
         "error": "remove: this daemon holds no bindings to remove (not a home agent)",
     }
@@ -204,7 +178,7 @@ def test_a_daemon_that_raises_gives_an_error_and_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="mip6d")
-    daemon = FakeDaemon()
+    daemon = fake()
     daemon.fail_with = KeyError("role")
     assert ask({"command": "status"}, daemon) == {
         "ok": False, "error": "status failed inside the daemon: KeyError: 'role'",
@@ -219,7 +193,7 @@ def test_results_that_json_does_not_know_are_sent_as_strings() -> None:
         def status(self) -> dict[str, Any]:
             return {"address": IPv6Address(HOA), "set": {"b", "a"}, "tuple": (1, 2)}
 
-    assert ask({"command": "status"}, Odd())["result"] == {
+    assert ask({"command": "status"}, fake(Odd))["result"] == {
         "address": HOA, "set": ["a", "b"], "tuple": [1, 2],
     }
 
@@ -229,7 +203,7 @@ def test_a_result_that_cannot_be_json_is_an_error() -> None:
         def counters(self) -> dict[str, int]:
             return {"x": float("nan")}  # type: ignore[dict-item]
 
-    response = ask({"command": "counters"}, Nan())
+    response = ask({"command": "counters"}, fake(Nan))
     assert response["ok"] is False
     assert response["error"].startswith("the result cannot be sent as JSON: ")
 
@@ -319,7 +293,7 @@ def test_socket_serves_requests(tmp_path: Path) -> None:
     path = tmp_path / "run" / "mip6d" / "control.sock"
 
     async def scenario() -> None:
-        server = await control.serve(path, FakeHomeAgent())
+        server = await control.serve(path, fake(FakeHomeAgent))
         try:
             assert stat.S_ISSOCK(path.stat().st_mode)
             assert stat.S_IMODE(path.stat().st_mode) == control.SOCKET_MODE
@@ -340,7 +314,7 @@ def test_socket_survives_abusive_clients(tmp_path: Path) -> None:
     path = tmp_path / "control.sock"
 
     async def scenario() -> None:
-        server = await control.serve(path, FakeHomeAgent())
+        server = await control.serve(path, fake(FakeHomeAgent))
         try:
             # Over the limit: an error, then the connection is closed.
             reader, writer = await asyncio.open_unix_connection(str(path))
@@ -381,7 +355,7 @@ def test_stale_socket_is_replaced(tmp_path: Path) -> None:
     dead.close()
 
     async def scenario() -> None:
-        server = await control.serve(path, FakeDaemon())
+        server = await control.serve(path, fake())
         try:
             [answer] = await _talk(path, b'{"command": "version"}\n')
             assert json.loads(answer)["ok"] is True
@@ -395,10 +369,10 @@ def test_a_live_socket_is_not_taken_over(tmp_path: Path) -> None:
     path = tmp_path / "control.sock"
 
     async def scenario() -> None:
-        server = await control.serve(path, FakeDaemon())
+        server = await control.serve(path, fake())
         try:
             with pytest.raises(ControlSocketError, match="another mip6d is listening there"):
-                await control.serve(path, FakeDaemon())
+                await control.serve(path, fake())
             [answer] = await _talk(path, b'{"command": "version"}\n')
             assert json.loads(answer)["ok"] is True
         finally:
@@ -411,12 +385,12 @@ def test_a_file_in_the_way_is_not_removed(tmp_path: Path) -> None:
     path = tmp_path / "control.sock"
     path.write_text("not a socket")
     with pytest.raises(ControlSocketError, match="exists and is not a socket"):
-        asyncio.run(control.serve(path, FakeDaemon()))
+        asyncio.run(control.serve(path, fake()))
     assert path.read_text() == "not a socket"
 
 
 def test_a_path_that_cannot_be_bound_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / ("x" * 120)
     with pytest.raises(ControlSocketError, match=rf"^{path}: cannot listen: "):
-        asyncio.run(control.serve(path, FakeDaemon()))
+        asyncio.run(control.serve(path, fake()))
     assert not os.path.exists(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import socket
@@ -10,10 +9,11 @@ import threading
 from collections.abc import Iterator
 from ipaddress import IPv6Address
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mip6d import __version__, control, ctl
+
+from testkit.mip6d_fakes import ControlServer, FakeHomeAgent
 
 pytestmark = pytest.mark.unit
 
@@ -32,55 +32,18 @@ BUL = [
 ]
 
 
-class FakeDaemon:
-    def __init__(self) -> None:
-        self.reload_result: dict[str, Any] = {"ok": True, "error": None}
-        self.removed: list[IPv6Address] = []
-
-    def status(self) -> dict[str, Any]:
-        return {"version": __version__, "role": "HA", "pid": 4242, "uptime": 3723,
-                "bindings": 2, "bul_entries": {"registered": 1}, "config": "/etc/mip6d.conf"}
-
-    def bindings(self) -> list[dict[str, Any]]:
-        return BINDINGS
-
-    def binding_update_list(self) -> list[dict[str, Any]]:
-        return BUL
-
-    def counters(self) -> dict[str, int]:
-        return {"bindings_expired": 3, "binding_updates_received/accepted": 1027}
-
-    def reload(self) -> dict[str, Any]:
-        return self.reload_result
-
-    def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
-        if home_address not in (IPv6Address(b["home_address"]) for b in BINDINGS):
-            return {"ok": False, "error": f"no binding for {home_address}"}
-        self.removed.append(home_address)
-        return {"ok": True, "error": None}
-
-
-class Running:
-    """A control server on its own event loop in a thread."""
-
-    def __init__(self, path: Path, daemon: FakeDaemon) -> None:
-        self.path = path
-        self.daemon = daemon
-        self.loop = asyncio.new_event_loop()
-        self.server = self.loop.run_until_complete(control.serve(path, daemon))
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(control.stop(self.server, self.path), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
+def home_agent() -> FakeHomeAgent:
+    return FakeHomeAgent(
+        status_result={"version": __version__, "role": "HA", "pid": 4242, "uptime": 3723,
+                       "bindings": 2, "bul_entries": {"registered": 1},
+                       "config": "/etc/mip6d.conf"},
+        binding_records=BINDINGS, bul_records=BUL,
+        counter_values={"bindings_expired": 3, "binding_updates_received/accepted": 1027})
 
 
 @pytest.fixture
-def mip6d(tmp_path: Path) -> Iterator[Running]:
-    running = Running(tmp_path / "control.sock", FakeDaemon())
+def mip6d(tmp_path: Path) -> Iterator[ControlServer]:
+    running = ControlServer(tmp_path / "control.sock", home_agent())
     yield running
     running.close()
 
@@ -94,7 +57,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 # -- tables --------------------------------------------------------------------------------
 
 
-def test_bindings_table(mip6d: Running) -> None:
+def test_bindings_table(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "bindings") == (0, (
         "HOME ADDRESS    CARE-OF           LIFETIME LEFT  SEQ    FLAGS  MR PREFIXES\n"
         "2001:db8:1::10  2001:db8:2::10    59m59s         7      A|H    -\n"
@@ -103,7 +66,7 @@ def test_bindings_table(mip6d: Running) -> None:
     ), "")
 
 
-def test_bul_table(mip6d: Running) -> None:
+def test_bul_table(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "bul") == (0, (
         "HOME ADDRESS    HOME AGENT     CARE-OF         STATE       LIFETIME LEFT  SEQ  "
         "MR PREFIXES\n"
@@ -113,14 +76,9 @@ def test_bul_table(mip6d: Running) -> None:
 
 
 def test_empty_tables(tmp_path: Path) -> None:
-    class Empty(FakeDaemon):
-        def bindings(self) -> list[dict[str, Any]]:
-            return []
-
-        def binding_update_list(self) -> list[dict[str, Any]]:
-            return []
-
-    running = Running(tmp_path / "control.sock", Empty())
+    empty = home_agent()
+    empty.binding_records, empty.bul_records = [], []
+    running = ControlServer(tmp_path / "control.sock", empty)
     try:
         assert run("--socket", str(running.path), "bindings") == (0, "no bindings\n", "")
         assert run("--socket", str(running.path), "bul") == (
@@ -130,7 +88,7 @@ def test_empty_tables(tmp_path: Path) -> None:
         running.close()
 
 
-def test_status(mip6d: Running) -> None:
+def test_status(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "status") == (0, (
         f"version:     {__version__}\n"
         "role:        HA\n"
@@ -142,21 +100,21 @@ def test_status(mip6d: Running) -> None:
     ), "")
 
 
-def test_counters(mip6d: Running) -> None:
+def test_counters(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "counters") == (0, (
         "binding_updates_received/accepted  1027\n"
         "bindings_expired                   3\n"
     ), "")
 
 
-def test_version(mip6d: Running) -> None:
+def test_version(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "version") == (
         0, f"mip6ctl {__version__}, mip6d {__version__} (control protocol 1)\n", ""
     )
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
-def test_json_is_the_raw_result(mip6d: Running, where: str) -> None:
+def test_json_is_the_raw_result(mip6d: ControlServer, where: str) -> None:
     argv = ["--socket", str(mip6d.path), "bindings"]
     argv.insert(0 if where == "before" else len(argv), "--json")
     status, out, err = run(*argv)
@@ -167,14 +125,14 @@ def test_json_is_the_raw_result(mip6d: Running, where: str) -> None:
 # -- reload and remove ---------------------------------------------------------------------
 
 
-def test_reload(mip6d: Running) -> None:
+def test_reload(mip6d: ControlServer) -> None:
     mip6d.daemon.reload_result = {"ok": True, "error": None, "warnings": ["line 3: ignored"]}
     assert run("--socket", str(mip6d.path), "reload") == (
         0, "configuration reloaded\nwarning: line 3: ignored\n", ""
     )
 
 
-def test_reload_failure_prints_the_daemon_s_error(mip6d: Running) -> None:
+def test_reload_failure_prints_the_daemon_s_error(mip6d: ControlServer) -> None:
     mip6d.daemon.reload_result = {
         "ok": False, "error": "/etc/mip6d.conf:12:3: expected ';' after HaMaxBindingLife 3600",
     }
@@ -183,21 +141,21 @@ def test_reload_failure_prints_the_daemon_s_error(mip6d: Running) -> None:
     ))
 
 
-def test_remove(mip6d: Running) -> None:
+def test_remove(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "remove", "2001:DB8:1::0:20") == (
         0, "removed the binding of 2001:db8:1::20\n", ""
     )
     assert mip6d.daemon.removed == [IPv6Address("2001:db8:1::20")]
 
 
-def test_remove_unknown(mip6d: Running) -> None:
+def test_remove_unknown(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "remove", "2001:db8:1::99") == (
         1, "", "mip6ctl: remove failed: no binding for 2001:db8:1::99\n"
     )
 
 
 def test_remove_needs_an_address(
-    mip6d: Running, capsys: pytest.CaptureFixture[str]
+    mip6d: ControlServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exit_:
         run("--socket", str(mip6d.path), "remove", "not-an-address")

@@ -12,9 +12,10 @@ from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 
 import pytest
-from fakes import Rig, binding_update_from, rig
 from mip6d.core.effects import SendMessage
 from mip6d.wire import mh
+
+from testkit.mip6d_fakes import Rig, binding_update_from, rig
 
 pytestmark = pytest.mark.unit
 
@@ -79,7 +80,7 @@ def test_registration_handover_and_deregistration(tmp_path: Path) -> None:
     assert r.ipr.tunnels == {"mip6t0": (str(HA), str(COA))} and "mip6t0" in r.ipr.up
     assert r.ipr.route_table() == {IPv6Network(f"{HOA}/128"): "mip6t0"}
     assert r.ipr.proxies() == {(HOA, "eth0")}
-    r.daemon.save_state()
+    r.daemon.part.save_state()  # type: ignore[attr-defined]
     saved = json.loads((tmp_path / "bindings.json").read_text())
     assert [(b["home_address"], b["care_of"]) for b in saved["bindings"]] == [
         (str(HOA), str(COA))]

@@ -11,13 +11,15 @@ from ipaddress import IPv6Address
 from pathlib import Path
 
 import pytest
-from fakes import Rig, binding_update_from, rig
-from mip6d.adapters import mobile_config
 from mip6d.core.effects import SendMessage
-from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone, MobileNode
+from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
 from mip6d.metrics import METRICS, scrape
-from mip6d.mhsocket import MalformedPacket, Received
+from mip6d.shell.homeagent import HomeAgentPart
+from mip6d.shell.mhsocket import MalformedPacket, Received
+from mip6d.shell.mobile import MobilePart
 from mip6d.wire import mh
+
+from testkit.mip6d_fakes import Rig, binding_update_from, rig
 
 pytestmark = pytest.mark.unit
 
@@ -77,13 +79,13 @@ def home_agent_through_its_paces(tmp_path: Path) -> Rig:
     r.receive(binding_update(HOA, COA2, 3))
     r.mh.refuse = None
     r.receive(OSError(errno.EIO, "Input/output error"))
-    ha = r.daemon.ha
-    assert ha is not None
+    assert isinstance(r.daemon.part, HomeAgentPart)
+    ha = r.daemon.part.node
     ha.handle_binding_update = _broken  # type: ignore[method-assign]
     r.receive(binding_update(HOA, COA2, 4))
     del ha.handle_binding_update
     r.advance(101.0)  # HOA's binding lapses
-    r.daemon.save_state()
+    r.daemon.part.save_state()
     r.daemon.reload()
     r.config_path.write_text("NodeConfig HA;\nnonsense;\n")
     r.daemon.reload()
@@ -122,11 +124,11 @@ def test_home_agent_counters(tmp_path: Path) -> None:
 
 def mobile_node_through_its_paces(tmp_path: Path) -> Rig:
     r = rig(tmp_path, MN_CONF)
-    r.daemon.mn = MobileNode(mobile_config(r.daemon.config), initial_sequence=1)
+    part = r.daemon.part = MobilePart(r.daemon, initial_sequence=1)
     for moves in ((CareOfAddressAvailable(COA, "eth1"),),
                   (CareOfAddressGone(COA), CareOfAddressAvailable(COA2, "eth1"))):
         for move in moves:
-            r.daemon.apply(r.daemon.mn.handle_movement(move, r.now[0]))
+            r.daemon.apply(part.node.handle_movement(move, r.now[0]))
         sent = r.mh.sent[-1]
         assert isinstance(sent.msg, mh.BindingUpdate)
         ack = mh.BindingAck(mh.BAStatus.ACCEPTED, sent.msg.sequence, 10)

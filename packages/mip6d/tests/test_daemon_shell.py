@@ -1,7 +1,8 @@
 """The daemon shell's own bookkeeping, with a recording kernel and a fake Mobility
-Header socket: retransmission timers count from when the message left, the ``hao``
-state of an ESP-protected home address changes only with the care-of address, and the
-tunnel payload SAs follow the registered care-of address."""
+Header socket: retransmission timers count from when the message left, and the IPsec
+the configuration declares (static SAs and policies, the tunnel payload's SAs that
+follow the registered care-of address) is reconciled with the kernel adapter's one
+record and removed with it."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ from pathlib import Path
 from typing import get_args
 
 import pytest
-from fakes import FakeIPRoute
-from mip6d.adapters import mobile_config
 from mip6d.config import load
 from mip6d.core.effects import Effect, SendMessage, StartTimer, TimerKey, TimerKind
-from mip6d.core.mobile import MobileNode
-from mip6d.daemon import EFFECT_HANDLERS, Daemon
-from mip6d.ipsec import static_ipsec
-from mip6d.kernel import KERNEL_EFFECTS, Kernel
+from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
+from mip6d.shell.kernel import KERNEL_EFFECTS, Kernel
+from mip6d.shell.loop import EFFECT_HANDLERS, IPSEC_EFFECTS, Daemon
+from mip6d.shell.mobile import MobilePart
 from mip6d.wire import mh
+
+from testkit.mip6d_fakes import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 
@@ -65,25 +66,54 @@ def test_a_timer_counts_from_when_the_message_left() -> None:
     assert daemon.timers[key] == 1001.5
 
 
-def test_hao_state_changes_only_with_the_care_of_address() -> None:
-    daemon, commands, _, mh_socket = _daemon()
-    daemon.mn = MobileNode(mobile_config(daemon.config))
-    daemon.ipsec = static_ipsec(daemon.config)
+def _ipsec(commands: list[list[str]]) -> list[str]:
+    """The ``ip xfrm`` state and policy lines run since the last call, by their head and
+    selector."""
+    out = [" ".join(c[:10]) for c in commands if c[:2] == ["ip", "xfrm"]]
+    commands.clear()
+    return out
 
-    def hao_commands() -> list[str]:
-        out = [" ".join(c[:4]) for c in commands if "hao" in c and "state" in c]
+
+def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
+    daemon, commands, clock, mh_socket = _daemon()
+    part = daemon.part = MobilePart(daemon, initial_sequence=1)
+    daemon.sync_ipsec(strict=True)
+    static = _ipsec(commands)
+    assert static == [
+        "ip xfrm policy update dir in src ::/0 dst ::/0",  # the route2 wildcard
+        "ip xfrm state delete src 2001:db8:1::1234 dst 2001:db8:1::1 proto esp",  # leftover
+        "ip xfrm state add src 2001:db8:1::1234 dst 2001:db8:1::1 proto esp",
+        "ip xfrm state delete src 2001:db8:1::1 dst 2001:db8:1::1234 proto esp",
+        "ip xfrm state add src 2001:db8:1::1 dst 2001:db8:1::1234 proto esp",
+        "ip xfrm policy update dir out src 2001:db8:1::1234/128 dst 2001:db8:1::1/128",
+        "ip xfrm policy update dir in src 2001:db8:1::1/128 dst 2001:db8:1::1234/128",
+    ]
+    for care_of in (COA1, COA2):
+        if care_of == COA2:
+            daemon.apply(part.node.handle_movement(CareOfAddressGone(COA1), clock[0]))
+        daemon.apply(part.node.handle_movement(CareOfAddressAvailable(care_of, "eth0"),
+                                               clock[0]))
+        bu = mh_socket.sent[-1]
+        assert (bu.src, bu.home_address_option) == (HOST, None)  # ESP, then the kernel's hao
+        assert isinstance(bu.msg, mh.BindingUpdate)
+        ack = mh.BindingAck(mh.BAStatus.ACCEPTED, bu.msg.sequence, 100)
+        daemon.apply(part.node.handle_binding_ack(ack, HA, care_of, clock[0]))
         commands.clear()
-        return out
-
-    daemon.apply((_bu(COA1, 1),))
-    assert hao_commands() == ["ip xfrm state delete", "ip xfrm state add"]
-    daemon.apply((_bu(COA1, 2),))  # retransmission or refresh: same state
-    assert hao_commands() == []
-    daemon.apply((_bu(COA2, 3),))  # handover
-    assert hao_commands() == ["ip xfrm state delete", "ip xfrm state add"]
-    # Every Binding Update left from the home address (ESP, then the kernel's hao).
-    assert [m.src for m in mh_socket.sent] == [HOST, HOST, HOST]
-    assert all(m.home_address_option is None for m in mh_socket.sent)
+        daemon.sync_ipsec()
+        tunnel = _ipsec(commands)  # the static part is in place: only the tunnel's
+        assert f"ip xfrm state add src {care_of} dst {HA} proto esp" in tunnel
+        assert f"ip xfrm policy update dir out src {care_of}/128 dst {HA}/128" in tunnel
+        if care_of == COA2:  # the old care-of address's protection went first
+            assert tunnel[0] == f"ip xfrm policy delete dir in src {HA}/128 dst {COA1}/128"
+        daemon.sync_ipsec()
+        assert _ipsec(commands) == []  # nothing changed: nothing to do
+    installed = daemon.kernel.installed_of(IPSEC_EFFECTS)
+    assert len(installed) == 1 + 4 + 4  # wildcard, static SAs and policies, the tunnel's
+    daemon.kernel.cleanup()
+    removed = _ipsec(commands)
+    assert sum(line.startswith(("ip xfrm state delete", "ip xfrm policy delete"))
+               for line in removed) >= len(installed)
+    assert daemon.kernel.installed == []
 
 
 def test_every_effect_of_the_core_has_its_handler() -> None:

@@ -10,22 +10,26 @@ import struct
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
-from fakes import FakeIPRoute
 from mip6d.config import ConfigError, parse
 from mip6d.core.bul import AckReceived, BulEntry, CareOfChanged, HomeRegistration, MnSettings, step
-from mip6d.core.effects import MigrateKeying, SendMessage
+from mip6d.core.effects import (
+    AddXfrmPolicy,
+    MigrateKeying,
+    SendMessage,
+    XfrmDirection,
+    XfrmRoProto,
+)
 from mip6d.core.homeagent import HomeAgent
-from mip6d.core.policy import HomeAgentPolicy, HomeLink
-from mip6d.ipsec import (
-    Direction,
+from mip6d.core.ipsec import (
     MhPolicy,
     migrate_requests,
-    policy_argv,
+    policy_effect,
     static_ipsec,
-    tunnel_commands,
+    tunnel_effects,
     tunnel_keys,
 )
-from mip6d.kernel import Kernel, KernelError
+from mip6d.core.policy import HomeAgentPolicy, HomeLink
+from mip6d.shell.kernel import Kernel, KernelError, xfrm_policy_argv
 from mip6d.wire.errors import DecodeError
 from mip6d.wire.mh import BAFlag, BAStatus, BindingAck, BindingUpdate, BUFlag, MHType
 from mip6d.wire.xfrm import (
@@ -35,6 +39,8 @@ from mip6d.wire.xfrm import (
     decode_ack,
     migrate_message,
 )
+
+from testkit.mip6d_fakes import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 
@@ -186,16 +192,19 @@ def test_dynamic_keying_installs_policies_only_with_the_reqids() -> None:
     mn = parse(dynamic("MN"), "mn.conf")
     ipsec = static_ipsec(mn)
     assert ipsec.sas == ()
-    assert ipsec.policies == (MhPolicy(Direction.OUT, HOA, HA, MHType.BU, 11, "hao"),
-                              MhPolicy(Direction.IN, HA, HOA, MHType.BA, 11, "route2"))
+    assert ipsec.policies == (
+        MhPolicy(XfrmDirection.OUT, HOA, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.IN, HA, HOA, MHType.BA, 11, XfrmRoProto.ROUTE2),
+    )
     assert "reqid 11 level required tmpl proto hao mode ro" in " ".join(
-        policy_argv(ipsec.policies[0], add=True))
+        xfrm_policy_argv(policy_effect(ipsec.policies[0])))
     keys = tunnel_keys(mn)
-    commands = tunnel_commands(keys[HOA], COA, mn.node_config)
-    assert [add[:4] for add, _ in commands] == [("ip", "xfrm", "policy", "update")] * 2
-    assert "reqid 13" in " ".join(commands[0][0])
+    effects = tunnel_effects(keys[HOA], COA, mn.node_config)
+    assert [type(e) for e in effects] == [AddXfrmPolicy] * 2  # no SAs: the IKE daemon's
+    assert "reqid 13" in " ".join(xfrm_policy_argv(effects[0]))
     ha = parse(dynamic("HA"), "ha.conf")
-    assert static_ipsec(ha).policies[0] == MhPolicy(Direction.IN, HOA, HA, MHType.BU, 11, "hao")
+    assert static_ipsec(ha).policies[0] == MhPolicy(XfrmDirection.IN, HOA, HA, MHType.BU, 11,
+                                                    XfrmRoProto.HAO)
 
 
 def test_migrate_requests_mobile_node_and_home_agent() -> None:

@@ -1,19 +1,31 @@
 """Static IPsec (RFC 3776): SAs and Mobility Header policies from the example configs."""
 
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, IPv6Interface
 from pathlib import Path
 
 import pytest
 from mip6d.command import command_line
-from mip6d.config import load, parse
-from mip6d.ipsec import (
-    Direction,
-    MhPolicy,
-    mobile_hao_state_argv,
-    policy_argv,
-    sa_argv,
-    static_ipsec,
+from mip6d.config import NodeRole, load, parse
+from mip6d.core.bul import BulEntry, CareOfChanged, HomeRegistration, MnSettings, step
+from mip6d.core.effects import (
+    AddEspSa,
+    AddXfrmState,
+    Effect,
+    RemoveEspSa,
+    SendMessage,
+    XfrmDirection,
+    XfrmRoProto,
+    inverse,
 )
+from mip6d.core.ipsec import (
+    MhPolicy,
+    policy_effect,
+    sa_effect,
+    static_ipsec,
+    tunnel_effects,
+    tunnel_keys,
+)
+from mip6d.shell.kernel import esp_sa_argv, xfrm_policy_argv, xfrm_state_argv
 from mip6d.wire.mh import MHType
 
 pytestmark = pytest.mark.unit
@@ -21,6 +33,13 @@ pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HA = IPv6Address("2001:db8:1::1")
 HOST, ROUTER = IPv6Address("2001:db8:1::1234"), IPv6Address("2001:db8:1::2001")
+
+
+def argv(effect: Effect) -> list[str]:
+    """The command line the kernel adapter runs for an IPsec effect."""
+    if isinstance(effect, AddEspSa | RemoveEspSa):
+        return esp_sa_argv(effect)
+    return xfrm_policy_argv(effect)  # type: ignore[arg-type]
 
 
 def test_home_agent_protects_every_node_of_nodes_d() -> None:
@@ -31,8 +50,8 @@ def test_home_agent_protects_every_node_of_nodes_d() -> None:
         (ROUTER, HA, 0x1021, 21), (HA, ROUTER, 0x1022, 22),
     ]  # the tunnel-mode keys (13, 14, 23, 24) are not installed yet
     assert ipsec.policies[:2] == (
-        MhPolicy(Direction.IN, HOST, HA, MHType.BU, 11, "hao"),
-        MhPolicy(Direction.OUT, HA, HOST, MHType.BA, 12, None),
+        MhPolicy(XfrmDirection.IN, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.OUT, HA, HOST, MHType.BA, 12, None),
     )
 
 
@@ -40,17 +59,17 @@ def test_mobile_node_side() -> None:
     ipsec = static_ipsec(load(str(EXAMPLES / "mobile-host.conf")))
     assert ipsec.home_addresses == {HOST}
     assert ipsec.policies == (
-        MhPolicy(Direction.OUT, HOST, HA, MHType.BU, 11, "hao"),
-        MhPolicy(Direction.IN, HA, HOST, MHType.BA, 12, "route2"),
+        MhPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
     )
-    assert policy_argv(ipsec.policies[0], add=True) == [
+    assert argv(policy_effect(ipsec.policies[0])) == [
         "ip", "xfrm", "policy", "update", "dir", "out", "src", "2001:db8:1::1234/128",
         "dst", "2001:db8:1::1/128", "proto", "135", "type", "5", "priority", "100",
         "tmpl", "src", "2001:db8:1::1234", "dst", "2001:db8:1::1", "proto", "esp",
         "mode", "transport", "reqid", "11", "level", "required",
         "tmpl", "proto", "hao", "mode", "ro", "level", "use",
     ]
-    assert policy_argv(ipsec.policies[1], add=False) == [
+    assert argv(inverse(policy_effect(ipsec.policies[1]))) == [
         "ip", "xfrm", "policy", "delete", "dir", "in", "src", "2001:db8:1::1/128",
         "dst", "2001:db8:1::1234/128", "proto", "135", "type", "6",
     ]
@@ -58,20 +77,20 @@ def test_mobile_node_side() -> None:
 
 def test_sa_command_and_its_redacted_log_line() -> None:
     sa = static_ipsec(load(str(EXAMPLES / "mobile-host.conf"))).sas[0]
-    argv = sa_argv(sa, add=True)
-    assert argv == [
+    add = argv(sa_effect(sa))
+    assert add == [
         "ip", "xfrm", "state", "add", "src", "2001:db8:1::1234", "dst", "2001:db8:1::1",
         "proto", "esp", "spi", "0x1011", "reqid", "11", "mode", "transport",
         "enc", "cbc(aes)", "0x5e43216e03e5af3527f9780c6d2d2c76",
         "auth-trunc", "hmac(sha256)",
         "0x928951ce5f434382417ebba459d5680c7f92bb973b175ec6e41865ee0ff5cf53", "128",
     ]
-    assert command_line(argv) == (
+    assert command_line(add) == (
         "ip xfrm state add src 2001:db8:1::1234 dst 2001:db8:1::1 proto esp spi 0x1011 "
         "reqid 11 mode transport enc 'cbc(aes)' [redacted] auth-trunc 'hmac(sha256)' "
         "[redacted] 128"
     )
-    assert sa_argv(sa, add=False) == [
+    assert argv(inverse(sa_effect(sa))) == [
         "ip", "xfrm", "state", "delete", "src", "2001:db8:1::1234", "dst", "2001:db8:1::1",
         "proto", "esp", "spi", "0x1011",
     ]
@@ -83,25 +102,35 @@ def test_no_static_keys_or_ipsec_disabled_means_nothing() -> None:
     assert static_ipsec(disabled).sas == () and static_ipsec(disabled).policies == ()
 
 
-def test_hao_state_follows_the_care_of_address() -> None:
-    coa = IPv6Address("2001:db8:f1::5")
-    assert mobile_hao_state_argv(HOST, HA, coa) == [
+def test_a_protected_registration_declares_its_hao_state() -> None:
+    """The kernel adds ESP and then the Home Address option from the ``hao`` state: the
+    Binding Update leaves from the home address, its state names the care-of address
+    and follows it."""
+    coa, coa2 = IPv6Address("2001:db8:f1::5"), IPv6Address("2001:db8:f2::5")
+    reg = HomeRegistration(IPv6Interface(f"{HOST}/64"), HA, protected=True)
+    entry, effects = step(BulEntry(reg), CareOfChanged(coa), 0.0, MnSettings())
+    hao = AddXfrmState(XfrmRoProto.HAO, HOST, HA, coa)
+    assert hao in effects
+    (sent,) = [e for e in effects if isinstance(e, SendMessage)]
+    assert (sent.src, sent.home_address_option) == (HOST, None)
+    assert effects.index(hao) < effects.index(sent)
+    assert xfrm_state_argv(hao) == [
         "ip", "xfrm", "state", "add", "src", "2001:db8:1::1234", "dst", "2001:db8:1::1",
         "proto", "hao", "spi", "0", "mode", "ro", "coa", "2001:db8:f1::5",
     ]
-    assert mobile_hao_state_argv(HOST, HA, None)[:4] == ["ip", "xfrm", "state", "delete"]
+    _, effects = step(entry, CareOfChanged(coa2), 1.0, MnSettings())
+    moved = AddXfrmState(XfrmRoProto.HAO, HOST, HA, coa2)
+    (sent,) = [e for e in effects if isinstance(e, SendMessage)]
+    assert effects.index(inverse(hao)) < effects.index(moved) < effects.index(sent)
 
 
 def test_tunnel_payload_keys_and_commands_follow_the_care_of_address() -> None:
-    from mip6d.config import NodeRole  # noqa: PLC0415
-    from mip6d.ipsec import tunnel_commands, tunnel_keys  # noqa: PLC0415
-
     coa = IPv6Address("2001:db8:a::5")
     keys = tunnel_keys(load(str(EXAMPLES / "mobile-host.conf")))
     assert set(keys) == {HOST}
     assert (keys[HOST].ha, keys[HOST].to_ha.spi, keys[HOST].to_mn.spi) == (HA, 0x1013, 0x1014)
-    mn = tunnel_commands(keys[HOST], coa, NodeRole.MN)
-    adds = [" ".join(add) for add, _ in mn]
+    mn = tunnel_effects(keys[HOST], coa, NodeRole.MN)
+    adds = [" ".join(argv(e)) for e in mn]
     assert adds[0].startswith(f"ip xfrm state add src {coa} dst {HA} proto esp spi 0x1013 "
                               "reqid 13 mode transport")
     assert adds[1].startswith(f"ip xfrm state add src {HA} dst {coa} proto esp spi 0x1014 "
@@ -112,14 +141,14 @@ def test_tunnel_payload_keys_and_commands_follow_the_care_of_address() -> None:
         f"ip xfrm policy update dir in src {HA}/128 dst {coa}/128 proto 41 priority 100 "
         f"tmpl src {HA} dst {coa} proto esp mode transport reqid 14 level required",
     ]
-    assert [" ".join(remove) for _, remove in mn][2] == (
+    assert " ".join(argv(inverse(mn[2]))) == (
         f"ip xfrm policy delete dir out src {coa}/128 dst {HA}/128 proto 41")
     # The home agent's side mirrors it: its out policy is the mobile node's in policy.
     ha_keys = tunnel_keys(load(str(EXAMPLES / "home-agent.conf")))
-    ha = tunnel_commands(ha_keys[HOST], coa, NodeRole.HA)
-    assert " ".join(ha[2][0]).startswith(f"ip xfrm policy update dir out src {HA}/128 "
+    ha = tunnel_effects(ha_keys[HOST], coa, NodeRole.HA)
+    assert " ".join(argv(ha[2])).startswith(f"ip xfrm policy update dir out src {HA}/128 "
                                          f"dst {coa}/128 proto 41")
-    assert {a for a, _ in ha[:2]} == {a for a, _ in mn[:2]}
+    assert set(ha[:2]) == set(mn[:2])
     # Without UseMnHaIPsec nothing is protected.
     text = (EXAMPLES / "mobile-host.conf").read_text().replace(
         "UseMnHaIPsec enabled;", "UseMnHaIPsec disabled;")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from mip6d import metrics
 from mip6d.metrics import Kind, render
+
+from testkit.mip6d_fakes import FakeDaemon
 
 pytestmark = pytest.mark.unit
 
@@ -56,26 +57,9 @@ HA_STATUS = {
 }
 
 
-class FakeDaemon:
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-
-    def status(self) -> dict[str, Any]:
-        if self.fail:
-            raise RuntimeError("status broke")
-        return dict(HA_STATUS)
-
-    def bindings(self) -> list[dict[str, Any]]:
-        return []
-
-    def binding_update_list(self) -> list[dict[str, Any]]:
-        return []
-
-    def counters(self) -> dict[str, int]:
-        return dict(HA_COUNTERS)
-
-    def reload(self) -> dict[str, Any]:
-        return {"ok": True, "error": None}
+def fake(fail: bool = False) -> FakeDaemon:
+    return FakeDaemon(status_result=HA_STATUS, counter_values=HA_COUNTERS,
+                      fail_with=RuntimeError("status broke") if fail else None)
 
 
 # -- render --------------------------------------------------------------------------------
@@ -86,7 +70,7 @@ def test_render_home_agent_exact() -> None:
 
 
 def test_scrape_is_render_of_the_daemon() -> None:
-    assert metrics.scrape(FakeDaemon()) == HOME_AGENT_TEXT
+    assert metrics.scrape(fake()) == HOME_AGENT_TEXT
 
 
 def test_render_nothing() -> None:
@@ -207,7 +191,7 @@ def test_any_samples_give_valid_exposition(
 
 
 def test_get_metrics() -> None:
-    response = metrics.handle_http(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", FakeDaemon())
+    response = metrics.handle_http(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", fake())
     body = HOME_AGENT_TEXT.encode()
     assert response == (
         b"HTTP/1.1 200 OK\r\n"
@@ -218,12 +202,12 @@ def test_get_metrics() -> None:
 
 
 def test_query_strings_are_ignored() -> None:
-    response = metrics.handle_http(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", FakeDaemon())
+    response = metrics.handle_http(b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", fake())
     assert response.startswith(b"HTTP/1.1 200 OK\r\n")
 
 
 def test_head_has_no_body() -> None:
-    response = metrics.handle_http(b"HEAD /metrics HTTP/1.1\r\n\r\n", FakeDaemon())
+    response = metrics.handle_http(b"HEAD /metrics HTTP/1.1\r\n\r\n", fake())
     assert response.endswith(b"Connection: close\r\n\r\n")
     assert f"Content-Length: {len(HOME_AGENT_TEXT)}\r\n".encode() in response
 
@@ -241,19 +225,19 @@ def test_head_has_no_body() -> None:
     ],
 )
 def test_other_requests(request_head: bytes, status_line: bytes) -> None:
-    response = metrics.handle_http(request_head, FakeDaemon())
+    response = metrics.handle_http(request_head, fake())
     assert response.split(b"\r\n", 1)[0] == status_line
     assert b"Connection: close\r\n" in response
 
 
 def test_405_says_what_is_allowed() -> None:
-    response = metrics.handle_http(b"DELETE /metrics HTTP/1.1\r\n\r\n", FakeDaemon())
+    response = metrics.handle_http(b"DELETE /metrics HTTP/1.1\r\n\r\n", fake())
     assert b"\r\nAllow: GET, HEAD\r\n" in response
 
 
 def test_a_failing_daemon_gives_500_and_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="mip6d")
-    response = metrics.handle_http(b"GET /metrics HTTP/1.1\r\n\r\n", FakeDaemon(fail=True))
+    response = metrics.handle_http(b"GET /metrics HTTP/1.1\r\n\r\n", fake(fail=True))
     assert response.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     [record] = [r for r in caplog.records if getattr(r, "event", "") == "metrics-scrape-failed"]
     assert record.exc_info is not None
@@ -272,7 +256,7 @@ async def _exchange(port: int, data: bytes) -> bytes:
 
 def test_http_server_on_a_real_socket() -> None:
     async def scenario() -> None:
-        server = await metrics.serve_metrics("127.0.0.1", 0, FakeDaemon())
+        server = await metrics.serve_metrics("127.0.0.1", 0, fake())
         port = server.sockets[0].getsockname()[1]
         try:
             response = await _exchange(port, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")

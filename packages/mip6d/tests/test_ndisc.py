@@ -6,7 +6,6 @@ from __future__ import annotations
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
-from mip6d.adapters import LinkRouters
 from mip6d.core.bul import HomeRegistration
 from mip6d.core.mobile import (
     CareOfAddressAvailable,
@@ -14,7 +13,8 @@ from mip6d.core.mobile import (
     HomeLinkDetected,
     MobileConfig,
 )
-from mip6d.ndisc import icmp6_filter, interface_dad_timing
+from mip6d.shell.adapters import LinkRouters
+from mip6d.shell.ndisc import icmp6_filter, interface_dad_timing
 from mip6d.wire import nd
 from mip6d.wire.checksum import pseudo_header_checksum, verify_pseudo_header_checksum
 from mip6d.wire.errors import DecodeError

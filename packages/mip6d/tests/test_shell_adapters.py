@@ -9,9 +9,7 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 
 import pytest
-from fakes import FakeIPRoute
-from mip6d.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
-from mip6d.config import parse
+from mip6d.config import NodeRole, parse
 from mip6d.core.effects import (
     AddAddress,
     AddTunnel,
@@ -21,17 +19,22 @@ from mip6d.core.effects import (
     RemoveXfrmState,
     SendMessage,
     XfrmRoProto,
+    inverse,
 )
+from mip6d.core.ipsec import RO_POLICIES
 from mip6d.core.mobile import (
     CareOfAddressAvailable,
     CareOfAddressGone,
     HomeLinkDetected,
     HomeLinkLost,
 )
-from mip6d.kernel import Kernel, XfrmPolicy, xfrm_policy_argv, xfrm_state_argv
-from mip6d.mhsocket import MalformedPacket, Received, encode_send, parse_received
-from mip6d.netlink_events import IFA_F_TENTATIVE, AddressChange
+from mip6d.shell.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
+from mip6d.shell.kernel import Kernel, xfrm_policy_argv, xfrm_state_argv
+from mip6d.shell.mhsocket import MalformedPacket, Received, encode_send, parse_received
+from mip6d.shell.netlink_events import IFA_F_TENTATIVE, AddressChange
 from mip6d.wire import exthdr, mh
+
+from testkit.mip6d_fakes import FakeIPRoute
 
 pytestmark = pytest.mark.unit
 
@@ -177,10 +180,14 @@ def test_xfrm_commands() -> None:
         "ip", "xfrm", "state", "delete", "src", str(HA), "dst", str(HOA), "proto", "route2",
         "spi", "0",
     ]
-    assert xfrm_policy_argv(XfrmPolicy(5, XfrmRoProto.HAO), add=True) == [
+    assert xfrm_policy_argv(RO_POLICIES[NodeRole.HA]) == [
         "ip", "xfrm", "policy", "update", "dir", "in", "src", "::/0", "dst", "::/0", "proto",
         "135", "type", "5", "priority", "1000", "tmpl", "proto", "hao", "mode", "ro",
         "level", "use",
+    ]
+    assert xfrm_policy_argv(inverse(RO_POLICIES[NodeRole.MN])) == [
+        "ip", "xfrm", "policy", "delete", "dir", "in", "src", "::/0", "dst", "::/0", "proto",
+        "135", "type", "6",
     ]
 
 

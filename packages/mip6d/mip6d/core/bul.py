@@ -35,10 +35,12 @@ address to the home agent, the home address on it as a /128 home address, a defa
 route through it in table :attr:`MnSettings.mip6_table`, a rule sending traffic from the
 home address to that table, and a ``proto route2`` state so that the home agent's
 Binding Acknowledgement, sent to the care-of address with a type 2 routing header, is
-accepted. A mobile router adds, per mobile network prefix, a rule looking up traffic
-from the prefix in that table and a rule looking up traffic to the prefix in the main
-table. On the home link the home address sits on the home interface (``nodad``: the
-home agent may still be defending it, section 11.5.5).
+accepted; a protected registration (:attr:`HomeRegistration.protected`) also a ``proto
+hao`` state naming the care-of address, whose Home Address option the kernel adds to the
+Binding Updates it puts under ESP. A mobile router adds, per mobile network prefix, a
+rule looking up traffic from the prefix in that table and a rule looking up traffic to
+the prefix in the main table. On the home link the home address sits on the home
+interface (``nodad``: the home agent may still be defending it, section 11.5.5).
 
 Refresh point: :attr:`MnSettings.refresh_after` = 0.8, i.e. a refresh when a fifth of the
 granted lifetime remains (the rebinding point T2 = 0.8 of DHCPv6, RFC 8415 section
@@ -161,6 +163,10 @@ class HomeRegistration:
     """Put the care-of address in an Alternate Care-of Address option, which RFC 6275
     section 11.7.1 asks of every home registration, since ESP does not cover the
     source address (``UseAltCoa``)."""
+    protected: bool = False
+    """Binding Updates go under ESP (RFC 3776 section 3.1): sent from the home address,
+    the kernel adds ESP and then the Home Address option from the entry's ``hao`` state,
+    which names the care-of address."""
 
     def __post_init__(self) -> None:
         where = f"home registration {self.home_address}"
@@ -374,7 +380,7 @@ def binding_update(entry: BulEntry, now: float, deregister: bool = False) -> Sen
         options.extend(MobileNetworkPrefix(p) for p in reg.mobile_network_prefixes)
     lifetime = 0 if deregister else _requested_lifetime(entry, now)
     bu = BindingUpdate(entry.sequence, lifetime, flags, tuple(options))
-    if at_home:
+    if at_home or reg.protected:  # protected: the kernel's hao state adds the option
         return SendMessage(bu, home, reg.home_agent)
     return SendMessage(bu, care_of, reg.home_agent, home_address_option=home)
 
@@ -406,12 +412,20 @@ def _send(
     record = log(
         "binding-update-sent",
         **_event_fields(entry),
-        src=message.src,
+        src=_signalling_address(entry, message),
         sequence=sequence,
         lifetime=bu.lifetime_seconds,
         timeout=timeout,
     )
     return entry, (message, record)
+
+
+def _signalling_address(entry: BulEntry, message: SendMessage) -> IPv6Address:
+    """Where a Binding Update leaves from on the wire: a protected one away from home
+    from the care-of address of its ``hao`` state."""
+    if entry.registration.protected and entry.home_link is None and entry.care_of is not None:
+        return entry.care_of
+    return message.src
 
 
 def _register(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
@@ -682,12 +696,15 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
     if entry.state not in _AWAY_WITH_STATE or signalling_coa is None:
         return ()
     route2 = AddXfrmState(XfrmRoProto.ROUTE2, reg.home_agent, home, signalling_coa)
+    hao = ((AddXfrmState(XfrmRoProto.HAO, home, reg.home_agent, signalling_coa),)
+           if reg.protected else ())
     if entry.registered_coa is None:
-        return (route2,)
+        return (route2, *hao)
     home_host = IPv6Network(home)
     effects: list[Effect] = [
         AddTunnel(reg.tunnel, entry.registered_coa, reg.home_agent),
         route2,
+        *hao,
         AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
         AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
         AddRule(s.hoa_out_priority, s.mip6_table, source=home_host),

@@ -18,6 +18,11 @@ effect                       what the shell does (Linux)
 :class:`AddRule`             ``ip -6 rule add prio P [from S] [to D] lookup T``
 :class:`AddXfrmState`        ``ip xfrm state add src S dst D proto {route2|hao} mode ro
                              coa C`` (route-optimisation transforms, no keys)
+:class:`AddXfrmPolicy`       ``ip xfrm policy update dir D src S dst D proto P [type T]
+                             priority N tmpl ...`` (ESP required and/or a
+                             route-optimisation transform, RFC 3776)
+:class:`AddEspSa`            ``ip xfrm state add ... proto esp spi SPI reqid R mode
+                             transport ...`` (a statically keyed SA, RFC 3776)
 :class:`CheckDuplicateAddress`  Duplicate Address Detection on the home link for a home
                              address (RFC 6275 section 10.3.1); the result goes back to
                              :meth:`mip6d.core.homeagent.HomeAgent.dad_complete`
@@ -50,21 +55,24 @@ lists, so no state machine writes a teardown by hand.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import Flag, IntEnum, StrEnum
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from typing import TypeAlias
 
+from mip6d.config.model import StaticKey
 from mip6d.wire.mh import BindingAck, BindingError, BindingUpdate
 
 __all__ = [
     "MAIN_TABLE",
     "MH_PROTOCOL",
     "AddAddress",
+    "AddEspSa",
     "AddProxyNeighbour",
     "AddRoute",
     "AddRule",
     "AddTunnel",
+    "AddXfrmPolicy",
     "AddXfrmState",
     "CancelTimer",
     "ChangeTunnel",
@@ -75,15 +83,18 @@ __all__ = [
     "MigrateKeying",
     "MobilityMessage",
     "RemoveAddress",
+    "RemoveEspSa",
     "RemoveProxyNeighbour",
     "RemoveRoute",
     "RemoveRule",
     "RemoveTunnel",
+    "RemoveXfrmPolicy",
     "RemoveXfrmState",
     "SendMessage",
     "StartTimer",
     "TimerKey",
     "TimerKind",
+    "XfrmDirection",
     "XfrmRoProto",
     "diff",
     "flag_names",
@@ -113,6 +124,13 @@ class XfrmRoProto(IntEnum):
     """``proto route2``: type 2 routing header (RFC 6275 section 6.4), IPPROTO_ROUTING."""
     HAO = 60
     """``proto hao``: Home Address destination option (section 6.3), IPPROTO_DSTOPTS."""
+
+
+class XfrmDirection(StrEnum):
+    """Which way an XFRM policy looks at packets (``ip xfrm policy ... dir``)."""
+
+    IN = "in"
+    OUT = "out"
 
 
 class TimerKind(StrEnum):
@@ -286,6 +304,62 @@ class RemoveXfrmState:
     coa: IPv6Address
 
 
+@dataclass(frozen=True, slots=True)
+class AddXfrmPolicy:
+    """An XFRM policy for packets ``src`` -> ``dst`` of IP protocol ``proto`` (and, for
+    the Mobility Header, of type ``mh_type``) in ``direction``: with ``esp_reqid``, ESP
+    in transport mode between the selector's addresses is required (RFC 3776); with
+    ``ro``, the route-optimisation transform comes next, optional (``level use``). The
+    kernel consults a lower ``priority`` number first."""
+
+    direction: XfrmDirection
+    src: IPv6Network
+    dst: IPv6Network
+    proto: int
+    mh_type: int | None
+    priority: int
+    esp_reqid: int | None = None
+    ro: XfrmRoProto | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveXfrmPolicy:
+    """Delete the policy added by the matching :class:`AddXfrmPolicy`."""
+
+    direction: XfrmDirection
+    src: IPv6Network
+    dst: IPv6Network
+    proto: int
+    mh_type: int | None
+    priority: int
+    esp_reqid: int | None = None
+    ro: XfrmRoProto | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AddEspSa:
+    """A manually keyed ESP security association in transport mode, ``src`` -> ``dst``
+    (RFC 3776 section 5.1 allows manual keying). The key stays out of ``repr`` and so
+    out of the logs."""
+
+    src: IPv6Address
+    dst: IPv6Address
+    spi: int
+    reqid: int
+    key: StaticKey = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveEspSa:
+    """Delete the SA added by the matching :class:`AddEspSa`."""
+
+    src: IPv6Address
+    dst: IPv6Address
+    spi: int
+    reqid: int
+    key: StaticKey = field(repr=False)
+
+
 # -- requests, timers, logs ------------------------------------------------------------
 
 
@@ -381,6 +455,10 @@ Effect: TypeAlias = (
     | RemoveRule
     | AddXfrmState
     | RemoveXfrmState
+    | AddXfrmPolicy
+    | RemoveXfrmPolicy
+    | AddEspSa
+    | RemoveEspSa
     | MigrateKeying
     | CheckDuplicateAddress
     | StartTimer
@@ -397,6 +475,8 @@ _TWINS: Mapping[type, type] = {
     AddAddress: RemoveAddress,
     AddRule: RemoveRule,
     AddXfrmState: RemoveXfrmState,
+    AddXfrmPolicy: RemoveXfrmPolicy,
+    AddEspSa: RemoveEspSa,
 }
 _INVERSES: Mapping[type, type] = {**_TWINS, **{r: a for a, r in _TWINS.items()}}
 _REMOVALS = frozenset(_TWINS.values())

@@ -1,14 +1,16 @@
 """Static IPsec protection of Binding Updates and Acknowledgements (RFC 3776).
 
 Pure: from the configuration's ``IPsecPolicySet`` blocks and their ``StaticKey``s to the
-ESP security associations and the XFRM policies the kernel needs, and to the ``ip xfrm``
-command lines that install and remove them. Measured in the kernel lab:
+ESP security associations and the XFRM policies the kernel needs, declared as effects
+(:class:`Keying`'s ``desired_state``, which the shell reconciles with what it installed;
+the ``ip xfrm`` command lines are the kernel adapter's). Measured in the kernel lab:
 
 * The Binding Update travels as IPv6 (care-of address) | Destination Options (Home
   Address option) | ESP | MH (RFC 3776 section 3.1). On the mobile node the kernel builds
   it: the socket sends from the home address, the out policy's templates are ESP in
   transport mode and then ``hao`` in route-optimisation mode, whose state carries the
-  care-of address (:func:`mobile_hao_state_argv`, changed on every movement).
+  care-of address (declared by :func:`mip6d.core.bul.desired_state` for a protected
+  registration, changed on every movement).
 * The home agent's kernel swaps the Home Address option in (wildcard ``hao`` state),
   then checks ESP; its in policy for that home address requires ESP with the node's
   reqid, so a Binding Update without it never reaches the daemon (the kernel counts
@@ -22,7 +24,7 @@ command lines that install and remove them. Measured in the kernel lab:
 
 Payload protection (``IPsecPolicy TunnelPayload``, RFC 3776 section 4.4: everything the
 mobile node and the home agent tunnel to each other goes under ESP) is
-:func:`tunnel_commands`. On the wire RFC 3776's tunnel-mode ESP is outer IPv6 (care-of
+:func:`tunnel_effects`. On the wire RFC 3776's tunnel-mode ESP is outer IPv6 (care-of
 address <-> home agent) | ESP | inner IPv6 packet. The kernel's ip6ip6 device already
 builds outer IPv6 | inner IPv6 and runs its output through XFRM (``ip6_tnl_xmit``), so a
 transport-mode ESP SA on that outer packet (selector: care-of address <-> home agent,
@@ -37,13 +39,11 @@ messages) cannot be told apart on the outer packet and are not installed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, IPv6Network
 
 from mip6d.config.model import (
-    AlgorithmKind,
     Config,
     IPsecPolicySet,
     IPsecPolicyType,
@@ -51,25 +51,33 @@ from mip6d.config.model import (
     SaDirection,
     StaticKey,
 )
-from mip6d.core.effects import MigrateKeying
+from mip6d.core.effects import (
+    AddEspSa,
+    AddXfrmPolicy,
+    Effect,
+    MigrateKeying,
+    XfrmDirection,
+    XfrmRoProto,
+)
 from mip6d.wire.mh import MHType
 from mip6d.wire.xfrm import KmAddress, MigrateEntry, PolicyDir, migrate_message
 
 __all__ = [
     "MH_PROTOCOL",
     "POLICY_PRIORITY",
-    "Direction",
+    "RO_POLICIES",
+    "WILDCARD_PRIORITY",
     "EspSa",
+    "Keying",
     "MhPolicy",
     "MigrateRequest",
     "StaticIPsec",
     "TunnelKeys",
     "migrate_requests",
-    "mobile_hao_state_argv",
-    "policy_argv",
-    "sa_argv",
+    "policy_effect",
+    "static_effects",
     "static_ipsec",
-    "tunnel_commands",
+    "tunnel_effects",
     "tunnel_keys",
 ]
 
@@ -80,11 +88,6 @@ IPV6_IN_IPV6 = 41
 POLICY_PRIORITY = 100
 # The policy types whose traffic is the Binding Update and Acknowledgement.
 _BINDING_TYPES = (IPsecPolicyType.HOME_REG_BINDING, IPsecPolicyType.MH)
-
-
-class Direction(StrEnum):
-    IN = "in"
-    OUT = "out"
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,12 @@ class MhPolicy:
     """An XFRM policy for one Mobility Header type between two addresses: ESP with
     ``reqid`` required, then (``ro``) the route-optimisation header used alongside."""
 
-    direction: Direction
+    direction: XfrmDirection
     src: IPv6Address
     dst: IPv6Address
     mh_type: MHType
     reqid: int
-    ro: str | None  # "hao", "route2" or None
+    ro: XfrmRoProto | None
 
 
 @dataclass(frozen=True)
@@ -163,68 +166,51 @@ def static_ipsec(config: Config) -> StaticIPsec:
                 sas.append(EspSa(src, dst, key.spi, key.reqid, key))
         if role is NodeRole.HA:
             policies += [
-                MhPolicy(Direction.IN, home, ha, MHType.BU, to_ha, "hao"),
-                MhPolicy(Direction.OUT, ha, home, MHType.BA, to_mn, None),
+                MhPolicy(XfrmDirection.IN, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
+                MhPolicy(XfrmDirection.OUT, ha, home, MHType.BA, to_mn, None),
             ]
         else:
             policies += [
-                MhPolicy(Direction.OUT, home, ha, MHType.BU, to_ha, "hao"),
-                MhPolicy(Direction.IN, ha, home, MHType.BA, to_mn, "route2"),
+                MhPolicy(XfrmDirection.OUT, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
+                MhPolicy(XfrmDirection.IN, ha, home, MHType.BA, to_mn, XfrmRoProto.ROUTE2),
             ]
     return StaticIPsec(tuple(sas), tuple(policies))
 
 
-def _algorithms(key: StaticKey) -> list[str]:
-    words = []
-    for keyed in (key.encryption, key.authentication):
-        if keyed is None:
-            continue
-        algorithm = keyed.algorithm
-        hexkey = "0x" + keyed.key.hex() if keyed.key else '""'
-        if algorithm.kind is AlgorithmKind.AEAD:
-            words += ["aead", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
-        elif algorithm.kind is AlgorithmKind.AUTHENTICATION:
-            words += ["auth-trunc", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
-        else:
-            words += ["enc", algorithm.xfrm_name, hexkey]
-    return words
+_ANYWHERE = IPv6Network("::/0")
+WILDCARD_PRIORITY = 1000
+"""A higher number than the per-node policies (:data:`POLICY_PRIORITY`): the kernel
+consults a protected home address's own policy first, so an unprotected Binding Update
+of that node cannot pass through the wildcard one."""
+
+RO_POLICIES: Mapping[NodeRole, AddXfrmPolicy] = {
+    NodeRole.HA: AddXfrmPolicy(XfrmDirection.IN, _ANYWHERE, _ANYWHERE, MH_PROTOCOL,
+                               MHType.BU, WILDCARD_PRIORITY, ro=XfrmRoProto.HAO),
+    NodeRole.MN: AddXfrmPolicy(XfrmDirection.IN, _ANYWHERE, _ANYWHERE, MH_PROTOCOL,
+                               MHType.BA, WILDCARD_PRIORITY, ro=XfrmRoProto.ROUTE2),
+}
+"""The inbound policy each role needs whatever the keying: it accepts Mobility Header
+messages of one type carrying the route-optimisation transform (``level use``: the same
+messages without it pass too). Without it the kernel drops a Binding Update with a Home
+Address option (type 5) or a Binding Acknowledgement with a type 2 routing header (type
+6) and counts XfrmInNoPols."""
 
 
-def sa_argv(sa: EspSa, add: bool) -> list[str]:
-    """``ip xfrm state add|delete`` for one SA. The keys are on this command line; the
-    command runner redacts them in what it logs (:func:`mip6d.command.command_line`)."""
-    ident = ["src", str(sa.src), "dst", str(sa.dst), "proto", "esp", "spi", hex(sa.spi)]
-    if not add:
-        return ["ip", "xfrm", "state", "delete", *ident]
-    return ["ip", "xfrm", "state", "add", *ident, "reqid", str(sa.reqid), "mode", "transport",
-            *_algorithms(sa.key)]
+def sa_effect(sa: EspSa) -> AddEspSa:
+    return AddEspSa(sa.src, sa.dst, sa.spi, sa.reqid, sa.key)
 
 
-def policy_argv(policy: MhPolicy, add: bool) -> list[str]:
-    """``ip xfrm policy update|delete`` for one Mobility Header policy."""
-    selector = ["dir", policy.direction.value, "src", f"{policy.src}/128",
-                "dst", f"{policy.dst}/128", "proto", str(MH_PROTOCOL),
-                "type", str(int(policy.mh_type))]
-    if not add:
-        return ["ip", "xfrm", "policy", "delete", *selector]
-    templates = ["tmpl", "src", str(policy.src), "dst", str(policy.dst), "proto", "esp",
-                 "mode", "transport", "reqid", str(policy.reqid), "level", "required"]
-    if policy.ro is not None:
-        templates += ["tmpl", "proto", policy.ro, "mode", "ro", "level", "use"]
-    return ["ip", "xfrm", "policy", "update", *selector,
-            "priority", str(POLICY_PRIORITY), *templates]
+def policy_effect(policy: MhPolicy) -> AddXfrmPolicy:
+    """The XFRM policy of one Mobility Header policy: ESP with its reqid, then the
+    route-optimisation header used alongside."""
+    return AddXfrmPolicy(policy.direction, IPv6Network(policy.src), IPv6Network(policy.dst),
+                         MH_PROTOCOL, int(policy.mh_type), POLICY_PRIORITY, policy.reqid,
+                         policy.ro)
 
 
-def mobile_hao_state_argv(home: IPv6Address, ha: IPv6Address, care_of: IPv6Address | None
-                          ) -> list[str]:
-    """The mobile node's ``hao`` state that makes its kernel send the Binding Update from
-    ``care_of`` with a Home Address option; with ``care_of`` None, its removal. (The
-    caller removes the old state before adding the new one: ``ip xfrm state update``
-    fails when there is none.)"""
-    ident = ["src", str(home), "dst", str(ha), "proto", "hao", "spi", "0"]
-    if care_of is None:
-        return ["ip", "xfrm", "state", "delete", *ident]
-    return ["ip", "xfrm", "state", "add", *ident, "mode", "ro", "coa", str(care_of)]
+def static_effects(ipsec: StaticIPsec) -> tuple[Effect, ...]:
+    """The install list of the static SAs and policies: SAs before their policies."""
+    return (*(sa_effect(sa) for sa in ipsec.sas), *(policy_effect(p) for p in ipsec.policies))
 
 
 @dataclass(frozen=True)
@@ -260,35 +246,48 @@ def tunnel_keys(config: Config) -> dict[IPv6Address, TunnelKeys]:
     return out
 
 
-def _tunnel_policy_argv(direction: Direction, src: IPv6Address, dst: IPv6Address,
-                        reqid: int, add: bool) -> list[str]:
-    selector = ["dir", direction.value, "src", f"{src}/128", "dst", f"{dst}/128",
-                "proto", str(IPV6_IN_IPV6)]
-    if not add:
-        return ["ip", "xfrm", "policy", "delete", *selector]
-    return ["ip", "xfrm", "policy", "update", *selector, "priority", str(POLICY_PRIORITY),
-            "tmpl", "src", str(src), "dst", str(dst), "proto", "esp", "mode", "transport",
-            "reqid", str(reqid), "level", "required"]
-
-
-def tunnel_commands(keys: TunnelKeys, care_of: IPv6Address, role: NodeRole
-                    ) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
-    """``(add, remove)`` command pairs protecting the tunnel between ``care_of`` and the
-    home agent, in install order (SAs, then policies; with dynamic keying the policies
-    only, whose first packet makes the kernel ask the keying daemon for the SAs)."""
+def tunnel_effects(keys: TunnelKeys, care_of: IPv6Address, role: NodeRole
+                   ) -> tuple[Effect, ...]:
+    """The install list protecting the tunnel between ``care_of`` and the home agent:
+    SAs, then policies (with dynamic keying the policies only, whose first packet makes
+    the kernel ask the keying daemon for the SAs)."""
     up = (care_of, keys.ha, keys.reqid_to_ha)
     down = (keys.ha, care_of, keys.reqid_to_mn)
     out_sa, in_sa = (up, down) if role is NodeRole.MN else (down, up)
-    pairs = []
+    effects: list[Effect] = []
     if keys.to_ha is not None and keys.to_mn is not None:
-        up_sa = EspSa(care_of, keys.ha, keys.to_ha.spi, keys.reqid_to_ha, keys.to_ha)
-        down_sa = EspSa(keys.ha, care_of, keys.to_mn.spi, keys.reqid_to_mn, keys.to_mn)
-        sas = (up_sa, down_sa) if role is NodeRole.MN else (down_sa, up_sa)
-        pairs += [(sa_argv(sa, add=True), sa_argv(sa, add=False)) for sa in sas]
-    for direction, (src, dst, reqid) in ((Direction.OUT, out_sa), (Direction.IN, in_sa)):
-        pairs.append((_tunnel_policy_argv(direction, src, dst, reqid, add=True),
-                      _tunnel_policy_argv(direction, src, dst, reqid, add=False)))
-    return tuple((tuple(add), tuple(remove)) for add, remove in pairs)
+        up_sa = AddEspSa(care_of, keys.ha, keys.to_ha.spi, keys.reqid_to_ha, keys.to_ha)
+        down_sa = AddEspSa(keys.ha, care_of, keys.to_mn.spi, keys.reqid_to_mn, keys.to_mn)
+        effects += (up_sa, down_sa) if role is NodeRole.MN else (down_sa, up_sa)
+    for direction, (src, dst, reqid) in ((XfrmDirection.OUT, out_sa), (XfrmDirection.IN, in_sa)):
+        effects.append(AddXfrmPolicy(direction, IPv6Network(src), IPv6Network(dst),
+                                     IPV6_IN_IPV6, None, POLICY_PRIORITY, reqid))
+    return tuple(effects)
+
+
+@dataclass(frozen=True)
+class Keying:
+    """What this node's configuration says to protect (RFC 3776): the static SAs and
+    Mobility Header policies, and the home addresses whose tunnel goes under ESP."""
+
+    static: StaticIPsec
+    tunnels: Mapping[IPv6Address, TunnelKeys]
+
+    @classmethod
+    def of(cls, config: Config) -> Keying:
+        return cls(static_ipsec(config), tunnel_keys(config))
+
+    def desired_state(self, role: NodeRole,
+                      care_ofs: Iterable[tuple[IPv6Address, IPv6Address]]) -> tuple[Effect, ...]:
+        """The IPsec install list of a node of ``role`` whose bindings are ``care_ofs``
+        (home address, care-of address): the role's route-optimisation policy, the
+        static SAs and policies, then each protected binding's tunnel protection."""
+        effects: list[Effect] = [RO_POLICIES[role], *static_effects(self.static)]
+        for home, care_of in care_ofs:
+            keys = self.tunnels.get(home)
+            if keys is not None:
+                effects += tunnel_effects(keys, care_of, role)
+        return tuple(dict.fromkeys(effects))
 
 
 @dataclass(frozen=True)
@@ -307,7 +306,7 @@ class MigrateRequest:
                                self.kmaddress, sequence)
 
 
-def migrate_requests(ipsec: StaticIPsec, tunnels: dict[IPv6Address, TunnelKeys],
+def migrate_requests(ipsec: StaticIPsec, tunnels: Mapping[IPv6Address, TunnelKeys],
                      role: NodeRole, move: MigrateKeying) -> tuple[MigrateRequest, ...]:
     """The XFRM_MSG_MIGRATE messages for ``move`` (RFC 4877 section 6), one per policy,
     each naming its own SAs (strongSwan moves the CHILD_SA of the last entry's reqid):

@@ -4,7 +4,7 @@ detection (RFC 6275 section 11.5.1).
 :class:`NetlinkMonitor` owns a plain rtnetlink socket bound to the IPv6 address and link
 groups (pass another for tests), decodes what it reads with pyroute2's rtnetlink
 marshal, and turns the messages into :class:`AddressChange` values;
-:func:`mip6d.adapters.movement_events` decides what they mean to a mobile node.
+:func:`mip6d.shell.adapters.movement_events` decides what they mean to a mobile node.
 
 Why not pyroute2's ``IPRoute.bind()``: its synchronous API reads the socket into its own
 buffer, so a ``select`` on its descriptor can stay silent while an event waits in that

@@ -1,30 +1,42 @@
 """Stand-ins for the daemon shell's I/O, for in-process tests of a real
-:class:`~mip6d.daemon.Daemon`: a netlink that keeps the kernel's state (links,
+:class:`~mip6d.shell.loop.Daemon`: a netlink that keeps the kernel's state (links,
 addresses, routes, proxy neighbours, rules) and answers like pyroute2's ``IPRoute``
 (errno on what is missing or already there), a Mobility Header socket with an inbox,
 a Duplicate Address Detection prober that answers when told, and a command runner
-that keeps the ``ip xfrm`` lines."""
+that keeps the ``ip xfrm`` lines. And for what talks to a daemon (the control socket,
+mip6ctl, the metrics endpoint, HAiku): one daemon answering the control protocol from
+canned data, and a control socket server for it in a thread."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import Any
 
-from mip6d.config import load
+from mip6d import __version__, control
+from mip6d.command import CommandError
+from mip6d.config import ConfigError, load
+from mip6d.core.bcache import Binding
 from mip6d.core.effects import SendMessage
-from mip6d.daemon import Daemon
-from mip6d.kernel import Kernel
-from mip6d.mhsocket import Received
-from mip6d.ndisc import DadResult
+from mip6d.shell.kernel import Kernel
+from mip6d.shell.loop import Daemon
+from mip6d.shell.mhsocket import Received
+from mip6d.shell.ndisc import DadResult
 from mip6d.wire import mh
 
-__all__ = ["FakeDad", "FakeIPRoute", "FakeMhSocket", "NetlinkError", "Rig", "Runner",
-           "binding_update_from", "rig"]
+__all__ = ["EXAMPLES", "ControlServer", "FakeDad", "FakeDaemon", "FakeHomeAgent", "FakeIPRoute",
+           "FakeMhSocket", "NetlinkError", "ReloadingHomeAgent", "Rig", "Runner",
+           "SilentDaemon", "StandInHomeAgent", "binding", "binding_update_from", "rig"]
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "packages" / "mip6d" / "examples"
+"""mip6d's example configurations."""
 
 
 class NetlinkError(Exception):
@@ -193,11 +205,9 @@ class Runner:
         self.refuse: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str], tolerate: Sequence[str]) -> str:
-        from mip6d.command import CommandError  # noqa: PLC0415 - the shell's own error
-
         self.lines.append(list(argv))
         if any(list(argv[: len(r)]) == r for r in self.refuse):
-            raise CommandError(f"{' '.join(argv)}: exit status 2: RTNETLINK answers: refused")
+            raise CommandError(" ".join(argv), 2, "RTNETLINK answers: refused")
         return ""
 
 
@@ -272,7 +282,7 @@ class FakeDad:
 
 @dataclass
 class Rig:
-    """A real :class:`~mip6d.daemon.Daemon` on the fakes above, its configuration in a
+    """A real :class:`~mip6d.shell.loop.Daemon` on the fakes above, its configuration in a
     file (so that reload reads it), its clock in :attr:`now`."""
 
     daemon: Daemon
@@ -317,3 +327,169 @@ def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ())
         dad_prober=lambda: dad,  # type: ignore[arg-type,return-value]
     )
     return Rig(daemon, ipr, runner, mh_socket, dad, config_path, now)
+
+
+OK = {"ok": True, "error": None}
+
+
+@dataclass
+class FakeDaemon:
+    """The control protocol (:class:`mip6d.control.Daemon`) answered from canned data;
+    ``status()`` raises ``fail_with`` when set. Not a home agent: no ``remove``."""
+
+    status_result: dict[str, Any] = field(
+        default_factory=lambda: {"version": __version__, "role": "HA", "pid": 42})
+    binding_records: list[dict[str, Any]] = field(default_factory=list)
+    bul_records: list[dict[str, Any]] = field(default_factory=list)
+    counter_values: dict[str, int] = field(default_factory=dict)
+    reload_result: dict[str, Any] = field(default_factory=lambda: dict(OK))
+    fail_with: Exception | None = None
+
+    def status(self) -> dict[str, Any]:
+        if self.fail_with is not None:
+            raise self.fail_with
+        return dict(self.status_result)
+
+    def bindings(self) -> list[dict[str, Any]]:
+        return list(self.binding_records)
+
+    def binding_update_list(self) -> list[dict[str, Any]]:
+        return list(self.bul_records)
+
+    def counters(self) -> dict[str, int]:
+        return dict(self.counter_values)
+
+    def reload(self) -> dict[str, Any]:
+        return self.reload_result
+
+
+@dataclass
+class FakeHomeAgent(FakeDaemon):
+    """A :class:`FakeDaemon` that also removes bindings (of ``binding_records``)."""
+
+    removed: list[IPv6Address] = field(default_factory=list)
+
+    def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
+        if home_address not in {IPv6Address(b["home_address"]) for b in self.binding_records}:
+            return {"ok": False, "error": f"no binding for {home_address}"}
+        self.removed.append(home_address)
+        return dict(OK)
+
+
+class ControlServer:
+    """mip6d's own control socket server (:func:`mip6d.control.serve`) for ``daemon`` at
+    ``path``, on its own event loop in a thread; :meth:`close` ends it."""
+
+    def __init__(self, path: Path, daemon: control.Daemon) -> None:
+        self.path = path
+        self.daemon = daemon
+        self.loop = asyncio.new_event_loop()
+        self.server = self.loop.run_until_complete(control.serve(path, daemon))
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop serving (a daemon that went down); again: nothing."""
+        if self.loop.is_closed():
+            return
+
+        async def shutdown() -> None:
+            await control.stop(self.server, self.path)
+            # Clients' connections too, inside the loop: a transport left to the garbage
+            # collector after the loop closed warns "Event loop is closed".
+            clients = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in clients:
+                task.cancel()
+            await asyncio.gather(*clients, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class ReloadingHomeAgent(FakeHomeAgent):
+    """A :class:`FakeHomeAgent` whose ``reload`` parses the configuration at
+    ``config_path`` with mip6d's own parser, include files and all (:attr:`config`), and
+    keeps each outcome in :attr:`reloads`."""
+
+    config_path: Path = Path("/etc/mip6d/mip6d.conf")
+    reloads: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.config = load(str(self.config_path))
+
+    def reload(self) -> dict[str, Any]:
+        try:
+            self.config = load(str(self.config_path))
+        except ConfigError as error:
+            outcome = {"ok": False, "error": str(error)}
+        else:
+            outcome = dict(OK)
+        self.reloads.append(outcome)
+        return outcome
+
+
+class StandInHomeAgent:
+    """A home agent for the service's tests: in ``directory``, mip6d's example
+    home-agent configuration, its ``nodes.d/`` and the control socket of a
+    :class:`ReloadingHomeAgent`; :meth:`stop` ends it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.nodes_dir = directory / "nodes.d"
+        self.nodes_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path = directory / "mip6d.conf"
+        self.config_path.write_text((EXAMPLES / "home-agent.conf").read_text())
+        self.socket_path = directory / "control.sock"
+        self.daemon = ReloadingHomeAgent(
+            status_result={"version": "test", "role": "HA", "pid": 0, "started_at": 0},
+            counter_values={"bu_received": 0, "ba_sent": 0}, config_path=self.config_path)
+        self.server = ControlServer(self.socket_path, self.daemon)
+
+    def stop(self) -> None:
+        self.server.close()
+
+
+def binding(home_address: str, care_of: str, now: float, *, lifetime: int = 420,
+            handovers: int = 0, **traffic: int) -> dict[str, Any]:
+    """A binding cache entry as mip6d's control socket sends it (its own record of a real
+    :class:`~mip6d.core.bcache.Binding`), registered a minute before ``now``; ``traffic``
+    adds fields the record may carry (``rx_bytes=...``)."""
+    entry = Binding(IPv6Address(home_address), IPv6Address(care_of),
+                    IPv6Address("2001:db8:1::1"), "eth0", "ip6tnl1", 7, mh.BUFlag.A | mh.BUFlag.H,
+                    lifetime, registered_at=now - 60, refreshed_at=now - 10,
+                    expires_at=now - 10 + lifetime, handovers=handovers)
+    return {**control.binding_record(entry, now), **traffic}
+
+
+class SilentDaemon:
+    """A control socket that accepts connections and never answers (a hung mip6d);
+    keeps the connections. A context manager, or ``close()``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.unlink(missing_ok=True)
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.accepted.append(self.server.accept()[0])
+
+    def close(self) -> None:
+        self.server.close()
+        for conn in self.accepted:
+            conn.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> SilentDaemon:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homeguy import packages, patched
+from homeguy.git import TOP
 from homeguy.lab.topology import Host, Topology
 from homeguy.run import run
 
 RECIPE = packages.PACKAGES / "strongswan-mip6"
 # In out/: the guest sees the checkout but not /var/cache (a tmpfs there).
-TREES = packages.TOP / "out" / "lab" / "strongswan"
+TREES = TOP / "out" / "lab" / "strongswan"
 STOCK_DEBS = patched.CACHE / "debian-debs"
 # Guest-local (/tmp), made afresh in each lab session.
 CREDENTIALS = Path("/tmp/homeguy-strongswan-credentials")

@@ -7,7 +7,7 @@ import sys
 from ipaddress import IPv6Address, IPv6Network
 
 from mip6d.core.effects import SendMessage
-from mip6d.mhsocket import MhSocket
+from mip6d.shell.mhsocket import MhSocket
 from mip6d.wire import mh
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 from homeguy.lab import installed
 from homeguy.lab.topology import Host, Topology
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 HOME = IPv6Network("2001:db8:1::/64")
 HA_ADDRESS = IPv6Address("2001:db8:1::1")
 CN_NET = IPv6Network("2001:db8:c::/64")
@@ -116,6 +117,30 @@ def dynamic_keying(config: str, policies: dict[str, int], hoa: IPv6Address = HOA
                     for kind, reqid in policies.items())
     return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n"
                           + DYNAMIC_KEYING.format(ha=HA_ADDRESS, hoa=hoa, policies=lines))
+
+
+MN_TO_HA, HA_TO_MN = 0x1011, 0x1012
+STATIC_POLICY_SET = f"""
+IPsecPolicySet {{
+    HomeAgentAddress {HA_ADDRESS};
+    HomeAddress {HOA}/64;
+    IPsecPolicy HomeRegBinding UseESP 11 12;
+    StaticKey MnToHa {MN_TO_HA:#x} 11 {{
+      Encryption aes-cbc 0x5e43216e03e5af3527f9780c6d2d2c76;
+      Authentication hmac-sha256 0x928951ce5f434382417ebba459d5680c7f92bb973b175ec6e41865ee0ff5cf53;
+    }}
+    StaticKey HaToMn {HA_TO_MN:#x} 12 {{
+      Encryption aes-cbc 0xa10873cfb90da723ac3aaac8db089131;
+      Authentication hmac-sha256 0x1c89c17d904db2e55752d116385d1244c828508f324a14a1d0c1d4489cb628e1;
+    }}
+}}
+"""
+
+
+def static_keying(config: str) -> str:
+    """``config`` (:func:`ha_config`, :func:`mn_config`) with RFC 3776 static keys for
+    the Binding Update and Acknowledgement (:data:`STATIC_POLICY_SET`)."""
+    return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + STATIC_POLICY_SET)
 
 
 @dataclass
@@ -237,6 +262,13 @@ def build(net: Topology, mn_on: str = "mn-f1") -> Mobility:
     net.radvd(r, {"r-f1": str(F1), "r-f2": str(F2)})
     cn_address = cn.wait_address("cn-ha", within=CN_NET)
     return Mobility(net, ha, r, cn, mn, cn_address)
+
+
+def tree_tool(module: str, *args: str) -> list[str]:
+    """The command line of ``testkit.<module>`` (a crafted Mobility Header sender) run
+    with the tree's mip6d: messages no daemon would send."""
+    path = f"{ROOT}:{ROOT / 'packages' / 'mip6d'}"
+    return ["env", f"PYTHONPATH={path}", sys.executable, "-m", f"testkit.{module}", *args]
 
 
 def ping_until(host: Host, address: IPv6Address, timeout: float = 20) -> float:

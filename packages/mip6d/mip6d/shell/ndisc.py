@@ -1,7 +1,7 @@
 """Neighbor Discovery sockets of the daemon: Duplicate Address Detection of home
 addresses on a home agent's home link, and Router Advertisements for a mobile node's
 movement detection. The decisions are pure (:mod:`mip6d.wire.nd`,
-:func:`mip6d.adapters.router_advertisement_events`); this is the socket side.
+:func:`mip6d.shell.adapters.router_advertisement_events`); this is the socket side.
 
 Why DAD from our own sockets rather than adding the home address (tentative) to the
 home interface and watching for ``dadfailed``: the kernel runs DAD only where
@@ -238,7 +238,7 @@ class ReceivedRa:
 class RaListener:
     """Router Advertisements on every interface (raw ICMPv6 socket, type 134 only); the
     checks of RFC 4861 section 6.1.2 (hop limit 255, link-local source, valid message)
-    are done here, the meaning is :func:`mip6d.adapters.router_advertisement_events`'."""
+    are done here, the meaning is :func:`mip6d.shell.adapters.router_advertisement_events`'."""
 
     def __init__(self, names: Callable[[int], str | None]) -> None:
         self.names = names

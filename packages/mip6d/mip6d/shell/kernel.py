@@ -2,14 +2,15 @@
 
 Links (ip6ip6 tunnels), addresses, routes, rules and proxy neighbours go through one
 pyroute2 ``IPRoute`` (pass another one, or a fake with the same methods, for tests);
-XFRM route-optimisation states and policies through ``ip xfrm`` and the one command
-runner (:mod:`mip6d.command`), since pyroute2 has no XFRM support; XFRM_MSG_MIGRATE
-(which iproute2 cannot send) as a raw netlink message (:mod:`mip6d.wire.xfrm`) through
-``xfrm_transport``, swappable for tests.
+XFRM states (route optimisation, statically keyed ESP) and policies through ``ip xfrm``
+and the one command runner (:mod:`mip6d.command`), since pyroute2 has no XFRM support;
+XFRM_MSG_MIGRATE (which iproute2 cannot send) as a raw netlink message
+(:mod:`mip6d.wire.xfrm`) through ``xfrm_transport``, swappable for tests.
 
 ``Add*`` effects are idempotent (replace), ``Remove*`` effects ignore an object that is
-already gone. :attr:`Kernel.installed` keeps what this daemon created, in install
-order, so that :meth:`Kernel.cleanup` removes exactly that at shutdown.
+already gone. :attr:`Kernel.installed` is the one record of what this daemon created, in
+install order: what the shell reconciles its declared IPsec state with, and what
+:meth:`Kernel.cleanup` removes at shutdown.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import socket
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -26,21 +28,26 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from mip6d.command import CommandError, run
+from mip6d.config.model import AlgorithmKind, StaticKey
 from mip6d.core.effects import (
     MAIN_TABLE,
     AddAddress,
+    AddEspSa,
     AddProxyNeighbour,
     AddRoute,
     AddRule,
     AddTunnel,
+    AddXfrmPolicy,
     AddXfrmState,
     ChangeTunnel,
     Effect,
     RemoveAddress,
+    RemoveEspSa,
     RemoveProxyNeighbour,
     RemoveRoute,
     RemoveRule,
     RemoveTunnel,
+    RemoveXfrmPolicy,
     RemoveXfrmState,
     XfrmRoProto,
     is_removal,
@@ -56,7 +63,7 @@ __all__ = [
     "KERNEL_EFFECTS",
     "Kernel",
     "KernelError",
-    "XfrmPolicy",
+    "esp_sa_argv",
     "xfrm_policy_argv",
     "xfrm_state_argv",
 ]
@@ -70,6 +77,7 @@ _UNSPECIFIED = IPv6Address("::")
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 _XFRM_EXISTS = ("File exists",)
 _XFRM_GONE = ("No such process", "No such file or directory")
+_RO_NAMES = {XfrmRoProto.ROUTE2: "route2", XfrmRoProto.HAO: "hao"}
 
 class KernelError(RuntimeError):
     """A kernel change failed; the message names the effect and the kernel's answer."""
@@ -79,7 +87,7 @@ def xfrm_state_argv(effect: AddXfrmState | RemoveXfrmState) -> list[str]:
     """``ip xfrm state add|delete`` for a route-optimisation state. A wildcard source
     (``::``) needs ``flag wildrecv`` (the kernel's ``xfrm6_input_addr`` only uses a
     state found with a wildcard address when it has that flag)."""
-    proto = "route2" if effect.proto is XfrmRoProto.ROUTE2 else "hao"
+    proto = _RO_NAMES[effect.proto]
     head = ["ip", "xfrm", "state"]
     where = ["src", str(effect.src), "dst", str(effect.dst), "proto", proto, "spi", "0"]
     if isinstance(effect, RemoveXfrmState):
@@ -90,41 +98,59 @@ def xfrm_state_argv(effect: AddXfrmState | RemoveXfrmState) -> list[str]:
     return argv
 
 
-WILDCARD_PRIORITY = 1000
+def xfrm_policy_argv(effect: AddXfrmPolicy | RemoveXfrmPolicy) -> list[str]:
+    """``ip xfrm policy update|delete`` for ``effect``: its selector, and for an update
+    its priority and templates (ESP required between the selector's addresses, then
+    the route-optimisation transform, optional). The selector names both prefixes:
+    without them iproute2 makes an IPv4 policy."""
+    selector = ["dir", str(effect.direction), "src", str(effect.src), "dst", str(effect.dst),
+                "proto", str(effect.proto)]
+    if effect.mh_type is not None:
+        selector += ["type", str(effect.mh_type)]
+    if isinstance(effect, RemoveXfrmPolicy):
+        return ["ip", "xfrm", "policy", "delete", *selector]
+    templates = []
+    if effect.esp_reqid is not None:
+        templates += ["tmpl", "src", str(effect.src.network_address),
+                      "dst", str(effect.dst.network_address), "proto", "esp",
+                      "mode", "transport", "reqid", str(effect.esp_reqid), "level", "required"]
+    if effect.ro is not None:
+        templates += ["tmpl", "proto", _RO_NAMES[effect.ro], "mode", "ro", "level", "use"]
+    return ["ip", "xfrm", "policy", "update", *selector, "priority", str(effect.priority),
+            *templates]
 
 
-class XfrmPolicy:
-    """An inbound policy that accepts Mobility Header messages of ``mh_type`` carrying
-    the route-optimisation transform ``proto`` (``level use``: optional, so the same
-    messages without it pass too). Without it the kernel drops a Binding Update with a
-    Home Address option (type 5) or a Binding Acknowledgement with a type 2 routing
-    header (type 6) and counts XfrmInNoPols."""
+def _algorithms(key: StaticKey) -> list[str]:
+    words = []
+    for keyed in (key.encryption, key.authentication):
+        if keyed is None:
+            continue
+        algorithm = keyed.algorithm
+        hexkey = "0x" + keyed.key.hex() if keyed.key else '""'
+        if algorithm.kind is AlgorithmKind.AEAD:
+            words += ["aead", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
+        elif algorithm.kind is AlgorithmKind.AUTHENTICATION:
+            words += ["auth-trunc", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
+        else:
+            words += ["enc", algorithm.xfrm_name, hexkey]
+    return words
 
-    def __init__(self, mh_type: int, proto: XfrmRoProto) -> None:
-        self.mh_type = mh_type
-        self.proto = proto
 
-
-def xfrm_policy_argv(policy: XfrmPolicy, add: bool) -> list[str]:
-    """``ip xfrm policy update|delete`` for ``policy`` (``src ::/0 dst ::/0``: without
-    them iproute2 makes an IPv4 policy)."""
-    sel = ["dir", "in", "src", "::/0", "dst", "::/0", "proto", "135", "type", str(policy.mh_type)]
-    if not add:
-        return ["ip", "xfrm", "policy", "delete", *sel]
-    proto = "route2" if policy.proto is XfrmRoProto.ROUTE2 else "hao"
-    # A higher number than the per-node IPsec policies (mip6d.ipsec.POLICY_PRIORITY):
-    # the kernel consults a protected home address's own policy first, so an
-    # unprotected Binding Update of that node cannot pass through this one.
-    return ["ip", "xfrm", "policy", "update", *sel, "priority", str(WILDCARD_PRIORITY),
-            "tmpl", "proto", proto, "mode", "ro", "level", "use"]
+def esp_sa_argv(effect: AddEspSa | RemoveEspSa) -> list[str]:
+    """``ip xfrm state add|delete`` for one SA. The keys are on this command line; the
+    command runner redacts them in what it logs (:func:`mip6d.command.command_line`)."""
+    ident = ["src", str(effect.src), "dst", str(effect.dst), "proto", "esp",
+             "spi", hex(effect.spi)]
+    if isinstance(effect, RemoveEspSa):
+        return ["ip", "xfrm", "state", "delete", *ident]
+    return ["ip", "xfrm", "state", "add", *ident, "reqid", str(effect.reqid),
+            "mode", "transport", *_algorithms(effect.key)]
 
 
 def _describe(effect: Effect) -> str:
-    return f"{type(effect).__name__}({', '.join(str(v) for v in _values(effect))})"
-
-
-def _values(effect: Effect) -> list[object]:
-    return [getattr(effect, name) for name in getattr(effect, "__slots__", ())]
+    """The effect as logged: its fields but the secret ones (``repr=False``: keys)."""
+    values = (getattr(effect, f.name) for f in fields(effect) if f.repr)
+    return f"{type(effect).__name__}({', '.join(str(v) for v in values)})"
 
 
 class Kernel:
@@ -146,9 +172,6 @@ class Kernel:
         self.runner = runner or (lambda argv, tolerate: run(argv, tolerate, self.log))
         self.proc_sys = proc_sys
         self.installed: list[Effect] = []
-        self.policies: list[XfrmPolicy] = []
-        # Removal command lines of what `install_command` added (IPsec SAs and policies).
-        self.commands: dict[tuple[str, ...], None] = {}
         # Sample keys of mip6d.metrics: kernel_changes/OPERATION, kernel_failures/OPERATION.
         self.counters: Counter[str] = Counter()
 
@@ -182,6 +205,10 @@ class Kernel:
                     and not (isinstance(e, AddAddress) and e.ifname == effect.name)
                 ]
 
+    def installed_of(self, kinds: tuple[type, ...]) -> tuple[Effect, ...]:
+        """What is installed of the effect types ``kinds``, in install order."""
+        return tuple(e for e in self.installed if isinstance(e, kinds))
+
     def cleanup(self) -> None:
         """Remove everything this daemon installed, last first; errors are logged."""
         for effect in teardown(self.installed):
@@ -189,21 +216,9 @@ class Kernel:
                 self.apply(effect)
             except KernelError as error:
                 self.log("error", "cleanup-failed", effect=_describe(effect), error=str(error))
-        for policy in reversed(self.policies):
-            try:
-                self.runner(xfrm_policy_argv(policy, add=False), _XFRM_GONE)
-            except CommandError as error:
-                self.log("error", "cleanup-failed", error=str(error))
-        for remove in reversed(list(self.commands)):
-            try:
-                self.runner(remove, _XFRM_GONE)
-            except CommandError as error:
-                self.log("error", "cleanup-failed", error=str(error))
         self.installed.clear()
-        self.policies.clear()
-        self.commands.clear()
 
-    # -- sysctls and policies ---------------------------------------------------------
+    # -- sysctls and XFRM messages ---------------------------------------------------------
 
     def sysctl(self, key: str, value: int) -> None:
         """Set ``net/ipv6/...`` style ``key`` (slashes or dots) to ``value``."""
@@ -247,35 +262,6 @@ class Kernel:
                               f"({os.strerror(error)})")
         self._count("xfrm-migrate", ok=True)
         self.log("info", "kernel", effect=what)
-
-    def install_command(self, add: Sequence[str], remove: Sequence[str]) -> None:
-        """Run ``add`` (an ``ip xfrm`` line); ``remove`` undoes it at cleanup."""
-        try:
-            self.runner(add, ())
-        except CommandError as error:
-            self._count("ipsec-install", ok=False)
-            raise KernelError(str(error)) from None
-        self._count("ipsec-install", ok=True)
-        self.commands[tuple(remove)] = None
-
-    def remove_command(self, remove: Sequence[str]) -> None:
-        """Undo one `install_command` (nothing to do if it is gone already)."""
-        self.commands.pop(tuple(remove), None)
-        try:
-            self.runner(remove, _XFRM_GONE)
-        except CommandError as error:
-            self._count("ipsec-remove", ok=False)
-            raise KernelError(str(error)) from None
-        self._count("ipsec-remove", ok=True)
-
-    def add_policy(self, policy: XfrmPolicy) -> None:
-        try:
-            self.runner(xfrm_policy_argv(policy, add=True), ())
-        except CommandError as error:
-            self._count("xfrm-policy", ok=False)
-            raise KernelError(str(error)) from None
-        self._count("xfrm-policy", ok=True)
-        self.policies.append(policy)
 
     # -- effects ----------------------------------------------------------------------
 
@@ -414,6 +400,21 @@ class Kernel:
     def _remove_xfrm_state(self, e: RemoveXfrmState) -> None:
         self.runner(xfrm_state_argv(e), _XFRM_GONE)
 
+    def _update_xfrm_policy(self, e: AddXfrmPolicy) -> None:
+        self.runner(xfrm_policy_argv(e), ())
+
+    def _remove_xfrm_policy(self, e: RemoveXfrmPolicy) -> None:
+        self.runner(xfrm_policy_argv(e), _XFRM_GONE)
+
+    def _add_esp_sa(self, e: AddEspSa) -> None:
+        # `ip xfrm state add` refuses an SA that exists (a leftover of a crash, with
+        # other keys perhaps) and `update` one that does not: replace it.
+        self._remove_esp_sa(RemoveEspSa(e.src, e.dst, e.spi, e.reqid, e.key))
+        self.runner(esp_sa_argv(e), ())
+
+    def _remove_esp_sa(self, e: RemoveEspSa) -> None:
+        self.runner(esp_sa_argv(e), _XFRM_GONE)
+
 
 _HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
     AddTunnel: Kernel._add_tunnel,
@@ -429,6 +430,10 @@ _HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
     RemoveRule: Kernel._remove_rule,
     AddXfrmState: Kernel._add_xfrm_state,
     RemoveXfrmState: Kernel._remove_xfrm_state,
+    AddXfrmPolicy: Kernel._update_xfrm_policy,
+    RemoveXfrmPolicy: Kernel._remove_xfrm_policy,
+    AddEspSa: Kernel._add_esp_sa,
+    RemoveEspSa: Kernel._remove_esp_sa,
 }
 """How :meth:`Kernel.apply` carries out each kernel effect."""
 

@@ -9,7 +9,7 @@ import time
 from ipaddress import IPv6Address
 
 from mip6d.core.effects import SendMessage
-from mip6d.mhsocket import MhSocket
+from mip6d.shell.mhsocket import MhSocket
 from mip6d.wire import mh
 
 

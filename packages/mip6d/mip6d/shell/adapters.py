@@ -19,6 +19,7 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 from mip6d.config import Config, NodeRole
 from mip6d.core.bul import HomeRegistration, MnSettings
+from mip6d.core.ipsec import static_ipsec
 from mip6d.core.mobile import (
     CareOfAddressAvailable,
     CareOfAddressGone,
@@ -28,7 +29,7 @@ from mip6d.core.mobile import (
     MovementEvent,
 )
 from mip6d.core.policy import MAX_LIFETIME, BindingAclPolicy, HomeAgentPolicy, HomeLink
-from mip6d.netlink_events import AddressChange
+from mip6d.shell.netlink_events import AddressChange
 from mip6d.wire.icmp6 import PrefixFlag, RouterAdvertisement
 
 __all__ = [
@@ -106,6 +107,7 @@ def mobile_config(config: Config) -> MobileConfig:
     if not config.home_links:
         raise AdapterError("a mobile node needs an MnHomeLink block")
     registrations = []
+    protected = static_ipsec(config).home_addresses
     for index, link in enumerate(config.home_links):
         if link.home_agent_address.is_unspecified:
             raise AdapterError(
@@ -122,6 +124,7 @@ def mobile_config(config: Config) -> MobileConfig:
                 mobile_network_prefixes=link.mobile_network_prefixes if link.is_mob_rtr else (),
                 explicit_mode=config.mob_rtr_use_explicit_mode,
                 key_management=config.key_mng_mob_capability,
+                protected=link.home_address.ip in protected,
             )
         )
     settings = MnSettings(

@@ -1,0 +1,476 @@
+"""The mip6d daemon: the thin shell around the pure core.
+
+One thread, one ``selectors`` loop over the Mobility Header socket, the sockets of the
+role's part (:mod:`mip6d.shell.homeagent`, :mod:`mip6d.shell.mobile`) and a wake-up
+pipe for signals; the core's timers decide the loop's timeout. Effects are applied in
+order through one table (:data:`EFFECT_HANDLERS`): kernel changes through
+:class:`~mip6d.shell.kernel.Kernel`, messages through
+:class:`~mip6d.shell.mhsocket.MhSocket`, timers here, log records to the structured log.
+The IPsec the configuration and the bindings call for is declared by the core
+(:class:`~mip6d.core.ipsec.Keying`) and reconciled with what the kernel adapter
+installed after every turn.
+
+Signals: SIGHUP reloads the configuration (the whole new file is validated first; an
+invalid one is logged with its file:line:column and the running one kept), SIGTERM and
+SIGINT stop cleanly (a mobile node deregisters; all kernel state the daemon created is
+removed; a home agent saves its binding cache first, so that a restart restores every
+binding).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from ipaddress import IPv6Address
+from typing import Any
+
+from mip6d import __version__, control
+from mip6d.config import Config, ConfigError, NodeRole, load
+from mip6d.core.effects import (
+    AddEspSa,
+    AddXfrmPolicy,
+    CancelTimer,
+    CheckDuplicateAddress,
+    Effect,
+    Log,
+    MigrateKeying,
+    SendMessage,
+    StartTimer,
+    TimerKey,
+    reconcile,
+)
+from mip6d.core.ipsec import Keying, migrate_requests, tunnel_effects
+from mip6d.logs import LOGGER, emit, log_event, set_debug_level
+from mip6d.metrics import label_value, sample_key, serve_metrics
+from mip6d.shell.adapters import AdapterError
+from mip6d.shell.homeagent import HomeAgentPart
+from mip6d.shell.kernel import KERNEL_EFFECTS, Kernel, KernelError
+from mip6d.shell.mhsocket import MalformedPacket, MhSocket
+from mip6d.shell.mobile import MobilePart
+from mip6d.shell.ndisc import DadProber
+from mip6d.shell.part import DaemonError, Part
+from mip6d.wire import mh
+
+__all__ = ["EFFECT_HANDLERS", "PARTS", "Daemon", "DaemonError"]
+
+IPSEC_EFFECTS = (AddEspSa, AddXfrmPolicy)
+"""The kernel objects :meth:`Daemon.sync_ipsec` owns."""
+
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+
+def _log(level: str, event: str, **fields: object) -> None:
+    """``log("info", "event", name=value, ...)`` into the daemon's structured log."""
+    log_event(LOGGER, _LEVELS.get(level, logging.INFO), event, **fields)
+
+
+PARTS: Mapping[NodeRole, Callable[[Daemon], Part]] = {
+    NodeRole.HA: HomeAgentPart,
+    NodeRole.MN: MobilePart,
+}
+"""The part of each role the daemon supports."""
+
+
+class Daemon:
+    """A home agent or mobile node daemon for one configuration file."""
+
+    def __init__(
+        self,
+        config_path: str,
+        config: Config,
+        log: Callable[..., None] | None = None,
+        kernel: Kernel | None = None,
+        mh_socket: MhSocket | None = None,
+        clock: Callable[[], float] = time.time,
+        dad_prober: Callable[[], DadProber] = DadProber,
+    ) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.log = log or _log
+        self.clock = clock
+        self.kernel = kernel or Kernel(log=self.log)
+        self.mh = mh_socket
+        self.dad_prober = dad_prober  # opened by the home agent at its first registration
+        self.part = Part(self)  # the role's, from start()
+        self.keying = Keying.of(config)
+        self.timers: dict[TimerKey, float] = {}
+        self.counts: Counter[str] = Counter()
+        self.started_at = clock()
+        self._stop = False
+        self._reload = False
+        self._waker = socket.socketpair()
+        self._calls: list[
+            tuple[Callable[[], dict[str, Any]], list[dict[str, Any]], threading.Event]
+        ] = []
+        self._servers: threading.Thread | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._readers: list[tuple[int, Callable[[], None]]] = []
+
+    # -- the control protocol (mip6d.control.Daemon), metrics and tests -------------
+
+    @property
+    def role(self) -> NodeRole:
+        return self.config.node_config
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "version": __version__,
+            "role": str(self.role),
+            "config": self.config_path,
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "uptime": round(self.clock() - self.started_at, 3),
+            **self.part.status(),
+        }
+
+    def bindings(self) -> list[dict[str, Any]]:
+        return self.part.bindings()
+
+    def binding_update_list(self) -> list[dict[str, Any]]:
+        return self.part.binding_update_list()
+
+    def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
+        """Drop a binding at an operator's request (control socket, home agent)."""
+        return self._in_main_loop(lambda: self.part.remove_binding(home_address))
+
+    def counters(self) -> dict[str, int]:
+        """Every counter by its sample key (:data:`mip6d.metrics.METRICS`)."""
+        return {**self.counts, **self.kernel.counters, **self.part.counters()}
+
+    def count(self, name: str, label: str | None = None, by: int = 1) -> None:
+        """Count ``by`` more of ``name`` (a family of :data:`mip6d.metrics.METRICS`)."""
+        if by:
+            self.counts[sample_key(name, label)] += by
+
+    # -- start ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Set up sockets and kernel state; :class:`DaemonError` if impossible."""
+        for warning in self.config.warnings:
+            self.log("warning", "config-warning", message=str(warning))
+        make_part = PARTS.get(self.role)
+        if make_part is None:
+            raise DaemonError(
+                f"{self.config_path}: NodeConfig {self.role}: only HA and MN are supported"
+            )
+        if self.mh is None:
+            self.mh = MhSocket()
+        try:
+            self.part = make_part(self)
+            self.part.start(self.clock())
+        except (AdapterError, KernelError, ValueError) as error:
+            raise DaemonError(f"{self.config_path}: {error}") from None
+
+    # -- effects ----------------------------------------------------------------------
+
+    def apply(self, effects: Sequence[Effect], now: float | None = None) -> bool:
+        """Apply ``effects`` in order; ``False`` if a kernel effect failed, which stops
+        the list (the core then says what to do, see the home agent's ``decide``).
+
+        ``now`` is the time the core was given for them: a timer is pushed back by
+        the time applying the effects before it took. The core counts a Binding
+        Update's retransmission timeout from ``now``, but the kernel changes that come
+        first can take a good part of a second (measured under TCG), and the timer
+        then fired soon after the message had actually left: a duplicate Binding
+        Update. (The core ignores a timer that fires late for it, never one that
+        fires early.)"""
+        for effect in effects:
+            try:
+                EFFECT_HANDLERS[type(effect)](self, effect, now)
+            except KernelError as error:
+                self.log("error", "kernel-effect-failed", error=str(error))
+                return False
+        return True
+
+    def _start_timer(self, effect: StartTimer, now: float | None) -> None:
+        delay = max(0.0, self.clock() - now) if now is not None else 0.0
+        self.timers[effect.key] = effect.at + delay
+
+    def _migrate_keying(self, move: MigrateKeying) -> None:
+        """XFRM_MSG_MIGRATE with the new KMADDRESS for each policy of the home address
+        (RFC 4877 section 6); a refusal is logged: the keying daemon then re-keys."""
+        requests = migrate_requests(self.keying.static, self.keying.tunnels, self.role, move)
+        for request in requests:
+            what = (f"migrate {request.src}->{request.dst} {request.direction.name.lower()} "
+                    f"kmaddress {request.kmaddress.local}->{request.kmaddress.remote}")
+            try:
+                self.kernel.xfrm_message(what, request.message)
+            except KernelError as error:
+                self.log("error", "keying-migrate-failed", error=str(error))
+                return
+        self.log("info", "keying-migrated", home_address=str(move.home_address),
+                 old_care_of=str(move.old_care_of), new_care_of=str(move.new_care_of),
+                 messages=len(requests))
+
+    def _send(self, effect: SendMessage) -> None:
+        assert self.mh is not None
+        kind = type(effect.msg).__name__
+        try:
+            self.mh.send(effect)
+        except OSError as error:
+            self.count("message_send_failures", label_value(kind))
+            self.log("error", "send-failed", message=kind, dst=str(effect.dst), error=str(error))
+            return
+        self.count("messages_sent", label_value(kind))
+        fields: dict[str, object] = {"message": kind, "src": str(effect.src),
+                                     "dst": str(effect.dst)}
+        if isinstance(effect.msg, mh.BindingAck):
+            fields["status"] = int(effect.msg.status)
+        fields["sequence"] = getattr(effect.msg, "sequence", None)
+        self.log("info", "sent", **fields)
+
+    def sync_ipsec(self, strict: bool = False) -> None:
+        """Make the kernel's IPsec what the configuration and the bindings call for
+        (:meth:`Keying.desired_state`): the one reconcile of the declared state with
+        what the kernel adapter installed. A failure is logged and tried again after
+        the next turn; with ``strict`` (at start) it is raised."""
+        # Without a TunnelPayload policy no binding needs any: skip asking for them.
+        tunnels = self.part.protected_tunnels() if self.keying.tunnels else []
+        care_ofs = [(home, t.local if self.role is NodeRole.MN else t.remote)
+                    for home, t in tunnels]
+        desired = self.keying.desired_state(self.role, care_ofs)
+        changes = reconcile(self.kernel.installed_of(IPSEC_EFFECTS), desired)
+        failed: set[Effect] = set()
+        for effect in changes:
+            try:
+                self.kernel.apply(effect)
+            except KernelError as error:
+                if strict:
+                    raise
+                failed.add(effect)
+                self.log("error", "ipsec-failed", error=str(error))
+        for (home, tunnel), (_, care_of) in zip(tunnels, care_ofs, strict=True):
+            keys = self.keying.tunnels.get(home)
+            new = set(tunnel_effects(keys, care_of, self.role)) & set(changes) if keys else set()
+            if new and not new & failed:
+                # The tunnel device caches its route, and a route cached before the
+                # policy existed bypasses XFRM: setting the tunnel again drops it.
+                with contextlib.suppress(KernelError):
+                    self.kernel.apply(tunnel)
+                self.log("info", "tunnel-ipsec-installed", tunnel=tunnel.name,
+                         local=str(tunnel.local), remote=str(tunnel.remote))
+
+    # -- inputs -----------------------------------------------------------------------
+
+    def _on_mh(self) -> None:
+        assert self.mh is not None
+        for _ in range(64):
+            try:
+                received = self.mh.receive()
+            except MalformedPacket as error:
+                self.count("malformed_packets_dropped", "mh")
+                self.log("warning", "malformed-dropped", error=str(error))
+                continue
+            except OSError as error:
+                self.count("receive_failures")
+                self.log("warning", "receive-failed", error=str(error))
+                return
+            if received is None:
+                return
+            kind = type(received.msg).__name__
+            self.count("messages_received", label_value(kind))
+            msg = received.msg
+            try:
+                self.log("info", "received", message=kind, src=str(received.src),
+                         dst=str(received.dst), sequence=getattr(msg, "sequence", None),
+                         home_address=str(received.home_address or "") or None,
+                         status=int(msg.status) if isinstance(msg, mh.BindingAck) else None)
+                if not self.part.receive(received, self.clock()):
+                    self.count("messages_ignored", label_value(kind))
+                    self.log("info", "message-ignored", message=kind)
+            except Exception as error:  # a daemon never dies on one packet
+                self.count("handler_failures", "mh")
+                self.log("error", "handler-failed", error=repr(error), message=kind)
+
+    def register(self, fd: int, handler: Callable[[], None]) -> None:
+        """Have the loop call ``handler`` when ``fd`` is readable (also a socket opened
+        after the loop started)."""
+        self._readers.append((fd, handler))
+        if self._selector is not None:
+            self._selector.register(fd, selectors.EVENT_READ, handler)
+
+    def _fire_timers(self, now: float) -> None:
+        for key, at in sorted(self.timers.items(), key=lambda kv: kv[1]):
+            if at > now:
+                continue
+            self.timers.pop(key, None)
+            self.part.timer_fired(key, now)
+
+    # -- reload -----------------------------------------------------------------------
+
+    def _do_reload(self) -> dict[str, Any]:
+        """Read the configuration again; keep the running one if it is invalid."""
+        try:
+            config = load(self.config_path)
+            if config.node_config is not self.role:
+                message = f"NodeConfig changed from {self.role} to {config.node_config}: restart"
+                self.log("error", "reload-failed", error=message)
+                return {"ok": False, "error": message}
+            change = self.part.check_reload(config)
+        except (ConfigError, AdapterError, DaemonError, ValueError, OSError) as error:
+            self.count("reloads", "failed")
+            self.log("error", "reload-failed", error=str(error))
+            return {"ok": False, "error": str(error)}
+        self.config = config
+        set_debug_level(config.debug_level)
+        self.keying = Keying.of(config)
+        self.sync_ipsec()
+        change()
+        self.count("reloads", "ok")
+        self.log("info", "reloaded", config=self.config_path)
+        return {"ok": True, "error": None}
+
+    # -- loop -------------------------------------------------------------------------
+
+    def _wakeup(self) -> None:
+        with contextlib.suppress(OSError):
+            self._waker[1].send(b"\0")
+
+    def _guarded(self, handler: Callable[[], None]) -> None:
+        try:
+            handler()
+        except Exception as error:  # never die on one input
+            self.count("handler_failures", "loop")
+            self.log("error", "handler-failed", error=repr(error))
+
+    def request_stop(self) -> None:
+        self._stop = True
+        self._wakeup()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wakeup()
+
+    def reload(self) -> dict[str, Any]:
+        """Reload the configuration (see :meth:`_do_reload`)."""
+        return self._in_main_loop(self._do_reload)
+
+    def _in_main_loop(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``call`` in the daemon's loop (the core is single-threaded) and return
+        its answer; the control socket calls from its own thread."""
+        if threading.current_thread() is threading.main_thread():
+            return call()
+        done = threading.Event()
+        box: list[dict[str, Any]] = []
+        self._calls.append((call, box, done))
+        self._wakeup()
+        if not done.wait(30):
+            return {"ok": False, "error": "the daemon did not answer within 30 s"}
+        return box[0]
+
+    def _run_calls(self) -> None:
+        while self._calls:
+            call, box, done = self._calls.pop(0)
+            try:
+                box.append(call())
+            except Exception as error:  # answer the client whatever happened
+                box.append({"ok": False, "error": repr(error)})
+            done.set()
+
+    def _start_servers(self) -> None:
+        """The metrics and control servers (asyncio) run in their own thread and loop;
+        pyroute2's synchronous API cannot run inside a running asyncio loop, so the
+        daemon's own loop is a plain selectors loop."""
+        listen = self.config.metrics_listen
+        path = self.config.control_socket
+
+        async def main() -> None:
+            servers: list[Any] = []
+            if listen is not None:
+                try:
+                    servers.append(await serve_metrics(str(listen.host), listen.port, self))
+                except OSError as error:
+                    self.log("error", "metrics-failed", error=str(error))
+            socket_server = None
+            try:
+                socket_server = await control.serve(path, self)
+            except control.ControlSocketError as error:  # keep serving without it
+                self.log("error", "control-socket-failed", error=str(error))
+            while not self._stop:
+                await asyncio.sleep(0.2)
+            if socket_server is not None:
+                await control.stop(socket_server, path)
+            for server in servers:
+                with contextlib.suppress(Exception):
+                    server.close()
+
+        self._servers = threading.Thread(target=asyncio.run, args=(main(),), daemon=True,
+                                         name="mip6d-servers")
+        self._servers.start()
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down."""
+        reader, writer = self._waker
+        reader.setblocking(False)
+        writer.setblocking(False)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop())
+        selector = self._selector = selectors.DefaultSelector()
+        assert self.mh is not None
+        selector.register(self.mh.fileno(), selectors.EVENT_READ, self._on_mh)
+        selector.register(reader.fileno(), selectors.EVENT_READ, None)
+        for fd, handler in self._readers:
+            selector.register(fd, selectors.EVENT_READ, handler)
+        self._start_servers()
+        self.log("info", "ready", role=str(self.role), version=__version__, pid=os.getpid())
+        try:
+            while not self._stop:
+                now = self.clock()
+                deadlines = [*self.timers.values(), *self.part.deadlines()]
+                timeout = max(0.0, min(deadlines) - now) if deadlines else 1.0
+                for key, _mask in selector.select(min(timeout, 1.0)):
+                    if key.data is None:
+                        with contextlib.suppress(BlockingIOError):
+                            reader.recv(256)
+                    else:
+                        self._guarded(key.data)
+                self._guarded(lambda: self._fire_timers(self.clock()))
+                self._guarded(lambda: self.part.after_turn(self.clock()))
+                self._guarded(self.sync_ipsec)
+                if self._reload:
+                    self._reload = False
+                    self._do_reload()
+                self._run_calls()
+        finally:
+            signal.set_wakeup_fd(-1)
+            selector.close()
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Leave (the part: deregister or save the state), remove kernel state."""
+        self.part.shutdown(self.clock())
+        self.kernel.cleanup()
+        if self._servers is not None:
+            self._stop = True
+            self._servers.join(3)
+        self.part.close()
+        if self.mh is not None:
+            self.mh.close()
+        self.log("info", "stopped", **self.counters())
+
+
+EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = {
+    Log: lambda daemon, effect, now: emit(effect),
+    StartTimer: Daemon._start_timer,
+    CancelTimer: lambda daemon, effect, now: daemon.timers.pop(effect.key, None),
+    SendMessage: lambda daemon, effect, now: daemon._send(effect),
+    CheckDuplicateAddress:
+        lambda daemon, effect, now: daemon.part.check_duplicate_address(effect),
+    MigrateKeying: lambda daemon, effect, now: daemon._migrate_keying(effect),
+    # Only these can fail: KernelError stops the list (see Daemon.apply).
+    **dict.fromkeys(KERNEL_EFFECTS, lambda daemon, effect, now: daemon.kernel.apply(effect)),
+}
+"""How :meth:`Daemon.apply` carries out each effect the core returns, by its type."""

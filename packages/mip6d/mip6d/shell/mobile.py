@@ -1,0 +1,201 @@
+"""The mobile node's (or mobile router's) part of the daemon: the Binding Update List
+(:class:`~mip6d.core.mobile.MobileNode`) fed with movement, from the addresses netlink
+reports and the Router Advertisements of the links, with Binding Acknowledgements and
+its timers; it deregisters when the daemon stops."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from ipaddress import IPv6Address, IPv6Interface
+from typing import TYPE_CHECKING, Any
+
+from mip6d import control
+from mip6d.config import Config
+from mip6d.core.bul import BulState
+from mip6d.core.effects import AddAddress, AddTunnel, AddXfrmState, TimerKey, XfrmRoProto
+from mip6d.core.mobile import MobileNode, MovementEvent
+from mip6d.metrics import label_value, sample_key
+from mip6d.shell.adapters import LinkRouters, mobile_config, movement_events, movement_interfaces
+from mip6d.shell.mhsocket import Received
+from mip6d.shell.ndisc import RaListener
+from mip6d.shell.netlink_events import AddressChange, NetlinkMonitor
+from mip6d.shell.part import Part
+from mip6d.wire import mh
+
+if TYPE_CHECKING:
+    from mip6d.shell.loop import Daemon
+
+__all__ = ["MobilePart"]
+
+_ANY = IPv6Address("::")
+_TUNNELLED = (BulState.REGISTERED, BulState.REFRESHING)
+
+
+class MobilePart(Part):
+    """A mobile node or router: registers its home addresses from where it is."""
+
+    def __init__(self, daemon: Daemon, initial_sequence: int | None = None) -> None:
+        super().__init__(daemon)
+        self.mobile = mobile_config(daemon.config)
+        sequence = int(daemon.clock()) & 0xFFFF if initial_sequence is None else initial_sequence
+        self.node = MobileNode(self.mobile, initial_sequence=sequence)
+        self.interfaces = movement_interfaces(daemon.config)
+        self.monitor: NetlinkMonitor | None = None
+        self.ra: RaListener | None = None
+        self.link_routers = LinkRouters(self.mobile, self.interfaces)
+        self._addresses: set[tuple[str, IPv6Interface]] = set()
+
+    def start(self, now: float) -> None:
+        daemon, kernel = self.daemon, self.daemon.kernel
+        if any(r.mobile_router for r in self.mobile.registrations):
+            kernel.sysctl("net/ipv6/conf/all/forwarding", 1)
+            for name in self.interfaces:
+                kernel.keep_accepting_ra(name)
+        daemon.sync_ipsec(strict=True)
+        # The Binding Acknowledgement may come before the entry's own route2 state is
+        # in place (or after a handover changed it): a wildcard state accepts it.
+        daemon.apply((AddXfrmState(XfrmRoProto.ROUTE2, _ANY, _ANY, _ANY),))
+        # Linux drops a packet whose type 2 routing header names an address that is not
+        # a local home address (ipv6_rthdr_rcv: ipv6_chk_home_addr), and the core puts
+        # the home address on the tunnel only once registered: so the first Binding
+        # Acknowledgement needs the home address on the loopback, flagged "home".
+        for registration in self.mobile.registrations:
+            daemon.apply((
+                AddAddress(IPv6Interface(registration.home_address.ip), "lo",
+                           home_address=True, nodad=True),
+            ))
+        self.monitor = NetlinkMonitor()
+        daemon.register(self.monitor.fileno(), self._on_netlink)
+        self.ra = RaListener(self.monitor.names.get)
+        daemon.register(self.ra.fileno(), self._on_ra)
+        # A fresh clock, not the ``now`` of start(): setting up took long enough (the
+        # commands above, under TCG up to a second) that a first Binding Update's
+        # retransmission timer counted from then fired right after it was sent.
+        for change in self.monitor.dump():
+            self._address_change(change, daemon.clock())
+
+    # -- movement ---------------------------------------------------------------------
+
+    def _address_change(self, change: AddressChange, now: float) -> None:
+        key = (change.ifname, change.address)
+        if change.added and change.usable:
+            if key in self._addresses:
+                return  # a lifetime refresh
+            self._addresses.add(key)
+        elif not change.added:
+            self._addresses.discard(key)
+        events = movement_events(change, self.mobile, self.interfaces)
+        events = tuple(e for event in events for e in self.link_routers.address(event))
+        self._movement(events, change.ifname, "address", now)
+
+    def _movement(self, events: Sequence[MovementEvent], ifname: str, source: str,
+                  now: float) -> None:
+        for event in events:
+            self.daemon.log("info", "movement", kind=type(event).__name__, ifname=ifname,
+                            source=source, address=str(getattr(event, "address", "")) or None)
+            self.daemon.apply(self.node.handle_movement(event, now), now=now)
+
+    def _on_netlink(self) -> None:
+        assert self.monitor is not None
+        for item in self.monitor.read():
+            if isinstance(item, AddressChange):
+                self._address_change(item, self.daemon.clock())
+            elif item.startswith("down:"):
+                self.link_routers.link_down(item.removeprefix("down:"))
+
+    def _on_ra(self) -> None:
+        """Router Advertisements: movement detection (see :class:`LinkRouters`)."""
+        assert self.ra is not None
+        clock = self.daemon.clock
+        for received in self.ra.read():
+            primary = self.node.primary_care_of
+            events = self.link_routers.advertisement(
+                received.ifname, received.src, received.ra,
+                primary.address if primary is not None else None, clock(),
+            )
+            if events:
+                self.daemon.log("info", "router-advertisement", ifname=received.ifname,
+                                router=str(received.src),
+                                prefixes=[str(p.network) for p in received.ra.prefixes],
+                                router_lifetime=received.ra.router_lifetime)
+            self._movement(events, received.ifname, "router-advertisement", clock())
+
+    def after_turn(self, now: float) -> None:
+        """Routers overdue for their next RA are gone (see :class:`LinkRouters`)."""
+        for ifname, event in self.link_routers.expire(now):
+            self._movement((event,), ifname, "router-silent", now)
+
+    def deadlines(self) -> list[float]:
+        due = self.link_routers.next_deadline()
+        return [] if due is None else [due]
+
+    # -- messages and timers ----------------------------------------------------------
+
+    def receive(self, received: Received, now: float) -> bool:
+        msg = received.msg
+        if not isinstance(msg, mh.BindingAck):
+            return False
+        status = msg.status
+        self.daemon.count("binding_acks_received", label_value(status.name)
+                          if isinstance(status, mh.BAStatus) else str(status))
+        before = self._registered_care_ofs()
+        self.daemon.apply(self.node.handle_binding_ack(msg, received.src, received.dst, now),
+                          now=now)
+        after = self._registered_care_ofs()
+        # A foreign link's care-of address replaced by another one: a handover.
+        # (Coming home clears it; the first registration had none.)
+        self.daemon.count("handovers", by=sum(
+            1 for home, care_of in after.items()
+            if care_of is not None and before.get(home) not in (None, care_of)
+        ))
+        return True
+
+    def _registered_care_ofs(self) -> dict[IPv6Address, IPv6Address | None]:
+        return {e.home_address: e.registered_coa for e in self.node.entries}
+
+    def timer_fired(self, key: TimerKey, now: float) -> None:
+        self.daemon.apply(self.node.timer_fired(key, now), now=now)
+
+    def protected_tunnels(self) -> list[tuple[IPv6Address, AddTunnel]]:
+        """The registrations whose binding carries traffic through the tunnel."""
+        return [
+            (e.home_address, AddTunnel(e.registration.tunnel, e.registered_coa,
+                                       e.registration.home_agent))
+            for e in self.node.entries
+            if e.registered_coa is not None and e.home_link is None and e.state in _TUNNELLED
+        ]
+
+    def check_reload(self, config: Config) -> Callable[[], None]:
+        mobile_config(config)
+
+        def change() -> None:
+            self.daemon.log("warning", "reload-partial",
+                            message="a mobile node applies a changed MnHomeLink at restart")
+
+        return change
+
+    # -- the control protocol ---------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        primary = self.node.primary_care_of
+        states: Counter[str] = Counter(str(e.state) for e in self.node.entries)
+        return {"care_of": str(primary.address) if primary else None,
+                "bul_entries": dict(states)}
+
+    def binding_update_list(self) -> list[dict[str, Any]]:
+        now = self.daemon.clock()
+        return [control.bul_record(e, now) for e in self.node.entries]
+
+    def counters(self) -> dict[str, int]:
+        if self.ra is None or not self.ra.malformed:
+            return {}
+        return {sample_key("malformed_packets_dropped", "ra"): self.ra.malformed}
+
+    def shutdown(self, now: float) -> None:
+        self.daemon.apply(self.node.shutdown(now))
+
+    def close(self) -> None:
+        for closing in (self.monitor, self.ra):
+            if closing is not None:
+                closing.close()
