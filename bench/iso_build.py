@@ -30,13 +30,11 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TOP))
-sys.path.insert(0, str(TOP / "tests" / "e2e"))
-
-from iso_vm import installed_packages, repo_with_new_version  # noqa: E402
 
 from homeguy.iso import build as image_build  # noqa: E402
 from homeguy.iso.serve import serve_repo  # noqa: E402
 from homeguy.run import run  # noqa: E402
+from testkit.images import installed_packages, repo_with_new_version  # noqa: E402
 
 PROFILE = "mobile-host"
 

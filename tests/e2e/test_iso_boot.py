@@ -18,17 +18,17 @@ import pytest
 import requests
 from homeguy_slot import parse_slot
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
-from iso_vm import (  # tests/e2e/iso_vm.py
+
+from homeguy.files import sha256_file
+from homeguy.git import TOP
+from homeguy.iso.personalize import image_meta, personalize
+from testkit.images import (
     SERVICE_IN_GUEST,
     Guest,
     built_iso,
     enroll_append,
     extract_kernel,
 )
-
-from homeguy.files import sha256_file
-from homeguy.git import TOP
-from homeguy.iso.personalize import image_meta, personalize
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from homeguy_slot import SLOT_SIZE, parse_slot
-from iso_vm import built_iso, installed_packages, repo_with_new_version  # tests/e2e/
 
 from homeguy import patched
 from homeguy.files import sha256_file
@@ -17,6 +16,7 @@ from homeguy.iso.build import CACHE, build, locate_slot
 from homeguy.iso.personalize import image_meta
 from homeguy.iso.slot import SlotLocation
 from homeguy.run import run
+from testkit.images import built_iso, installed_packages, repo_with_new_version
 
 pytestmark = pytest.mark.e2e
 

@@ -17,16 +17,16 @@ from typing import Any
 
 import pytest
 from iso_haiku import serve  # tests/e2e/iso_haiku.py
-from iso_vm import (  # tests/e2e/iso_vm.py
+
+from homeguy.git import TOP
+from homeguy.run import run
+from testkit.images import (
     SERVICE_IN_GUEST,
     Guest,
     built_iso,
     enroll_append,
     extract_kernel,
 )
-
-from homeguy.git import TOP
-from homeguy.run import run
 
 pytestmark = pytest.mark.e2e
 

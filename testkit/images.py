@@ -1,4 +1,7 @@
-"""Boot a Homeguy live ISO under QEMU (TCG) for the e2e tests, and read its console.
+"""The live images for the e2e tests and benchmarks: each profile's image built once per
+session, a repository with one package's version bumped, an image's package list and
+kernel, and the command line that boots a guest enrolling with a service (booted with
+:class:`testkit.qemu.Guest`).
 
 Guest networking is QEMU's user network with `restrict=on`: the guest reaches exactly one
 address, 10.0.2.100:8080, forwarded to one port on the host's loopback, and nothing else.
