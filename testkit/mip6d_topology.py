@@ -137,10 +137,29 @@ IPsecPolicySet {{
 """
 
 
-def static_keying(config: str) -> str:
+PAYLOAD_UP, PAYLOAD_DOWN = 0x1013, 0x1014
+TUNNEL_PAYLOAD = f"""
+    IPsecPolicy TunnelPayload UseESP 13 14;
+    StaticKey MnToHa {PAYLOAD_UP:#x} 13 {{
+      Encryption aes-cbc 0x0f43216e03e5af3527f9780c6d2d2c76;
+      Authentication hmac-sha256 0x128951ce5f434382417ebba459d5680c7f92bb973b175ec6e41865ee0ff5cf53;
+    }}
+    StaticKey HaToMn {PAYLOAD_DOWN:#x} 14 {{
+      Encryption aes-cbc 0x210873cfb90da723ac3aaac8db089131;
+      Authentication hmac-sha256 0x2c89c17d904db2e55752d116385d1244c828508f324a14a1d0c1d4489cb628e1;
+    }}
+}}
+"""
+
+
+def static_keying(config: str, payload: bool = False) -> str:
     """``config`` (:func:`ha_config`, :func:`mn_config`) with RFC 3776 static keys for
-    the Binding Update and Acknowledgement (:data:`STATIC_POLICY_SET`)."""
-    return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + STATIC_POLICY_SET)
+    the Binding Update and Acknowledgement (:data:`STATIC_POLICY_SET`) and, with
+    ``payload``, for everything the tunnel carries (:data:`TUNNEL_PAYLOAD`)."""
+    policy_set = STATIC_POLICY_SET
+    if payload:
+        policy_set = policy_set.rstrip().removesuffix("}") + TUNNEL_PAYLOAD
+    return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + policy_set)
 
 
 @dataclass

@@ -13,37 +13,17 @@ from homeguy.lab.topology import Topology
 from testkit.mip6d_topology import (
     HA_ADDRESS,
     HOA,
-    STATIC_POLICY_SET,
+    PAYLOAD_DOWN,
+    PAYLOAD_UP,
     build,
     ha_config,
     mn_config,
     ping_until,
     start_mip6d,
+    static_keying,
 )
 
 pytestmark = pytest.mark.lab
-
-UP, DOWN = 0x1013, 0x1014
-TUNNEL_PAYLOAD = f"""
-    IPsecPolicy TunnelPayload UseESP 13 14;
-    StaticKey MnToHa {UP:#x} 13 {{
-      Encryption aes-cbc 0x0f43216e03e5af3527f9780c6d2d2c76;
-      Authentication hmac-sha256 0x128951ce5f434382417ebba459d5680c7f92bb973b175ec6e41865ee0ff5cf53;
-    }}
-    StaticKey HaToMn {DOWN:#x} 14 {{
-      Encryption aes-cbc 0x210873cfb90da723ac3aaac8db089131;
-      Authentication hmac-sha256 0x2c89c17d904db2e55752d116385d1244c828508f324a14a1d0c1d4489cb628e1;
-    }}
-}}
-"""
-
-
-def protected(config: str, payload: bool) -> str:
-    policy_set = STATIC_POLICY_SET
-    if payload:
-        policy_set = policy_set.rstrip().removesuffix("}") + TUNNEL_PAYLOAD
-    return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + policy_set)
-
 
 def _echoes(packets: list[dict[str, Any]]) -> int:
     count = 0
@@ -63,8 +43,8 @@ def _spis(packets: list[dict[str, Any]]) -> set[int]:
 def _round(net: Topology, m: Any, name: str, payload: bool) -> list[dict[str, Any]]:
     acl = f"BindingAclPolicy {HOA} allow;"
     ha = start_mip6d(net, m.ha, f"ha-{name}",
-                     protected(ha_config(net.workdir, acl=acl, default="deny"), payload))
-    mn = start_mip6d(net, m.mn, f"mn-{name}", protected(mn_config(net.workdir, name=name),
+                     static_keying(ha_config(net.workdir, acl=acl, default="deny"), payload))
+    mn = start_mip6d(net, m.mn, f"mn-{name}", static_keying(mn_config(net.workdir, name=name),
                                                        payload))
     mn.wait_event("binding-registered", after=0, timeout=60)
     if payload:
@@ -78,7 +58,7 @@ def _round(net: Topology, m: Any, name: str, payload: bool) -> list[dict[str, An
     packets = capture.decode()
     if payload:
         states = m.ha.run("ip", "xfrm", "state")
-        assert f"spi {UP:#010x}" in states and f"spi {DOWN:#010x}" in states, states
+        assert f"spi {PAYLOAD_UP:#010x}" in states and f"spi {PAYLOAD_DOWN:#010x}" in states, states
         policies = m.mn.run("ip", "xfrm", "policy")
         assert "proto 41" in policies or "proto ipv6" in policies, policies
     assert mn.stop() == 0 and ha.stop() == 0
@@ -91,11 +71,11 @@ def test_tunnel_payload_is_esp_on_the_foreign_link(net: Topology) -> None:
     m = build(net)
     plain = _round(net, m, "plain", payload=False)
     assert _echoes(plain) >= 10, "without TunnelPayload the pings cross in clear"
-    assert not {UP, DOWN} & _spis(plain)
+    assert not {PAYLOAD_UP, PAYLOAD_DOWN} & _spis(plain)
 
     protected_packets = _round(net, m, "esp", payload=True)
     spis = _spis(protected_packets)
-    assert {UP, DOWN} <= spis, spis
+    assert {PAYLOAD_UP, PAYLOAD_DOWN} <= spis, spis
     assert _echoes(protected_packets) == 0, "an ICMPv6 echo crossed the foreign link in clear"
     tunnelled = [p for p in protected_packets
                  if p["_source"]["layers"].get("ipv6", {}).get("ipv6.nxt") == "41"]
