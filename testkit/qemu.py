@@ -14,7 +14,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -50,6 +50,10 @@ class Guest:
     memory_mb: int = 2048
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _shell: socket.socket | None = field(default=None, repr=False)
+    # What came over the console socket since the first keystroke: exactly the guest's
+    # bytes. The log file may hold some twice: QEMU logs a write the socket refused for
+    # the moment (EAGAIN) and logs it again when the serial port resends it.
+    _heard: bytearray = field(default_factory=bytearray, repr=False)
     _marks: count[int] = field(default_factory=lambda: count(1), repr=False)
 
     @property
@@ -123,13 +127,20 @@ class Guest:
     def text(self) -> str:
         return self.console.read_bytes().decode(errors="replace")
 
-    def wait_for(self, pattern: str, timeout: float, after: int = 0) -> re.Match[str]:
-        """The first match of `pattern` on the console (from offset `after`);
-        AssertionError with the console's end after `timeout` seconds or when QEMU exits."""
+    def heard(self) -> str:
+        """The console's output since :meth:`type` first connected to it."""
+        return bytes(self._heard).decode(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float, after: int = 0,
+                 source: Callable[[], str] | None = None) -> re.Match[str]:
+        """The first match of `pattern` on the console (:meth:`text`, or `source`) from
+        offset `after`; AssertionError with the console's end after `timeout` seconds or
+        when QEMU exits."""
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern, re.MULTILINE)
+        read = source or self.text
         while True:
-            found = regex.search(self.text(), after)
+            found = regex.search(read(), after)
             if found:
                 return found
             if self.process is not None and self.process.poll() is not None:
@@ -147,20 +158,20 @@ class Guest:
             self._shell.connect(str(self.console_socket))
             # What the guest prints is in the log file already; read it off the socket,
             # or QEMU stops the serial line once the socket's buffer is full.
-            threading.Thread(target=_drain, args=(self._shell,), daemon=True).start()
+            threading.Thread(target=_drain, args=(self._shell, self._heard),
+                             daemon=True).start()
         self._shell.sendall(text.encode())
 
     def login_root(self, timeout: float) -> None:
         """Log in on the serial console as the live user, then become root."""
         self.wait_for(r"login: $", timeout)
-        mark = len(self.text())
         self.type(f"{LIVE_USER}\n")
-        self.wait_for(r"Password: ?$", 60, after=mark)
+        self.wait_for(r"Password: ?$", 60, source=self.heard)
         self.type(f"{LIVE_PASSWORD}\n")
-        self.wait_for(r"~\$ ", 120, after=mark)
-        mark = len(self.text())
+        self.wait_for(r"~\$ ", 120, source=self.heard)
+        mark = len(self.heard())
         self.type("sudo -i\n")
-        self.wait_for(r"~# ", 60, after=mark)
+        self.wait_for(r"~# ", 60, after=mark, source=self.heard)
         # Kernel messages off the console, a plain prompt, no echo, colours or paging.
         self.shell("dmesg -n 1; bind 'set enable-bracketed-paste off'; stty -echo cols 500; "
                    "export PS1='ROOT# ' TERM=dumb SYSTEMD_PAGER= SYSTEMD_COLORS=0", 120)
@@ -169,10 +180,11 @@ class Guest:
         """Run `command` in the root shell of :meth:`login_root`; its output. A non-zero
         exit status is an AssertionError naming the command (unless not `check`)."""
         mark_id = next(self._marks)
-        mark = len(self.text())
+        mark = len(self.heard())
         self.type(f"{command}\necho \"@@{mark_id}:$?@@\"\n")
-        found = self.wait_for(rf"@@{mark_id}:(\d+)@@", timeout, after=mark)
-        output = self.text()[mark:found.start()].replace("\r", "")
+        found = self.wait_for(rf"@@{mark_id}:(\d+)@@", timeout, after=mark,
+                              source=self.heard)
+        output = self.heard()[mark:found.start()].replace("\r", "")
         output = re.sub(r"^ROOT# ", "", output, flags=re.MULTILINE).strip("\n")
         if check and found.group(1) != "0":
             raise AssertionError(f"{command!r} exited {found.group(1)} in the guest:\n{output}")
@@ -218,10 +230,10 @@ class Guest:
                 self.process.wait()
 
 
-def _drain(sock: socket.socket) -> None:
+def _drain(sock: socket.socket, into: bytearray) -> None:
     try:
-        while sock.recv(65536):
-            pass
+        while chunk := sock.recv(65536):
+            into += chunk
     except OSError:
         pass  # closed by stop()
 
