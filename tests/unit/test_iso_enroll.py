@@ -48,10 +48,11 @@ E = load()
 
 @pytest.fixture(autouse=True)
 def outcome_and_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """The outcome file and the screen (a plain file here) of every test, under its
-    tmp_path: never the host's /run/homeguy or /dev/tty1."""
+    """The outcome file, the screen (a plain file here) and the login banner of every
+    test, under its tmp_path: never the host's /run/homeguy, /dev/tty1 or /etc/issue.d."""
     outcome, screen = tmp_path / "run" / "enrollment.json", tmp_path / "tty1"
     screen.write_text("")
+    monkeypatch.setattr(E, "ISSUE", tmp_path / "issue.d" / "20-homeguy-enrollment.issue")
     monkeypatch.setattr(E, "OUTCOME", outcome)
     monkeypatch.setattr(E, "SCREEN", screen)
     return outcome, screen
@@ -356,6 +357,9 @@ def test_the_outcome_goes_to_its_file_and_the_screen(
                                   f"homeguy-enroll: {E.STATUS_HINT}\r\n")
     assert outcome_file.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in outcome_file.parent.iterdir()] == ["enrollment.json"]
+    banner = (tmp_path / "issue.d" / "20-homeguy-enrollment.issue").read_text()
+    when = time.strftime("%H:%M:%S %Z", time.localtime(outcome.at))
+    assert banner == f"Enrollment ({when}): not enrolling: {E.NO_SETTINGS}\n\n"
 
 
 def test_bad_settings_are_a_reason_not_to_enroll(

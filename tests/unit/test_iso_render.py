@@ -133,7 +133,7 @@ def test_the_login_banner_names_homeguy_the_role_and_the_status_command(
     subprocess.run([hook], env={"PATH": os.environ["PATH"],
                                 "HOMEGUY_ISSUE_DIR": str(tmp_path / "issue.d")}, check=True)
     # The host has no homeguy-mobile-host package: the version is said to be unknown.
-    assert (tmp_path / "issue.d" / "homeguy.issue").read_text() == (
+    assert (tmp_path / "issue.d" / "10-homeguy.issue").read_text() == (
         "Homeguy mobile-host (version unknown) on \\l: Homeguy mobile host: enrolls itself "
         "from the HAiku service and runs mip6d\n"
         "This node's enrollment and mobility state, live: homeguy-status\n\n")

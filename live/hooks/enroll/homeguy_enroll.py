@@ -17,8 +17,9 @@ Every step is printed on the console, prefixed ``homeguy-enroll:``. Without sett
 or when the service cannot be reached in time, it says so and exits 0: the live system
 boots to a usable session either way. The outcome (enrolling, enrolled, not enrolling,
 failed: why, when) goes to /run/homeguy/enrollment.json (:mod:`mip6d.enrollment`, which
-``homeguy-status`` reads) and, in one line, to the screen (/dev/tty1) as well as to the
-journal and serial console. Standard library, python3-requests and python3-mip6d.
+``homeguy-status`` reads), to the login banner (/etc/issue.d) and, in one line, to the
+screen (/dev/tty1) as well as to the journal and serial console. Standard library,
+python3-requests and python3-mip6d.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ OUTCOME = Path(os.environ.get("HOMEGUY_ENROLLMENT", "/run/homeguy/enrollment.jso
 # serial console only (console= names ttyS0 last).
 SCREEN = Path(os.environ.get("HOMEGUY_SCREEN", "/dev/tty1"))
 STATUS_HINT = "run 'homeguy-status' for this node's mobility state"
+# The login banner's part that says what enrollment did (agetty reads /etc/issue.d/*.issue
+# in order; 10-homeguy.issue, from the image, names it and its role).
+ISSUE = Path(os.environ.get("HOMEGUY_ISSUE", "/etc/issue.d/20-homeguy-enrollment.issue"))
 
 
 def say(message: str) -> None:
@@ -66,9 +70,24 @@ def report(state: EnrollmentState, message: str, **details: str | None) -> None:
         write_outcome(OUTCOME, outcome)
     except OSError as error:
         say(f"cannot write {OUTCOME}: {error}")
+    write_banner(outcome)
     if state is not EnrollmentState.ENROLLING:
         show_on_screen(f"homeguy-enroll: {outcome.line()}\n"
                        f"homeguy-enroll: {STATUS_HINT}\n")
+
+
+def write_banner(outcome: Outcome) -> None:
+    """The login banner's line about enrollment (the person who logs in later sees it)."""
+    when = time.strftime("%H:%M:%S %Z", time.localtime(outcome.at))
+    # agetty expands backslash escapes in issue files: the message's own are doubled.
+    banner = f"Enrollment ({when}): {outcome.line()}\n\n".replace("\\", "\\\\")
+    try:
+        ISSUE.parent.mkdir(parents=True, exist_ok=True)
+        temp = ISSUE.with_name(f".{ISSUE.name}.tmp")
+        temp.write_text(banner)
+        os.replace(temp, ISSUE)
+    except OSError as error:
+        say(f"cannot write {ISSUE}: {error}")
 
 
 def show_on_screen(text: str) -> None:

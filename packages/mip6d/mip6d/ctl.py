@@ -47,7 +47,12 @@ _CONNECT_HINTS = {
 
 
 class CtlError(Exception):
-    """What to tell the user; exit status 1."""
+    """What to tell the user; exit status 1. ``errno``: why the socket could not be
+    reached, when that was the failure."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -66,7 +71,7 @@ def request(path: str, command: str, timeout: float = DEFAULT_TIMEOUT, **args: o
             hint = _CONNECT_HINTS.get(exc.errno or 0)
             reason = exc.strerror or str(exc)
             message = f"{hint} ({reason})" if hint else reason
-            raise CtlError(f"cannot connect to {path}: {message}") from None
+            raise CtlError(f"cannot connect to {path}: {message}", exc.errno) from None
         try:
             sock.sendall(line)
             response = _read_line(sock)

@@ -17,6 +17,7 @@ one JSON document. Either exits 0 when mip6d answered, 1 when it did not.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import textwrap
@@ -29,14 +30,14 @@ from mip6d.control import DEFAULT_SOCKET
 from mip6d.ctl import CtlError, format_duration, request
 from mip6d.enrollment import EnrollmentState
 
-__all__ = ["QUERIES", "format_bytes", "gather", "main", "render"]
+__all__ = ["QUERIES", "format_bytes", "frame", "gather", "main", "render"]
 
 QUERIES = ("status", "bul", "counters")
 """The control commands one view is made of; :func:`gather` keys their results so."""
 REFRESH = 1.0
 WIDTH = 80
 TIMEOUT = 2.0
-CLEAR = "\x1b[H\x1b[2J"
+HOME, CLEAR_LINE, CLEAR_BELOW = "\x1b[H", "\x1b[K", "\x1b[J"
 Local = Callable[[float], time.struct_time]
 """Epoch seconds to the clock time shown (``time.localtime``; tests: ``time.gmtime``)."""
 
@@ -54,6 +55,8 @@ NEXT_STEP: Mapping[EnrollmentState | None, str] = {
                               "'journalctl -u mip6d'",
 }
 
+DENIED = ("run 'sudo homeguy-status': mip6d answers root and its control socket's group "
+          "only")
 ROLES = {"MN": "mobile node", "HA": "home agent", "CN": "correspondent node"}
 COUNTERS = (
     ("handovers", "handovers"),
@@ -70,7 +73,8 @@ def gather(socket_path: str, enrollment_path: str, clock: Callable[[], float] = 
            timeout: float = TIMEOUT) -> dict[str, Any]:
     """One view's data, JSON-able: ``at``; ``enrollment`` (the outcome or None) or
     ``enrollment_error``; ``mip6d`` (:data:`QUERIES` and their results) or
-    ``mip6d_error``. Never raises for a missing daemon or file."""
+    ``mip6d_error`` and ``mip6d_denied`` (not allowed to ask). Never raises for a
+    missing daemon or file."""
     view: dict[str, Any] = {"at": clock(), "enrollment": None, "mip6d": None}
     try:
         outcome = enrollment.read(enrollment_path)
@@ -81,6 +85,9 @@ def gather(socket_path: str, enrollment_path: str, clock: Callable[[], float] = 
         view["mip6d"] = {q: request(socket_path, q, timeout) for q in QUERIES}
     except CtlError as exc:
         view["mip6d_error"] = str(exc)
+        # /run/mip6d is root's and the socket's group's: a person logged in as the
+        # live system's user gets here first.
+        view["mip6d_denied"] = exc.errno in (errno.EACCES, errno.EPERM)
     return view
 
 
@@ -201,7 +208,8 @@ def render(view: Mapping[str, Any],
     if not isinstance(daemon, Mapping):
         reason = view.get("mip6d_error") or "no answer"
         out += _row("mip6d", f"not answering: {reason}")
-        return out + "\n" + _row("Next", NEXT_STEP[state])
+        step = DENIED if view.get("mip6d_denied") else NEXT_STEP[state]
+        return out + "\n" + _row("Next", step)
     status = _mapping(daemon.get("status"))
     role = str(status.get("role") or "-")
     out += _row("mip6d", f"{ROLES.get(role, role)}, version {status.get('version')}, "
@@ -221,6 +229,12 @@ def render(view: Mapping[str, Any],
     if shown:
         out += _row("Counters", ", ".join(shown))
     return out
+
+
+def frame(text: str) -> str:
+    """``text`` drawn over the previous one on a terminal: from the top left, each line
+    and what is below cleared after it (no blank flash between two views)."""
+    return HOME + text.replace("\n", CLEAR_LINE + "\n") + CLEAR_BELOW
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -250,11 +264,11 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         view = gather(args.socket, args.enrollment)
         out.write(json.dumps(view, indent=2) + "\n" if args.json else render(view))
         return 0 if view["mip6d"] is not None else 1
-    clear = CLEAR if out.isatty() else "\n"
+    draw = frame if out.isatty() else (lambda text: "\n" + text)
     try:
         while True:
-            out.write(clear + render(gather(args.socket, args.enrollment))
-                      + "\n(updated every second; Ctrl-C leaves)\n")
+            out.write(draw(render(gather(args.socket, args.enrollment))
+                           + "\n(updated every second; Ctrl-C leaves)\n"))
             out.flush()
             sleep(REFRESH)
     except KeyboardInterrupt:

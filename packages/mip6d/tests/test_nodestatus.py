@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv6Address
 from pathlib import Path
 
+import mip6d
 import pytest
 from mip6d import __version__, enrollment
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
 from mip6d.enrollment import EnrollmentState, Outcome
-from mip6d.nodestatus import format_bytes, gather, main, render
+from mip6d.nodestatus import DENIED, format_bytes, frame, gather, main, render
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.mobile import MobilePart
 from mip6d.wire import mh
@@ -131,6 +136,10 @@ def test_json_is_the_daemons_answers_and_the_outcome(node: Node) -> None:
         "rx_bytes": 1_534_000, "rx_packets": 1100, "tx_bytes": 512, "tx_packets": 4}}
 
 
+def test_a_terminal_frame_is_drawn_over_the_last_one() -> None:
+    assert frame("a\nbc\n") == "\x1b[Ha\x1b[K\nbc\x1b[K\n\x1b[J"
+
+
 @pytest.mark.parametrize(("count", "shown"), [
     (0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (1_534_000, "1.5 MB"),
     (7 * 10**12, "7000.0 GB"), (None, "-"), (True, "-")])
@@ -232,3 +241,21 @@ def test_a_home_agent_counts_its_bindings(tmp_path: Path) -> None:
     assert f"mip6d        home agent, version {__version__}, up 0s\n" in text
     assert "Bindings     1 (mip6ctl bindings)\n" in text
     assert "Handovers" not in text and "Care-of" not in text
+
+
+def test_a_user_who_may_not_ask_is_told_to_use_sudo(node: Node) -> None:
+    """As the live system's user: mip6d's runtime directory is root's (mode 0750)."""
+    with tempfile.TemporaryDirectory() as top:
+        os.chmod(top, 0o755)
+        run = Path(top) / "mip6d"
+        run.mkdir(mode=0o750)
+        (run / "control.sock").symlink_to(node.socket)
+        result = subprocess.run(
+            ["runuser", "-u", "nobody", "--", sys.executable, "-m", "mip6d.nodestatus",
+             "--once", "--socket", str(run / "control.sock"), "--enrollment", str(node.outcome)],
+            capture_output=True, text=True, check=False,
+            env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(mip6d.__file__).parents[1])})
+    assert (result.returncode, result.stderr) == (1, "")
+    flat = " ".join(result.stdout.split())
+    assert "are you root or in the socket's group? (Permission denied)" in flat
+    assert flat.endswith(f"Next {' '.join(DENIED.split())}")
