@@ -61,6 +61,7 @@ __all__ = [
     "IFA_F_HOMEADDRESS",
     "IFA_F_NODAD",
     "KERNEL_EFFECTS",
+    "LINK_TRAFFIC",
     "Kernel",
     "KernelError",
     "esp_sa_argv",
