@@ -130,7 +130,7 @@ def format_duration(seconds: object) -> str:
 
 
 def _text(value: object) -> str:
-    if value is None or value in ("", [], ()):
+    if value is None or value in ("", [], (), {}):
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -194,7 +194,12 @@ def _render_status(status: Mapping[str, Any]) -> str:
     out = []
     for key in keys:
         value = status[key]
-        shown = format_duration(value) if key == "uptime" else _text(value)
+        if key == "uptime":
+            shown = format_duration(value)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            shown = f"{len(value)} (--json shows them)"  # records, a table's worth each
+        else:
+            shown = _text(value)
         out.append(f"{key + ':':<{width}} {shown}\n")
     return "".join(out)
 

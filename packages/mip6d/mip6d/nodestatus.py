@@ -110,12 +110,14 @@ def format_bytes(count: object) -> str:
     """``"512 B"``, ``"1.5 MB"`` (powers of 1000, as ``ip -h`` shows them)."""
     if isinstance(count, bool) or not isinstance(count, int):
         return "-"
-    amount = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if amount < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{amount:.1f} {unit}"
+    if count < 1000:
+        return f"{count} B"
+    amount = count / 1000
+    for unit in ("kB", "MB"):
+        if amount < 1000:
+            return f"{amount:.1f} {unit}"
         amount /= 1000
-    raise AssertionError("unreachable")
+    return f"{amount:.1f} GB"
 
 
 def _traffic(counters: Mapping[str, object]) -> str:
