@@ -306,8 +306,9 @@ class Rig:
 
 def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ()) -> Rig:
     """A daemon for ``config_text`` whose kernel has ``lo`` and ``links`` (a name and its
-    addresses each); its sysctls and state file under ``tmp_path`` (a second rig there
-    is the same daemon restarted on a fresh kernel)."""
+    addresses each); its sysctls, links' statistics (``class-net/``) and state file
+    under ``tmp_path`` (a second rig there is the same daemon restarted on a fresh
+    kernel)."""
     ipr = FakeIPRoute()
     for name, *addresses in links:
         ipr.add_link(name, *addresses)
@@ -321,7 +322,8 @@ def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ())
     mh_socket, dad = FakeMhSocket(), FakeDad()
     daemon = Daemon(
         str(config_path), load(str(config_path)), log=lambda *a, **k: None,
-        kernel=Kernel(ipr, runner=runner, proc_sys=proc_sys),
+        kernel=Kernel(ipr, runner=runner, proc_sys=proc_sys,
+                      sys_class_net=tmp_path / "class-net"),
         mh_socket=mh_socket,  # type: ignore[arg-type]
         clock=lambda: now[0],
         dad_prober=lambda: dad,  # type: ignore[arg-type,return-value]

@@ -112,6 +112,8 @@ TEMPLATES: tuple[tuple[str, str, int], ...] = (
     ("templates/apt/apt.conf.j2", "apt/apt.conf", 0o644),
     ("hooks/chroot/9100-homeguy-services.hook.chroot.j2",
      "hooks/normal/9100-homeguy-services.hook.chroot", 0o755),
+    ("hooks/chroot/9120-homeguy-issue.hook.chroot.j2",
+     "hooks/normal/9120-homeguy-issue.hook.chroot", 0o755),
 )
 
 

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from homeguy_slot import slot_bytes
+from mip6d import enrollment
 
 from homeguy.git import TOP
 from homeguy.iso.build import LIVE
@@ -42,6 +44,18 @@ def load() -> ModuleType:
 
 
 E = load()
+
+
+@pytest.fixture(autouse=True)
+def outcome_and_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """The outcome file, the screen (a plain file here) and the login banner of every
+    test, under its tmp_path: never the host's /run/homeguy, /dev/tty1 or /etc/issue.d."""
+    outcome, screen = tmp_path / "run" / "enrollment.json", tmp_path / "tty1"
+    screen.write_text("")
+    monkeypatch.setattr(E, "ISSUE", tmp_path / "issue.d" / "20-homeguy-enrollment.issue")
+    monkeypatch.setattr(E, "OUTCOME", outcome)
+    monkeypatch.setattr(E, "SCREEN", screen)
+    return outcome, screen
 
 PAYLOAD: dict[str, Any] = {
     "node": {"id": 1, "name": "mh", "home_address": "2001:db8:1::1000",
@@ -325,6 +339,83 @@ def test_main_without_settings_says_so(tmp_path: Path, capsys: pytest.CaptureFix
     assert E.main() == 0
     assert capsys.readouterr().out.startswith(
         "homeguy-enroll: not enrolling: no service URL and node token")
+
+
+def test_the_outcome_goes_to_its_file_and_the_screen(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        outcome_and_screen: tuple[Path, Path]) -> None:
+    outcome_file, screen = outcome_and_screen
+    monkeypatch.setattr(E, "CONF", tmp_path / "missing.conf")
+    before = time.time()
+    E.main()
+    outcome = enrollment.read(outcome_file)
+    assert outcome is not None
+    assert (outcome.state, outcome.url) == (enrollment.EnrollmentState.NOT_ENROLLING, None)
+    assert outcome.message == f"not enrolling: {E.NO_SETTINGS}"
+    assert before <= outcome.at <= time.time()
+    assert screen.read_bytes().decode() == (f"homeguy-enroll: not enrolling: {E.NO_SETTINGS}\r\n"
+                                  f"homeguy-enroll: {E.STATUS_HINT}\r\n")
+    assert outcome_file.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in outcome_file.parent.iterdir()] == ["enrollment.json"]
+    banner = (tmp_path / "issue.d" / "20-homeguy-enrollment.issue").read_text()
+    when = time.strftime("%H:%M:%S %Z", time.localtime(outcome.at))
+    assert banner == f"Enrollment ({when}): not enrolling: {E.NO_SETTINGS}\n\n"
+
+
+def test_bad_settings_are_a_reason_not_to_enroll(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        outcome_and_screen: tuple[Path, Path]) -> None:
+    conf = tmp_path / "enroll.conf"
+    conf.write_text("url=ftp://haiku\ntoken=t\n")
+    monkeypatch.setattr(E, "CONF", conf)
+    assert E.main() == 0
+    outcome = enrollment.read(outcome_and_screen[0])
+    assert outcome is not None and outcome.state is enrollment.EnrollmentState.NOT_ENROLLING
+    assert "'ftp://haiku' is not an http:// or https:// URL" in outcome.message
+
+
+def test_a_refused_token_is_a_failure_with_its_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, https_service: tuple[str, str],
+        outcome_and_screen: tuple[Path, Path]) -> None:
+    url, fingerprint = https_service
+    conf = tmp_path / "enroll.conf"
+    conf.write_text(f"url={url}\ntoken=wrong\ntls_fingerprint={fingerprint}\n")
+    monkeypatch.setattr(E, "CONF", conf)
+    assert E.main() == 0
+    outcome = enrollment.read(outcome_and_screen[0])
+    assert outcome is not None
+    assert (outcome.state, outcome.url) == (enrollment.EnrollmentState.FAILED, url)
+    assert outcome.message.startswith("enrollment failed: ") and "refused the node token" \
+        in outcome.message
+    assert outcome_and_screen[1].read_text().startswith("homeguy-enroll: enrollment failed: ")
+
+
+def test_an_enrolled_node_is_named_with_its_home_address_and_url(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        outcome_and_screen: tuple[Path, Path]) -> None:
+    conf = tmp_path / "enroll.conf"
+    conf.write_text("url=https://haiku.test\ntoken=t\n")
+    monkeypatch.setattr(E, "CONF", conf)
+    seen: list[enrollment.Outcome | None] = []
+
+    def fetched(*args: Any) -> Any:  # the service's answer; what follows would write to /
+        seen.append(enrollment.read(outcome_and_screen[0]))
+        return {**PAYLOAD, "services": []}
+
+    monkeypatch.setattr(E, "fetch", fetched)
+    monkeypatch.setattr(E, "write_files", lambda *a: None)
+    monkeypatch.setattr(E, "apply", lambda plan: None)
+    assert E.main() == 0
+    assert seen[0] is not None and seen[0].state is enrollment.EnrollmentState.ENROLLING
+    outcome = enrollment.read(outcome_and_screen[0])
+    assert outcome == enrollment.Outcome(
+        enrollment.EnrollmentState.ENROLLED,
+        "enrolled with home address 2001:db8:1::1000 from https://haiku.test", outcome.at,
+        url="https://haiku.test", node="mh", home_address="2001:db8:1::1000",
+        home_agent="2001:db8:1::1")
+    assert outcome_and_screen[1].read_bytes().decode().split("\n")[0] == (
+        "homeguy-enroll: enrolled with home address 2001:db8:1::1000 from "
+        "https://haiku.test\r")
 
 
 # ------------------------------------------------------------------- HTTPS, for real

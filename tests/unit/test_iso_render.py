@@ -1,5 +1,6 @@
 """Profiles, lb config options, the rendered live-build configuration, the cache key."""
 
+import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -121,6 +122,21 @@ def test_rendered_configuration() -> None:
     slot = files["includes.binary/homeguy/node.conf"].content
     assert len(slot) == SLOT_SIZE and parse_slot(slot) == {"timeout": "90"}
     assert files["includes.chroot/lib/live/config/2000-homeguy-enroll"].mode == 0o755
+
+
+def test_the_login_banner_names_homeguy_the_role_and_the_status_command(
+        tmp_path: Path) -> None:
+    files = render_config(inputs(load_profile("mobile-host")), read_sources(), b"")
+    hook = tmp_path / "9120-homeguy-issue"
+    hook.write_bytes(files["hooks/normal/9120-homeguy-issue.hook.chroot"].content)
+    hook.chmod(0o755)
+    subprocess.run([hook], env={"PATH": os.environ["PATH"],
+                                "HOMEGUY_ISSUE_DIR": str(tmp_path / "issue.d")}, check=True)
+    # The host has no homeguy-mobile-host package: the version is said to be unknown.
+    assert (tmp_path / "issue.d" / "10-homeguy.issue").read_text() == (
+        "Homeguy mobile-host (version unknown) on \\l: Homeguy mobile host: enrolls itself "
+        "from the HAiku service and runs mip6d\n"
+        "This node's enrollment and mobility state, live: homeguy-status\n\n")
 
 
 def test_rendered_hooks_pass_shellcheck(tmp_path: Path) -> None:

@@ -15,7 +15,11 @@ per-node slot. It:
 
 Every step is printed on the console, prefixed ``homeguy-enroll:``. Without settings,
 or when the service cannot be reached in time, it says so and exits 0: the live system
-boots to a usable session either way. Standard library plus python3-requests.
+boots to a usable session either way. The outcome (enrolling, enrolled, not enrolling,
+failed: why, when) goes to /run/homeguy/enrollment.json (:mod:`mip6d.enrollment`, which
+``homeguy-status`` reads), to the login banner (/etc/issue.d) and, in one line, to the
+screen (/dev/tty1) as well as to the journal and serial console. Standard library,
+python3-requests and python3-mip6d.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mip6d.enrollment import EnrollmentState, Outcome
+from mip6d.enrollment import write as write_outcome
+
 CONF = Path(os.environ.get("HOMEGUY_ENROLL_CONF", "/etc/homeguy/enroll.conf"))
 CONFIG_PATH = "/api/v1/node/config"
 DEFAULT_TIMEOUT = 90.0
@@ -41,10 +48,57 @@ ALLOWED_DIRS = ("/etc/mip6d/", "/etc/swanctl/", "/etc/systemd/network/")
 ALLOWED_SERVICES = frozenset({"mip6d", "radvd", "strongswan", "systemd-networkd"})
 FIRST_DELAY, MAX_DELAY, REQUEST_TIMEOUT = 1.0, 15.0, 10.0
 MIP6D = os.environ.get("HOMEGUY_MIP6D", "/usr/sbin/mip6d")
+OUTCOME = Path(os.environ.get("HOMEGUY_ENROLLMENT", "/run/homeguy/enrollment.json"))
+# The screen a person looks at: the service's own output goes to the journal and the
+# serial console only (console= names ttyS0 last).
+SCREEN = Path(os.environ.get("HOMEGUY_SCREEN", "/dev/tty1"))
+STATUS_HINT = "run 'homeguy-status' for this node's mobility state"
+# The login banner's part that says what enrollment did (agetty reads /etc/issue.d/*.issue
+# in order; 10-homeguy.issue, from the image, names it and its role).
+ISSUE = Path(os.environ.get("HOMEGUY_ISSUE", "/etc/issue.d/20-homeguy-enrollment.issue"))
 
 
 def say(message: str) -> None:
     print(f"homeguy-enroll: {message}", flush=True)
+
+
+def report(state: EnrollmentState, message: str, **details: str | None) -> None:
+    """Say ``message``, keep it as the enrollment's outcome, and show it on the screen."""
+    say(message)
+    outcome = Outcome.now(state, message, **details)
+    try:
+        write_outcome(OUTCOME, outcome)
+    except OSError as error:
+        say(f"cannot write {OUTCOME}: {error}")
+    write_banner(outcome)
+    if state is not EnrollmentState.ENROLLING:
+        show_on_screen(f"homeguy-enroll: {outcome.line()}\n"
+                       f"homeguy-enroll: {STATUS_HINT}\n")
+
+
+def write_banner(outcome: Outcome) -> None:
+    """The login banner's line about enrollment (the person who logs in later sees it)."""
+    when = time.strftime("%H:%M:%S %Z", time.localtime(outcome.at))
+    # agetty expands backslash escapes in issue files: the message's own are doubled.
+    banner = f"Enrollment ({when}): {outcome.line()}\n\n".replace("\\", "\\\\")
+    try:
+        ISSUE.parent.mkdir(parents=True, exist_ok=True)
+        temp = ISSUE.with_name(f".{ISSUE.name}.tmp")
+        temp.write_text(banner)
+        os.replace(temp, ISSUE)
+    except OSError as error:
+        say(f"cannot write {ISSUE}: {error}")
+
+
+def show_on_screen(text: str) -> None:
+    """Write ``text`` to the screen's console when there is one (not in a container)."""
+    if not SCREEN.exists():
+        return
+    try:
+        with SCREEN.open("w") as screen:
+            screen.write(text.replace("\n", "\r\n"))  # the tty may be in raw mode
+    except OSError:
+        pass  # no screen to write to is no reason to fail enrollment
 
 
 class EnrollError(Exception):
@@ -339,8 +393,9 @@ def daemon_ready(seconds: float = 180.0) -> bool:
 
 
 def enroll(settings: Settings) -> Plan:
-    say(f"fetching this node's configuration from {settings.url} "
-        f"(settings from the {settings.source}; time limit {settings.timeout:.0f} s)")
+    report(EnrollmentState.ENROLLING,
+           f"fetching this node's configuration from {settings.url} (settings from the "
+           f"{settings.source}; time limit {settings.timeout:.0f} s)", url=settings.url)
     payload = fetch(settings, http_get(settings), time.sleep, time.monotonic)
     plan = validate(payload)
     node = plan.node
@@ -352,30 +407,38 @@ def enroll(settings: Settings) -> Plan:
     return plan
 
 
+NO_SETTINGS = ("no service URL and node token (kernel command line homeguy.url= "
+               "homeguy.token=, or a per-user image's /homeguy/node.conf)")
+
+
 def main() -> int:
     try:
         text = CONF.read_text() if CONF.exists() else ""
         settings = parse_settings(text)
     except (EnrollError, OSError) as error:
-        say(f"not enrolling: {error}")
+        report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {error}")
         return 0
     if settings is None:
-        say("not enrolling: no service URL and node token (kernel command line "
-            "homeguy.url= homeguy.token=, or a per-user image's /homeguy/node.conf)")
+        report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {NO_SETTINGS}")
         return 0
     try:
         plan = enroll(settings)
     except EnrollError as error:
-        say(f"enrollment failed: {error}")
+        report(EnrollmentState.FAILED, f"enrollment failed: {error}", url=settings.url)
         say("the live system works without it; fix the cause and run "
             "'systemctl restart homeguy-enroll'")
         return 0
+    node = {"url": settings.url, "node": str(plan.node["name"]),
+            "home_address": str(plan.node["home_address"]),
+            "home_agent": str(plan.node["home_agent_address"])}
     if "mip6d" in plan.services:
         if not daemon_ready():
-            say("mip6d did not get ready (its log is above); see 'journalctl -u mip6d'")
+            report(EnrollmentState.FAILED, "enrolled, but mip6d did not get ready (its log "
+                   "is above); see 'journalctl -u mip6d'", **node)
             return 1
         say(f"mip6d is running with home address {plan.node['home_address']}")
-    say("enrolled")
+    report(EnrollmentState.ENROLLED, f"enrolled with home address {node['home_address']} "
+           f"from {settings.url}", **node)
     return 0
 
 

@@ -47,7 +47,12 @@ _CONNECT_HINTS = {
 
 
 class CtlError(Exception):
-    """What to tell the user; exit status 1."""
+    """What to tell the user; exit status 1. ``errno``: why the socket could not be
+    reached, when that was the failure."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -66,7 +71,7 @@ def request(path: str, command: str, timeout: float = DEFAULT_TIMEOUT, **args: o
             hint = _CONNECT_HINTS.get(exc.errno or 0)
             reason = exc.strerror or str(exc)
             message = f"{hint} ({reason})" if hint else reason
-            raise CtlError(f"cannot connect to {path}: {message}") from None
+            raise CtlError(f"cannot connect to {path}: {message}", exc.errno) from None
         try:
             sock.sendall(line)
             response = _read_line(sock)
@@ -125,7 +130,7 @@ def format_duration(seconds: object) -> str:
 
 
 def _text(value: object) -> str:
-    if value is None or value in ("", [], ()):
+    if value is None or value in ("", [], (), {}):
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -189,7 +194,12 @@ def _render_status(status: Mapping[str, Any]) -> str:
     out = []
     for key in keys:
         value = status[key]
-        shown = format_duration(value) if key == "uptime" else _text(value)
+        if key == "uptime":
+            shown = format_duration(value)
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            shown = f"{len(value)} (--json shows them)"  # records, a table's worth each
+        else:
+            shown = _text(value)
         out.append(f"{key + ':':<{width}} {shown}\n")
     return "".join(out)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mip6d import __version__, control, ctl
 
-from testkit.mip6d_fakes import ControlServer, FakeHomeAgent
+from testkit.mip6d_fakes import ControlServer, FakeDaemon, FakeHomeAgent
 
 pytestmark = pytest.mark.unit
 
@@ -98,6 +98,24 @@ def test_status(mip6d: ControlServer) -> None:
         "bindings:    2\n"
         "bul_entries: registered=1\n"
     ), "")
+
+
+def test_status_of_a_mobile_node_counts_its_records(tmp_path: Path) -> None:
+    moves = [{"at": 1000.0, "from": None, "to": "2001:db8:a::5", "interface": "eth1"},
+             {"at": 1060.0, "from": "2001:db8:a::5", "to": "2001:db8:b::5",
+              "interface": "wlan0"}]
+    running = ControlServer(tmp_path / "control.sock", FakeDaemon(status_result={
+        "role": "MN", "care_of_interface": "wlan0", "recent_handovers": moves,
+        "tunnel_traffic": {}}))
+    try:
+        assert run("--socket", str(running.path), "status") == (0, (
+            "role:              MN\n"
+            "care_of_interface: wlan0\n"
+            "recent_handovers:  2 (--json shows them)\n"
+            "tunnel_traffic:    -\n"
+        ), "")
+    finally:
+        running.close()
 
 
 def test_counters(mip6d: ControlServer) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "IFA_F_HOMEADDRESS",
     "IFA_F_NODAD",
     "KERNEL_EFFECTS",
+    "LINK_TRAFFIC",
     "Kernel",
     "KernelError",
     "esp_sa_argv",
@@ -153,9 +154,14 @@ def _describe(effect: Effect) -> str:
     return f"{type(effect).__name__}({', '.join(str(v) for v in values)})"
 
 
+LINK_TRAFFIC = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
+"""The link statistics :meth:`Kernel.link_traffic` reports (``/sys/class/net/*/statistics``)."""
+
+
 class Kernel:
     """Applies kernel effects. ``ipr`` is a pyroute2 ``IPRoute`` (or a stand-in);
-    ``runner`` runs ``ip xfrm`` commands; ``proc_sys`` is where sysctls live."""
+    ``runner`` runs ``ip xfrm`` commands; ``proc_sys`` is where sysctls live,
+    ``sys_class_net`` the links' statistics."""
 
     def __init__(
         self,
@@ -164,6 +170,7 @@ class Kernel:
         log: Callable[..., None] | None = None,
         proc_sys: Path = Path("/proc/sys"),
         xfrm_transport: Callable[[bytes], bytes] | None = None,
+        sys_class_net: Path = Path("/sys/class/net"),
     ) -> None:
         self.ipr = ipr if ipr is not None else IPRoute()
         self.xfrm_transport = xfrm_transport or _xfrm_request
@@ -171,6 +178,7 @@ class Kernel:
         self.log = log or (lambda *a, **k: None)
         self.runner = runner or (lambda argv, tolerate: run(argv, tolerate, self.log))
         self.proc_sys = proc_sys
+        self.sys_class_net = sys_class_net
         self.installed: list[Effect] = []
         # Sample keys of mip6d.metrics: kernel_changes/OPERATION, kernel_failures/OPERATION.
         self.counters: Counter[str] = Counter()
@@ -230,6 +238,16 @@ class Kernel:
             raise KernelError(f"sysctl {key}={value}: {error}") from None
         self._count("sysctl", ok=True)
         self.log("info", "sysctl", name=key, value=value)
+
+    def link_traffic(self, ifname: str) -> dict[str, int] | None:
+        """The kernel's counters of ``ifname`` (:data:`LINK_TRAFFIC`), None when it has
+        none (not there). Files, not netlink: the control socket's thread asks, and the
+        netlink socket belongs to the main loop."""
+        where = self.sys_class_net / ifname / "statistics"
+        try:
+            return {name: int((where / name).read_text()) for name in LINK_TRAFFIC}
+        except (OSError, ValueError):
+            return None
 
     def keep_accepting_ra(self, ifname: str) -> bool:
         """On a forwarding node the kernel ignores router advertisements unless

@@ -5,7 +5,7 @@ its timers; it deregisters when the daemon stops."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from ipaddress import IPv6Address, IPv6Interface
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,12 @@ __all__ = ["MobilePart"]
 
 _ANY = IPv6Address("::")
 _TUNNELLED = (BulState.REGISTERED, BulState.REFRESHING)
+RECENT_HANDOVERS = 10
+"""How many changes of a registered care-of address ``status`` reports."""
+
+
+def _text(address: IPv6Address | None) -> str | None:
+    return None if address is None else str(address)
 
 
 class MobilePart(Part):
@@ -45,6 +51,9 @@ class MobilePart(Part):
         self.ra: RaListener | None = None
         self.link_routers = LinkRouters(self.mobile, self.interfaces)
         self._addresses: set[tuple[str, IPv6Interface]] = set()
+        # The registered care-of address's changes, newest last (``status``): for a
+        # person watching the node move (homeguy-status).
+        self.recent_handovers: deque[dict[str, Any]] = deque(maxlen=RECENT_HANDOVERS)
 
     def start(self, now: float) -> None:
         daemon, kernel = self.daemon, self.daemon.kernel
@@ -149,6 +158,15 @@ class MobilePart(Part):
             1 for home, care_of in after.items()
             if care_of is not None and before.get(home) not in (None, care_of)
         ))
+        primary = self.node.primary_care_of
+        for home, care_of in after.items():
+            if care_of != before.get(home):
+                self.recent_handovers.append({
+                    "at": now, "home_address": str(home),
+                    "from": _text(before.get(home)), "to": _text(care_of),
+                    "interface": primary.ifname
+                    if primary is not None and primary.address == care_of else None,
+                })
         return True
 
     def _registered_care_ofs(self) -> dict[IPv6Address, IPv6Address | None]:
@@ -181,7 +199,19 @@ class MobilePart(Part):
         primary = self.node.primary_care_of
         states: Counter[str] = Counter(str(e.state) for e in self.node.entries)
         return {"care_of": str(primary.address) if primary else None,
-                "bul_entries": dict(states)}
+                "care_of_interface": primary.ifname if primary else None,
+                "bul_entries": dict(states),
+                "recent_handovers": list(self.recent_handovers),
+                "tunnel_traffic": self._tunnel_traffic()}
+
+    def _tunnel_traffic(self) -> dict[str, dict[str, int]]:
+        """The kernel's counters of each registration's tunnel that is there."""
+        traffic = {}
+        for name in sorted({e.registration.tunnel for e in self.node.entries}):
+            counters = self.daemon.kernel.link_traffic(name)
+            if counters is not None:
+                traffic[name] = counters
+        return traffic
 
     def binding_update_list(self) -> list[dict[str, Any]]:
         now = self.daemon.clock()
