@@ -164,7 +164,10 @@ class Guest:
 
     def login_root(self, timeout: float) -> None:
         """Log in on the serial console as the live user, then become root."""
-        self.wait_for(r"login: $", timeout)
+        self.wait_for(r"login: ", timeout)
+        # A fresh prompt: boot messages may have followed the first one on its line.
+        self.type("\n")
+        self.wait_for(r"login: $", 60, source=self.heard)
         self.type(f"{LIVE_USER}\n")
         self.wait_for(r"Password: ?$", 60, source=self.heard)
         self.type(f"{LIVE_PASSWORD}\n")
