@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from haiku.core import setup as ha
-from haiku.models import User
 from haiku.core.allocation import Pool
 from haiku.core.keys import reqids, static_keys
 from haiku.core.render import Keying, NodeKind, NodeSpec, include_text
+from haiku.models import User
 from mip6d.config.parser import load
 from mip6d.config.validate import validate
 from mip6d.core.ipsec import Keying as MipKeying
