@@ -16,9 +16,14 @@ from cryptography.hazmat.primitives import hashes
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from haiku.core import setup as ha
+from haiku.core.allocation import Pool
+from haiku.core.keys import reqids, static_keys
+from haiku.core.render import Keying, NodeKind, NodeSpec, include_text
 from haiku.models import User
 from mip6d.config.parser import load
 from mip6d.config.validate import validate
+from mip6d.core.ipsec import Keying as MipKeying
+from mip6d.shell.adapters import home_agent_policy
 
 pytestmark = pytest.mark.unit
 
@@ -26,6 +31,7 @@ SETUP = ha.HomeAgentSetup(interface="eth0", address=IPv6Interface("2001:db8:1::1
                           mnp_pool=IPv6Network("2001:db8:100::/48"),
                           url="https://[2001:db8:1::1]", gateway=IPv6Address("2001:db8:1::ff"),
                           base_iso="/srv/isos/mh.iso")
+HOME = Pool("home address pool", IPv6Network("2001:db8:1::/64"), 128, 0x1000, 4)
 DEFAULTS = ("# Settings of HAiku\n# HAIKU_HOME_PREFIX=2001:db8:1::/64\n"
             "HAIKU_DATABASE_URL=postgresql://haiku:secret@localhost/haiku\n")
 
@@ -57,6 +63,35 @@ def test_mip6d_conf_is_a_home_agent_that_mip6d_accepts(tmp_path: Path) -> None:
     assert config.node_config.name == "HA"
     assert [i.name for i in config.interfaces] == ["eth0"]
     assert [str(p) for p in config.ha_served_prefixes] == ["2001:db8:100::/48"]
+
+
+def test_home_agent_serves_static_and_certificate_keyed_nodes_at_once(tmp_path: Path) -> None:
+    """The 2007 demonstration's home agent: router 1 keyed by IKEv2 (certificates), router 2
+    by static keys, both in nodes.d/ as the service writes them; mip6d's own loader and
+    checker accept it, key the static one itself and leave the other to charon."""
+    conf = tmp_path / "mip6d.conf"
+    conf.write_text(files()[ha.MIP6D_CONF].text)
+    (tmp_path / "nodes.d").mkdir()
+    specs = {keying: NodeSpec(
+        name=f"router {slot}", kind=NodeKind.ROUTER, home_address=HOME.address_at(slot),
+        home_prefix_length=64, home_agent_address=SETUP.address.ip,
+        mobile_network_prefixes=(IPv6Network(f"2001:db8:100:{slot}::/64"),),
+        keying=keying, protect_all_traffic=keying is Keying.CERTIFICATE, reqids=reqids(slot),
+        keys=static_keys(slot, False) if keying is Keying.STATIC else ())
+        for slot, keying in enumerate((Keying.CERTIFICATE, Keying.STATIC), start=1)}
+    for slot, spec in enumerate(specs.values(), start=1):
+        (tmp_path / "nodes.d" / f"haiku-{slot}.conf").write_text(include_text(spec))
+    config = validate(load(str(conf)))
+    assert config.warnings == ()
+    ike, static = (specs[k].home_address for k in (Keying.CERTIFICATE, Keying.STATIC))
+    keying = MipKeying.of(config)
+    assert keying.static.static_keyed == {static}
+    assert {sa.src for sa in keying.static.sas} | {sa.dst for sa in keying.static.sas} == {
+        static, SETUP.address.ip}  # the static router's SAs only; charon keys router 1's
+    assert {p.src for p in keying.static.policies} >= {ike, static}  # both protected
+    assert set(keying.tunnels) == {ike}  # router 1's tunnel under ESP, by charon
+    policy = home_agent_policy(config, {"eth0": [SETUP.address]}, False)
+    assert policy.key_management_mobility and policy.static_keyed == {static}
 
 
 def test_radvd_accepts_its_configuration(tmp_path: Path) -> None:

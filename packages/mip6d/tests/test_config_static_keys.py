@@ -177,9 +177,19 @@ STATIC_KEY_ERRORS = [
                  f"{K16};")), "t.conf:5:86: Encryption given twice in StaticKey MnToHa 0x1001 "
      "11; expected it at most once (first at t.conf:5:31)"),
     # consistency with the set
-    (key_set(*BOTH, head="KeyMngMobCapability enabled;\n"), "t.conf:6:2: StaticKey cannot be "
-     "used with KeyMngMobCapability enabled (IKE negotiates the keys then); expected one or "
-     "the other"),
+    # with KeyMngMobCapability a set is keyed statically or by IKE, never half
+    (key_set(BOTH[0], head="KeyMngMobCapability enabled;\n"), "t.conf:5:2: IPsecPolicy Mh "
+     "uses reqid 12 for HaToMn but its set has no StaticKey HaToMn for it; expected "
+     "'StaticKey HaToMn <spi> 12 { ... }'; or, for IKEv2 keying of this set "
+     "(KeyMngMobCapability is enabled), remove every StaticKey of the set"),
+    (key_set(*BOTH, policies="IPsecPolicy Mh UseESP 11 12; IPsecPolicy TunnelPayload UseESP "
+             "13 14;", head="KeyMngMobCapability enabled;\n"), "t.conf:5:31: IPsecPolicy "
+     "TunnelPayload uses reqid 13 for MnToHa but its set has no StaticKey MnToHa for it; "
+     "expected 'StaticKey MnToHa <spi> 13 { ... }'; or, for IKEv2 keying of this set "
+     "(KeyMngMobCapability is enabled), remove every StaticKey of the set"),
+    (key_set(*BOTH, policies="IPsecPolicy Mh UseESP 11;", head="KeyMngMobCapability "
+             "enabled;\n"), "t.conf:7:2: StaticKey HaToMn reqid 12 matches no IPsecPolicy of "
+     "its set; expected one of the HaToMn reqids: 11"),
     (key_set(*BOTH, hoas="HomeAddress 2001:db8:1::1234/64; HomeAddress 2001:db8:1::1235/64;"),
      "t.conf:5:2: StaticKey needs exactly one HomeAddress in its IPsecPolicySet, found 2; "
      "expected one set per mobile node"),

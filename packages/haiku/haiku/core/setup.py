@@ -146,10 +146,10 @@ def _mip6d_conf(setup: HomeAgentSetup) -> str:
         "HaAcceptMobRtr enabled;\n"
         f"HaServedPrefix {setup.mnp_pool};\n"
         "UseMnHaIPsec enabled;\n"
-        # Static keys (in each node's file). mip6d takes IKEv2 keying for the whole home
-        # agent or not at all: certificate-keyed nodes need `KeyMngMobCapability enabled`
-        # and then no node may have static keys.
-        "KeyMngMobCapability disabled;\n"
+        # Keying is per node file: a statically keyed node's set carries its StaticKeys
+        # (mip6d installs them), a certificate-keyed node's has none and charon keys it
+        # (IKEv2, the connections in /etc/swanctl/conf.d/haiku-*.conf); both at once.
+        "KeyMngMobCapability enabled;\n"
         'ControlSocket "/run/mip6d/control.sock";\n'
         'StateFile "/var/lib/mip6d/bindings.json";\n'
         'MetricsListen "[::1]:9516";\n'

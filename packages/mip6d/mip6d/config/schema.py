@@ -373,8 +373,9 @@ KEYWORDS: tuple[Keyword, ...] = (
           "(RFC 3776, RFC 4877): the policies of IPsecPolicySet are installed only then."),
     _bool("KeyMngMobCapability", "key_mng_mob_capability", _HM,
           "Whether an IKE daemon (strongSwan's charon) negotiates the security associations "
-          "(RFC 4877): with UseMnHaIPsec, mip6d installs only the policies of "
-          "HomeRegBinding/Mh and TunnelPayload, with the reqid of the IPsecPolicy (one "
+          "(RFC 4877) for each IPsecPolicySet without StaticKey: with UseMnHaIPsec, mip6d "
+          "installs only the policies of HomeRegBinding/Mh and TunnelPayload of such a "
+          "set, with the reqid of the IPsecPolicy (one "
           "reqid for both directions), and the first packet they match makes the kernel "
           "ask charon for the SAs. Its swanctl.conf has one CHILD_SA per policy with that "
           "'reqid', 'policies = no', 'mode = transport_proxy' (BU/BA: ESP on the home "
@@ -385,7 +386,10 @@ KEYWORDS: tuple[Keyword, ...] = (
           "the Binding Update had it. With K on both ends, a new care-of address moves "
           "the IKE SA (XFRM_MSG_MIGRATE with the new KMADDRESS, before the Binding Update "
           "and, on the home agent, before the acknowledgement); without it the IKE daemon "
-          "re-keys. Cannot be combined with StaticKey."),
+          "re-keys. Keying is per set: a set with StaticKey stays statically keyed (mip6d "
+          "installs its SAs), its node gets no K flag and no MIGRATE, so one home agent "
+          "serves IKEv2-keyed and statically keyed nodes at once (a mobile node whose set "
+          "has StaticKey sends no K flag)."),
     Keyword(
         "IPsecPolicySet", _TOP, (), _HM,
         "IPsec policies between one home agent address and one or more home addresses. "
@@ -442,7 +446,9 @@ KEYWORDS: tuple[Keyword, ...] = (
         "left this to setkey scripts). MnToHa keys the traffic from mobile node to home "
         "agent, HaToMn the way back; the reqid ties the key to the IPsecPolicy entries of "
         "the set that use it in that direction. Once a set has a StaticKey, every policy "
-        "of the set needs explicit reqids and every reqid in use a key in each direction. "
+        "of the set needs explicit reqids and every reqid in use a key in each direction: "
+        "the set is keyed statically, also with KeyMngMobCapability enabled (which then "
+        "keys by IKE only the sets without StaticKey). "
         "The set must name exactly one HomeAddress. The SPI (256 to 0xffffffff, decimal "
         "or hexadecimal) must be unique per destination: the home agent address for "
         "MnToHa, the home address for HaToMn. The block holds Encryption and, unless the "

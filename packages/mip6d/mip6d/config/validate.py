@@ -246,11 +246,6 @@ def _static_keys(config: Config) -> list[ConfigWarning]:
         if not policy_set.static_keys:
             continue
         first = policy_set.static_keys[0]
-        if config.key_mng_mob_capability:
-            raise _fail(
-                first.location, "StaticKey cannot be used with KeyMngMobCapability enabled "
-                "(IKE negotiates the keys then); expected one or the other",
-            )
         if not config.use_mn_ha_ipsec:
             warnings.append(ConfigWarning(
                 first.location, "StaticKey is not installed since UseMnHaIPsec is disabled",
@@ -261,7 +256,7 @@ def _static_keys(config: Config) -> list[ConfigWarning]:
                 f"IPsecPolicySet, found {len(policy_set.home_addresses)}; expected one set "
                 "per mobile node",
             )
-        _static_keys_of_set(policy_set)
+        _static_keys_of_set(policy_set, config.key_mng_mob_capability)
         hoa = policy_set.home_addresses[0].ip
         for key in policy_set.static_keys:
             destination = (
@@ -276,7 +271,14 @@ def _static_keys(config: Config) -> list[ConfigWarning]:
     return warnings
 
 
-def _static_keys_of_set(policy_set: IPsecPolicySet) -> None:
+def _static_keys_of_set(policy_set: IPsecPolicySet, dynamic_allowed: bool) -> None:
+    """Every policy of a statically keyed set keyed, both ways. With KeyMngMobCapability
+    a set is keyed either way (statically, or by IKE without any StaticKey), never half:
+    an unkeyed policy of a static set would wait for SAs no IKE daemon negotiates."""
+    # What else fixes an unkeyed policy: with KeyMngMobCapability, keying the whole set
+    # by IKE instead.
+    or_ike = ("; or, for IKEv2 keying of this set (KeyMngMobCapability is enabled), "
+              "remove every StaticKey of the set" if dynamic_allowed else "")
     used: dict[tuple[SaDirection, int], IPsecPolicy] = {}
     for policy in policy_set.policies:
         if not policy.allow:
@@ -287,7 +289,7 @@ def _static_keys_of_set(policy_set: IPsecPolicySet) -> None:
                 raise _fail(
                     policy.location, f"IPsecPolicy {policy.type} has no reqid for "
                     f"{direction}; expected reqids for both directions, since its "
-                    "IPsecPolicySet has StaticKey",
+                    "IPsecPolicySet has StaticKey" + or_ike,
                 )
             other = used.setdefault((direction, reqid), policy)
             if other.tunnel != policy.tunnel:
@@ -328,18 +330,21 @@ def _static_keys_of_set(policy_set: IPsecPolicySet) -> None:
             raise _fail(
                 policy.location, f"IPsecPolicy {policy.type} uses reqid {reqid} for "
                 f"{direction} but its set has no StaticKey {direction} for it; expected "
-                f"'StaticKey {direction} <spi> {reqid} {{ ... }}'",
+                f"'StaticKey {direction} <spi> {reqid} {{ ... }}'" + or_ike,
             )
 
 
 def _dynamic_keys(config: Config) -> list[ConfigWarning]:
     """With KeyMngMobCapability, mip6d installs the policies of HomeRegBinding, Mh and
-    TunnelPayload and the IKE daemon negotiates their SAs on demand: it finds the SA's
-    configuration by the policy's reqid (swanctl.conf ``reqid``), and one CHILD_SA has
-    one reqid for both directions."""
+    TunnelPayload of each set without StaticKey and the IKE daemon negotiates their SAs
+    on demand: it finds the SA's configuration by the policy's reqid (swanctl.conf
+    ``reqid``), and one CHILD_SA has one reqid for both directions. Sets with StaticKey
+    are keyed statically, as without KeyMngMobCapability (:func:`_static_keys`)."""
     if not (config.key_mng_mob_capability and config.use_mn_ha_ipsec):
         return []
     for policy_set in config.ipsec_policy_sets:
+        if policy_set.static_keys:
+            continue
         for policy in policy_set.policies:
             if not policy.allow or policy.type not in _DYNAMIC_TYPES:
                 continue
@@ -349,7 +354,8 @@ def _dynamic_keys(config: Config) -> list[ConfigWarning]:
                     f"{policy.reqid_to_ha} and {policy.reqid_to_mn}; with KeyMngMobCapability "
                     "expected one nonzero reqid for both directions, the 'reqid' of its "
                     "CHILD_SA in swanctl.conf (e.g. 'IPsecPolicy "
-                    f"{policy.type} UseESP 11;')",
+                    f"{policy.type} UseESP 11;'), or StaticKeys for the set to key it "
+                    "statically",
                 )
     return []
 

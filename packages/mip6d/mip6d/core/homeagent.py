@@ -45,8 +45,9 @@ Accepted registrations:
 * Lifetime granted = min(requested, HaMaxBindingLife, remaining valid lifetime of the
   home prefix), rounded down to 4-second units (RFC 6275 section 10.3.1).
 * The Binding Acknowledgement has the R flag when the registration is a mobile router's
-  (RFC 3963 section 4.2), the K flag only when the Binding Update had it and key
-  management mobility is configured (RFC 6275 section 10.3.1). It goes to the Binding
+  (RFC 3963 section 4.2), the K flag only when the Binding Update had it, key
+  management mobility is configured and the node's IPsecPolicySet is not statically
+  keyed (RFC 6275 sections 6.1.7 and 10.3.1). It goes to the Binding
   Update's source address, through a type 2 routing header naming the home address when
   that source is not the home address (section 9.5.4), and it is sent only when the A
   flag asked for it (a refusal is always sent).
@@ -564,11 +565,16 @@ class HomeAgent:
 
     # -- outcomes --------------------------------------------------------------------
 
-    def _ack_flags(self, bu: BindingUpdate) -> BAFlag:
+    def _ack_flags(self, request: _Request) -> BAFlag:
+        """R for a mobile router; K when the Binding Update had it, this home agent's
+        keying daemon can move IKE SAs and the node is not statically keyed (keying is
+        per IPsecPolicySet, so one home agent acknowledges K to some nodes only)."""
         flags = BAFlag(0)
+        bu = request.bu
         if BUFlag.R in bu.flags:
             flags |= BAFlag.R
-        if BUFlag.K in bu.flags and self.policy.key_management_mobility:
+        if (BUFlag.K in bu.flags and self.policy.key_management_mobility
+                and request.home_address not in self.policy.static_keyed):
             flags |= BAFlag.K
         return flags
 
@@ -601,7 +607,7 @@ class HomeAgent:
         if binding is None:
             return self._refuse(request, BAStatus.NOT_HOME_AGENT_FOR_THIS_MN)
         effects = self._transition(binding, None)
-        ack = BindingAck(BAStatus.ACCEPTED, request.bu.sequence, 0, self._ack_flags(request.bu))
+        ack = BindingAck(BAStatus.ACCEPTED, request.bu.sequence, 0, self._ack_flags(request))
         record = log(
             "binding-removed",
             home_address=request.home_address,
@@ -646,7 +652,8 @@ class HomeAgent:
             handovers=0 if old is None else old.handovers + int(moved),
         )
         effects = self._transition(old, binding)
-        if moved and old is not None and BAFlag.K in self._ack_flags(bu) and BUFlag.K in old.flags:
+        if (moved and old is not None and BAFlag.K in self._ack_flags(request)
+                and BUFlag.K in old.flags):
             # RFC 4877 section 6: the IKE SA follows the care-of address, before the
             # acknowledgement that the keying daemon's SAs protect leaves.
             effects = (*effects, MigrateKeying(request.home_address, request.dst,
@@ -664,7 +671,7 @@ class HomeAgent:
             prefixes=binding.prefixes,
         )
         ack = BindingAck(
-            BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4, self._ack_flags(bu)
+            BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4, self._ack_flags(request)
         )
         send = (self._send_ack(request, ack),) if BUFlag.A in bu.flags else ()
         return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send),

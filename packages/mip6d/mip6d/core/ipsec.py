@@ -116,8 +116,13 @@ class MhPolicy:
 
 @dataclass(frozen=True)
 class StaticIPsec:
+    """The Mobility Header policies of every protected home address and, for those whose
+    set has ``StaticKey``s, their SAs. With ``KeyMngMobCapability`` the other sets are
+    keyed by the IKE daemon (policies only): ``static_keyed`` tells the two apart."""
+
     sas: tuple[EspSa, ...]
     policies: tuple[MhPolicy, ...]
+    static_keyed: frozenset[IPv6Address] = frozenset()
 
     @property
     def home_addresses(self) -> frozenset[IPv6Address]:
@@ -137,7 +142,8 @@ def _binding_reqids(policy_set: IPsecPolicySet) -> tuple[int, int] | None:
 
 def _sets(config: Config, role: NodeRole) -> Iterable[tuple[IPsecPolicySet, IPv6Address]]:
     """The policy sets this node installs, with their home address: those with static
-    keys, or with ``KeyMngMobCapability`` (dynamic keying) all of them."""
+    keys and, with ``KeyMngMobCapability``, those without too (keyed by the IKE daemon).
+    Keying is per set: one home agent may serve statically and dynamically keyed nodes."""
     if not config.use_mn_ha_ipsec:
         return
     own_home_addresses = {link.home_address.ip for link in config.home_links}
@@ -154,7 +160,10 @@ def static_ipsec(config: Config) -> StaticIPsec:
     role = config.node_config
     sas: list[EspSa] = []
     policies: list[MhPolicy] = []
+    static_keyed: set[IPv6Address] = set()
     for policy_set, home in _sets(config, role):
+        if policy_set.static_keys:
+            static_keyed.add(home)
         reqids = _binding_reqids(policy_set)
         if reqids is None:
             continue
@@ -174,7 +183,7 @@ def static_ipsec(config: Config) -> StaticIPsec:
                 MhPolicy(XfrmDirection.OUT, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
                 MhPolicy(XfrmDirection.IN, ha, home, MHType.BA, to_mn, XfrmRoProto.ROUTE2),
             ]
-    return StaticIPsec(tuple(sas), tuple(policies))
+    return StaticIPsec(tuple(sas), tuple(policies), frozenset(static_keyed))
 
 
 _ANYWHERE = IPv6Network("::/0")
@@ -235,7 +244,7 @@ def tunnel_keys(config: Config) -> dict[IPv6Address, TunnelKeys]:
                 continue
             up, down = policy.reqid(SaDirection.MN_TO_HA), policy.reqid(SaDirection.HA_TO_MN)
             ha = policy_set.home_agent_address
-            if config.key_mng_mob_capability:
+            if not policy_set.static_keys:  # keyed by the IKE daemon
                 out[home] = TunnelKeys(home, ha, up, down)
                 continue
             keys = {(k.direction, k.reqid): k for k in policy_set.static_keys}
@@ -319,8 +328,11 @@ def migrate_requests(ipsec: StaticIPsec, tunnels: Mapping[IPv6Address, TunnelKey
 
     The selector is the same on both ends (from the home address, or the care-of
     address, to the home agent): the mobile node's out policy, the home agent's in.
+    A statically keyed home address has no keying daemon to tell: none for it.
     """
     home, ha = move.home_address, move.home_agent
+    if home in ipsec.static_keyed:
+        return ()
     direction = PolicyDir.OUT if role is NodeRole.MN else PolicyDir.IN
     kmaddress = (KmAddress(move.new_care_of, ha) if role is NodeRole.MN
                  else KmAddress(ha, move.new_care_of))

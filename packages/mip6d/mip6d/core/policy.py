@@ -139,6 +139,14 @@ class HomeAgentPolicy:
             "the keying daemon can move its IKE SA to a new care-of address (K flag)",
         ),
     )
+    static_keyed: frozenset[IPv6Address] = field(
+        default=frozenset(),
+        metadata=_doc(
+            "StaticKey",
+            "home addresses keyed by static SAs: never the K flag (RFC 6275 section "
+            "6.1.7: cleared with manual IPsec configuration)",
+        ),
+    )
     duplicate_address_detection: bool = field(
         default=True,
         metadata=_doc(

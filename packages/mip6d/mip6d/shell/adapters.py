@@ -91,6 +91,7 @@ def home_agent_policy(
         max_binding_life=min(max(config.ha_max_binding_life, 4), MAX_LIFETIME),
         require_ipsec=config.use_mn_ha_ipsec,
         key_management_mobility=config.key_mng_mob_capability,
+        static_keyed=static_ipsec(config).static_keyed,
         duplicate_address_detection=duplicate_address_detection,
     )
 
@@ -107,7 +108,8 @@ def mobile_config(config: Config) -> MobileConfig:
     if not config.home_links:
         raise AdapterError("a mobile node needs an MnHomeLink block")
     registrations = []
-    protected = static_ipsec(config).home_addresses
+    ipsec = static_ipsec(config)
+    protected = ipsec.home_addresses
     for index, link in enumerate(config.home_links):
         if link.home_agent_address.is_unspecified:
             raise AdapterError(
@@ -123,7 +125,8 @@ def mobile_config(config: Config) -> MobileConfig:
                 mobile_router=link.is_mob_rtr,
                 mobile_network_prefixes=link.mobile_network_prefixes if link.is_mob_rtr else (),
                 explicit_mode=config.mob_rtr_use_explicit_mode,
-                key_management=config.key_mng_mob_capability,
+                key_management=(config.key_mng_mob_capability
+                                and link.home_address.ip not in ipsec.static_keyed),
                 protected=link.home_address.ip in protected,
             )
         )
