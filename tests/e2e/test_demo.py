@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ class Demo:
     hosts: dict[str, Host] = field(default_factory=dict)  # behind the mobile routers
     fingerprint: str = ""
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # per node
 
     def bridge(self, name: str) -> str:
         bridge = f"br-{name}"[:15]
@@ -209,6 +209,8 @@ def demo() -> Iterator[Demo]:
         for guest in demo.guests.values():
             guest.stop()
         demo.net.close()
+        # What bench/demo.py reports (measured here, never asserted on).
+        (WORK / "figures.json").write_text(json.dumps(demo.figures, indent=2) + "\n")
 
 
 def test_mobile_host_registers_and_is_reachable_through_the_tunnel(demo: Demo) -> None:
@@ -222,6 +224,7 @@ def test_mobile_host_registers_and_is_reachable_through_the_tunnel(demo: Demo) -
     assert acks and all(r["status"] == 0 for r in acks), acks
     added = {r["home_address"] for r in log if r["event"] == "binding-added"}
     assert home_address in added, log[-20:]
+    log_in(demo, "mh")
     # The home agent itself reaches the home address (through the tunnel).
     assert " 0% packet loss" in demo.guests["ha"].shell(f"ping -6 -n -c 3 {home_address}")
     assert " 0% packet loss" in demo.cn.ping(home_address, count=5)
@@ -233,6 +236,7 @@ def test_host_behind_each_mobile_router_reaches_the_correspondent(demo: Demo,
     node = demo.nodes[router]
     prefix = IPv6Network(node["mobile_network_prefixes"][0])
     host = demo.hosts[LANS[router]]
+    log_in(demo, router)
     address = host.wait_address("eth0", within=prefix, timeout=120)  # the router's RAs
     took = wait_reachable(demo.cn, str(address), 300)
     print(f"{router}: host behind it reachable {took:.0f} s after enrollment")
@@ -245,80 +249,14 @@ def test_host_behind_each_mobile_router_reaches_the_correspondent(demo: Demo,
     assert added and added[-1]["prefixes"] == str(prefix), added
 
 
-
-def move(demo: Demo, name: str, link: str) -> None:
-    """The node's cable from one switch to another: carrier down, re-plugged, up."""
+def log_in(demo: Demo, name: str) -> None:
+    """Root on the node's console, and the time from its kernel's start to its first
+    registration (the journal's monotonic clock) into the figures."""
     guest = demo.guests[name]
-    guest.monitor("set_link n0 off")
-    demo.sw.run("ip", "link", "set", f"{name}-eth0", "master", f"br-{link}"[:15])
-    guest.monitor("set_link n0 on")
-
-
-def lan_address(demo: Demo, router: str) -> IPv6Address:
-    return demo.hosts[LANS[router]].addresses("eth0")[0].ip
-
-
-def handover(demo: Demo, router: str, link: str) -> dict[str, float]:
-    """Move a mobile router to `link` while the correspondent pings the host behind it
-    every 50 ms: the handover's time (new care-of address usable -> Binding
-    Acknowledgement, from the router's own journal) and the pings lost."""
-    guest, prefix = demo.guests[router], IPv6Network(ACCESS[link])
-    lan_host = lan_address(demo, router)
-    since = time.time()
-    ping_log = WORK / f"ping-{router}-{link}.log"
-    ping = demo.cn.spawn("ping", "-6", "-n", "-i", "0.05", "-W", "1", str(lan_host),
-                         log=ping_log)
-    time.sleep(2)
-    move(demo, router, link)
-    deadline = time.monotonic() + 120
-    while True:
-        records = [r for r in mip6d_log(guest, "movement", "received") if r["t"] >= since]
-        available = [r for r in records if r["event"] == "movement"
-                     and r.get("kind") == "CareOfAddressAvailable"
-                     and IPv6Address(str(r["address"]).split("/")[0]) in prefix]
-        acks = [r for r in records if r["event"] == "received"
-                and r.get("message") == "BindingAck" and r.get("status") == 0
-                and available and r["t"] >= available[0]["t"]]
-        if acks:
-            break
-        assert time.monotonic() < deadline, f"{router}: no registration from {link}: " \
-                                            f"{records[-10:]}"
-        time.sleep(2)
-    time.sleep(3)  # traffic resumed (or not) by now
-    ping.send_signal(signal.SIGINT)
-    ping.wait(10)
-    summary = re.search(r"(\d+) packets transmitted, (\d+) received", ping_log.read_text())
-    assert summary, ping_log.read_text()[-500:]
-    sent, received = int(summary.group(1)), int(summary.group(2))
-    assert " 0% packet loss" in demo.cn.ping(lan_host, count=5), f"{router} on {link}"
-    return {"handover_s": round(acks[0]["t"] - available[0]["t"], 3),
-            "lost": sent - received, "sent": sent}
-
-
-def test_routers_move_between_access_networks_and_payload_protection_shows_on_the_wire(
-        demo: Demo) -> None:
-    for router in LANS:
-        demo.guests[router].login_root(BOOT_LIMIT)
-    # systemd-networkd restarted on a registered router (as an upgrade does) leaves the
-    # care-of address, the binding and the traffic alone (it manages no foreign state).
-    since = time.time()
-    demo.guests["mr2"].shell("systemctl restart systemd-networkd && sleep 5")
-    assert " 0% packet loss" in demo.cn.ping(lan_address(demo, "mr2"), count=5)
-    lost = [r for r in mip6d_log(demo.guests["mr2"], "movement")
-            if r["t"] >= since and r.get("kind") == "CareOfAddressGone"]
-    assert not lost, lost
-    capture = demo.net.capture(demo.core, "insecure")
-    figures = {router: {"to insecure": handover(demo, router, "insecure")}
-               for router in LANS}
-    for lan in LANS.values():  # traffic through the insecure network, both ways
-        assert " 0% packet loss" in demo.hosts[lan].ping(CN, count=5)
-    packets = {name: len(capture.decode(display)) for name, display in {
-        "mr1 esp": "esp", "mr1 clear": f"icmpv6 && ipv6.addr == {lan_address(demo, 'mr1')}",
-        "mr2 clear": f"icmpv6 && ipv6.addr == {lan_address(demo, 'mr2')}"}.items()}
-    for router in LANS:
-        figures[router]["back to wired"] = handover(demo, router, "wired")
-    print(json.dumps({"handovers": figures, "insecure_capture": packets}))
-    # The driftnet moment: router 1's traffic is only ESP on the insecure network, router
-    # 2's host is there in clear.
-    assert packets["mr1 esp"] > 0 and packets["mr1 clear"] == 0, packets
-    assert packets["mr2 clear"] > 0, packets
+    guest.login_root(BOOT_LIMIT)
+    line = guest.shell("journalctl -u mip6d -o short-monotonic --no-pager | "
+                       "grep -m1 '\"event\": \"binding-registered\"'")
+    stamp = re.match(r"\[\s*(\d+\.\d+)\]", line)
+    assert stamp, line
+    demo.figures.setdefault(name, {})["kernel_start_to_registration_s"] = float(
+        stamp.group(1))
