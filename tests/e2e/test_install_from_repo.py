@@ -106,7 +106,7 @@ def test_apt_get_source_fetches_our_sources(repository: tuple[Path, Path],
         # dpkg-source checks every file against the .dsc while it unpacks.
         run(["dpkg-source", "-x", mip6d_dsc, tmp_path / "mip6d"])
         run(["dpkg-source", "-x", strongswan_dsc, tmp_path / "strongswan"])
-    assert (tmp_path / "mip6d/mip6d/daemon.py").is_file()
+    assert (tmp_path / "mip6d/mip6d/shell/loop.py").is_file()
     series = (tmp_path / "strongswan/debian/patches/series").read_text().splitlines()
     ours = patched.parse_series((strongswan.path / "patches/series").read_text())
     assert [f"homeguy/{name}" for name in ours] == series[-len(ours):]
