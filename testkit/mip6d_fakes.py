@@ -386,9 +386,20 @@ class ControlServer:
         self.path = path
         self.daemon = daemon
         self.loop = asyncio.new_event_loop()
-        self.server = self.loop.run_until_complete(control.serve(path, daemon))
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        ready = threading.Event()
+
+        # The server starts inside its thread: the caller's thread may run an event loop
+        # of its own already (Playwright's sync API does), where this one cannot run.
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(control.serve(path, daemon))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
+        if not ready.wait(10):
+            raise RuntimeError(f"the control socket server at {path} did not start")
 
     def close(self) -> None:
         """Stop serving (a daemon that went down); again: nothing."""
