@@ -11,7 +11,8 @@ import logging
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 log = logging.getLogger("homeguy.run")
@@ -51,15 +52,21 @@ def run(
     capture: bool = True,
     check: bool = True,
     timeout: float | None = None,
+    watch: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run argv (no shell). `env` is added to the current environment.
 
     With `capture`, stdout and stderr are returned (stderr merged into the error on
     failure); without it they go to this process's own streams, for long builds whose
-    progress a person watches.
+    progress a person watches. `watch` (only without `capture`) is called every
+    WATCH_INTERVAL seconds while the command runs, to end what it finds stuck.
     """
     line = command_line(argv, cwd, env)
     log.info("$ %s", line)
+    if watch is not None:
+        if capture or input is not None:
+            raise ValueError("run(watch=...) is for commands whose output is not captured")
+        return _run_watched(argv, line, cwd, env, check, timeout, watch)
     try:
         result = subprocess.run(
             [str(a) for a in argv],
@@ -79,3 +86,32 @@ def run(
     if check and result.returncode != 0:
         raise CommandError(line, result.returncode, (result.stdout or "") + (result.stderr or ""))
     return result
+
+
+# How often a watched command's `watch` is called, in seconds.
+WATCH_INTERVAL = 5.0
+
+
+def _run_watched(argv: Sequence[str | Path], line: str, cwd: str | Path | None,
+                 env: Mapping[str, str] | None, check: bool, timeout: float | None,
+                 watch: Callable[[], None]) -> subprocess.CompletedProcess[str]:
+    try:
+        process = subprocess.Popen([str(a) for a in argv], cwd=cwd,
+                                   env={**os.environ, **env} if env else None)
+    except FileNotFoundError:
+        raise CommandError(line, 127, f"{argv[0]}: not found; `make test` installs it") from None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with process:
+        while True:
+            try:
+                returncode = process.wait(timeout=WATCH_INTERVAL)
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    raise CommandError(line, None, "") from None
+                watch()
+    if check and returncode != 0:
+        raise CommandError(line, returncode, "")
+    return subprocess.CompletedProcess([str(a) for a in argv], returncode)

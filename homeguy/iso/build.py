@@ -18,7 +18,7 @@ from homeguy import files, git, mirror
 from homeguy import keyring as archive_keyring
 from homeguy.files import sha256_file, write_atomic
 from homeguy.git import TOP
-from homeguy.iso import IsoError
+from homeguy.iso import IsoError, stall
 from homeguy.iso.digest import closure, inputs_digest, iso_name
 from homeguy.iso.layers import (
     LAYER_SCRIPTS,
@@ -42,7 +42,7 @@ from homeguy.iso.profile import load_profile
 from homeguy.iso.serve import serve_repo
 from homeguy.iso.slot import SlotLocation, parse_report_lba
 from homeguy.repo.config import load_config
-from homeguy.run import run
+from homeguy.run import CommandError, run
 
 LIVE = TOP / "live"
 OUT_ISO = TOP / "out" / "iso"
@@ -52,6 +52,7 @@ KEYRING = REPO / "homeguy-archive-keyring.gpg"
 CACHE = Path(os.environ.get("HOMEGUY_LIVE_CACHE", "/var/cache/homeguy/live"))
 REPO_PORT = int(os.environ.get("HOMEGUY_LIVE_REPO_PORT", "8071"))
 BUILD_TIMEOUT = 3600.0  # seconds; a cold build takes about 6 minutes on 2 cores
+BUILD_ATTEMPTS = 3  # a build whose apt downloads stalled is made again (homeguy.iso.stall)
 
 
 def security_mirror(distribution: str) -> str | None:
@@ -155,7 +156,7 @@ def build(profile_name: str, *, out_dir: Path = OUT_ISO, epoch: int | None = Non
     with exclusive(CACHE / "build.lock", say):
         if not force and (cached := find_cached(digest, out_dir)):  # built while we waited
             return cached
-        return _build(inputs, config, digest, work, out_dir, repo)
+        return _build(inputs, config, digest, work, out_dir, repo, say)
 
 
 def exclusive(path: Path, say: Callable[[str], None]) -> AbstractContextManager[None]:
@@ -164,7 +165,7 @@ def exclusive(path: Path, say: Callable[[str], None]) -> AbstractContextManager[
 
 
 def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, work: Path,
-           out_dir: Path, repo: Path) -> Path:
+           out_dir: Path, repo: Path, say: Callable[[str], None]) -> Path:
     profile_name = inputs.profile.name
     # One cache per mirror and distribution: the bootstrap and the .debs, shared by profiles.
     cache_key = hashlib.sha256(f"{inputs.mirror} {inputs.security_mirror} "
@@ -183,11 +184,20 @@ def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, w
     env = {"SOURCE_DATE_EPOCH": str(inputs.source_date_epoch), "LC_ALL": "C.UTF-8"}
     log = work.parent / f"{work.name}.log"
     with serve_repo(repo, REPO_PORT, inputs.keyring_url):
-        run(["sh", LIVE / "lb-config.sh", work, rendered, cache, "--",
-             *lb_config_args(inputs)], env=env, capture=False, timeout=600)
-        run(["sh", LIVE / "lb-build.sh", work, log, homeguy_config, layer],
-            env={**env, **layer_env(key, homeguy_files)}, capture=False,
-            timeout=BUILD_TIMEOUT)
+        for attempt in range(1, BUILD_ATTEMPTS + 1):
+            watch = stall.MirrorStall(log, work / "chroot", say, stall.STALL_SECONDS)
+            run(["sh", LIVE / "lb-config.sh", work, rendered, cache, "--",
+                 *lb_config_args(inputs)], env=env, capture=False, timeout=600)
+            try:
+                run(["sh", LIVE / "lb-build.sh", work, log, homeguy_config, layer],
+                    env={**env, **layer_env(key, homeguy_files)}, capture=False,
+                    timeout=BUILD_TIMEOUT, watch=watch)
+                break
+            except CommandError:
+                if not watch.ended or attempt == BUILD_ATTEMPTS:
+                    raise
+                say(f"      building {profile_name} again (attempt {attempt + 1} of "
+                    f"{BUILD_ATTEMPTS}): the mirror stalled")
     built = work / f"homeguy-{profile_name}-{ARCH}.hybrid.iso"
     if not built.is_file():
         raise IsoError(f"lb build finished without {built}; see {log}")

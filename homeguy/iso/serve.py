@@ -27,7 +27,9 @@ def repo_path(request_target: str, prefix: str) -> str:
     return path
 
 
-class _RepoHandler(SimpleHTTPRequestHandler):
+class RepoHandler(SimpleHTTPRequestHandler):
+    """Files of out/repo, for origin-form and absolute-form (proxy) requests."""
+
     prefix = "/"
 
     def translate_path(self, path: str) -> str:
@@ -41,7 +43,7 @@ class _RepoHandler(SimpleHTTPRequestHandler):
 def serve_repo(repo: Path, port: int, keyring_url: str = "http://localhost/") -> Iterator[str]:
     """out/repo over HTTP on 127.0.0.1:port while the build runs (apt checks signatures);
     also as the proxy for the keyring package's own source URL."""
-    handler = type("Handler", (_RepoHandler,), {"prefix": urlsplit(keyring_url).path})
+    handler = type("Handler", (RepoHandler,), {"prefix": urlsplit(keyring_url).path})
     try:
         server = ThreadingHTTPServer(("127.0.0.1", port),
                                      partial(handler, directory=str(repo)))

@@ -4,7 +4,13 @@ installed by apt from the signed repository, the node slot in place, and reprodu
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from homeguy_slot import SLOT_SIZE, parse_slot
@@ -12,8 +18,10 @@ from homeguy_slot import SLOT_SIZE, parse_slot
 from homeguy import patched
 from homeguy.files import sha256_file
 from homeguy.git import TOP
+from homeguy.iso import stall
 from homeguy.iso.build import CACHE, build, locate_slot
 from homeguy.iso.personalize import image_meta
+from homeguy.iso.serve import RepoHandler
 from homeguy.iso.slot import SlotLocation
 from homeguy.run import run
 from testkit.images import built_iso, installed_packages, repo_with_new_version
@@ -140,3 +148,43 @@ def test_rebuild_after_a_homeguy_package_change_has_the_new_version(
     assert after["homeguy-mobile-host"] == version
     assert {k: v for k, v in after.items() if k != "homeguy-mobile-host"} == \
         {k: v for k, v in before.items() if k != "homeguy-mobile-host"}
+
+
+def test_a_build_whose_download_stalls_is_made_again(
+        base_iso: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The mirror has held apt's connection open without sending anything, for an hour in
+    # one CI run. Here out/repo's server does that to the first InRelease request: the
+    # build must end the stuck download, say so, and make the image again.
+    monkeypatch.setattr(stall, "STALL_SECONDS", 20.0)
+    stalled: list[str] = []
+    released = threading.Event()
+
+    class Stalling(RepoHandler):
+        def do_GET(self) -> None:
+            if self.path.endswith("InRelease") and not stalled:
+                stalled.append(self.path)
+                released.wait(600)  # the connection stays open, silent
+                return
+            super().do_GET()
+
+    @contextmanager
+    def stalling_repo(repo: Path, port: int, keyring_url: str) -> Iterator[str]:
+        handler = type("Handler", (Stalling,), {"prefix": urlsplit(keyring_url).path})
+        server = ThreadingHTTPServer(("127.0.0.1", port), partial(handler, directory=str(repo)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            released.set()
+            server.shutdown()
+            server.server_close()
+
+    monkeypatch.setattr("homeguy.iso.build.serve_repo", stalling_repo)
+    said: list[str] = []
+    epoch = image_meta(base_iso)["source_date_epoch"]
+    again = build("mobile-host", out_dir=tmp_path / "out", epoch=epoch, force=True,
+                  say=said.append)
+    assert stalled, "the build asked the repository for no InRelease"
+    assert any("the mirror stalled" in line and "ended its" in line for line in said), said
+    assert any("building mobile-host again (attempt 2 of" in line for line in said), said
+    assert sha256_file(again) == image_meta(base_iso)["sha256"]

@@ -42,3 +42,23 @@ def test_missing_program() -> None:
 def test_timeout() -> None:
     with pytest.raises(CommandError, match=r"timed out\): sleep 5"):
         run(["sleep", "5"], timeout=0.2)
+
+
+def test_a_watched_command_calls_its_watch_while_it_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("homeguy.run.WATCH_INTERVAL", 0.05)
+    calls = []
+    result = run(["sleep", "0.5"], capture=False, watch=lambda: calls.append(1))
+    assert result.returncode == 0
+    assert len(calls) >= 3
+
+
+def test_a_watched_command_fails_and_times_out_like_any_other(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("homeguy.run.WATCH_INTERVAL", 0.05)
+    with pytest.raises(CommandError, match=r"exit status 3\): sh -c 'exit 3'"):
+        run(["sh", "-c", "exit 3"], capture=False, watch=lambda: None)
+    with pytest.raises(CommandError, match=r"timed out\): sleep 5"):
+        run(["sleep", "5"], capture=False, timeout=0.2, watch=lambda: None)
+    with pytest.raises(ValueError, match="not captured"):
+        run(["true"], watch=lambda: None)

@@ -23,6 +23,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from mip6d import statefile
+
 __all__ = ["DEFAULT_PATH", "EnrollmentState", "Outcome", "OutcomeError", "read", "write"]
 
 DEFAULT_PATH = "/run/homeguy/enrollment.json"
@@ -87,17 +89,13 @@ class Outcome:
 
 
 def write(path: str | os.PathLike[str], outcome: Outcome) -> None:
-    """Write ``outcome`` to ``path`` (its directory created): a temporary file, then a
-    rename, so that a reader sees the old outcome or the new one, never half of one."""
+    """Write ``outcome`` to ``path`` (its directory created), atomically: a reader sees
+    the old outcome or the new one, never half of one."""
     final = Path(path)
     final.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    temp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    try:
-        temp.write_text(json.dumps(outcome.to_json(), indent=2) + "\n")
-        os.chmod(temp, 0o644)  # no secrets: the token is not in it
-        os.replace(temp, final)
-    finally:
-        temp.unlink(missing_ok=True)
+    text = json.dumps(outcome.to_json(), indent=2) + "\n"
+    # No secrets in it (the token is not), so everyone may read it.
+    statefile.write_atomic(final, text.encode(), mode=0o644)
 
 
 def read(path: str | os.PathLike[str]) -> Outcome | None:
