@@ -62,7 +62,9 @@ def test_mip6d_conf_is_a_home_agent_that_mip6d_accepts(tmp_path: Path) -> None:
     config = validate(load(str(conf)))
     assert config.node_config.name == "HA"
     assert [i.name for i in config.interfaces] == ["eth0"]
-    assert [str(p) for p in config.ha_served_prefixes] == ["2001:db8:100::/48"]
+    # No HaServedPrefix: with one, a mobile host's file (no prefixes listed) would let it
+    # claim any prefix of the pool (mip6d.conf(5), HaServedPrefix).
+    assert config.ha_served_prefixes == ()
 
 
 def test_home_agent_serves_static_and_certificate_keyed_nodes_at_once(tmp_path: Path) -> None:

@@ -154,6 +154,14 @@ def test_warnings() -> None:
     ]
     assert warnings("HaAcceptMobRtr enabled;\nBindingAclPolicy 2001:db8::5 (2001:db8:5::/64) "
                     "allow;") == []
+    assert warnings("HaAcceptMobRtr enabled;\n"
+                    "BindingAclPolicy 2001:db8::5 allow;") == [
+        "t.conf:1:1: warning: HaAcceptMobRtr is enabled, but no BindingAclPolicy lists mobile "
+        "network prefixes and there is no HaServedPrefix, so every mobile router gets status "
+        "140; list each router's prefixes in its BindingAclPolicy, or add the HaServedPrefix "
+        "they come from",
+    ]
+    assert warnings("HaAcceptMobRtr enabled;\nHaServedPrefix 2001:db8:100::/48;") == []
     assert warnings(
         'NodeConfig MN;\nMnUseAllInterfaces enabled;\n' + HOME_LINK + "IPsecPolicySet {\n"
         " HomeAgentAddress 2001:db8:1::1;\n HomeAddress 2001:db8:1::99/64;\n"

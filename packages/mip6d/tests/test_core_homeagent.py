@@ -632,6 +632,45 @@ def test_mobile_router_refusals(
     assert len(ha.cache) == 0
 
 
+SERVED = IPv6Network("2001:db8:400::/48")
+
+
+@pytest.mark.parametrize(
+    ("changes", "home", "announced", "status"),
+    [
+        # No BindingAclPolicy lists HOA's prefixes: HaServedPrefix bounds what it announces.
+        ({"served_prefixes": (SERVED,)}, HOA, (IPv6Network("2001:db8:400:7::/64"),),
+         BAStatus.ACCEPTED),
+        ({"served_prefixes": (SERVED,)}, HOA, (IPv6Network("2001:db8:500::/64"),),
+         BAStatus.NOT_AUTHORIZED_FOR_PREFIX),
+        ({"served_prefixes": (SERVED,)}, HOA, (), BAStatus.FORWARDING_SETUP_FAILED),  # implicit
+        ({}, HOA, (IPv6Network("2001:db8:400:7::/64"),),
+         BAStatus.MOBILE_ROUTER_OPERATION_NOT_PERMITTED),
+        ({"served_prefixes": (SERVED,), "default_allow": False}, HOA,
+         (IPv6Network("2001:db8:400:7::/64"),), BAStatus.ADMINISTRATIVELY_PROHIBITED),
+        # A node whose entry lists prefixes keeps to them, whatever is served.
+        ({"served_prefixes": (SERVED,)}, MR, (IPv6Network("2001:db8:400:7::/64"),),
+         BAStatus.NOT_AUTHORIZED_FOR_PREFIX),
+    ],
+)
+def test_served_prefixes_bound_routers_whose_entry_lists_none(
+    changes: dict[str, object],
+    home: IPv6Address,
+    announced: tuple[IPv6Network, ...],
+    status: BAStatus,
+) -> None:
+    ha = HomeAgent(policy(**changes))
+    ack, *_ = update(ha, 1, flags=AH | BUFlag.R, home=home,
+                     options=tuple(MobileNetworkPrefix(p) for p in announced))
+    assert ack.status is status
+    binding = ha.cache.get(home)
+    if status is BAStatus.ACCEPTED:
+        assert binding is not None and binding.prefixes == announced
+        assert binding.nemo_mode is NemoMode.EXPLICIT
+    else:
+        assert binding is None
+
+
 def test_a_prefix_is_routed_to_one_mobile_router_only() -> None:
     ha = HomeAgent(policy())
     update(ha, 1, flags=AH | BUFlag.R, home=MR)  # implicit: MNP

@@ -112,8 +112,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HAIKU_HOME_POOL_SIZE", "home_pool_size", "65536", _int,
             "How many home addresses may be handed out."),
     Setting("HAIKU_MNP_POOL", "mnp_pool", "2001:db8:100::/48", _network,
-            "The delegated pool mobile network prefixes come from (the home agent's "
-            "HaServedPrefix)."),
+            "The delegated pool mobile network prefixes come from; each mobile router's "
+            "BindingAclPolicy lists its own."),
     Setting("HAIKU_MNP_LENGTH", "mnp_length", "64", _int,
             "The length of each mobile network prefix."),
     Setting("HAIKU_MNP_POOL_SIZE", "mnp_pool_size", "0", _int,

@@ -144,7 +144,8 @@ def _mip6d_conf(setup: HomeAgentSetup) -> str:
         "DefaultBindingAclPolicy deny;\n"
         "HaMaxBindingLife 3600;\n"
         "HaAcceptMobRtr enabled;\n"
-        f"HaServedPrefix {setup.mnp_pool};\n"
+        # No HaServedPrefix: every router's file lists its own prefixes, and with one a
+        # mobile host (whose file lists none) could claim a prefix of the pool.
         "UseMnHaIPsec enabled;\n"
         # Keying is per node file: a statically keyed node's set carries its StaticKeys
         # (mip6d installs them), a certificate-keyed node's has none and charon keys it

@@ -505,14 +505,19 @@ KEYWORDS: tuple[Keyword, ...] = (
         "The longest interval, in seconds, between Mobile Prefix Advertisements.",
         "MaxMobPfxAdvInterval 43200;",
     ),
-    _bool("HaAcceptMobRtr", "ha_accept_mob_rtr", _HA,
-          "Whether the home agent accepts registrations from NEMO mobile routers (Binding "
-          "Updates with the R flag, RFC 3963).", origin=Origin.NEMO),
+    Keyword(
+        "HaAcceptMobRtr", _TOP, (Bool("ha_accept_mob_rtr"),), _HA,
+        "Whether the home agent accepts registrations from NEMO mobile routers (Binding "
+        "Updates with the R flag, RFC 3963). Each router needs the prefixes it may claim: "
+        "listed in its BindingAclPolicy, or inside a HaServedPrefix.",
+        "HaAcceptMobRtr enabled;\nHaServedPrefix 2001:db8:100::/48;", origin=Origin.NEMO,
+    ),
     Keyword(
         "HaServedPrefix", _TOP, (Prefix("prefix"),), _HA,
-        "The aggregated prefix the home agent serves mobile networks from. Needed only "
-        "when mobile routers take their home address from their mobile network prefix "
-        "rather than from a home link prefix. May be repeated.",
+        "The aggregated prefix the home agent serves mobile networks from. A mobile "
+        "router whose BindingAclPolicy lists no prefixes (or that has none) may register "
+        "in explicit mode the prefixes it announces inside this one; the prefixes listed "
+        "in a BindingAclPolicy always take precedence. May be repeated.",
         "HaServedPrefix 2001:db8:100::/48;",
         origin=Origin.NEMO, shape=Shape.APPEND, field="ha_served_prefixes", default="none",
     ),

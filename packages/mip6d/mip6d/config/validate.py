@@ -155,6 +155,14 @@ def _binding_acl(config: Config) -> list[ConfigWarning]:
                 "prefixes but HaAcceptMobRtr is disabled, so this mobile router cannot "
                 "register",
             ))
+    listed = any(acl.mobile_network_prefixes for acl in config.binding_acl)
+    if config.ha_accept_mob_rtr and not listed and not config.ha_served_prefixes:
+        warnings.append(ConfigWarning(
+            config.where("ha_accept_mob_rtr"), "HaAcceptMobRtr is enabled, but no "
+            "BindingAclPolicy lists mobile network prefixes and there is no HaServedPrefix, "
+            "so every mobile router gets status 140; list each router's prefixes in its "
+            "BindingAclPolicy, or add the HaServedPrefix they come from",
+        ))
     return warnings
 
 

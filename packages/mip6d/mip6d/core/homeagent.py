@@ -28,12 +28,14 @@ code  condition                                            reference
       (modulo 2**16)                                       acknowledgement carries the
                                                            last accepted number
 133   deregistration of a home address without binding    RFC 6275 s. 10.3.2
-140   R flag, and mobile routers are not accepted or this  RFC 3963 s. 4.2, 6.6
-      node is not configured as one
+140   R flag, and mobile routers are not accepted, or the  RFC 3963 s. 4.2, 6.6
+      node's BindingAclPolicy lists no prefixes and no
+      HaServedPrefix is set
 141   an announced prefix is not a valid mobile network    RFC 3963 s. 4.2, 6.2
       prefix (not global unicast, or overlaps a home link)
 142   an announced prefix is not configured for this       RFC 3963 s. 4.2, 6.2
-      node, or is routed to another mobile router
+      node (nor inside a HaServedPrefix when none is),
+      or is routed to another mobile router
 143   implicit mode and a configured prefix is routed to   RFC 3963 s. 4.2, 6.2
       another mobile router; or the shell could not set
       up forwarding (:meth:`HomeAgent.forwarding_failed`)

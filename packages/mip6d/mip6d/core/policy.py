@@ -20,6 +20,12 @@ Decisions taken here (see :mod:`mip6d.core.homeagent` for where they apply):
   :class:`BindingAclPolicy` that allows it and lists at least one mobile network prefix.
   A prefix announced in explicit mode is authorized when it equals, or lies inside, one
   of the listed prefixes.
+* Mobile routers without listed prefixes. The reference implementation (UMIP) checks the
+  announced prefixes only when the node's entry lists some, and accepts any otherwise. We
+  accept them only inside the aggregate the operator declared with ``HaServedPrefix``:
+  a node with no listed prefixes may register as a mobile router, in explicit mode, when
+  the home agent has served prefixes, and what it announces must lie inside one of them.
+  With neither, the registration gets status 140 and ``mip6d --check`` says why.
 """
 
 from __future__ import annotations
@@ -124,6 +130,14 @@ class HomeAgentPolicy:
         default=False,
         metadata=_doc("HaAcceptMobRtr", "accept mobile router registrations (RFC 3963)"),
     )
+    served_prefixes: tuple[IPv6Network, ...] = field(
+        default=(),
+        metadata=_doc(
+            "HaServedPrefix",
+            "aggregates that mobile network prefixes may come from when a node's "
+            "BindingAclPolicy lists none (explicit mode)",
+        ),
+    )
     max_binding_life: int = field(
         default=MAX_LIFETIME,
         metadata=_doc("HaMaxBindingLife", "longest lifetime granted, seconds (4..262140)"),
@@ -209,8 +223,9 @@ class HomeAgentPolicy:
 
     def mobile_router_allowed(self, home_address: IPv6Address) -> bool:
         """Whether ``home_address`` may register as a mobile router."""
-        entry = self.acl_for(home_address)
-        return self.accept_mobile_routers and entry is not None and entry.mobile_router
+        if not self.accept_mobile_routers or not self.allows(home_address):
+            return False
+        return bool(self.configured_prefixes(home_address) or self.served_prefixes)
 
     def configured_prefixes(self, home_address: IPv6Address) -> tuple[IPv6Network, ...]:
         """The mobile network prefixes configured for ``home_address``."""
@@ -218,8 +233,10 @@ class HomeAgentPolicy:
         return () if entry is None else entry.mobile_network_prefixes
 
     def prefix_authorized(self, home_address: IPv6Address, prefix: IPv6Network) -> bool:
-        """Whether ``prefix`` equals or lies inside a prefix configured for the node."""
-        return any(prefix.subnet_of(p) for p in self.configured_prefixes(home_address))
+        """Whether ``prefix`` equals or lies inside a prefix configured for the node, or
+        inside a served prefix when none is configured for it."""
+        bounds = self.configured_prefixes(home_address) or self.served_prefixes
+        return any(prefix.subnet_of(p) for p in bounds)
 
     def prefix_valid(self, prefix: IPv6Network) -> bool:
         """Whether ``prefix`` can be a mobile network prefix at all: a unicast prefix
