@@ -70,3 +70,54 @@ def test_static_ipsec_protects_bu_and_ba(net: Topology) -> None:
     assert mn.stop() == 0 and ha.stop() == 0
     assert m.ha.run("ip", "xfrm", "state").strip() == ""
     assert m.mn.run("ip", "xfrm", "policy").strip() == ""
+
+
+# The reference implementation's way (its examples): the set has no StaticKey and no IKE
+# daemon keys it (KeyMngMobCapability disabled); the operator installs the SAs with setkey
+# or `ip xfrm state`, bound to the policies' reqids. mip6d installs the policies only.
+KEYLESS_SET = f"""
+IPsecPolicySet {{
+    HomeAgentAddress {HA_ADDRESS};
+    HomeAddress {HOA}/64;
+    IPsecPolicy HomeRegBinding UseESP 11 12;
+}}
+"""
+OPERATOR_SAS = (  # (src, dst, spi, reqid, encryption key, authentication key)
+    (HOA, HA_ADDRESS, 0x2011, 11, "0x5e43216e03e5af3527f9780c6d2d2c76",
+     "0x928951ce5f434382417ebba459d5680c7f92bb973b175ec6e41865ee0ff5cf53"),
+    (HA_ADDRESS, HOA, 0x2012, 12, "0xa10873cfb90da723ac3aaac8db089131",
+     "0x1c89c17d904db2e55752d116385d1244c828508f324a14a1d0c1d4489cb628e1"),
+)
+
+
+def test_sas_installed_outside_mip6d_serve_a_set_without_keys(net: Topology) -> None:
+    m = build(net)
+    for host in (m.ha, m.mn):
+        for src, dst, spi, reqid, enc, auth in OPERATOR_SAS:
+            host.run("ip", "xfrm", "state", "add", "src", str(src), "dst", str(dst),
+                     "proto", "esp", "spi", hex(spi), "reqid", str(reqid), "mode",
+                     "transport", "enc", "cbc(aes)", enc, "auth-trunc", "hmac(sha256)",
+                     auth, "128")
+    keyless = "UseMnHaIPsec enabled;\n" + KEYLESS_SET
+    acl = f"BindingAclPolicy {HOA} allow;"
+    ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir, acl=acl, default="deny")
+                     .replace("UseMnHaIPsec disabled;", keyless))
+    capture = net.capture(m.ha, "ha-r")
+    mn = start_mip6d(net, m.mn, "mn",
+                     mn_config(net.workdir).replace("UseMnHaIPsec disabled;", keyless))
+
+    ack = mn.wait_event("received", message="BindingAck", timeout=60)
+    assert ack["status"] == 0, ack
+    ping_until(m.cn, HOA)
+    packets = capture.decode()
+    spis = {int(p["_source"]["layers"]["esp"]["esp.spi"], 0)
+            for p in packets if "esp" in p["_source"]["layers"]}
+    assert {0x2011, 0x2012} <= spis, spis
+    clear = [p for p in packets if '"mip6.mhtype"' in json.dumps(p["_source"]["layers"])]
+    assert clear == [], "a Mobility Header message crossed the foreign network in clear"
+    assert mn.stop() == 0 and ha.stop() == 0
+    # mip6d took its policies away and left the operator's SAs where they were.
+    for host in (m.ha, m.mn):
+        assert host.run("ip", "xfrm", "policy").count("reqid") == 0
+        states = host.run("ip", "xfrm", "state")
+        assert "spi 0x00002011" in states and "spi 0x00002012" in states, states

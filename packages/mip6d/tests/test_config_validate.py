@@ -143,6 +143,30 @@ def test_a_home_address_may_share_an_acl_and_a_home_link() -> None:
     parse(HOME_LINK + "BindingAclPolicy 2001:db8:1::1234 allow;")
 
 
+KEYLESS_SET = (
+    "UseMnHaIPsec enabled;\nIPsecPolicySet {\n HomeAgentAddress 2001:db8:1::1;\n"
+    " HomeAddress 2001:db8:1::1234/64;\n IPsecPolicy HomeRegBinding UseESP 11 12;\n"
+)
+
+
+def test_a_set_keyed_outside_mip6d_is_named_and_cannot_protect_the_tunnel() -> None:
+    ha = 'NodeConfig HA;\nInterface "eth0";\n'
+    assert warnings(ha + KEYLESS_SET + "}") == [
+        "t.conf:4:1: warning: IPsecPolicySet of 2001:db8:1::1234 has no StaticKey and "
+        "KeyMngMobCapability is disabled: mip6d installs its policies, and its ESP SAs must "
+        "be installed outside mip6d (setkey or ip xfrm state, with the policies' reqids); "
+        "until they are, its Binding Updates are not exchanged",
+    ]
+    assert warnings(ha + "KeyMngMobCapability enabled;\n"
+                    + KEYLESS_SET.replace("11 12", "11") + "}") == []
+    assert error(ha + KEYLESS_SET + " IPsecPolicy TunnelPayload UseESP 13 14;\n}") == (
+        "t.conf:8:2: IPsecPolicy TunnelPayload in a set without StaticKey needs "
+        "KeyMngMobCapability enabled (IKEv2 moves the tunnel's SAs with the care-of address; "
+        "SAs installed outside mip6d cannot follow it); expected StaticKeys for the set, or "
+        "KeyMngMobCapability enabled"
+    )
+
+
 def test_warnings() -> None:
     assert warnings("NodeConfig MN;\n" + HOME_LINK) == [
         "t.conf:1:1: warning: NodeConfig MN without any Interface and with MnUseAllInterfaces "

@@ -102,6 +102,22 @@ def test_no_static_keys_or_ipsec_disabled_means_nothing() -> None:
     assert static_ipsec(disabled).sas == () and static_ipsec(disabled).policies == ()
 
 
+def test_a_set_without_keys_installs_its_policies_for_sas_from_elsewhere() -> None:
+    # The reference implementation's way: no StaticKey and no KeyMngMobCapability, the
+    # SAs installed by setkey. mip6d installs the policies (with the set's reqids), no SA.
+    config = parse(
+        'NodeConfig MN;\nInterface "eth0";\nUseMnHaIPsec enabled;\n'
+        f'MnHomeLink "eth0" {{\n HomeAgentAddress {HA};\n HomeAddress {HOST}/64;\n}}\n'
+        f"IPsecPolicySet {{\n HomeAgentAddress {HA};\n HomeAddress {HOST}/64;\n"
+        " IPsecPolicy HomeRegBinding UseESP 11 12;\n}", "x")
+    ipsec = static_ipsec(config)
+    assert ipsec.sas == () and ipsec.static_keyed == frozenset()
+    assert ipsec.policies == (
+        MhPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        MhPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
+    )
+
+
 def test_a_protected_registration_declares_its_hao_state() -> None:
     """The kernel adds ESP and then the Home Address option from the ``hao`` state: the
     Binding Update leaves from the home address, its state names the care-of address

@@ -191,12 +191,14 @@ CnBindingPolicySet {
     2001:db8:1::1235 2001:db8:7::1 disabled;
 }"""
 
+# Keyed by IKEv2 (one reqid per CHILD_SA); _STATIC_KEY_EXAMPLE is keyed by mip6d.
 _POLICY_SET_EXAMPLE = """\
+KeyMngMobCapability enabled;
 IPsecPolicySet {
     HomeAgentAddress 2001:db8:1::1;
     HomeAddress 2001:db8:1::1234/64;
-    IPsecPolicy Mh UseESP 11 12;
-    IPsecPolicy TunnelPayload UseESP 13 14;
+    IPsecPolicy Mh UseESP 11;
+    IPsecPolicy TunnelPayload UseESP 13;
 }"""
 
 _STATIC_KEY_EXAMPLE = f"""\
@@ -370,7 +372,11 @@ KEYWORDS: tuple[Keyword, ...] = (
     ),
     _bool("UseMnHaIPsec", "use_mn_ha_ipsec", _HM,
           "Whether signalling between mobile node and home agent is protected with IPsec "
-          "(RFC 3776, RFC 4877): the policies of IPsecPolicySet are installed only then."),
+          "(RFC 3776, RFC 4877): the policies of IPsecPolicySet are installed only then. "
+          "A set's SAs come from its StaticKeys, from the IKE daemon (KeyMngMobCapability), "
+          "or, for a set with neither, from outside mip6d (setkey or ip xfrm state, bound "
+          "to the policies' reqids), as UMIP's examples do; such a set cannot have "
+          "TunnelPayload."),
     _bool("KeyMngMobCapability", "key_mng_mob_capability", _HM,
           "Whether an IKE daemon (strongSwan's charon) negotiates the security associations "
           "(RFC 4877) for each IPsecPolicySet without StaticKey: with UseMnHaIPsec, mip6d "

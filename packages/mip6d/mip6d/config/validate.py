@@ -342,6 +342,38 @@ def _static_keys_of_set(policy_set: IPsecPolicySet, dynamic_allowed: bool) -> No
             )
 
 
+def _keys_from_elsewhere(config: Config) -> list[ConfigWarning]:
+    """Without KeyMngMobCapability, a set without StaticKey is keyed by SAs installed
+    outside mip6d (setkey, ``ip xfrm state``), as the reference implementation's examples
+    do: mip6d installs its policies and says so. Its tunnel payload cannot be: those SAs
+    name the care-of address, which changes at every movement."""
+    if config.key_mng_mob_capability or not config.use_mn_ha_ipsec:
+        return []
+    warnings: list[ConfigWarning] = []
+    own = {link.home_address.ip for link in config.home_links}
+    for policy_set in config.ipsec_policy_sets:
+        homes = [h.ip for h in policy_set.home_addresses]
+        unused = config.node_config is NodeRole.MN and not own.intersection(homes)
+        if policy_set.static_keys or unused:  # unused: _ipsec_policies says so
+            continue
+        for policy in policy_set.policies:
+            if policy.allow and policy.type is IPsecPolicyType.TUNNEL_PAYLOAD:
+                raise _fail(
+                    policy.location, "IPsecPolicy TunnelPayload in a set without StaticKey "
+                    "needs KeyMngMobCapability enabled (IKEv2 moves the tunnel's SAs with "
+                    "the care-of address; SAs installed outside mip6d cannot follow it); "
+                    "expected StaticKeys for the set, or KeyMngMobCapability enabled",
+                )
+        warnings.append(ConfigWarning(
+            policy_set.location, f"IPsecPolicySet of {', '.join(map(str, homes))} has no "
+            "StaticKey and "
+            "KeyMngMobCapability is disabled: mip6d installs its policies, and its ESP SAs "
+            "must be installed outside mip6d (setkey or ip xfrm state, with the policies' "
+            "reqids); until they are, its Binding Updates are not exchanged",
+        ))
+    return warnings
+
+
 def _dynamic_keys(config: Config) -> list[ConfigWarning]:
     """With KeyMngMobCapability, mip6d installs the policies of HomeRegBinding, Mh and
     TunnelPayload of each set without StaticKey and the IKE daemon negotiates their SAs
@@ -385,5 +417,6 @@ CHECKS: tuple[Check, ...] = (
     _timers,
     _ipsec_policies,
     _static_keys,
+    _keys_from_elsewhere,
     _dynamic_keys,
 )

@@ -117,8 +117,8 @@ class MhPolicy:
 @dataclass(frozen=True)
 class StaticIPsec:
     """The Mobility Header policies of every protected home address and, for those whose
-    set has ``StaticKey``s, their SAs. With ``KeyMngMobCapability`` the other sets are
-    keyed by the IKE daemon (policies only): ``static_keyed`` tells the two apart."""
+    set has ``StaticKey``s, their SAs. The other sets' SAs come from the IKE daemon or are
+    installed by hand (policies only): ``static_keyed`` tells the two apart."""
 
     sas: tuple[EspSa, ...]
     policies: tuple[MhPolicy, ...]
@@ -141,15 +141,15 @@ def _binding_reqids(policy_set: IPsecPolicySet) -> tuple[int, int] | None:
 
 
 def _sets(config: Config, role: NodeRole) -> Iterable[tuple[IPsecPolicySet, IPv6Address]]:
-    """The policy sets this node installs, with their home address: those with static
-    keys and, with ``KeyMngMobCapability``, those without too (keyed by the IKE daemon).
-    Keying is per set: one home agent may serve statically and dynamically keyed nodes."""
+    """The policy sets this node installs, with their home address. Keying is per set:
+    a set with ``StaticKey``s is keyed by mip6d; the SAs of one without come from
+    elsewhere, the IKE daemon with ``KeyMngMobCapability``, or installed by hand (setkey,
+    ``ip xfrm state``) without it, as the reference implementation's examples do. One
+    home agent may serve nodes keyed each way."""
     if not config.use_mn_ha_ipsec:
         return
     own_home_addresses = {link.home_address.ip for link in config.home_links}
     for policy_set in config.ipsec_policy_sets:
-        if not policy_set.static_keys and not config.key_mng_mob_capability:
-            continue
         for home in policy_set.home_addresses:
             if role is NodeRole.HA or home.ip in own_home_addresses:
                 yield policy_set, home.ip
