@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.mail import get_connection, send_mail
 from django.core.mail.message import EmailMessage
 from django.db import connection
@@ -25,9 +26,9 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from haiku import apitokens, ca, homeagent, isoview, live, revocation
+from haiku import apitokens, ca, homeagent, isoview, live, revocation, throttle
 from haiku import nodes as nodes_service
-from haiku.core import dashboard
+from haiku.core import dashboard, web
 from haiku.core.plot import svg_plot
 from haiku.core.render import Keying
 from haiku.core.scopes import ScopeError
@@ -45,6 +46,13 @@ class EmailConfirmationTokens(PasswordResetTokenGenerator):
 
 
 email_tokens = EmailConfirmationTokens()
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client as the throttles count it (behind the TLS proxy, the address it saw)."""
+    return web.client_address(request.META.get("REMOTE_ADDR", ""),
+                              request.META.get("HTTP_X_FORWARDED_FOR", ""),
+                              settings.HAIKU.tls_proxy)
 
 
 def base_url(request: HttpRequest) -> str:
@@ -131,7 +139,12 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     policy = registration_policy()
-    form = RegisterForm(request.POST or None)
+    form = RegisterForm(request.POST or None, client=client_address(request))
+    if request.method == "POST" and form.has_error(NON_FIELD_ERRORS, "throttled"):
+        response = render(request, "haiku/register.html", {"form": form, **policy},
+                          status=429)
+        response["Retry-After"] = str(throttle.retry_after(form.throttled()))
+        return response
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         user.email_confirmed = not policy["email_confirmation"]
@@ -226,6 +239,15 @@ def live_js(request: HttpRequest) -> HttpResponse:
     """The few lines that refresh live cells (a file of its own: no inline script)."""
     response = render(request, "haiku/live.js", {"refresh_seconds": LIVE_REFRESH_SECONDS},
                       content_type="text/javascript")
+    response["Cache-Control"] = "max-age=300"
+    return response
+
+
+@require_GET
+def style_sheet(request: HttpRequest) -> HttpResponse:
+    """The pages' styles (a file of their own: the Content-Security-Policy allows no
+    inline style)."""
+    response = render(request, "haiku/haiku.css", content_type="text/css")
     response["Cache-Control"] = "max-age=300"
     return response
 

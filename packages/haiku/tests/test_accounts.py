@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from haiku import throttle
-from haiku.models import LoginFailures, User
+from haiku.models import ThrottleCount, User
+from haiku.throttle import LIMITS, Throttle
 
 from tests.smtp import Collector, smtp_server
 
@@ -160,7 +160,7 @@ def test_login_lockout_after_failed_attempts() -> None:
     User.objects.create_user("alice", "alice@example.org", PASSWORD)
     User.objects.create_user("bob", "bob@example.org", PASSWORD)
     client = Client()
-    for _ in range(throttle.LIMIT):
+    for _ in range(LIMITS[Throttle.LOGIN].events):
         failed = _login(client, "alice", "wrong password")
         assert b"Please enter a correct username and password" in failed.content
     # Locked: even the right password is refused, with the time left, also as "ALICE".
@@ -172,9 +172,9 @@ def test_login_lockout_after_failed_attempts() -> None:
     assert "_auth_user_id" not in client.session
     assert _login(Client(), "bob", PASSWORD).status_code == 302  # others are not locked
     # Once the lockout is over, the right password works and the count starts again.
-    LoginFailures.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    ThrottleCount.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
     assert _login(client, "alice", PASSWORD).status_code == 302
-    assert not LoginFailures.objects.filter(key="alice").exists()
+    assert not ThrottleCount.objects.filter(key="login:alice").exists()
 
 
 def test_operator_message_subject_must_be_one_line(smtp: Collector) -> None:
