@@ -150,14 +150,29 @@ def register(request: HttpRequest) -> HttpResponse:
         user.email_confirmed = not policy["email_confirmation"]
         user.approved = not policy["operator_approval"]
         user.save()
-        if policy["email_confirmation"]:
-            link = base_url(request) + reverse("confirm-email", args=[
-                urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
-            send_mail("Confirm your HAiku account",
-                      f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
-                      f"{link}\n", None, [user.email])
+        if policy["email_confirmation"] and not _confirmation_sent(request, user):
+            user.delete()  # so that the person can register again with the same name
+            form.add_error(None, "We could not send the confirmation e-mail just now, so "
+                           "no account was made. Try again in a few minutes; if this "
+                           "lasts, tell the service's operator.")
+            return render(request, "haiku/register.html", {"form": form, **policy},
+                          status=503)
         return redirect("register-done")
     return render(request, "haiku/register.html", {"form": form, **policy})
+
+
+def _confirmation_sent(request: HttpRequest, user: User) -> bool:
+    link = base_url(request) + reverse("confirm-email", args=[
+        urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
+    try:
+        send_mail("Confirm your HAiku account",
+                  f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
+                  f"{link}\n", None, [user.email])
+    except OSError as exc:  # smtplib's errors too: the mail server refused or is away
+        _log.warning("registration of %r: the confirmation mail to %s was not sent: %s",
+                     user.username, user.email, exc)
+        return False
+    return True
 
 
 @require_GET

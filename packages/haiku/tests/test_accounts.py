@@ -14,7 +14,7 @@ from django.utils import timezone
 from haiku.models import ThrottleCount, User
 from haiku.throttle import LIMITS, Throttle
 
-from tests.smtp import Collector, smtp_server
+from tests.smtp import Collector, free_port, smtp_server
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -69,6 +69,25 @@ def test_confirmation_and_approval(haiku_settings: Any, smtp: Collector) -> None
     assert b"awaiting approval" in operator.get("/operator/users/").content
     operator.post(f"/operator/users/{user.pk}/approve/")
     assert client.login(username="alice", password=PASSWORD)
+
+
+def test_registration_with_the_mail_server_away_says_so(haiku_settings: Any,
+                                                      settings: Any,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    haiku_settings.change_haiku(email_confirmation=True)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody there
+    client = Client()
+    refused = _register(client, "alice")
+    assert refused.status_code == 503
+    assert "could not send the confirmation e-mail just now, so no account was made" \
+        in refused.content.decode()
+    assert not User.objects.filter(username="alice").exists()
+    assert "the confirmation mail to alice@example.org was not sent" in caplog.text
+    with smtp_server() as (mails, port):
+        settings.EMAIL_PORT = port
+        assert _register(client, "alice")["Location"] == "/accounts/register/done/"
+        assert mails.to("alice@example.org")
 
 
 def test_password_reset(smtp: Collector) -> None:
