@@ -52,6 +52,7 @@ RULES: dict[str, Access] = {
     "node-create": Access.USER,
     "node-live": Access.USER,
     "live-js": Access.PUBLIC,
+    "haiku-css": Access.PUBLIC,
     "node-detail": Access.USER,
     "node-delete": Access.USER,
     "node-enable": Access.USER,

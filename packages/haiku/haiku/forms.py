@@ -13,16 +13,41 @@ from haiku.core.render import Keying, NodeKind
 from haiku.core.scopes import SCOPES, grantable
 from haiku.models import User
 from haiku.nodes import MAX_PREFIXES, NodeRequest
+from haiku.throttle import Throttle
 
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
 class RegisterForm(UserCreationForm):
+    """Django's registration form, refusing confusable names and known e-mail addresses,
+    throttled per client address and per e-mail address (every attempt counts,
+    :mod:`haiku.throttle`)."""
+
     email = forms.EmailField(required=True)
 
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+    def __init__(self, *args: Any, client: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client = client
+
+    def throttled(self) -> dict[Throttle, str]:
+        """The subjects this attempt counts for: its client, the e-mail address it names."""
+        email = str(self.data.get("email", "")).strip()
+        return {Throttle.REGISTRATION_ADDRESS: self.client,
+                **({Throttle.REGISTRATION_EMAIL: email} if email else {})}
+
+    def clean(self) -> dict[str, Any]:
+        subjects = self.throttled()
+        for kind, subject in subjects.items():
+            refused = throttle.refusal(kind, subject)
+            if refused:
+                raise forms.ValidationError(refused, code="throttled")
+        for kind, subject in subjects.items():
+            throttle.counted(kind, subject)
+        return super().clean()
 
     def clean_username(self) -> str:
         name = str(self.cleaned_data["username"])
@@ -68,10 +93,9 @@ class LoginForm(AuthenticationForm):
 
     def clean(self) -> dict[str, Any]:
         name = self.cleaned_data.get("username")
-        if name:
-            left = throttle.locked_for(name)
-            if left:
-                raise forms.ValidationError(throttle.locked_message(left), code="locked")
+        refused = throttle.refusal(Throttle.LOGIN, name) if name else None
+        if refused:
+            raise forms.ValidationError(refused, code="locked")
         try:
             data: dict[str, Any] = super().clean()
         except forms.ValidationError:
@@ -80,10 +104,10 @@ class LoginForm(AuthenticationForm):
                 raise forms.ValidationError(ACCOUNT_STATES[held.state], code="inactive") \
                     from None
             if name:
-                throttle.failed(name)
+                throttle.counted(Throttle.LOGIN, name)
             raise
         if name:
-            throttle.succeeded(name)
+            throttle.cleared(Throttle.LOGIN, name)
         return data
 
 

@@ -158,9 +158,10 @@ class Sample(models.Model):
         ordering = ["taken"]
 
 
-class LoginFailures(models.Model):
-    """Failed log-ins of one account name (its skeleton, :mod:`haiku.core.names`), for the
-    lockout of :mod:`haiku.throttle`; removed at the next successful log-in."""
+class ThrottleCount(models.Model):
+    """Events of one kind for one subject (``kind:subject``: failed log-ins of an account
+    name, registrations from a client address or with an e-mail address) within the
+    window of :data:`haiku.throttle.LIMITS`, and until when the subject is locked."""
 
     key = models.CharField(max_length=150, unique=True)
     count = models.PositiveIntegerField(default=0)

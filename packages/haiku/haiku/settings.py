@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from haiku.core.config import database, from_environ
+from haiku.core.web import django_settings
 from haiku.files import read_or_create_secret
 
 HAIKU = from_environ(os.environ)
@@ -34,6 +35,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "haiku.headers.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "haiku.urls"
@@ -80,11 +82,9 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "node-list"
 LOGOUT_REDIRECT_URL = "home"
 
-SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SAMESITE = "Lax"
-CSRF_COOKIE_SAMESITE = "Lax"
-X_FRAME_OPTIONS = "DENY"
-SECURE_CONTENT_TYPE_NOSNIFF = True
+# Cookies, HSTS, the proxy's X-Forwarded-Proto: behind the TLS proxy or on plain HTTP
+# (HAIKU_TLS_PROXY; the table of names is in haiku/core/web.py).
+globals().update(django_settings(HAIKU.tls_proxy, HAIKU.hsts_seconds))
 
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = HAIKU.smtp_host

@@ -47,6 +47,7 @@ urlpatterns = [
     path("nodes/new/", views.node_create, name="node-create"),
     path("nodes/live.json", views.node_live, name="node-live"),
     path("live.js", views.live_js, name="live-js"),
+    path("haiku.css", views.style_sheet, name="haiku-css"),
     path("nodes/<id:node_id>/", views.node_detail, name="node-detail"),
     path("nodes/<id:node_id>/delete/", views.node_delete, name="node-delete"),
     path("nodes/<id:node_id>/enable/", views.node_enable, name="node-enable"),

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.mail import get_connection, send_mail
 from django.core.mail.message import EmailMessage
 from django.db import connection
@@ -25,9 +26,9 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from haiku import apitokens, ca, homeagent, isoview, live, revocation
+from haiku import apitokens, ca, homeagent, isoview, live, revocation, throttle
 from haiku import nodes as nodes_service
-from haiku.core import dashboard
+from haiku.core import dashboard, web
 from haiku.core.plot import svg_plot
 from haiku.core.render import Keying
 from haiku.core.scopes import ScopeError
@@ -45,6 +46,13 @@ class EmailConfirmationTokens(PasswordResetTokenGenerator):
 
 
 email_tokens = EmailConfirmationTokens()
+
+
+def client_address(request: HttpRequest) -> str:
+    """The client as the throttles count it (behind the TLS proxy, the address it saw)."""
+    return web.client_address(request.META.get("REMOTE_ADDR", ""),
+                              request.META.get("HTTP_X_FORWARDED_FOR", ""),
+                              settings.HAIKU.tls_proxy)
 
 
 def base_url(request: HttpRequest) -> str:
@@ -131,20 +139,40 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     policy = registration_policy()
-    form = RegisterForm(request.POST or None)
+    form = RegisterForm(request.POST or None, client=client_address(request))
+    if request.method == "POST" and form.has_error(NON_FIELD_ERRORS, "throttled"):
+        response = render(request, "haiku/register.html", {"form": form, **policy},
+                          status=429)
+        response["Retry-After"] = str(throttle.retry_after(form.throttled()))
+        return response
     if request.method == "POST" and form.is_valid():
         user = form.save(commit=False)
         user.email_confirmed = not policy["email_confirmation"]
         user.approved = not policy["operator_approval"]
         user.save()
-        if policy["email_confirmation"]:
-            link = base_url(request) + reverse("confirm-email", args=[
-                urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
-            send_mail("Confirm your HAiku account",
-                      f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
-                      f"{link}\n", None, [user.email])
+        if policy["email_confirmation"] and not _confirmation_sent(request, user):
+            user.delete()  # so that the person can register again with the same name
+            form.add_error(None, "We could not send the confirmation e-mail just now, so "
+                           "no account was made. Try again in a few minutes; if this "
+                           "lasts, tell the service's operator.")
+            return render(request, "haiku/register.html", {"form": form, **policy},
+                          status=503)
         return redirect("register-done")
     return render(request, "haiku/register.html", {"form": form, **policy})
+
+
+def _confirmation_sent(request: HttpRequest, user: User) -> bool:
+    link = base_url(request) + reverse("confirm-email", args=[
+        urlsafe_base64_encode(force_bytes(user.pk)), email_tokens.make_token(user)])
+    try:
+        send_mail("Confirm your HAiku account",
+                  f"Hello {user.username},\n\nconfirm your e-mail address by opening\n"
+                  f"{link}\n", None, [user.email])
+    except OSError as exc:  # smtplib's errors too: the mail server refused or is away
+        _log.warning("registration of %r: the confirmation mail to %s was not sent: %s",
+                     user.username, user.email, exc)
+        return False
+    return True
 
 
 @require_GET
@@ -226,6 +254,15 @@ def live_js(request: HttpRequest) -> HttpResponse:
     """The few lines that refresh live cells (a file of its own: no inline script)."""
     response = render(request, "haiku/live.js", {"refresh_seconds": LIVE_REFRESH_SECONDS},
                       content_type="text/javascript")
+    response["Cache-Control"] = "max-age=300"
+    return response
+
+
+@require_GET
+def style_sheet(request: HttpRequest) -> HttpResponse:
+    """The pages' styles (a file of their own: the Content-Security-Policy allows no
+    inline style)."""
+    response = render(request, "haiku/haiku.css", content_type="text/css")
     response["Cache-Control"] = "max-age=300"
     return response
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
-from haiku import throttle
-from haiku.models import LoginFailures, User
+from haiku.models import ThrottleCount, User
+from haiku.throttle import LIMITS, Throttle
 
-from tests.smtp import Collector, smtp_server
+from tests.smtp import Collector, free_port, smtp_server
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -69,6 +69,25 @@ def test_confirmation_and_approval(haiku_settings: Any, smtp: Collector) -> None
     assert b"awaiting approval" in operator.get("/operator/users/").content
     operator.post(f"/operator/users/{user.pk}/approve/")
     assert client.login(username="alice", password=PASSWORD)
+
+
+def test_registration_with_the_mail_server_away_says_so(haiku_settings: Any,
+                                                      settings: Any,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    haiku_settings.change_haiku(email_confirmation=True)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nobody there
+    client = Client()
+    refused = _register(client, "alice")
+    assert refused.status_code == 503
+    assert "could not send the confirmation e-mail just now, so no account was made" \
+        in refused.content.decode()
+    assert not User.objects.filter(username="alice").exists()
+    assert "the confirmation mail to alice@example.org was not sent" in caplog.text
+    with smtp_server() as (mails, port):
+        settings.EMAIL_PORT = port
+        assert _register(client, "alice")["Location"] == "/accounts/register/done/"
+        assert mails.to("alice@example.org")
 
 
 def test_password_reset(smtp: Collector) -> None:
@@ -160,7 +179,7 @@ def test_login_lockout_after_failed_attempts() -> None:
     User.objects.create_user("alice", "alice@example.org", PASSWORD)
     User.objects.create_user("bob", "bob@example.org", PASSWORD)
     client = Client()
-    for _ in range(throttle.LIMIT):
+    for _ in range(LIMITS[Throttle.LOGIN].events):
         failed = _login(client, "alice", "wrong password")
         assert b"Please enter a correct username and password" in failed.content
     # Locked: even the right password is refused, with the time left, also as "ALICE".
@@ -172,9 +191,9 @@ def test_login_lockout_after_failed_attempts() -> None:
     assert "_auth_user_id" not in client.session
     assert _login(Client(), "bob", PASSWORD).status_code == 302  # others are not locked
     # Once the lockout is over, the right password works and the count starts again.
-    LoginFailures.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    ThrottleCount.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
     assert _login(client, "alice", PASSWORD).status_code == 302
-    assert not LoginFailures.objects.filter(key="alice").exists()
+    assert not ThrottleCount.objects.filter(key="login:alice").exists()
 
 
 def test_operator_message_subject_must_be_one_line(smtp: Collector) -> None:

@@ -184,9 +184,20 @@ PHONE_PAGES = {
 }
 
 
+def _csp_refusals(page: Page, refused: list[str]) -> None:
+    """Collect into ``refused`` what Chromium refuses on this page under the
+    Content-Security-Policy (it says so on the console)."""
+    page.on("console", lambda m: refused.append(f"{page.url}: {m.text}")
+            if "Content Security Policy" in m.text else None)
+
+
 def test_every_page_fits_a_390_px_phone(browser: Browser, stack: dict[str, Any]) -> None:
+    """... and takes its styles and script from the service's files, nothing refused by
+    the Content-Security-Policy."""
     base = stack["base"]
     user = _page(browser, base, "user0", viewport=PHONE)
+    refused: list[str] = []
+    _csp_refusals(user, refused)
     user.goto(f"{base}/nodes/")
     car = user.locator("#nodes a", has_text="car").get_attribute("href") or ""
     ids = {"car": car.strip("/").rsplit("/", 1)[1], "user0": _user_id(browser, base)}
@@ -195,8 +206,13 @@ def test_every_page_fits_a_390_px_phone(browser: Browser, stack: dict[str, Any])
             page = browser.new_context(viewport=PHONE).new_page()
         else:
             page = user if who == "user0" else _page(browser, base, who, viewport=PHONE)
+        if page is not user:
+            _csp_refusals(page, refused)
         for path in paths:
             page.goto(base + path.format(**ids))
+            # haiku.css applied (the header's rule), not refused.
+            assert page.evaluate("getComputedStyle(document.querySelector('header'))"
+                                 ".borderBottomStyle") == "solid", path
             width = page.evaluate("document.documentElement.scrollWidth")
             name = path.strip("/").replace("/", "-").replace(".", "") or "home"
             _shot(page, f"phone-{who or 'anonymous'}-{name}")
@@ -207,6 +223,7 @@ def test_every_page_fits_a_390_px_phone(browser: Browser, stack: dict[str, Any])
     expect(user.locator("#curl")).to_contain_text("Authorization: Bearer hgn_")
     _shot(user, "phone-user0-token")
     assert user.evaluate("document.documentElement.scrollWidth") <= 390
+    assert refused == []
 
 
 def _user_id(browser: Browser, base: str) -> str:

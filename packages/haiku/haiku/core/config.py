@@ -48,6 +48,13 @@ def _lifetime(text: str) -> int:
     return value
 
 
+def _hsts(text: str) -> int:
+    value = int(text, 0)
+    if not 0 <= value <= 2 * 365 * 86400:
+        raise ValueError(f"expected seconds, 0 (none) to 63072000 (two years), got {text!r}")
+    return value
+
+
 def _network(text: str) -> IPv6Network:
     return IPv6Network(text.strip(), strict=True)
 
@@ -149,6 +156,16 @@ SETTINGS: tuple[Setting, ...] = (
             "-noout -fingerprint -sha256` prints it), put in the nodes' images so that they "
             "trust that certificate rather than the system's CAs (a certificate of your "
             "own); empty: the CAs."),
+    Setting("HAIKU_TLS_PROXY", "tls_proxy", "no", _bool,
+            "Whether the service is reached only through a TLS reverse proxy on this "
+            "machine that sets the headers of the documented nginx site "
+            "(/usr/share/doc/haiku/examples/nginx-haiku.conf; haiku_setup writes one): then "
+            "X-Forwarded-Proto and X-Forwarded-For are trusted, cookies are Secure and HSTS "
+            "is sent. No: plain HTTP works (nothing is redirected) and the headers are "
+            "ignored."),
+    Setting("HAIKU_HSTS_SECONDS", "hsts_seconds", "31536000", _hsts,
+            "With HAIKU_TLS_PROXY: how long browsers keep to HTTPS for this host "
+            "(Strict-Transport-Security max-age, this host only); 0: no HSTS."),
     Setting("HAIKU_CRL_LIFETIME", "crl_lifetime", "3600", _lifetime,
             "Seconds a published CRL is valid (its nextUpdate): how long a home agent may "
             "keep using a CRL it fetched, so at most how late it learns of a revocation."),
@@ -197,6 +214,8 @@ class Settings:
     base_iso_router: str
     enroll_allow_http: bool
     tls_fingerprint: str
+    tls_proxy: bool
+    hsts_seconds: int
     crl_lifetime: int
     crl_file: str
     swanctl_dir: str
@@ -218,6 +237,10 @@ def from_environ(environ: Mapping[str, str]) -> Settings:
         raise SettingsError(
             f"HAIKU_HOME_AGENT_ADDRESS={values['home_agent_address']} is not inside "
             f"HAIKU_HOME_PREFIX={values['home_prefix']}")
+    if values["tls_proxy"] and values["base_url"].startswith("http://"):
+        raise SettingsError(
+            f"HAIKU_TLS_PROXY=yes with HAIKU_BASE_URL={values['base_url']}: behind the TLS "
+            "proxy the service's public URL is https://")
     return Settings(**values)
 
 

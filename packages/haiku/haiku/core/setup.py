@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
+from haiku.core.web import PROXY_HEADERS
+
 __all__ = ["HomeAgentSetup", "SetupError", "SetupFile", "merge_env", "plan"]
 
 NETWORK_FILE = "/etc/systemd/network/10-homeguy-home-link.network"
@@ -173,9 +175,8 @@ def _nginx_site(setup: HomeAgentSetup) -> str:
         "    client_max_body_size 1m;\n"
         "    location / {\n"
         "        proxy_pass http://127.0.0.1:8080;\n"
-        "        proxy_set_header Host $http_host;\n"
-        "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
-        "        proxy_set_header X-Forwarded-Proto https;\n"
+        + "".join(f"        proxy_set_header {header} {value};\n"
+                  for header, value in PROXY_HEADERS.items()) +
         "        proxy_buffering off;\n"
         "        proxy_read_timeout 300s;\n"
         "    }\n"
@@ -196,6 +197,8 @@ def service_settings(setup: HomeAgentSetup, tls_fingerprint: str) -> dict[str, s
         "HAIKU_BASE_URL": setup.url.rstrip("/"),
         "HAIKU_ALLOWED_HOSTS": ",".join(hosts),
         "HAIKU_TLS_FINGERPRINT": tls_fingerprint,
+        # Only nginx reaches the service: its X-Forwarded-* trusted, Secure cookies, HSTS.
+        "HAIKU_TLS_PROXY": "yes",
         "HAIKU_BASE_ISO": setup.base_iso,
         "HAIKU_BASE_ISO_ROUTER": setup.base_iso_router,
         # Node certificates name the service's CRL; charon fetches it through nginx.
