@@ -125,8 +125,10 @@ def test_rendered_files_parse_with_mip6d(kind: NodeKind, keying: Keying,
     nodes = [_spec(kind, keying, protect_all, slot) for slot in range(3)]
     includes = [(f"/etc/mip6d/nodes.d/haiku-{i}.conf", render_node(n)[0])
                 for i, n in enumerate(nodes)]
-    ha = parse((EXAMPLES / "home-agent.conf").read_text(), "/etc/mip6d/mip6d.conf",
-               lambda pattern: includes)
+    # As haiku_setup writes it: certificate-keyed nodes are keyed by IKEv2.
+    text = (EXAMPLES / "home-agent.conf").read_text().replace(
+        "KeyMngMobCapability disabled;", "KeyMngMobCapability enabled;")
+    ha = parse(text, "/etc/mip6d/mip6d.conf", lambda pattern: includes)
     assert [str(acl.home_address) for acl in ha.binding_acl] == [
         "2001:db8:1::1000", "2001:db8:1::1001", "2001:db8:1::1002"]
     assert ha.warnings == ()

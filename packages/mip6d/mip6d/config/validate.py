@@ -155,8 +155,11 @@ def _binding_acl(config: Config) -> list[ConfigWarning]:
                 "prefixes but HaAcceptMobRtr is disabled, so this mobile router cannot "
                 "register",
             ))
+    # Said only when anyone may register: with DefaultBindingAclPolicy deny and no entry
+    # listing prefixes, the configuration has no mobile router to refuse.
     listed = any(acl.mobile_network_prefixes for acl in config.binding_acl)
-    if config.ha_accept_mob_rtr and not listed and not config.ha_served_prefixes:
+    anyone = config.default_binding_acl_policy < 128
+    if config.ha_accept_mob_rtr and anyone and not listed and not config.ha_served_prefixes:
         warnings.append(ConfigWarning(
             config.where("ha_accept_mob_rtr"), "HaAcceptMobRtr is enabled, but no "
             "BindingAclPolicy lists mobile network prefixes and there is no HaServedPrefix, "
