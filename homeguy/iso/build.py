@@ -52,7 +52,7 @@ KEYRING = REPO / "homeguy-archive-keyring.gpg"
 CACHE = Path(os.environ.get("HOMEGUY_LIVE_CACHE", "/var/cache/homeguy/live"))
 REPO_PORT = int(os.environ.get("HOMEGUY_LIVE_REPO_PORT", "8071"))
 BUILD_TIMEOUT = 3600.0  # seconds; a cold build takes about 6 minutes on 2 cores
-BUILD_ATTEMPTS = 3  # a build whose apt downloads stalled is made again (homeguy.iso.stall)
+BUILD_ATTEMPTS = 4  # a build whose apt downloads stalled is made again (homeguy.iso.stall)
 
 
 def security_mirror(distribution: str) -> str | None:

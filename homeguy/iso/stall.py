@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 # No new line in live-build's log for this long while apt's methods run: the download is
-# stuck. A whole index from the mirror arrives in seconds; the quiet stages that take
-# longer (mksquashfs, the initramfs) run no apt method.
-STALL_SECONDS = 180.0
+# stuck. A whole index or the largest package from the mirror arrives in seconds; the
+# quiet stages that take longer (mksquashfs, the initramfs) run no apt method.
+STALL_SECONDS = 90.0
 APT_METHODS = "usr/lib/apt/methods"
 
 
