@@ -303,6 +303,15 @@ class Rig:
         self.now[0] += seconds
         self.daemon._fire_timers(self.now[0])
 
+    def count_traffic(self, ifname: str, **counters: int) -> None:
+        """Have the kernel report ``counters`` (``rx_bytes=...``, the names of
+        :data:`~mip6d.shell.kernel.LINK_TRAFFIC`) for link ``ifname``, where it does:
+        ``/sys/class/net/IFNAME/statistics``."""
+        statistics = self.daemon.kernel.sys_class_net / ifname / "statistics"
+        statistics.mkdir(parents=True, exist_ok=True)
+        for name, value in counters.items():
+            (statistics / name).write_text(f"{value}\n")
+
 
 def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ()) -> Rig:
     """A daemon for ``config_text`` whose kernel has ``lo`` and ``links`` (a name and its
