@@ -14,7 +14,7 @@ import contextlib
 import errno
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
@@ -303,6 +303,15 @@ class Rig:
         self.now[0] += seconds
         self.daemon._fire_timers(self.now[0])
 
+    def count_traffic(self, ifname: str, **counters: int) -> None:
+        """Have the kernel report ``counters`` (``rx_bytes=...``, the names of
+        :data:`~mip6d.shell.kernel.LINK_TRAFFIC`) for link ``ifname``, where it does:
+        ``/sys/class/net/IFNAME/statistics``."""
+        statistics = self.daemon.kernel.sys_class_net / ifname / "statistics"
+        statistics.mkdir(parents=True, exist_ok=True)
+        for name, value in counters.items():
+            (statistics / name).write_text(f"{value}\n")
+
 
 def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ()) -> Rig:
     """A daemon for ``config_text`` whose kernel has ``lo`` and ``links`` (a name and its
@@ -466,15 +475,17 @@ class StandInHomeAgent:
 
 
 def binding(home_address: str, care_of: str, now: float, *, lifetime: int = 420,
-            handovers: int = 0, **traffic: int) -> dict[str, Any]:
+            handovers: int = 0, last_handover: float | None = None,
+            tunnel_traffic: Mapping[str, int] | None = None) -> dict[str, Any]:
     """A binding cache entry as mip6d's control socket sends it (its own record of a real
-    :class:`~mip6d.core.bcache.Binding`), registered a minute before ``now``; ``traffic``
-    adds fields the record may carry (``rx_bytes=...``)."""
+    :class:`~mip6d.core.bcache.Binding`), registered a minute before ``now``, with the
+    kernel's counters of its tunnel ``tunnel_traffic`` (``{"rx_bytes": ...}``)."""
     entry = Binding(IPv6Address(home_address), IPv6Address(care_of),
                     IPv6Address("2001:db8:1::1"), "eth0", "ip6tnl1", 7, mh.BUFlag.A | mh.BUFlag.H,
                     lifetime, registered_at=now - 60, refreshed_at=now - 10,
-                    expires_at=now - 10 + lifetime, handovers=handovers)
-    return {**control.binding_record(entry, now), **traffic}
+                    expires_at=now - 10 + lifetime, handovers=handovers,
+                    last_handover=last_handover)
+    return control.binding_record(entry, now, tunnel_traffic)
 
 
 class SilentDaemon:

@@ -37,6 +37,9 @@ HOA = IPv6Address("2001:db8:1::100")
 # The daemon as the mip6d package installs it, run with Debian's Python libraries.
 MIP6D = "/usr/sbin/mip6d"
 
+HA_CONTROL_SOCKET = "/tmp/mip6d-ha.sock"
+"""The home agent's control socket in :data:`HA_CONF` (the guest's /tmp)."""
+
 HA_CONF = """\
 NodeConfig HA;
 DebugLevel 1;
@@ -46,7 +49,7 @@ DefaultBindingAclPolicy {default};
 HaMaxBindingLife 600;
 HaAcceptMobRtr {accept_mr};
 {acl}
-ControlSocket "/tmp/mip6d-ha.sock";
+ControlSocket "{control_socket}";
 StateFile "{workdir}/ha-state.json";
 """
 
@@ -71,6 +74,7 @@ StateFile "{workdir}/{name}-state.json";
 def ha_config(workdir: Path, acl: str = "", default: str = "allow",
               accept_mr: bool = True) -> str:
     return HA_CONF.format(workdir=workdir, acl=acl, default=default,
+                          control_socket=HA_CONTROL_SOCKET,
                           accept_mr="enabled" if accept_mr else "disabled")
 
 

@@ -43,6 +43,7 @@ from testkit.mip6d_ike import clear_mh, esp_between
 from testkit.mip6d_topology import (
     F1,
     HA_ADDRESS,
+    HA_CONTROL_SOCKET,
     HOME,
     ROAMING_OFF,
     SOURCE_FROM_ROUTES,
@@ -61,7 +62,7 @@ pytestmark = pytest.mark.lab
 # Short, so that the home agent fetches the CRL again soon after a revocation (charon
 # keeps a fetched CRL until its nextUpdate).
 CRL_LIFETIME = 20
-HA_CONTROL = Path("/tmp/mip6d-ha.sock")  # mip6d_topology.HA_CONF's ControlSocket
+HA_CONTROL = Path(HA_CONTROL_SOCKET)
 
 
 def child_installed(charon: Charon) -> bool:

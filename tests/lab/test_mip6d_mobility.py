@@ -13,12 +13,14 @@ from ipaddress import IPv6Address
 from typing import Any
 
 import pytest
+from mip6d.ctl import request as control_request
 
 from homeguy.lab.topology import Topology
 from testkit.mip6d_topology import (
     F1,
     F2,
     HA_ADDRESS,
+    HA_CONTROL_SOCKET,
     HOA,
     build,
     ha_config,
@@ -113,6 +115,14 @@ def test_handover_restart_and_capture(net: Topology) -> None:
           f"{received} received, {sent - received} lost, longest gap {gap:.2f} s")
     assert received > 0 and gap < 5  # about 0.5 s measured; 3-5 s meant late events
     assert f"remote {coa2}" in m.ha.run("ip", "-6", "tunnel", "show")
+    # The home agent's record of the binding: when it moved, and the pings counted by
+    # the kernel on its tunnel both ways (echo requests out, replies in).
+    (record,) = control_request(HA_CONTROL_SOCKET, "bindings")
+    assert record["care_of"] == str(coa2) and record["handovers"] >= 1, record
+    assert record["last_handover"] > record["registered_at"], record
+    traffic = record["tunnel_traffic"]
+    assert traffic["tx_packets"] > 0 and traffic["rx_packets"] > 0, record
+    print(f"home agent's tunnel after the handover: {traffic}")
 
     # (7) home agent restart: the binding comes back from the state file, the mobile
     # node does not register again.

@@ -228,7 +228,8 @@ def test_dashboard_node_cells_and_rates() -> None:
     cells = dashboard.node_cells("n", True, None, ha_down, 0.0)
     assert cells["n-state"] == dashboard.Cell("unknown: the home agent is not answering",
                                               dashboard.Tone.BAD)
-    assert set(cells) == {"n-state", "n-care-of", "n-lifetime", "n-handover", "n-traffic"}
+    assert set(cells) == {"n-state", "n-care-of", "n-lifetime", "n-last-handover",
+                          "n-tunnel-traffic"}
     answering = dashboard.reading([])
     assert dashboard.node_cells("n", False, None, answering, 0.0)["n-state"].text == (
         "not registered (disabled)")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
+from haiku.core import dashboard
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node
@@ -42,37 +43,60 @@ def _cells(client: Client) -> dict[str, list[str]]:
 
 def test_registered_and_not_registered_nodes(alice: dict[str, Any]) -> None:
     car, boat = alice["car"], alice["boat"]
+    now = time.time()
     alice["ha"].daemon.binding_records.append(binding(
-        car.home_address, "2001:db8:7::5", time.time(), handovers=2, rx_packets=900,
-        rx_bytes=1_500_000, tx_packets=40, tx_bytes=512))
+        car.home_address, "2001:db8:7::5", now, handovers=2, last_handover=now - 200,
+        tunnel_traffic={"rx_packets": 900, "rx_bytes": 1_500_000, "tx_packets": 40,
+                        "tx_bytes": 512}))
     cells = _cells(alice["client"])
     assert cells["home-agent"] == ["Home agent answering: 1 binding", "good"]
     assert cells[f"node-{car.pk}-state"] == ["registered", "good"]
     assert cells[f"node-{car.pk}-care-of"][0] == "2001:db8:7::5"
     assert re.fullmatch(r"6 min (4\d|50) s", cells[f"node-{car.pk}-lifetime"][0])
-    assert cells[f"node-{car.pk}-handover"][0].startswith("2 since registering 1 min ago")
-    assert cells[f"node-{car.pk}-traffic"][0] == (
-        "\u2193 1.5 MB (900 packets) \u2191 512 B (40 packets)")
+    assert re.fullmatch(r"3 min 2\d s ago \(\d\d:\d\d UTC\), 2 in all",
+                        cells[f"node-{car.pk}-last-handover"][0])
+    assert cells[f"node-{car.pk}-tunnel-traffic"] == [
+        "\u2193 1.5 MB (900 packets) \u2191 512 B (40 packets)", ""]
     assert cells[f"node-{boat.pk}-state"] == ["not registered", "off"]
     assert cells[f"node-{boat.pk}-care-of"] == ["\u2014", "off"]
     # The page without JavaScript shows the same cells, and loads the script that
     # refreshes them.
     page = alice["client"].get("/nodes/").content.decode()
     assert (f'data-live="node-{car.pk}-state" data-tone="good">registered</td>') in page
+    assert "<th>Last handover</th>" in page and "<th>Tunnel traffic</th>" in page
+    assert (f'data-live="node-{car.pk}-tunnel-traffic" data-tone="">'
+            "\u2193 1.5 MB (900 packets)") in page
     assert 'data-live-url="/nodes/live.json"' in page and 'src="/live.js"' in page
     detail = alice["client"].get(f"/nodes/{car.pk}/").content.decode()
-    assert "2001:db8:7::5" in detail
+    assert "2001:db8:7::5" in detail and "2 in all" in detail
     script = Client().get("/live.js")
     assert script["Content-Type"] == "text/javascript" and b"setInterval" in script.content
 
 
-def test_the_record_without_traffic_says_so(alice: dict[str, Any]) -> None:
+def test_a_binding_that_never_moved_and_a_kernel_without_counters(
+        alice: dict[str, Any]) -> None:
     car = alice["car"]
     alice["ha"].daemon.binding_records.append(binding(car.home_address, "2001:db8:7::5",
-                                                    time.time()))
+                                                      time.time()))
     cells = _cells(alice["client"])
-    assert cells[f"node-{car.pk}-traffic"] == ["not reported by mip6d", "off"]
-    assert cells[f"node-{car.pk}-handover"][0].startswith("none since registering")
+    assert cells[f"node-{car.pk}-tunnel-traffic"] == ["\u2014", "off"]
+    assert re.fullmatch(r"none since registering 1 min ago \(\d\d:\d\d UTC\)",
+                        cells[f"node-{car.pk}-last-handover"][0])
+
+
+@pytest.mark.parametrize(("record", "shown"), [
+    ({}, "\u2014"),  # a mip6d that does not time handovers
+    ({"last_handover": None, "handovers": 3}, "\u2014"),  # moved before it did
+    ({"last_handover": None, "handovers": 0}, "none"),
+    ({"last_handover": 820.0, "handovers": 1}, "3 min ago (00:13 UTC)"),
+])
+def test_last_handover_cell(record: dict[str, Any], shown: str) -> None:
+    assert dashboard.LIVE_COLUMNS[2].cell(record, 1000.0).text == shown
+
+
+def test_tunnel_traffic_cell_without_counters() -> None:
+    for record in ({}, {"tunnel_traffic": None}, {"tunnel_traffic": {"rx_bytes": 1}}):
+        assert dashboard.LIVE_COLUMNS[3].cell(record, 0.0) == dashboard.NOT_GIVEN
 
 
 def test_home_agent_down_or_hung_shows_quickly(alice: dict[str, Any], haiku_settings: Any,

@@ -9,6 +9,7 @@ the last test (a hung mip6d is not asked again for 30 s, by design)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,11 +86,18 @@ def test_a_node_registers_and_leaves_without_a_reload(browser: Browser,
     _shot(page, "nodes-not-registered")
 
     page.evaluate("window.notReloaded = true")
-    daemon.binding_records.append(binding(home_address, "2001:db8:7::5", time.time(),
-                                        handovers=1))
+    now = time.time()
+    daemon.binding_records.append(binding(
+        home_address, "2001:db8:7::5", now, handovers=1, last_handover=now - 200,
+        tunnel_traffic={"rx_packets": 12, "rx_bytes": 1_248, "tx_packets": 900,
+                        "tx_bytes": 1_500_000}))
     expect(state).to_have_text("registered", timeout=REFRESH)
     expect(page.locator(f'[data-live="node-{node_id}-care-of"]')).to_have_text(
         "2001:db8:7::5")
+    expect(page.locator(f'[data-live="node-{node_id}-last-handover"]')).to_have_text(
+        re.compile(r"^3 min 2\d s ago \(\d\d:\d\d UTC\)$"))
+    expect(page.locator(f'[data-live="node-{node_id}-tunnel-traffic"]')).to_have_text(
+        "\u2193 1.2 kB (12 packets) \u2191 1.5 MB (900 packets)")
     expect(page.locator("#home-agent")).to_have_text("Home agent answering: 1 binding")
     assert page.evaluate("window.notReloaded") is True
     assert "Updated at" in (page.text_content("#live-status") or "")

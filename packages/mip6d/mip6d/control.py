@@ -293,8 +293,16 @@ def _seconds_left(until: float | None, now: float) -> int | None:
     return None if until is None else max(0, math.ceil(until - now))
 
 
-def binding_record(binding: Binding, now: float) -> dict[str, Any]:
-    """One binding cache entry as the ``bindings`` command sends it."""
+def binding_record(binding: Binding, now: float,
+                   tunnel_traffic: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """One binding cache entry as the ``bindings`` command sends it.
+
+    ``last_handover`` is when its care-of address last changed (``None``: never);
+    ``tunnel_traffic`` the kernel's counters of its tunnel device
+    (:data:`mip6d.shell.kernel.LINK_TRAFFIC`), ``None`` when the kernel gives none.
+    Bindings that share a care-of address share the device, so each reports the
+    device's counters: their sum, not its own part.
+    """
     return {
         "home_address": str(binding.home_address),
         "care_of": str(binding.care_of),
@@ -312,6 +320,8 @@ def binding_record(binding: Binding, now: float) -> dict[str, Any]:
         "nemo_mode": str(binding.nemo_mode),
         "updates": binding.updates,
         "handovers": binding.handovers,
+        "last_handover": binding.last_handover,
+        "tunnel_traffic": None if tunnel_traffic is None else dict(tunnel_traffic),
     }
 
 

@@ -17,6 +17,7 @@ import errno
 import json
 import socket
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import AddressValueError, IPv6Address
@@ -29,7 +30,10 @@ __all__ = [
     "COLUMNS",
     "SUBCOMMANDS",
     "CtlError",
+    "format_bytes",
     "format_duration",
+    "format_time",
+    "format_traffic",
     "main",
     "render",
     "render_table",
@@ -129,6 +133,37 @@ def format_duration(seconds: object) -> str:
     return f"{secs}s"
 
 
+def format_bytes(count: object) -> str:
+    """``"512 B"``, ``"1.5 MB"`` (powers of 1000, as ``ip -h`` shows them)."""
+    if isinstance(count, bool) or not isinstance(count, int):
+        return "-"
+    if count < 1000:
+        return f"{count} B"
+    amount = count / 1000
+    for unit in ("kB", "MB"):
+        if amount < 1000:
+            return f"{amount:.1f} {unit}"
+        amount /= 1000
+    return f"{amount:.1f} GB"
+
+
+def format_traffic(counters: object) -> str:
+    """A tunnel's counters (``tunnel_traffic``): ``"in 1.0 kB (10 packets), out 2.1 kB
+    (20 packets)"``; ``"-"`` when the kernel gave none."""
+    if not isinstance(counters, Mapping):
+        return "-"
+    return (f"in {format_bytes(counters.get('rx_bytes'))} ({counters.get('rx_packets')} "
+            f"packets), out {format_bytes(counters.get('tx_bytes'))} "
+            f"({counters.get('tx_packets')} packets)")
+
+
+def format_time(at: object) -> str:
+    """Epoch seconds as ``"2026-12-05T01:23:45Z"`` (UTC); ``"-"`` when unknown."""
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        return "-"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+
+
 def _text(value: object) -> str:
     if value is None or value in ("", [], (), {}):
         return "-"
@@ -158,6 +193,8 @@ COLUMNS: Mapping[str, tuple[Column, ...]] = {
         Column("SEQ", "sequence"),
         Column("FLAGS", "flags"),
         Column("MR PREFIXES", "prefixes"),
+        Column("LAST HANDOVER", "last_handover", format_time),
+        Column("TUNNEL TRAFFIC", "tunnel_traffic", format_traffic),
     ),
     "bul": (
         Column("HOME ADDRESS", "home_address"),

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 from mip6d import enrollment
 from mip6d.control import DEFAULT_SOCKET
-from mip6d.ctl import CtlError, format_duration, request
+from mip6d.ctl import CtlError, format_bytes, format_duration, format_traffic, request
 from mip6d.enrollment import EnrollmentState
 
 __all__ = ["QUERIES", "format_bytes", "frame", "gather", "main", "render"]
@@ -106,26 +106,6 @@ def _elapsed(seconds: object) -> str:
     return "0s" if shown == "expired" else shown
 
 
-def format_bytes(count: object) -> str:
-    """``"512 B"``, ``"1.5 MB"`` (powers of 1000, as ``ip -h`` shows them)."""
-    if isinstance(count, bool) or not isinstance(count, int):
-        return "-"
-    if count < 1000:
-        return f"{count} B"
-    amount = count / 1000
-    for unit in ("kB", "MB"):
-        if amount < 1000:
-            return f"{amount:.1f} {unit}"
-        amount /= 1000
-    return f"{amount:.1f} GB"
-
-
-def _traffic(counters: Mapping[str, object]) -> str:
-    return (f"in {format_bytes(counters.get('rx_bytes'))} ({counters.get('rx_packets')} "
-            f"packets), out {format_bytes(counters.get('tx_bytes'))} "
-            f"({counters.get('tx_packets')} packets)")
-
-
 def _mapping(value: object) -> Mapping[str, Any]:
     """``value`` if the daemon sent an object there; an empty one else."""
     return value if isinstance(value, Mapping) else {}
@@ -176,7 +156,7 @@ def _binding(entry: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     tunnel = str(entry.get("tunnel") or "")
     traffic = _mapping(status.get("tunnel_traffic")).get(tunnel)
     if tunnel and isinstance(traffic, Mapping):
-        out += _row("Tunnel", f"{tunnel}: {_traffic(traffic)}")
+        out += _row("Tunnel", f"{tunnel}: {format_traffic(traffic)}")
     elif tunnel:
         out += _row("Tunnel", f"{tunnel}: not up")
     return out

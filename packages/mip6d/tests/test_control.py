@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import stat
+from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import Any
@@ -251,9 +252,13 @@ def test_binding_record() -> None:
         "interface": "eth0", "tunnel": "mip6t0", "sequence": 7, "flags": "A|H|R",
         "lifetime": 3600, "lifetime_left": 3500, "expires_at": 4700.0,
         "registered_at": 1000.0, "refreshed_at": 1100.0, "prefixes": ["2001:db8:5::/48"],
-        "nemo_mode": "explicit", "updates": 2, "handovers": 1,
+        "nemo_mode": "explicit", "updates": 2, "handovers": 1, "last_handover": None,
+        "tunnel_traffic": None,
     }
     assert control.binding_record(binding, now=5000.0)["lifetime_left"] == 0
+    traffic = {"rx_bytes": 1040, "rx_packets": 10, "tx_bytes": 2080, "tx_packets": 20}
+    moved = control.binding_record(replace(binding, last_handover=1050.0), 1200.5, traffic)
+    assert (moved["last_handover"], moved["tunnel_traffic"]) == (1050.0, traffic)
 
 
 def test_bul_record() -> None:

@@ -68,6 +68,7 @@ def three_entries() -> BindingCache:
             nemo_mode=NemoMode.EXPLICIT,
             updates=12,
             handovers=3,
+            last_handover=950.0,
         )
     )
     return cache
@@ -169,7 +170,9 @@ def test_json_round_trip_of_three_entries() -> None:
         "nemo_mode": "explicit",
         "updates": 12,
         "handovers": 3,
+        "last_handover": 950.0,
     }
+    assert document["bindings"][0]["last_handover"] is None  # never moved
     again = BindingCache.from_json(text)
     assert again.sorted() == cache.sorted()
     assert again.to_json() == text
@@ -223,6 +226,11 @@ def _broken(change: dict[str, object]) -> str:
             _broken({"nemo_mode": "both"}),
             "binding 1 (home address 2001:db8:1::11): field 'nemo_mode': 'both' is not a valid",
         ),
+        (
+            _broken({"last_handover": "yesterday"}),
+            "binding 1 (home address 2001:db8:1::11): field 'last_handover': expected a "
+            "number of seconds (got 'yesterday')",
+        ),
         (_broken({"colour": "red"}), "binding 1 (home address 2001:db8:1::11): unknown field"),
         (
             _broken({"home_address": "2001:db8:1::10"}),
@@ -244,6 +252,18 @@ def test_missing_field() -> None:
         match=r"^binding 0 \(home address 2001:db8:1::10\): field 'lifetime' is missing$",
     ):
         BindingCache.from_json(json.dumps(document))
+
+
+def test_a_state_file_from_before_last_handover_loads() -> None:
+    """A mip6d that did not time handovers wrote no ``last_handover``: its bindings load
+    as never moved (the count of handovers kept), and are saved with it from then on."""
+    document = json.loads(three_entries().to_json())
+    for raw in document["bindings"]:
+        del raw["last_handover"]
+    again = BindingCache.from_json(json.dumps(document))
+    router = again.get(MR)
+    assert router is not None and (router.handovers, router.last_handover) == (3, None)
+    assert json.loads(again.to_json())["bindings"][2]["last_handover"] is None
 
 
 def test_hundred_thousand_bindings_fit() -> None:

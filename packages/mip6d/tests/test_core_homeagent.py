@@ -183,6 +183,7 @@ def test_first_registration() -> None:
         1400.0,
     )
     assert (binding.registered_at, binding.updates, binding.handovers) == (T0, 1, 0)
+    assert binding.last_handover is None
 
 
 def test_refresh_from_the_same_care_of_address() -> None:
@@ -206,6 +207,7 @@ def test_refresh_from_the_same_care_of_address() -> None:
     )
     binding = ha.cache.get(HOA)
     assert binding is not None and (binding.updates, binding.registered_at) == (2, T0)
+    assert binding.last_handover is None  # a refresh is no handover
 
 
 def test_handover_moves_the_tunnel_in_place() -> None:
@@ -230,7 +232,13 @@ def test_handover_moves_the_tunnel_in_place() -> None:
     )
     binding = ha.cache.get(HOA)
     assert binding is not None and binding.handovers == 1
+    assert (binding.registered_at, binding.last_handover) == (T0, 1010.0)
     assert ha.cache.tunnel_for(HA, COA2) == "mip6t0"
+    # A refresh from the new care-of address keeps the time of the move.
+    update(ha, 3, care_of=COA2, now=1020.0)
+    refreshed = ha.cache.get(HOA)
+    assert refreshed is not None and (refreshed.refreshed_at, refreshed.last_handover) == (
+        1020.0, 1010.0)
 
 
 def test_nodes_behind_one_care_of_address_share_a_tunnel() -> None:

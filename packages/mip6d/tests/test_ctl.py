@@ -19,9 +19,12 @@ pytestmark = pytest.mark.unit
 
 BINDINGS = [
     {"home_address": "2001:db8:1::10", "care_of": "2001:db8:2::10", "lifetime_left": 3599,
-     "sequence": 7, "flags": "A|H", "prefixes": []},
+     "sequence": 7, "flags": "A|H", "prefixes": [], "last_handover": None,
+     "tunnel_traffic": None},
     {"home_address": "2001:db8:1::20", "care_of": "2001:db8:3::abcd", "lifetime_left": 42,
-     "sequence": 65535, "flags": "A|H|R", "prefixes": ["2001:db8:5::/48", "2001:db8:6::/48"]},
+     "sequence": 65535, "flags": "A|H|R", "prefixes": ["2001:db8:5::/48", "2001:db8:6::/48"],
+     "last_handover": 1796433825.0, "tunnel_traffic": {
+         "rx_bytes": 1040, "rx_packets": 10, "tx_bytes": 2_080_000, "tx_packets": 1500}},
 ]
 BUL = [
     {"home_address": "2001:db8:1::10", "home_agent": "2001:db8:1::1",
@@ -59,10 +62,13 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 def test_bindings_table(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "bindings") == (0, (
-        "HOME ADDRESS    CARE-OF           LIFETIME LEFT  SEQ    FLAGS  MR PREFIXES\n"
-        "2001:db8:1::10  2001:db8:2::10    59m59s         7      A|H    -\n"
+        "HOME ADDRESS    CARE-OF           LIFETIME LEFT  SEQ    FLAGS  MR PREFIXES"
+        "                      LAST HANDOVER         TUNNEL TRAFFIC\n"
+        "2001:db8:1::10  2001:db8:2::10    59m59s         7      A|H    -"
+        "                                -                     -\n"
         "2001:db8:1::20  2001:db8:3::abcd  42s            65535  A|H|R  "
-        "2001:db8:5::/48,2001:db8:6::/48\n"
+        "2001:db8:5::/48,2001:db8:6::/48  2026-12-05T01:23:45Z  "
+        "in 1.0 kB (10 packets), out 2.1 MB (1500 packets)\n"
     ), "")
 
 
@@ -276,6 +282,7 @@ def test_subcommands_are_control_commands() -> None:
 
 def test_render_table_missing_members_show_a_dash() -> None:
     assert ctl.render_table(ctl.COLUMNS["bindings"], [{"home_address": "::1"}]) == (
-        "HOME ADDRESS  CARE-OF  LIFETIME LEFT  SEQ  FLAGS  MR PREFIXES\n"
-        "::1           -        -              -    -      -\n"
+        "HOME ADDRESS  CARE-OF  LIFETIME LEFT  SEQ  FLAGS  MR PREFIXES  LAST HANDOVER  "
+        "TUNNEL TRAFFIC\n"
+        "::1           -        -              -    -      -            -              -\n"
     )

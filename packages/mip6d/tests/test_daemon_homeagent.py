@@ -92,6 +92,18 @@ def test_registration_handover_and_deregistration(tmp_path: Path) -> None:
     assert r.ipr.route_table() == {IPv6Network(f"{HOA}/128"): "mip6t0"}
     assert [c[:2] for c in r.ipr.calls if c[0] == "route"] == [("route", "replace")]
 
+    # The control socket's record: since when, the move's time, the tunnel's counters
+    # (none while the kernel has none to give).
+    r.now[0] += 5
+    (record,) = r.daemon.bindings()
+    assert (record["registered_at"], record["last_handover"], record["handovers"]) == (
+        1000.0, 1000.0, 1)
+    assert record["tunnel_traffic"] is None
+    r.count_traffic("mip6t0", rx_bytes=416, rx_packets=4, tx_bytes=832, tx_packets=8)
+    (record,) = r.daemon.bindings()
+    assert record["tunnel_traffic"] == {"rx_bytes": 416, "rx_packets": 4, "tx_bytes": 832,
+                                        "tx_packets": 8}
+
     # Deregistration: everything goes before the acknowledgement leaves.
     r.receive(binding_update_from(bu(3, lifetime=0), HOA, COA2, HA))
     assert r.mh.sent[-1] == ack(mh.BAStatus.ACCEPTED, 3, 0, COA2)
@@ -138,3 +150,15 @@ def test_shutdown_removes_what_the_daemon_installed_and_keeps_the_bindings(
     assert again.ipr.tunnels == {"mip6t0": (str(HA), str(COA))}
     assert again.ipr.route_table() == {IPv6Network(f"{HOA}/128"): "mip6t0"}
     assert again.ipr.proxies() == {(HOA, "eth0")}
+
+
+def test_a_restart_keeps_when_the_binding_moved(tmp_path: Path) -> None:
+    r = home_agent(tmp_path)
+    r.receive(binding_update_from(bu(1), HOA, COA, HA))
+    r.now[0] += 30
+    r.receive(binding_update_from(bu(2), HOA, COA2, HA))
+    r.daemon.shutdown()
+    again = home_agent(tmp_path)
+    (record,) = again.daemon.bindings()
+    assert (record["care_of"], record["registered_at"], record["last_handover"]) == (
+        str(COA2), 1000.0, 1030.0)

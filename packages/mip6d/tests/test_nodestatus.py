@@ -82,11 +82,8 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     moved(r, part, CareOfAddressGone(COA), CareOfAddressAvailable(COA2, "wlan0"))
     r.now[0] += 10
     # What the kernel counted through the tunnel, where mip6d reads it.
-    statistics = tmp / "class-net" / "mip6mn0" / "statistics"
-    statistics.mkdir(parents=True)
-    for name, value in (("rx_bytes", 1_534_000), ("rx_packets", 1100), ("tx_bytes", 512),
-                        ("tx_packets", 4)):
-        (statistics / name).write_text(f"{value}\n")
+    r.count_traffic("mip6mn0", rx_bytes=1_534_000, rx_packets=1100, tx_bytes=512,
+                    tx_packets=4)
     outcome = tmp / "run" / "enrollment.json"
     enrollment.write(outcome, ENROLLED)
     server = ControlServer(tmp / "control.sock", r.daemon)

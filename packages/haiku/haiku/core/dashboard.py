@@ -93,19 +93,25 @@ def _number(record: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-# Tunnel traffic, in the names of the kernel's link statistics; mip6d's binding record
-# does not carry them yet, so the cell says so until it does.
+NOT_GIVEN = Cell("\u2014", Tone.OFF)
+"""A value the home agent does not give (an older mip6d, a kernel without counters)."""
+
+# Tunnel traffic: mip6d's ``tunnel_traffic``, the kernel's link statistics of the
+# binding's tunnel device (shared by the nodes behind one care-of address).
 TRAFFIC = (("rx", "\u2193"), ("tx", "\u2191"))
 
 
-def _traffic(record: Mapping[str, Any], now: float) -> Cell:
+def _tunnel_traffic(record: Mapping[str, Any], now: float) -> Cell:
+    counters = record.get("tunnel_traffic")
+    if not isinstance(counters, Mapping):
+        return NOT_GIVEN
     parts = []
     for direction, arrow in TRAFFIC:
-        packets, octets = (_number(record, f"{direction}_packets"),
-                           _number(record, f"{direction}_bytes"))
+        packets, octets = (_number(counters, f"{direction}_packets"),
+                           _number(counters, f"{direction}_bytes"))
         if packets is not None and octets is not None:
             parts.append(f"{arrow} {size(octets)} ({int(packets)} packets)")
-    return Cell(" ".join(parts)) if parts else Cell("not reported by mip6d", Tone.OFF)
+    return Cell(" ".join(parts)) if parts else NOT_GIVEN
 
 
 def _care_of(record: Mapping[str, Any], now: float) -> Cell:
@@ -119,17 +125,21 @@ def _lifetime(record: Mapping[str, Any], now: float) -> Cell:
     return Cell(duration(expires - now), Tone.BAD if expires - now < 30 else Tone.PLAIN)
 
 
-def _handover(record: Mapping[str, Any], now: float) -> Cell:
+def _last_handover(record: Mapping[str, Any], now: float) -> Cell:
+    """mip6d's ``last_handover``: when the care-of address last changed, ``None`` when
+    it never did since registering (``registered_at``)."""
+    if "last_handover" not in record:
+        return NOT_GIVEN  # a mip6d that does not time handovers
+    moved = _number(record, "last_handover")
     count = _number(record, "handovers")
+    if moved is not None:
+        return Cell(ago(moved, now) + (f", {int(count)} in all" if count and count > 1
+                                       else ""))
+    if count:
+        return NOT_GIVEN  # moved before its mip6d timed handovers
     registered = _number(record, "registered_at")
-    since = f" since registering {ago(registered, now)}" if registered is not None else ""
-    if not count:
-        return Cell(f"none{since}")
-    # mip6d counts handovers but does not time them: the last Binding Update is the
-    # latest the last handover can have been.
-    refreshed = _number(record, "refreshed_at")
-    last = f", at or before the update {ago(refreshed, now)}" if refreshed is not None else ""
-    return Cell(f"{int(count)}{since}{last}")
+    return Cell("none" + (f" since registering {ago(registered, now)}"
+                          if registered is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -142,8 +152,8 @@ class Column:
 LIVE_COLUMNS: tuple[Column, ...] = (
     Column("care-of", "Care-of address", _care_of),
     Column("lifetime", "Lifetime left", _lifetime),
-    Column("handover", "Handovers", _handover),
-    Column("traffic", "Tunnel traffic", _traffic),
+    Column("last-handover", "Last handover", _last_handover),
+    Column("tunnel-traffic", "Tunnel traffic", _tunnel_traffic),
 )
 """What the page shows of a registered node's binding, one row per column."""
 

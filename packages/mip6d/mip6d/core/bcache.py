@@ -64,7 +64,8 @@ class Binding:
     seconds; ``expires_at`` is when the binding lapses unless refreshed.
     ``registered_at`` is the first registration, ``refreshed_at`` the last accepted
     Binding Update; ``updates`` counts accepted Binding Updates and ``handovers`` the
-    ones that changed the care-of address.
+    ones that changed the care-of address, the last of them at ``last_handover``
+    (``None`` while the binding never moved).
     """
 
     home_address: IPv6Address
@@ -82,6 +83,7 @@ class Binding:
     nemo_mode: NemoMode = NemoMode.NONE
     updates: int = 1
     handovers: int = 0
+    last_handover: float | None = None
 
     @property
     def mobile_router(self) -> bool:
@@ -124,6 +126,10 @@ def _parse_time(value: object) -> float:
     return float(value)
 
 
+def _parse_optional_time(value: object) -> float | None:
+    return None if value is None else _parse_time(value)
+
+
 def _parse_str(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("expected a non-empty string")
@@ -157,7 +163,12 @@ _FIELDS: tuple[tuple[str, Callable[[object], Any], Callable[[Any], object]], ...
     ("nemo_mode", lambda v: NemoMode(_parse_str(v)), str),
     ("updates", _parse_int(0, 2**63), int),
     ("handovers", _parse_int(0, 2**63), int),
+    ("last_handover", _parse_optional_time, lambda t: t),
 )
+
+# Fields added after the format's version 1 was first written: a state file of an older
+# mip6d lacks them, and its bindings take the dataclass default (never moved).
+_ADDED_LATER = frozenset({"last_handover"})
 
 
 def _binding_to_json(binding: Binding) -> dict[str, object]:
@@ -176,6 +187,8 @@ def _binding_from_json(index: int, raw: object) -> Binding:
     values: dict[str, Any] = {}
     for name, parse, _ in _FIELDS:
         if name not in raw:
+            if name in _ADDED_LATER:
+                continue
             raise BindingCacheFormatError(f"{where}: field {name!r} is missing")
         try:
             values[name] = parse(raw[name])

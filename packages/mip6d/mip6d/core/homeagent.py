@@ -652,6 +652,7 @@ class HomeAgent:
             nemo_mode=accepted.nemo_mode,
             updates=1 if old is None else old.updates + 1,
             handovers=0 if old is None else old.handovers + int(moved),
+            last_handover=now if moved else None if old is None else old.last_handover,
         )
         effects = self._transition(old, binding)
         if (moved and old is not None and BAFlag.K in self._ack_flags(request)

@@ -234,7 +234,11 @@ class HomeAgentPart(Part):
 
     def bindings(self) -> list[dict[str, Any]]:
         now = self.daemon.clock()
-        return [control.binding_record(b, now) for b in self.started_bindings()]
+        bindings = self.started_bindings()
+        # One read per tunnel device, however many bindings share it.
+        traffic = {name: self.daemon.kernel.link_traffic(name)
+                   for name in {b.tunnel for b in bindings}}
+        return [control.binding_record(b, now, traffic[b.tunnel]) for b in bindings]
 
     def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
         if self.node.cache.get(home_address) is None:
