@@ -58,9 +58,10 @@ def patched_binaries() -> list[str]:
     return sorted({name for recipe in patched.recipes() for name in recipe.publish})
 
 
-def build(config: RepoConfig, workdir: Path) -> list[Path]:
-    """Export the public keys (creating a key on first use) and build the package: during
-    a key rotation (homeguy repo key rotate) the keyring holds the old and the new key."""
+def build(config: RepoConfig, workdir: Path, into: Path = packages.DEBS) -> list[Path]:
+    """Export the public keys (creating a key on first use) and build the package into
+    `into` (out/debs unless told): during a key rotation (homeguy repo key rotate) the
+    keyring holds the old and the new key."""
     keys, _ = signing.ensure_keys(config.signing_home, config.key_uid, config.key_valid_for)
     changed = signing.keys_changed(keys, signing.retired_times(config.signing_home))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +76,8 @@ def build(config: RepoConfig, workdir: Path) -> list[Path]:
     # The version also says when the keys last changed: a rotation or a retirement gives
     # a newer package within one commit, which the repository takes and apt upgrades to.
     return packages.build(package, extra={public.name: public, sources.name: sources,
-                                          pin.name: pin}, version_suffix=f".k{changed}")
+                                          pin.name: pin}, version_suffix=f".k{changed}",
+                          into=into)
 
 
 def other_packages() -> list[packages.SourcePackage]:

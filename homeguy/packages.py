@@ -139,9 +139,11 @@ def build(
     force: bool = False,
     extra: Mapping[str, Path] | None = None,
     version_suffix: str = "",
+    into: Path = DEBS,
 ) -> list[Path]:
-    """Build one source package (unless its inputs are unchanged); its .debs in out/debs.
-    `version_suffix` follows the git-derived version (the keyring's key generation).
+    """Build one source package (unless its inputs are unchanged); its .debs in `into`
+    (out/debs unless told). `version_suffix` follows the git-derived version (the
+    keyring's key generation).
 
     `extra` maps paths inside the package to generated files copied in before the build
     (the archive keyring's public key, which lives outside the tree).
@@ -153,8 +155,8 @@ def build(
     workdir = BUILD / package.name
     stamp = workdir / "inputs.sha256"
     previous = [deb for binary in package.binaries
-                for deb in DEBS.glob(f"{binary}_{stamped}_*.deb")]
-    dsc = DEBS / f"{package.name}_{stamped}.dsc"
+                for deb in into.glob(f"{binary}_{stamped}_*.deb")]
+    dsc = into / f"{package.name}_{stamped}.dsc"
     complete = len(previous) == len(package.binaries) and dsc.exists()
     if not force and complete and stamp.exists() and stamp.read_text() == digest:
         return previous
@@ -181,12 +183,12 @@ def build(
         raise PackageError(f"{package.name}: dpkg-buildpackage failed in {src}\n{error}") from None
     changes = next(workdir.glob("*.changes"))
     run([*LINTIAN, changes], cwd=workdir)
-    DEBS.mkdir(parents=True, exist_ok=True)
+    into.mkdir(parents=True, exist_ok=True)
     built = []
     for deb in sorted(workdir.glob("*.deb")):
-        for old in DEBS.glob(f"{deb.name.split('_', 1)[0]}_*.deb"):
+        for old in into.glob(f"{deb.name.split('_', 1)[0]}_*.deb"):
             old.unlink()  # out/debs holds the newest build of each binary package
-        built.append(Path(shutil.copy2(deb, DEBS / deb.name)))
-    keep_source(next(workdir.glob("*.dsc")), DEBS)
+        built.append(Path(shutil.copy2(deb, into / deb.name)))
+    keep_source(next(workdir.glob("*.dsc")), into)
     stamp.write_text(digest)
     return built

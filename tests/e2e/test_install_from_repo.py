@@ -36,8 +36,10 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
             packages.keep_source(packages.built_source(source), debs)
         for recipe in patched.recipes():  # the source only: dpkg-source -b, seconds
             packages.keep_source(patched.ensure_source(recipe, say=lambda line: None), debs)
-        (keyring_deb,) = keyring.build(config, base / "keyring")
-        shutil.copy(keyring_deb, debs)
+        # Into this test's own folder: a keyring for 127.0.0.1:9 in out/debs would go into
+        # the images built after this test (the mirror's "stall" of an image build was apt
+        # retrying that source).
+        (keyring_deb,) = keyring.build(config, base / "keyring", into=debs)
         publish(config, debs, base / "repo")
         yield base / "repo", Path(shutil.copy(keyring_deb, base))
 

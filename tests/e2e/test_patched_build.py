@@ -135,8 +135,7 @@ def repositories(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repositor
         for source in keyring.other_packages():
             for deb in packages.build(source, progress=False):
                 shutil.copy(deb, debs)
-        (keyring_deb,) = keyring.build(config, base / "keyring")
-        shutil.copy(keyring_deb, debs)
+        (keyring_deb,) = keyring.build(config, base / "keyring", into=debs)  # not out/debs
         publish(config, debs, base / "repo")
         rival = apt.config_for_tests(other, origin="Debian", label="Debian-Security",
                                          keyring_name="competitor-keyring")

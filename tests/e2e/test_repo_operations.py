@@ -219,7 +219,7 @@ def test_operations_reach_a_client_and_never_break_one_updating(world: World,
 
 def publish_keyring(world: World, workdir: Path) -> None:
     """Build the keyring package from the signing keys as they are, and publish it."""
-    (package,) = keyring.build(world.config, workdir)
+    (package,) = keyring.build(world.config, workdir, into=workdir / "debs")  # not out/debs
     inbox = workdir / "inbox"
     inbox.mkdir()
     (inbox / package.name).write_bytes(package.read_bytes())
