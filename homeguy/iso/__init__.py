@@ -8,7 +8,7 @@ The flow, one module per concern; the pure ones do no I/O and are tested with ex
 - `digest`: the inputs digest that keys a built image (pure);
 - `slot`: where the per-node slot is in an image (pure; its format is homeguy_slot);
 - `serve`: out/repo over HTTP on the loopback while live-build runs;
-- `stall`: ends apt downloads the mirror left hanging, so that the build is made again;
+- `stall`: ends apt downloads that hang, so that the build is made again;
 - `build`: the shell: plans a profile, runs the POSIX sh wrappers in live/ through
   `homeguy.run.run`, writes out/iso/;
 - `personalize`: the shell: a node's image, the base image with only its slot replaced.

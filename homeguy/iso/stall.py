@@ -1,11 +1,12 @@
-"""Ending apt downloads that the mirror leaves hanging during an image build.
+"""Ending apt downloads that hang during an image build.
 
-The mirror sometimes keeps a connection open without sending anything more, and apt's
-http method then waits for it: seen in live-build's binary stage for an hour, until the
-build's own time limit, and for 9 minutes in another run. apt's own timeout did not end it.
-`MirrorStall`, called while live-build runs (`homeguy.run.run(watch=...)`), ends the apt
-methods in the build's chroot once the build log has not grown for `seconds`; apt then
-fails, and the build is made again (`homeguy.iso.build`).
+apt in live-build's chroot has been seen waiting without end: an hour in the binary
+stage's index update, until the build's own time limit, with one connection to the mirror
+open and idle (that image also listed a source that refused connections, a test's keyring
+leaking into out/debs, since fixed). apt's own timeout did not end it. `MirrorStall`,
+called while live-build runs (`homeguy.run.run(watch=...)`), ends the apt methods in the
+build's chroot once the build log has not grown for `seconds`; apt then fails, and the
+build is made again (`homeguy.iso.build`).
 """
 
 from __future__ import annotations
