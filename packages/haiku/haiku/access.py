@@ -16,8 +16,12 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.auth.views import redirect_to_login
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 
 from haiku import apitokens
 from haiku.core import scopes, tokens
@@ -98,6 +102,32 @@ API_SCOPES: dict[str, dict[str, Scope]] = {
     "api-node-token": {"POST": Scope.TOKENS_ROTATE},
     "api-quarantine": {"GET": Scope.OPERATOR_NODES},
 }
+
+
+def _not_for_node_tokens(middleware: type[Any]) -> type[Any]:
+    """``middleware``, skipped for the URLs of :attr:`Access.NODE_TOKEN`: a node with its
+    token has no session, no user, no messages (and no CSRF cookie to check: those views
+    are exempt). Nodes ask at every boot; these cost a tenth of such a request."""
+    class Skipping(middleware):  # type: ignore[misc,valid-type]
+        def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+            super().__init__(get_response)
+            self.skipped = frozenset(reverse(name) for name, rule in RULES.items()
+                                     if rule is Access.NODE_TOKEN)
+
+        def __call__(self, request: HttpRequest) -> HttpResponse:
+            if request.path_info in self.skipped:
+                return self.get_response(request)  # type: ignore[no-any-return]
+            return super().__call__(request)  # type: ignore[no-any-return]
+
+    Skipping.__name__ = Skipping.__qualname__ = middleware.__name__
+    Skipping.__doc__ = f"Django's {middleware.__name__}, but not for node tokens' URLs."
+    return Skipping
+
+
+# In settings.MIDDLEWARE instead of Django's own.
+SessionsButNotForNodes = _not_for_node_tokens(SessionMiddleware)
+AuthenticationButNotForNodes = _not_for_node_tokens(AuthenticationMiddleware)
+MessagesButNotForNodes = _not_for_node_tokens(MessageMiddleware)
 
 
 def _is_api(request: HttpRequest) -> bool:

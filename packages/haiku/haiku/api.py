@@ -21,13 +21,12 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from haiku import homeagent, openapi
+from haiku import homeagent, openapi, selfconfig
 from haiku import nodes as nodes_service
 from haiku.core import tokens
 from haiku.core.scopes import Scope
 from haiku.forms import NodeForm, NodeIdentityForm
 from haiku.models import Node, QuarantinedAddress
-from haiku.nodes import node_by_token
 from haiku.payload import node_config, node_summary
 from haiku.views import base_url, download
 
@@ -228,18 +227,30 @@ def node_config_download(request: HttpRequest, node_id: int) -> HttpResponse:
     return download(node_config(n), f"haiku-node-{n.pk}.json")
 
 
+def _etag_matches(header: str | None, etag: str) -> bool:
+    """RFC 9110, 13.1.2: If-None-Match compares weakly; ``*`` matches any."""
+    if not header:
+        return False
+    return any(t.strip().removeprefix("W/") in (etag, "*") for t in header.split(","))
+
+
 @csrf_exempt
 @require_GET
 def self_config(request: HttpRequest) -> HttpResponse:
-    """The node's own configuration, for ``Authorization: Bearer <token>``."""
+    """The node's own configuration, for ``Authorization: Bearer <token>``; with
+    If-None-Match of the ETag it last got, 304 while it is unchanged."""
     token = tokens.bearer(request.META.get("HTTP_AUTHORIZATION"))
-    found = node_by_token(token) if token else None
-    if found is None:
+    found = selfconfig.answer(token) if token else None
+    if found is None or not found.active:
         response = JsonResponse({"error": "a valid node token is needed (Authorization: "
                                  "Bearer <token>); it may have been revoked, or the node "
                                  "or its owner disabled"}, status=401)
         response["WWW-Authenticate"] = 'Bearer realm="haiku"'
         return response
-    response = JsonResponse(node_config(found))
+    if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), found.etag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(found.body, content_type="application/json")
+    response["ETag"] = found.etag
     response["Cache-Control"] = "no-store"
     return response

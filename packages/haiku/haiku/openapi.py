@@ -273,9 +273,14 @@ DOCUMENT: dict[str, Any] = {
                 **_DENIED}}},
         "/api/v1/node/config": {"get": {
             "operationId": "getOwnConfig",
-            "summary": "The calling node's configuration (the live image's boot hook).",
+            "summary": "The calling node's configuration (the live image's boot hook); "
+                       "its ETag, and 304 for If-None-Match of the current one.",
             "security": [{"nodeToken": []}],
+            "parameters": [{"name": "If-None-Match", "in": "header", "required": False,
+                            "schema": {"type": "string"},
+                            "description": "the ETag of a configuration the node has"}],
             "responses": {"200": _json("NodeConfig", "the configuration"),
+                          "304": {"description": "unchanged since that ETag"},
                           "401": _json("Error", "no valid token, or the node or its "
                                        "owner is disabled")}}},
     },

@@ -28,8 +28,15 @@ SWANCTL_CONF = f"{SWANCTL_DIR}/conf.d/haiku-mip6.conf"
 
 
 @lru_cache(maxsize=4)
-def _ca_pem(path: str) -> str:
+def _read(path: str, version: tuple[int, int, int]) -> str:
     return Path(path).read_text()
+
+
+def _ca_pem() -> str:
+    """The CA certificate, read again when the file is another (a replaced CA)."""
+    path = Path(settings.HAIKU.secrets_dir) / "ca.pem"
+    st = path.stat()
+    return _read(str(path), (st.st_ino, st.st_mtime_ns, st.st_size))
 
 
 def node_summary(node: Node, prefixes: list[str]) -> dict[str, Any]:
@@ -49,8 +56,10 @@ def node_summary(node: Node, prefixes: list[str]) -> dict[str, Any]:
     }
 
 
-def node_config(node: Node) -> dict[str, Any]:
-    prefixes = [p.prefix for p in node.prefixes.all()]
+def node_config(node: Node, prefixes: list[str] | None = None) -> dict[str, Any]:
+    """``prefixes``: the node's, when the caller has them already."""
+    if prefixes is None:
+        prefixes = [p.prefix for p in node.prefixes.all()]
     spec = node.spec(prefixes)
     conf = node_config_text(spec)
     files = [{"path": MIP6D_CONF, "mode": "0600", "content": conf}]
@@ -60,7 +69,7 @@ def node_config(node: Node) -> dict[str, Any]:
             {"direction": str(k.direction), "spi": k.spi, "reqid": k.reqid,
              "encryption": k.encryption, "key": k.key} for k in spec.keys]
     else:
-        ca_pem = _ca_pem(str(Path(settings.HAIKU.secrets_dir) / "ca.pem"))
+        ca_pem = _ca_pem()
         swanctl = node_swanctl_text(spec)
         keying.update(certificate_pem=node.certificate_pem,
                       private_key_pem=node.private_key_pem, ca_certificate_pem=ca_pem,

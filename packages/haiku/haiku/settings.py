@@ -24,16 +24,18 @@ INSTALLED_APPS = [
     "haiku.apps.HaikuConfig",
 ]
 
+# Sessions, users and messages as Django's, except for the URLs nodes fetch with their
+# token (haiku/access.py): the security headers and the Host check stay on every answer.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "haiku.access.SessionsButNotForNodes",
     "django.middleware.common.CommonMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "haiku.access.AuthenticationButNotForNodes",
     # Before the CSRF check (process_view runs in this order): it exempts API calls that
     # authenticate with a bearer token, which no cross-site request can carry.
     "haiku.access.AccessMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "haiku.access.MessagesButNotForNodes",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "haiku.headers.ContentSecurityPolicyMiddleware",
 ]
@@ -59,6 +61,11 @@ TEMPLATES = [
 if HAIKU.database_url.startswith("sqlite") or not HAIKU.database_url:
     Path(HAIKU.state_dir).mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": database(HAIKU.database_url, HAIKU.state_dir)}
+# Each gunicorn thread keeps its connection between requests (a new one per request was
+# most of a node configuration request's time, a PostgreSQL one costs a backend process):
+# 3 workers x 8 threads, 24 connections at most. A connection that failed (the server
+# restarted) is closed after the request it failed.
+DATABASES["default"]["CONN_MAX_AGE"] = 600
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Wait for a writer instead of failing at once ("database is locked").
     DATABASES["default"]["OPTIONS"] = {"timeout": 20}

@@ -21,6 +21,9 @@ class IdConverter:
 register_converter(IdConverter, "id")
 
 urlpatterns = [
+    # First: the URL every node asks at each boot (patterns are tried in order, twice per
+    # request with APPEND_SLASH).
+    path("api/v1/node/config", api.self_config, name="api-self-config"),
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(authentication_form=LoginForm),
@@ -95,5 +98,4 @@ urlpatterns = [
     path("api/v1/nodes/<id:node_id>/iso.sha256", isoview.node_iso_checksum,
          name="api-node-iso-checksum"),
     path("api/v1/quarantine", api.quarantine, name="api-quarantine"),
-    path("api/v1/node/config", api.self_config, name="api-self-config"),
 ]
