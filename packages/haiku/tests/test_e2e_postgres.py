@@ -1,6 +1,8 @@
 """PostgreSQL: migrations, and concurrent node creation from several processes with
 several threads each, against a real server. The database's unique constraints decide
-races; no address or prefix is ever handed out twice, and an exhausted pool says so."""
+races; no address or prefix is ever handed out twice, and an exhausted pool says so. The
+node configuration endpoint's own query and cache answer as the ORM renders, on
+PostgreSQL too."""
 
 from __future__ import annotations
 
@@ -83,3 +85,14 @@ def test_concurrent_creation_exhausts_the_pool_cleanly(database_url: str,
     assert all("mobile network prefix pool is exhausted" in e for e in exhausted)
     assert _psql(database_url, "SELECT count(*) FROM haiku_mobilenetworkprefix") == "24"
     assert _psql(database_url, "SELECT count(*) FROM haiku_node") == "12"
+
+
+def test_node_configuration_answers_as_the_orm_renders(database_url: str,
+                                                       tmp_path: Path) -> None:
+    env = _env(database_url, tmp_path)
+    manage(env, "migrate", "--noinput")
+    full = unit_environment(env) | {"PYTHONPATH": f"{PACKAGE}:{SLOT_MODULE_DIR}"}
+    out = subprocess.run(["/usr/bin/python3", "-m", "tests.selfconfig_compare"], cwd=PACKAGE,
+                         env=full, capture_output=True, text=True, check=False, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"differed": [], "checked": 3}
