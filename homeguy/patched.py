@@ -246,12 +246,14 @@ def add_tests(recipe: Recipe, tree: Path) -> list[str]:
 
 
 def source_date_epoch(recipe: Recipe) -> int:
-    """$SOURCE_DATE_EPOCH, else the last commit touching the recipe or its patches (HEAD's
-    while they have none): the same for the same inputs, whatever else changes."""
+    """$SOURCE_DATE_EPOCH, else the last commit touching the recipe, its patches or its
+    tests (HEAD's while they have none): the same for the same inputs, whatever else
+    changes."""
     if value := os.environ.get("SOURCE_DATE_EPOCH"):
         return int(value)
-    inputs = [str(p.relative_to(TOP)) for p in (recipe.path / RECIPE, recipe.path / "patches")
-              if p.is_relative_to(TOP)]
+    inputs = [str(p.relative_to(TOP)) for p in (recipe.path / RECIPE, recipe.path / "patches",
+                                                recipe.path / TESTS_DIR)
+              if p.is_relative_to(TOP) and p.exists()]
     for paths in (["--", *inputs], []):
         out = git("log", "-1", "--format=%ct", *paths)
         if out:
