@@ -165,11 +165,12 @@ def autopkgtest_root(base: apt.Chroot, scratch: Path, request: pytest.FixtureReq
     """A fresh copy of the clean root for each run, as Debian CI gives each package a
     fresh testbed (what a test installs stays: the keyring's apt source would reach the
     next run), /proc mounted, apt knowing Debian only: autopkgtest brings the .debs under
-    test itself."""
+    test itself; /proc and /sys mounted, as on a testbed machine (lsblk reads /sys)."""
     root = scratch / f"autopkgtest-{request.node.name}"
     run(["cp", "-a", base.root, root])
     (root / "etc/apt/sources.list.d/built.sources").unlink()
-    with testbed.mounted_proc(root):
+    with testbed.mounted_proc(root), testbed.mounted(root / "sys", "sysfs", "-t", "sysfs",
+                                                     "-o", "ro"):
         yield root
     run(["rm", "-rf", "--one-file-system", root])
 
