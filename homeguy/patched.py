@@ -8,7 +8,9 @@ in `packages/<name>/patches/` (`series` plus the patch files). The build:
            entries (the host's own apt configuration is never changed);
 2. patch   `dpkg-source -x`, the project's patches appended to debian/patches/series
            under homeguy/, pushed one by one with `quilt push --fuzz=0`: a patch that no
-           longer applies stops the build with its file named;
+           longer applies stops the build with its file named; the recipe's own
+           autopkgtests (`packages/<name>/debian/tests/`) added beside Debian's (its
+           `control` appended to Debian's debian/tests/control, its scripts copied);
 3. version a changelog entry VERSION+SUFFIX, dated SOURCE_DATE_EPOCH;
 4. build   `dpkg-buildpackage -b` (build dependencies from `apt-get build-dep`);
 5. source  `dpkg-source -b` on the same patched tree: the modified source package
@@ -19,7 +21,8 @@ in `packages/<name>/patches/` (`series` plus the patch files). The build:
 
 Downloads, work trees and results are cached outside the checkout (`CACHE`,
 $HOMEGUY_PATCHED_CACHE overrides it), results keyed by the hash of every input: the
-recipe's build settings, the series and its patches, the date and BUILDER_VERSION. Unchanged inputs
+recipe's build settings, the series and its patches, the added tests, the date and
+BUILDER_VERSION. Unchanged inputs
 are never rebuilt. Planning (parsing, hashing, the changelog entry) is pure; the shell
 functions below it run the commands.
 """
@@ -32,7 +35,7 @@ import hashlib
 import os
 import shutil
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -50,6 +53,8 @@ CACHE = Path(os.environ.get("HOMEGUY_PATCHED_CACHE", "/var/cache/homeguy/patched
 RECIPE = "patched.toml"
 # Where the project's patches go inside debian/patches/, after Debian's own.
 PATCH_DIR = "homeguy"
+# The recipe's autopkgtests, in the recipe's folder and in the source package alike.
+TESTS_DIR = Path("debian/tests")
 # Bump when a change to this module changes what it builds: every cached result is stale.
 BUILDER_VERSION = 1
 # Debian's tools and Debian's python3 whatever the caller's PATH holds (as packages.py).
@@ -139,8 +144,10 @@ def inputs_digest(files: Mapping[str, bytes], epoch: int) -> str:
     return digest.hexdigest()
 
 
-def changelog_entry(changelog_text: str, recipe: Recipe, patches: list[str], epoch: int) -> str:
-    """The Debian changelog with the local version's entry on top, dated `epoch`."""
+def changelog_entry(changelog_text: str, recipe: Recipe, patches: list[str], epoch: int,
+                    tests: Sequence[str] = ()) -> str:
+    """The Debian changelog with the local version's entry on top, dated `epoch`: the
+    patches and the added test scripts listed."""
     changelog = Changelog(changelog_text)
     changelog.new_block(
         package=recipe.source,
@@ -150,9 +157,21 @@ def changelog_entry(changelog_text: str, recipe: Recipe, patches: list[str], epo
         author=MAINTAINER,
         date=format_datetime(datetime.fromtimestamp(epoch, UTC)),
         changes=["", f"  * {recipe.summary}",
-                 *(f"    - debian/patches/{PATCH_DIR}/{name}" for name in patches), ""],
+                 *(f"    - debian/patches/{PATCH_DIR}/{name}" for name in patches),
+                 *(f"    - {TESTS_DIR}/{name}" for name in tests), ""],
     )
     return str(changelog)
+
+
+def tests_control(debian: str, ours: str, debian_names: set[str], ours_names: list[str],
+                  where: Path) -> str:
+    """Debian's debian/tests/control with the recipe's stanzas appended (`ours`, from
+    `where`); a script of ours named like one of Debian's would replace it: an error."""
+    if clash := sorted(debian_names & set(ours_names)):
+        raise PatchedError(f"{where}: {', '.join(clash)} already in Debian's {TESTS_DIR}: "
+                           "give the project's test another name")
+    head = debian.rstrip("\n") + "\n\n" if debian.strip() else ""
+    return f"{head}# Added by Homeguy ({PATCH_DIR}):\n{ours.lstrip()}"
 
 
 def deb_src_sources(entries: list[mirror.SourceEntry], codename: str) -> str:
@@ -195,16 +214,46 @@ def read_inputs(recipe: Recipe) -> tuple[list[str], dict[str, bytes]]:
         if not patch.is_file():
             raise PatchedError(f"{series_file}: lists {name}, but {patch} does not exist")
         files[f"patches/{name}"] = patch.read_bytes()
+    for path in test_files(recipe):
+        files[f"{TESTS_DIR}/{path.name}"] = path.read_bytes()
     return series, files
 
 
+def test_files(recipe: Recipe) -> list[Path]:
+    """The recipe's autopkgtest files (`control` and the scripts it names), if any."""
+    folder = recipe.path / TESTS_DIR
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def add_tests(recipe: Recipe, tree: Path) -> list[str]:
+    """The recipe's autopkgtests added to the unpacked source `tree`; their script names."""
+    ours = {path.name: path for path in test_files(recipe)}
+    if not ours:
+        return []
+    where = recipe.path / TESTS_DIR
+    if "control" not in ours:
+        raise PatchedError(f"{where}: no control file declaring its tests")
+    target = tree / TESTS_DIR
+    target.mkdir(parents=True, exist_ok=True)
+    control = target / "control"
+    scripts = sorted(set(ours) - {"control"})
+    control.write_text(tests_control(
+        control.read_text() if control.exists() else "", ours["control"].read_text(),
+        {p.name for p in target.iterdir()}, scripts, where))
+    for name in scripts:
+        shutil.copy2(ours[name], target / name)  # keeps the executable bit
+    return scripts
+
+
 def source_date_epoch(recipe: Recipe) -> int:
-    """$SOURCE_DATE_EPOCH, else the last commit touching the recipe or its patches (HEAD's
-    while they have none): the same for the same inputs, whatever else changes."""
+    """$SOURCE_DATE_EPOCH, else the last commit touching the recipe, its patches or its
+    tests (HEAD's while they have none): the same for the same inputs, whatever else
+    changes."""
     if value := os.environ.get("SOURCE_DATE_EPOCH"):
         return int(value)
-    inputs = [str(p.relative_to(TOP)) for p in (recipe.path / RECIPE, recipe.path / "patches")
-              if p.is_relative_to(TOP)]
+    inputs = [str(p.relative_to(TOP)) for p in (recipe.path / RECIPE, recipe.path / "patches",
+                                                recipe.path / TESTS_DIR)
+              if p.is_relative_to(TOP) and p.exists()]
     for paths in (["--", *inputs], []):
         out = git("log", "-1", "--format=%ct", *paths)
         if out:
@@ -330,8 +379,9 @@ def patched_tree(recipe: Recipe, series: list[str], epoch: int, cache: Path, wor
     say(f"patch   {len(series)} project patch(es) on {dsc.name}")
     run(["dpkg-source", "--no-check", "-x", dsc, tree])  # apt checked it against Sources
     apply_patches(recipe, tree, series)
+    tests = add_tests(recipe, tree)
     changelog = tree / "debian" / "changelog"
-    changelog.write_text(changelog_entry(changelog.read_text(), recipe, series, epoch))
+    changelog.write_text(changelog_entry(changelog.read_text(), recipe, series, epoch, tests))
     return tree
 
 

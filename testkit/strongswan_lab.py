@@ -77,16 +77,22 @@ def needed(test_names: list[str]) -> set[str]:
     return {v for v in VARIANTS if any(v in name for name in test_names)} or set(VARIANTS)
 
 
+def stock_debs(names: tuple[str, ...]) -> list[Path]:
+    """Debian's own .debs of `names` at the recipe's pinned version, downloaded once."""
+    version = recipe().version
+    STOCK_DEBS.mkdir(parents=True, exist_ok=True)
+    missing = [name for name in names if not list(STOCK_DEBS.glob(f"{name}_*.deb"))]
+    if missing:
+        run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
+             *(f"{name}={version}" for name in missing)], cwd=STOCK_DEBS)
+    return sorted(deb for deb in STOCK_DEBS.glob("*.deb") if patched.deb_package(deb) in names)
+
+
 def prepare(variants: set[str]) -> None:
     """Host side: the variants' trees, ready for the guest."""
     wanted = recipe()
     if "debian" in variants:
-        STOCK_DEBS.mkdir(parents=True, exist_ok=True)
-        missing = [name for name in PACKAGES if not list(STOCK_DEBS.glob(f"{name}_*.deb"))]
-        if missing:
-            run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
-                 *(f"{name}={wanted.version}" for name in missing)], cwd=STOCK_DEBS)
-        unpack(sorted(STOCK_DEBS.glob("*.deb")), tree("debian"))
+        unpack(stock_debs(PACKAGES), tree("debian"))
     if "homeguy" in variants:
         result = patched.ensure_built(wanted, say=lambda line: print(f"strongswan: {line}"))
         unpack(sorted(deb for deb in result.glob("*.deb")

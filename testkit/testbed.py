@@ -185,13 +185,16 @@ class Autopkgtest:
     log: str
 
 
-def autopkgtest(tree: Path, debs: list[Path], root: Path, output: Path) -> Autopkgtest:
-    """The autopkgtests of the built source tree `tree` against `debs`, in `root` (the
-    chroot backend: no isolation, no revert; tests needing more are skipped by it)."""
+def autopkgtest(source: Path, debs: list[Path], root: Path, output: Path) -> Autopkgtest:
+    """The autopkgtests of `source` (a built source tree, or a source package's .dsc)
+    against `debs`, in `root` (the chroot backend: no isolation, no revert; tests needing
+    more are skipped by it)."""
     summary = output / "summary"
+    # A trailing // tells autopkgtest the tree is built: it does not build it again.
+    where = str(source) if source.suffix == ".dsc" else f"{source}//"
     result = subprocess.run(
         ["autopkgtest", "--summary-file", str(summary), "--output-dir", str(output / "out"),
-         *map(str, debs), f"{tree}//", "--", "chroot", str(root)],
+         *map(str, debs), where, "--", "chroot", str(root)],
         capture_output=True, text=True, check=False, timeout=900)
     results = {}
     for line in summary.read_text().splitlines() if summary.exists() else []:

@@ -3,7 +3,9 @@
 in a clean bookworm root with real apt and dpkg and leaves no file behind; a role package
 turns its role on at install and off at removal; no file that enrollment rewrites is a
 conffile; and every source package's autopkgtests pass against the built .debs, run by
-the real autopkgtest.
+the real autopkgtest: the tree's packages, the archive keyring (built with a scratch
+signing key) and the patched strongSwan (its source package, Debian's tests and the
+project's; the project's fails with Debian's own build).
 
 One set of built .debs, one clean root with the packages' Debian dependencies installed
 once (testkit.testbed); the cycles leave it as they found it (they assert so), and
@@ -20,9 +22,9 @@ from pathlib import Path
 import pytest
 from haiku.core import render
 
-from homeguy import keyring, packages
+from homeguy import keyring, packages, patched
 from homeguy.run import run
-from testkit import apt, testbed
+from testkit import apt, strongswan_lab, testbed
 
 pytestmark = pytest.mark.e2e
 
@@ -39,14 +41,22 @@ TEMPLATES = {"mip6d": ("/usr/share/mip6d/mip6d.conf",)}
 # Role package -> mip6-kernel-config's name of the role.
 ROLES = {"homeguy-mobile-host": "mn", "homeguy-mobile-router": "mr", "homeguy-home-agent": "ha"}
 # What each source package's autopkgtests must report here. mip6d's start needs a Mobile
-# IPv6 kernel and isolation-machine: the chroot backend skips it (the kernel lab runs it).
+# IPv6 kernel and isolation-machine: the chroot backend skips it (the kernel lab runs it:
+# tests/lab/test_mip6d_autopkgtest.py).
 AUTOPKGTESTS = {
     "mip6d": {"check-configs": "PASS", "start": "SKIP", "status-view": "PASS"},
     "haiku": {"migrate-and-serve": "PASS"},
     "mip6-kernel-config": {"kernel-check": "PASS"},
     "homeguy-meta": {"mobile-host": "PASS", "mobile-router": "PASS", "home-agent": "PASS"},
     "homeguy-slot": {"command1": "PASS"},
+    "homeguy-installer": {"refuses-and-reads-roles": "PASS"},
+    "homeguy-archive-keyring": {"apt-reads-it": "PASS"},
+    # Debian's own tests want isolation-container or isolation-machine (skipped here);
+    # mip6-selectors is the project's (packages/strongswan-mip6/debian/tests/).
+    "strongswan": {"admin-strongswan-charon": "SKIP", "admin-strongswan-starter": "SKIP",
+                   "daemon": "SKIP", "plugins": "SKIP", "mip6-selectors": "PASS"},
 }
+STRONGSWAN = "strongswan-mip6"  # the recipe
 
 
 @pytest.fixture(scope="module")
@@ -149,28 +159,72 @@ def test_install_upgrade_remove_purge_leave_nothing(base: apt.Chroot, built: lis
     assert (sorted(after - before), sorted(before - after)) == ([], [])
 
 
-@pytest.fixture(scope="module")
-def autopkgtest_root(base: apt.Chroot, scratch: Path) -> Iterator[Path]:
-    """A copy of the clean root, /proc mounted, apt knowing Debian only: autopkgtest
-    brings the .debs under test itself."""
-    root = scratch / "autopkgtest-root"
+@pytest.fixture
+def autopkgtest_root(base: apt.Chroot, scratch: Path, request: pytest.FixtureRequest
+                     ) -> Iterator[Path]:
+    """A fresh copy of the clean root for each run, as Debian CI gives each package a
+    fresh testbed (what a test installs stays: the keyring's apt source would reach the
+    next run), /proc mounted, apt knowing Debian only: autopkgtest brings the .debs under
+    test itself; /proc and /sys mounted, as on a testbed machine (lsblk reads /sys)."""
+    root = scratch / f"autopkgtest-{request.node.name}"
     run(["cp", "-a", base.root, root])
     (root / "etc/apt/sources.list.d/built.sources").unlink()
-    with testbed.mounted_proc(root):
+    with testbed.mounted_proc(root), testbed.mounted(root / "sys", "sysfs", "-t", "sysfs",
+                                                     "-o", "ro"):
         yield root
+    run(["rm", "-rf", "--one-file-system", root])
 
 
 def test_every_source_with_autopkgtests_is_run() -> None:
     with_tests = {source.name for source in packages.source_packages()
                   if (source.path / "debian/tests/control").is_file()}
+    with_tests |= {recipe.source for recipe in patched.recipes()
+                   if patched.test_files(recipe)}
     assert with_tests == set(AUTOPKGTESTS)
 
 
+@pytest.fixture(scope="module")
+def under_test(built: list[testbed.Deb], tmp_path_factory: pytest.TempPathFactory
+               ) -> dict[str, tuple[Path, list[Path]]]:
+    """Source package -> (its built tree or .dsc, the .debs to test): the tree's packages
+    with every built .deb; the archive keyring built with a scratch key into this test's
+    own folder (not out/debs); the patched strongSwan's source package and binaries."""
+    debs = [deb.path for deb in built]
+    subjects = {source.name: (packages.BUILD / source.name / source.name, debs)  # stamped
+                for source in keyring.other_packages()}
+    with apt.gnupg_home() as home:
+        config = apt.config_for_tests(home, url="http://127.0.0.1:9/")
+        folder = tmp_path_factory.mktemp("keyring")
+        (keyring_deb,) = keyring.build(config, folder / "work", into=folder / "debs")
+    subjects[keyring.PACKAGE] = (packages.BUILD / keyring.PACKAGE / keyring.PACKAGE,
+                                 [keyring_deb])
+    (recipe,) = [r for r in patched.recipes() if r.name == STRONGSWAN]
+    result = patched.ensure_built(recipe, say=lambda line: None)
+    subjects[recipe.source] = (patched.ensure_source(recipe, say=lambda line: None),
+                               [deb for deb in sorted(result.glob("*.deb"))
+                                if patched.deb_package(deb) in recipe.publish])
+    return subjects
+
+
 @pytest.mark.parametrize("source", list(AUTOPKGTESTS))
-def test_autopkgtest(built: list[testbed.Deb], autopkgtest_root: Path, tmp_path: Path,
-                     source: str) -> None:
-    tree = packages.BUILD / source / source  # the built tree, its changelog stamped
-    result = testbed.autopkgtest(tree, [deb.path for deb in built], autopkgtest_root, tmp_path)
+def test_autopkgtest(under_test: dict[str, tuple[Path, list[Path]]], autopkgtest_root: Path,
+                     tmp_path: Path, source: str) -> None:
+    tree, debs = under_test[source]
+    result = testbed.autopkgtest(tree, debs, autopkgtest_root, tmp_path)
     verdicts = {name: verdict.split(" ")[0] for name, verdict in result.results.items()}
     assert verdicts == AUTOPKGTESTS[source], result.log
     assert result.returncode == (2 if "SKIP" in verdicts.values() else 0), result.log
+
+
+def test_strongswan_mip6_autopkgtest_fails_with_debians_build(
+        under_test: dict[str, tuple[Path, list[Path]]], autopkgtest_root: Path,
+        tmp_path: Path) -> None:
+    """The project's strongSwan test can fail: Debian's binaries of the same version,
+    with the same tests."""
+    dsc, ours = under_test["strongswan"]
+    stock = strongswan_lab.stock_debs(tuple(patched.deb_package(deb) for deb in ours))
+    assert len(stock) == len(ours) and not any("homeguy" in deb.name for deb in stock)
+    result = testbed.autopkgtest(dsc, stock, autopkgtest_root, tmp_path)
+    verdicts = {name: verdict.split(" ")[0] for name, verdict in result.results.items()}
+    assert verdicts == {**AUTOPKGTESTS["strongswan"], "mip6-selectors": "FAIL"}, result.log
+    assert "no out policy for MH type 5" in result.log, result.log

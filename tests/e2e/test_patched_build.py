@@ -155,7 +155,7 @@ def test_apt_installs_patched_strongswan_from_the_signed_repository(
         repositories: Repositories, tmp_path: Path) -> None:
     (strongswan,) = [r for r in patched.recipes() if r.name == "strongswan-mip6"]
     ours = strongswan.local_version
-    assert ours.endswith("+homeguy1")
+    assert ours.endswith("+homeguy2")
     with apt.chroot(tmp_path / "root") as chroot:
         (chroot.root / "etc/apt/sources.list.d/debian.sources").write_text(
             f"Types: deb\nURIs: {debian_mirror('bookworm')}\nSuites: bookworm\n"

@@ -118,3 +118,47 @@ def test_the_strongswan_recipe_in_the_tree_is_valid() -> None:
     assert recipe.source == "strongswan" and recipe.suffix.startswith("+homeguy")
     series, files = patched.read_inputs(recipe)
     assert all(f"patches/{name}" in files for name in series)
+
+
+def test_tests_control_appends_ours_to_debians() -> None:
+    debian = "Tests: daemon\nDepends: strongswan-starter\n"
+    ours = "# why\n\nTests: mip6-selectors\nDepends: charon-systemd\n"
+    assert patched.tests_control(debian, ours, {"control", "daemon"}, ["mip6-selectors"],
+                                 HERE) == (
+        "Tests: daemon\nDepends: strongswan-starter\n\n# Added by Homeguy (homeguy):\n"
+        "# why\n\nTests: mip6-selectors\nDepends: charon-systemd\n")
+    assert patched.tests_control("", ours, set(), ["mip6-selectors"], HERE).startswith(
+        "# Added by Homeguy (homeguy):\n# why\n")
+
+
+def test_tests_control_refuses_to_replace_a_debian_test() -> None:
+    with pytest.raises(patched.PatchedError, match=r"/src/packages/demo: daemon already in"):
+        patched.tests_control("Tests: daemon\n", "Tests: daemon\n", {"daemon"}, ["daemon"],
+                              HERE)
+
+
+def test_added_tests_are_copied_and_listed_in_the_changelog(tmp_path: Path) -> None:
+    recipe_dir, tree = tmp_path / "recipe", tmp_path / "tree"
+    (recipe_dir / "debian/tests").mkdir(parents=True)
+    (recipe_dir / "debian/tests/control").write_text("Tests: ours\n")
+    (recipe_dir / "debian/tests/ours").write_text("#!/bin/sh\n")
+    (recipe_dir / "debian/tests/ours").chmod(0o755)
+    (tree / "debian/tests").mkdir(parents=True)
+    (tree / "debian/tests/control").write_text("Tests: theirs\n")
+    recipe = patched.parse_recipe(RECIPE, recipe_dir)
+    assert patched.add_tests(recipe, tree) == ["ours"]
+    assert (tree / "debian/tests/control").read_text() == (
+        "Tests: theirs\n\n# Added by Homeguy (homeguy):\nTests: ours\n")
+    assert (tree / "debian/tests/ours").stat().st_mode & 0o111
+    _, files = patched.read_inputs(recipe)
+    assert set(files) >= {"debian/tests/control", "debian/tests/ours"}
+    text = patched.changelog_entry(CHANGELOG, recipe, [], 1700000000, ["ours"])
+    assert "    - debian/tests/ours\n" in text
+
+
+def test_recipe_tests_without_control_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "debian/tests").mkdir(parents=True)
+    (tmp_path / "debian/tests/ours").write_text("#!/bin/sh\n")
+    recipe = patched.parse_recipe(RECIPE, tmp_path)
+    with pytest.raises(patched.PatchedError, match="no control file"):
+        patched.add_tests(recipe, tmp_path / "tree")
