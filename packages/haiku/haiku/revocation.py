@@ -25,7 +25,7 @@ from django.utils import timezone
 from haiku import ca, files
 from haiku.models import Node, RevokedCertificate
 
-__all__ = ["current_crl", "is_revoked", "publish", "revoke"]
+__all__ = ["compromised", "current_crl", "is_revoked", "publish", "revoke"]
 
 _log = logging.getLogger("haiku.revocation")
 Reason = RevokedCertificate.Reason
@@ -47,6 +47,13 @@ def _not_after(certificate: x509.Certificate) -> datetime.datetime:
 def is_revoked(node: Node) -> bool:
     serial = _serial(node)
     return serial is not None and RevokedCertificate.objects.filter(serial=serial).exists()
+
+
+def compromised(node: Node) -> bool:
+    """Whether the node's current certificate was revoked because its key was lost."""
+    serial = _serial(node)
+    return serial is not None and RevokedCertificate.objects.filter(
+        serial=serial, reason=Reason.KEY_COMPROMISE.value).exists()
 
 
 def revoke(node: Node, reason: str) -> bool:

@@ -96,4 +96,5 @@ urlpatterns = [
          name="api-node-iso-checksum"),
     path("api/v1/quarantine", api.quarantine, name="api-quarantine"),
     path("api/v1/node/config", api.self_config, name="api-self-config"),
+    path("api/v1/node/csr", api.self_csr, name="api-self-csr"),
 ]
