@@ -294,3 +294,134 @@ def test_the_option_on_the_form_and_the_write_api(home_agent: StandInHomeAgent) 
     denied = api.patch(f"/api/v1/nodes/{d.pk}", data=json.dumps({"key_origin": "node"}),
                        content_type="application/json", HTTP_AUTHORIZATION=reader)
     assert denied.status_code == 403 and denied.json()["missing_scope"] == "nodes:write"
+
+
+# ---------------------------------------------- the node's enrollment, end to end
+
+def _enroll_module() -> Any:
+    """The boot hook the images run (live/hooks/enroll/homeguy_enroll.py)."""
+    import importlib.util  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    path = Path(__file__).resolve().parents[3] / "live" / "hooks" / "enroll" / \
+        "homeguy_enroll.py"
+    spec = importlib.util.spec_from_file_location("homeguy_enroll", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["homeguy_enroll"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+SERVICE = "http://haiku.test"
+
+
+def _in_process(settings_: Any, method: str = "get") -> Any:
+    """The hook's HTTP calls answered by the service in this process (Django's test
+    client; tests/unit/test_iso_enroll.py runs them over real HTTPS)."""
+    client = Client()
+
+    def call(url: str, headers: dict[str, str], timeout: float, json: Any = None) -> Any:
+        path, auth = url.removeprefix(SERVICE), headers["Authorization"]
+        if method == "get":
+            return client.get(path, HTTP_AUTHORIZATION=auth)
+        return client.post(path, data=_dumps(json), content_type="application/json",
+                           HTTP_AUTHORIZATION=auth)
+    return call
+
+
+_dumps = json.dumps
+
+
+@pytest.fixture
+def enrolling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The hook, talking to the service in process, its outcome file, banner and screen
+    under tmp_path."""
+    hook = _enroll_module()
+    monkeypatch.setattr(hook, "OUTCOME", tmp_path / "run" / "enrollment.json")
+    monkeypatch.setattr(hook, "ISSUE", tmp_path / "issue.d" / "20-homeguy.issue")
+    monkeypatch.setattr(hook, "SCREEN", tmp_path / "no-screen")
+    monkeypatch.setattr(hook, "http_get", _in_process)
+    return hook
+
+
+def _verify_with_pki(cert: Path, ca_pem: Path) -> str:
+    """strongSwan's own check of the chain (what charon trusts)."""
+    result = subprocess.run(["pki", "--verify", "--in", str(cert), "--cacert", str(ca_pem)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hook_makes_its_key_with_pki_and_enrolls(
+        home_agent: StandInHomeAgent, enrolling: Any, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The boot hook's own enroll(), with the real pki, against the running service: a
+    key made on the node (0600 in /etc/swanctl/private), a certificate for it from the
+    service's CA, the swanctl configuration beside them; the next boot keeps them."""
+    node = _own()
+    token = rotate_token(node)
+    root = tmp_path / "root"
+    settings_ = enrolling.Settings(SERVICE, token, 30.0, allow_http=True)
+    checked: list[str] = []
+    plan = enrolling.enroll(settings_, root, lambda path: checked.append(path.read_text()),
+                            lambda plan: None)
+    assert checked and "KeyMngMobCapability enabled;" in checked[0]
+    swanctl = root / "etc" / "swanctl"
+    key_file, cert_file = swanctl / "private/haiku-node.pem", swanctl / "x509/haiku-node.pem"
+    ca_file = swanctl / "x509ca/haiku-ca.pem"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.read_text().startswith("-----BEGIN EC PRIVATE KEY-----")
+    key = serialization.load_pem_private_key(key_file.read_bytes(), None)
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_file.read_bytes()))
+    assert ca_file.read_text() == (Path(settings.HAIKU.secrets_dir) / "ca.pem").read_text()
+    assert cert.public_key() == key.public_key()  # type: ignore[union-attr]
+    assert "certificate trusted, lifetimes valid" in _verify_with_pki(cert_file, ca_file)
+    conf = (swanctl / "conf.d/haiku-mip6.conf").read_text()
+    assert "certs = haiku-node.pem" in conf and f"id = {HOME}" in conf
+    assert [f.path for f in plan.files][-1] == "/etc/swanctl/private/haiku-node.pem"
+    node.refresh_from_db()
+    assert node.private_key_pem == "" and node.certificate_pem == cert_file.read_text()
+    assert key_file.read_text().splitlines()[1] not in json.dumps(
+        list(Node.objects.values()), default=str)
+    out = capsys.readouterr().out
+    assert "made a new key on this node (ecdsa 256)" in out
+
+    # The next boot of an installed node: its key is kept, nothing is requested again.
+    enrolling.enroll(settings_, root, lambda path: None, lambda plan: None)
+    assert "keeping this node's key" in capsys.readouterr().out
+    assert x509.load_pem_x509_certificate(cert_file.read_bytes()) == cert
+    assert not RevokedCertificate.objects.exists()
+
+    # A new certificate asked for on the service's page: the node makes a new key, the
+    # old certificate is revoked.
+    client = Client()
+    client.force_login(node.owner)
+    assert client.post(f"/nodes/{node.pk}/certificate/renew/").status_code == 302
+    enrolling.enroll(settings_, root, lambda path: None, lambda plan: None)
+    assert "made a new key on this node" in capsys.readouterr().out
+    renewed = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    assert renewed.public_key() != cert.public_key()
+    assert renewed.public_key() == serialization.load_pem_private_key(
+        key_file.read_bytes(), None).public_key()  # type: ignore[union-attr]
+    assert int(RevokedCertificate.objects.get().serial, 16) == cert.serial_number
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_hook_says_what_the_service_refused(
+        home_agent: StandInHomeAgent, enrolling: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    node = _own()
+    settings_ = enrolling.Settings(SERVICE, rotate_token(node), 10.0,
+                                   allow_http=True)
+    # A node image whose pki makes keys the CA does not certify.
+    monkeypatch.setattr(enrolling, "KEY_TYPE", ("--type", "rsa", "--size", "1024"))
+    with pytest.raises(enrolling.Permanent, match=r"refused the request \(HTTP 400\): "
+                       r"the certificate request is refused.*RSA key has 1024 bits"):
+        enrolling.enroll(settings_, tmp_path, lambda path: None, lambda plan: None)
+    assert not (tmp_path / "etc").exists()  # nothing written
+    monkeypatch.setattr(enrolling, "PKI", str(tmp_path / "no-pki"))
+    with pytest.raises(enrolling.Permanent, match="needs strongSwan's pki"):
+        enrolling.enroll(settings_, tmp_path, lambda path: None, lambda plan: None)
