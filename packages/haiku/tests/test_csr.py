@@ -245,6 +245,10 @@ def test_the_option_on_the_form_and_the_write_api(home_agent: StandInHomeAgent) 
     assert made.status_code == 200, made.content
     web = Node.objects.get(name="web")
     assert (web.key_origin, web.private_key_pem, web.certificate_pem) == ("node", "", "")
+    detail = client.get(f"/nodes/{web.pk}/").content.decode()
+    assert 'id="key-origin">made on the node' in detail
+    assert 'id="certificate-state">none yet: the node sends its certificate request' in detail
+    assert 'id="revoke-certificate"' not in detail
     refused = client.post("/nodes/new/", {"name": "st", "kind": "host", "prefix_count": 0,
                                           "keying": "static", "key_origin": "node",
                                           "interface": "eth0"})
