@@ -536,6 +536,16 @@ def test_own_key_refuses_an_answer_without_its_certificate(tmp_path: Path) -> No
     assert not (tmp_path / "etc").exists()  # the key is written only with the other files
 
 
+def test_a_refused_request_says_what_the_service_said() -> None:
+    answer = Answer(403, {"error": "the request asks for 2001:db8:1::1001"})
+    clock = Clock()
+    with pytest.raises(E.Permanent, match=r"refused the request \(HTTP 403\): the request "
+                       "asks for 2001:db8:1::1001"):
+        E.send_request(SETTINGS, lambda *a, **k: answer, "/api/v1/node/csr", "CSR",
+                       clock.sleep, clock)
+    assert clock.slept == []
+
+
 def test_refusals_name_the_fields() -> None:
     assert E.refusal(Answer(400, {"error": "the request has errors: see fields",
                                   "fields": {"csr": ["RSA key has 1024 bits"]}})) == (

@@ -302,12 +302,12 @@ def _call(settings: Settings, send: Callable[[dict[str, str]], Any], url: str,
                 except ValueError:
                     raise Permanent(f"{url} answered 200 with something that is not JSON") \
                         from None
-            if response.status_code in (401, 403):
-                raise Permanent(f"{url} refused the node token (HTTP {response.status_code}):"
-                                " it may be wrong, revoked, or the node disabled")
+            if response.status_code == 401:
+                raise Permanent(f"{url} refused the node token (HTTP 401): it may be "
+                                "wrong, revoked, or the node disabled")
             if response.status_code == 404:
                 raise Permanent(f"{url} answered 404: is {settings.url} the HAiku service?")
-            if response.status_code in (400, 409, 413):
+            if response.status_code in (400, 403, 409, 413):
                 raise Permanent(f"{url} refused the request (HTTP {response.status_code}): "
                                 f"{refusal(response)}")
             last = f"{url} answered HTTP {response.status_code}"
