@@ -126,6 +126,8 @@ class RevokedCertificate(models.Model):
     node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="revoked_certificates")
     subject = models.CharField(max_length=200)
+    # The certified key's fingerprint: a key revoked as compromised is not certified again.
+    key_fingerprint = models.CharField(max_length=64, blank=True, default="", db_index=True)
     reason = models.CharField(max_length=32, choices=Reason.choices)
     revoked_at = models.DateTimeField()
     not_after = models.DateTimeField()

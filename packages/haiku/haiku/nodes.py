@@ -300,7 +300,7 @@ def sign_request(node: Node, request_pem: str, base_url: str = "") -> None:
                              f"{node.keying}, key made by the {node.key_origin}); set its "
                              "key_origin to node first")
     checked = csr.check(request_pem)
-    if checked.fingerprint == node.key_fingerprint and revocation.compromised(node):
+    if revocation.compromised(checked.fingerprint):
         raise RequestRefused(409, "this key's certificate was revoked as compromised; make "
                              "a new key on the node (pki --gen) and request again")
     home = ipaddress.ip_address(node.home_address)

@@ -323,7 +323,7 @@ DOCUMENT: dict[str, Any] = {
                           "401": _json("Error", "no valid token, or the node or its "
                                        "owner is disabled"),
                           "403": _error("the request asks for another node's address"),
-                          "409": _error("the node does not make its own key, its key was "
+                          "409": _error("the node does not make its own key, the key was "
                                         "revoked as compromised, or another node's "
                                         "certificate has this key")}}},
     },

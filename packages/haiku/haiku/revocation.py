@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from haiku import ca, files
+from haiku.core import csr
 from haiku.models import Node, RevokedCertificate
 
 __all__ = ["compromised", "current_crl", "is_revoked", "publish", "revoke"]
@@ -49,11 +50,11 @@ def is_revoked(node: Node) -> bool:
     return serial is not None and RevokedCertificate.objects.filter(serial=serial).exists()
 
 
-def compromised(node: Node) -> bool:
-    """Whether the node's current certificate was revoked because its key was lost."""
-    serial = _serial(node)
-    return serial is not None and RevokedCertificate.objects.filter(
-        serial=serial, reason=Reason.KEY_COMPROMISE.value).exists()
+def compromised(fingerprint: str) -> bool:
+    """Whether a certificate of this key (:func:`haiku.core.csr.key_fingerprint`) was
+    revoked because the key was lost: it is not certified again, for any node."""
+    return RevokedCertificate.objects.filter(
+        key_fingerprint=fingerprint, reason=Reason.KEY_COMPROMISE.value).exists()
 
 
 def revoke(node: Node, reason: str) -> bool:
@@ -67,6 +68,7 @@ def revoke(node: Node, reason: str) -> bool:
             RevokedCertificate.objects.create(
                 serial=serial, node=node, reason=Reason(reason).value,
                 subject=certificate.subject.rfc4514_string()[:200],
+                key_fingerprint=csr.key_fingerprint(certificate.public_key()),
                 revoked_at=timezone.now(), not_after=_not_after(certificate))
     except IntegrityError:
         return False  # already revoked

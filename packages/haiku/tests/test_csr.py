@@ -22,7 +22,7 @@ from haiku.core import csr
 from haiku.core.csr import CsrError, KeyOrigin
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, RevokedCertificate, User
-from haiku.nodes import NodeRequest, create_node, rotate_token
+from haiku.nodes import NodeRequest, create_node, renew_certificate, rotate_token
 
 from testkit.mip6d_fakes import StandInHomeAgent
 
@@ -223,11 +223,15 @@ def test_refused_requests_say_why(home_agent: StandInHomeAgent) -> None:
     assert taken.status_code == 409 and "another node's certificate has this key" in \
         taken.json()["error"]
 
-    # A key revoked as compromised is not certified again.
+    # A key revoked as compromised is not certified again, also after the node's
+    # certificate is renewed, and not for another node.
     node.refresh_from_db()
     assert revocation.revoke(node, revocation.Reason.KEY_COMPROMISE)
     lost = _send(token, {"csr": good})
     assert lost.status_code == 409 and "revoked as compromised" in lost.json()["error"]
+    renew_certificate(node)
+    assert _send(token, {"csr": good}).status_code == 409
+    assert _send(rotate_token(twin), {"csr": good}).status_code == 409
     assert _send(token, {"csr": request_pem(ec.generate_private_key(ec.SECP256R1()))}
                  ).status_code == 200
 

@@ -1,5 +1,6 @@
 # Keys made on the node (certificate requests at enrollment): where a node's key is made,
-# and the certified key's fingerprint (filled in for the certificates already issued).
+# and the certified key's fingerprint (filled in for the certificates already issued;
+# revoked certificates from now on, so that a key revoked as compromised is refused).
 
 from typing import Any
 
@@ -33,6 +34,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="node",
+            name="key_fingerprint",
+            field=models.CharField(blank=True, db_index=True, default="", max_length=64),
+        ),
+        migrations.AddField(
+            model_name="revokedcertificate",
             name="key_fingerprint",
             field=models.CharField(blank=True, db_index=True, default="", max_length=64),
         ),
