@@ -83,6 +83,11 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "chromium",
         "wrk",
         "dh-python",
+        # Keys made on the node: the enrollment's certificate request is made with the
+        # node's strongSwan pki (--gen, --req), and its tests run that same pki, with the
+        # plugins the roles install (openssl for ECDSA, curve25519 for Ed25519).
+        "strongswan-pki",
+        "libstrongswan-standard-plugins",
     ),
     # The live ISOs (live/, profiles/): live-build and what it runs on the host (xorriso,
     # mksquashfs, grub for BIOS and UEFI, a FAT image for the EFI partition), and QEMU with

@@ -490,3 +490,65 @@ def test_https_without_a_fingerprint_trusts_only_the_system_cas(
     url, _ = https_service
     with pytest.raises(E.Permanent, match=r"not trusted by this system.*tls_fingerprint"):
         https_fetch(url)
+
+
+# ------------------------------------------------- keys made on the node (pki)
+
+OWN_KEY = {**PAYLOAD, "keying": {
+    "method": "certificate", "key_origin": "node", "certificate_pem": "",
+    "private_key_path": "/etc/swanctl/private/haiku-node.pem",
+    "csr_url": "/api/v1/node/csr"}}
+
+
+@pytest.mark.parametrize(("keying", "message"), [
+    ({"private_key_path": "/etc/shadow"}, "is not in /etc/swanctl/private/"),
+    ({"private_key_path": "/etc/swanctl/private/../../shadow"}, "is not in"),
+    ({"csr_url": "https://elsewhere.example/csr"}, "is not a path on the service"),
+    ({"csr_url": "//elsewhere.example/csr"}, "is not a path on the service"),
+    ({"csr_url": None}, "keying.csr_url of type NoneType"),
+])
+def test_own_key_refuses_what_the_service_should_not_ask(
+        tmp_path: Path, keying: dict[str, Any], message: str) -> None:
+    """The key stays in swanctl's private directory, and the request goes to the
+    service the token is for, nowhere else."""
+    payload = {**OWN_KEY, "keying": {**OWN_KEY["keying"], **keying}}
+    sent: list[str] = []
+    with pytest.raises(E.Permanent, match=message):
+        E.own_key_file(payload, tmp_path, lambda path, csr: sent.append(csr))
+    assert sent == []
+
+
+def test_own_key_refuses_an_answer_without_its_certificate(tmp_path: Path) -> None:
+    """A real pki key and request; a service that answers with another certificate."""
+    sent: list[str] = []
+
+    def request(path: str, csr: str) -> Any:
+        sent.append(csr)
+        return {**OWN_KEY, "keying": {**OWN_KEY["keying"], "certificate_pem": ""}}
+
+    with pytest.raises(E.Permanent, match="no certificate for this node's new key"):
+        E.own_key_file(OWN_KEY, tmp_path, request)
+    assert sent[0].startswith("-----BEGIN CERTIFICATE REQUEST-----")
+    request_ = x509.load_pem_x509_csr(sent[0].encode())
+    assert request_.is_signature_valid
+    san = request_.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["2001:db8:1::1000"]
+    assert not (tmp_path / "etc").exists()  # the key is written only with the other files
+
+
+def test_a_refused_request_says_what_the_service_said() -> None:
+    answer = Answer(403, {"error": "the request asks for 2001:db8:1::1001"})
+    clock = Clock()
+    with pytest.raises(E.Permanent, match=r"refused the request \(HTTP 403\): the request "
+                       "asks for 2001:db8:1::1001"):
+        E.send_request(SETTINGS, lambda *a, **k: answer, "/api/v1/node/csr", "CSR",
+                       clock.sleep, clock)
+    assert clock.slept == []
+
+
+def test_refusals_name_the_fields() -> None:
+    assert E.refusal(Answer(400, {"error": "the request has errors: see fields",
+                                  "fields": {"csr": ["RSA key has 1024 bits"]}})) == (
+        "the request has errors: see fields (csr: RSA key has 1024 bits)")
+    assert E.refusal(Answer(409, {"error": "another node's key"})) == "another node's key"
+    assert E.refusal(Answer(400, ValueError("x"))) == "HTTP 400"

@@ -6,7 +6,12 @@ the kernel command line (``homeguy.url=... homeguy.token=...``) or from the medi
 per-node slot. It:
 
 1. fetches ``GET <url>/api/v1/node/config`` with ``Authorization: Bearer <token>``,
-   retrying with exponential backoff until a time limit;
+   retrying with exponential backoff until a time limit; a node that makes its own key
+   (``keying.key_origin`` node) keeps the key it has when the service's certificate
+   certifies it, or makes a new one with strongSwan's ``pki --gen`` and sends its
+   ``pki --req`` certificate request (``POST <url>/api/v1/node/csr``), whose answer is
+   the configuration with the new certificate; the key goes to /etc/swanctl/private
+   (0600) with the other files and never leaves the node;
 2. validates the answer (schema ``NodeConfig`` of the service's OpenAPI document);
 3. writes every file to a temporary file next to it, checks the mip6d configuration
    with ``mip6d --check``, and only then renames them into place: a failed check or a
@@ -19,7 +24,8 @@ boots to a usable session either way. The outcome (enrolling, enrolled, not enro
 failed: why, when) goes to /run/homeguy/enrollment.json (:mod:`mip6d.enrollment`, which
 ``homeguy-status`` reads), to the login banner (/etc/issue.d) and, in one line, to the
 screen (/dev/tty1) as well as to the journal and serial console. Standard library,
-python3-requests and python3-mip6d.
+python3-requests and python3-mip6d; strongSwan's pki (strongswan-pki, which the roles
+install) for a node that makes its own key.
 """
 
 from __future__ import annotations
@@ -243,16 +249,48 @@ def validate(payload: Any) -> Plan:
 def fetch(settings: Settings, get: Callable[..., Any], sleep: Callable[[float], None],
           clock: Callable[[], float]) -> Any:
     """GET the node's configuration, retrying transient failures until settings.timeout."""
-    import requests  # noqa: PLC0415  (python3-requests: only the fetch needs it)
-
     url = settings.url + CONFIG_PATH
+    return _call(settings, lambda headers: get(url, headers=headers, timeout=REQUEST_TIMEOUT),
+                 url, sleep, clock)
+
+
+def send_request(settings: Settings, post: Callable[..., Any], path: str, csr: str,
+                 sleep: Callable[[float], None], clock: Callable[[], float]) -> Any:
+    """POST this node's certificate request to the service's ``path`` (its answer is the
+    node's configuration with the new certificate), retrying like :func:`fetch`."""
+    url = settings.url + path
+    return _call(settings, lambda headers: post(url, headers=headers, json={"csr": csr},
+                                                timeout=REQUEST_TIMEOUT),
+                 url, sleep, clock)
+
+
+def refusal(response: Any) -> str:
+    """What the service said about a request it refused (its JSON error and fields)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}"
+    fields = body.get("fields")
+    details = "; ".join(f"{name}: {' '.join(map(str, problems))}"
+                        for name, problems in fields.items()) \
+        if isinstance(fields, dict) else ""
+    return f"{body.get('error', '')}{' (' + details + ')' if details else ''}"
+
+
+def _call(settings: Settings, send: Callable[[dict[str, str]], Any], url: str,
+          sleep: Callable[[float], None], clock: Callable[[], float]) -> Any:
+    """One request to the service with the node token, retried on transient failures
+    (no answer, 5xx) until settings.timeout; its JSON answer."""
+    import requests  # noqa: PLC0415  (python3-requests: only the requests need it)
+
     deadline = clock() + settings.timeout
     last = "no attempt made"
     for attempt, delay in enumerate(backoff(), start=1):
         try:
-            response = get(url, headers={"Authorization": f"Bearer {settings.token}",
-                                         "Accept": "application/json"},
-                           timeout=REQUEST_TIMEOUT)
+            response = send({"Authorization": f"Bearer {settings.token}",
+                             "Accept": "application/json"})
         except requests.exceptions.SSLError as error:
             raise Permanent(untrusted(settings, error)) from None
         except requests.RequestException as error:
@@ -264,11 +302,14 @@ def fetch(settings: Settings, get: Callable[..., Any], sleep: Callable[[float], 
                 except ValueError:
                     raise Permanent(f"{url} answered 200 with something that is not JSON") \
                         from None
-            if response.status_code in (401, 403):
-                raise Permanent(f"{url} refused the node token (HTTP {response.status_code}):"
-                                " it may be wrong, revoked, or the node disabled")
+            if response.status_code == 401:
+                raise Permanent(f"{url} refused the node token (HTTP 401): it may be "
+                                "wrong, revoked, or the node disabled")
             if response.status_code == 404:
                 raise Permanent(f"{url} answered 404: is {settings.url} the HAiku service?")
+            if response.status_code in (400, 403, 409, 413):
+                raise Permanent(f"{url} refused the request (HTTP {response.status_code}): "
+                                f"{refusal(response)}")
             last = f"{url} answered HTTP {response.status_code}"
         left = deadline - clock()
         if left <= 0:
@@ -290,15 +331,16 @@ def untrusted(settings: Settings, error: Exception) -> str:
             "homeguy.tls_fingerprint=sha256:<hex> (its operator has it)")
 
 
-def http_get(settings: Settings) -> Callable[..., Any]:
-    """requests' GET, checking the service's certificate against ``tls_fingerprint`` when
-    given (urllib3's ``assert_fingerprint``), against the system's CAs otherwise."""
+def http_get(settings: Settings, method: str = "get") -> Callable[..., Any]:
+    """requests' GET (or ``method``), checking the service's certificate against
+    ``tls_fingerprint`` when given (urllib3's ``assert_fingerprint``), against the
+    system's CAs otherwise."""
     import requests  # noqa: PLC0415
     from requests.adapters import HTTPAdapter  # noqa: PLC0415
 
     session = requests.Session()
     if not settings.tls_fingerprint:
-        return session.get
+        return getattr(session, method)  # type: ignore[no-any-return]
 
     class Pinned(HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -308,7 +350,88 @@ def http_get(settings: Settings) -> Callable[..., Any]:
     session.mount("https://", Pinned())
     # The chain is not checked, the fingerprint is, on every connection. Per request:
     # a session's verify=False loses to REQUESTS_CA_BUNDLE in the environment.
-    return functools.partial(session.get, verify=False)
+    return functools.partial(getattr(session, method), verify=False)
+
+
+# ------------------------------------------------- keys made on the node (key_origin node)
+
+PKI = os.environ.get("HOMEGUY_PKI", "/usr/bin/pki")
+# What the node makes: ECDSA P-256, like the keys the service makes (strongSwan's pki).
+KEY_TYPE = ("--type", "ecdsa", "--size", "256")
+OWN_KEYS_DIR = "/etc/swanctl/private/"
+
+
+def pki(*argv: str, stdin: str | None = None) -> str:
+    """Run strongSwan's pki (strongswan-pki); its output, or EnrollError with its own."""
+    try:
+        result = subprocess.run([PKI, *argv], input=stdin, capture_output=True, text=True,
+                                check=False)
+    except OSError as error:
+        raise Permanent(f"cannot run {PKI} ({error}): this node makes its own key and "
+                        "needs strongSwan's pki (apt install strongswan-pki)") from None
+    if result.returncode != 0:
+        said = (result.stderr or result.stdout).strip() or f"exit status {result.returncode}"
+        raise Permanent(f"pki {argv[0]} failed: {said}")
+    return result.stdout
+
+
+def public_key_id(pem: str, kind: str) -> str:
+    """The SHA-1 of the SubjectPublicKeyInfo of a private key (``kind`` priv) or a
+    certificate (x509), as ``pki --keyid`` prints it: equal when one certifies the
+    other's key."""
+    found = pki("--keyid", "--type", kind, "--id", "spki", "--format", "hex",
+                stdin=pem).strip()
+    if not found:
+        raise Permanent(f"pki --keyid printed no key identifier for the {kind}")
+    return found
+
+
+def makes_own_key(payload: Any) -> bool:
+    keying = payload.get("keying") if isinstance(payload, dict) else None
+    return isinstance(keying, dict) and keying.get("method") == "certificate" \
+        and keying.get("key_origin") == "node"
+
+
+def own_key_file(payload: Any, root: Path, request: Callable[[str, str], Any]) -> Any:
+    """The payload, with this node's own key among its files: the key it has when the
+    service's certificate certifies it, or else a new key (``pki --gen``), whose request
+    (``pki --req``) ``request(path, csr)`` sends; the service's answer (the payload with
+    the new certificate) is used instead. The key is written with the other files, 0600
+    under /etc/swanctl/private, and never leaves the node."""
+    keying = payload["keying"]
+    key_path = _need(keying, "private_key_path", str, "keying.")
+    csr_path = _need(keying, "csr_url", str, "keying.")
+    if os.path.normpath(key_path) != key_path or not key_path.startswith(OWN_KEYS_DIR):
+        raise Permanent(f"keying.private_key_path {key_path!r} is not in {OWN_KEYS_DIR}")
+    if not csr_path.startswith("/") or csr_path.startswith("//"):
+        raise Permanent(f"keying.csr_url {csr_path!r} is not a path on the service")
+    held = root / key_path.lstrip("/")
+    key = held.read_text() if held.exists() else ""
+    certificate = keying.get("certificate_pem") or ""
+    if key and certificate and public_key_id(key, "priv") == public_key_id(certificate,
+                                                                           "x509"):
+        say(f"keeping this node's key {key_path}: the service's certificate certifies it")
+    else:
+        key = pki("--gen", *KEY_TYPE, "--outform", "pem")
+        node = _need(payload, "node", dict, "")
+        home = _need(node, "home_address", str, "node.")
+        csr = pki("--req", "--type", "priv", "--dn", f"CN={home}", "--san", home,
+                  "--outform", "pem", stdin=key)
+        say(f"made a new key on this node ({' '.join(KEY_TYPE[1::2])}); sending its "
+            f"certificate request to {csr_path}")
+        payload = request(csr_path, csr)
+        if not makes_own_key(payload):
+            raise Permanent("the service's answer to the certificate request is not a "
+                            "configuration for a node that makes its own key")
+        certificate = payload["keying"].get("certificate_pem") or ""
+        if not certificate or public_key_id(certificate, "x509") != public_key_id(key,
+                                                                                  "priv"):
+            raise Permanent("the service's answer has no certificate for this node's new "
+                            "key")
+    files = [f for f in _need(payload, "files", list, "")
+             if not (isinstance(f, dict) and f.get("path") == key_path)]
+    return {**payload, "files": [*files, {"path": key_path, "mode": "0600",
+                                          "content": key}]}
 
 
 def write_files(plan: Plan, root: Path, check: Callable[[Path], str | None]) -> None:
@@ -392,18 +515,26 @@ def daemon_ready(seconds: float = 180.0) -> bool:
     return ready and state == "active"
 
 
-def enroll(settings: Settings) -> Plan:
+def enroll(settings: Settings, root: Path = Path("/"),
+           check: Callable[[Path], str | None] = mip6d_check,
+           start: Callable[[Plan], None] | None = None) -> Plan:
+    """Fetch, (make the node's own key,) write under ``root`` with ``check``, and
+    ``start`` (:func:`apply`) the plan."""
     report(EnrollmentState.ENROLLING,
            f"fetching this node's configuration from {settings.url} (settings from the "
            f"{settings.source}; time limit {settings.timeout:.0f} s)", url=settings.url)
     payload = fetch(settings, http_get(settings), time.sleep, time.monotonic)
+    if makes_own_key(payload):
+        post = http_get(settings, "post")
+        payload = own_key_file(payload, root, lambda path, csr: send_request(
+            settings, post, path, csr, time.sleep, time.monotonic))
     plan = validate(payload)
     node = plan.node
     say(f"node {node['name']!r}: home address {node['home_address']}, "
         f"home agent {node['home_agent_address']}")
-    write_files(plan, Path("/"), mip6d_check)
+    write_files(plan, root, check)
     say(f"wrote {', '.join(f.path for f in plan.files)} (checked with mip6d --check)")
-    apply(plan)
+    (start or apply)(plan)
     return plan
 
 

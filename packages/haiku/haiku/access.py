@@ -78,6 +78,7 @@ RULES: dict[str, Access] = {
     "api-node-token": Access.API,
     "api-quarantine": Access.API,
     "api-self-config": Access.NODE_TOKEN,
+    "api-self-csr": Access.NODE_TOKEN,
     "operator-quarantine": Access.OPERATOR,
     "api-tokens": Access.USER,
     "api-token-revoke": Access.USER,

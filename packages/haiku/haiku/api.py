@@ -24,9 +24,12 @@ from django.views.decorators.http import require_GET
 from haiku import homeagent, openapi, selfconfig
 from haiku import nodes as nodes_service
 from haiku.core import tokens
+from haiku.core.csr import CsrError, KeyOrigin
+from haiku.core.render import Keying
 from haiku.core.scopes import Scope
 from haiku.forms import NodeForm, NodeIdentityForm
 from haiku.models import Node, QuarantinedAddress
+from haiku.nodes import node_by_token
 from haiku.payload import node_config, node_summary
 from haiku.views import base_url, download
 
@@ -61,7 +64,10 @@ def api_view(*methods: str) -> Callable[[View], View]:
             try:
                 return view(request, *args, **kwargs)
             except ApiError as exc:
-                return _error(exc.status, exc.message, exc.fields)
+                response = _error(exc.status, exc.message, exc.fields)
+                if exc.status == 401:
+                    response["WWW-Authenticate"] = 'Bearer realm="haiku"'
+                return response
         return wrapped
     return decorate
 
@@ -182,20 +188,37 @@ def node(request: HttpRequest, node_id: int) -> HttpResponse:
     return JsonResponse(_summary(n))
 
 
+def _key_origin(body: dict[str, Any], n: Node) -> KeyOrigin:
+    value = body.get("key_origin", n.key_origin)
+    if value not in [k.value for k in KeyOrigin] or type(value) is not str:
+        raise ApiError(400, "the request has errors: see fields", {"key_origin": [
+            f"expected one of {', '.join(k.value for k in KeyOrigin)}"]})
+    if value != n.key_origin and n.keying != Keying.CERTIFICATE.value:
+        raise ApiError(400, "the request has errors: see fields", {"key_origin": [
+            f"this node uses {n.keying} keys; only a certificate-keyed node makes its own "
+            "key"]})
+    return KeyOrigin(value)
+
+
 def _update(request: HttpRequest, n: Node) -> HttpResponse:
     body = _json_object(request)
     enabled = body.get("enabled", n.enabled)
     if type(enabled) is not bool:
         raise ApiError(400, "the request has errors: see fields",
                        {"enabled": ["expected true or false"]})
+    key_origin = _key_origin(body, n)
     data = _valid_form(NodeIdentityForm, {"name": n.name, "interface": n.interface, **body},
-                       extra=("enabled",)).cleaned_data
+                       extra=("enabled", "key_origin")).cleaned_data
     results = []
     if (data["name"], data["interface"]) != (n.name, n.interface):
         try:
             results.append(nodes_service.update_node(n, data["name"], data["interface"]))
         except nodes_service.NameTaken as exc:
             raise ApiError(409, f"{exc}; choose another name") from None
+    if key_origin.value != n.key_origin:
+        # The certificate changes; the home agent's configuration does not (it trusts
+        # the CA and reads the CRL).
+        nodes_service.set_key_origin(n, key_origin, base_url(request))
     if enabled != n.enabled:
         results.append(nodes_service.set_enabled(n, enabled))
     # The last reload is what the home agent has now.
@@ -254,3 +277,42 @@ def self_config(request: HttpRequest) -> HttpResponse:
     response["ETag"] = found.etag
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _calling_node(request: HttpRequest) -> Node:
+    token = tokens.bearer(request.META.get("HTTP_AUTHORIZATION"))
+    found = node_by_token(token) if token else None
+    if found is None:
+        raise ApiError(401, "a valid node token is needed (Authorization: Bearer <token>); "
+                       "it may have been revoked, or the node or its owner disabled")
+    return found
+
+
+def _own_config(node: Node) -> HttpResponse:
+    response = JsonResponse(node_config(node))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt
+@api_view("POST")
+def self_csr(request: HttpRequest) -> HttpResponse:
+    """A node that makes its own key sends its certificate request (``{"csr": PEM}``)
+    with its token; the answer is its configuration with the new certificate."""
+    node = _calling_node(request)
+    body = _json_object(request)
+    unknown = sorted(set(body) - {"csr"})
+    if unknown or type(body.get("csr")) is not str:
+        raise ApiError(400, "the request has errors: see fields", {
+            **{name: ["unknown field; the one field is csr"] for name in unknown},
+            **({} if type(body.get("csr")) is str else {
+                "csr": ["expected the certificate request in PEM, a string "
+                        "(pki --req --outform pem)"]})})
+    try:
+        nodes_service.sign_request(node, body["csr"], base_url(request))
+    except CsrError as exc:
+        raise ApiError(400, "the certificate request is refused: see fields",
+                       {"csr": [str(exc)]}) from None
+    except nodes_service.RequestRefused as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    return _own_config(node)

@@ -1,8 +1,10 @@
 """The service's own certificate authority, for nodes keyed with IKEv2 certificates.
 
 Created on first use in the secrets directory (``ca.key`` mode 0600, ``ca.pem``), under a
-lock so that two workers do not make two CAs. Node keys are generated here and returned;
-nothing of a private key is ever logged.
+lock so that two workers do not make two CAs. Node keys are generated here and returned
+(:meth:`CertificateAuthority.issue`), or made on the node, which sends a certificate
+request (:meth:`CertificateAuthority.certify` of its checked public key); nothing of a
+private key is ever logged.
 
 Revocation (RFC 5280, 5): :meth:`CertificateAuthority.crl` signs the list of revoked
 serials the database keeps; node certificates name where it is published (their CRL
@@ -25,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from haiku.core.csr import PublicKey
 from haiku.files import write_atomic
 
 __all__ = ["CertificateAuthority", "IssuedCertificate", "Revocation", "common_name",
@@ -109,16 +112,27 @@ class CertificateAuthority:
               usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH,
               ) -> IssuedCertificate:
         """A new key and certificate for a node (``usage`` client authentication) or the
-        home agent (server authentication), its address as subject alternative name;
-        ``crl_url`` (where :meth:`crl` is published) goes in as its CRL distribution
-        point."""
+        home agent (server authentication): :meth:`certify` of a key made here."""
         key = ec.generate_private_key(ec.SECP256R1())
+        return IssuedCertificate(
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode(),
+            self.certify(key.public_key(), common_name, home_address, crl_url, usage),
+        )
+
+    def certify(self, public_key: PublicKey, common_name: str, home_address: str,
+                crl_url: str | None = None,
+                usage: x509.ObjectIdentifier = ExtendedKeyUsageOID.CLIENT_AUTH) -> str:
+        """The certificate (PEM) of ``public_key``, made here or on the node (its
+        certificate request checked by :func:`haiku.core.csr.check`): subject
+        ``common_name``, its address as subject alternative name; ``crl_url`` (where
+        :meth:`crl` is published) goes in as its CRL distribution point."""
         now = datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (Python 3.11 and Django 3.2 both fine)
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
             .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=NODE_DAYS))
@@ -132,11 +146,7 @@ class CertificateAuthority:
                 full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None,
                 reasons=None, crl_issuer=None)]), critical=False)
         cert = builder.sign(self.key, hashes.SHA256())
-        return IssuedCertificate(
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode(),
-            cert.public_bytes(serialization.Encoding.PEM).decode(),
-        )
+        return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _self_signed(key: ec.EllipticCurvePrivateKey, common_name: str, days: int

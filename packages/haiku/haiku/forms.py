@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 
 from haiku import throttle
+from haiku.core.csr import KeyOrigin
 from haiku.core.names import skeleton
 from haiku.core.render import Keying, NodeKind
 from haiku.core.scopes import SCOPES, grantable
@@ -15,6 +16,8 @@ from haiku.models import User
 from haiku.nodes import MAX_PREFIXES, NodeRequest
 from haiku.throttle import Throttle
 
+KEY_ORIGINS = [(KeyOrigin.SERVICE.value, "made by the service (kept in its database)"),
+               (KeyOrigin.NODE.value, "made on the node (it sends a certificate request)")]
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
@@ -134,8 +137,8 @@ class NodeIdentityForm(forms.Form):
 class NodeForm(NodeIdentityForm):
     """A new node (the web form and the API's create)."""
 
-    field_order = ["name", "kind", "prefix_count", "keying", "protect_all_traffic",
-                   "interface"]
+    field_order = ["name", "kind", "prefix_count", "keying", "key_origin",
+                   "protect_all_traffic", "interface"]
     kind = forms.ChoiceField(choices=[(NodeKind.HOST.value, "mobile host"),
                                       (NodeKind.ROUTER.value, "mobile router (NEMO)")])
     prefix_count = forms.IntegerField(
@@ -144,9 +147,18 @@ class NodeForm(NodeIdentityForm):
     keying = forms.ChoiceField(choices=[
         (Keying.STATIC.value, "static keys (RFC 3776, manual SAs)"),
         (Keying.CERTIFICATE.value, "certificate from the service's CA (IKEv2)")])
+    key_origin = forms.ChoiceField(
+        choices=KEY_ORIGINS, initial=KeyOrigin.SERVICE.value, required=False,
+        label="Certificate key",
+        help_text="Where the node's private key is made. On the node, it never leaves it: "
+                  "the node sends a certificate request when it enrolls (its image needs "
+                  "strongswan-pki, which the Homeguy roles install).")
     protect_all_traffic = forms.BooleanField(
         required=False, label="Protect all traffic",
         help_text="Also encrypt everything tunnelled to the home agent, not only signalling.")
+
+    def clean_key_origin(self) -> str:
+        return str(self.cleaned_data.get("key_origin") or KeyOrigin.SERVICE.value)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -155,6 +167,10 @@ class NodeForm(NodeIdentityForm):
             self.add_error("prefix_count", "A mobile host has no mobile network prefixes.")
         if kind == NodeKind.ROUTER.value and not count:
             self.add_error("prefix_count", "A mobile router needs at least one prefix.")
+        if data.get("key_origin") == KeyOrigin.NODE.value \
+                and data.get("keying") != Keying.CERTIFICATE.value:
+            self.add_error("key_origin", "A key made on the node needs certificate keying "
+                           "(static keys are the service's).")
         return data
 
     def node_request(self) -> NodeRequest:
@@ -163,7 +179,8 @@ class NodeForm(NodeIdentityForm):
         return NodeRequest(name=data["name"], kind=NodeKind(data["kind"]),
                            prefix_count=data["prefix_count"], keying=Keying(data["keying"]),
                            protect_all_traffic=data["protect_all_traffic"],
-                           interface=data["interface"])
+                           interface=data["interface"],
+                           key_origin=KeyOrigin(data["key_origin"]))
 
 
 class ApiTokenForm(forms.Form):

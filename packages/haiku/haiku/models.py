@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 
 from haiku.core import keys as corekeys
+from haiku.core.csr import KeyOrigin
 from haiku.core.keys import Direction, SaKey
 from haiku.core.render import Keying, NodeKind, NodeSpec
 
@@ -59,9 +60,15 @@ class Node(models.Model):
     enabled = models.BooleanField(default=True)
     # Static keys: [{"direction", "spi", "reqid", "encryption", "key"}], never logged.
     static_keys = models.JSONField(default=list, blank=True)
-    # Certificate keying: the node's key and certificate, PEM.
+    # Certificate keying: where the node's key is made (KeyOrigin: "service", or "node",
+    # which sends a certificate request at enrollment and whose key never comes here);
+    # the key (service-made only) and certificate, PEM; the certified key's fingerprint
+    # (SHA-256 of its SubjectPublicKeyInfo), which no two nodes share.
+    key_origin = models.CharField(max_length=8, default=KeyOrigin.SERVICE.value,
+                                  choices=[(k.value, k.value) for k in KeyOrigin])
     private_key_pem = models.TextField(blank=True, default="")
     certificate_pem = models.TextField(blank=True, default="")
+    key_fingerprint = models.CharField(max_length=64, blank=True, default="", db_index=True)
     token_digest = models.CharField(max_length=64, unique=True, null=True, blank=True)
     token_created = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -119,6 +126,8 @@ class RevokedCertificate(models.Model):
     node = models.ForeignKey(Node, on_delete=models.SET_NULL, null=True, blank=True,
                              related_name="revoked_certificates")
     subject = models.CharField(max_length=200)
+    # The certified key's fingerprint: a key revoked as compromised is not certified again.
+    key_fingerprint = models.CharField(max_length=64, blank=True, default="", db_index=True)
     reason = models.CharField(max_length=32, choices=Reason.choices)
     revoked_at = models.DateTimeField()
     not_after = models.DateTimeField()

@@ -5,18 +5,21 @@ both call these, so each rule lives here once."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from cryptography import x509
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from haiku import ca, files, homeagent, revocation
+from haiku.core import csr, tokens
 from haiku.core import keys as corekeys
-from haiku.core import tokens
 from haiku.core.allocation import Pool, PoolExhausted, first_free
+from haiku.core.csr import KeyOrigin
 from haiku.core.render import Keying, NodeKind
 from haiku.models import MobileNetworkPrefix, Node, QuarantinedAddress, User
 
@@ -25,6 +28,7 @@ __all__ = [
     "NameTaken",
     "NodeRequest",
     "PoolExhausted",
+    "RequestRefused",
     "create_enrolled_node",
     "create_node",
     "delete_node",
@@ -37,6 +41,8 @@ __all__ = [
     "revoke_token",
     "rotate_token",
     "set_enabled",
+    "set_key_origin",
+    "sign_request",
     "update_node",
 ]
 
@@ -68,8 +74,11 @@ class NodeRequest:
     keying: Keying
     protect_all_traffic: bool = False
     interface: str = "eth0"
+    key_origin: KeyOrigin = KeyOrigin.SERVICE
 
     def __post_init__(self) -> None:
+        if self.key_origin is KeyOrigin.NODE and self.keying is not Keying.CERTIFICATE:
+            raise ValueError("a key made on the node needs certificate keying")
         if self.kind is NodeKind.HOST and self.prefix_count:
             raise ValueError("a mobile host has no mobile network prefixes")
         if self.kind is NodeKind.ROUTER and not 1 <= self.prefix_count <= MAX_PREFIXES:
@@ -115,7 +124,8 @@ def _allocate(owner: User, req: NodeRequest) -> Node:
                       _quarantined(QuarantinedAddress.Pool.HOME))
     node = Node(owner=owner, name=req.name, kind=req.kind.value, slot=slot,
                 home_address=str(hp.address_at(slot)), keying=req.keying.value,
-                protect_all_traffic=req.protect_all_traffic, interface=req.interface)
+                protect_all_traffic=req.protect_all_traffic, interface=req.interface,
+                key_origin=req.key_origin.value)
     if req.keying is Keying.STATIC:
         node.static_keys = [
             {"direction": k.direction.value, "spi": k.spi, "reqid": k.reqid,
@@ -141,11 +151,19 @@ def crl_url(base_url: str = "") -> str | None:
 
 
 def _issue(node: Node, base_url: str) -> None:
-    issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
-        ca.common_name(node.name, node.home_address), node.home_address, crl_url(base_url))
-    node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
-        issued.certificate_pem
-    node.save(update_fields=["private_key_pem", "certificate_pem"])
+    """A key and certificate made here (the service keeps the key), or nothing yet for a
+    node that makes its own key: it sends a request (:func:`sign_request`)."""
+    if node.key_origin == KeyOrigin.NODE.value:
+        node.private_key_pem = node.certificate_pem = node.key_fingerprint = ""
+    else:
+        issued = ca.load_or_create(settings.HAIKU.secrets_dir).issue(
+            ca.common_name(node.name, node.home_address), node.home_address,
+            crl_url(base_url))
+        node.private_key_pem, node.certificate_pem = issued.private_key_pem, \
+            issued.certificate_pem
+        node.key_fingerprint = csr.key_fingerprint(
+            x509.load_pem_x509_certificate(issued.certificate_pem.encode()).public_key())
+    node.save(update_fields=["private_key_pem", "certificate_pem", "key_fingerprint"])
 
 
 def create_node(owner: User, req: NodeRequest, base_url: str = "", sync: bool = True
@@ -252,13 +270,75 @@ def revoke_certificate(node: Node) -> bool:
 
 def renew_certificate(node: Node, base_url: str = "") -> None:
     """A new key and certificate for a certificate-keyed node; the old one is revoked
-    (superseded) unless it already was. The node fetches the new ones with its token."""
+    (superseded) unless it already was. The node fetches the new ones with its token
+    (a node that makes its own key finds no certificate for it, and sends a request)."""
     if node.keying != Keying.CERTIFICATE.value:
         raise ValueError(f"node {node.name!r} uses {node.keying} keys, not certificates")
     with transaction.atomic():
         revocation.revoke(node, revocation.Reason.SUPERSEDED)
         _issue(node, base_url)
     _log.info("node %s has a new certificate", node.pk)
+
+
+class RequestRefused(ValueError):
+    """A certificate request this node may not have signed: ``status`` is the HTTP
+    status that says why (403 another node's address, 409 not this node's keying or a
+    key another node has), the message what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def sign_request(node: Node, request_pem: str, base_url: str = "") -> None:
+    """Certify the key of the node's certificate request (checked by
+    :func:`haiku.core.csr.check`, :class:`~haiku.core.csr.CsrError` if it is not one
+    the CA signs), subject and address the service's own; the node's certificate before
+    it is revoked (superseded). Raises :class:`RequestRefused`."""
+    if node.keying != Keying.CERTIFICATE.value or node.key_origin != KeyOrigin.NODE.value:
+        raise RequestRefused(409, f"node {node.name!r} does not make its own key (keying "
+                             f"{node.keying}, key made by the {node.key_origin}); set its "
+                             "key_origin to node first")
+    checked = csr.check(request_pem)
+    if revocation.compromised(checked.fingerprint):
+        raise RequestRefused(409, "this key's certificate was revoked as compromised; make "
+                             "a new key on the node (pki --gen) and request again")
+    home = ipaddress.ip_address(node.home_address)
+    others = [str(a) for a in checked.addresses if a != home]
+    if others:
+        raise RequestRefused(403, f"the request asks for {', '.join(others)}; this node's "
+                             f"token gets a certificate for its home address {home} only "
+                             "(is this node set up with another node's token?)")
+    with transaction.atomic():
+        if Node.objects.filter(key_fingerprint=checked.fingerprint) \
+                .exclude(pk=node.pk).exists():
+            raise RequestRefused(409, "another node's certificate has this key; make a new "
+                                 "key on this node (pki --gen)")
+        revocation.revoke(node, revocation.Reason.SUPERSEDED)
+        node.certificate_pem = ca.load_or_create(settings.HAIKU.secrets_dir).certify(
+            checked.public_key, ca.common_name(node.name, node.home_address),
+            node.home_address, crl_url(base_url))
+        node.private_key_pem, node.key_fingerprint = "", checked.fingerprint
+        node.save(update_fields=["private_key_pem", "certificate_pem", "key_fingerprint"])
+    _log.info("node %s: certified its own %s key %s", node.pk, checked.key_type,
+              checked.fingerprint[:16])
+
+
+def set_key_origin(node: Node, origin: KeyOrigin, base_url: str = "") -> None:
+    """Where a certificate-keyed node's key is made from now on: its certificate is
+    revoked (superseded); the service makes a new key and certificate, or forgets the
+    key it had and waits for the node's request."""
+    if node.keying != Keying.CERTIFICATE.value:
+        raise ValueError(f"node {node.name!r} uses {node.keying} keys; only a "
+                         "certificate-keyed node makes its own key")
+    if node.key_origin == origin.value:
+        return
+    with transaction.atomic():
+        node.key_origin = origin.value
+        node.save(update_fields=["key_origin"])
+        revocation.revoke(node, revocation.Reason.SUPERSEDED)
+        _issue(node, base_url)
+    _log.info("node %s: keys made by the %s from now on", node.pk, origin.value)
 
 
 def rotate_token(node: Node) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from haiku import __version__
+from haiku.core import csr
 from haiku.core.scopes import SCOPES, Scope
 
 _ERROR = {"type": "object", "required": ["error"],
@@ -58,6 +59,13 @@ _NAME = {"type": "string", "minLength": 1, "maxLength": 64,
          "description": "printable characters, unique among the owner's nodes"}
 _INTERFACE = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$",
               "description": "the interface the node moves with"}
+_KEY_ORIGIN = {"type": "string", "enum": ["service", "node"],
+               "description": "where a certificate-keyed node's private key is made: by "
+                              "the service (kept in its database, sent to the node), or "
+                              "on the node (it never leaves it: the node sends a "
+                              "certificate request to /api/v1/node/csr when it enrolls); "
+                              "node needs keying certificate. Changing it revokes the "
+                              "node's certificate (superseded)"}
 _HOME_AGENT = {"type": "object", "required": ["ok", "message"],
                "description": "whether the home agent took the change (HAiku keeps it "
                               "either way; mip6d applies it when it next reloads)",
@@ -72,6 +80,7 @@ _NODE_CREATE = {
                          "description": "mobile network prefixes: 0 for a host, 1 to 16 "
                                         "for a router"},
         "keying": {"type": "string", "enum": ["static", "certificate"]},
+        "key_origin": {**_KEY_ORIGIN, "default": "service"},
         "protect_all_traffic": {"type": "boolean", "default": False},
         "interface": {**_INTERFACE, "default": "eth0"},
     },
@@ -85,9 +94,20 @@ _NODE_CREATE = {
 _NODE_UPDATE = {
     "type": "object", "additionalProperties": False,
     "description": "the fields to change; the others stay",
-    "properties": {"name": _NAME, "interface": _INTERFACE,
+    "properties": {"name": _NAME, "interface": _INTERFACE, "key_origin": _KEY_ORIGIN,
                    "enabled": {"type": "boolean", "description": "false: the home agent "
                                "stops accepting the node (nothing revoked, can be undone)"}},
+}
+_CSR = {
+    "type": "object", "additionalProperties": False, "required": ["csr"],
+    "properties": {"csr": {
+        "type": "string", "maxLength": csr.MAX_PEM,
+        "description": "a PKCS #10 certificate request in PEM (strongSwan's pki --req "
+                       "--outform pem), signed by the node's key: "
+                       + "; ".join(csr.ACCEPTED.values()) + ". Its subject and "
+                       "subjectAltName are not used (the certificate names the node and "
+                       "its home address); an address other than the home address is "
+                       "refused"}},
 }
 
 
@@ -110,7 +130,7 @@ _NODE = {
     "type": "object",
     "required": ["id", "name", "kind", "enabled", "home_address", "home_prefix_length",
                  "home_agent_address", "mobile_network_prefixes", "keying",
-                 "protect_all_traffic", "interface", "has_token"],
+                 "key_origin", "protect_all_traffic", "interface", "has_token"],
     "properties": {
         "id": {"type": "integer"},
         "name": {"type": "string"},
@@ -121,6 +141,7 @@ _NODE = {
         "home_agent_address": {"type": "string", "format": "ipv6"},
         "mobile_network_prefixes": {"type": "array", "items": {"type": "string"}},
         "keying": {"type": "string", "enum": ["static", "certificate"]},
+        "key_origin": {"type": "string", "enum": ["service", "node"]},
         "protect_all_traffic": {"type": "boolean"},
         "interface": {"type": "string"},
         "has_token": {"type": "boolean"},
@@ -146,8 +167,17 @@ _CONFIG = {
                         "spi": {"type": "integer"}, "reqid": {"type": "integer"},
                         "encryption": {"type": "string"},
                         "key": {"type": "string", "pattern": "^[0-9a-f]+$"}}}},
-                "certificate_pem": {"type": "string"},
-                "private_key_pem": {"type": "string"},
+                "key_origin": {"type": "string", "enum": ["service", "node"],
+                               "description": "for certificate keying: who made the key"},
+                "certificate_pem": {"type": "string", "description": "the node's "
+                                    "certificate; empty for a node that makes its own key "
+                                    "until it has sent a certificate request"},
+                "private_key_pem": {"type": "string", "description": "the key the "
+                                    "service made (key_origin service only)"},
+                "private_key_path": {"type": "string", "description": "key_origin node: "
+                                     "where the node keeps its own key (mode 0600)"},
+                "csr_url": {"type": "string", "description": "key_origin node: where the "
+                            "node POSTs its certificate request (path on this service)"},
                 "ca_certificate_pem": {"type": "string"},
                 "swanctl_conf": {"type": "string", "description": "the node's swanctl.conf "
                                  "connection to the home agent (also in files)"},
@@ -283,11 +313,29 @@ DOCUMENT: dict[str, Any] = {
                           "304": {"description": "unchanged since that ETag"},
                           "401": _json("Error", "no valid token, or the node or its "
                                        "owner is disabled")}}},
+        "/api/v1/node/csr": {"post": {
+            "operationId": "requestOwnCertificate",
+            "summary": "A node that makes its own key (key_origin node) sends its "
+                       "certificate request; the CA certifies its key for the node's name "
+                       "and home address and revokes the certificate it had (superseded).",
+            "security": [{"nodeToken": []}], "requestBody": _body("CertificateRequest"),
+            "responses": {"200": _json("NodeConfig", "the configuration, with the new "
+                                       "certificate"),
+                          "400": _error("the body is not {\"csr\": PEM}, or the request "
+                                        "is refused: unreadable, its signature does not "
+                                        "verify, or its key is of a type or size the CA "
+                                        "does not certify (fields.csr says which)"),
+                          "401": _json("Error", "no valid token, or the node or its "
+                                       "owner is disabled"),
+                          "403": _error("the request asks for another node's address"),
+                          "409": _error("the node does not make its own key, the key was "
+                                        "revoked as compromised, or another node's "
+                                        "certificate has this key")}}},
     },
     "components": {
         "schemas": {"Error": _ERROR, "Node": _NODE, "NodeConfig": _CONFIG,
                     "NodeCreate": _NODE_CREATE, "NodeUpdate": _NODE_UPDATE,
-                    "HomeAgent": _HOME_AGENT},
+                    "CertificateRequest": _CSR, "HomeAgent": _HOME_AGENT},
         "securitySchemes": {
             "session": {"type": "apiKey", "in": "cookie", "name": "sessionid",
                         "description": "the session of a logged-in user"},

@@ -9,7 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
+from haiku import ca
 from haiku.core import render
+from haiku.core.csr import KeyOrigin
 from haiku.core.render import (
     MOBILE_NETWORK_FILE,
     Keying,
@@ -25,6 +27,8 @@ MIP6D_CONF = "/etc/mip6d/mip6d.conf"
 # strongswan.service runs `swanctl --load-all` at start).
 SWANCTL_DIR = "/etc/swanctl"
 SWANCTL_CONF = f"{SWANCTL_DIR}/conf.d/haiku-mip6.conf"
+# Where a node that makes its own key sends its certificate request (with its token).
+CSR_PATH = "/api/v1/node/csr"
 
 
 @lru_cache(maxsize=4)
@@ -33,8 +37,13 @@ def _read(path: str, version: tuple[int, int, int]) -> str:
 
 
 def _ca_pem() -> str:
-    """The CA certificate, read again when the file is another (a replaced CA)."""
-    path = Path(settings.HAIKU.secrets_dir) / "ca.pem"
+    """The CA certificate, read again when the file is another (a replaced CA); the CA
+    made first if no node's certificate made it yet (a node that makes its own key is
+    certified only once it asks)."""
+    secrets_dir = str(settings.HAIKU.secrets_dir)
+    path = Path(secrets_dir) / "ca.pem"
+    if not path.exists():
+        ca.load_or_create(secrets_dir)
     st = path.stat()
     return _read(str(path), (st.st_ino, st.st_mtime_ns, st.st_size))
 
@@ -50,6 +59,7 @@ def node_summary(node: Node, prefixes: list[str]) -> dict[str, Any]:
         "home_agent_address": str(settings.HAIKU.home_agent_address),
         "mobile_network_prefixes": prefixes,
         "keying": node.keying,
+        "key_origin": node.key_origin,
         "protect_all_traffic": node.protect_all_traffic,
         "interface": node.interface,
         "has_token": node.token_digest is not None,
@@ -71,14 +81,19 @@ def node_config(node: Node, prefixes: list[str] | None = None) -> dict[str, Any]
     else:
         ca_pem = _ca_pem()
         swanctl = node_swanctl_text(spec)
-        keying.update(certificate_pem=node.certificate_pem,
-                      private_key_pem=node.private_key_pem, ca_certificate_pem=ca_pem,
-                      swanctl_conf=swanctl)
+        keying.update(key_origin=node.key_origin, certificate_pem=node.certificate_pem,
+                      ca_certificate_pem=ca_pem, swanctl_conf=swanctl)
+        if node.certificate_pem:  # a node that makes its own key has none until it asks
+            files.append({"path": f"{SWANCTL_DIR}/{render.SWANCTL_CERT}", "mode": "0644",
+                          "content": node.certificate_pem})
+        if node.key_origin == KeyOrigin.SERVICE.value:
+            keying["private_key_pem"] = node.private_key_pem
+            files.append({"path": f"{SWANCTL_DIR}/{render.SWANCTL_KEY}", "mode": "0600",
+                          "content": node.private_key_pem})
+        else:  # the node keeps its key there itself, and sends its request here
+            keying.update(private_key_path=f"{SWANCTL_DIR}/{render.SWANCTL_KEY}",
+                          csr_url=CSR_PATH)
         files += [
-            {"path": f"{SWANCTL_DIR}/{render.SWANCTL_CERT}", "mode": "0644",
-             "content": node.certificate_pem},
-            {"path": f"{SWANCTL_DIR}/{render.SWANCTL_KEY}", "mode": "0600",
-             "content": node.private_key_pem},
             {"path": f"{SWANCTL_DIR}/{render.SWANCTL_CA}", "mode": "0644", "content": ca_pem},
             {"path": SWANCTL_CONF, "mode": "0644", "content": swanctl},
         ]

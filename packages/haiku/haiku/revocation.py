@@ -23,9 +23,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from haiku import ca, files
+from haiku.core import csr
 from haiku.models import Node, RevokedCertificate
 
-__all__ = ["current_crl", "is_revoked", "publish", "revoke"]
+__all__ = ["compromised", "current_crl", "is_revoked", "publish", "revoke"]
 
 _log = logging.getLogger("haiku.revocation")
 Reason = RevokedCertificate.Reason
@@ -49,6 +50,13 @@ def is_revoked(node: Node) -> bool:
     return serial is not None and RevokedCertificate.objects.filter(serial=serial).exists()
 
 
+def compromised(fingerprint: str) -> bool:
+    """Whether a certificate of this key (:func:`haiku.core.csr.key_fingerprint`) was
+    revoked because the key was lost: it is not certified again, for any node."""
+    return RevokedCertificate.objects.filter(
+        key_fingerprint=fingerprint, reason=Reason.KEY_COMPROMISE.value).exists()
+
+
 def revoke(node: Node, reason: str) -> bool:
     """Revoke the node's current certificate; False if it has none or it already is."""
     if not node.certificate_pem:
@@ -60,6 +68,7 @@ def revoke(node: Node, reason: str) -> bool:
             RevokedCertificate.objects.create(
                 serial=serial, node=node, reason=Reason(reason).value,
                 subject=certificate.subject.rfc4514_string()[:200],
+                key_fingerprint=csr.key_fingerprint(certificate.public_key()),
                 revoked_at=timezone.now(), not_after=_not_after(certificate))
     except IntegrityError:
         return False  # already revoked

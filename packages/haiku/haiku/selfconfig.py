@@ -35,7 +35,7 @@ __all__ = ["Answer", "answer", "forget"]
 # the owner's account state (Node.active), and the prefixes' one column.
 NODE_FIELDS = ("id", "owner", "name", "kind", "slot", "home_address", "keying",
                "protect_all_traffic", "interface", "enabled", "static_keys",
-               "private_key_pem", "certificate_pem", "token_digest")
+               "private_key_pem", "certificate_pem", "token_digest", "key_origin")
 OWNER_FIELDS = ("is_active", "email_confirmed", "approved")
 # A bound on the cache (entries are a few KiB); far above the nodes one home agent serves.
 MAX_CACHED = 100_000

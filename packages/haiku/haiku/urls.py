@@ -98,4 +98,5 @@ urlpatterns = [
     path("api/v1/nodes/<id:node_id>/iso.sha256", isoview.node_iso_checksum,
          name="api-node-iso-checksum"),
     path("api/v1/quarantine", api.quarantine, name="api-quarantine"),
+    path("api/v1/node/csr", api.self_csr, name="api-self-csr"),
 ]

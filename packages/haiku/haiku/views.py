@@ -29,6 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from haiku import apitokens, ca, homeagent, isoview, live, revocation, throttle
 from haiku import nodes as nodes_service
 from haiku.core import dashboard, web
+from haiku.core.csr import KeyOrigin
 from haiku.core.plot import svg_plot
 from haiku.core.render import Keying
 from haiku.core.scopes import ScopeError
@@ -381,6 +382,14 @@ def node_certificate_revoke(request: HttpRequest, node_id: int) -> HttpResponse:
     return redirect("node-detail", node_id=node_id)
 
 
+RENEWED = {
+    KeyOrigin.SERVICE: "New certificate issued; the old one is revoked. The node gets it "
+                       "with its next configuration fetch.",
+    KeyOrigin.NODE: "The old certificate is revoked. The node makes a new key and sends "
+                    "its certificate request when it next enrolls.",
+}
+
+
 @require_http_methods(["GET", "POST"])
 def node_certificate_renew(request: HttpRequest, node_id: int) -> HttpResponse:
     node = _own_node(request, node_id)
@@ -391,8 +400,7 @@ def node_certificate_renew(request: HttpRequest, node_id: int) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, f"{exc}.")
     else:
-        messages.success(request, "New certificate issued; the old one is revoked. The node "
-                         "gets it with its next configuration fetch.")
+        messages.success(request, RENEWED[KeyOrigin(node.key_origin)])
     return redirect("node-detail", node_id=node_id)
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from schemathesis.checks import ignored_auth, not_a_server_error, positive_data_acceptance
 
-SELF_CONFIG = "/api/v1/node/config"
+# The calling node's own endpoints (its configuration, its certificate request).
+NODE_PATHS = "/api/v1/node/"
 # Every scope a user can grant: the fuzzer reaches every operation, the writes included.
 USER_SCOPES = ["nodes:read", "nodes:write", "tokens:rotate"]
 
@@ -23,8 +24,9 @@ def in_safe_order(operations: list[Any]) -> list[Any]:
 
 
 def headers(path: str, node_token: str, api_token: str) -> dict[str, str]:
-    """The node's own endpoint takes the node token; the others the API token."""
-    return {"Authorization": f"Bearer {node_token if path == SELF_CONFIG else api_token}"}
+    """The node's own endpoints take the node token; the others the API token."""
+    own = path.startswith(NODE_PATHS)
+    return {"Authorization": f"Bearer {node_token if own else api_token}"}
 
 
 def excluded_checks(operation: Any) -> list[Any]:

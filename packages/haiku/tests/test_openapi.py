@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, get_resolver, resolve
 from haiku import apitokens, openapi
 from haiku.access import API_SCOPES
+from haiku.core.csr import KeyOrigin
 from haiku.core.render import Keying, NodeKind
 from haiku.models import User
 from haiku.nodes import NodeRequest, create_node, rotate_token
@@ -59,8 +60,11 @@ def test_document_is_served() -> None:
 @pytest.fixture
 def auth(home_agent: Any) -> dict[str, str]:
     alice = User.objects.create_user("alice", "alice@example.org", "correct horse battery")
-    node = create_node(alice, NodeRequest("mr", NodeKind.ROUTER, 2, Keying.STATIC))
+    create_node(alice, NodeRequest("mr", NodeKind.ROUTER, 2, Keying.STATIC))
     create_node(alice, NodeRequest("ike", NodeKind.HOST, 0, Keying.CERTIFICATE))
+    # The node endpoints' caller makes its own key: its certificate request is signed.
+    node = create_node(alice, NodeRequest("own", NodeKind.HOST, 0, Keying.CERTIFICATE,
+                                          key_origin=KeyOrigin.NODE))
     token = rotate_token(node)
     _, secret = apitokens.create(alice, "fuzz", apifuzz.USER_SCOPES)
     return {"node_token": token, "api_token": secret}
