@@ -19,8 +19,30 @@ from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+OVMF = Path("/usr/share/OVMF")
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """A UEFI firmware (Debian's `ovmf`): its code, the variable store a guest starts
+    from (copied per guest), and the machine options it needs."""
+
+    code: Path
+    vars: Path
+    machine: str
+    extra: tuple[str, ...] = ()
+
+
+# Guest.firmware -> the UEFI firmware ("bios" is QEMU's SeaBIOS, none of these).
+FIRMWARES: dict[str, Firmware] = {
+    "uefi": Firmware(OVMF / "OVMF_CODE_4M.fd", OVMF / "OVMF_VARS_4M.fd", "q35"),
+    # Secure Boot enforced: the build whose variables only SMM may write (so the guest's
+    # own code cannot turn Secure Boot off), with Microsoft's keys enrolled and Secure
+    # Boot on in its variable store (`.ms.fd`), as a PC from a shop.
+    "secureboot": Firmware(OVMF / "OVMF_CODE_4M.secboot.fd", OVMF / "OVMF_VARS_4M.ms.fd",
+                           "q35,smm=on",
+                           ("-global", "driver=cfi.pflash01,property=secure,value=on")),
+}
 # live-config's default account on the live images; sudo without a password.
 LIVE_USER, LIVE_PASSWORD = "user", "live"
 
@@ -38,7 +60,7 @@ class Guest:
     iso: Path | None  # None: no CD-ROM (boot from the disk)
     workdir: Path
     host_port: int | None  # the service's port on the host; None: no service at all
-    firmware: str = "bios"  # bios | uefi
+    firmware: str = "bios"  # bios, or a UEFI firmware of FIRMWARES: uefi | secureboot
     kernel: tuple[Path, Path] | None = None
     append: str = ""
     disk: Path | None = None
@@ -99,11 +121,12 @@ class Guest:
             argv += ["-drive", f"file={self.iso},media=cdrom,readonly=on,if=ide"]
         if self.disk is not None:
             argv += ["-drive", f"file={self.disk},format=qcow2,if=virtio"]
-        if self.firmware == "uefi":
+        if self.firmware != "bios":
+            uefi = FIRMWARES[self.firmware]
             vars_copy = self.workdir / "OVMF_VARS.fd"
-            shutil.copy(OVMF_VARS, vars_copy)
-            argv += ["-machine", "q35",
-                     "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+            shutil.copy(uefi.vars, vars_copy)
+            argv += ["-machine", uefi.machine, *uefi.extra,
+                     "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={uefi.code}",
                      "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
         if self.kernel is not None:
             argv += ["-kernel", str(self.kernel[0]), "-initrd", str(self.kernel[1]),

@@ -55,7 +55,11 @@ def lb_config_args(inputs: BuildInputs) -> list[str]:
         # isolinux for BIOS: with it live-build writes the isohybrid MBR (USB sticks);
         # GRUB for UEFI, from the EFI image that -isohybrid-gpt-basdat also partitions.
         "--bootloaders", "syslinux grub-efi",
-        "--uefi-secure-boot", "disable",
+        # UEFI Secure Boot: the EFI image starts Debian's shim (signed by Microsoft's
+        # UEFI CA), which starts Debian's signed GRUB, which starts Debian's signed kernel.
+        # `enable`, not `auto`: without the signed packages the build fails instead of
+        # quietly making an image that Secure Boot refuses.
+        "--uefi-secure-boot", "enable",
         "--debian-installer", "none",
         "--memtest", "none",
         "--firmware-binary", "false",

@@ -1,4 +1,5 @@
-"""The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service.
+"""The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service, by BIOS,
+UEFI, and UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel).
 
 One image is built per session (or reused from out/iso when its inputs are unchanged);
 guests boot in parallel, two at a time (the machine has two cores); each test has a time
@@ -22,6 +23,7 @@ from iso_haiku import serve  # tests/e2e/iso_haiku.py
 from homeguy.files import sha256_file
 from homeguy.git import TOP
 from homeguy.iso.personalize import image_meta, personalize
+from homeguy.run import run
 from testkit.images import (
     SERVICE_IN_GUEST,
     Guest,
@@ -35,6 +37,11 @@ pytestmark = pytest.mark.e2e
 WORK = TOP / "out" / "iso" / "e2e"
 BOOT_LIMIT = 900.0  # seconds from QEMU's start to the line a test waits for (TCG, shared cores)
 RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
+# What the kernel says on the console when the firmware enforced Secure Boot: its EFI
+# stub, then its own check of the SecureBoot variable, then the lockdown that follows.
+SECURE_BOOT_LINES = ("EFI stub: UEFI Secure Boot is enabled.",
+                     "secureboot: Secure boot enabled",
+                     "Kernel is locked down from EFI Secure Boot")
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +93,8 @@ def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str,
                              append=enroll_append(token, "homeguy.timeout=20")),
         "node-bios": Guest(node_iso, WORK / "node-bios", service["port"]),
         "node-uefi": Guest(node_iso, WORK / "node-uefi", service["port"], firmware="uefi"),
+        "node-secureboot": Guest(node_iso, WORK / "node-secureboot", service["port"],
+                                 firmware="secureboot"),
     }
 
 
@@ -95,6 +104,7 @@ GUEST_OF = {
     "test_unreachable_service_still_boots_and_says_why": "unreachable",
     "test_per_user_image_enrolls_itself_by_bios": "node-bios",
     "test_per_user_image_enrolls_itself_by_uefi": "node-uefi",
+    "test_per_user_image_enrolls_itself_with_secure_boot_enforced": "node-secureboot",
 }
 
 
@@ -108,6 +118,7 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
         "unreachable": [r"homeguy-enroll: the live system works without it", r"\blogin: "],
         "node-bios": [RUNNING.format(service["iso_home_address"])],
         "node-uefi": [RUNNING.format(service["iso_home_address"])],
+        "node-secureboot": [RUNNING.format(service["iso_home_address"])],
     }
     all_guests = guests(base_iso, node_iso, service)
     selected = {GUEST_OF[item.name] for item in request.session.items if item.name in GUEST_OF}
@@ -169,6 +180,63 @@ def test_per_user_image_enrolls_itself_by_bios(boots: dict[str, Any]) -> None:
 def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:
     guest, _ = result(boots, "node-uefi")
     assert "(settings from the medium;" in guest.text()
+    # The same image (shim first) by firmware that does not enforce Secure Boot: the kernel
+    # finds it off (the Secure Boot test's lines are its finding, not the image's).
+    assert "secureboot: Secure boot disabled" in guest.text()
+    assert "Kernel is locked down" not in guest.text()
+
+
+def test_per_user_image_enrolls_itself_with_secure_boot_enforced(
+        boots: dict[str, Any]) -> None:
+    """Firmware with Microsoft's keys and Secure Boot on: shim, GRUB and the kernel all
+    passed its checks (or nothing would run), the running kernel says Secure Boot is on,
+    and the system reached its normal state (enrolled, mip6d running)."""
+    guest, _ = result(boots, "node-secureboot")
+    console = guest.text()
+    assert "(settings from the medium;" in console
+    assert "Access Denied" not in console and "Security Violation" not in console
+    for line in SECURE_BOOT_LINES:
+        assert line in console, line
+    assert "secureboot: Secure boot disabled" not in console
+
+
+def unsigned_boot_disk(into: Path) -> Path:
+    """A disk whose only boot loader is a GRUB built here, signed by no one: it says so
+    and powers off."""
+    into.mkdir(parents=True, exist_ok=True)
+    config = into / "grub.cfg"
+    config.write_text("echo homeguy: unsigned GRUB runs\nhalt\n")
+    loader, raw, disk = into / "BOOTX64.EFI", into / "esp.img", into / "esp.qcow2"
+    for path in (loader, raw, disk):
+        path.unlink(missing_ok=True)
+    run(["grub-mkstandalone", "-O", "x86_64-efi", "-o", loader,
+         f"boot/grub/grub.cfg={config}"])
+    run(["mkfs.fat", "-C", "-n", "ESP", raw, "16384"])
+    run(["mmd", "-i", raw, "::/EFI", "::/EFI/BOOT"])
+    run(["mcopy", "-i", raw, loader, "::/EFI/BOOT/BOOTX64.EFI"])
+    run(["qemu-img", "convert", "-O", "qcow2", raw, disk])
+    return disk
+
+
+def test_secure_boot_refuses_an_unsigned_boot_loader() -> None:
+    """The Secure Boot firmware above does enforce: the same unsigned GRUB that plain UEFI
+    runs is refused (seconds per boot: no operating system starts)."""
+    disk = unsigned_boot_disk(WORK / "unsigned")
+    plain = Guest(None, WORK / "unsigned-uefi", None, firmware="uefi", disk=disk).start()
+    try:
+        plain.wait_for(r"homeguy: unsigned GRUB runs", 300)
+        plain.wait_exit(120)
+    finally:
+        plain.stop()
+    enforced = Guest(None, WORK / "unsigned-secureboot", None, firmware="secureboot",
+                     disk=disk).start()
+    try:
+        # The disk's boot entry refused; the firmware goes on to network boot (nothing).
+        enforced.wait_for(r"BdsDxe: failed to load Boot\d+ .*: Access Denied", 300)
+        enforced.wait_for(r"PXE", 120)
+    finally:
+        enforced.stop()
+    assert "GRUB" not in enforced.text()
 
 
 def test_per_user_image_differs_from_the_base_only_in_its_slot(base_iso: Path,

@@ -92,6 +92,8 @@ def test_lb_config_options() -> None:
     options = dict(zip(args[::2], args[1::2], strict=True))
     assert options["--binary-images"] == "iso-hybrid"
     assert options["--bootloaders"] == "syslinux grub-efi"
+    # Secure Boot's signed chain, or a failed build (not `auto`'s quiet fallback).
+    assert options["--uefi-secure-boot"] == "enable"
     assert options["--mirror-chroot"] == "http://m/debian"
     assert options["--mirror-chroot-security"] == "http://m/debian-security"
     assert options["--cache-stages"] == "bootstrap"
