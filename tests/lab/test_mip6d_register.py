@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from homeguy.lab.topology import Topology
+from homeguy.lab.topology import Host, Topology
 from testkit.mip6d_topology import (
     HA_ADDRESS,
     HOA,
@@ -18,6 +18,7 @@ from testkit.mip6d_topology import (
     ping_until,
     start_mip6d,
     static_keying,
+    tree_tool,
 )
 
 pytestmark = pytest.mark.lab
@@ -119,3 +120,39 @@ def test_home_agent_and_its_node_reach_each_other(net: Topology, keying: str) ->
                           "-I", str(HOA), str(HA_ADDRESS), check=False)
     assert " 0% packet loss" in ha_to_node and " 0% packet loss" in node_to_ha, (
         ha_to_node, node_to_ha, diagnosis())
+
+
+def _counters(host: Host, path: str, names: tuple[str, ...]) -> dict[str, int]:
+    """Named counters of ``/proc/net/snmp6`` or ``/proc/net/xfrm_stat`` in ``host``."""
+    values = dict(line.split()[:2] for line in host.run("cat", path).splitlines() if line.strip())
+    return {name: int(values.get(name, 0)) for name in names}
+
+
+def test_the_reference_stacks_direct_traffic_is_accepted_both_ways(net: Topology) -> None:
+    """RFC 6275 9.3.1 and 11.3.4, as the reference stack does it once a binding exists: the
+    node answers its home agent with a Home Address option from its care-of address, and the
+    home agent reaches the node with a type 2 routing header. Both are accepted, and a
+    Home Address option from anywhere but the registered care-of address is not."""
+    m = build(net)
+    coa = m.mn.wait_address("mn-f1", within=None)
+    start_mip6d(net, m.ha, "ha", ha_config(net.workdir))
+    mn = start_mip6d(net, m.mn, "mn", mn_config(net.workdir))
+    mn.wait_event("binding-registered", timeout=30)
+    ping_until(m.cn, HOA)
+
+    node_to_ha = m.mn.run(*tree_tool("ro_ping", "hao", str(coa), str(HOA), str(HA_ADDRESS)))
+    ha_to_node = m.ha.run(*tree_tool("ro_ping", "rh2", str(HA_ADDRESS), str(coa), str(HOA)))
+    assert node_to_ha.strip() == "replies 3/3", node_to_ha
+    assert ha_to_node.strip() == "replies 3/3", ha_to_node
+
+    # The same Home Address option from the correspondent's address: refused by the
+    # binding's policy (its template wants the binding's own state), never answered.
+    names = ("Icmp6InEchos",)
+    echoes = _counters(m.ha, "/proc/net/snmp6", names)
+    refused = _counters(m.ha, "/proc/net/xfrm_stat", ("XfrmInTmplMismatch",))
+    spoofed = m.cn.run(*tree_tool("ro_ping", "hao", str(m.cn_address), str(HOA),
+                                  str(HA_ADDRESS)))
+    assert spoofed.strip() == "replies 0/3", spoofed
+    assert _counters(m.ha, "/proc/net/snmp6", names) == echoes
+    after = _counters(m.ha, "/proc/net/xfrm_stat", ("XfrmInTmplMismatch",))
+    assert after["XfrmInTmplMismatch"] - refused["XfrmInTmplMismatch"] >= 3, after

@@ -50,6 +50,7 @@ from mip6d.core.effects import (
     inverse,
     log,
 )
+from mip6d.core.ipsec import direct_policy
 from mip6d.wire.mh import (
     AlternateCareOfAddress,
     BAFlag,
@@ -80,6 +81,7 @@ TUNNEL = AddTunnel("mip6mn0", COA, HA)
 HOA_ON_TUNNEL = AddAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True)
 DEFAULT_ROUTE = AddRoute(IPv6Network("::/0"), "mip6mn0", 252)
 HOA_RULE = AddRule(1001, 252, source=IPv6Network("2001:db8:1::10/128"))
+DIRECT = direct_policy(HA, HOA, XfrmRoProto.ROUTE2)
 
 
 def bu_sent(
@@ -197,7 +199,8 @@ def test_refreshing_until_the_binding_lapses_then_first_registration() -> None:
         entry, effects = step(entry, TimerFired(), entry.timer_at, S)
     assert entry.state is BulState.REGISTERING
     assert entry.timeout == 1.5
-    assert effects[:5] == (
+    assert effects[:6] == (
+        inverse(DIRECT),
         RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
         RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
@@ -217,6 +220,7 @@ def test_accepted_installs_the_binding() -> None:
         HOA_ON_TUNNEL,
         DEFAULT_ROUTE,
         HOA_RULE,
+        DIRECT,
         log(
             "binding-registered",
             home_address=HOA,
@@ -230,7 +234,7 @@ def test_accepted_installs_the_binding() -> None:
     )
     assert entry.state is BulState.REGISTERED
     assert (entry.registered_coa, entry.lifetime, entry.expires_at) == (COA, 2000, 2100.0)
-    assert entry.installed == (TUNNEL, ROUTE2, HOA_ON_TUNNEL, DEFAULT_ROUTE, HOA_RULE)
+    assert entry.installed == (TUNNEL, ROUTE2, HOA_ON_TUNNEL, DEFAULT_ROUTE, HOA_RULE, DIRECT)
 
 
 def test_acknowledgement_of_an_earlier_retransmission() -> None:
@@ -393,6 +397,7 @@ def test_losing_the_care_of_address_keeps_the_binding_until_it_lapses() -> None:
     entry, effects = step(entry, TimerFired(), 3600.0, S)
     assert entry.state is BulState.IDLE
     assert effects == (
+        inverse(DIRECT),
         RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
         RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
@@ -424,6 +429,7 @@ def test_returning_home() -> None:
     entry, effects = step(entry, ReturnedHome("eth0"), 500.0, S)
     dereg = SendMessage(BindingUpdate(2, 0, AH, (AlternateCareOfAddress(HOA),)), HOA, HA)
     assert effects == (
+        inverse(DIRECT),
         RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
         RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
@@ -494,7 +500,7 @@ def test_leaving_home_again_before_the_deregistration_completes() -> None:
     entry, effects = run(registered(), (ReturnedHome("eth0"), 500.0), (LeftHome(), 500.5))
     assert entry.state is BulState.REFRESHING
     # The home agent may still hold the binding: it is put back while the update runs.
-    assert entry.installed == (TUNNEL, ROUTE2, HOA_ON_TUNNEL, DEFAULT_ROUTE, HOA_RULE)
+    assert entry.installed == (TUNNEL, ROUTE2, HOA_ON_TUNNEL, DEFAULT_ROUTE, HOA_RULE, DIRECT)
     assert sends(effects) == [bu_sent(3)]
 
 
@@ -540,15 +546,16 @@ def test_mobile_router_explicit_mode() -> None:
     entry, effects = step(
         entry, AckReceived(BindingAck(BAStatus.ACCEPTED, 1, 900, BAFlag.R)), 0.1, S
     )
-    assert effects[:6] == (
+    assert effects[:7] == (
         TUNNEL,
         HOA_ON_TUNNEL,
         DEFAULT_ROUTE,
         HOA_RULE,
+        DIRECT,
         AddRule(1000, MAIN_TABLE, destination=MNP),
         AddRule(1002, 252, source=MNP),
     )
-    assert effects[6:8] == (
+    assert effects[7:9] == (
         AddRule(1000, MAIN_TABLE, destination=MNP2),
         AddRule(1002, 252, source=MNP2),
     )

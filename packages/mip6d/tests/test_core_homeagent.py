@@ -30,6 +30,7 @@ from mip6d.core.effects import (
     XfrmRoProto,
     inverse,
     log,
+    teardown,
 )
 from mip6d.core.homeagent import (
     EXPIRY_TIMER,
@@ -39,6 +40,7 @@ from mip6d.core.homeagent import (
     binding_addresses,
     link_local_of,
 )
+from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import (
     BindingAclPolicy,
     HomeAgentPolicy,
@@ -100,6 +102,12 @@ def update(
 ) -> HaOutcome:
     bu = BindingUpdate(sequence, lifetime, flags, options)  # type: ignore[arg-type]
     return ha.handle_binding_update(bu, care_of, HA, home, care_of, now, protected)
+
+
+def direct(home: IPv6Address = HOA, care_of: IPv6Address = COA) -> tuple[Effect, ...]:
+    """A binding's acceptance of what its node sends with a Home Address option."""
+    return (AddXfrmState(XfrmRoProto.HAO, home, HA, care_of),
+            direct_policy(home, HA, XfrmRoProto.HAO))
 
 
 def ack_to(ack: BindingAck, care_of: IPv6Address = COA, home: IPv6Address = HOA) -> SendMessage:
@@ -173,6 +181,7 @@ def test_first_registration() -> None:
         ),
         StartTimer(EXPIRY_TIMER, 1400.0),
         SendMessage(ack, HA, COA, routing_header=HOA),
+        *direct(),  # after the acknowledgement: forwarding does not need it
     )
     binding = ha.cache.get(HOA)
     assert binding is not None
@@ -217,6 +226,7 @@ def test_handover_moves_the_tunnel_in_place() -> None:
     assert (verdict, handover) == (BAStatus.ACCEPTED, True)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100)
     assert effects == (
+        *teardown(direct()[:1]),
         ChangeTunnel("mip6t0", HA, COA2, HA, COA),
         log(
             "binding-moved",
@@ -229,6 +239,7 @@ def test_handover_moves_the_tunnel_in_place() -> None:
         ),
         StartTimer(EXPIRY_TIMER, 1410.0),
         ack_to(ack, COA2),
+        direct(care_of=COA2)[0],
     )
     binding = ha.cache.get(HOA)
     assert binding is not None and binding.handovers == 1
@@ -251,14 +262,16 @@ def test_nodes_behind_one_care_of_address_share_a_tunnel() -> None:
     )
     # The first node moves away: the shared tunnel stays, a new one is made.
     effects = update(ha, 2, care_of=COA2, now=1002.0).effects
-    assert effects[:3] == (
+    assert effects[:4] == (
+        *teardown(direct()[:1]),
         RemoveRoute(HOST, "mip6t0"),
         AddTunnel("mip6t1", HA, COA2),
         AddRoute(HOST, "mip6t1"),
     )
     # The second one deregisters: now nobody uses mip6t0.
     effects = update(ha, 2, lifetime=0, home=HOA2, now=1003.0).effects
-    assert effects[:3] == (
+    assert effects[:5] == (
+        *teardown(direct(HOA2)),
         RemoveProxyNeighbour(HOA2, "eth0"),
         RemoveRoute(IPv6Network("2001:db8:1::11/128"), "mip6t0"),
         RemoveTunnel("mip6t0", HA, COA),
@@ -450,6 +463,7 @@ def test_deregistration_from_a_foreign_link() -> None:
     ack, effects, *_ = update(ha, 2, lifetime=0, now=1010.0)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0)
     assert effects == (
+        *teardown(direct()),
         RemoveProxyNeighbour(HOA, "eth0"),
         RemoveRoute(HOST, "mip6t0"),
         RemoveTunnel("mip6t0", HA, COA),
@@ -470,7 +484,8 @@ def test_deregistration_from_home() -> None:
     ack, effects, *_ = ha.handle_binding_update(bu, HOA, HA, home, care_of, 1010.0, True)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0)
     assert effects[-1] == SendMessage(ack, HA, HOA)
-    assert effects[:3] == (
+    assert effects[:5] == (
+        *teardown(direct()),
         RemoveProxyNeighbour(HOA, "eth0"),
         RemoveRoute(HOST, "mip6t0"),
         RemoveTunnel("mip6t0", HA, COA),
@@ -517,7 +532,7 @@ def test_first_registration_waits_for_duplicate_address_detection() -> None:
         AddRoute(HOST, "mip6t0"),
         AddProxyNeighbour(HOA, "eth0"),
     )
-    assert effects[-2:] == (StartTimer(EXPIRY_TIMER, 1401.6), ack_to(ack))
+    assert effects[-4:] == (StartTimer(EXPIRY_TIMER, 1401.6), ack_to(ack), *direct())
     # Refreshes do not run DAD again.
     ack = update(ha, 3, now=1100.0).ack
     assert ack == BindingAck(BAStatus.ACCEPTED, 3, 100)
@@ -566,6 +581,7 @@ def test_mobile_router_implicit_mode() -> None:
         ),
         StartTimer(EXPIRY_TIMER, 1400.0),
         SendMessage(ack, HA, COA, routing_header=MR),
+        *direct(MR),
     )
     binding = ha.cache.get(MR)
     assert binding is not None and binding.mobile_router and binding.prefixes == (MNP,)
@@ -600,7 +616,8 @@ def test_mobile_router_deregistration_keeps_the_r_flag() -> None:
     update(ha, 1, flags=AH | BUFlag.R, home=MR)
     ack, effects, *_ = update(ha, 2, lifetime=0, flags=AH | BUFlag.R, home=MR, now=1010.0)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0, BAFlag.R)
-    assert effects[:4] == (
+    assert effects[:6] == (
+        *teardown(direct(MR)),
         RemoveProxyNeighbour(MR, "eth0"),
         RemoveRoute(MNP, "mip6t0"),
         RemoveRoute(IPv6Network("2001:db8:1::20/128"), "mip6t0"),
@@ -739,6 +756,7 @@ def test_expiry() -> None:
     assert ha.next_timer() == 1300.0
     assert ha.expire(1299.0) == ()
     assert ha.expire(1300.0) == (
+        *teardown(direct(HOA2, COA2)),
         RemoveProxyNeighbour(HOA2, "eth0"),
         RemoveRoute(IPv6Network("2001:db8:1::11/128"), "mip6t1"),
         log("binding-expired", home_address=HOA2, care_of=COA2),
@@ -746,6 +764,7 @@ def test_expiry() -> None:
         StartTimer(EXPIRY_TIMER, 1400.0),
     )
     assert ha.expire(5000.0) == (
+        *teardown(direct()),
         RemoveProxyNeighbour(HOA, "eth0"),
         RemoveRoute(HOST, "mip6t0"),
         log("binding-expired", home_address=HOA, care_of=COA),
@@ -761,9 +780,13 @@ def test_bindings_sharing_a_tunnel_expire_together() -> None:
     update(ha, 1, home=HOA2)
     effects = ha.expire(2000.0)
     assert [type(e).__name__ for e in effects] == [
+        "RemoveXfrmPolicy",
+        "RemoveXfrmState",
         "RemoveProxyNeighbour",
         "RemoveRoute",
         "Log",
+        "RemoveXfrmPolicy",
+        "RemoveXfrmState",
         "RemoveProxyNeighbour",
         "RemoveRoute",
         "Log",
@@ -776,6 +799,7 @@ def test_remove_node() -> None:
     ha = HomeAgent(policy())
     update(ha, 1)
     assert ha.remove_node(HOA) == (
+        *teardown(direct()),
         RemoveProxyNeighbour(HOA, "eth0"),
         RemoveRoute(HOST, "mip6t0"),
         RemoveTunnel("mip6t0", HA, COA),
@@ -806,12 +830,14 @@ def test_policy_reload_keeps_what_is_still_allowed() -> None:
     )
     effects = ha.apply_policy(new_policy)
     assert effects == (
+        *teardown(direct()),
         RemoveProxyNeighbour(HOA, "eth0"),
         RemoveRoute(HOST, "mip6t0"),
         log("binding-removed", home_address=HOA, reason="refused by policy"),
         log("binding-updated", home_address=HOA2),
         AddRoute(IPv6Network("2001:db8:101::/48"), "mip6t0"),
         log("binding-updated", home_address=MR),
+        *teardown(direct(MR2)),
         RemoveProxyNeighbour(MR2, "eth0"),
         RemoveRoute(MNP2, "mip6t0"),
         RemoveRoute(IPv6Network("2001:db8:1::21/128"), "mip6t0"),
@@ -849,15 +875,18 @@ def test_restart_restores_bindings_from_json() -> None:
     assert restarted.restore(1100.0) == (
         AddXfrmState(XfrmRoProto.HAO, UNSPECIFIED, HA, UNSPECIFIED),
         log("binding-expired", home_address=HOA2),
+        *teardown(direct(HOA2)),
         RemoveProxyNeighbour(HOA2, "eth0"),
         RemoveRoute(IPv6Network("2001:db8:1::11/128"), "mip6t0"),
         AddTunnel("mip6t0", HA, COA),
         AddRoute(HOST, "mip6t0"),
         AddProxyNeighbour(HOA, "eth0"),
+        *direct(),
         AddTunnel("mip6t1", HA, COA2),
         AddRoute(IPv6Network("2001:db8:1::20/128"), "mip6t1"),
         AddRoute(MNP, "mip6t1"),
         AddProxyNeighbour(MR, "eth0"),
+        *direct(MR, COA2),
         log("binding-cache-restored", bindings=2),
         StartTimer(EXPIRY_TIMER, 1400.0),
     )
@@ -867,7 +896,8 @@ def test_restart_restores_bindings_from_json() -> None:
     # Moving to the mobile router's care-of address joins its tunnel, mip6t1.
     ack, effects, *_ = update(restarted, 2, care_of=COA2, now=1110.0)
     assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100)
-    assert effects[:3] == (
+    assert effects[:4] == (
+        *teardown(direct()[:1]),
         RemoveRoute(HOST, "mip6t0"),
         RemoveTunnel("mip6t0", HA, COA),
         AddRoute(HOST, "mip6t1"),
@@ -881,6 +911,7 @@ def test_restart_applies_the_new_policy() -> None:
     assert restarted.restore(1010.0) == (
         AddXfrmState(XfrmRoProto.HAO, UNSPECIFIED, HA, UNSPECIFIED),
         log("binding-removed", home_address=HOA, reason="refused by policy"),
+        *teardown(direct()),
         RemoveProxyNeighbour(HOA, "eth0"),
         RemoveRoute(HOST, "mip6t0"),
         RemoveTunnel("mip6t0", HA, COA),

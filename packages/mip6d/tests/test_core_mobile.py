@@ -203,8 +203,8 @@ class Network:
             if self.lose_acks:
                 self.lose_acks -= 1
                 continue
-            reply = ha_effects[-1]
-            assert isinstance(reply, SendMessage) and reply.msg == ack
+            (reply,) = (e for e in ha_effects if isinstance(e, SendMessage))
+            assert reply.msg == ack
             # The kernel hands the acknowledgement over addressed to the home address.
             dst = reply.routing_header or reply.dst
             self.deliver(self.mn.handle_binding_ack(ack, reply.src, dst, now), now)

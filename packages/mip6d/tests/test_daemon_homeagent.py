@@ -140,7 +140,10 @@ def test_shutdown_removes_what_the_daemon_installed_and_keeps_the_bindings(
     r.runner.lines.clear()
     r.daemon.shutdown()
     assert (r.ipr.tunnels, r.ipr.routes, r.ipr.neighbours) == ({}, {}, set())
+    # The binding's own policy and state (what the node sends directly), then the
+    # wildcard state and policy.
     assert [" ".join(line[:4]) for line in r.runner.lines] == [
+        "ip xfrm policy delete", "ip xfrm state delete",
         "ip xfrm state delete", "ip xfrm policy delete"]
     saved = json.loads((tmp_path / "bindings.json").read_text())
     assert [b["home_address"] for b in saved["bindings"]] == [str(HOA)]

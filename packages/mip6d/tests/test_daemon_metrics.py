@@ -148,6 +148,7 @@ def test_mobile_node_counters(tmp_path: Path) -> None:
         "kernel_changes/add-address": 1,
         "kernel_changes/add-route": 1,
         "kernel_changes/add-rule": 1,
+        "kernel_changes/add-xfrm-policy": 1,  # the home agent's direct traffic
         "kernel_changes/add-xfrm-state": 2,
         "kernel_changes/remove-xfrm-state": 1,
     }

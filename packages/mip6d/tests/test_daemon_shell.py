@@ -108,7 +108,9 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
         daemon.sync_ipsec()
         assert _ipsec(commands) == []  # nothing changed: nothing to do
     installed = daemon.kernel.installed_of(IPSEC_EFFECTS)
-    assert len(installed) == 1 + 4 + 4  # wildcard, static SAs and policies, the tunnel's
+    # The wildcard, the static SAs and policies, the tunnel's, and the binding's own
+    # direct-traffic policy, which sync_ipsec leaves to the binding.
+    assert len(installed) == 1 + 4 + 4 + 1
     daemon.kernel.cleanup()
     removed = _ipsec(commands)
     assert sum(line.startswith(("ip xfrm state delete", "ip xfrm policy delete"))

@@ -21,7 +21,7 @@ from mip6d.core.effects import (
     XfrmRoProto,
     inverse,
 )
-from mip6d.core.ipsec import RO_POLICIES
+from mip6d.core.ipsec import RO_POLICIES, direct_policy
 from mip6d.core.mobile import (
     CareOfAddressAvailable,
     CareOfAddressGone,
@@ -188,6 +188,16 @@ def test_xfrm_commands() -> None:
     assert xfrm_policy_argv(inverse(RO_POLICIES[NodeRole.MN])) == [
         "ip", "xfrm", "policy", "delete", "dir", "in", "src", "::/0", "dst", "::/0", "proto",
         "135", "type", "6",
+    ]
+    # A binding's direct traffic: any protocol, and only its own state's transform.
+    direct = direct_policy(HOA, HA, XfrmRoProto.HAO)
+    assert xfrm_policy_argv(direct) == [
+        "ip", "xfrm", "policy", "update", "dir", "in", "src", f"{HOA}/128", "dst", f"{HA}/128",
+        "priority", "2000", "tmpl", "src", str(HOA), "dst", str(HA), "proto", "hao",
+        "mode", "ro", "level", "use",
+    ]
+    assert xfrm_policy_argv(inverse(direct)) == [
+        "ip", "xfrm", "policy", "delete", "dir", "in", "src", f"{HOA}/128", "dst", f"{HA}/128",
     ]
 
 

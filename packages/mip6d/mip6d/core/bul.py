@@ -88,6 +88,7 @@ from mip6d.core.effects import (
     log,
     reconcile,
 )
+from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import MAX_LIFETIME
 from mip6d.wire.mh import (
     AlternateCareOfAddress,
@@ -708,6 +709,9 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
         AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
         AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
         AddRule(s.hoa_out_priority, s.mip6_table, source=home_host),
+        # The home agent's own packets may come with a type 2 routing header (the
+        # reference stack's way) as well as through the tunnel.
+        direct_policy(reg.home_agent, home, XfrmRoProto.ROUTE2),
     ]
     for prefix in reg.mobile_network_prefixes if reg.mobile_router else ():
         effects.append(AddRule(s.mnp_in_priority, MAIN_TABLE, destination=prefix))

@@ -306,20 +306,23 @@ class RemoveXfrmState:
 
 @dataclass(frozen=True, slots=True)
 class AddXfrmPolicy:
-    """An XFRM policy for packets ``src`` -> ``dst`` of IP protocol ``proto`` (and, for
-    the Mobility Header, of type ``mh_type``) in ``direction``: with ``esp_reqid``, ESP
-    in transport mode between the selector's addresses is required (RFC 3776); with
-    ``ro``, the route-optimisation transform comes next, optional (``level use``). The
+    """An XFRM policy for packets ``src`` -> ``dst`` of IP protocol ``proto`` (any
+    protocol when ``None``; for the Mobility Header, of type ``mh_type``) in
+    ``direction``: with ``esp_reqid``, ESP in transport mode between the selector's
+    addresses is required (RFC 3776); with ``ro``, the route-optimisation transform comes
+    next, optional (``level use``), and with ``ro_bound`` it must come from the state of
+    exactly the selector's two addresses (one binding's), not from a wildcard state. The
     kernel consults a lower ``priority`` number first."""
 
     direction: XfrmDirection
     src: IPv6Network
     dst: IPv6Network
-    proto: int
+    proto: int | None
     mh_type: int | None
     priority: int
     esp_reqid: int | None = None
     ro: XfrmRoProto | None = None
+    ro_bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,11 +332,12 @@ class RemoveXfrmPolicy:
     direction: XfrmDirection
     src: IPv6Network
     dst: IPv6Network
-    proto: int
+    proto: int | None
     mh_type: int | None
     priority: int
     esp_reqid: int | None = None
     ro: XfrmRoProto | None = None
+    ro_bound: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,7 @@ from mip6d.core.effects import (
     reconcile,
     teardown,
 )
+from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.wire.mh import (
     AlternateCareOfAddress,
@@ -123,6 +124,7 @@ __all__ = [
     "Unanswered",
     "binding_addresses",
     "binding_effects",
+    "direct_effects",
     "link_local_of",
 ]
 
@@ -193,7 +195,16 @@ def binding_effects(binding: Binding) -> tuple[Effect, ...]:
     effects.append(AddProxyNeighbour(binding.home_address, binding.home_ifname))
     if BUFlag.L in binding.flags:
         effects.append(AddProxyNeighbour(link_local_of(binding.home_address), binding.home_ifname))
-    return tuple(effects)
+    return (*effects, *direct_effects(binding))
+
+
+def direct_effects(binding: Binding) -> tuple[Effect, ...]:
+    """What lets the node reach this home agent with a Home Address option from its
+    care-of address, the reference stack's way (and from nowhere else): not needed to
+    forward, so installed after the acknowledgement has left."""
+    return (AddXfrmState(XfrmRoProto.HAO, binding.home_address, binding.ha_address,
+                         binding.care_of),
+            direct_policy(binding.home_address, binding.ha_address, XfrmRoProto.HAO))
 
 
 def _global_effects(policy: HomeAgentPolicy) -> tuple[Effect, ...]:
@@ -677,7 +688,11 @@ class HomeAgent:
             BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4, self._ack_flags(request)
         )
         send = (self._send_ack(request, ack),) if BUFlag.A in bu.flags else ()
-        return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send),
+        late = set(direct_effects(binding))  # the acknowledgement waits for forwarding only
+        effects, after = (tuple(e for e in effects if e not in late),
+                          tuple(e for e in effects if e in late))
+        return HaOutcome(ack if send else None,
+                         (*effects, record, *self._timer(), *send, *after),
                          BAStatus.ACCEPTED, moved)
 
     def _transition(self, old: Binding | None, new: Binding | None) -> tuple[Effect, ...]:

@@ -63,6 +63,7 @@ from mip6d.wire.mh import MHType
 from mip6d.wire.xfrm import KmAddress, MigrateEntry, PolicyDir, migrate_message
 
 __all__ = [
+    "DIRECT_PRIORITY",
     "MH_PROTOCOL",
     "POLICY_PRIORITY",
     "RO_POLICIES",
@@ -73,6 +74,7 @@ __all__ = [
     "MigrateRequest",
     "StaticIPsec",
     "TunnelKeys",
+    "direct_policy",
     "migrate_requests",
     "policy_effect",
     "static_effects",
@@ -203,6 +205,25 @@ messages of one type carrying the route-optimisation transform (``level use``: t
 messages without it pass too). Without it the kernel drops a Binding Update with a Home
 Address option (type 5) or a Binding Acknowledgement with a type 2 routing header (type
 6) and counts XfrmInNoPols."""
+
+DIRECT_PRIORITY = 2000
+"""After the wildcard policies (:data:`WILDCARD_PRIORITY`): a Binding Update from a new
+care-of address, whose Home Address option only the wildcard ``hao`` state accepts, must
+meet the wildcard Binding Update policy, not the binding's own :func:`direct_policy`."""
+
+
+def direct_policy(src: IPv6Address, dst: IPv6Address, ro: XfrmRoProto) -> AddXfrmPolicy:
+    """The inbound policy of one binding for what its peer sends directly rather than
+    through the tunnel (RFC 6275 sections 9.3.1 and 11.3.4), any protocol: ``src`` ->
+    ``dst`` with the transform ``ro`` of the binding's own state (a Home Address option
+    from the registered care-of address on the home agent, a type 2 routing header from
+    the home agent on the mobile node) or none (tunnelled packets). The reference stack
+    sends this way: a mobile node answers its home agent with a Home Address option, a
+    home agent reaches a registered node with a type 2 routing header. A Home Address
+    option from another source meets only the wildcard state, which the bound template
+    refuses (XfrmInTmplMismatch), as section 9.3.1 asks."""
+    return AddXfrmPolicy(XfrmDirection.IN, IPv6Network(src), IPv6Network(dst), None, None,
+                         DIRECT_PRIORITY, ro=ro, ro_bound=True)
 
 
 def sa_effect(sa: EspSa) -> AddEspSa:

@@ -104,8 +104,9 @@ def xfrm_policy_argv(effect: AddXfrmPolicy | RemoveXfrmPolicy) -> list[str]:
     its priority and templates (ESP required between the selector's addresses, then
     the route-optimisation transform, optional). The selector names both prefixes:
     without them iproute2 makes an IPv4 policy."""
-    selector = ["dir", str(effect.direction), "src", str(effect.src), "dst", str(effect.dst),
-                "proto", str(effect.proto)]
+    selector = ["dir", str(effect.direction), "src", str(effect.src), "dst", str(effect.dst)]
+    if effect.proto is not None:
+        selector += ["proto", str(effect.proto)]
     if effect.mh_type is not None:
         selector += ["type", str(effect.mh_type)]
     if isinstance(effect, RemoveXfrmPolicy):
@@ -116,7 +117,9 @@ def xfrm_policy_argv(effect: AddXfrmPolicy | RemoveXfrmPolicy) -> list[str]:
                       "dst", str(effect.dst.network_address), "proto", "esp",
                       "mode", "transport", "reqid", str(effect.esp_reqid), "level", "required"]
     if effect.ro is not None:
-        templates += ["tmpl", "proto", _RO_NAMES[effect.ro], "mode", "ro", "level", "use"]
+        bound = (["src", str(effect.src.network_address), "dst", str(effect.dst.network_address)]
+                 if effect.ro_bound else [])
+        templates += ["tmpl", *bound, "proto", _RO_NAMES[effect.ro], "mode", "ro", "level", "use"]
     return ["ip", "xfrm", "policy", "update", *selector, "priority", str(effect.priority),
             *templates]
 

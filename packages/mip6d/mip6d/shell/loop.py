@@ -63,7 +63,14 @@ from mip6d.wire import mh
 __all__ = ["EFFECT_HANDLERS", "PARTS", "Daemon", "DaemonError"]
 
 IPSEC_EFFECTS = (AddEspSa, AddXfrmPolicy)
-"""The kernel objects :meth:`Daemon.sync_ipsec` owns."""
+"""The kinds of kernel object :meth:`Daemon.sync_ipsec` owns (see :func:`_keying_owns`)."""
+
+
+def _keying_owns(effect: Effect) -> bool:
+    """ESP SAs and XFRM policies belong to the keying, except a binding's own
+    direct-traffic policy (:func:`mip6d.core.ipsec.direct_policy`): the binding declares
+    and removes that one."""
+    return not (isinstance(effect, AddXfrmPolicy) and effect.ro_bound)
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -240,7 +247,8 @@ class Daemon:
         care_ofs = [(home, t.local if self.role is NodeRole.MN else t.remote)
                     for home, t in tunnels]
         desired = self.keying.desired_state(self.role, care_ofs)
-        changes = reconcile(self.kernel.installed_of(IPSEC_EFFECTS), desired)
+        owned = [e for e in self.kernel.installed_of(IPSEC_EFFECTS) if _keying_owns(e)]
+        changes = reconcile(owned, desired)
         failed: set[Effect] = set()
         for effect in changes:
             try:
