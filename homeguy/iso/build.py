@@ -183,6 +183,9 @@ def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, w
                      {name: (LIVE / name).read_bytes() for name in LAYER_SCRIPTS})
     env = {"SOURCE_DATE_EPOCH": str(inputs.source_date_epoch), "LC_ALL": "C.UTF-8"}
     log = work.parent / f"{work.name}.log"
+    # live-build takes a work folder's local/live-build for its whole installation; the
+    # project never puts one there, and one left by an experiment broke every later build.
+    shutil.rmtree(work / "local", ignore_errors=True)
     with serve_repo(repo, REPO_PORT, inputs.keyring_url):
         for attempt in range(1, BUILD_ATTEMPTS + 1):
             watch = stall.MirrorStall(log, work / "chroot", say, stall.STALL_SECONDS)
