@@ -45,6 +45,7 @@ FIRMWARES: dict[str, Firmware] = {
 }
 # live-config's default account on the live images; sudo without a password.
 LIVE_USER, LIVE_PASSWORD = "user", "live"
+LOGIN_PROMPTS = 6  # fresh login prompts asked for, 20 s each
 
 
 @dataclass
@@ -188,9 +189,19 @@ class Guest:
     def login_root(self, timeout: float) -> None:
         """Log in on the serial console as the live user, then become root."""
         self.wait_for(r"login: ", timeout)
-        # A fresh prompt: boot messages may have followed the first one on its line.
-        self.type("\n")
-        self.wait_for(r"login: $", 60, source=self.heard)
+        # A fresh prompt, last on its line: kernel messages may follow a prompt on its line
+        # (charon loading its crypto modules as the home agent comes up), so ask again.
+        for _ in range(LOGIN_PROMPTS):
+            mark = len(self.heard())
+            self.type("\n")
+            try:
+                self.wait_for(r"login: $", 20, after=mark, source=self.heard)
+                break
+            except AssertionError:
+                continue
+        else:
+            raise AssertionError(f"no login prompt alone on its line after {LOGIN_PROMPTS} "
+                                 f"tries ({self.console}); console end:\n{self.text()[-3000:]}")
         self.type(f"{LIVE_USER}\n")
         self.wait_for(r"Password: ?$", 60, source=self.heard)
         self.type(f"{LIVE_PASSWORD}\n")
