@@ -34,7 +34,7 @@ build: deps-build
 
 ## make test: the whole suite: unit, lint, lab (Debian's kernel under QEMU), e2e
 test: deps-test
-	$(PYTEST) -m "unit or lint or lab or e2e"
+	$(PYTEST) --durations=30 -m "unit or lint or lab or e2e"
 
 ## make check: the fast subset for your own loop (no VM)
 check: deps-test
