@@ -54,13 +54,6 @@ def configured() -> Iterator[None]:
         shutil.rmtree(STATE, ignore_errors=True)
 
 
-# Found by this test: the daemon refuses the configuration the package creates, so the
-# unit cannot start on a fresh install either.
-CN_REFUSED = ("mip6d refuses the configuration its postinst creates (NodeConfig CN: "
-              "'only HA and MN are supported'): the package's own start test fails")
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=CN_REFUSED)
 def test_start_passes_on_debians_kernel(configured: None, tmp_path: Path) -> None:
     restrictions = declared(SOURCE, TEST)["Restrictions"].replace(",", " ").split()
     assert {"needs-root", "isolation-machine", "skippable"} <= set(restrictions)

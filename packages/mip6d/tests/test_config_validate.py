@@ -186,6 +186,13 @@ def test_warnings() -> None:
         "they come from",
     ]
     assert warnings("HaAcceptMobRtr enabled;\nHaServedPrefix 2001:db8:100::/48;") == []
+    assert warnings("NodeConfig CN;\nDoRouteOptimizationCN enabled;") == [
+        "t.conf:2:1: warning: DoRouteOptimizationCN is enabled, but this mip6d has no route "
+        "optimisation: mobile nodes that try it get a Binding Error (status 2) and keep using "
+        "their home agent",
+    ]
+    assert warnings("NodeConfig CN;\nDoRouteOptimizationCN disabled;") == []
+    assert warnings("NodeConfig CN;") == []  # enabled by default, said only when asked for
     assert warnings(
         'NodeConfig MN;\nMnUseAllInterfaces enabled;\n' + HOME_LINK + "IPsecPolicySet {\n"
         " HomeAgentAddress 2001:db8:1::1;\n HomeAddress 2001:db8:1::99/64;\n"

@@ -275,7 +275,9 @@ KEYWORDS: tuple[Keyword, ...] = (
     _bool("DoRouteOptimizationCN", "do_route_optimization_cn", _C,
           "Whether this node, as a correspondent node, accepts route optimisation (a "
           "binding made by return routability, RFC 6275 section 5.2.5) from mobile nodes "
-          "that have no line in CnBindingPolicySet."),
+          "that have no line in CnBindingPolicySet. Homeguy's mip6d has no route "
+          "optimisation yet: it answers return routability and Binding Updates with a "
+          "Binding Error (status 2), and warns when this is enabled."),
     Keyword(
         "CnBindingPolicySet", _TOP, (), _C,
         "Per-peer exceptions to DoRouteOptimizationCN. Each line names the home address of "

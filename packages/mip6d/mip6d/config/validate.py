@@ -179,6 +179,12 @@ def _cn_binding_policies(config: Config) -> list[ConfigWarning]:
                 f"{seen[peer]}; expected one line per mobile node",
             )
         seen[peer] = line.location
+    if config.do_route_optimization_cn and "do_route_optimization_cn" in config.field_locations:
+        return [ConfigWarning(
+            config.where("do_route_optimization_cn"), "DoRouteOptimizationCN is enabled, "
+            "but this mip6d has no route optimisation: mobile nodes that try it get a "
+            "Binding Error (status 2) and keep using their home agent",
+        )]
     return []
 
 

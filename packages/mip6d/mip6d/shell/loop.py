@@ -49,12 +49,13 @@ from mip6d.core.effects import (
     reconcile,
 )
 from mip6d.core.ipsec import Keying, migrate_requests, tunnel_effects
+from mip6d.core.unserved import BindingErrors
 from mip6d.logs import LOGGER, emit, log_event, set_debug_level
 from mip6d.metrics import label_value, sample_key, serve_metrics
 from mip6d.shell.adapters import AdapterError
 from mip6d.shell.homeagent import HomeAgentPart
 from mip6d.shell.kernel import KERNEL_EFFECTS, Kernel, KernelError
-from mip6d.shell.mhsocket import MalformedPacket, MhSocket
+from mip6d.shell.mhsocket import MalformedPacket, MhSocket, Received
 from mip6d.shell.mobile import MobilePart
 from mip6d.shell.ndisc import DadProber
 from mip6d.shell.part import DaemonError, Part
@@ -83,14 +84,17 @@ def _log(level: str, event: str, **fields: object) -> None:
 
 
 PARTS: Mapping[NodeRole, Callable[[Daemon], Part]] = {
+    NodeRole.CN: Part,
     NodeRole.HA: HomeAgentPart,
     NodeRole.MN: MobilePart,
 }
-"""The part of each role the daemon supports."""
+"""The part of each role. A correspondent node is the bare :class:`Part`: without route
+optimisation it serves no Mobility Header message, and the loop answers the requests
+(:meth:`Daemon._unserved`)."""
 
 
 class Daemon:
-    """A home agent or mobile node daemon for one configuration file."""
+    """A home agent, mobile node or correspondent node daemon for one configuration file."""
 
     def __init__(
         self,
@@ -110,6 +114,7 @@ class Daemon:
         self.mh = mh_socket
         self.dad_prober = dad_prober  # opened by the home agent at its first registration
         self.part = Part(self)  # the role's, from start()
+        self.binding_errors = BindingErrors()
         self.keying = Keying.of(config)
         self.timers: dict[TimerKey, float] = {}
         self.counts: Counter[str] = Counter()
@@ -166,11 +171,7 @@ class Daemon:
         """Set up sockets and kernel state; :class:`DaemonError` if impossible."""
         for warning in self.config.warnings:
             self.log("warning", "config-warning", message=str(warning))
-        make_part = PARTS.get(self.role)
-        if make_part is None:
-            raise DaemonError(
-                f"{self.config_path}: NodeConfig {self.role}: only HA and MN are supported"
-            )
+        make_part = PARTS[self.role]
         if self.mh is None:
             self.mh = MhSocket()
         try:
@@ -294,12 +295,23 @@ class Daemon:
                          dst=str(received.dst), sequence=getattr(msg, "sequence", None),
                          home_address=str(received.home_address or "") or None,
                          status=int(msg.status) if isinstance(msg, mh.BindingAck) else None)
-                if not self.part.receive(received, self.clock()):
-                    self.count("messages_ignored", label_value(kind))
-                    self.log("info", "message-ignored", message=kind)
+                now = self.clock()
+                if not self.part.receive(received, now):
+                    self._unserved(received, kind, now)
             except Exception as error:  # a daemon never dies on one packet
                 self.count("handler_failures", "mh")
                 self.log("error", "handler-failed", error=repr(error), message=kind)
+
+    def _unserved(self, received: Received, kind: str, now: float) -> None:
+        """A message the role does not handle: a request gets a Binding Error (see
+        :mod:`mip6d.core.unserved`), a reply or one error too many nothing."""
+        error = self.binding_errors.answer(received.msg, received.src, received.dst,
+                                           received.home_address, now)
+        if error is None:
+            self.count("messages_ignored", label_value(kind))
+            self.log("info", "message-ignored", message=kind)
+        else:
+            self.apply([error], now)
 
     def register(self, fd: int, handler: Callable[[], None]) -> None:
         """Have the loop call ``handler`` when ``fd`` is readable (also a socket opened
