@@ -1,24 +1,28 @@
-"""The homeguy-archive-keyring package: the repository's public key, its apt source and
-the apt pin for the patched packages.
+"""The homeguy-archive-keyring package: the repository's public key and its apt source.
 
-None of the files is in the tree. The signing key is created on first use outside it
+Neither file is in the tree. The signing key is created on first use outside it
 (`signing_home` in repo/repo.toml); its public key is exported, the deb822 source is
-written with the repository's `url`, the pin from the patched recipes' binary packages
-and the repository's Origin and Label, and all go into the package at build time.
+written with the repository's `url`, and both go into the package at build time.
+
+The package ships no apt pin any more (before 0.2.0 it pinned the patched strongSwan to
+this repository at priority 1001, which held every node on Homeguy's build when Debian
+published a security update above it): the patched builder follows Debian's newest
+source, so Homeguy's build sorts above Debian's when it has one, and Debian's wins when
+it is newer (packages/strongswan-mip6/README.md). Its maintscript removes the old pin.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from homeguy import packages, patched
+from homeguy import packages
 from homeguy.repo import signing
 from homeguy.repo.config import RepoConfig
 
 PACKAGE = "homeguy-archive-keyring"
 KEYRING_PATH = f"/usr/share/keyrings/{PACKAGE}.gpg"
-# apt_preferences(5): at or above 1000 a version is installed even if it is a downgrade.
-PIN_PRIORITY = 1001
+# What versions before 0.2.0 installed (removed on upgrade by debian/*.maintscript).
+OLD_PIN = "/etc/apt/preferences.d/homeguy.pref"
 
 
 def apt_source(config: RepoConfig) -> str:
@@ -30,32 +34,6 @@ def apt_source(config: RepoConfig) -> str:
         f"Types: deb\nURIs: {config.url}\nSuites: {config.suites[0].name}\n"
         f"Components: {config.default_component}\nSigned-By: {KEYRING_PATH}\n"
     )
-
-
-def apt_preferences(config: RepoConfig, binaries: list[str]) -> str:
-    """The pin that keeps the patched packages' binaries on Homeguy's builds.
-
-    Homeguy's version (say 5.9.8-5+deb12u5+homeguy1) sorts below Debian's next security
-    update (+deb12u6), which apt would otherwise take and lose the Mobile IPv6 fixes;
-    pinned to the repository's Origin and Label above 1000, Homeguy's build is the
-    candidate whatever the other versions, and replaces Debian's if that came first.
-    When Debian fixes strongSwan, the recipe moves to that version and Homeguy publishes
-    a new build.
-    """
-    if not binaries:
-        raise ValueError("no patched binary packages to pin")
-    return (
-        "# Written by homeguy (homeguy/keyring.py): the binaries of Homeguy's patched\n"
-        "# packages come from Homeguy's repository, even when another one has a higher\n"
-        "# version (see apt_preferences(5)).\n"
-        f"Package: {' '.join(sorted(set(binaries)))}\n"
-        f"Pin: release o={config.origin},l={config.label}\n"
-        f"Pin-Priority: {PIN_PRIORITY}\n"
-    )
-
-
-def patched_binaries() -> list[str]:
-    return sorted({name for recipe in patched.recipes() for name in recipe.publish})
 
 
 def build(config: RepoConfig, workdir: Path, into: Path = packages.DEBS) -> list[Path]:
@@ -70,13 +48,11 @@ def build(config: RepoConfig, workdir: Path, into: Path = packages.DEBS) -> list
     signing.stop_agent(config.signing_home)
     sources = workdir / "homeguy.sources"
     sources.write_text(apt_source(config))
-    pin = workdir / "homeguy.pref"
-    pin.write_text(apt_preferences(config, patched_binaries()))
     package = next(p for p in packages.source_packages() if p.name == PACKAGE)
     # The version also says when the keys last changed: a rotation or a retirement gives
     # a newer package within one commit, which the repository takes and apt upgrades to.
-    return packages.build(package, extra={public.name: public, sources.name: sources,
-                                          pin.name: pin}, version_suffix=f".k{changed}",
+    return packages.build(package, extra={public.name: public, sources.name: sources},
+                          version_suffix=f".k{changed}",
                           into=into)
 
 

@@ -27,6 +27,7 @@ class SourceEntry:
     suites: tuple[str, ...]
     components: tuple[str, ...]
     origin: str  # file (and line for one-line entries) it came from
+    signed_by: str = ""  # the keyring (or key) that signs it; empty: apt's trusted keys
 
 
 def parse_deb822(text: str, origin: str) -> list[SourceEntry]:
@@ -41,6 +42,7 @@ def parse_deb822(text: str, origin: str) -> list[SourceEntry]:
                 suites=tuple(paragraph.get("Suites", "").split()),
                 components=tuple(paragraph.get("Components", "").split()),
                 origin=origin,
+                signed_by=paragraph.get("Signed-By", "").strip(),
             )
         )
     return entries
@@ -55,13 +57,17 @@ def parse_one_line(text: str, origin: str) -> list[SourceEntry]:
             continue
         kind, _, rest = line.partition(" ")
         rest = rest.strip()
+        options: dict[str, str] = {}
         if rest.startswith("["):
-            rest = rest.partition("]")[2].strip()
+            inside, _, rest = rest[1:].partition("]")
+            options = dict(o.partition("=")[::2] for o in inside.split())
+            rest = rest.strip()
         words = rest.split()
         if kind not in ("deb", "deb-src") or len(words) < 2:
             continue
         entries.append(
-            SourceEntry((kind,), (words[0],), (words[1],), tuple(words[2:]), f"{origin}:{number}")
+            SourceEntry((kind,), (words[0],), (words[1],), tuple(words[2:]), f"{origin}:{number}",
+                        options.get("signed-by", ""))
         )
     return entries
 

@@ -1,9 +1,10 @@
 """strongSwan in the kernel lab: Debian's stock build and Homeguy's patched build, side
 by side, so that a test shows a defect with the one and its fix with the other.
 
-On the host, `prepare()` unpacks both builds' .debs into trees under out/lab/ (the guest
-sees the host's files read-only): Debian's, fetched once with
-`apt-get download` at the recipe's pinned version, and Homeguy's, from the builder's
+On the host, `prepare()` finds the Debian version `make` builds on (the newest source
+the mirror serves and the series applies to, `patched.resolve`) and unpacks both builds'
+.debs into trees under out/lab/ (the guest sees the host's files read-only): Debian's,
+fetched once with `apt-get download` at that version, and Homeguy's, from the builder's
 cache (built if needed). In the guest, `Charon` runs one variant's binaries in a host
 namespace, the tree overlaid on /usr in a private mount namespace (with its own /run for
 the pid file), so both variants and several daemons coexist in one VM.
@@ -29,6 +30,8 @@ STOCK_DEBS = patched.CACHE / "debian-debs"
 # Guest-local (/tmp), made afresh in each lab session.
 CREDENTIALS = Path("/tmp/homeguy-strongswan-credentials")
 VARIANTS = ("debian", "homeguy")
+# The Debian version the host resolved, for the guest (which cannot ask the mirror).
+VERSION = TREES / "version"
 # What charon, swanctl and pki need at run time.
 PACKAGES = ("libstrongswan", "libstrongswan-standard-plugins", "strongswan-libcharon",
             "libcharon-extra-plugins", "libstrongswan-extra-plugins",
@@ -47,6 +50,14 @@ def tree(variant: str) -> Path:
 
 
 def recipe() -> patched.Recipe:
+    """The recipe at the Debian version this lab session tests (`prepare` wrote it)."""
+    if not VERSION.exists():
+        raise FileNotFoundError(f"{VERSION}: not prepared; the host's lab session prepares "
+                                "it (tests/lab/conftest.py)")
+    return unversioned().at(VERSION.read_text().strip())
+
+
+def unversioned() -> patched.Recipe:
     return patched.parse_recipe((RECIPE / patched.RECIPE).read_text(), RECIPE)
 
 
@@ -77,22 +88,26 @@ def needed(test_names: list[str]) -> set[str]:
     return {v for v in VARIANTS if any(v in name for name in test_names)} or set(VARIANTS)
 
 
-def stock_debs(names: tuple[str, ...]) -> list[Path]:
-    """Debian's own .debs of `names` at the recipe's pinned version, downloaded once."""
-    version = recipe().version
+def stock_debs(names: tuple[str, ...], version: str) -> list[Path]:
+    """Debian's own .debs of `names` at `version` (the Debian version Homeguy's build is
+    on), downloaded once; those of other versions (an older follow) are left aside."""
     STOCK_DEBS.mkdir(parents=True, exist_ok=True)
-    missing = [name for name in names if not list(STOCK_DEBS.glob(f"{name}_*.deb"))]
+    at = version.rpartition(":")[2]
+    missing = [name for name in names if not list(STOCK_DEBS.glob(f"{name}_{at}_*.deb"))]
     if missing:
         run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
              *(f"{name}={version}" for name in missing)], cwd=STOCK_DEBS)
-    return sorted(deb for deb in STOCK_DEBS.glob("*.deb") if patched.deb_package(deb) in names)
+    return sorted(deb for deb in STOCK_DEBS.glob(f"*_{at}_*.deb")
+                  if patched.deb_package(deb) in names)
 
 
 def prepare(variants: set[str]) -> None:
     """Host side: the variants' trees, ready for the guest."""
-    wanted = recipe()
+    wanted = patched.resolve(unversioned(), say=lambda line: print(f"strongswan: {line}"))
+    TREES.mkdir(parents=True, exist_ok=True)
+    VERSION.write_text(wanted.version + "\n")
     if "debian" in variants:
-        unpack(stock_debs(PACKAGES), tree("debian"))
+        unpack(stock_debs(PACKAGES, wanted.version), tree("debian"))
     if "homeguy" in variants:
         result = patched.ensure_built(wanted, say=lambda line: print(f"strongswan: {line}"))
         unpack(sorted(deb for deb in result.glob("*.deb")

@@ -15,7 +15,6 @@ from pathlib import Path
 from homeguy_slot import SLOT_HEADER, SLOT_PATH
 
 from homeguy import files, git, mirror
-from homeguy import keyring as archive_keyring
 from homeguy.files import sha256_file, write_atomic
 from homeguy.git import TOP
 from homeguy.iso import IsoError, stall
@@ -93,8 +92,9 @@ def plan(profile_name: str, epoch: int | None = None,
                          security_mirror(DISTRIBUTION), f"http://127.0.0.1:{REPO_PORT}/",
                          git.source_date_epoch() if epoch is None else epoch,
                          keyring_url=load_config().url)
-    pin = archive_keyring.apt_preferences(load_config(), archive_keyring.patched_binaries())
-    config = render_config(inputs, read_sources(), keyring.read_bytes(), pin.encode())
+    # No pin: the image takes the highest strongSwan, Homeguy's when it is built on
+    # Debian's newest source, Debian's when that is newer (packages/strongswan-mip6).
+    config = render_config(inputs, read_sources(), keyring.read_bytes())
     packages = closure(repo_packages_text(repo), profile.homeguy_packages)
     missing = [name for name in profile.homeguy_packages if name not in packages]
     if missing:

@@ -132,12 +132,11 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
     """The files to lay over `lb config`'s output, by path under config/.
 
     `sources` maps each path of STATIC_FILES and TEMPLATES (relative to live/) to its
-    bytes; `keyring` is the repository's public key (binary OpenPGP); `pin`, the apt
-    preferences the keyring package installs (homeguy.keyring.apt_preferences), in force
-    while the image's packages are chosen: without it apt would pick Debian's newer
-    build of a patched package first and then refuse to "downgrade" to Homeguy's. (Not
-    named homeguy.pref: live-build removes its chroot-only preferences after the chroot
-    stage, which would take the keyring package's file with it.)
+    bytes; `keyring` is the repository's public key (binary OpenPGP); `pin`, apt
+    preferences in force only while the image's packages are chosen (none today: the
+    keyring package pins nothing since 0.2.0, so the image takes the highest version, as
+    an installed node does). (Not named homeguy.pref: live-build removes its chroot-only
+    preferences after the chroot stage.)
     """
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)

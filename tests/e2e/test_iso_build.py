@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from debian.debian_support import version_compare
 from homeguy_slot import SLOT_SIZE, parse_slot
 
 from homeguy import patched
@@ -23,6 +24,7 @@ from homeguy.iso.build import CACHE, build, locate_slot
 from homeguy.iso.personalize import image_meta
 from homeguy.iso.serve import RepoHandler
 from homeguy.iso.slot import SlotLocation
+from homeguy.packages import DEBS
 from homeguy.run import run
 from testkit.images import built_iso, installed_packages, repo_with_new_version
 
@@ -66,22 +68,28 @@ def test_homeguy_packages_came_from_the_signed_repository(base_iso: Path) -> Non
     assert "filesystem.packages" in listing
 
 
-def test_the_image_runs_homeguys_strongswan_under_the_keyring_pin(base_iso: Path,
-                                                                  tmp_path: Path) -> None:
-    """The role brings strongSwan for certificate keying: Homeguy's patched build, chosen
-    under the keyring package's pin while the image was made (Debian's own build may have
-    a higher version), and the pin itself is in the image for later upgrades."""
+def test_the_image_runs_the_newest_strongswan_and_pins_nothing(base_iso: Path,
+                                                                tmp_path: Path) -> None:
+    """The role brings strongSwan for certificate keying: the highest version of
+    Homeguy's patched build (in out/debs, published) and Debian's candidate (the host's
+    mirror, which the image is made from), with no pin in the image: Homeguy's when the
+    builder could build on Debian's newest source, Debian's when that is newer."""
     suffix = patched.parse_recipe((RECIPE / patched.RECIPE).read_text(), RECIPE).suffix
     versions = installed_packages(base_iso, tmp_path)
     for name in ("charon-systemd", "strongswan-swanctl", "libstrongswan-extra-plugins"):
-        assert versions[name].endswith(suffix), (name, versions[name])
+        (ours,) = [deb.name.split("_")[1] for deb in DEBS.glob(f"{name}_*.deb")]
+        assert ours.endswith(suffix)
+        debians = re.search(r"Candidate: (\S+)", run(["apt-cache", "policy", name]).stdout)
+        assert debians, name
+        expected = ours if version_compare(ours, debians[1]) > 0 else debians[1]
+        assert versions[name] == expected, (name, versions[name], ours, debians[1])
     squashfs = tmp_path / "filesystem.squashfs"
     run(["xorriso", "-osirrox", "on", "-indev", base_iso, "-extract",
          "/live/filesystem.squashfs", squashfs])
     run(["unsquashfs", "-q", "-d", tmp_path / "root", squashfs,
          "etc/apt/preferences.d", "etc/strongswan.d/homeguy-mip6.conf"])
-    assert sorted(p.name for p in (tmp_path / "root/etc/apt/preferences.d").iterdir()) == [
-        "homeguy.pref"]  # the keyring package's; the build's own pin is gone
+    preferences = tmp_path / "root/etc/apt/preferences.d"
+    assert not (preferences.exists() and any(preferences.iterdir()))  # no pin
     assert "roam_events = no" in (tmp_path / "root/etc/strongswan.d/homeguy-mip6.conf"
                                   ).read_text()
 

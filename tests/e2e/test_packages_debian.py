@@ -184,8 +184,16 @@ def test_every_source_with_autopkgtests_is_run() -> None:
 
 
 @pytest.fixture(scope="module")
-def under_test(built: list[testbed.Deb], tmp_path_factory: pytest.TempPathFactory
-               ) -> dict[str, tuple[Path, list[Path]]]:
+def strongswan() -> patched.Recipe:
+    """The patched strongSwan at the Debian version `make` builds it on (built, or taken
+    from the cache)."""
+    (recipe,) = [r for r in patched.recipes() if r.name == STRONGSWAN]
+    return patched.build_newest(recipe, say=lambda line: None).recipe
+
+
+@pytest.fixture(scope="module")
+def under_test(built: list[testbed.Deb], strongswan: patched.Recipe,
+               tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, list[Path]]]:
     """Source package -> (its built tree or .dsc, the .debs to test): the tree's packages
     with every built .deb; the archive keyring built with a scratch key into this test's
     own folder (not out/debs); the patched strongSwan's source package and binaries."""
@@ -198,11 +206,10 @@ def under_test(built: list[testbed.Deb], tmp_path_factory: pytest.TempPathFactor
         (keyring_deb,) = keyring.build(config, folder / "work", into=folder / "debs")
     subjects[keyring.PACKAGE] = (packages.BUILD / keyring.PACKAGE / keyring.PACKAGE,
                                  [keyring_deb])
-    (recipe,) = [r for r in patched.recipes() if r.name == STRONGSWAN]
-    result = patched.ensure_built(recipe, say=lambda line: None)
-    subjects[recipe.source] = (patched.ensure_source(recipe, say=lambda line: None),
-                               [deb for deb in sorted(result.glob("*.deb"))
-                                if patched.deb_package(deb) in recipe.publish])
+    result = patched.ensure_built(strongswan, say=lambda line: None)
+    subjects[strongswan.source] = (patched.ensure_source(strongswan, say=lambda line: None),
+                                   [deb for deb in sorted(result.glob("*.deb"))
+                                    if patched.deb_package(deb) in strongswan.publish])
     return subjects
 
 
@@ -217,12 +224,13 @@ def test_autopkgtest(under_test: dict[str, tuple[Path, list[Path]]], autopkgtest
 
 
 def test_strongswan_mip6_autopkgtest_fails_with_debians_build(
-        under_test: dict[str, tuple[Path, list[Path]]], autopkgtest_root: Path,
-        tmp_path: Path) -> None:
-    """The project's strongSwan test can fail: Debian's binaries of the same version,
-    with the same tests."""
+        under_test: dict[str, tuple[Path, list[Path]]], strongswan: patched.Recipe,
+        autopkgtest_root: Path, tmp_path: Path) -> None:
+    """The project's strongSwan test can fail: Debian's binaries of the version ours is
+    built on, with the same tests."""
     dsc, ours = under_test["strongswan"]
-    stock = strongswan_lab.stock_debs(tuple(patched.deb_package(deb) for deb in ours))
+    stock = strongswan_lab.stock_debs(tuple(patched.deb_package(deb) for deb in ours),
+                                      strongswan.version)
     assert len(stock) == len(ours) and not any("homeguy" in deb.name for deb in stock)
     result = testbed.autopkgtest(dsc, stock, autopkgtest_root, tmp_path)
     verdicts = {name: verdict.split(" ")[0] for name, verdict in result.results.items()}

@@ -331,10 +331,10 @@ def test_squashfs_leaves_out_apt_caches() -> None:
     assert files["rootfs/excludes"].content == b"var/cache/apt/*.bin\n"
 
 
-def test_the_keyring_pin_is_in_force_while_the_homeguy_layer_is_installed() -> None:
-    """apt chooses the image's packages under the pin the keyring package installs: without
-    it, Debian's newer build of a patched package (strongSwan) came first and the layer's
-    upgrade then refused to "downgrade" to Homeguy's."""
+def test_a_build_pin_is_in_force_while_the_homeguy_layer_is_installed() -> None:
+    """Apt preferences given to the image build are in force while the Homeguy layer's
+    packages are chosen, and only then (the build gives none since the keyring package
+    pins nothing: the image takes the highest strongSwan, as an installed node does)."""
     files = render_config(inputs(), read_sources(), b"KEY", b"Package: x\nPin-Priority: 1001\n")
     debian, homeguy = split_layers(files)
     assert homeguy["archives/homeguy-build.pref.chroot"].content == (

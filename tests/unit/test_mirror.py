@@ -39,16 +39,17 @@ deb-src http://src.example/debian bookworm main
 def test_deb822_entries() -> None:
     assert parse_deb822(SOURCES, "x.sources") == [
         SourceEntry(("deb", "deb-src"), ("http://mirror.example/debian/",),
-                    ("bookworm", "bookworm-updates"), ("main", "contrib"), "x.sources")
+                    ("bookworm", "bookworm-updates"), ("main", "contrib"), "x.sources",
+                    "/usr/share/keyrings/debian-archive-keyring.gpg")
     ]
 
 
 def test_one_line_entries() -> None:
     entries = parse_one_line(ONE_LINE, "sources.list")
-    assert [(e.uris[0], e.suites[0], e.origin) for e in entries] == [
-        ("https://vendor.example/apt", "vendor-bookworm", "sources.list:2"),
-        ("http://one.example/debian", "bookworm", "sources.list:3"),
-        ("http://src.example/debian", "bookworm", "sources.list:4"),
+    assert [(e.uris[0], e.suites[0], e.origin, e.signed_by) for e in entries] == [
+        ("https://vendor.example/apt", "vendor-bookworm", "sources.list:2", "/k.gpg"),
+        ("http://one.example/debian", "bookworm", "sources.list:3", ""),
+        ("http://src.example/debian", "bookworm", "sources.list:4", ""),
     ]
 
 
