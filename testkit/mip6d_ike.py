@@ -87,13 +87,15 @@ def swanctl(mn_side: bool, payload: bool) -> str:
                           remote_hoa=HOA, start=start, payload=child)
 
 
-def start_all(net: Topology, m: Mobility, payload: bool) -> tuple[Charon, Charon, Daemon, Daemon]:
-    """Both charons, then the home agent's and the mobile node's mip6d."""
+def start_all(net: Topology, m: Mobility, payload: bool,
+              variant: str = VARIANT) -> tuple[Charon, Charon, Daemon, Daemon]:
+    """Both charons (`variant`'s strongSwan build), then the home agent's and the mobile
+    node's mip6d."""
     m.mn.wait_address("mn-f1", within=F1)
-    credentials = strongswan_lab.make_credentials(net, m.mn, VARIANT,
+    credentials = strongswan_lab.make_credentials(net, m.mn, variant,
                                                   {"mn": "mn.lab", "ha": "ha.lab"})
-    ha_ike = Charon(net, m.ha, VARIANT, "ha.lab")
-    mn_ike = Charon(net, m.mn, VARIANT, "mn.lab")
+    ha_ike = Charon(net, m.ha, variant, "ha.lab")
+    mn_ike = Charon(net, m.mn, variant, "mn.lab")
     for charon, mn_side in ((ha_ike, False), (mn_ike, True)):
         charon.start(credentials, swanctl(mn_side, payload), ROAMING_OFF,
                      SOURCE_FROM_ROUTES, install_routes=True)

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from homeguy.lab.topology import Topology
+from testkit import strongswan_lab
 from testkit.mip6d_ike import (
     clear_mh,
     esp_between,
@@ -44,10 +45,14 @@ from testkit.mip6d_topology import (
 pytestmark = pytest.mark.lab
 
 
-def test_ike_first_registration_and_handover(net: Topology) -> None:
+# Debian's stock build too: mip6d's keying (`policies = no`, MH selectors without a type)
+# needs none of Homeguy's strongSwan patches (packages/strongswan-mip6/README.md), so a
+# node that apt moved to Debian's newer security build keeps registering.
+@pytest.mark.parametrize("variant", strongswan_lab.VARIANTS)
+def test_ike_first_registration_and_handover(net: Topology, variant: str) -> None:
     m = build(net)
     capture = net.capture(m.r, "r-ha", "ip6")
-    mn_ike, ha_ike, mn, ha = start_all(net, m, payload=False)
+    mn_ike, ha_ike, mn, ha = start_all(net, m, payload=False, variant=variant)
     coa1 = m.mn.wait_address("mn-f1", within=F1)
 
     # (1) First registration: the BU raises the acquire, charon negotiates, the BU goes
