@@ -545,6 +545,9 @@ def ensure_built(recipe: Recipe, say: Callable[[str], None] = print, force: bool
     digest = inputs_digest(files, epoch)
     result = cache / "results" / recipe.name / digest
     result.parent.mkdir(parents=True, exist_ok=True)
+    if not force and (result / "complete").exists():  # renamed into place whole: no lock
+        say(f"cached  {recipe.name} {recipe.local_version} ({digest[:12]})")
+        return result
     # One build of a recipe at a time (make and a test session may race): the second
     # waits, then finds the first one's result.
     with open(result.parent / ".lock", "w") as lock:
