@@ -257,19 +257,20 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return any(t.strip().removeprefix("W/") in (etag, "*") for t in header.split(","))
 
 
+NODE_TOKEN_NEEDED = ("a valid node token is needed (Authorization: Bearer <token>); it may "
+                     "have been revoked, or the node or its owner disabled")
+
+
 @csrf_exempt
-@require_GET
+@api_view("GET")
 def self_config(request: HttpRequest) -> HttpResponse:
     """The node's own configuration, for ``Authorization: Bearer <token>``; with
-    If-None-Match of the ETag it last got, 304 while it is unchanged."""
+    If-None-Match of the ETag it last got, 304 while it is unchanged. (One query, not the
+    ORM's node: nodes poll it, see :mod:`haiku.selfconfig`.)"""
     token = tokens.bearer(request.META.get("HTTP_AUTHORIZATION"))
     found = selfconfig.answer(token) if token else None
     if found is None or not found.active:
-        response = JsonResponse({"error": "a valid node token is needed (Authorization: "
-                                 "Bearer <token>); it may have been revoked, or the node "
-                                 "or its owner disabled"}, status=401)
-        response["WWW-Authenticate"] = 'Bearer realm="haiku"'
-        return response
+        raise ApiError(401, NODE_TOKEN_NEEDED)
     if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), found.etag):
         response = HttpResponse(status=304)
     else:
@@ -283,8 +284,7 @@ def _calling_node(request: HttpRequest) -> Node:
     token = tokens.bearer(request.META.get("HTTP_AUTHORIZATION"))
     found = node_by_token(token) if token else None
     if found is None:
-        raise ApiError(401, "a valid node token is needed (Authorization: Bearer <token>); "
-                       "it may have been revoked, or the node or its owner disabled")
+        raise ApiError(401, NODE_TOKEN_NEEDED)
     return found
 
 

@@ -159,6 +159,13 @@ def test_no_valid_token(header: str) -> None:
     refused = Client().get(URL, HTTP_AUTHORIZATION=header)
     assert refused.status_code == 401
     assert refused["WWW-Authenticate"] == 'Bearer realm="haiku"'
+    assert refused.json()["error"].startswith("a valid node token is needed")
+
+
+def test_only_get() -> None:
+    refused = Client().post(URL, HTTP_AUTHORIZATION="Bearer hgn_wrong")
+    assert (refused.status_code, refused["Allow"]) == (405, "GET")
+    assert "use GET" in refused.json()["error"]
 
 
 def test_one_query_per_request(home_agent: StandInHomeAgent,
