@@ -1,11 +1,11 @@
 """homeguy-install from the mobile-router live ISO, unattended, to an empty disk; then the
 installed system boots from that disk alone and runs mip6d as a NEMO mobile router.
 
-QEMU guests (TCG) one after the other: the live system with the kernel command line
-``homeguy.url= homeguy.token= homeguy.install=/dev/vda`` (it enrolls as the service's
-mobile router, installs, reboots: QEMU exits, -no-reboot), then the disk with no CD-ROM,
-by BIOS and then by UEFI with Secure Boot enforced (Debian's signed shim, GRUB and
-kernel). All reach only the service (restricted user network).
+QEMU guests (TCG): the live system with the kernel command line ``homeguy.url=
+homeguy.token= homeguy.install=/dev/vda`` (it enrolls as the service's mobile router,
+installs, reboots: QEMU exits, -no-reboot), then the disk with no CD-ROM, by BIOS and by
+UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel) side by side. All
+reach only the service (restricted user network).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,20 +72,28 @@ def installed(router_iso: Path, service: dict[str, Any]) -> dict[str, Any]:
         live.stop()
     install_s = time.monotonic() - started
     outcome: dict[str, Any] = {"live": live.text(), "install_s": install_s}
-    for firmware in DISK_FIRMWARES:
-        booted = Guest(None, WORK / f"disk-{firmware}", service["port"], disk=disk,
+
+    def boot(firmware: str) -> None:
+        # Each boot on its own copy-on-write layer over the installed disk: side by side.
+        layer = WORK / f"disk-{firmware}.qcow2"
+        layer.unlink(missing_ok=True)
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", disk, "-F", "qcow2", layer])
+        booted = Guest(None, WORK / f"disk-{firmware}", service["port"], disk=layer,
                        second_nic=True, firmware=firmware)
         started = time.monotonic()
         booted.start()
         try:
             booted.wait_for(r"homeguy-install: report: done", BOOT_LIMIT)
         except AssertionError as error:
-            outcome[firmware] = error  # the other firmware's boot still runs
+            outcome[firmware] = error  # the other firmware's boot still counts
         else:
             outcome[firmware] = booted.text()
         finally:
             booted.stop()
         outcome[f"{firmware}_s"] = time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=len(DISK_FIRMWARES)) as pool:
+        list(pool.map(boot, DISK_FIRMWARES))
     print(f"install {install_s:.0f} s; boot from the disk to the role report: "
           + ", ".join(f"{f} {outcome[f + '_s']:.0f} s" for f in DISK_FIRMWARES))
     return outcome
