@@ -16,8 +16,10 @@ What it does, in order (each step is printed, prefixed ``homeguy-install:``):
    mip6d with the node's prefixes, radvd and a static address on the mobile network
    interface (forwarding comes with the homeguy-mobile-router package);
 5. in the new system: purges live-boot and live-config (a normal initramfs is made),
-   installs GRUB for BIOS (i386-pc) and UEFI (x86_64-efi, removable path), update-grub,
-   enables mip6d and radvd and disables the live system's enrollment and this installer;
+   installs GRUB for BIOS (i386-pc) and UEFI (x86_64-efi, removable path) with UEFI
+   Secure Boot's signed chain (Debian's shim, signed GRUB, signed kernel; checked on the
+   EFI system partition afterwards), update-grub, enables mip6d and radvd and disables
+   the live system's enrollment and this installer;
 6. unmounts, then reboots (or powers off, or nothing).
 
 Unattended: ``homeguy.install=DISK`` on the kernel command line (with
@@ -58,6 +60,21 @@ REPORT_UNIT = "homeguy-role-report.service"
 INITRAMFS_CONF = ("# Written by homeguy-install: only the modules this machine needs to boot.\n"
                   "# For a disk that moves to other hardware: MODULES=most, update-initramfs -u\n"
                   "MODULES=dep\n")
+# UEFI Secure Boot's chain on the EFI system partition's removable path (what Debian's
+# `grub-install --uefi-secure-boot --removable` copies): file there -> the signed files
+# of the new system it may be. The firmware starts shim (signed by Microsoft's UEFI CA),
+# shim starts GRUB (signed by Debian), GRUB has shim check the kernel (signed by Debian).
+# For the removable path grub-install takes the signed image that finds its
+# configuration without an EFI/debian directory (gcd), elsewhere the other one.
+EFI_BOOT = "boot/efi/EFI/BOOT"
+SIGNED_GRUB = "usr/lib/grub/x86_64-efi-signed"
+SECURE_BOOT_CHAIN: Mapping[str, tuple[str, ...]] = {
+    "BOOTX64.EFI": ("usr/lib/shim/shimx64.efi.signed",),
+    "grubx64.efi": (f"{SIGNED_GRUB}/gcdx64.efi.signed", f"{SIGNED_GRUB}/grubx64.efi.signed"),
+}
+# The firmware's SecureBoot variable (UEFI 2.10 section 3.3), as efivarfs shows it.
+SECURE_BOOT_VAR = Path("/sys/firmware/efi/efivars/"
+                       "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c")
 # Kernel parameters the installed system keeps from the live one's command line.
 KEPT_PARAMETERS = ("console=", "net.ifnames=")
 
@@ -413,13 +430,58 @@ def finish(options: Options, role: Role) -> None:
     in_target("update-initramfs", "-u", "-k", "all")
     in_target("grub-install", "--target=i386-pc", options.disk)
     if Path(TARGET / "usr/lib/grub/x86_64-efi").is_dir():
+        missing = [sources[0] for sources in SECURE_BOOT_CHAIN.values()
+                   if not any((TARGET / source).is_file() for source in sources)]
+        if missing:
+            raise InstallError(f"{', '.join(missing)} missing from the live system: "
+                               "install shim-signed and grub-efi-amd64-signed in the image "
+                               "(homeguy-installer depends on them)")
         in_target("grub-install", "--target=x86_64-efi", "--efi-directory=/boot/efi",
-                  "--removable", "--no-nvram")
+                  "--removable", "--no-nvram", "--uefi-secure-boot")
+        check_secure_boot_chain(TARGET)
     in_target("update-grub")
     for unit in LIVE_UNITS:
         run(["systemctl", f"--root={TARGET}", "disable", unit], check=False, show=False)
     for unit in role_units(role):
         run(["systemctl", f"--root={TARGET}", "enable", unit])
+
+
+def secure_boot_chain_problems(root: Path) -> list[str]:
+    """What on `root`'s EFI system partition differs from SECURE_BOOT_CHAIN (pure but for
+    reading the files): empty when the firmware's removable path starts the signed chain."""
+    problems = []
+    for name, sources in SECURE_BOOT_CHAIN.items():
+        installed = root / EFI_BOOT / name
+        if not installed.is_file():
+            problems.append(f"/{EFI_BOOT}/{name} is missing")
+        elif source_of(installed, root, sources) is None:
+            problems.append(f"/{EFI_BOOT}/{name} is none of /" + ", /".join(sources))
+    return problems
+
+
+def source_of(installed: Path, root: Path, sources: Sequence[str]) -> str | None:
+    """Which of `sources` (under root) `installed` is a copy of; None: none."""
+    content = installed.read_bytes()
+    return next((source for source in sources if (root / source).is_file()
+                 and (root / source).read_bytes() == content), None)
+
+
+def check_secure_boot_chain(root: Path) -> None:
+    problems = secure_boot_chain_problems(root)
+    if problems:
+        raise InstallError("the EFI system partition would not boot with Secure Boot on: "
+                           + "; ".join(problems))
+    say(f"UEFI Secure Boot chain on /{EFI_BOOT}: " + ", ".join(
+        f"{name} = /{source_of(root / EFI_BOOT / name, root, sources)}"
+        for name, sources in SECURE_BOOT_CHAIN.items()))
+
+
+def secure_boot_state(efivar: bytes | None) -> str:
+    """The SecureBoot variable's efivarfs bytes (4 of attributes, then the value) ->
+    on, off, or `no UEFI` (None: booted by a BIOS, or no such variable)."""
+    if efivar is None or len(efivar) < 5:
+        return "no UEFI"
+    return "on" if efivar[4] == 1 else "off"
 
 
 def report(seconds: float = 180.0) -> int:
@@ -434,6 +496,8 @@ def report(seconds: float = 180.0) -> int:
     forwarding = Path("/proc/sys/net/ipv6/conf/all/forwarding").read_text().strip()
     say(f"report: role {role.name}, root {root}, live system "
         f"{'yes' if Path('/run/live').exists() else 'no'}, ipv6 forwarding {forwarding}")
+    efivar = SECURE_BOOT_VAR.read_bytes() if SECURE_BOOT_VAR.is_file() else None
+    say(f"report: secure boot {secure_boot_state(efivar)}")
     deadline = time.monotonic() + seconds
     for unit in (u for u in role_units(role) if u != REPORT_UNIT):
         while True:

@@ -133,3 +133,37 @@ def test_installed_packages_from_dpkg_query() -> None:
     status = ("live-boot installed\nlive-tools not-installed\nlive-config config-files\n"
               "mip6d installed\n")
     assert hi.installed_packages(status) == {"live-boot", "mip6d"}
+
+
+def test_secure_boot_chain_on_the_removable_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """BOOTX64.EFI must be shim and grubx64.efi a signed GRUB: anything else (GRUB's
+    unsigned image as BOOTX64.EFI, what grub-install makes without --uefi-secure-boot) is
+    named."""
+    for sources in hi.SECURE_BOOT_CHAIN.values():
+        for source in sources:
+            (tmp_path / source).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / source).write_bytes(f"signed {source}".encode())
+    efi = tmp_path / hi.EFI_BOOT
+    efi.mkdir(parents=True)
+    assert hi.secure_boot_chain_problems(tmp_path) == [
+        "/boot/efi/EFI/BOOT/BOOTX64.EFI is missing", "/boot/efi/EFI/BOOT/grubx64.efi is missing"]
+    (efi / "BOOTX64.EFI").write_bytes(b"unsigned grub")
+    (efi / "grubx64.efi").write_bytes(b"signed usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed")
+    assert hi.secure_boot_chain_problems(tmp_path) == [
+        "/boot/efi/EFI/BOOT/BOOTX64.EFI is none of /usr/lib/shim/shimx64.efi.signed"]
+    with pytest.raises(hi.InstallError, match="would not boot with Secure Boot on"):
+        hi.check_secure_boot_chain(tmp_path)
+    (efi / "BOOTX64.EFI").write_bytes(b"signed usr/lib/shim/shimx64.efi.signed")
+    assert hi.secure_boot_chain_problems(tmp_path) == []
+    hi.check_secure_boot_chain(tmp_path)
+    assert "grubx64.efi = /usr/lib/grub/x86_64-efi-signed/gcdx64.efi.signed" \
+        in capsys.readouterr().out
+
+
+def test_secure_boot_state_from_efivarfs() -> None:
+    attributes = (6).to_bytes(4, "little")  # boot service and runtime access
+    assert hi.secure_boot_state(attributes + b"\x01") == "on"
+    assert hi.secure_boot_state(attributes + b"\x00") == "off"
+    assert hi.secure_boot_state(None) == "no UEFI"
+    assert hi.secure_boot_state(b"") == "no UEFI"
