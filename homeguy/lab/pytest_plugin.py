@@ -9,10 +9,11 @@ the host's report. A test with no report from the guest fails with the end of th
 guest's console and pytest log.
 
 The tests are shared among `HOMEGUY_LAB_VMS` guests (default 2) booted side by side,
-whole modules to a guest, each guest with one of the host's cores: most of a lab test's
-time is waiting (DAD, advertisement intervals, retransmission timers), so two guests take
-about half the time of one. (Not beside the host's own e2e tests: their QEMU guests and
-image builds would starve the lab's timers.)
+whole modules to a guest (shared by their times in the last session), each guest with
+one of the host's cores: most of a lab test's time is waiting (DAD, advertisement
+intervals, retransmission timers), so two guests take about half the time of one. (Not
+beside the host's own e2e tests: their QEMU guests and image builds would starve the
+lab's timers.)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import os
 import shlex
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,7 @@ from typing import Any, Literal
 import pytest
 from _pytest.reports import TestReport
 
+from homeguy.files import write_atomic
 from homeguy.lab import vm
 from homeguy.run import CommandError
 
@@ -41,6 +43,10 @@ ARTIFACTS_ENV = "HOMEGUY_LAB_ARTIFACTS"
 SESSION_TIMEOUT = 55 * 60
 TAIL = 60  # lines of guest logs in a failure with no report
 VMS_ENV = "HOMEGUY_LAB_VMS"
+# Each lab module's time in the last session on this machine (outside the checkout, like
+# the other caches): the next session shares the modules among the guests by it.
+SECONDS = Path(os.environ.get("HOMEGUY_LAB_CACHE", "/var/cache/homeguy/lab")) / "seconds.json"
+UNMEASURED_TEST = 45.0  # seconds a lab test takes when there is no figure for it (TCG)
 
 
 def in_lab() -> bool:
@@ -114,7 +120,7 @@ class HostLab:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         shards = shard([item.nodeid for item in self.items],
-                       int(os.environ.get(VMS_ENV, "2")))
+                       int(os.environ.get(VMS_ENV, "2")), load_seconds(SECONDS))
         self.cpus = max(1, (os.cpu_count() or 1) // len(shards)) if shards else 1
         dirs = [self.dir / str(number) for number in range(len(shards))]
         try:
@@ -146,6 +152,7 @@ class HostLab:
         reports: dict[str, list[dict[str, Any]]] = {}
         for directory in dirs:
             reports.update(load_reports(directory / "reports.jsonl"))
+        save_seconds(SECONDS, reports)
         return reports
 
     def run_guest(self, directory: Path, nodeids: list[str],
@@ -192,18 +199,58 @@ echo $? > {q(str(exit_file))}
 """
 
 
-def shard(nodeids: list[str], guests: int) -> list[list[str]]:
+def shard(nodeids: list[str], guests: int,
+          seconds: Mapping[str, float] | None = None) -> list[list[str]]:
     """The tests in at most `guests` groups, whole modules to a group (module fixtures
-    stay in one guest), the biggest modules first to the least loaded group; each group
-    in collection order."""
+    stay in one guest), the longest modules first to the least loaded group; each group
+    in collection order. A module's length is its `seconds` from the last session
+    (:func:`module_seconds`); a test it has no figure for counts as
+    :data:`UNMEASURED_TEST` seconds."""
+    seconds = seconds or {}
     modules: dict[str, list[str]] = {}
     for nodeid in nodeids:
         modules.setdefault(nodeid.split("::")[0], []).append(nodeid)
-    groups: list[list[str]] = [[] for _ in range(max(1, min(guests, len(modules))))]
-    for tests in sorted(modules.values(), key=len, reverse=True):
-        min(groups, key=len).extend(tests)
+
+    def length(module: str) -> float:
+        return seconds.get(module, UNMEASURED_TEST * len(modules[module]))
+
+    groups: list[tuple[list[str], list[float]]] = [
+        ([], [0.0]) for _ in range(max(1, min(guests, len(modules))))]
+    for module in sorted(modules, key=length, reverse=True):
+        tests, load = min(groups, key=lambda group: group[1][0])
+        tests.extend(modules[module])
+        load[0] += length(module)
     order = {nodeid: index for index, nodeid in enumerate(nodeids)}
-    return [sorted(group, key=order.__getitem__) for group in groups if group]
+    return [sorted(tests, key=order.__getitem__) for tests, _ in groups if tests]
+
+
+def module_seconds(reports: Mapping[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Each module's time in a session (setup, call and teardown of its tests)."""
+    seconds: dict[str, float] = {}
+    for nodeid, phases in reports.items():
+        module = nodeid.split("::")[0]
+        seconds[module] = seconds.get(module, 0.0) + sum(p.get("duration", 0.0) for p in phases)
+    return seconds
+
+
+def load_seconds(path: Path) -> dict[str, float]:
+    """The modules' times of the last session on this machine ({} without one)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def save_seconds(path: Path, reports: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Remember the modules' times of this session, over those of the modules it did
+    not run."""
+    seconds = {**load_seconds(path), **module_seconds(reports)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, (json.dumps(seconds, indent=1, sort_keys=True) + "\n").encode())
+    except OSError:
+        pass  # only a hint for the next session's shards
 
 
 def count_finished(path: Path) -> int:

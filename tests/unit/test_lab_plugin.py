@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from homeguy.lab import vm
-from homeguy.lab.pytest_plugin import count_finished, guest_script, load_reports, shard
+from homeguy.lab.pytest_plugin import (
+    count_finished,
+    guest_script,
+    load_reports,
+    load_seconds,
+    save_seconds,
+    shard,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -51,3 +58,24 @@ def test_shards_keep_modules_whole_and_balance_them() -> None:
         assert group == sorted(group, key=ids.index)  # collection order inside a guest
     assert shard(ids[:1], 4) == [ids[:1]]  # never more guests than modules
     assert shard(ids, 1) == [ids]
+
+
+def test_shards_follow_the_last_sessions_times(tmp_path: Path) -> None:
+    ids = [f"m{m}.py::t{t}" for m, n in ((1, 1), (2, 5), (3, 2), (4, 3)) for t in range(n)]
+    # m1's one test took as long as all the others together: it gets a guest to itself.
+    reports = {i: [{"when": w, "duration": 600.0 if i.startswith("m1") else 20.0}
+                   for w in ("setup", "call", "teardown")] for i in ids}
+    saved = tmp_path / "lab" / "seconds.json"
+    save_seconds(saved, reports)
+    assert load_seconds(saved) == {"m1.py": 1800.0, "m2.py": 300.0, "m3.py": 120.0,
+                                   "m4.py": 180.0}
+    groups = shard(ids, 2, load_seconds(saved))
+    assert sorted(groups, key=len) == [ids[:1], ids[1:]]
+    # A later session of one module keeps the others' times; a module never measured
+    # counts UNMEASURED_TEST a test.
+    save_seconds(saved, {"m3.py::t0": [{"when": "call", "duration": 5.0}]})
+    assert load_seconds(saved)["m3.py"] == 5.0 and load_seconds(saved)["m1.py"] == 1800.0
+    assert shard(["new.py::a", "new.py::b", "m3.py::t0"], 2, load_seconds(saved)) == [
+        ["new.py::a", "new.py::b"], ["m3.py::t0"]]
+    saved.write_text("not json")
+    assert load_seconds(saved) == {} and load_seconds(tmp_path / "missing") == {}
