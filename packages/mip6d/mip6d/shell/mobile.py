@@ -77,8 +77,7 @@ class MobilePart(Part):
                 AddAddress(IPv6Interface(registration.home_address.ip), "lo",
                            home_address=True, nodad=True),
             ))
-        if any(r.discover_home_agent for r in self.mobile.registrations):
-            daemon.open_icmp((icmp6.ICMPv6Type.DHAAD_REPLY,))
+        self.open_discovery()
         self.monitor = NetlinkMonitor()
         daemon.register(self.monitor.fileno(), self._on_netlink)
         self.ra = RaListener(self.monitor.names.get)
@@ -173,6 +172,12 @@ class MobilePart(Part):
                     if primary is not None and primary.address == care_of else None,
                 })
         return True
+
+    def open_discovery(self) -> None:
+        """The ICMPv6 socket for DHAAD Replies, when a registration discovers its home
+        agent (``HomeAgentAddress ::``)."""
+        if any(r.discover_home_agent for r in self.mobile.registrations):
+            self.daemon.open_icmp((icmp6.ICMPv6Type.DHAAD_REPLY,))
 
     def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
         if isinstance(received.msg, icmp6.DHAADReply):
