@@ -162,7 +162,7 @@ class MobileNode:
         # sequence numbers (the shell's clock), not from 0 after every restart.
         self._entries: dict[IPv6Address, BulEntry] = {
             reg.home_address.ip: BulEntry(reg, sequence=initial_sequence,
-                                          dhaad_identifier=initial_sequence + index)
+                                          dhaad_identifier=(initial_sequence + index) & 0xFFFF)
             for index, reg in enumerate(config.registrations)
         }
         self._candidates: dict[IPv6Address, CareOfCandidate] = {}
