@@ -325,7 +325,7 @@ interface {ifname} {{
   AdvHomeAgentFlag on;
   AdvHomeAgentInfo on;
   HomeAgentPreference {preference};
-  prefix {prefix} {{ AdvOnLink on; AdvAutonomous on; AdvRouterAddr on; }};
+  prefix {address}/{prefixlen} {{ AdvOnLink on; AdvAutonomous on; AdvRouterAddr on; }};
 }};
 """
 
@@ -338,7 +338,10 @@ def home_agent_radvd(net: Topology, host: Host, ifname: str, address: IPv6Addres
     Lists learn (RFC 6275 sections 7 and 10.1)."""
     host.run("ip", "-6", "addr", "add", f"{address}/{HOME.prefixlen}", "dev", ifname, "nodad")
     conf = net.workdir / f"radvd-{host.name}.conf"
-    conf.write_text(HOME_AGENT_RADVD.format(ifname=ifname, preference=preference, prefix=HOME))
+    # The address as the prefix: radvd sends the Prefix field as written, R flag or not
+    # (measured with radvd 2.19), and the bare prefix is no home agent address.
+    conf.write_text(HOME_AGENT_RADVD.format(ifname=ifname, preference=preference,
+                                            address=address, prefixlen=HOME.prefixlen))
     host.spawn("radvd", "--nodaemon", "-C", str(conf), "-p",
                str(net.workdir / f"radvd-{host.name}.pid"), "-m", "stderr",
                log=net.workdir / f"radvd-{host.name}.log")

@@ -93,6 +93,10 @@ def test_an_entry_without_a_global_address_is_kept_but_never_offered() -> None:
     assert len(hal.others) == 1 and hal.ranked(0.0) == (HA1,)
     hal, _ = home_link().heard(LL2, ra(HA2, preference=50, valid=0), 0.0)  # prefix invalid
     assert hal.ranked(0.0) == (HA1,)
+    # The bare prefix with the R flag (radvd's "prefix 2001:db8:1::/64 { AdvRouterAddr
+    # on; }", measured) is no address.
+    hal, _ = home_link().heard(LL2, ra(HOME.network_address, preference=50), 0.0)
+    assert hal.ranked(0.0) == (HA1,)
 
 
 def test_its_own_advertisement_leaves_the_own_entry_as_configured() -> None:

@@ -525,8 +525,10 @@ KEYWORDS: tuple[Keyword, ...] = (
         "other home agents from the link's router advertisements (Home Agent flag, Home "
         "Agent Information option), so each home agent's router advertisement daemon must "
         "announce its address with the R flag, the Home Agent flag and the same preference "
-        "(radvd: AdvRouterAddr on, AdvHomeAgentFlag on, AdvHomeAgentInfo on, "
-        "HomeAgentPreference). Its own advertisements are not needed: this entry comes "
+        "(radvd: AdvHomeAgentFlag on, AdvHomeAgentInfo on, HomeAgentPreference, and the "
+        "prefix written as the home agent's address, 'prefix 2001:db8:1::2/64 { "
+        "AdvRouterAddr on; };', since with the bare prefix radvd sends the prefix, which "
+        "is ignored). Its own advertisements are not needed: this entry comes "
         "from here, and stays while the daemon runs.",
         "HaPreference 10;", origin=Origin.HOMEGUY,
     ),

@@ -10,8 +10,9 @@ with the H flag), keyed by the link-local address the advertisement came from, w
 field             from
 ================  ===============================================================
 addresses         the Prefix Information options with the Router Address (R) flag
-                  and a valid lifetime (section 7.2); an entry without one cannot
-                  be offered to a mobile node and is left out of replies
+                  and a valid lifetime (section 7.2), whose Prefix field is an
+                  address (not the bare prefix); an entry without one cannot be
+                  offered to a mobile node and is left out of replies
 preference        the Home Agent Information option (section 7.4), 0 without one
 lifetime          the option's Home Agent Lifetime, else the Router Lifetime; 0,
                   or an advertisement without the H flag, removes the entry
@@ -108,10 +109,15 @@ def _entry_of(ra: RouterAdvertisement, src: IPv6Address, now: float) -> HomeAgen
     lifetime = info.lifetime if info is not None else ra.router_lifetime
     if lifetime == 0:
         return None
+    # A Prefix field with the R flag but no host bits is the prefix itself, not an
+    # address (radvd sends that for ``prefix P::/64 { AdvRouterAddr on; }``; it sends
+    # the address for ``prefix P::2/64``): the Subnet-Router anycast address (RFC 4291
+    # section 2.6.1) is nobody's home agent address.
     addresses = tuple(dict.fromkeys(
         p.router_address for p in ra.prefixes
         if p.router_address is not None and p.valid_lifetime > 0
-        and not p.router_address.is_link_local))
+        and not p.router_address.is_link_local
+        and p.router_address != p.network.network_address))
     return HomeAgentEntry(
         addresses=addresses,
         preference=info.preference if info is not None else 0,
