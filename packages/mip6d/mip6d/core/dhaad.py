@@ -66,8 +66,8 @@ DHAAD_RETRIES = 4
 """Retransmissions of a DHAAD Request, the wait doubling each time (section 12)."""
 
 HOME_AGENTS_ANYCAST_ID = 0x7E
-"""The Mobile IPv6 Home-Agents subnet anycast ID (RFC 2526 section 3)."""
-_EUI64_SUFFIX = 0xFDFF_FFFF_FFFF_FF80  # RFC 2526 section 2: the u bit of the IID is 0
+"""The Mobile IPv6 Home-Agents subnet anycast ID (RFC 2526)."""
+_EUI64_SUFFIX = 0xFDFF_FFFF_FFFF_FF80  # RFC 2526: a 64-bit IID, its u bit 0
 MIN_MTU = 1280
 """The IPv6 minimum link MTU (RFC 8200 section 5): a Reply must fit it."""
 MAX_REPLY_ADDRESSES = (MIN_MTU - 40 - 8) // 16
