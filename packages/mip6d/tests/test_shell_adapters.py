@@ -103,17 +103,6 @@ def test_mobile_config_with_home_agent_discovery() -> None:
     (reg,) = mobile.registrations
     assert reg.discover_home_agent and reg.home_agent == IPv6Address("::")
     assert (mobile.settings.ha_resends, mobile.settings.rediscover_at_home) == (3, True)
-    # Static keys name one home agent: discovery cannot go with them.
-    keyed = text.replace("UseMnHaIPsec disabled;", """UseMnHaIPsec enabled;
-IPsecPolicySet {
-    HomeAgentAddress 2001:db8:1::1;
-    HomeAddress 2001:db8:1::100/64;
-    IPsecPolicy HomeRegBinding UseESP 11 12;
-    StaticKey MnToHa 0x1011 11 { Encryption aes-gcm 0x00112233445566778899aabbccddeeff01020304; }
-    StaticKey HaToMn 0x1012 12 { Encryption aes-gcm 0x00112233445566778899aabbccddeeff01020305; }
-}""")
-    with pytest.raises(AdapterError, match=r"mn.conf:13:1: MnHomeLink eth0: HomeAgentAddress ::"):
-        mobile_config(parse(keyed, "mn.conf"))
 
 
 def _change(address: str, added: bool = True, flags: int = 0, ifname: str = "eth0",

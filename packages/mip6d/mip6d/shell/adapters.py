@@ -112,14 +112,8 @@ def mobile_config(config: Config) -> MobileConfig:
     ipsec = static_ipsec(config)
     protected = ipsec.home_addresses
     for index, link in enumerate(config.home_links):
+        # :: discovers the home agent (the configuration refuses it with IPsec).
         discover = link.home_agent_address.is_unspecified
-        if discover and link.home_address.ip in protected:
-            raise AdapterError(
-                f"{link.location}: MnHomeLink {link.interface}: HomeAgentAddress :: "
-                "(dynamic home agent discovery) with an IPsecPolicySet for home address "
-                f"{link.home_address.ip}, whose policies name one home agent: give "
-                "HomeAgentAddress that home agent's address"
-            )
         registrations.append(
             HomeRegistration(
                 home_address=link.home_address,
