@@ -2,6 +2,7 @@
 :class:`~mip6d.shell.loop.Daemon`: a netlink that keeps the kernel's state (links,
 addresses, routes, proxy neighbours, rules) and answers like pyroute2's ``IPRoute``
 (errno on what is missing or already there), a Mobility Header socket with an inbox,
+an ICMPv6 socket (DHAAD, router advertisements) with an inbox and its anycast joins,
 a Duplicate Address Detection prober that answers when told, and a command runner
 that keeps the ``ip xfrm`` lines. And for what talks to a daemon (the control socket,
 mip6ctl, the metrics endpoint, HAiku): one daemon answering the control protocol from
@@ -24,16 +25,18 @@ from mip6d import __version__, control
 from mip6d.command import CommandError
 from mip6d.config import ConfigError, load
 from mip6d.core.bcache import Binding
-from mip6d.core.effects import SendMessage
+from mip6d.core.effects import SendIcmp, SendMessage
+from mip6d.shell.icmpsocket import ReceivedIcmp
 from mip6d.shell.kernel import Kernel
 from mip6d.shell.loop import Daemon
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.ndisc import DadResult
-from mip6d.wire import mh
+from mip6d.wire import icmp6, mh
 
-__all__ = ["EXAMPLES", "ControlServer", "FakeDad", "FakeDaemon", "FakeHomeAgent", "FakeIPRoute",
-           "FakeMhSocket", "NetlinkError", "ReloadingHomeAgent", "Rig", "Runner",
-           "SilentDaemon", "StandInHomeAgent", "binding", "binding_update_from", "rig"]
+__all__ = ["EXAMPLES", "ControlServer", "FakeDad", "FakeDaemon", "FakeHomeAgent",
+           "FakeIPRoute", "FakeIcmpSocket", "FakeMhSocket", "NetlinkError",
+           "ReloadingHomeAgent", "Rig", "Runner", "SilentDaemon", "StandInHomeAgent",
+           "binding", "binding_update_from", "rig"]
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "packages" / "mip6d" / "examples"
 """mip6d's example configurations."""
@@ -243,6 +246,45 @@ class FakeMhSocket:
         pass
 
 
+@dataclass
+class FakeIcmpSocket:
+    """The ICMPv6 socket of :mod:`mip6d.shell.icmpsocket`: :attr:`types` as opened,
+    :meth:`read` hands out :attr:`inbox`, :meth:`send` keeps the effect and the exact
+    bytes the real socket would send (:attr:`wire`), :meth:`join_anycast` records the
+    joins (or raises :attr:`refuse_join`)."""
+
+    types: tuple[int, ...] = ()
+    inbox: list[ReceivedIcmp] = field(default_factory=list)
+    sent: list[SendIcmp] = field(default_factory=list)
+    wire: list[bytes] = field(default_factory=list)
+    joined: list[tuple[IPv6Address, str]] = field(default_factory=list)
+    refuse_join: OSError | None = None
+    malformed: int = 0
+
+    def opened(self, types: Sequence[int]) -> FakeIcmpSocket:
+        self.types = tuple(types)
+        return self
+
+    def fileno(self) -> int:
+        return -1
+
+    def join_anycast(self, address: IPv6Address, ifname: str) -> None:
+        if self.refuse_join is not None:
+            raise self.refuse_join
+        self.joined.append((address, ifname))
+
+    def send(self, effect: SendIcmp) -> None:
+        self.wire.append(icmp6.encode(effect.msg, effect.src, effect.dst))
+        self.sent.append(effect)
+
+    def read(self) -> list[ReceivedIcmp]:
+        items, self.inbox = self.inbox, []
+        return items
+
+    def close(self) -> None:
+        pass
+
+
 def binding_update_from(bu: mh.BindingUpdate, home: IPv6Address, care_of: IPv6Address,
                         ha: IPv6Address) -> Received:
     """``bu`` as it came from ``care_of`` with a Home Address option naming ``home``."""
@@ -292,6 +334,12 @@ class Rig:
     dad: FakeDad
     config_path: Path
     now: list[float]
+    icmp: FakeIcmpSocket = field(default_factory=FakeIcmpSocket)
+
+    def receive_icmp(self, *items: ReceivedIcmp) -> None:
+        """Have the daemon read ``items`` from its ICMPv6 socket."""
+        self.icmp.inbox.extend(items)
+        self.daemon._on_icmp()
 
     def receive(self, *items: Received | Exception) -> None:
         """Have the daemon read ``items`` from its Mobility Header socket."""
@@ -328,7 +376,7 @@ def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ())
     now = [1000.0]
     config_path = tmp_path / "mip6d.conf"
     config_path.write_text(config_text + f'StateFile "{tmp_path / "bindings.json"}";\n')
-    mh_socket, dad = FakeMhSocket(), FakeDad()
+    mh_socket, dad, icmp = FakeMhSocket(), FakeDad(), FakeIcmpSocket()
     daemon = Daemon(
         str(config_path), load(str(config_path)), log=lambda *a, **k: None,
         kernel=Kernel(ipr, runner=runner, proc_sys=proc_sys,
@@ -336,8 +384,9 @@ def rig(tmp_path: Path, config_text: str, links: Sequence[tuple[str, ...]] = ())
         mh_socket=mh_socket,  # type: ignore[arg-type]
         clock=lambda: now[0],
         dad_prober=lambda: dad,  # type: ignore[arg-type,return-value]
+        icmp_socket=icmp.opened,  # type: ignore[arg-type]
     )
-    return Rig(daemon, ipr, runner, mh_socket, dad, config_path, now)
+    return Rig(daemon, ipr, runner, mh_socket, dad, config_path, now, icmp)
 
 
 OK = {"ok": True, "error": None}

@@ -8,6 +8,13 @@ The home agent ``ha`` is the home link's router (radvd with the Home Agent flag 
 Home Agent Information option); the correspondent ``cn`` sits behind it; the router
 ``r`` serves two foreign links with fast router advertisements. The mobile node
 ``mn`` has one interface on each link and moves by taking links up and down.
+
+Two home agents on one home link (:func:`build_two_home_agents`), for dynamic home agent
+address discovery::
+
+    ha2 ---- ha1 ---- r ---- mn (mn-f1, foreign link 1)
+        (home link 2001:db8:1::/64: ha1 ::1 preference 20, the link's router; ha2 ::2,
+         preference 10)
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ F1 = IPv6Network("2001:db8:a::/64")
 F2 = IPv6Network("2001:db8:b::/64")
 TRANSIT = IPv6Network("2001:db8:ff::/64")
 HOA = IPv6Address("2001:db8:1::100")
+HA2_ADDRESS = IPv6Address("2001:db8:1::2")
+HOME_AGENTS_ANYCAST = IPv6Address("2001:db8:1::fdff:ffff:ffff:fffe")
+"""The home link's Mobile IPv6 Home-Agents anycast address (RFC 2526, /64 prefix)."""
 # The daemon as the mip6d package installs it, run with Debian's Python libraries.
 MIP6D = "/usr/sbin/mip6d"
 
@@ -304,3 +314,80 @@ def ping_until(host: Host, address: IPv6Address, timeout: float = 20) -> float:
         if time.monotonic() - start > timeout:
             raise AssertionError(f"{host.name}: no answer from {address} in {timeout} s")
         time.sleep(0.2)
+
+
+HOME_AGENT_RADVD = """\
+interface {ifname} {{
+  AdvSendAdvert on;
+  MinRtrAdvInterval 0.5;
+  MaxRtrAdvInterval 1.5;
+  AdvIntervalOpt on;
+  AdvHomeAgentFlag on;
+  AdvHomeAgentInfo on;
+  HomeAgentPreference {preference};
+  prefix {address}/{prefixlen} {{ AdvOnLink on; AdvAutonomous on; AdvRouterAddr on; }};
+}};
+"""
+
+
+def home_agent_radvd(net: Topology, host: Host, ifname: str, address: IPv6Address,
+                     preference: int) -> None:
+    """``address`` on ``ifname`` and radvd announcing it as a home agent of the home link
+    (H flag, Home Agent Information option with ``preference``, the address in the
+    Prefix Information option with the R flag): what other home agents' Home Agents
+    Lists learn (RFC 6275 sections 7 and 10.1)."""
+    host.run("ip", "-6", "addr", "add", f"{address}/{HOME.prefixlen}", "dev", ifname, "nodad")
+    conf = net.workdir / f"radvd-{host.name}.conf"
+    # The address as the prefix: radvd sends the Prefix field as written, R flag or not
+    # (measured with radvd 2.19), and the bare prefix is no home agent address.
+    conf.write_text(HOME_AGENT_RADVD.format(ifname=ifname, preference=preference,
+                                            address=address, prefixlen=HOME.prefixlen))
+    host.spawn("radvd", "--nodaemon", "-C", str(conf), "-p",
+               str(net.workdir / f"radvd-{host.name}.pid"), "-m", "stderr",
+               log=net.workdir / f"radvd-{host.name}.log")
+
+
+@dataclass
+class TwoHomeAgents:
+    net: Topology
+    ha1: Host
+    ha2: Host
+    r: Host
+    mn: Host
+
+
+def build_two_home_agents(net: Topology) -> TwoHomeAgents:
+    """The topology of the module's second drawing; the mobile node on foreign link 1."""
+    ha1 = net.host("ha1", forwarding=True)
+    ha2 = net.host("ha2", forwarding=True)
+    r = net.host("r", forwarding=True)
+    mn = net.host("mn")
+    net.link(ha1, r, a_ifname="ha-r", b_ifname="r-ha",
+             a_address=f"{TRANSIT[1]}/64", b_address=f"{TRANSIT[2]}/64")
+    net.link(ha1, ha2, a_ifname="ha-home", b_ifname="ha-home")
+    net.link(mn, r, a_ifname="mn-f1", b_ifname="r-f1")
+    home_agent_radvd(net, ha1, "ha-home", HA_ADDRESS, 20)
+    home_agent_radvd(net, ha2, "ha-home", HA2_ADDRESS, 10)
+    ha1.run("ip", "-6", "route", "add", "default", "via", str(TRANSIT[2]))
+    ha2.run("ip", "-6", "route", "add", "default", "via", str(HA_ADDRESS))
+    r.run("ip", "-6", "route", "add", str(HOME), "via", str(TRANSIT[1]))
+    net.radvd(r, {"r-f1": str(F1)})
+    return TwoHomeAgents(net, ha1, ha2, r, mn)
+
+
+def named_ha_config(workdir: Path, name: str, preference: int) -> str:
+    """:func:`ha_config` for home agent ``name`` (its own control socket and state file)
+    with ``HaPreference``."""
+    return (ha_config(workdir).replace(HA_CONTROL_SOCKET, f"/tmp/mip6d-{name}.sock")
+            .replace("ha-state.json", f"{name}-state.json")
+            + f"HaPreference {preference};\n")
+
+
+def discovering_mn_config(workdir: Path, lifetime: int = 16, resends: int = 2) -> str:
+    """:func:`mn_config` on foreign link 1 alone, with ``HomeAgentAddress ::`` (dynamic
+    home agent address discovery), a short binding ``lifetime`` (a dead home agent is
+    noticed at the refresh) and ``MnMaxHaConsecutiveResends resends``."""
+    config = mn_config(workdir, interfaces=("mn-f1",), home_link="mn-f1")
+    return (config.replace(f"HomeAgentAddress {HA_ADDRESS};", "HomeAgentAddress ::;")
+            .replace("MnMaxHaBindingLife 600;", f"MnMaxHaBindingLife {lifetime};\n"
+                     f"MnMaxHaConsecutiveResends {resends};"))

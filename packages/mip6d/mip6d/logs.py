@@ -83,6 +83,11 @@ EVENT_LEVELS: Mapping[str, int] = {
     "care-of-address-lost": logging.WARNING,
     "binding-deregistered": logging.INFO,
     "stopped": logging.INFO,
+    "dhaad-request-sent": logging.DEBUG,
+    "dhaad-reply-ignored": logging.INFO,
+    "dhaad-unanswered": logging.WARNING,
+    "home-agents-discovered": logging.INFO,
+    "home-agent-fallback": logging.WARNING,
     # Home agent (mip6d.core.homeagent).
     "binding-cache-restored": logging.INFO,
     "binding-update-dropped": logging.WARNING,
@@ -95,6 +100,11 @@ EVENT_LEVELS: Mapping[str, int] = {
     "forwarding-failed-ignored": logging.DEBUG,
     "registration-cancelled": logging.INFO,
     "remove-node-unknown": logging.WARNING,
+    # Home agent, dynamic home agent address discovery (mip6d.core.dhaad).
+    "home-agent-heard": logging.INFO,
+    "home-agent-gone": logging.INFO,
+    "dhaad-reply": logging.INFO,
+    "dhaad-request-ignored": logging.INFO,
     # Both.
     "binding-expired": logging.INFO,
 }

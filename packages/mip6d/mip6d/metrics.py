@@ -113,6 +113,12 @@ METRICS: tuple[Metric, ...] = (
     Metric("messages_sent", _C, "Mobility Header messages sent, by message.", "message"),
     Metric("messages_received", _C,
            "Mobility Header messages received and decoded, by message.", "message"),
+    Metric("icmp_messages_sent", _C,
+           "ICMPv6 messages of Mobile IPv6 sent (DHAAD Requests and Replies), by message.",
+           "message"),
+    Metric("icmp_messages_received", _C,
+           "ICMPv6 messages of Mobile IPv6 received and decoded (DHAAD Requests and "
+           "Replies), by message.", "message"),
     Metric("messages_ignored", _C,
            "Mobility Header messages received that this node's role does not handle, by "
            "message.", "message"),

@@ -125,7 +125,7 @@ def test_extensions_are_marked(roff: str, markdown: str) -> None:
     extensions = {k.name for k in KEYWORDS if k.extension}
     assert extensions == {
         "include", "ControlSocket", "StateFile", "MetricsListen", "StaticKey", "Encryption",
-        "Authentication", "MaxBindackTimeout",
+        "Authentication", "MaxBindackTimeout", "HaPreference",
     }
     section = roff.split(".SH HOMEGUY EXTENSIONS")[1].split(".SH ", maxsplit=1)[0]
     for name in extensions:

@@ -33,6 +33,12 @@ SEMANTIC_ERRORS = [
     ('NodeConfig MN;\nMnHomeLink "eth0" { HomeAddress 2001:db8:1::1234/64; }',
      "t.conf:2:1: MnHomeLink \"eth0\" has no HomeAgentAddress; expected one since NodeConfig "
      "is MN (:: discovers the home agent)"),
+    ('NodeConfig MN;\nUseMnHaIPsec enabled;\nMnHomeLink "eth0" {\n HomeAgentAddress ::;\n'
+     " HomeAddress 2001:db8:1::1234/64;\n}\nIPsecPolicySet {\n HomeAgentAddress 2001:db8:1::1;\n"
+     " HomeAddress 2001:db8:1::1234/64;\n IPsecPolicy Mh UseESP 11;\n}",
+     "t.conf:4:2: HomeAgentAddress :: (dynamic home agent discovery) with an IPsecPolicySet "
+     "for home address 2001:db8:1::1234, whose policies name one home agent; expected that "
+     "home agent's address"),
     ('MnHomeLink "eth0" { HomeAgentAddress 2001:db8:1::1; }', "t.conf:1:53: expected a "
      "HomeAddress statement in MnHomeLink \"eth0\", found '}'"),
     ("NodeConfig HA;", "t.conf:1:1: NodeConfig HA needs an Interface to serve as home agent "

@@ -15,9 +15,10 @@ from mip6d.core.effects import SendMessage
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
 from mip6d.metrics import METRICS, scrape
 from mip6d.shell.homeagent import HomeAgentPart
+from mip6d.shell.icmpsocket import ReceivedIcmp
 from mip6d.shell.mhsocket import MalformedPacket, Received
 from mip6d.shell.mobile import MobilePart
-from mip6d.wire import mh
+from mip6d.wire import icmp6, mh
 
 from testkit.mip6d_fakes import Rig, binding_update_from, rig
 
@@ -62,6 +63,9 @@ def _broken(*args: object) -> object:
 def home_agent_through_its_paces(tmp_path: Path) -> Rig:
     r = rig(tmp_path, HA_CONF, [("eth0", "2001:db8:1::1/64")])
     r.daemon.start()
+    # A mobile node looking for its home agent (dynamic home agent address discovery).
+    r.receive_icmp(ReceivedIcmp("eth0", COA, IPv6Address("2001:db8:1::fdff:ffff:ffff:fffe"),
+                                icmp6.DHAADRequest(7)))
     r.receive(
         binding_update(HOA, COA, 1),  # first registration: DAD, then accepted
         binding_update(HOA, COA2, 2),  # handover
@@ -110,6 +114,8 @@ def test_home_agent_counters(tmp_path: Path) -> None:
         "messages_received/binding-ack": 1,
         "messages_ignored/binding-ack": 1,
         "messages_sent/binding-ack": 6,
+        "icmp_messages_received/dhaad-request": 1,
+        "icmp_messages_sent/dhaad-reply": 1,
         "message_send_failures/binding-ack": 1,
         "malformed_packets_dropped/mh": 1,
         "malformed_packets_dropped/nd": 1,

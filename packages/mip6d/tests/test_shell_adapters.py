@@ -96,6 +96,15 @@ def test_mobile_config_from_config() -> None:
     assert mobile.interface_preference == (("eth0", 1), ("wlan0", 2))
 
 
+def test_mobile_config_with_home_agent_discovery() -> None:
+    text = MN_CONF.replace("HomeAgentAddress 2001:db8:1::1;", "HomeAgentAddress ::;")
+    mobile = mobile_config(parse(text + "MnMaxHaConsecutiveResends 3;\n"
+                                 "MnResetDhaadAtHome enabled;\n", "mn.conf"))
+    (reg,) = mobile.registrations
+    assert reg.discover_home_agent and reg.home_agent == IPv6Address("::")
+    assert (mobile.settings.ha_resends, mobile.settings.rediscover_at_home) == (3, True)
+
+
 def _change(address: str, added: bool = True, flags: int = 0, ifname: str = "eth0",
             scope: int = 0) -> AddressChange:
     return AddressChange(added, ifname, IPv6Interface(address), flags, scope)

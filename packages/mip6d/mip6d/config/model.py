@@ -373,6 +373,7 @@ class Config(Located):
     min_mob_pfx_adv_interval: int = 600
     max_mob_pfx_adv_interval: int = 86400
     ha_accept_mob_rtr: bool = False
+    ha_preference: int = 0  # the own entry of the Home Agents List (RFC 6275 section 7.4)
     ha_served_prefixes: tuple[IPv6Network, ...] = ()
     binding_acl: tuple[BindingAcl, ...] = ()
     default_binding_acl_policy: int = BA_ACCEPTED

@@ -514,6 +514,25 @@ KEYWORDS: tuple[Keyword, ...] = (
         "MaxMobPfxAdvInterval 43200;",
     ),
     Keyword(
+        "HaPreference", _TOP, (Int("ha_preference", 0, 32767),), _HA,
+        "This home agent's preference in the Home Agents List of its home links, which "
+        "answers mobile nodes that look for a home agent (HomeAgentAddress ::, dynamic "
+        "home agent address discovery, RFC 6275 section 10.5): higher is preferred (0 to "
+        "32767; another home agent advertising a negative one ranks below 0). The "
+        "daemon joins each home link's Mobile IPv6 Home-Agents anycast address (RFC 2526: "
+        "PREFIX:fdff:ffff:ffff:fffe for a /64) and answers a DHAAD Request there with the "
+        "home agents of the link, most preferred first (ties by address). It learns the "
+        "other home agents from the link's router advertisements (Home Agent flag, Home "
+        "Agent Information option), so each home agent's router advertisement daemon must "
+        "announce its address with the R flag, the Home Agent flag and the same preference "
+        "(radvd: AdvHomeAgentFlag on, AdvHomeAgentInfo on, HomeAgentPreference, and the "
+        "prefix written as the home agent's address, 'prefix 2001:db8:1::2/64 { "
+        "AdvRouterAddr on; };', since with the bare prefix radvd sends the prefix, which "
+        "is ignored). Its own advertisements are not needed: this entry comes "
+        "from here, and stays while the daemon runs.",
+        "HaPreference 10;", origin=Origin.HOMEGUY,
+    ),
+    Keyword(
         "HaAcceptMobRtr", _TOP, (Bool("ha_accept_mob_rtr"),), _HA,
         "Whether the home agent accepts registrations from NEMO mobile routers (Binding "
         "Updates with the R flag, RFC 3963). Each router needs the prefixes it may claim: "
@@ -582,7 +601,9 @@ KEYWORDS: tuple[Keyword, ...] = (
         "MnMaxHaConsecutiveResends", _TOP,
         (Int("mn_max_ha_consecutive_resends", 0, 1000),), _MN,
         "With dynamic home agent discovery: how often the mobile node resends an "
-        "unanswered Binding Update before trying another home agent.",
+        "unanswered Binding Update to its home agent (first registration, refresh or "
+        "new care-of address) before trying the next home agent of the DHAAD Reply; 0 "
+        "never tries another.",
         "MnMaxHaConsecutiveResends 3;",
     ),
     _bool("SendMobPfxSols", "send_mob_pfx_sols", _MN,
@@ -667,7 +688,15 @@ KEYWORDS: tuple[Keyword, ...] = (
         "HomeAgentAddress", _HL,
         (Address("home_agent_address", unspecified="discover the home agent"),), _MN,
         "The home agent's address; :: asks for dynamic home agent address discovery "
-        "(RFC 6275 section 10.5). Required on a mobile node.",
+        "(RFC 6275 section 11.4.1): away from home, the mobile node sends a DHAAD Request "
+        "from its care-of address to the home prefix's Home-Agents anycast address "
+        "(resent after 3 s, then 6, 12, 24 and 48 s, INITIAL_DHAAD_TIMEOUT and "
+        "DHAAD_RETRIES of RFC 6275 section 12, then a new round), registers with the "
+        "first home agent of the Reply, and falls back to the next one when "
+        "MnMaxHaConsecutiveResends Binding Updates to it in a row go unanswered or it "
+        "refuses; with none left it discovers again. mip6ctl bul shows the home agent in "
+        "use. Not with an IPsecPolicySet for the home address (its policies name one "
+        "home agent).",
         'MnHomeLink "eth0" {\n    HomeAgentAddress 2001:db8:1::1;\n'
         "    HomeAddress 2001:db8:1::1234/64;\n}",
         default="::",

@@ -58,6 +58,16 @@ def _node(config: Config) -> list[ConfigWarning]:
                     link.location, f'MnHomeLink "{link.interface}" has no HomeAgentAddress; '
                     "expected one since NodeConfig is MN (:: discovers the home agent)",
                 )
+            keyed = config.use_mn_ha_ipsec and any(
+                link.home_address.ip in {a.ip for a in s.home_addresses}
+                for s in config.ipsec_policy_sets)
+            if link.home_agent_address.is_unspecified and keyed:
+                raise _fail(
+                    link.where("home_agent_address"), "HomeAgentAddress :: (dynamic home "
+                    f"agent discovery) with an IPsecPolicySet for home address "
+                    f"{link.home_address.ip}, whose policies name one home agent; expected "
+                    "that home agent's address",
+                )
         if not config.interfaces and not config.mn_use_all_interfaces:
             return [ConfigWarning(
                 node_where, "NodeConfig MN without any Interface and with MnUseAllInterfaces "

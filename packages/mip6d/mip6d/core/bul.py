@@ -28,7 +28,21 @@ DEREGISTERING  back on the home link: a Binding Update with lifetime 0 sent from
                address, without Home Address option (section 11.5.5), retransmitted
                like a re-registration until acknowledged or the binding would lapse
 FAILED         the home agent refused the registration; a new care-of address retries
+DISCOVERING    away, no home agent known (``HomeAgentAddress ::``): a DHAAD Request from
+               the care-of address to the home prefix's Home-Agents anycast address,
+               retransmitted after INITIAL_DHAAD_TIMEOUT (3 s), doubling, DHAAD_RETRIES
+               (4) times (RFC 6275 sections 11.4.1 and 12); a round that stays unanswered
+               is followed by a new one (a new Identifier), so a home link that comes
+               back is found
 =============  ===========================================================================
+
+Dynamic home agent discovery (:attr:`HomeRegistration.discover_home_agent`): the
+Reply's home agents, most preferred first, are the entry's candidates; it registers
+with the first (its :attr:`BulEntry.registration` then names it). When
+:attr:`MnSettings.ha_resends` Binding Updates to it in a row went unanswered (a first
+registration, a refresh or a new care-of address alike: ``MnMaxHaConsecutiveResends``),
+or it refused the registration, the entry falls back to the next candidate; when none
+is left it discovers again.
 
 Kernel state while a binding is held (UMIP's layout): the ip6ip6 tunnel from the care-of
 address to the home agent, the home address on it as a /128 home address, a default
@@ -70,6 +84,7 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from typing import TypeAlias
 
 from mip6d.core import seqno
+from mip6d.core.dhaad import DHAAD_RETRIES, INITIAL_DHAAD_TIMEOUT, home_agents_anycast
 from mip6d.core.effects import (
     MAIN_TABLE,
     AddAddress,
@@ -80,6 +95,7 @@ from mip6d.core.effects import (
     CancelTimer,
     Effect,
     MigrateKeying,
+    SendIcmp,
     SendMessage,
     StartTimer,
     TimerKey,
@@ -90,6 +106,7 @@ from mip6d.core.effects import (
 )
 from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import MAX_LIFETIME
+from mip6d.wire.icmp6 import DHAADFlag, DHAADReply, DHAADRequest
 from mip6d.wire.mh import (
     AlternateCareOfAddress,
     BAFlag,
@@ -110,6 +127,7 @@ __all__ = [
     "BulEvent",
     "BulState",
     "CareOfChanged",
+    "HomeAgentsReplied",
     "HomeRegistration",
     "LeftHome",
     "MnSettings",
@@ -137,6 +155,7 @@ class BulState(StrEnum):
     REFRESHING = "refreshing"
     DEREGISTERING = "deregistering"
     FAILED = "failed"
+    DISCOVERING = "discovering"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +165,8 @@ class HomeRegistration:
     home_address: IPv6Interface
     """The home address with the home prefix length (``HomeAddress``)."""
     home_agent: IPv6Address
-    """The home agent's address (``HomeAgentAddress``)."""
+    """The home agent's address (``HomeAgentAddress``); with
+    :attr:`discover_home_agent`, the one in use, ``::`` while none is known."""
     tunnel: str = "mip6mn0"
     """Name of the tunnel device to the home agent."""
     lifetime: int = 3600
@@ -168,6 +188,9 @@ class HomeRegistration:
     """Binding Updates go under ESP (RFC 3776 section 3.1): sent from the home address,
     the kernel adds ESP and then the Home Address option from the entry's ``hao`` state,
     which names the care-of address."""
+    discover_home_agent: bool = False
+    """The home agent is found by dynamic home agent address discovery
+    (``HomeAgentAddress ::``, RFC 6275 section 11.4.1)."""
 
     def __post_init__(self) -> None:
         where = f"home registration {self.home_address}"
@@ -201,6 +224,16 @@ class MnSettings:
     """Rule priority: traffic from the home address looks up :attr:`mip6_table`."""
     mnp_out_priority: int = 1002
     """Rule priority: traffic from a mobile network prefix looks up :attr:`mip6_table`."""
+    ha_resends: int = 5
+    """With a discovered home agent: Binding Updates resent to it in a row, unanswered,
+    before the next one of the last Reply is tried (``MnMaxHaConsecutiveResends``; 0:
+    never)."""
+    dhaad_timeout: float = INITIAL_DHAAD_TIMEOUT
+    """The first wait for a DHAAD Reply, seconds (RFC 6275 section 12)."""
+    dhaad_retries: int = DHAAD_RETRIES
+    """DHAAD Request retransmissions in a round (RFC 6275 section 12)."""
+    rediscover_at_home: bool = False
+    """Forget the discovered home agent on coming home (``MnResetDhaadAtHome``)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.first_registration_timeout <= self.max_bindack_timeout:
@@ -252,6 +285,14 @@ class BulEntry:
     K flag in the last registration (RFC 6275 section 11.7.3): a new care-of address
     then moves it there (:class:`MigrateKeying`) before the Binding Update. ``None``
     when the home agent's acknowledgement had no K flag: the keying daemon re-keys."""
+    candidates: tuple[IPv6Address, ...] = ()
+    """With discovery: the home agents of the last DHAAD Reply not tried yet."""
+    dhaad_identifier: int = 0
+    """The Identifier of the DHAAD round in progress (or the last one)."""
+    dhaad_sent: int = 0
+    """DHAAD Requests sent in this round, the first included."""
+    ha_resends: int = 0
+    """Binding Updates resent to the current home agent in a row, unanswered."""
 
     @property
     def home_address(self) -> IPv6Address:
@@ -289,6 +330,13 @@ class AckReceived:
 
 
 @dataclass(frozen=True, slots=True)
+class HomeAgentsReplied:
+    """A DHAAD Reply for this entry's home prefix (RFC 6275 section 6.6)."""
+
+    reply: DHAADReply
+
+
+@dataclass(frozen=True, slots=True)
 class TimerFired:
     """This entry's timer fired."""
 
@@ -298,7 +346,8 @@ class Shutdown:
     """The daemon stops: deregister if a binding may exist, remove the kernel state."""
 
 
-BulEvent: TypeAlias = CareOfChanged | ReturnedHome | LeftHome | AckReceived | TimerFired | Shutdown
+BulEvent: TypeAlias = (CareOfChanged | ReturnedHome | LeftHome | AckReceived | TimerFired
+                       | Shutdown | HomeAgentsReplied)
 
 
 class Trigger(StrEnum):
@@ -314,6 +363,7 @@ class Trigger(StrEnum):
     REJECTED = "rejected"
     TIMER = "timer"
     SHUTDOWN = "shutdown"
+    DHAAD_REPLY = "dhaad-reply"
 
 
 _ACK_TRIGGERS: Mapping[int, Trigger] = {
@@ -343,6 +393,8 @@ def trigger_of(event: BulEvent) -> Trigger:
             return Trigger.TIMER
         case Shutdown():
             return Trigger.SHUTDOWN
+        case HomeAgentsReplied():
+            return Trigger.DHAAD_REPLY
     raise TypeError(f"not a Binding Update List event: {event!r}")
 
 
@@ -430,10 +482,98 @@ def _signalling_address(entry: BulEntry, message: SendMessage) -> IPv6Address:
 
 
 def _register(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
-    """A first registration from the current care-of address."""
+    """A first registration from the current care-of address (after discovering a home
+    agent, when none is known)."""
     if entry.care_of is None:
         return replace(entry, state=BulState.IDLE), ()
+    if entry.registration.home_agent.is_unspecified:
+        return _discover(entry, event, now, s)
     return _send(entry, now, BulState.REGISTERING, s.first_registration_timeout, True)
+
+
+# -- dynamic home agent address discovery (RFC 6275 section 11.4.1) ---------------------
+
+_UNKNOWN = IPv6Address("::")
+
+
+def _request(entry: BulEntry, now: float, timeout: float) -> _Result:
+    """Send the round's DHAAD Request (again) and wait ``timeout`` for the Reply."""
+    reg = entry.registration
+    care_of = entry.care_of
+    assert care_of is not None
+    flags = DHAADFlag.R if reg.mobile_router else DHAADFlag(0)
+    anycast = home_agents_anycast(reg.home_address.network)
+    entry = replace(entry, state=BulState.DISCOVERING, dhaad_sent=entry.dhaad_sent + 1,
+                    sent_at=now, timeout=timeout)
+    return entry, (
+        SendIcmp(DHAADRequest(entry.dhaad_identifier, flags), care_of, anycast),
+        log("dhaad-request-sent", home_address=entry.home_address, src=care_of,
+            dst=anycast, identifier=entry.dhaad_identifier, attempt=entry.dhaad_sent,
+            timeout=timeout),
+    )
+
+
+def _discover(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """A new round of discovery from the current care-of address, with a new
+    Identifier."""
+    if entry.care_of is None:
+        return _clear(replace(entry, state=BulState.IDLE)), ()
+    entry = replace(_clear(entry), dhaad_identifier=(entry.dhaad_identifier + 1) & 0xFFFF,
+                    dhaad_sent=0, candidates=())
+    return _request(entry, now, s.dhaad_timeout)
+
+
+def _rediscover(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """No Reply in time: the next retransmission of the round, or a new round."""
+    if entry.dhaad_sent <= s.dhaad_retries:
+        return _request(entry, now, entry.timeout * 2)
+    record = log("dhaad-unanswered", home_address=entry.home_address,
+                 identifier=entry.dhaad_identifier, requests=entry.dhaad_sent)
+    entry, effects = _discover(entry, event, now, s)
+    return entry, (record, *effects)
+
+
+def _discovered(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """A Reply: register with its first home agent (section 11.4.1). A Reply to another
+    round, an empty one, or one without the R flag for a mobile router (RFC 3963 section
+    7) is ignored and the retransmissions go on."""
+    assert isinstance(event, HomeAgentsReplied)
+    reply = event.reply
+    reg = entry.registration
+    reason = ("identifier of another request" if reply.identifier != entry.dhaad_identifier
+              else "no mobile router support" if reg.mobile_router
+              and DHAADFlag.R not in reply.flags else None)
+    candidates = tuple(dict.fromkeys(
+        a for a in reply.home_agents
+        if not (a.is_unspecified or a.is_multicast or a.is_link_local or a.is_loopback)))
+    if reason is None and not candidates:
+        reason = "no home agent listed"
+    if reason is not None:
+        return entry, (log("dhaad-reply-ignored", home_address=entry.home_address,
+                           identifier=reply.identifier, reason=reason),)
+    record = log("home-agents-discovered", home_address=entry.home_address,
+                 identifier=reply.identifier, home_agents=candidates)
+    entry, effects = _next_home_agent(replace(entry, candidates=candidates), now, s)
+    return entry, (record, *effects)
+
+
+def _next_home_agent(entry: BulEntry, now: float, s: MnSettings) -> _Result:
+    """Register with the next candidate; with none left, discover again."""
+    if not entry.candidates:
+        return _discover(entry, TimerFired(), now, s)
+    home_agent, rest = entry.candidates[0], entry.candidates[1:]
+    entry = _clear(replace(
+        entry, registration=replace(entry.registration, home_agent=home_agent),
+        candidates=rest, ha_resends=0, bound_until=None, keying_coa=None))
+    return _send(entry, now, BulState.REGISTERING, s.first_registration_timeout, True)
+
+
+def _fall_back(entry: BulEntry, now: float, reason: str, s: MnSettings) -> _Result:
+    """The discovered home agent does not serve us: the next one."""
+    record = log("home-agent-fallback", **_event_fields(entry), reason=reason,
+                 next=entry.candidates[0] if entry.candidates else None)
+    entry, effects = _next_home_agent(entry, now, s)
+    return entry, (record, *effects)
 
 
 def _reregister(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
@@ -491,6 +631,9 @@ def _idle(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Resul
 def _left_home(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
     if entry.state is BulState.DEREGISTERING:
         return _reregister(entry, event, now, s)
+    if entry.registration.discover_home_agent and s.rediscover_at_home:
+        entry = replace(entry, registration=replace(entry.registration, home_agent=_UNKNOWN),
+                        candidates=())
     return _register(entry, event, now, s)
 
 
@@ -508,6 +651,10 @@ def _retransmit(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> 
     Binding Update again with the next sequence number (RFC 6275 section 11.8)."""
     if entry.expires_at is not None and now >= entry.expires_at:
         return _expired(entry, event, now, s)
+    if (entry.registration.discover_home_agent and entry.state is not BulState.DEREGISTERING
+            and s.ha_resends and entry.ha_resends >= s.ha_resends):
+        return _fall_back(entry, now, f"{entry.ha_resends} Binding Updates unanswered", s)
+    entry = replace(entry, ha_resends=entry.ha_resends + 1)
     return _send(entry, now, entry.state, min(entry.timeout * 2, s.max_bindack_timeout), False)
 
 
@@ -581,6 +728,7 @@ def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _R
         expires_at=base + granted,
         refresh_at=base + refresh,
         timeout=0.0,
+        ha_resends=0,
     )
     return entry, (
         log(
@@ -604,10 +752,19 @@ def _resync(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Res
 
 
 def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Refused. A discovered home agent's refusal sends the node to the next one of the
+    Reply; when none is left it stays FAILED, and forgets the home agent so that its
+    next care-of address discovers again."""
     ack = _ack(event)
     record = log(
         "registration-refused", **_event_fields(entry), status=ack.status, lifetime=ack.lifetime * 4
     )
+    reg = entry.registration
+    if reg.discover_home_agent and entry.candidates:
+        entry, effects = _fall_back(entry, now, f"refused with status {int(ack.status)}", s)
+        return entry, (record, *effects)
+    if reg.discover_home_agent:
+        entry = replace(entry, registration=replace(reg, home_agent=_UNKNOWN))
     return _clear(replace(entry, state=BulState.FAILED)), (record,)
 
 
@@ -626,7 +783,8 @@ def _shutdown(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _R
     """Stop: one last deregistration (not retransmitted) if a binding may exist, and the
     kernel state removed, except the home address on the home link."""
     effects: tuple[Effect, ...] = ()
-    if entry.home_link is not None or entry.care_of is not None:
+    known = not entry.registration.home_agent.is_unspecified
+    if known and (entry.home_link is not None or entry.care_of is not None):
         sequence = seqno.add(entry.sequence)
         entry = replace(entry, sequence=sequence)
         effects = (binding_update(entry, now, deregister=True),)
@@ -672,6 +830,12 @@ TRANSITIONS: Mapping[tuple[BulState, Trigger], _Handler] = {
     (_S.DEREGISTERING, _T.SHUTDOWN): _shutdown,
     (_S.FAILED, _T.COA): _register,
     (_S.FAILED, _T.HOME): _home_again,
+    (_S.DISCOVERING, _T.COA): _discover,
+    (_S.DISCOVERING, _T.COA_LOST): _idle,
+    (_S.DISCOVERING, _T.HOME): _home_again,
+    (_S.DISCOVERING, _T.DHAAD_REPLY): _discovered,
+    (_S.DISCOVERING, _T.TIMER): _rediscover,
+    (_S.DISCOVERING, _T.SHUTDOWN): _shutdown,
 }
 """Every transition. Missing pairs leave the entry unchanged: for instance a Binding
 Acknowledgement in a state that awaits none, a care-of address change while at home
@@ -720,6 +884,8 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
 
 
 def _timer_at(entry: BulEntry) -> float | None:
+    if entry.state is _S.DISCOVERING:
+        return entry.sent_at + entry.timeout
     if entry.state in _AWAITING:
         at = entry.sent_at + entry.timeout
         return at if entry.expires_at is None else min(at, entry.expires_at)

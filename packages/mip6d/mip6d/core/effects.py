@@ -9,6 +9,8 @@ effect                       what the shell does (Linux)
 :class:`SendMessage`         send a Mobility Header message (raw socket, protocol 135),
                              with a Home Address option (RFC 6275 section 6.3) and/or a
                              type 2 routing header (section 6.4) as ancillary data
+:class:`SendIcmp`            send an ICMPv6 message of Mobile IPv6 (raw ICMPv6 socket):
+                             a DHAAD Request or Reply (RFC 6275 sections 6.5, 6.6)
 :class:`AddTunnel`           ``ip -6 tunnel add NAME mode ip6ip6 local L remote R``
 :class:`ChangeTunnel`        ``ip -6 tunnel change NAME local L remote R`` (handover)
 :class:`AddRoute`            ``ip -6 route replace PREFIX dev NAME [table T] proto mip6``
@@ -61,6 +63,7 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from typing import TypeAlias
 
 from mip6d.config.model import StaticKey
+from mip6d.wire.icmp6 import ICMPv6Message
 from mip6d.wire.mh import BindingAck, BindingError, BindingUpdate
 
 __all__ = [
@@ -90,6 +93,7 @@ __all__ = [
     "RemoveTunnel",
     "RemoveXfrmPolicy",
     "RemoveXfrmState",
+    "SendIcmp",
     "SendMessage",
     "StartTimer",
     "TimerKey",
@@ -139,7 +143,8 @@ class TimerKind(StrEnum):
     BINDING_EXPIRY = "binding-expiry"
     """Home agent: the earliest expiry in the binding cache (one timer for all)."""
     BINDING_UPDATE = "binding-update"
-    """Mobile node: retransmission, refresh or expiry of one Binding Update List entry."""
+    """Mobile node: retransmission, refresh or expiry of one Binding Update List entry
+    (and the retransmissions of its home agent discovery)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,16 @@ class SendMessage:
     dst: IPv6Address
     home_address_option: IPv6Address | None = None
     routing_header: IPv6Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendIcmp:
+    """Send the ICMPv6 message ``msg`` from ``src`` to ``dst`` (the shell's ICMPv6
+    socket; the kernel routes it)."""
+
+    msg: ICMPv6Message
+    src: IPv6Address
+    dst: IPv6Address
 
 
 # -- kernel objects --------------------------------------------------------------------
@@ -446,6 +461,7 @@ def log(event: str, **fields_: object) -> Log:
 
 Effect: TypeAlias = (
     SendMessage
+    | SendIcmp
     | AddTunnel
     | RemoveTunnel
     | ChangeTunnel

@@ -25,7 +25,9 @@ from mip6d.core.bul import (
     AckReceived,
     BulEntry,
     BulEvent,
+    BulState,
     CareOfChanged,
+    HomeAgentsReplied,
     HomeRegistration,
     LeftHome,
     MnSettings,
@@ -36,6 +38,7 @@ from mip6d.core.bul import (
     timer_key,
 )
 from mip6d.core.effects import Effect, TimerKey, log
+from mip6d.wire.icmp6 import DHAADReply
 from mip6d.wire.mh import BindingAck
 
 __all__ = [
@@ -155,9 +158,12 @@ class MobileNode:
     def __init__(self, config: MobileConfig, initial_sequence: int = 0) -> None:
         self.config = config
         self._preference = dict(config.interface_preference)
+        # The DHAAD Identifiers start from the same unpredictable value as the
+        # sequence numbers (the shell's clock), not from 0 after every restart.
         self._entries: dict[IPv6Address, BulEntry] = {
-            reg.home_address.ip: BulEntry(reg, sequence=initial_sequence)
-            for reg in config.registrations
+            reg.home_address.ip: BulEntry(reg, sequence=initial_sequence,
+                                          dhaad_identifier=(initial_sequence + index) & 0xFFFF)
+            for index, reg in enumerate(config.registrations)
         }
         self._candidates: dict[IPv6Address, CareOfCandidate] = {}
         self._primary: CareOfCandidate | None = None
@@ -232,6 +238,16 @@ class MobileNode:
                 )
             entry = matches[0]
         return self._feed(entry, AckReceived(ack), now)
+
+    def handle_dhaad_reply(self, reply: DHAADReply, src: IPv6Address, now: float
+                           ) -> tuple[Effect, ...]:
+        """A DHAAD Reply from ``src`` (RFC 6275 section 11.4.1): for the entry discovering
+        with its Identifier."""
+        for entry in self._entries.values():
+            if entry.state is BulState.DISCOVERING and entry.dhaad_identifier == reply.identifier:
+                return self._feed(entry, HomeAgentsReplied(reply), now)
+        return (log("dhaad-reply-ignored", src=src, identifier=reply.identifier,
+                    reason="no discovery with this identifier in progress"),)
 
     def timer_fired(self, key: TimerKey, now: float) -> tuple[Effect, ...]:
         """Timer ``key`` (one a :class:`~mip6d.core.effects.StartTimer` armed) fired."""

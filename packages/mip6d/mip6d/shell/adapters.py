@@ -112,11 +112,8 @@ def mobile_config(config: Config) -> MobileConfig:
     ipsec = static_ipsec(config)
     protected = ipsec.home_addresses
     for index, link in enumerate(config.home_links):
-        if link.home_agent_address.is_unspecified:
-            raise AdapterError(
-                f"{link.location}: MnHomeLink {link.interface}: HomeAgentAddress is "
-                "missing; home agent discovery (DHAAD) is not supported yet"
-            )
+        # :: discovers the home agent (the configuration refuses it with IPsec).
+        discover = link.home_agent_address.is_unspecified
         registrations.append(
             HomeRegistration(
                 home_address=link.home_address,
@@ -129,12 +126,15 @@ def mobile_config(config: Config) -> MobileConfig:
                 key_management=(config.key_mng_mob_capability
                                 and link.home_address.ip not in ipsec.static_keyed),
                 protected=link.home_address.ip in protected,
+                discover_home_agent=discover,
             )
         )
     settings = MnSettings(
         first_registration_timeout=config.initial_bindack_timeout_first_reg,
         reregistration_timeout=config.initial_bindack_timeout_rereg,
         max_bindack_timeout=config.max_bindack_timeout,
+        ha_resends=config.mn_max_ha_consecutive_resends,
+        rediscover_at_home=config.mn_reset_dhaad_at_home,
     )
     preference = tuple(
         (i.name, i.mn_if_preference)

@@ -1,7 +1,11 @@
 """The home agent's part of the daemon: the binding cache's state machine
 (:class:`~mip6d.core.homeagent.HomeAgent`) fed with Binding Updates, duplicate address
 detection answers and expiries, its binding cache saved to the state file (debounced),
-and the answers to the control protocol's questions about its bindings."""
+and the answers to the control protocol's questions about its bindings; and dynamic
+home agent address discovery: the Home Agents List of each home link
+(:class:`~mip6d.core.dhaad.HomeAgentsList`) fed with the link's Router Advertisements,
+DHAAD Requests answered at the link's Home-Agents anycast address, which the part's
+ICMPv6 socket joins (:mod:`mip6d.shell.icmpsocket`)."""
 
 from __future__ import annotations
 
@@ -14,15 +18,17 @@ from typing import TYPE_CHECKING, Any
 from mip6d import control, statefile
 from mip6d.config import Config
 from mip6d.core.bcache import Binding, BindingCache
+from mip6d.core.dhaad import HomeAgentEntry, HomeAgentsList, answer_request
 from mip6d.core.effects import AddTunnel, CheckDuplicateAddress, TimerKey, TimerKind
 from mip6d.core.homeagent import HaOutcome, HomeAgent, binding_addresses
-from mip6d.core.policy import HomeAgentPolicy
+from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.metrics import label_value, sample_key
 from mip6d.shell.adapters import home_agent_policy, home_interfaces
+from mip6d.shell.icmpsocket import ReceivedIcmp
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.ndisc import DadProber, DadResult
 from mip6d.shell.part import DaemonError, Part
-from mip6d.wire import mh
+from mip6d.wire import icmp6, mh
 
 if TYPE_CHECKING:
     from mip6d.shell.loop import Daemon
@@ -42,6 +48,8 @@ class HomeAgentPart(Part):
         self.dad: DadProber | None = None  # opened at the first registration
         self._dad_results: list[DadResult] = []
         self._dirty_since: float | None = None
+        self.home_agents: dict[str, HomeAgentsList] = {}  # the Home Agents List per link
+        self._own_link_locals: set[IPv6Address] = set()
 
     @property
     def node(self) -> HomeAgent:
@@ -85,6 +93,65 @@ class HomeAgentPart(Part):
         self._node = HomeAgent(policy, self._load_state(policy.tunnel_prefix))
         daemon.apply(self.node.restore(now))
         self._mark_dirty(now)
+        self._start_discovery(policy)
+
+    # -- dynamic home agent address discovery -----------------------------------------
+
+    def _own_entry(self, link: HomeLink, config: Config) -> HomeAgentEntry:
+        return HomeAgentEntry((link.ha_address,), config.ha_preference,
+                              mobile_router=config.ha_accept_mob_rtr)
+
+    def _start_discovery(self, policy: HomeAgentPolicy) -> None:
+        """The Home Agents Lists, and the ICMPv6 socket that hears the home links'
+        Router Advertisements and answers DHAAD Requests at their anycast addresses.
+        Without it the home agent still serves the nodes that know its address."""
+        daemon = self.daemon
+        self._set_lists(policy)
+        ipr = daemon.kernel.ipr
+        for link in policy.home_links:
+            index = ipr.link_lookup(ifname=link.ifname)[0]
+            for msg in ipr.get_addr(family=socket.AF_INET6, index=index):
+                address = msg.get_attr("IFA_ADDRESS")
+                if address and IPv6Address(address).is_link_local:
+                    self._own_link_locals.add(IPv6Address(address))
+        try:
+            icmp = daemon.open_icmp((icmp6.ICMPv6Type.ROUTER_ADVERTISEMENT,
+                                     icmp6.ICMPv6Type.DHAAD_REQUEST))
+        except OSError as error:
+            daemon.log("error", "dhaad-unavailable", error=str(error))
+            return
+        for hal in self.home_agents.values():
+            try:
+                icmp.join_anycast(hal.anycast, hal.ifname)
+            except OSError as error:
+                daemon.log("error", "dhaad-unavailable", ifname=hal.ifname,
+                           anycast=str(hal.anycast), error=str(error))
+                continue
+            daemon.log("info", "dhaad-listening", ifname=hal.ifname, anycast=str(hal.anycast),
+                       preference=hal.own.preference)
+
+    def _set_lists(self, policy: HomeAgentPolicy) -> None:
+        """One list per home link, the home agent's own entry from ``policy`` and the
+        configuration; what was heard on a link that stays is kept."""
+        config = self.daemon.config
+        self.home_agents = {
+            link.ifname: HomeAgentsList(
+                link.ifname, link.prefix, self._own_entry(link, config),
+                self.home_agents[link.ifname].others if link.ifname in self.home_agents
+                else ())
+            for link in policy.home_links}
+
+    def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
+        msg = received.msg
+        if isinstance(msg, icmp6.RouterAdvertisement):
+            hal = self.home_agents.get(received.ifname)
+            if hal is None or received.src in self._own_link_locals:
+                return  # not a home link, or our own radvd: the own entry stands
+            self.home_agents[received.ifname], effects = hal.heard(received.src, msg, now)
+            self.daemon.apply(effects)
+        elif isinstance(msg, icmp6.DHAADRequest):
+            self.daemon.apply(answer_request(self.home_agents.values(), msg, received.src,
+                                             received.dst, now))
 
     # -- state file -------------------------------------------------------------------
 
@@ -217,6 +284,7 @@ class HomeAgentPart(Part):
         def change() -> None:
             self.daemon.apply(self.node.apply_policy(policy))
             self._mark_dirty(self.daemon.clock())
+            self._set_lists(policy)  # a new link's anycast address waits for a restart
 
         return change
 
@@ -226,10 +294,13 @@ class HomeAgentPart(Part):
         if self._node is None:
             return {}
         bindings = self.node.cache.sorted()
+        now = self.daemon.clock()
         return {
             "bindings": len(bindings),
             "mobile_router_bindings": sum(1 for b in bindings if b.mobile_router),
             "tunnels": len(self.node.cache.tunnels()),
+            "home_agents": {name: [str(a) for a in hal.ranked(now)]
+                            for name, hal in sorted(self.home_agents.items())},
         }
 
     def bindings(self) -> list[dict[str, Any]]:

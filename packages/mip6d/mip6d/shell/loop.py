@@ -29,7 +29,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import IPv6Address
 from typing import Any
 
@@ -43,6 +43,7 @@ from mip6d.core.effects import (
     Effect,
     Log,
     MigrateKeying,
+    SendIcmp,
     SendMessage,
     StartTimer,
     TimerKey,
@@ -54,12 +55,13 @@ from mip6d.logs import LOGGER, emit, log_event, set_debug_level
 from mip6d.metrics import label_value, sample_key, serve_metrics
 from mip6d.shell.adapters import AdapterError
 from mip6d.shell.homeagent import HomeAgentPart
+from mip6d.shell.icmpsocket import IcmpSocket
 from mip6d.shell.kernel import KERNEL_EFFECTS, Kernel, KernelError
 from mip6d.shell.mhsocket import MalformedPacket, MhSocket, Received
 from mip6d.shell.mobile import MobilePart
 from mip6d.shell.ndisc import DadProber
 from mip6d.shell.part import DaemonError, Part
-from mip6d.wire import mh
+from mip6d.wire import icmp6, mh
 
 __all__ = ["EFFECT_HANDLERS", "PARTS", "Daemon", "DaemonError"]
 
@@ -105,6 +107,7 @@ class Daemon:
         mh_socket: MhSocket | None = None,
         clock: Callable[[], float] = time.time,
         dad_prober: Callable[[], DadProber] = DadProber,
+        icmp_socket: Callable[[Iterable[int]], IcmpSocket] = IcmpSocket,
     ) -> None:
         self.config_path = config_path
         self.config = config
@@ -113,6 +116,8 @@ class Daemon:
         self.kernel = kernel or Kernel(log=self.log)
         self.mh = mh_socket
         self.dad_prober = dad_prober  # opened by the home agent at its first registration
+        self.icmp_socket = icmp_socket
+        self.icmp: IcmpSocket | None = None  # opened by a part that needs it (open_icmp)
         self.part = Part(self)  # the role's, from start()
         self.binding_errors = BindingErrors()
         self.keying = Keying.of(config)
@@ -237,6 +242,48 @@ class Daemon:
             fields["status"] = int(effect.msg.status)
         fields["sequence"] = getattr(effect.msg, "sequence", None)
         self.log("info", "sent", **fields)
+
+    def open_icmp(self, types: Iterable[int]) -> IcmpSocket:
+        """The role's ICMPv6 socket for ``types``, read by the part's ``receive_icmp``."""
+        self.icmp = self.icmp_socket(types)
+        self.register(self.icmp.fileno(), self._on_icmp)
+        return self.icmp
+
+    def _on_icmp(self) -> None:
+        assert self.icmp is not None
+        try:
+            received = self.icmp.read()
+        except OSError as error:
+            self.count("receive_failures")
+            self.log("warning", "receive-failed", error=str(error))
+            return
+        for item in received:
+            kind = type(item.msg).__name__
+            if not isinstance(item.msg, icmp6.RouterAdvertisement):  # those are many
+                self.count("icmp_messages_received", label_value(item.msg.icmp_type.name))
+                self.log("info", "received", message=kind, src=str(item.src),
+                         dst=str(item.dst), identifier=getattr(item.msg, "identifier", None))
+            try:
+                self.part.receive_icmp(item, self.clock())
+            except Exception as error:  # a daemon never dies on one packet
+                self.count("handler_failures", "icmp")
+                self.log("error", "handler-failed", error=repr(error), message=kind)
+
+    def _send_icmp(self, effect: SendIcmp) -> None:
+        kind = type(effect.msg).__name__
+        if self.icmp is None:
+            self.log("error", "send-failed", message=kind, dst=str(effect.dst),
+                     error="no ICMPv6 socket")
+            return
+        try:
+            self.icmp.send(effect)
+        except OSError as error:
+            self.count("message_send_failures", label_value(effect.msg.icmp_type.name))
+            self.log("error", "send-failed", message=kind, dst=str(effect.dst), error=str(error))
+            return
+        self.count("icmp_messages_sent", label_value(effect.msg.icmp_type.name))
+        self.log("info", "sent", message=kind, src=str(effect.src), dst=str(effect.dst),
+                 identifier=getattr(effect.msg, "identifier", None))
 
     def sync_ipsec(self, strict: bool = False) -> None:
         """Make the kernel's IPsec what the configuration and the bindings call for
@@ -487,6 +534,7 @@ EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = 
     StartTimer: Daemon._start_timer,
     CancelTimer: lambda daemon, effect, now: daemon.timers.pop(effect.key, None),
     SendMessage: lambda daemon, effect, now: daemon._send(effect),
+    SendIcmp: lambda daemon, effect, now: daemon._send_icmp(effect),
     CheckDuplicateAddress:
         lambda daemon, effect, now: daemon.part.check_duplicate_address(effect),
     MigrateKeying: lambda daemon, effect, now: daemon._migrate_keying(effect),

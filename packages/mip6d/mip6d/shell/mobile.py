@@ -1,7 +1,9 @@
 """The mobile node's (or mobile router's) part of the daemon: the Binding Update List
 (:class:`~mip6d.core.mobile.MobileNode`) fed with movement, from the addresses netlink
 reports and the Router Advertisements of the links, with Binding Acknowledgements and
-its timers; it deregisters when the daemon stops."""
+its timers; it deregisters when the daemon stops. A registration without a home agent
+address discovers one: its DHAAD Requests and Replies go through the ICMPv6 socket
+(:mod:`mip6d.shell.icmpsocket`), the decisions are the core's (:mod:`mip6d.core.bul`)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ from mip6d.core.effects import AddAddress, AddTunnel, AddXfrmState, TimerKey, Xf
 from mip6d.core.mobile import MobileNode, MovementEvent
 from mip6d.metrics import label_value, sample_key
 from mip6d.shell.adapters import LinkRouters, mobile_config, movement_events, movement_interfaces
+from mip6d.shell.icmpsocket import ReceivedIcmp
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.ndisc import RaListener
 from mip6d.shell.netlink_events import AddressChange, NetlinkMonitor
 from mip6d.shell.part import Part
-from mip6d.wire import mh
+from mip6d.wire import icmp6, mh
 
 if TYPE_CHECKING:
     from mip6d.shell.loop import Daemon
@@ -74,6 +77,7 @@ class MobilePart(Part):
                 AddAddress(IPv6Interface(registration.home_address.ip), "lo",
                            home_address=True, nodad=True),
             ))
+        self.open_discovery()
         self.monitor = NetlinkMonitor()
         daemon.register(self.monitor.fileno(), self._on_netlink)
         self.ra = RaListener(self.monitor.names.get)
@@ -168,6 +172,17 @@ class MobilePart(Part):
                     if primary is not None and primary.address == care_of else None,
                 })
         return True
+
+    def open_discovery(self) -> None:
+        """The ICMPv6 socket for DHAAD Replies, when a registration discovers its home
+        agent (``HomeAgentAddress ::``)."""
+        if any(r.discover_home_agent for r in self.mobile.registrations):
+            self.daemon.open_icmp((icmp6.ICMPv6Type.DHAAD_REPLY,))
+
+    def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
+        if isinstance(received.msg, icmp6.DHAADReply):
+            self.daemon.apply(self.node.handle_dhaad_reply(received.msg, received.src, now),
+                              now=now)
 
     def _registered_care_ofs(self) -> dict[IPv6Address, IPv6Address | None]:
         return {e.home_address: e.registered_coa for e in self.node.entries}

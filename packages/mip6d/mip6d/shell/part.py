@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mip6d.config import Config
 from mip6d.core.effects import AddTunnel, CheckDuplicateAddress, TimerKey
+from mip6d.shell.icmpsocket import ReceivedIcmp
 from mip6d.shell.mhsocket import Received
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ class Part:
     def receive(self, received: Received, now: float) -> bool:
         """Handle a Mobility Header message; ``False``: not one for this role."""
         return False
+
+    def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
+        """Handle a message of the ICMPv6 socket the part opened (``open_icmp``)."""
 
     def timer_fired(self, key: TimerKey, now: float) -> None:
         """A timer of the core's ran out."""
