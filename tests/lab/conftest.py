@@ -12,6 +12,7 @@ from testkit import strongswan_lab
 
 # The test modules that run charon (their builds are unpacked before the lab boots).
 STRONGSWAN_TESTS = ("test_strongswan_mip6.py", "test_mip6d_ike.py", "test_haiku_crl.py",
+                    "test_haiku_node_key.py",
                     "test_mip6d_mixed_keying.py")
 
 

@@ -91,7 +91,7 @@ def start_service(net: Topology, ha: Host, tmp: Path) -> tuple[Browser, Path]:
     return user, tmp / "secrets"
 
 
-def create_node(user: Browser) -> tuple[dict[str, Any], str]:
+def create_node(user: Browser, **fields: str) -> tuple[dict[str, Any], str]:
     done = user.post_form("/accounts/register/", {
         "username": "alice", "email": "alice@example.org",
         "password1": PASSWORD, "password2": PASSWORD})
@@ -100,7 +100,7 @@ def create_node(user: Browser) -> tuple[dict[str, Any], str]:
     assert login.status_code == 302, login.text
     page = user.post_form("/nodes/new/", {"name": "laptop", "kind": "host",
                                           "prefix_count": "0", "keying": "certificate",
-                                          "interface": "eth0"})
+                                          "interface": "eth0", **fields})
     assert page.status_code == 200, page.text
     found = re.search(r'<p class="token" id="token">([^<]+)</p>', page.text)
     assert found, page.text
