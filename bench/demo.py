@@ -1,15 +1,15 @@
 """The 2007 demonstration from Homeguy's images (`tests/e2e/test_demo.py`): how long each
 per-user image takes from its kernel's start to its first registration with the home
-agent (the node's journal, monotonic clock).
+agent (the node's journal, monotonic clock), and each mobile router's handovers to the
+"insecure" network and back to "wired" (care-of address usable to acknowledgement, from
+the router's journal) with the echo requests its host lost meanwhile (one every 0.2 s).
 
 Runs the demonstration once and prints the figures it measured as one JSON document.
 All guests are QEMU TCG guests on this machine's two cores, booted together, so the times
 are slower than on hardware; compare them with each other and across runs.
 
-Not measured yet: the routers' handovers between the access networks (time and pings
-lost; the test that moves them is on branch wip/demo-move-3), and static against IKEv2
-keying (router 1 is keyed statically until its IKEv2-protected payload survives a
-handover, issue #14).
+Not measured yet: static against IKEv2 keying (router 1 is keyed statically until its
+IKEv2-protected payload survives a handover, issue #14).
 
     .venv/bin/python bench/demo.py
 """
