@@ -204,8 +204,8 @@ def shard(nodeids: list[str], guests: int,
     """The tests in at most `guests` groups, whole modules to a group (module fixtures
     stay in one guest), the longest modules first to the least loaded group; each group
     in collection order. A module's length is its `seconds` from the last session
-    (:func:`module_seconds`); a test it has no figure for counts as
-    :data:`UNMEASURED_TEST` seconds."""
+    (:func:`module_seconds`); a module without a figure counts :data:`UNMEASURED_TEST`
+    seconds a test."""
     seconds = seconds or {}
     modules: dict[str, list[str]] = {}
     for nodeid in nodeids:
@@ -214,14 +214,15 @@ def shard(nodeids: list[str], guests: int,
     def length(module: str) -> float:
         return seconds.get(module, UNMEASURED_TEST * len(modules[module]))
 
-    groups: list[tuple[list[str], list[float]]] = [
-        ([], [0.0]) for _ in range(max(1, min(guests, len(modules))))]
+    count = max(1, min(guests, len(modules)))
+    groups: list[list[str]] = [[] for _ in range(count)]
+    loads = [0.0] * count
     for module in sorted(modules, key=length, reverse=True):
-        tests, load = min(groups, key=lambda group: group[1][0])
-        tests.extend(modules[module])
-        load[0] += length(module)
+        least = loads.index(min(loads))
+        groups[least].extend(modules[module])
+        loads[least] += length(module)
     order = {nodeid: index for index, nodeid in enumerate(nodeids)}
-    return [sorted(tests, key=order.__getitem__) for tests, _ in groups if tests]
+    return [sorted(group, key=order.__getitem__) for group in groups if group]
 
 
 def module_seconds(reports: Mapping[str, list[dict[str, Any]]]) -> dict[str, float]:
