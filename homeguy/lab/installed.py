@@ -11,12 +11,16 @@ download). In the guest, `argv()` runs a command with that root's /usr bound ove
 a private mount namespace: programs, Python and libraries come from the installed root
 (merged /usr: /bin, /sbin and /lib are links into it), while /etc, /proc, /run, /tmp and
 the test's files stay the host's, so configurations and logs live where the test put them.
+The system users and groups the packages' postinsts made live in the root's /etc only:
+`account()` finds their ids there, and `as_account()` runs a command with them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from homeguy import packages
@@ -94,3 +98,37 @@ def argv(*command: str, root: Path = ROOT) -> list[str]:
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND_USR,
             str(root), *command]
 
+
+@dataclass(frozen=True)
+class Account:
+    """A user of the installed root as numbers: its uid, a gid and supplementary gids."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
+def _ids(table: Path) -> dict[str, int]:
+    """name -> id of /etc/passwd or /etc/group (the third field)."""
+    rows = (line.split(":") for line in table.read_text().splitlines() if line)
+    return {row[0]: int(row[2]) for row in rows}
+
+
+def account(user: str, group: str, groups: Sequence[str] = (), root: Path = ROOT) -> Account:
+    """``user`` (a name, or "root"), ``group`` and ``groups`` as the installed root's
+    account files number them (what systemd's User=, Group= and SupplementaryGroups= would
+    resolve on a machine with the packages)."""
+    users, gids = _ids(root / "etc/passwd"), _ids(root / "etc/group")
+    missing = [name for name in (group, *groups) if name not in gids]
+    if user not in users or missing:
+        raise LookupError(f"{root}/etc: no user {user!r} or groups {missing} (not made by "
+                          "the packages' postinsts?)")
+    return Account(users[user], gids[group], tuple(gids[name] for name in groups))
+
+
+def as_account(who: Account, *command: str) -> list[str]:
+    """``command`` run with ``who``'s uid and gids (setpriv; a uid 0 keeps root's
+    capabilities, another has none), to put inside `argv`."""
+    groups = (f"--groups={','.join(map(str, who.groups))}" if who.groups
+              else "--clear-groups")
+    return ["setpriv", f"--reuid={who.uid}", f"--regid={who.gid}", groups, "--", *command]

@@ -15,7 +15,6 @@ autopkgtest runs in a copy of it.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +35,9 @@ NEXT = "+next1"
 ENROLLED = ("/etc/mip6d/mip6d.conf", "/etc/swanctl/conf.d/haiku-mip6.conf",
             *(f"/etc/swanctl/{name}" for name in (render.SWANCTL_CERT, render.SWANCTL_KEY,
                                                    render.SWANCTL_CA)))
+# What a purge leaves on purpose: HAiku's system user and groups stay, as Debian keeps
+# system accounts (files owned by them may be left); adduser keeps backups of the files.
+ACCOUNTS = frozenset({"etc/passwd-", "etc/group-", "etc/shadow-", "etc/gshadow-"})
 # Files the postinst creates from a template: the next version changes the template.
 TEMPLATES = {"mip6d": ("/usr/share/mip6d/mip6d.conf",)}
 # Role package -> mip6-kernel-config's name of the role.
@@ -90,6 +92,26 @@ def test_no_conffile_is_rewritten_by_enrollment(built: list[testbed.Deb]) -> Non
     assert conffiles.isdisjoint(ENROLLED)
 
 
+def assert_service_account(chroot: apt.Chroot) -> None:
+    """HAiku's own user and what its postinst gives it (names as the chroot resolves them):
+    the control socket's group, the vici socket's group, the settings' file to read, the
+    state directory, nodes.d/ to write (mip6d reads it through its group), and swanctl's
+    directories as dpkg-statoverride entries (applied when strongSwan's swanctl package
+    unpacks them, whatever the order)."""
+    def inside(*argv: str) -> str:
+        return run(["chroot", chroot.root, *argv]).stdout.strip()
+
+    assert sorted(inside("id", "-nG", "haiku").split()) == ["haiku", "mip6d", "swanctl"]
+    assert inside("getent", "passwd", "haiku").endswith(":/var/lib/haiku:/usr/sbin/nologin")
+    assert inside("stat", "-c", "%U:%G %a", "/etc/default/haiku", "/var/lib/haiku",
+                  "/etc/mip6d/nodes.d").splitlines() == [
+        "root:haiku 640", "haiku:haiku 700", "haiku:mip6d 2750"]
+    assert sorted(inside("dpkg-statoverride", "--list").splitlines()) == [
+        "haiku mip6d 2750 /etc/mip6d/nodes.d", "root haiku 1770 /etc/swanctl/private",
+        *(f"root haiku 1775 /etc/swanctl/{name}"
+          for name in ("conf.d", "x509", "x509ca", "x509crl"))]
+
+
 def installed(chroot: apt.Chroot, package: str) -> str:
     return run(["chroot", chroot.root, "dpkg-query", "-W", "-f=${Version}", package],
                check=False).stdout
@@ -135,6 +157,11 @@ def test_install_upgrade_remove_purge_leave_nothing(base: apt.Chroot, built: lis
         assert conf.read_text() == (root / "usr/share/mip6d/mip6d.conf").read_text()
         conf.write_text("NodeConfig MN;\n")
         conf.chmod(0o600)
+    if package == "haiku":
+        assert_service_account(base)
+        # As an older version (run as root) left it: world-readable.
+        (root / "etc/default/haiku").chmod(0o644)
+        os.chown(root / "etc/default/haiku", 0, 0)
     with testbed.use_source(base, "next"):
         apt_get("install", package)
     assert installed(base, package) == version + NEXT
@@ -142,9 +169,8 @@ def test_install_upgrade_remove_purge_leave_nothing(base: apt.Chroot, built: lis
         assert (root / "etc/mip6d/mip6d.conf").read_text() == "NodeConfig MN;\n"
         assert not list((root / "etc/mip6d").glob("mip6d.conf.*"))
     if package == "haiku":
-        mode = os.stat(root / "etc/default/haiku").st_mode
-        assert stat.S_IMODE(mode) == 0o600 and "# changed by the next version" in (
-            root / "etc/default/haiku").read_text()
+        assert_service_account(base)
+        assert "# changed by the next version" in (root / "etc/default/haiku").read_text()
 
     apt_get("remove", package)
     if package in ROLES:
@@ -156,7 +182,11 @@ def test_install_upgrade_remove_purge_leave_nothing(base: apt.Chroot, built: lis
     ours = {deb.name for deb in built}
     assert [line for line in left if line.split(" ")[0] in ours] == []
     after = testbed.files(root)
-    assert (sorted(after - before), sorted(before - after)) == ([], [])
+    assert (sorted(after - before - ACCOUNTS), sorted(before - after)) == ([], [])
+    if package == "haiku":
+        # The postinst's dpkg-statoverrides went with it (--list fails when there is none).
+        overrides = run(["chroot", root, "dpkg-statoverride", "--list"], check=False)
+        assert (overrides.returncode, overrides.stdout) == (1, ""), overrides.stdout
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ agent: the node cannot register.
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import time
@@ -31,6 +32,7 @@ from test_haiku_mip6d import (
     PASSWORD,
     Browser,
     bindings,
+    service_account,
     service_environment,
     unit_command,
     unit_lines,
@@ -75,11 +77,22 @@ def start_mn(net: Topology, mn: Host, name: str, hoa: IPv6Address, reqid: int) -
         mn_config(net.workdir, hoa=hoa), {"Mh": reqid}, hoa))
 
 
+# swanctl's directories the service writes, as strongSwan's swanctl package and the haiku
+# package's dpkg-statoverrides make them: root's, group haiku, sticky.
+SWANCTL_DIRS = {"conf.d": 0o1775, "x509": 0o1775, "x509ca": 0o1775, "x509crl": 0o1775,
+                "private": 0o1770}
+
+
 def start_service(net: Topology, ha: Host, tmp: Path) -> tuple[Browser, Path]:
-    env = service_environment(tmp, tmp / "no-mip6d.sock", net.workdir / "nodes.d")
+    """The service as its unit runs it (its user haiku, test_haiku_mip6d.unit_command)."""
+    env = service_environment(tmp, tmp / "run" / "no-mip6d.sock")
     # The home agent's swanctl directory; its charon starts once the node exists and
     # loads the files then (no reload command).
     (tmp / "swanctl").mkdir()
+    for name, mode in SWANCTL_DIRS.items():
+        (tmp / "swanctl" / name).mkdir()
+        os.chown(tmp / "swanctl" / name, 0, service_account().gid)
+        (tmp / "swanctl" / name).chmod(mode)
     env += [f"HAIKU_BASE_URL={BASE}", f"HAIKU_CRL_LIFETIME={CRL_LIFETIME}",
             f"HAIKU_SWANCTL_DIR={tmp / 'swanctl'}", "HAIKU_SWANCTL_RELOAD="]
     for line in unit_lines("ExecStartPre"):

@@ -42,12 +42,23 @@ from mip6d.ctl import request as control_request
 
 from homeguy.lab import installed
 from homeguy.lab.topology import Host, Topology
-from testkit.mip6d_topology import F1, F2, HA_ADDRESS, HOME, MIP6D, TRANSIT, Daemon, start_mip6d
+from testkit.mip6d_topology import (
+    F1,
+    F2,
+    HA_ADDRESS,
+    HOME,
+    MIP6D,
+    TRANSIT,
+    Daemon,
+    spawn_mip6d,
+)
 
 pytestmark = pytest.mark.lab
 
-# The unit as the haiku package installs it (its programs run from the installed root).
+# The units as the packages install them (their programs run from the installed root).
 UNIT = installed.ROOT / "usr/lib/systemd/system/haiku.service"
+MIP6D_UNIT = installed.ROOT / "usr/lib/systemd/system/mip6d.service"
+NOBODY = installed.Account(65534, 65534)
 PORT = 8080
 BASE = f"http://[{HA_ADDRESS}]:{PORT}"
 PASSWORD = "correct horse battery staple"
@@ -65,7 +76,7 @@ UseMnHaIPsec enabled;
 KeyMngMobCapability disabled;
 ControlSocket "{socket}";
 StateFile "{workdir}/ha-state.json";
-include "nodes.d/*.conf";
+include "{nodes}/*.conf";
 """
 
 
@@ -136,9 +147,68 @@ def wait_http(browser: Browser, path: str, process: subprocess.Popen[bytes],
 # -- the service, as its systemd unit runs it ----------------------------------------------
 
 
-def unit_lines(key: str) -> list[str]:
-    return [line.split("=", 1)[1] for line in UNIT.read_text().splitlines()
+def unit_lines(key: str, unit: Path = UNIT) -> list[str]:
+    return [line.split("=", 1)[1] for line in unit.read_text().splitlines()
             if line.startswith(f"{key}=")]
+
+
+def service_account() -> installed.Account:
+    """The unit's User=, Group= and SupplementaryGroups=, numbered as the installed root
+    (its postinsts) made them: what every command line of the unit runs as."""
+    [user], [group] = unit_lines("User"), unit_lines("Group")
+    return installed.account(user, group, " ".join(unit_lines("SupplementaryGroups")).split())
+
+
+def mip6d_as_its_unit() -> list[str]:
+    """setpriv as mip6d.service runs the daemon: uid 0 with the unit's Group= and only the
+    capabilities of its CapabilityBoundingSet= (no CAP_DAC_OVERRIDE: it reads what HAiku
+    writes through its group, as on a machine with the packages)."""
+    [group] = unit_lines("Group", MIP6D_UNIT)
+    [caps] = unit_lines("CapabilityBoundingSet", MIP6D_UNIT)
+    kept = ",".join(f"+{cap.lower().removeprefix('cap_')}" for cap in caps.split())
+    return ["setpriv", f"--regid={installed.account('root', group).gid}", "--clear-groups",
+            f"--bounding-set=-all,{kept}", "--"]
+
+
+def owned_like_the_postinsts(tmp: Path) -> dict[str, Path]:
+    """The directories the service and mip6d share, made in ``tmp`` as the packages make
+    them on a machine: the control socket's directory (mip6d's RuntimeDirectory=, root and
+    its Group=, 0750), nodes.d/ (haiku:mip6d 2750, haiku's postinst), the service's state
+    and secrets (haiku's, 0700)."""
+    service, mip6d = service_account(), installed.account("root", "mip6d")
+    tmp.chmod(0o755)
+    made = {}
+    for name, uid, gid, mode in (("run", 0, mip6d.gid, 0o750),
+                                 ("nodes.d", service.uid, mip6d.gid, 0o2750),
+                                 ("state", service.uid, service.gid, 0o700),
+                                 ("secrets", service.uid, service.gid, 0o700)):
+        made[name] = tmp / name
+        made[name].mkdir()
+        os.chown(made[name], uid, gid)
+        made[name].chmod(mode)
+    return made
+
+
+def service_processes() -> dict[int, dict[str, str]]:
+    """/proc/PID/status of every gunicorn process (arbiter and workers) serving HAiku."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            if entry.name.isdigit() and b"haiku.wsgi:application" in command:
+                found[int(entry.name)] = dict(
+                    line.split(":\t", 1) for line in (entry / "status").read_text().splitlines())
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def control_as(host: Host, who: installed.Account, socket: Path
+               ) -> subprocess.CompletedProcess[str]:
+    """mip6ctl (the installed one) run as ``who`` against the home agent's socket."""
+    return subprocess.run(host.argv(*installed.argv(*installed.as_account(
+        who, "mip6ctl", "--socket", str(socket), "bindings"))),
+        capture_output=True, text=True, timeout=60, check=False)
 
 
 # Under TCG a worker takes longer than the unit's 30 s to import Django, and the arbiter
@@ -147,31 +217,35 @@ TCG_OPTIONS = {"--workers": "1", "--timeout": "300"}
 
 
 def unit_command(line: str, env: list[str]) -> list[str]:
-    """A command line of the unit, run from the installed package under ``env`` (see
-    :func:`service_environment`), on the home agent's address instead of the loopback and
-    with :data:`TCG_OPTIONS` (the only changes)."""
+    """A command line of the unit, run from the installed package as the unit's user and
+    groups (:func:`service_account`) under ``env`` (see :func:`service_environment`), on
+    the home agent's address instead of the loopback and with :data:`TCG_OPTIONS` (the
+    only changes)."""
     argv = [arg.replace("127.0.0.1:8080", f"[{HA_ADDRESS}]:{PORT}")
             for arg in shlex.split(line)]
     for option, value in TCG_OPTIONS.items():
         if option in argv:
             argv[argv.index(option) + 1] = value
-    return installed.argv(*env, *argv)
+    return installed.argv(*installed.as_account(service_account(), *env, *argv))
 
 
-def service_environment(tmp: Path, control_socket: Path, nodes_dir: Path) -> list[str]:
+def service_environment(tmp: Path, control_socket: Path) -> list[str]:
     """``env`` and the unit's environment with the test's settings: SQLite and the secret
-    key (from a file) in ``tmp``, the home agent's nodes directory and control socket."""
-    secrets_dir = tmp / "secrets"
-    secrets_dir.mkdir(mode=0o700)
+    key (from a file) in ``tmp``, the home agent's nodes directory and control socket
+    (directories as :func:`owned_like_the_postinsts` makes them)."""
+    made = owned_like_the_postinsts(tmp)
+    secrets_dir = made["secrets"]
     secret = secrets_dir / "secret_key"
     secret.write_text(secrets.token_urlsafe(50) + "\n")
     secret.chmod(0o600)
+    service = service_account()
+    os.chown(secret, service.uid, service.gid)
     settings = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8",
         **dict(line.split("=", 1) for line in unit_lines("Environment")),
-        "HAIKU_STATE_DIR": str(tmp / "state"),  # SQLite in there
+        "HAIKU_STATE_DIR": str(made["state"]),  # SQLite in there
         "HAIKU_SECRETS_DIR": str(secrets_dir),
-        "HAIKU_NODES_DIR": str(nodes_dir),
+        "HAIKU_NODES_DIR": str(made["nodes.d"]),
         "HAIKU_CONTROL_SOCKET": str(control_socket),
         # A reload answers once the nodes' SAs are in the kernel: seconds under TCG.
         "HAIKU_CONTROL_TIMEOUT": "60",
@@ -258,25 +332,46 @@ def test_nodes_from_haiku_register_and_deletion_removes_only_that_binding(
     coa = {"a": mn_a.wait_address("eth0", within=F1), "b": mn_b.wait_address("eth0", within=F2)}
 
     # The real home agent: nobody may register until HAiku writes a file into nodes.d/.
+    # Both run as their units run them (mip6d: root without CAP_DAC_OVERRIDE, group mip6d;
+    # HAiku: its own user, groups mip6d and swanctl), in directories owned as the
+    # packages make them (guest-local: the lab's shared folder keeps no owners).
     tmp = Path(tempfile.mkdtemp(prefix="haiku-lab-"))
-    socket = tmp / "ha.sock"
-    nodes_dir = net.workdir / "nodes.d"
-    nodes_dir.mkdir(exist_ok=True)
-    env = service_environment(tmp, socket, nodes_dir)
+    socket = tmp / "run" / "control.sock"
+    env = service_environment(tmp, socket)
+    nodes_dir = tmp / "nodes.d"
     migrate, *start_pre = unit_lines("ExecStartPre")
     assert "migrate" in migrate, migrate
     migrating = ha.spawn(*unit_command(migrate, env), log=net.workdir / "haiku-migrate.log")
     # mip6d starts while the database is migrated (each takes a minute under TCG); the
     # unit's next ExecStartPre (haiku_sync, which reloads mip6d) needs both.
-    ha_daemon = start_mip6d(net, ha, "ha", HA_CONF.format(socket=socket, workdir=net.workdir))
+    ha_daemon = spawn_mip6d(net, ha, "ha", HA_CONF.format(
+        socket=socket, workdir=net.workdir, nodes=nodes_dir), wrap=mip6d_as_its_unit())
+    # (it listens just after "ready"; both slow while Django migrates beside it)
+    ha_daemon.wait_event("control-listening", timeout=600, after=0)
+    # The control socket is mip6d's group's, and only its: nobody else may use it.
+    service = service_account()
+    mip6d_group = installed.account("root", "mip6d").gid
+    assert (socket.stat().st_uid, socket.stat().st_gid, socket.stat().st_mode & 0o777) == \
+        (0, mip6d_group, 0o660)
+    refused = control_as(ha, NOBODY, socket)
+    assert refused.returncode == 1 and "Permission denied" in refused.stderr, refused
+    assert control_as(ha, service, socket).returncode == 0
     assert migrating.wait(timeout=600) == 0, (net.workdir / "haiku-migrate.log").read_text()
     for line in start_pre:
         ha.run(*unit_command(line, env), timeout=600)
     service_log = net.workdir / "haiku.log"
-    service = ha.spawn(*unit_command(unit_lines("ExecStart")[0], env), log=service_log)
+    server = ha.spawn(*unit_command(unit_lines("ExecStart")[0], env), log=service_log)
     user = Browser(r)  # the user's browser, somewhere on the Internet
-    wait_http(user, "/healthz", service)
+    wait_http(user, "/healthz", server)
     timings = {"service up": time.monotonic() - started}
+    # gunicorn's arbiter and worker: the service's uid and gid, its groups, no capability.
+    running = service_processes()
+    assert len(running) == 2, running
+    for status in running.values():
+        assert status["Uid"].split() == [str(service.uid)] * 4, status
+        assert status["Gid"].split() == [str(service.gid)] * 4, status
+        assert sorted(map(int, status["Groups"].split())) == sorted(service.groups), status
+        assert int(status["CapEff"], 16) == 0, status
 
     # A user registers, logs in and creates two mobile hosts with static keys; the
     # token of each is shown once, on the page that answers the creation.
@@ -302,6 +397,10 @@ def test_nodes_from_haiku_register_and_deletion_removes_only_that_binding(
     assert hoa["a"] != hoa["b"] and all(a in HOME for a in hoa.values()), hoa
     include = {k: nodes_dir / f"haiku-{n['id']}.conf" for k, n in nodes.items()}
     assert all(path.is_file() for path in include.values()), sorted(nodes_dir.iterdir())
+    for path in include.values():  # the service's, read by mip6d through its group only
+        found = path.stat()
+        assert (found.st_uid, found.st_gid, found.st_mode & 0o777) == \
+            (service.uid, mip6d_group, 0o640), path
     reloads = [r for r in ha_daemon.records() if r.get("event") == "reloaded"]
     assert len(reloads) == 3, reloads  # haiku_sync at start, then one per creation
     assert "reload failed" not in service_log.read_text()

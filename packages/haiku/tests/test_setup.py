@@ -44,7 +44,8 @@ def test_plan_writes_each_file_once_with_its_mode() -> None:
     planned = files()
     assert set(planned) == {ha.NETWORK_FILE, ha.RADVD_CONF, ha.MIP6D_CONF, ha.NGINX_SITE,
                             ha.DEFAULTS_FILE}
-    assert planned[ha.DEFAULTS_FILE].mode == 0o600  # it may hold database passwords
+    # It may hold database passwords: root writes it, the service's group reads it.
+    assert (planned[ha.DEFAULTS_FILE].mode, planned[ha.DEFAULTS_FILE].group) == (0o640, "haiku")
     network = planned[ha.NETWORK_FILE].text
     assert "Name=eth0\n" in network and "Address=2001:db8:1::1/64\n" in network
     assert "IPv6AcceptRA=no\n" in network and "Gateway=2001:db8:1::ff\n" in network
@@ -154,7 +155,7 @@ def test_command_writes_a_root_and_creates_the_operator(tmp_path: Path,
     fingerprint = cert.fingerprint(hashes.SHA256()).hex()
     defaults = tmp_path / ha.DEFAULTS_FILE.lstrip("/")
     assert f"HAIKU_TLS_FINGERPRINT={fingerprint}\n" in defaults.read_text()
-    assert stat.S_IMODE(defaults.stat().st_mode) == 0o600
+    assert stat.S_IMODE(defaults.stat().st_mode) == 0o640
     assert stat.S_IMODE((tmp_path / ha.TLS_KEY.lstrip("/")).stat().st_mode) == 0o600
     assert not site.exists()
     assert User.objects.get(username="admin").role == User.Role.OPERATOR

@@ -35,6 +35,7 @@ NGINX_DEFAULT_SITE = "/etc/nginx/sites-enabled/default"  # removed: it would tak
 TLS_DIR = "/etc/haiku/tls"
 TLS_CERT, TLS_KEY = f"{TLS_DIR}/haiku.pem", f"{TLS_DIR}/haiku.key"
 DEFAULTS_FILE = "/etc/default/haiku"
+SERVICE_GROUP = "haiku"  # the service's user and group (the package's postinst makes them)
 # What the command restarts, in this order: the link first, the service last.
 SERVICES = ("systemd-networkd", "radvd", "mip6d", "strongswan", "haiku", "nginx")
 _IFNAME = re.compile(r"[A-Za-z0-9_.-]{1,15}")
@@ -49,6 +50,7 @@ class SetupFile:
     path: str
     mode: int
     text: str
+    group: str = ""  # given this group (when it exists), else root's
 
 
 @dataclass(frozen=True)
@@ -241,8 +243,10 @@ def plan(setup: HomeAgentSetup, defaults_text: str, tls_fingerprint: str
         SetupFile(RADVD_CONF, 0o644, _radvd_conf(setup)),
         SetupFile(MIP6D_CONF, 0o644, _mip6d_conf(setup)),
         SetupFile(NGINX_SITE, 0o644, _nginx_site(setup)),
-        SetupFile(DEFAULTS_FILE, 0o600,
-                  merge_env(defaults_text, service_settings(setup, tls_fingerprint))),
+        # It may hold database passwords: root writes it, the service (group haiku) reads it.
+        SetupFile(DEFAULTS_FILE, 0o640,
+                  merge_env(defaults_text, service_settings(setup, tls_fingerprint)),
+                  group=SERVICE_GROUP),
     ]
 
 

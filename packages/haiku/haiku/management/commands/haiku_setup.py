@@ -5,12 +5,15 @@ haiku/core/setup.py for what each file holds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -85,6 +88,8 @@ class Command(BaseCommand):
             target = root / item.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, item.text, item.mode)
+            if item.group:
+                _give_group(target, item.group)
             self.stdout.write(f"wrote {item.path}")
         if remove(root / ha.NGINX_DEFAULT_SITE.lstrip("/")):
             self.stdout.write(f"removed {ha.NGINX_DEFAULT_SITE} (it would take port 80)")
@@ -95,6 +100,7 @@ class Command(BaseCommand):
         if options["operator"]:
             call_command("migrate", verbosity=0)
             call_command("haiku_operator", options["operator"], stdout=self.stdout)
+        _hand_state_to_service()
         if not options["no_start"]:
             self._restart()
         self.stdout.write(f"HAiku: {setup.url.rstrip('/')}/ (TLS certificate SHA-256 "
@@ -106,6 +112,29 @@ class Command(BaseCommand):
             _systemctl("enable", f"{service}.service")
             _systemctl("restart", f"{service}.service")
             self.stdout.write(f"started {service}")
+
+
+def _give_group(path: Path, group: str) -> None:
+    """``path`` to ``group`` (the service's); left root's where there is no such group (the
+    haiku package not installed)."""
+    with contextlib.suppress(LookupError):
+        shutil.chown(path, group=group)
+
+
+def _hand_state_to_service() -> None:
+    """This command runs as root (haiku-manage keeps root for it only): what its migrate
+    and haiku_operator made in the state and secrets directories (the database and its
+    journal, the secret key, the CA) goes to the owner of the state directory, the
+    service's user, which must go on writing it."""
+    top = Path(settings.HAIKU.state_dir)
+    if not top.is_dir():
+        return
+    owner = top.stat()
+    for directory in {top, Path(settings.HAIKU.secrets_dir)}:
+        for path in (directory, *directory.rglob("*")) if directory.is_dir() else ():
+            found = path.lstat()
+            if (found.st_uid, found.st_gid) != (owner.st_uid, owner.st_gid):
+                os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
 
 
 def _systemctl(*argv: str) -> None:
