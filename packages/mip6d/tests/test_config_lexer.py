@@ -37,12 +37,13 @@ def test_statement_tokens_and_values() -> None:
 
 
 def test_words_with_dashes_and_digits_stay_words() -> None:
-    assert kinds("aes-cbc 3des-cbc hmac-sha256 1.2.3 -5") == [
+    assert kinds("aes-cbc 3des-cbc hmac-sha256 1.2.3 -5 5-") == [
         (TokenKind.WORD, "aes-cbc"),
         (TokenKind.WORD, "3des-cbc"),
         (TokenKind.WORD, "hmac-sha256"),
         (TokenKind.WORD, "1.2.3"),
-        (TokenKind.WORD, "-5"),
+        (TokenKind.NUMBER, -5),  # signed (a home agent's preference may be below 0)
+        (TokenKind.WORD, "5-"),
         (TokenKind.EOF, None),
     ]
 

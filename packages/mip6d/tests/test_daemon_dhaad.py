@@ -98,6 +98,17 @@ def test_the_home_agent_answers_at_the_anycast_address_with_its_list(tmp_path: P
     assert r.daemon.status()["home_agents"] == {"eth0": [str(HA)]}
 
 
+def test_a_home_agent_below_zero_serves_last(tmp_path: Path) -> None:
+    """RFC 6275 7.4: the preference is signed; a negative one ranks below a default 0."""
+    r = rig(tmp_path, HA_CONF.replace("HaPreference 5;", "HaPreference -7;"),
+            [("eth0", "2001:db8:1::1/64", "fe80::1/64")])
+    r.daemon.start()
+    r.receive_icmp(ReceivedIcmp("eth0", OTHER_LL, IPv6Address("ff02::1"),
+                                home_agent_ra(HA2, 0)))
+    r.receive_icmp(ReceivedIcmp("eth0", COA, ANYCAST, DHAADRequest(1)))
+    assert r.icmp.sent == [SendIcmp(DHAADReply(1, (HA2, HA)), HA, COA)]
+
+
 def test_a_refused_anycast_join_leaves_the_home_agent_serving(tmp_path: Path) -> None:
     r = rig(tmp_path, HA_CONF, [("eth0", "2001:db8:1::1/64")])
     r.icmp.refuse_join = OSError(errno.EPERM, "Operation not permitted")

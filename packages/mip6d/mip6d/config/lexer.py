@@ -72,7 +72,7 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_NUMBER = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"-?[0-9]+")  # signed: a home agent preference may be below 0
 _DECIMAL = re.compile(r"[0-9]+\.[0-9]+")
 _HEX = re.compile(r"0[xX][0-9A-Fa-f]+")
 

@@ -514,11 +514,12 @@ KEYWORDS: tuple[Keyword, ...] = (
         "MaxMobPfxAdvInterval 43200;",
     ),
     Keyword(
-        "HaPreference", _TOP, (Int("ha_preference", 0, 32767),), _HA,
+        "HaPreference", _TOP, (Int("ha_preference", -32768, 32767),), _HA,
         "This home agent's preference in the Home Agents List of its home links, which "
         "answers mobile nodes that look for a home agent (HomeAgentAddress ::, dynamic "
-        "home agent address discovery, RFC 6275 section 10.5): higher is preferred (0 to "
-        "32767; another home agent advertising a negative one ranks below 0). The "
+        "home agent address discovery, RFC 6275 section 10.5): higher is preferred, from "
+        "-32768 to 32767 (RFC 6275 section 7.4: a home agent below 0 serves only when "
+        "no other can). The "
         "daemon joins each home link's Mobile IPv6 Home-Agents anycast address (RFC 2526: "
         "PREFIX:fdff:ffff:ffff:fffe for a /64) and answers a DHAAD Request there with the "
         "home agents of the link, most preferred first (ties by address). It learns the "
