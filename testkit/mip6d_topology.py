@@ -24,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -235,19 +235,22 @@ class Daemon:
         self.process.send_signal(signum)
 
 
-def spawn_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
-    """Write ``config_text`` and start the installed mip6d in ``host`` (not waiting)."""
+def spawn_mip6d(net: Topology, host: Host, name: str, config_text: str,
+                wrap: Sequence[str] = ()) -> Daemon:
+    """Write ``config_text`` and start the installed mip6d in ``host`` (not waiting),
+    through ``wrap`` (a command that runs the rest, e.g. setpriv) if given."""
     config = net.workdir / f"{name}.conf"
     config.write_text(config_text)
     log = net.workdir / f"{name}.log"
-    process = host.spawn(*installed.argv(MIP6D, "--config", str(config),
+    process = host.spawn(*installed.argv(*wrap, MIP6D, "--config", str(config),
                                          "--log-format", "json"), log=log)
     return Daemon(host, name, config, log, process)
 
 
-def start_mip6d(net: Topology, host: Host, name: str, config_text: str) -> Daemon:
+def start_mip6d(net: Topology, host: Host, name: str, config_text: str,
+                wrap: Sequence[str] = ()) -> Daemon:
     """:func:`spawn_mip6d`, then wait until the daemon is ready."""
-    daemon = spawn_mip6d(net, host, name, config_text)
+    daemon = spawn_mip6d(net, host, name, config_text, wrap)
     daemon.wait_event("ready", timeout=150, after=0)
     return daemon
 

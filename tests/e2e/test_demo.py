@@ -297,20 +297,20 @@ def move(demo: Demo, router: str, link: str) -> dict[str, float]:
 
 def test_routers_move_and_the_insecure_network_sees_what_each_protects(demo: Demo) -> None:
     """Each router moves to the "insecure" network, then back to "wired"; traffic from
-    the host behind it resumes each time. A capture on the insecure network shows router
-    1's traffic (TunnelPayload) only as ESP, and router 2's (signalling only) in clear:
-    the moment of the 2007 demonstration when driftnet showed router 2's pictures."""
+    the host behind it resumes each time. A capture on the insecure network, from before
+    each router arrives, shows router 1's traffic (TunnelPayload) only as ESP, its
+    handover included, and router 2's (signalling only) in clear: the moment of the 2007
+    demonstration when driftnet showed router 2's pictures."""
     seen: dict[str, list[dict[str, Any]]] = {}
     for router in sorted(LANS):
         log_in(demo, router)
         host = demo.hosts[LANS[router]]
         source = host.wait_address("eth0", within=IPv6Network(
             demo.nodes[router]["mobile_network_prefixes"][0]))
-        there = move(demo, router, "insecure")
-        # Once the handover is over, on the access router's side of the link (a bridge
-        # shows only its own traffic). During it, router 1's first packets from its new
-        # care-of address have been seen in clear: issue #14's TunnelPayload handover.
+        # From before the router arrives, through its handover, on the access router's
+        # side of the link (a bridge shows only its own traffic).
         capture = demo.net.capture(demo.core, "insecure")
+        there = move(demo, router, "insecure")
         assert " 0% packet loss" in host.ping(CN, count=10)
         seen[router] = capture.decode(f"icmpv6.type == 128 && ipv6.src == {source}")
         seen[f"{router}-esp"] = capture.decode("esp")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from ipaddress import IPv6Address
 from typing import Any
 
 import pytest
@@ -103,11 +104,27 @@ def echoes(packets: list[dict[str, Any]]) -> int:
                                                        json.dumps(p)))
 
 
+def payload_is_esp_only(packets: list[dict[str, Any]], care_of: IPv6Address) -> None:
+    """The correspondent's 5 pings crossed the foreign link as ESP between ``care_of``
+    and the home agent: no echo in clear, no plain IPv6-in-IPv6."""
+    assert echoes(packets) == 0, "an ICMPv6 echo crossed the foreign link in clear"
+    assert esp_between(packets, HA_ADDRESS, care_of) >= 5 and esp_between(
+        packets, care_of, HA_ADDRESS) >= 5
+    # The protocol chain, not the ipv6 layer: tshark's JSON names both headers of an
+    # IPv6-in-IPv6 packet "ipv6", and json.loads keeps only the inner one. (Extension
+    # headers are "ipv6.dstopts", "ipv6.routing": other names in the chain.)
+    tunnelled = [p for p in layers(packets)
+                 if ":ipv6:ipv6:" in f":{p.get('frame', {}).get('frame.protocols', '')}:"]
+    assert tunnelled == [], "plain IPv6-in-IPv6 on the foreign link"
+
+
 def test_ike_tunnel_payload_is_esp(net: Topology) -> None:
     """Acceptance 3: with TunnelPayload, the tunnel's SAs are negotiated on demand too
     (the mobile node's first tunnelled packet raises the acquire: the home agent's
     charon, a responder, cannot start them) and the correspondent's pings to the home
-    address cross the foreign link as ESP only."""
+    address cross the foreign link as ESP only. Then the node moves (issue #14): charon
+    moves the tunnel's CHILD_SA with the IKE SA (no new IKE_SA_INIT), and the pings
+    resume, ESP only on the new link."""
     m = build(net)
     mn_ike, ha_ike, mn, ha = start_all(net, m, payload=True)
     coa = m.mn.wait_address("mn-f1", within=F1)
@@ -121,20 +138,36 @@ def test_ike_tunnel_payload_is_esp(net: Topology) -> None:
     ping_until(m.cn, HOA)
     capture = net.capture(m.r, "r-f1", "ip6")
     assert " 0% packet loss" in m.cn.ping(HOA, count=5, interval=0.2)
-    packets = capture.decode()
-    assert echoes(packets) == 0, "an ICMPv6 echo crossed the foreign link in clear"
-    assert esp_between(packets, HA_ADDRESS, coa) >= 5 and esp_between(packets, coa,
-                                                                      HA_ADDRESS) >= 5
-    # The protocol chain, not the ipv6 layer: tshark's JSON names both headers of an
-    # IPv6-in-IPv6 packet "ipv6", and json.loads keeps only the inner one. (Extension
-    # headers are "ipv6.dstopts", "ipv6.routing": other names in the chain.)
-    tunnelled = [p for p in layers(packets)
-                 if ":ipv6:ipv6:" in f":{p.get('frame', {}).get('frame.protocols', '')}:"]
-    assert tunnelled == [], "plain IPv6-in-IPv6 on the foreign link"
+    payload_is_esp_only(capture.decode(), coa)
     sas = list_sas(mn_ike)
     assert "payload" in sas and "binding" in sas, sas
     states = m.mn.run("ip", "xfrm", "state")
     assert f"src {coa} dst {HA_ADDRESS}\n\tproto esp" in states, states
-    assert ike_sa_inits(mn_ike) == 1
+
+    # (2) The handover f1 -> f2: MIGRATE on both ends, charon moves both CHILD_SAs.
+    mark, ha_mark = mn.mark(), ha.mark()
+    m.move_mn("mn-f2")
+    coa2 = m.mn.wait_address("mn-f2", within=F2)
+    mn.wait(lambda r: r.get("event") == "binding-refreshed" and r.get("care_of") == str(coa2),
+            timeout=60, what="registration from f2", after=mark)
+    ha.wait_event("keying-migrated", after=ha_mark, new_care_of=str(coa2))
+    try:
+        ping_until(m.cn, HOA, timeout=30)
+    finally:  # what the kernels hold, to read when the pings do not resume
+        for host in (m.mn, m.ha):
+            print(f"{host.name}:", host.run("ip", "xfrm", "state"),
+                  host.run("ip", "-s", "xfrm", "policy"), host.run("cat", "/proc/net/xfrm_stat"),
+                  sep="\n")
+    capture = net.capture(m.r, "r-f2", "ip6")
+    assert " 0% packet loss" in m.cn.ping(HOA, count=5, interval=0.2)
+    payload_is_esp_only(capture.decode(), coa2)
+    for host in (m.mn, m.ha):  # moved, selectors included; nothing left at the old address
+        states = host.run("ip", "xfrm", "state")
+        assert f"src {coa2} dst {HA_ADDRESS}\n\tproto esp" in states, (host.name, states)
+        assert f"src {HA_ADDRESS} dst {coa2}\n\tproto esp" in states, (host.name, states)
+        assert f"src {coa} " not in states and f"dst {coa}\n" not in states, states
+    mn_sas, ha_sas = list_sas(mn_ike), list_sas(ha_ike)
+    assert f"@ {coa2}[" in mn_sas and f"@ {coa2}[" in ha_sas, (mn_sas, ha_sas)
+    assert "payload" in ha_sas, ha_sas
+    assert ike_sa_inits(mn_ike) == 1, "a new IKE_SA_INIT after the handover"
     assert mn.stop() == 0 and ha.stop() == 0
-    assert "payload" in list_sas(ha_ike)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ipaddress import IPv6Address
 from pathlib import Path
-from typing import get_args
+from typing import Any, get_args
 
 import pytest
 from mip6d.config import load
@@ -40,10 +40,27 @@ class FakeMh:
         return 0
 
 
+class TunnelsInLine(FakeIPRoute):
+    """Records each tunnel endpoint change in the kernel adapter's command list, as
+    ``ip tunnel set NAME LOCAL REMOTE``, so a test sees it among the ``ip xfrm`` lines."""
+
+    def __init__(self, commands: list[list[str]]) -> None:
+        super().__init__()
+        self.commands = commands
+
+    def link(self, command: str, **kwargs: Any) -> None:
+        super().link(command, **kwargs)
+        if "ip6tnl_local" in kwargs:
+            name = kwargs.get("ifname") or self.name_of(kwargs["index"])
+            self.commands.append(["ip", "tunnel", "set", name, kwargs["ip6tnl_local"],
+                                  kwargs["ip6tnl_remote"]])
+
+
 def _daemon(takes: float = 0.0) -> tuple[Daemon, list[list[str]], list[float], FakeMh]:
     clock = [1000.0]
     commands: list[list[str]] = []
-    kernel = Kernel(FakeIPRoute(), runner=lambda argv, tolerate: commands.append(list(argv)) or "")
+    kernel = Kernel(TunnelsInLine(commands),
+                    runner=lambda argv, tolerate: commands.append(list(argv)) or "")
     mh_socket = FakeMh(clock, takes)
     path = str(EXAMPLES / "mobile-host.conf")
     daemon = Daemon(path, load(path), log=lambda *a, **k: None, kernel=kernel,
@@ -68,8 +85,8 @@ def test_a_timer_counts_from_when_the_message_left() -> None:
 
 def _ipsec(commands: list[list[str]]) -> list[str]:
     """The ``ip xfrm`` state and policy lines run since the last call, by their head and
-    selector."""
-    out = [" ".join(c[:10]) for c in commands if c[:2] == ["ip", "xfrm"]]
+    selector, and the tunnel's endpoint changes among them."""
+    out = [" ".join(c[:10]) for c in commands if c[:2] in (["ip", "xfrm"], ["ip", "tunnel"])]
     commands.clear()
     return out
 
@@ -97,14 +114,26 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
         assert (bu.src, bu.home_address_option) == (HOST, None)  # ESP, then the kernel's hao
         assert isinstance(bu.msg, mh.BindingUpdate)
         ack = mh.BindingAck(mh.BAStatus.ACCEPTED, bu.msg.sequence, 100)
-        daemon.apply(part.node.handle_binding_ack(ack, HA, care_of, clock[0]))
         commands.clear()
-        daemon.sync_ipsec()
-        tunnel = _ipsec(commands)  # the static part is in place: only the tunnel's
-        assert f"ip xfrm state add src {care_of} dst {HA} proto esp" in tunnel
-        assert f"ip xfrm policy update dir out src {care_of}/128 dst {HA}/128" in tunnel
-        if care_of == COA2:  # the old care-of address's protection went first
-            assert tunnel[0] == f"ip xfrm policy delete dir in src {HA}/128 dst {COA1}/128"
+        daemon.apply(part.node.handle_binding_ack(ack, HA, care_of, clock[0]))
+        lines = _ipsec(commands)
+        moved = lines.index(f"ip tunnel set {part.node.entries[0].registration.tunnel} "
+                            f"{care_of} {HA}")
+        # The care-of address's protection is in before the tunnel moves onto it; the old
+        # one goes after. The SA to the home agent keeps its SPI, which the old SA holds
+        # until its removal: the new one waits for it (and the packets meanwhile are
+        # dropped by the new policy, never sent in clear).
+        up_sa = f"ip xfrm state add src {care_of} dst {HA} proto esp"
+        for line in (f"ip xfrm state add src {HA} dst {care_of} proto esp",
+                     f"ip xfrm policy update dir out src {care_of}/128 dst {HA}/128",
+                     f"ip xfrm policy update dir in src {HA}/128 dst {care_of}/128"):
+            assert lines.index(line) < moved, lines
+        if care_of == COA1:
+            assert lines.index(up_sa) < moved, lines
+        else:
+            old_sa = lines.index(f"ip xfrm state delete src {COA1} dst {HA} proto esp")
+            assert moved < lines.index(f"ip xfrm policy delete dir out src {COA1}/128 "
+                                       f"dst {HA}/128") < old_sa < lines.index(up_sa), lines
         daemon.sync_ipsec()
         assert _ipsec(commands) == []  # nothing changed: nothing to do
     installed = daemon.kernel.installed_of(IPSEC_EFFECTS)

@@ -14,6 +14,7 @@ from mip6d.config import ConfigError, parse
 from mip6d.core.bul import AckReceived, BulEntry, CareOfChanged, HomeRegistration, MnSettings, step
 from mip6d.core.effects import (
     AddXfrmPolicy,
+    ChangeTunnel,
     MigrateKeying,
     SendMessage,
     XfrmDirection,
@@ -47,6 +48,7 @@ pytestmark = pytest.mark.unit
 HA = IPv6Address("2001:db8:1::1")
 HOA = IPv6Address("2001:db8:1::10")
 COA, COA2 = IPv6Address("2001:db8:2::10"), IPv6Address("2001:db8:3::10")
+ANY = IPv6Address("::")  # no old endpoints: the kernel leaves the SAs to charon
 S = MnSettings()
 KREG = HomeRegistration(IPv6Interface(f"{HOA}/64"), HA, key_management=True)
 
@@ -122,8 +124,9 @@ def test_home_agent_acks_k_and_migrates_only_when_both_have_it(
     ack, effects = _bu(ha, 3, COA2, flags)
     moves = [e for e in effects if isinstance(e, MigrateKeying)]
     assert moves == ([MigrateKeying(HOA, HA, COA, COA2)] if migrates else [])
-    if migrates:  # before the acknowledgement leaves
+    if migrates:  # before the tunnel moves (its old policy goes) and the ack leaves
         kinds = [type(e) for e in effects]
+        assert kinds.index(MigrateKeying) < kinds.index(ChangeTunnel)
         assert kinds.index(MigrateKeying) < kinds.index(SendMessage)
 
 
@@ -215,12 +218,16 @@ def test_migrate_requests_mobile_node_and_home_agent() -> None:
     assert mh.entries == (MigrateEntry(HOA, HA, HOA, HA, 11), MigrateEntry(HA, HOA, HA, HOA, 11))
     assert mh.kmaddress == KmAddress(COA2, HA)
     assert (tunnel.src, tunnel.dst) == (COA, HA)
-    assert tunnel.entries == (MigrateEntry(COA, HA, COA2, HA, 13),
-                              MigrateEntry(HA, COA, HA, COA2, 13))
+    # No old endpoints: the kernel leaves the tunnel's SAs, whose selectors name the
+    # care-of address, and charon moves them (selectors too) by the reqid.
+    assert tunnel.entries == (MigrateEntry(ANY, ANY, COA2, HA, 13),)
     ha = parse(dynamic("HA"), "ha.conf")
     (mh, tunnel) = migrate_requests(static_ipsec(ha), tunnel_keys(ha), ha.node_config, move)
     assert (mh.src, mh.dst, mh.direction) == (HOA, HA, PolicyDir.IN)
     assert mh.kmaddress == KmAddress(HA, COA2)
+    assert (tunnel.src, tunnel.dst, tunnel.direction) == (COA, HA, PolicyDir.IN)
+    assert tunnel.entries == (MigrateEntry(ANY, ANY, COA2, HA, 13),)
+    assert tunnel.kmaddress == KmAddress(HA, COA2)
 
 
 @pytest.mark.parametrize("binding", ["11 12", "0"])

@@ -16,9 +16,12 @@ from mip6d.core.effects import (
     XfrmDirection,
     XfrmRoProto,
     inverse,
+    is_removal,
+    reconcile,
 )
 from mip6d.core.ipsec import (
     MhPolicy,
+    around_tunnel_move,
     policy_effect,
     sa_effect,
     static_ipsec,
@@ -169,3 +172,21 @@ def test_tunnel_payload_keys_and_commands_follow_the_care_of_address() -> None:
     text = (EXAMPLES / "mobile-host.conf").read_text().replace(
         "UseMnHaIPsec enabled;", "UseMnHaIPsec disabled;")
     assert tunnel_keys(parse(text, str(EXAMPLES / "mobile-host.conf"))) == {}
+
+
+@pytest.mark.parametrize("role, example", [(NodeRole.MN, "mobile-host.conf"),
+                                           (NodeRole.HA, "home-agent.conf")])
+def test_a_moving_tunnel_is_never_unprotected(role: NodeRole, example: str) -> None:
+    old, new = IPv6Address("2001:db8:a::5"), IPv6Address("2001:db8:b::5")
+    keys = tunnel_keys(load(str(EXAMPLES / example)))[HOST]
+    changes = reconcile(tunnel_effects(keys, old, role), tunnel_effects(keys, new, role))
+    before, after = around_tunnel_move(changes)
+    assert sorted(map(repr, before + after)) == sorted(map(repr, changes))
+    # Before the move: additions only, the new policies among them; the old state stays.
+    assert not any(is_removal(e) for e in before)
+    policies = {e for e in tunnel_effects(keys, new, role) if not isinstance(e, AddEspSa)}
+    assert len(policies) == 2 and policies <= set(before)
+    # The SA towards the home agent keeps its SPI: it comes after the old one's removal.
+    old_up, up = (next(e for e in tunnel_effects(keys, coa, role)
+                       if isinstance(e, AddEspSa) and e.dst == HA) for coa in (old, new))
+    assert up not in before and after.index(inverse(old_up)) < after.index(up)

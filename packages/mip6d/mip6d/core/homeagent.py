@@ -669,9 +669,12 @@ class HomeAgent:
         if (moved and old is not None and BAFlag.K in self._ack_flags(request)
                 and BUFlag.K in old.flags):
             # RFC 4877 section 6: the IKE SA follows the care-of address, before the
-            # acknowledgement that the keying daemon's SAs protect leaves.
-            effects = (*effects, MigrateKeying(request.home_address, request.dst,
-                                               old.care_of, request.care_of))
+            # acknowledgement that the keying daemon's SAs protect leaves. And before
+            # the tunnel moves: the tunnel payload's MIGRATE names the policy of the old
+            # care-of address, which the move replaces (the kernel refuses a MIGRATE
+            # for a policy it does not hold), as the mobile node's does.
+            effects = (MigrateKeying(request.home_address, request.dst,
+                                     old.care_of, request.care_of), *effects)
         event = (
             "binding-added" if old is None else "binding-moved" if moved else "binding-refreshed"
         )

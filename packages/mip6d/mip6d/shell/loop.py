@@ -37,8 +37,10 @@ from mip6d import __version__, control
 from mip6d.config import Config, ConfigError, NodeRole, load
 from mip6d.core.effects import (
     AddEspSa,
+    AddTunnel,
     AddXfrmPolicy,
     CancelTimer,
+    ChangeTunnel,
     CheckDuplicateAddress,
     Effect,
     Log,
@@ -49,7 +51,7 @@ from mip6d.core.effects import (
     TimerKey,
     reconcile,
 )
-from mip6d.core.ipsec import Keying, migrate_requests, tunnel_effects
+from mip6d.core.ipsec import Keying, around_tunnel_move, migrate_requests, tunnel_effects
 from mip6d.core.unserved import BindingErrors
 from mip6d.logs import LOGGER, emit, log_event, set_debug_level
 from mip6d.metrics import label_value, sample_key, serve_metrics
@@ -290,13 +292,26 @@ class Daemon:
         (:meth:`Keying.desired_state`): the one reconcile of the declared state with
         what the kernel adapter installed. A failure is logged and tried again after
         the next turn; with ``strict`` (at start) it is raised."""
+        tunnels, changes = self._keying_changes()
+        failed = self._apply_keying(changes, strict)
+        for tunnel in self._newly_protected(tunnels, changes, failed):
+            # The tunnel device caches its route, and a route cached before the
+            # policy existed bypasses XFRM: setting the tunnel again drops it.
+            with contextlib.suppress(KernelError):
+                self.kernel.apply(tunnel)
+            self._log_protected(tunnel)
+
+    def _keying_changes(self) -> tuple[list[tuple[IPv6Address, AddTunnel]], tuple[Effect, ...]]:
+        """The bindings' protected tunnels, and the IPsec changes their state calls for."""
         # Without a TunnelPayload policy no binding needs any: skip asking for them.
         tunnels = self.part.protected_tunnels() if self.keying.tunnels else []
-        care_ofs = [(home, t.local if self.role is NodeRole.MN else t.remote)
-                    for home, t in tunnels]
+        care_ofs = [(home, self._care_of(t)) for home, t in tunnels]
         desired = self.keying.desired_state(self.role, care_ofs)
         owned = [e for e in self.kernel.installed_of(IPSEC_EFFECTS) if _keying_owns(e)]
-        changes = reconcile(owned, desired)
+        return tunnels, reconcile(owned, desired)
+
+    def _apply_keying(self, changes: Iterable[Effect], strict: bool = False) -> set[Effect]:
+        """Apply IPsec ``changes``; the ones that failed (logged, or raised if ``strict``)."""
         failed: set[Effect] = set()
         for effect in changes:
             try:
@@ -306,16 +321,43 @@ class Daemon:
                     raise
                 failed.add(effect)
                 self.log("error", "ipsec-failed", error=str(error))
-        for (home, tunnel), (_, care_of) in zip(tunnels, care_ofs, strict=True):
+        return failed
+
+    def _set_tunnel(self, effect: AddTunnel | ChangeTunnel) -> None:
+        """Add or move a tunnel inside the IPsec of its new endpoints
+        (:func:`~mip6d.core.ipsec.around_tunnel_move`): its payload is protected (or
+        dropped) from its first packet, never sent in clear while the policies catch up;
+        and the route the tunnel caches when it is set is one that sees the policies."""
+        if not self.keying.tunnels:  # nothing of its payload to protect
+            self.kernel.apply(effect)
+            return
+        tunnels, changes = self._keying_changes()
+        before, after = around_tunnel_move(changes)
+        failed = self._apply_keying(before)
+        self.kernel.apply(effect)
+        failed |= self._apply_keying(after)
+        for tunnel in self._newly_protected(tunnels, changes, failed):
+            self._log_protected(tunnel)
+
+    def _newly_protected(self, tunnels: Iterable[tuple[IPv6Address, AddTunnel]],
+                         changes: Iterable[Effect], failed: set[Effect]) -> list[AddTunnel]:
+        """The ``tunnels`` whose payload protection ``changes`` installed, all of it."""
+        changed, out = set(changes), []
+        for home, tunnel in tunnels:
             keys = self.keying.tunnels.get(home)
-            new = set(tunnel_effects(keys, care_of, self.role)) & set(changes) if keys else set()
+            new = (set(tunnel_effects(keys, self._care_of(tunnel), self.role)) & changed
+                   if keys else set())
             if new and not new & failed:
-                # The tunnel device caches its route, and a route cached before the
-                # policy existed bypasses XFRM: setting the tunnel again drops it.
-                with contextlib.suppress(KernelError):
-                    self.kernel.apply(tunnel)
-                self.log("info", "tunnel-ipsec-installed", tunnel=tunnel.name,
-                         local=str(tunnel.local), remote=str(tunnel.remote))
+                out.append(tunnel)
+        return out
+
+    def _care_of(self, tunnel: AddTunnel) -> IPv6Address:
+        """The care-of address end of a binding's tunnel, for this node's role."""
+        return tunnel.local if self.role is NodeRole.MN else tunnel.remote
+
+    def _log_protected(self, tunnel: AddTunnel) -> None:
+        self.log("info", "tunnel-ipsec-installed", tunnel=tunnel.name,
+                 local=str(tunnel.local), remote=str(tunnel.remote))
 
     # -- inputs -----------------------------------------------------------------------
 
@@ -540,5 +582,8 @@ EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = 
     MigrateKeying: lambda daemon, effect, now: daemon._migrate_keying(effect),
     # Only these can fail: KernelError stops the list (see Daemon.apply).
     **dict.fromkeys(KERNEL_EFFECTS, lambda daemon, effect, now: daemon.kernel.apply(effect)),
+    # A tunnel is set inside the IPsec of its endpoints (Daemon._set_tunnel).
+    AddTunnel: lambda daemon, effect, now: daemon._set_tunnel(effect),
+    ChangeTunnel: lambda daemon, effect, now: daemon._set_tunnel(effect),
 }
 """How :meth:`Daemon.apply` carries out each effect the core returns, by its type."""
