@@ -128,15 +128,13 @@ class ConfigFile:
 
 
 def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
-                  keyring: bytes, pin: bytes = b"") -> dict[str, ConfigFile]:
+                  keyring: bytes) -> dict[str, ConfigFile]:
     """The files to lay over `lb config`'s output, by path under config/.
 
     `sources` maps each path of STATIC_FILES and TEMPLATES (relative to live/) to its
-    bytes; `keyring` is the repository's public key (binary OpenPGP); `pin`, apt
-    preferences in force only while the image's packages are chosen (none today: the
-    keyring package pins nothing since 0.2.0, so the image takes the highest version, as
-    an installed node does). (Not named homeguy.pref: live-build removes its chroot-only
-    preferences after the chroot stage.)
+    bytes; `keyring` is the repository's public key (binary OpenPGP). No apt
+    preferences: the keyring package pins nothing, so the image takes the highest
+    version, as an installed node does.
     """
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True)
@@ -153,8 +151,6 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
     for source, target, mode in STATIC_FILES:
         files[target] = ConfigFile(sources[source], mode)
     files["archives/homeguy.key.chroot"] = ConfigFile(keyring, 0o644)
-    if pin:
-        files["archives/homeguy-build.pref.chroot"] = ConfigFile(pin, 0o644)
     files[f"includes.binary/{SLOT_PATH}"] = ConfigFile(
         slot_bytes(None, None, timeout=inputs.profile.enroll_timeout), 0o644)
     return files

@@ -245,8 +245,14 @@ def load_seconds(path: Path) -> dict[str, float]:
 
 def save_seconds(path: Path, reports: Mapping[str, list[dict[str, Any]]]) -> None:
     """Remember the modules' times of this session, over those of the modules it did
-    not run."""
-    seconds = {**load_seconds(path), **module_seconds(reports)}
+    not run. A session of fewer than half the modules known (one module run by hand,
+    often on a machine busy with other work) only adds the modules never measured: its
+    times are not the whole suite's, and one inflated figure would give its module a
+    guest to itself in the next session."""
+    known, measured = load_seconds(path), module_seconds(reports)
+    if 2 * len(measured) < len(known):
+        measured = {module: s for module, s in measured.items() if module not in known}
+    seconds = {**known, **measured}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, (json.dumps(seconds, indent=1, sort_keys=True) + "\n").encode())

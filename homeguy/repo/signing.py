@@ -46,8 +46,10 @@ def gpg(home: Path, *args: str | Path, sign_time: int | None = None) -> str:
     faked = []
     if sign_time is not None:
         # gpg freezes its clock only if the faked time is not the current second (else it
-        # keeps the real clock, which may tick on before it signs): wait that second out.
-        while int(time.time()) == sign_time:
+        # keeps the real clock, which may tick on before it signs): wait that second out,
+        # and a little more, since gpg reads the coarse clock (time(2)), which lags by
+        # up to a tick (a CI run once signed a second late, one InRelease in two).
+        while sign_time <= time.time() < sign_time + 1.05:
             time.sleep(0.05)
         faked = ["--faked-system-time", f"{sign_time}!"]
     argv: list[str | Path] = ["gpg", "--homedir", home, "--batch", "--no-tty", "--quiet",

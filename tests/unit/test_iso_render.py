@@ -329,15 +329,3 @@ def test_normalize_chroot_removes_what_differs_between_builds(tmp_path: Path) ->
 def test_squashfs_leaves_out_apt_caches() -> None:
     files = render_config(inputs(), read_sources(), b"KEY")
     assert files["rootfs/excludes"].content == b"var/cache/apt/*.bin\n"
-
-
-def test_a_build_pin_is_in_force_while_the_homeguy_layer_is_installed() -> None:
-    """Apt preferences given to the image build are in force while the Homeguy layer's
-    packages are chosen, and only then (the build gives none since the keyring package
-    pins nothing: the image takes the highest strongSwan, as an installed node does)."""
-    files = render_config(inputs(), read_sources(), b"KEY", b"Package: x\nPin-Priority: 1001\n")
-    debian, homeguy = split_layers(files)
-    assert homeguy["archives/homeguy-build.pref.chroot"].content == (
-        b"Package: x\nPin-Priority: 1001\n")
-    assert "archives/homeguy-build.pref.chroot" not in debian
-    assert "archives/homeguy-build.pref.chroot" not in render_config(inputs(), read_sources(), b"K")

@@ -71,10 +71,15 @@ def test_shards_follow_the_last_sessions_times(tmp_path: Path) -> None:
                                    "m4.py": 180.0}
     groups = shard(ids, 2, load_seconds(saved))
     assert sorted(groups, key=len) == [ids[:1], ids[1:]]
-    # A later session of one module keeps the others' times; a module never measured
-    # counts UNMEASURED_TEST a test.
-    save_seconds(saved, {"m3.py::t0": [{"when": "call", "duration": 5.0}]})
+    # A later session of half the modules replaces their times and keeps the others';
+    # a module never measured counts UNMEASURED_TEST a test.
+    save_seconds(saved, {"m3.py::t0": [{"when": "call", "duration": 5.0}],
+                         "m4.py::t0": [{"when": "call", "duration": 7.0}]})
     assert load_seconds(saved)["m3.py"] == 5.0 and load_seconds(saved)["m1.py"] == 1800.0
+    # A session of fewer (one module run by hand) only adds what was never measured.
+    save_seconds(saved, {"m1.py::t0": [{"when": "call", "duration": 9000.0}]})
+    save_seconds(saved, {"m5.py::t0": [{"when": "call", "duration": 3.0}]})
+    assert load_seconds(saved)["m1.py"] == 1800.0 and load_seconds(saved)["m5.py"] == 3.0
     assert shard(["new.py::a", "new.py::b", "m3.py::t0"], 2, load_seconds(saved)) == [
         ["new.py::a", "new.py::b"], ["m3.py::t0"]]
     saved.write_text("not json")
