@@ -201,9 +201,9 @@ def test_refreshing_until_the_binding_lapses_then_first_registration() -> None:
     assert entry.timeout == 1.5
     assert effects[:6] == (
         inverse(DIRECT),
+        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
         RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
-        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
         RemoveTunnel("mip6mn0", COA, HA),
         log("binding-expired", home_address=HOA, home_agent=HA),
     )
@@ -217,9 +217,9 @@ def test_accepted_installs_the_binding() -> None:
     entry, effects = step(entry, AckReceived(BindingAck(BAStatus.ACCEPTED, 1, 500)), 100.3, S)
     assert effects == (
         TUNNEL,
-        HOA_ON_TUNNEL,
         DEFAULT_ROUTE,
         HOA_RULE,
+        HOA_ON_TUNNEL,
         DIRECT,
         log(
             "binding-registered",
@@ -234,7 +234,7 @@ def test_accepted_installs_the_binding() -> None:
     )
     assert entry.state is BulState.REGISTERED
     assert (entry.registered_coa, entry.lifetime, entry.expires_at) == (COA, 2000, 2100.0)
-    assert entry.installed == (TUNNEL, ROUTE2, HOA_ON_TUNNEL, DEFAULT_ROUTE, HOA_RULE, DIRECT)
+    assert entry.installed == (TUNNEL, ROUTE2, DEFAULT_ROUTE, HOA_RULE, HOA_ON_TUNNEL, DIRECT)
 
 
 def test_acknowledgement_of_an_earlier_retransmission() -> None:
@@ -398,9 +398,9 @@ def test_losing_the_care_of_address_keeps_the_binding_until_it_lapses() -> None:
     assert entry.state is BulState.IDLE
     assert effects == (
         inverse(DIRECT),
+        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
         RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
-        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
         RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
         RemoveTunnel("mip6mn0", COA, HA),
         log("binding-expired", home_address=HOA, home_agent=HA),
@@ -430,9 +430,9 @@ def test_returning_home() -> None:
     dereg = SendMessage(BindingUpdate(2, 0, AH, (AlternateCareOfAddress(HOA),)), HOA, HA)
     assert effects == (
         inverse(DIRECT),
+        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
         RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
-        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
         RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
         RemoveTunnel("mip6mn0", COA, HA),
         AddAddress(HOME, "eth0", home_address=True, nodad=True),
@@ -500,7 +500,7 @@ def test_leaving_home_again_before_the_deregistration_completes() -> None:
     entry, effects = run(registered(), (ReturnedHome("eth0"), 500.0), (LeftHome(), 500.5))
     assert entry.state is BulState.REFRESHING
     # The home agent may still hold the binding: it is put back while the update runs.
-    assert entry.installed == (TUNNEL, ROUTE2, HOA_ON_TUNNEL, DEFAULT_ROUTE, HOA_RULE, DIRECT)
+    assert entry.installed == (TUNNEL, ROUTE2, DEFAULT_ROUTE, HOA_RULE, HOA_ON_TUNNEL, DIRECT)
     assert sends(effects) == [bu_sent(3)]
 
 
@@ -548,9 +548,9 @@ def test_mobile_router_explicit_mode() -> None:
     )
     assert effects[:7] == (
         TUNNEL,
-        HOA_ON_TUNNEL,
         DEFAULT_ROUTE,
         HOA_RULE,
+        HOA_ON_TUNNEL,
         DIRECT,
         AddRule(1000, MAIN_TABLE, destination=MNP),
         AddRule(1002, 252, source=MNP),

@@ -870,9 +870,12 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
         AddTunnel(reg.tunnel, entry.registered_coa, reg.home_agent),
         route2,
         *hao,
-        AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
         AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
         AddRule(s.hoa_out_priority, s.mip6_table, source=home_host),
+        # The home address last: the first packet it receives (the home agent tunnels
+        # as soon as it accepts) is answered through the tunnel, never by the main
+        # table's default route on the foreign link, in clear.
+        AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
         # The home agent's own packets may come with a type 2 routing header (the
         # reference stack's way) as well as through the tunnel.
         direct_policy(reg.home_agent, home, XfrmRoProto.ROUTE2),
