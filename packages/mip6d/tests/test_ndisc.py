@@ -145,7 +145,11 @@ def test_new_router_without_our_prefix_means_movement_and_router_leaving() -> No
     watch2 = LinkRouters(MOBILE, ())
     watch2.address(CareOfAddressAvailable(COA1, "eth0"))
     watch2.advertisement("eth0", R1, ra(F1), COA1)
+    assert watch2.take_departed() == ()
     assert watch2.advertisement("eth0", R2, ra(F3), COA1) == (CareOfAddressGone(COA1),)
+    # The old router is departed (its default route is to go), once.
+    assert watch2.take_departed() == (("eth0", R1),)
+    assert watch2.take_departed() == ()
     # The only router says goodbye (router lifetime 0): its addresses are gone.
     watch3 = LinkRouters(MOBILE, ())
     watch3.address(CareOfAddressAvailable(COA1, "eth0"))
@@ -179,7 +183,9 @@ def test_a_router_silent_for_three_advertisement_intervals_is_gone() -> None:
     assert watch.expire(104.4) == ()
     assert watch.advertisement("eth0", R1, with_interval, COA1, now=104.0) == ()  # heard again
     assert watch.expire(108.4) == ()
+    assert watch.take_departed() == ()
     assert watch.expire(108.5) == (("eth0", CareOfAddressGone(COA1)),)
+    assert watch.take_departed() == (("eth0", R1),)
     assert watch.next_deadline() is None
     # The router speaks again: the address is back.
     assert watch.advertisement("eth0", R1, with_interval, None, now=120.0) == (

@@ -250,3 +250,24 @@ def test_accept_ra_is_raised_only_where_the_kernel_handled_router_advertisements
     assert kernel.keep_accepting_ra("eth0") is raised
     assert (conf / "accept_ra").read_text() == after
     assert kernel.keep_accepting_ra("wlan0") is False  # no such link (yet)
+
+
+def test_a_departed_routers_default_route_goes_and_a_missing_one_is_fine() -> None:
+    ipr = FakeIPRoute(("lo", "eth0"))
+    ipr.routes[("::", 0, 254)] = "eth0"
+    logged: list[tuple[str, str]] = []
+    kernel = Kernel(ipr, runner=lambda argv, tolerate: "",
+                    log=lambda level, event, **fields: logged.append((level, event)))
+    router = IPv6Address("fe80::1")
+    kernel.forget_default_router("eth0", router)
+    # Only the route router advertisements gave (proto ra), via that router.
+    assert ipr.calls[-1] == ("route", "del", {
+        "dst": "::", "dst_len": 0, "table": 254, "oif": 2, "gateway": "fe80::1",
+        "proto": 9, "family": socket.AF_INET6})
+    assert ipr.routes == {} and logged == [("info", "router-forgotten")]
+    kernel.forget_default_router("eth0", router)  # already gone (ESRCH): quiet
+    kernel.forget_default_router("wlan0", router)  # no such link: nothing asked
+    assert logged == [("info", "router-forgotten")] and len(ipr.calls) == 2
+    ipr.fail[("route", "del")] = 1  # EPERM: said, never raised
+    kernel.forget_default_router("eth0", router)
+    assert logged[-1] == ("warning", "router-forget-failed")

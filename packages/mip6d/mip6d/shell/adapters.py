@@ -201,6 +201,13 @@ class LinkRouters:
       and their addresses back);
     * an RA advertising a home prefix means the node is on its home link.
 
+    Routers forgotten because the node moved, or because they fell silent, are
+    *departed* (:meth:`take_departed`): the shell removes the default routes their RAs
+    gave, which the kernel would otherwise keep using until neighbour unreachability
+    detection fails them (up to about 8 s: reachable, then a 5 s delay and 3 probes),
+    and the first Binding Update from the new link would leave by a router that is no
+    longer there. (A router that says goodbye takes its route with it.)
+
     Addresses come from :meth:`address` (the netlink view, already turned into
     movement events by :func:`movement_events`); a care-of address on an interface
     where no RA was seen yet is used as it is, so a link without RAs still works.
@@ -215,6 +222,7 @@ class LinkRouters:
         self.addresses: dict[str, set[IPv6Address]] = {}
         self.hidden: set[IPv6Address] = set()
         self.silent_after: dict[tuple[str, IPv6Address], float] = {}
+        self.departed: list[tuple[str, IPv6Address]] = []
 
     def _advertised(self, ifname: str) -> set[IPv6Network] | None:
         routers = self.routers.get(ifname)
@@ -271,12 +279,20 @@ class LinkRouters:
         on_this_link = care_of is not None and care_of in self.addresses.get(ifname, set())
         if (router not in routers and on_this_link and care_of is not None
                 and not any(care_of in p for p in prefixes)):
-            routers.clear()  # a new router, and our address is not its: we moved
+            # A new router, and our address is not its: we moved.
+            self.departed.extend((ifname, old) for old in routers)
+            routers.clear()
         if ra.router_lifetime == 0:
             routers.pop(router, None)
         else:
             routers[router] = prefixes
         return self._changes(ifname, before)
+
+    def take_departed(self) -> tuple[tuple[str, IPv6Address], ...]:
+        """``(ifname, router)`` for the routers departed since the last call, once each
+        (see the class's text)."""
+        departed, self.departed = tuple(self.departed), []
+        return departed
 
     def next_deadline(self) -> float | None:
         """When a router that announced its Advertisement Interval is overdue."""
@@ -296,6 +312,7 @@ class LinkRouters:
                 continue
             before = self._advertised(ifname) or set()
             del routers[router]
+            self.departed.append((ifname, router))
             out.extend((ifname, event) for event in self._changes(ifname, before))
         return tuple(out)
 

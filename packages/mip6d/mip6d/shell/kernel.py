@@ -74,6 +74,7 @@ IFA_F_HOMEADDRESS = 0x10
 NTF_PROXY = 0x08
 IPPROTO_IPV6 = 41
 RTPROT_STATIC = 4
+RTPROT_RA = 9  # routes from router advertisements (the kernel's, or networkd's RA client)
 _UNSPECIFIED = IPv6Address("::")
 _GONE = (errno.ENOENT, errno.ESRCH, errno.ENODEV, errno.EADDRNOTAVAIL)
 _XFRM_EXISTS = ("File exists",)
@@ -266,6 +267,26 @@ class Kernel:
             return False
         self.sysctl(key, 2)
         return True
+
+    def forget_default_router(self, ifname: str, router: IPv6Address) -> None:
+        """Remove the default route via ``router`` on ``ifname`` that router
+        advertisements gave (proto ra); a default route someone set by hand stays, one
+        already gone is fine. Logged; a failure is logged, not raised: the route's owner
+        still drops it when neighbour unreachability detection fails the router."""
+        found = self.ipr.link_lookup(ifname=ifname)
+        if not found:
+            return
+        try:
+            self.ipr.route("del", oif=found[0], gateway=str(router), proto=RTPROT_RA,
+                           **self._route(IPv6Network("::/0"), None))
+        except Exception as error:  # pyroute2's NetlinkError
+            if getattr(error, "code", None) not in _GONE:
+                self._count("forget-router", ok=False)
+                self.log("warning", "router-forget-failed", ifname=ifname,
+                         router=str(router), error=str(error))
+            return
+        self._count("forget-router", ok=True)
+        self.log("info", "router-forgotten", ifname=ifname, router=str(router))
 
     def xfrm_message(self, what: str, build: Callable[[int], bytes]) -> None:
         """Send the XFRM netlink request ``build(sequence)``; :class:`KernelError` naming

@@ -132,12 +132,21 @@ class MobilePart(Part):
                                 router=str(received.src),
                                 prefixes=[str(p.network) for p in received.ra.prefixes],
                                 router_lifetime=received.ra.router_lifetime)
+            self._forget_departed_routers()
             self._movement(events, received.ifname, "router-advertisement", clock())
 
     def after_turn(self, now: float) -> None:
         """Routers overdue for their next RA are gone (see :class:`LinkRouters`)."""
-        for ifname, event in self.link_routers.expire(now):
+        expired = self.link_routers.expire(now)
+        self._forget_departed_routers()
+        for ifname, event in expired:
             self._movement((event,), ifname, "router-silent", now)
+
+    def _forget_departed_routers(self) -> None:
+        """Before the movement they mean is acted on (the Binding Update from the new
+        link): the default routes of the routers that left go (see :class:`LinkRouters`)."""
+        for ifname, router in self.link_routers.take_departed():
+            self.daemon.kernel.forget_default_router(ifname, router)
 
     def deadlines(self) -> list[float]:
         due = self.link_routers.next_deadline()
