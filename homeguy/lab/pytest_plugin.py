@@ -46,6 +46,10 @@ VMS_ENV = "HOMEGUY_LAB_VMS"
 # Each lab module's time in the last session on this machine (outside the checkout, like
 # the other caches): the next session shares the modules among the guests by it.
 SECONDS = Path(os.environ.get("HOMEGUY_LAB_CACHE", "/var/cache/homeguy/lab")) / "seconds.json"
+# The modules' times of a whole fresh-clone run on the 2-core machine, for a machine that
+# has measured none yet (a cold CI run would otherwise shard by test counts, minutes
+# apart); this machine's own figures win. Refresh it from SECONDS after a full run.
+SEED_SECONDS = Path(__file__).with_name("seconds.json")
 UNMEASURED_TEST = 45.0  # seconds a lab test takes when there is no figure for it (TCG)
 
 
@@ -120,7 +124,8 @@ class HostLab:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         shards = shard([item.nodeid for item in self.items],
-                       int(os.environ.get(VMS_ENV, "2")), load_seconds(SECONDS))
+                       int(os.environ.get(VMS_ENV, "2")),
+                       {**load_seconds(SEED_SECONDS), **load_seconds(SECONDS)})
         self.cpus = max(1, (os.cpu_count() or 1) // len(shards)) if shards else 1
         dirs = [self.dir / str(number) for number in range(len(shards))]
         try:

@@ -133,10 +133,9 @@ def wire() -> Demo:
     return demo
 
 
-def base_images(into: Path) -> Path:
-    """The mobile-host and mobile-router images (with their .json) in one directory the
+def base_images(into: Path) -> None:
+    """The mobile-host and mobile-router images (with their .json) in the directory the
     home agent mounts, as an operator would copy them there."""
-    into.mkdir(parents=True, exist_ok=True)
     for profile in ("mobile-host", "mobile-router"):
         image = built_iso(profile)
         for source, name in ((image, f"{profile}.iso"),
@@ -144,12 +143,13 @@ def base_images(into: Path) -> Path:
             target = into / name
             target.unlink(missing_ok=True)
             os.link(source, target)
-    return into
 
 
 def set_up_home_agent(demo: Demo) -> None:
-    ha = demo.boot("ha", built_iso("home-agent"), ["home"],
-                   shares={"isos": base_images(WORK / "isos")})
+    isos = WORK / "isos"
+    isos.mkdir(parents=True, exist_ok=True)
+    ha = demo.boot("ha", built_iso("home-agent"), ["home"], shares={"isos": isos})
+    base_images(isos)  # built while the home agent boots: it mounts them once logged in
     ha.login_root(BOOT_LIMIT)
     ha.shell("mkdir -p /srv/isos && mount -t 9p -o trans=virtio,ro isos /srv/isos")
     said = ha.shell(

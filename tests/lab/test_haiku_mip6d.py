@@ -30,7 +30,7 @@ import shlex
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv6Address
 from pathlib import Path
@@ -113,7 +113,7 @@ class Browser:
     def post_form(self, path: str, data: dict[str, str]) -> requests.Response:
         """GET the form (for its CSRF cookie), then POST it as a browser would."""
         self.get(path).raise_for_status()
-        data = {**data, "csrfmiddlewaretoken": self.session.cookies["csrftoken"]}
+        data = {**data, "csrfmiddlewaretoken": str(self.session.cookies["csrftoken"])}
         return self._in_netns(self.session.post, BASE + path, data=data, timeout=120,
                               allow_redirects=False)
 
@@ -261,6 +261,19 @@ def service_environment(tmp: Path, control_socket: Path) -> list[str]:
 # -- mobile nodes, each its own machine ------------------------------------------------------
 
 
+# The mount points of the nodes' own directories, made in the guest's /etc, /run and
+# /var/lib where it had none, and removed after the test: other tests in the same guest
+# expect it without them (the package's autopkgtest starts with no /etc/mip6d).
+_MOUNT_POINTS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def _mount_points_removed() -> Iterator[None]:
+    yield
+    while _MOUNT_POINTS:
+        _MOUNT_POINTS.pop().rmdir()
+
+
 def boot_node(net: Topology, host: Host, config: dict[str, Any]) -> tuple[Daemon, Path]:
     """Write the fetched files where they belong on ``host`` (its own /etc/mip6d,
     /run/mip6d and /var/lib/mip6d) and start mip6d with /etc/mip6d/mip6d.conf (without
@@ -280,7 +293,11 @@ def boot_node(net: Topology, host: Host, config: dict[str, Any]) -> tuple[Daemon
     for key, value in config["sysctl"].items():
         host.sysctl({key: value})
     assert config["services"] == ["mip6d"]
-    mounts = " && ".join(f"mkdir -p {path} && mount --bind {shlex.quote(str(mine))} {path}"
+    for point in map(Path, own):
+        if not point.exists():
+            point.mkdir(parents=True)
+            _MOUNT_POINTS.append(point)
+    mounts = " && ".join(f"mount --bind {shlex.quote(str(mine))} {path}"
                          for path, mine in own.items())
     log = net.workdir / f"{host.name}.log"
     process = host.spawn(
@@ -398,8 +415,8 @@ def test_nodes_from_haiku_register_and_deletion_removes_only_that_binding(
     include = {k: nodes_dir / f"haiku-{n['id']}.conf" for k, n in nodes.items()}
     assert all(path.is_file() for path in include.values()), sorted(nodes_dir.iterdir())
     for path in include.values():  # the service's, read by mip6d through its group only
-        found = path.stat()
-        assert (found.st_uid, found.st_gid, found.st_mode & 0o777) == \
+        owner = path.stat()
+        assert (owner.st_uid, owner.st_gid, owner.st_mode & 0o777) == \
             (service.uid, mip6d_group, 0o640), path
     reloads = [r for r in ha_daemon.records() if r.get("event") == "reloaded"]
     assert len(reloads) == 3, reloads  # haiku_sync at start, then one per creation

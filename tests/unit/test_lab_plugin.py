@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from homeguy.git import TOP
 from homeguy.lab import vm
 from homeguy.lab.pytest_plugin import (
+    SEED_SECONDS,
     count_finished,
     guest_script,
     load_reports,
@@ -84,3 +86,13 @@ def test_shards_follow_the_last_sessions_times(tmp_path: Path) -> None:
         ["new.py::a", "new.py::b"], ["m3.py::t0"]]
     saved.write_text("not json")
     assert load_seconds(saved) == {} and load_seconds(tmp_path / "missing") == {}
+
+
+def test_the_seed_times_name_the_lab_modules_there_are() -> None:
+    """The committed times (a cold machine's shards) stay the suite's: every lab module
+    has one and every one is a lab module."""
+    seeded = load_seconds(SEED_SECONDS)
+    modules = {str(p.relative_to(TOP)) for p in TOP.glob("tests/lab/test_*.py")}
+    modules |= {str(p.relative_to(TOP)) for p in TOP.glob("packages/*/tests/test_*lab.py")}
+    assert set(seeded) == modules and all(s > 0 for s in seeded.values()), (
+        sorted(set(seeded) ^ modules))
