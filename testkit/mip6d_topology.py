@@ -225,7 +225,9 @@ class Daemon:
         self.seen = len(self.records())
         return self.seen
 
-    def stop(self, timeout: float = 20) -> int:
+    def stop(self, timeout: float = 60) -> int:
+        # Generous: the cleanup is one `ip xfrm` command per policy and state, seconds
+        # each on a guest whose host is busy.
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=timeout)
