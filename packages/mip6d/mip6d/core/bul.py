@@ -873,8 +873,10 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
         AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
         AddRule(s.hoa_out_priority, s.mip6_table, source=home_host),
         # The home address last: the first packet it receives (the home agent tunnels
-        # as soon as it accepts) is answered through the tunnel, never by the main
-        # table's default route on the foreign link, in clear.
+        # as soon as it accepts) is answered through the tunnel, not by the main
+        # table's default route on the foreign link, in clear. (A node with protected
+        # signalling holds it on lo from the start, for its Binding Updates: there the
+        # window between tunnel and rule stays open, issue #14.)
         AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
         # The home agent's own packets may come with a type 2 routing header (the
         # reference stack's way) as well as through the tunnel.

@@ -204,9 +204,10 @@ class LinkRouters:
     Routers forgotten because the node moved, or because they fell silent, are
     *departed* (:meth:`take_departed`): the shell removes the default routes their RAs
     gave, which the kernel would otherwise keep using until neighbour unreachability
-    detection fails them (up to about 8 s: reachable, then a 5 s delay and 3 probes),
-    and the first Binding Update from the new link would leave by a router that is no
-    longer there. (A router that says goodbye takes its route with it.)
+    detection fails them (seconds: a router confirmed reachable stays in use for the
+    rest of its reachable time, then 5 s of delay and 3 probes), and the first Binding
+    Update from the new link would leave by a router that is no longer there. (A
+    router that says goodbye takes its route with it.)
 
     Addresses come from :meth:`address` (the netlink view, already turned into
     movement events by :func:`movement_events`); a care-of address on an interface
