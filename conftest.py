@@ -1,5 +1,9 @@
-"""pytest set-up shared by the whole tree: the kernel lab runs `lab` tests in a VM."""
+"""pytest set-up shared by the whole tree: the kernel lab runs `lab` tests in a VM; the
+session's order lets long single-core work run beside the tests that leave a core free."""
 
+from __future__ import annotations
+
+import pytest
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["homeguy.lab.pytest_plugin"]
@@ -9,3 +13,37 @@ pytest_plugins = ["homeguy.lab.pytest_plugin"]
 settings.register_profile("shared-machine", deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("shared-machine")
+
+
+def run_order(item: pytest.Item) -> int:
+    """First the tests that leave a core free (unit, lint, the e2e tests without QEMU guests
+    or image builds), then those that need the machine's cores (`machine`), then the kernel
+    lab's (its guests take both cores)."""
+    if item.get_closest_marker("lab"):
+        return 2
+    return 1 if item.get_closest_marker("machine") else 0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=run_order)  # stable: collection order within each group
+
+
+def head_start_modules(session: pytest.Session) -> list[object]:
+    """The selected test modules with a `head_start()`: work of their own (one guest on one
+    core, say) they begin when the session's tests do, to run beside the first group."""
+    modules = {id(item.module): item.module for item in getattr(session, "items", [])
+               if isinstance(item, pytest.Function)}
+    return [module for module in modules.values() if hasattr(module, "head_start")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    if session.testsfailed or session.config.option.collectonly:
+        return  # pytest's own loop stops the session
+    for module in head_start_modules(session):
+        module.head_start()  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for module in head_start_modules(session):
+        module.head_stop()  # type: ignore[attr-defined]

@@ -12,6 +12,10 @@ back while their hosts' traffic goes on: router 1 protects all its traffic under
 capture there sees it only as ESP; router 2 protects its signalling only, with static
 keys, and its traffic is seen in clear.
 
+The home agent's boot and set-up and the person's downloads (about ten minutes of one
+guest on one core) begin when the session's tests do (`head_start`, called by conftest.py),
+beside the tests that leave a core free, which the session runs first.
+
 The wiring is the test's own, on the host: QEMU guests on tap devices in a switch
 namespace (one bridge per link), a router namespace advertising a prefix on each access
 network and routing to the home link and the correspondent's network. Guests reach
@@ -29,6 +33,7 @@ import json
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,7 +49,7 @@ from homeguy.run import run
 from testkit.images import built_iso
 from testkit.qemu import Guest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 
 WORK = TOP / "out" / "demo"
 BOOT_LIMIT = 900.0  # seconds to a login prompt or an enrolled mip6d (TCG, shared cores)
@@ -55,6 +60,7 @@ ACCESS = {"wired": "2001:db8:a1::/64", "insecure": "2001:db8:a2::/64"}
 MNP_POOL = "2001:db8:100::/48"
 URL = f"https://[{HA}]"
 OPERATOR_PASSWORD = "demo operator password"
+BASE_IMAGES = ("mobile-host", "mobile-router")  # what HAiku personalizes
 RUNNING = r"homeguy-enroll: mip6d is running with home address (\S+)"
 
 
@@ -69,6 +75,7 @@ class Demo:
     fingerprint: str = ""
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # per node
+    images: dict[str, Path] = field(default_factory=dict)  # profile -> built image
 
     def bridge(self, name: str) -> str:
         bridge = f"br-{name}"[:15]
@@ -133,11 +140,11 @@ def wire() -> Demo:
     return demo
 
 
-def base_images(into: Path) -> None:
+def base_images(demo: Demo, into: Path) -> None:
     """The mobile-host and mobile-router images (with their .json) in the directory the
     home agent mounts, as an operator would copy them there."""
-    for profile in ("mobile-host", "mobile-router"):
-        image = built_iso(profile)
+    for profile in BASE_IMAGES:
+        image = demo.images[profile]
         for source, name in ((image, f"{profile}.iso"),
                              (image.with_name(image.name + ".json"), f"{profile}.iso.json")):
             target = into / name
@@ -148,8 +155,8 @@ def base_images(into: Path) -> None:
 def set_up_home_agent(demo: Demo) -> None:
     isos = WORK / "isos"
     isos.mkdir(parents=True, exist_ok=True)
-    ha = demo.boot("ha", built_iso("home-agent"), ["home"], shares={"isos": isos})
-    base_images(isos)  # built while the home agent boots: it mounts them once logged in
+    ha = demo.boot("ha", demo.images["home-agent"], ["home"], shares={"isos": isos})
+    base_images(demo, isos)  # the home agent mounts them once logged in
     ha.login_root(BOOT_LIMIT)
     ha.shell("mkdir -p /srv/isos && mount -t 9p -o trans=virtio,ro isos /srv/isos")
     said = ha.shell(
@@ -191,13 +198,78 @@ NODES = ("mh:host:0:static", "mr1:router:1:certificate:all", "mr2:router:1:stati
 LANS = {"mr1": "lan1", "mr2": "lan2"}
 
 
+def prepare() -> Demo:
+    """The images (built in the caller's thread: a build takes the whole machine) and the
+    wiring."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    images = {profile: built_iso(profile) for profile in ("home-agent", *BASE_IMAGES)}
+    demo = wire()
+    demo.images = images
+    return demo
+
+
+def set_up(demo: Demo) -> None:
+    """The home agent booted and set up, the person's nodes created on its HAiku and their
+    images downloaded: one guest on one core for about ten minutes."""
+    set_up_home_agent(demo)
+    create_nodes(demo, *NODES)
+
+
+class HeadStart:
+    """The demo's set-up in a thread of its own, started when the session's tests begin
+    (conftest.py runs the tests that leave a core free first, beside it)."""
+
+    def __init__(self) -> None:
+        self.demo = prepare()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._set_up, name="demo-set-up", daemon=True)
+        self.thread.start()
+
+    def _set_up(self) -> None:
+        try:
+            set_up(self.demo)
+        except BaseException as error:  # raised again in the test's thread, by result()
+            self.error = error
+
+    def result(self) -> Demo:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.demo
+
+    def cancel(self) -> None:
+        stop_all(self.demo)  # QEMU's exit ends the set-up's waits
+        self.thread.join(60)
+
+
+_head_start: list[HeadStart] = []
+
+
+def head_start() -> None:
+    _head_start.append(HeadStart())
+
+
+def head_stop() -> None:
+    """At the session's end: a head start no demo took (the session was cut short)."""
+    while _head_start:
+        _head_start.pop().cancel()
+
+
+def stop_all(demo: Demo) -> None:
+    for guest in demo.guests.values():
+        guest.stop()
+    demo.net.close()
+
+
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
-    WORK.mkdir(parents=True, exist_ok=True)
-    demo = wire()
+    started = _head_start.pop() if _head_start else None
+    demo = started.demo if started else prepare()
     try:
-        set_up_home_agent(demo)
-        create_nodes(demo, *NODES)
+        if started is None:
+            set_up(demo)
+        else:
+            started.result()
         for spec in NODES:  # what bench/demo.py compares the figures by
             name, _, _, keying, *protect = spec.split(":")
             demo.figures[name] = {"keying": keying, "protects": "all traffic" if protect
@@ -217,9 +289,7 @@ def demo() -> Iterator[Demo]:
                 assert found.group(1) == demo.nodes[name]["home_address"], found.group(0)
         yield demo
     finally:
-        for guest in demo.guests.values():
-            guest.stop()
-        demo.net.close()
+        stop_all(demo)
         # What bench/demo.py reports (measured here, never asserted on).
         (WORK / "figures.json").write_text(json.dumps(demo.figures, indent=2) + "\n")
 
@@ -229,7 +299,9 @@ def test_mobile_host_registers_and_is_reachable_through_the_tunnel(demo: Demo) -
     took = wait_reachable(demo.cn, home_address, 300)
     print(f"mobile host reachable from the correspondent {took:.0f} s after enrollment")
     console = demo.guests["mh"].text()
-    assert f"fetching this node's configuration from {URL} " in console
+    # Its per-user image, booted by BIOS, enrolled itself from its slot.
+    assert f"fetching this node's configuration from {URL} (settings from the medium;" \
+        in console
     log = demo.ha_log("sent", "binding-added")
     acks = [r for r in log if r["event"] == "sent" and r["message"] == "BindingAck"]
     assert acks and all(r["status"] == 0 for r in acks), acks

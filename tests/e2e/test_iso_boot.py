@@ -1,5 +1,7 @@
-"""The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service, by BIOS,
-UEFI, and UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel).
+"""The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service, by the
+kernel command line, by UEFI, and by UEFI with Secure Boot enforced (Debian's signed
+shim, GRUB and kernel). A per-user image booted by BIOS is the demonstration's mobile
+host (tests/e2e/test_demo.py): not booted again here.
 
 One image is built per session (or reused from out/iso when its inputs are unchanged);
 guests boot in parallel, two at a time (the machine has two cores); each test has a time
@@ -32,7 +34,7 @@ from testkit.images import (
     extract_kernel,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 
 WORK = TOP / "out" / "iso" / "e2e"
 BOOT_LIMIT = 900.0  # seconds from QEMU's start to the line a test waits for (TCG, shared cores)
@@ -91,7 +93,6 @@ def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str,
         # No forwarding at all: 10.0.2.100 answers nothing, as a service that is down.
         "unreachable": Guest(base_iso, WORK / "unreachable", None, kernel=kernel,
                              append=enroll_append(token, "homeguy.timeout=20")),
-        "node-bios": Guest(node_iso, WORK / "node-bios", service["port"]),
         "node-uefi": Guest(node_iso, WORK / "node-uefi", service["port"], firmware="uefi"),
         "node-secureboot": Guest(node_iso, WORK / "node-secureboot", service["port"],
                                  firmware="secureboot"),
@@ -102,7 +103,6 @@ def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str,
 GUEST_OF = {
     "test_kernel_command_line_enrollment_starts_mip6d": "cmdline",
     "test_unreachable_service_still_boots_and_says_why": "unreachable",
-    "test_per_user_image_enrolls_itself_by_bios": "node-bios",
     "test_per_user_image_enrolls_itself_by_uefi": "node-uefi",
     "test_per_user_image_enrolls_itself_with_secure_boot_enforced": "node-secureboot",
 }
@@ -116,7 +116,6 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
     wanted = {  # the lines each guest must print, in any order
         "cmdline": [RUNNING.format(service["home_address"])],
         "unreachable": [r"homeguy-enroll: the live system works without it", r"\blogin: "],
-        "node-bios": [RUNNING.format(service["iso_home_address"])],
         "node-uefi": [RUNNING.format(service["iso_home_address"])],
         "node-secureboot": [RUNNING.format(service["iso_home_address"])],
     }
@@ -170,11 +169,6 @@ def test_unreachable_service_still_boots_and_says_why(boots: dict[str, Any]) -> 
     assert "homeguy-enroll: enrollment failed: gave up after 20 s: cannot reach " \
            "http://10.0.2.100:8080" in console
     assert "the live system works without it" in console
-
-
-def test_per_user_image_enrolls_itself_by_bios(boots: dict[str, Any]) -> None:
-    guest, _ = result(boots, "node-bios")
-    assert "(settings from the medium;" in guest.text()
 
 
 def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:

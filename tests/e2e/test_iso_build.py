@@ -28,7 +28,7 @@ from homeguy.packages import DEBS
 from homeguy.run import run
 from testkit.images import built_iso, installed_packages, repo_with_new_version
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 
 RECIPE = TOP / "packages" / "strongswan-mip6"
 

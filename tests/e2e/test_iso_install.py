@@ -30,7 +30,7 @@ from testkit.images import (
     extract_kernel,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 
 WORK = TOP / "out" / "iso" / "e2e-install"
 INSTALL_LIMIT = 1800.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG

@@ -8,7 +8,7 @@ import pytest
 
 from homeguy.lab.vm import TOP
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 
 BROKEN = '''
 import pytest
