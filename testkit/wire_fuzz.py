@@ -29,7 +29,7 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from typing import Any
 
 from mip6d.wire import icmp6, mh
@@ -80,7 +80,17 @@ def seeds() -> list[tuple[int, bytes]]:
             tuple(mh.MobileNetworkPrefix(IPv6Network(f"2001:db8:{i}::/56")) for i in range(4)),
         ),
         mh.BindingAck(0, 1, 150, mh.BAFlag.K, (mh.BindingRefreshAdvice(100),)),
+        mh.BindingUpdate(  # RFC 5648 bulk registration: IPv6 and IPv4 care-of addresses
+            5,
+            150,
+            mh.BUFlag.A | mh.BUFlag.H,
+            (mh.BindingIdentifier(1, COA, priority=1),
+             mh.BindingIdentifier(2, IPv4Address("192.0.2.1"), simultaneous_home=True)),
+        ),
         mh.BindingAck(141, 1, 0, mh.BAFlag.R),
+        mh.BindingAck(
+            4, 5, 150, options=(mh.BindingIdentifier(1), mh.BindingIdentifier(2, None, 167))
+        ),
         mh.BindingAck(
             0, 1, 2, options=(mh.BindingRefreshAdvice(1), mh.BindingAuthorizationData(bytes(12)))
         ),

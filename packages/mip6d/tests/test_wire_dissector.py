@@ -14,7 +14,7 @@ that both checks fail when they should.
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +127,46 @@ CASES = [
             "mip6.nemo.mnp.mnp": ["2001:db8:100::", "2001:db8:200::"],
         },
         (hao(HOA),),
+    ),
+    Case(
+        "bu-mcoa-bulk",
+        mh.BindingUpdate(
+            5,
+            150,
+            mh.BUFlag.A | mh.BUFlag.H,
+            (
+                mh.BindingIdentifier(1, COA, priority=1),
+                mh.BindingIdentifier(2, IPv4Address("192.0.2.1"), simultaneous_home=True,
+                                     priority=2),
+                mh.BindingIdentifier(3),
+            ),
+        ),
+        COA,
+        HA,
+        {
+            "mip6.mhtype": "5",
+            "mip6.bu.seqnr": "5",
+            "mip6.bi.bid": ["1", "2", "3"],
+            "mip6.bi.status": ["0", "0", "0"],
+            "mip6.bi.h_flag": ["0", "1", "0"],
+            "mip6.bi.coa_ipv6": str(COA),
+            "mip6.bi.coa_ipv4": "192.0.2.1",
+        },
+        (hao(HOA),),
+    ),
+    Case(
+        "ba-mcoa-per-bid-status",
+        mh.BindingAck(mh.BAStatus.MCOA_NOTCOMPLETE, 5, 150, options=(
+            mh.BindingIdentifier(1), mh.BindingIdentifier(2, status=mh.BAStatus.MCOA_UNKNOWN_COA))),
+        HA,
+        COA,
+        {
+            "mip6.mhtype": "6",
+            "mip6.ba.status": "4",
+            "mip6.bi.bid": ["1", "2"],
+            "mip6.bi.status": ["0", "167"],
+        },
+        (rh2(HOA),),
     ),
     Case(
         "bu-correspondent",

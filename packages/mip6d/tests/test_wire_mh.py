@@ -8,7 +8,7 @@ over the pseudo-header and these octets; ``test_reference_checksum`` re-checks e
 from __future__ import annotations
 
 import dataclasses
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 import pytest
 from hypothesis import given
@@ -22,6 +22,7 @@ from mip6d.wire.mh import (
     BindingAck,
     BindingAuthorizationData,
     BindingError,
+    BindingIdentifier,
     BindingRefreshAdvice,
     BindingRefreshRequest,
     BindingUpdate,
@@ -223,6 +224,58 @@ CASES = [
     ),
     pytest.param(
         BindingUpdate(
+            7,
+            150,
+            BUFlag.A | BUFlag.H,
+            (
+                BindingIdentifier(1, COA, priority=1),
+                BindingIdentifier(2, IPv4Address("192.0.2.1"), simultaneous_home=True,
+                                  priority=2),
+            ),
+        ),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "05"  # Header Len 5: 48 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "6b9f"  # Checksum
+            "0007"  # Sequence # 7
+            "c000"  # A|H
+            "0096"  # Lifetime 150 units
+            "2314" "0001" "00" "01" + COA_HEX +  # BID 1 (2n, offset 12), BID-PRI 1, IPv6 CoA
+            "2308" "0002" "00" "82" "c0000201"  # BID 2 at 34: H, BID-PRI 2, IPv4 CoA
+            "01020000"  # PadN of 4 to the 8-octet boundary
+        ),
+        id="bu-mcoa-bulk",
+    ),
+    pytest.param(
+        BindingAck(
+            BAStatus.MCOA_NOTCOMPLETE,
+            7,
+            150,
+            options=(BindingIdentifier(1), BindingIdentifier(2, status=BAStatus.MCOA_UNKNOWN_COA)),
+        ),
+        HA,
+        HOA,
+        h(
+            "3b"  # Payload Proto
+            "02"  # Header Len 2: 24 octets
+            "06"  # MH Type 6
+            "00"  # Reserved
+            "7130"  # Checksum
+            "04"  # Status 4: MCOA NOTCOMPLETE (some bindings refused, RFC 5648 section 6.2)
+            "00"  # no flags
+            "0007"  # Sequence # 7
+            "0096"  # Lifetime 150
+            "2304" "0001" "00" "00"  # BID 1: the message's status
+            "2304" "0002" "a7" "00"  # BID 2: 167, MCOA UNKNOWN COA; 24 octets, no padding
+        ),
+        id="ba-mcoa-per-bid-status",
+    ),
+    pytest.param(
+        BindingUpdate(
             9,
             1,
             BUFlag.H,
@@ -385,11 +438,19 @@ def test_status_and_type_values_are_the_iana_ones():
         "INVALID_PREFIX": 141,
         "NOT_AUTHORIZED_FOR_PREFIX": 142,
         "FORWARDING_SETUP_FAILED": 143,
+        "MCOA_NOTCOMPLETE": 4,
+        "MCOA_RETURNHOME_WO_NDP": 5,
+        "MCOA_MALFORMED": 164,
+        "MCOA_NON_MCOA_BINDING_EXISTS": 165,
+        "MCOA_PROHIBITED": 166,
+        "MCOA_UNKNOWN_COA": 167,
+        "MCOA_BULK_REGISTRATION_PROHIBITED": 168,
+        "MCOA_SIMULTANEOUS_HOME_AND_FOREIGN_PROHIBITED": 169,
     }
     assert (BEStatus.UNKNOWN_BINDING_FOR_HAO, BEStatus.UNRECOGNIZED_MH_TYPE) == (1, 2)
     assert [int(f) for f in BUFlag] == [0x8000, 0x4000, 0x2000, 0x1000, 0x0800, 0x0400, 0x0200]
     assert [int(f) for f in BAFlag] == [0x80, 0x40, 0x20]
-    assert [int(t) for t in MHOptionType] == list(range(7))
+    assert [int(t) for t in MHOptionType] == [*range(7), 35]
 
 
 def test_accepted():
@@ -421,10 +482,12 @@ def test_option_rules():
         MHOptionType.NONCE_INDICES,
         MHOptionType.ALTERNATE_CARE_OF_ADDRESS,
         MHOptionType.MOBILE_NETWORK_PREFIX,
+        MHOptionType.BINDING_IDENTIFIER,
     }
     assert mh.OPTION_RULES[MHType.BA] == {
         MHOptionType.BINDING_AUTHORIZATION_DATA,
         MHOptionType.BINDING_REFRESH_ADVICE,
+        MHOptionType.BINDING_IDENTIFIER,
     }
     for kind in (MHType.BRR, MHType.HOTI, MHType.COTI, MHType.HOT, MHType.COT, MHType.BE):
         assert mh.OPTION_RULES[kind] == frozenset()
@@ -434,6 +497,7 @@ def test_option_rules():
         4: (2, 0),
         5: (8, 2),
         6: (8, 4),
+        35: (2, 0),
     }
     assert [s.min_header_len for s in mh.MESSAGES.values()] == [0, 1, 1, 2, 2, 1, 1, 2]
 
@@ -488,6 +552,14 @@ BA_HEAD = "3b010600" "0000" "00" "00" "002a" "0096"  # BA, Header Len 1
             26,
             "must be the last option",
             id="bad-not-last",
+        ),
+        pytest.param(BU_HEAD + "23020001", 13, "expected 4 (no care-of address), 8 (IPv4) "
+                     "or 20 (IPv6)", id="bid-short"),
+        pytest.param(
+            "3b020500" "0000" "002a" "c000" "0096" "2306" "0001" "0000" "c000" "00000000",
+            13,
+            "BindingIdentifier option length 6",
+            id="bid-partial-address",
         ),
     ],
 )
@@ -596,6 +668,10 @@ def test_reserved_fields_are_ignored():
         (BindingAck(256, 1, 2), "BindingAck"),
         (HomeTestInit(1 << 64), "HomeTestInit"),
         (BindingAck(0, 0, 0, options=(BindingRefreshAdvice(1 << 16),)), "BindingRefreshAdvice"),
+        (BindingUpdate(1, 2, options=(BindingIdentifier(1, priority=128),)),
+         "BindingIdentifier: BID-PRI 128 not in 0..127"),
+        (BindingUpdate(1, 2, options=(BindingIdentifier(1 << 16),)), "BindingIdentifier"),
+        (BindingAck(0, 0, 0, options=(BindingIdentifier(1, status=256),)), "BindingIdentifier"),
         (UnknownMessage(9, 59, b"\x00"), "not a multiple of 8"),
         (UnknownMessage(300, 59, b"\x00\x00"), "not in 0..255"),
         (BindingUpdate(1, 2, options=(UnknownOption(9, bytes(255)),) * 9), "Header Len range"),
@@ -647,18 +723,28 @@ def prefixes(draw: st.DrawFn) -> IPv6Network:
 
 
 unknown_options = st.builds(
-    UnknownOption, st.integers(7, 255), st.binary(max_size=40)
+    UnknownOption, st.integers(7, 255).filter(lambda t: t not in mh.OPTIONS), st.binary(max_size=40)
+)
+binding_identifiers = st.builds(
+    BindingIdentifier,
+    u16,
+    st.one_of(st.none(), st.integers(0, (1 << 32) - 1).map(IPv4Address), addresses),
+    u8.map(lambda s: BA_STATUS.get(s, s)),
+    st.booleans(),
+    st.integers(0, 127),
 )
 bu_options = st.lists(
     st.one_of(
         st.builds(AlternateCareOfAddress, addresses),
         st.builds(NonceIndices, u16, u16),
         st.builds(MobileNetworkPrefix, prefixes()),
+        binding_identifiers,
         unknown_options,
     ),
     max_size=5,
 )
-ba_options = st.lists(st.one_of(st.builds(BindingRefreshAdvice, u16), unknown_options), max_size=4)
+ba_options = st.lists(st.one_of(st.builds(BindingRefreshAdvice, u16), binding_identifiers,
+                                unknown_options), max_size=4)
 authorization = st.lists(st.builds(BindingAuthorizationData, st.binary(max_size=40)), max_size=1)
 BA_STATUS: dict[int, BAStatus | int] = {int(s): s for s in BAStatus}
 BE_STATUS: dict[int, BEStatus | int] = {int(s): s for s in BEStatus}

@@ -1,4 +1,5 @@
-"""Mobility Header messages and mobility options (RFC 6275 sections 6.1 and 6.2, RFC 3963).
+"""Mobility Header messages and mobility options (RFC 6275 sections 6.1 and 6.2, RFC 3963,
+RFC 5648).
 
 The Mobility Header (IPv6 next header 135, RFC 6275 section 6.1.1)::
 
@@ -38,7 +39,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeAlias
 
@@ -59,6 +60,7 @@ __all__ = [
     "BindingAck",
     "BindingAuthorizationData",
     "BindingError",
+    "BindingIdentifier",
     "BindingRefreshAdvice",
     "BindingRefreshRequest",
     "BindingUpdate",
@@ -112,8 +114,8 @@ class MHType(IntEnum):
 
 
 class MHOptionType(IntEnum):
-    """Mobility option type (RFC 6275 section 6.2, RFC 3963 section 4.3; IANA
-    "Mobility Options")."""
+    """Mobility option type (RFC 6275 section 6.2, RFC 3963 section 4.3, RFC 5648 section
+    6.1; IANA "Mobility Options")."""
 
     PAD1 = 0
     PADN = 1
@@ -122,16 +124,20 @@ class MHOptionType(IntEnum):
     NONCE_INDICES = 4
     BINDING_AUTHORIZATION_DATA = 5
     MOBILE_NETWORK_PREFIX = 6
+    BINDING_IDENTIFIER = 35
 
 
 class BAStatus(IntEnum):
-    """Binding Acknowledgement status (RFC 6275 section 6.1.8; 140-143 from RFC 3963).
+    """Binding Acknowledgement status (RFC 6275 section 6.1.8; 140-143 from RFC 3963; 4, 5
+    and 164-169 from RFC 5648 section 6.2, for multiple care-of addresses).
 
     Values below 128 mean the Binding Update was accepted.
     """
 
     ACCEPTED = 0
     ACCEPTED_PREFIX_DISCOVERY_NECESSARY = 1
+    MCOA_NOTCOMPLETE = 4
+    MCOA_RETURNHOME_WO_NDP = 5
     REASON_UNSPECIFIED = 128
     ADMINISTRATIVELY_PROHIBITED = 129
     INSUFFICIENT_RESOURCES = 130
@@ -148,6 +154,12 @@ class BAStatus(IntEnum):
     INVALID_PREFIX = 141
     NOT_AUTHORIZED_FOR_PREFIX = 142
     FORWARDING_SETUP_FAILED = 143
+    MCOA_MALFORMED = 164
+    MCOA_NON_MCOA_BINDING_EXISTS = 165
+    MCOA_PROHIBITED = 166
+    MCOA_UNKNOWN_COA = 167
+    MCOA_BULK_REGISTRATION_PROHIBITED = 168
+    MCOA_SIMULTANEOUS_HOME_AND_FOREIGN_PROHIBITED = 169
 
     @property
     def accepted(self) -> bool:
@@ -277,6 +289,22 @@ class MobileNetworkPrefix:
 
 
 @dataclass(frozen=True, slots=True)
+class BindingIdentifier:
+    """Binding Identifier (type 35, RFC 5648 section 6.1): which of a node's bindings (one
+    per care-of address) the message is about. In a Binding Update it carries that
+    binding's care-of address (none, IPv4 or IPv6); in a Binding Acknowledgement its own
+    ``status`` (0: the message's). ``simultaneous_home`` is the H flag (registered at home
+    and away at once); ``priority`` is the BID-PRI of RFC 6089 section 4.1 (7 bits, lower
+    is preferred, 0 reserved), what RFC 5648 left reserved."""
+
+    bid: int
+    care_of: IPv4Address | IPv6Address | None = None
+    status: BAStatus | int = 0
+    simultaneous_home: bool = False
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownOption:
     """An option this codec does not know, or a known one that is not valid in the
     message carrying it: type and raw data, kept so that re-encoding is exact."""
@@ -293,6 +321,7 @@ Option: TypeAlias = (
     | NonceIndices
     | BindingAuthorizationData
     | MobileNetworkPrefix
+    | BindingIdentifier
     | UnknownOption
 )
 
@@ -348,6 +377,33 @@ def _encode_mnp(option: MobileNetworkPrefix) -> bytes:
     return bytes((0, option.prefix.prefixlen)) + option.prefix.network_address.packed
 
 
+_BID = struct.Struct("!HBB")  # BID, Status, H|BID-PRI; then the care-of address, if any
+_BID_H, _BID_PRI = 0x80, 0x7F
+# The care-of address by its length: none, IPv4 (RFC 5555's dual stack), IPv6.
+_BID_CARE_OF: dict[int, type[IPv4Address] | type[IPv6Address] | None] = {
+    0: None, 4: IPv4Address, 16: IPv6Address}
+
+
+def _decode_bid(data: bytes, offset: int) -> Option:
+    length = len(data) - _BID.size
+    if length not in _BID_CARE_OF:
+        raise DecodeError(f"BindingIdentifier option length {len(data)}, expected 4 (no "
+                          "care-of address), 8 (IPv4) or 20 (IPv6)", offset - 1)
+    address = _BID_CARE_OF[length]
+    bid, status, flags = _BID.unpack_from(data)
+    return BindingIdentifier(bid, None if address is None else address(data[_BID.size:]),
+                             _BA_STATUS.get(status, status), bool(flags & _BID_H),
+                             flags & _BID_PRI)
+
+
+def _encode_bid(option: BindingIdentifier) -> bytes:
+    if not 0 <= option.priority <= _BID_PRI:
+        raise struct.error(f"BID-PRI {option.priority} not in 0..127 (RFC 6089 section 4.1)")
+    flags = (_BID_H if option.simultaneous_home else 0) | option.priority
+    care_of = b"" if option.care_of is None else option.care_of.packed
+    return _BID.pack(option.bid, option.status, flags) + care_of
+
+
 OPTIONS: Mapping[int, OptionSpec] = MappingProxyType(
     {
         spec.option_type: spec
@@ -398,6 +454,15 @@ OPTIONS: Mapping[int, OptionSpec] = MappingProxyType(
                 _decode_mnp,
                 _encode_mnp,
                 "RFC 3963 section 4.3",
+            ),
+            OptionSpec(
+                MHOptionType.BINDING_IDENTIFIER,
+                BindingIdentifier,
+                (2, 0),
+                None,  # 4, 8 or 20: checked by the decoder
+                _decode_bid,
+                _encode_bid,
+                "RFC 5648 section 6.1, RFC 6089 section 4.1",
             ),
         )
     }
@@ -626,6 +691,7 @@ MESSAGES: Mapping[int, MessageSpec] = MappingProxyType(
                         MHOptionType.NONCE_INDICES,
                         MHOptionType.ALTERNATE_CARE_OF_ADDRESS,
                         MHOptionType.MOBILE_NETWORK_PREFIX,  # RFC 3963 section 4.3
+                        MHOptionType.BINDING_IDENTIFIER,  # RFC 5648 section 6.1
                     }
                 ),
                 lambda m: (m.sequence, m.flags, m.lifetime),
@@ -637,7 +703,11 @@ MESSAGES: Mapping[int, MessageSpec] = MappingProxyType(
                 BindingAck,
                 struct.Struct("!BBHH"),  # Status, K|R|P|Reserved, Sequence #, Lifetime
                 frozenset(
-                    {MHOptionType.BINDING_AUTHORIZATION_DATA, MHOptionType.BINDING_REFRESH_ADVICE}
+                    {
+                        MHOptionType.BINDING_AUTHORIZATION_DATA,
+                        MHOptionType.BINDING_REFRESH_ADVICE,
+                        MHOptionType.BINDING_IDENTIFIER,  # RFC 5648 section 6.1
+                    }
                 ),
                 lambda m: (m.status, m.flags, m.sequence, m.lifetime),
                 lambda f, o: BindingAck(_BA_STATUS.get(f[0], f[0]), f[2], f[3], BAFlag(f[1]), o),
