@@ -4,6 +4,7 @@ address (RFC 2526), the Home Agents List from router advertisements (RFC 6275 se
 
 from __future__ import annotations
 
+import random
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
@@ -115,6 +116,21 @@ def test_ties_are_broken_by_address_and_replies_fit_the_minimum_mtu() -> None:
     assert list(ranked) == sorted(ranked)
     packet = icmp6.encode(DHAADReply(1, ranked), HA1, COA)
     assert 40 + len(packet) == 1280
+
+
+def test_each_reply_draws_the_order_of_equally_preferred_home_agents() -> None:
+    """Section 10.5.1: home agents of equal preference in an order randomized for each
+    Reply, so that mobile nodes spread over them; preference still comes first."""
+    hal = home_link(preference=5)
+    for i, preference in ((2, 5), (3, 5), (4, 9)):
+        hal, _ = hal.heard(IPv6Address(f"fe80::{i}"),
+                           ra(IPv6Address(f"2001:db8:1::{i}"), preference=preference), 0.0)
+    draws = random.Random(7)
+    orders = {answer_request([hal], DHAADRequest(1), COA, ANYCAST, 1.0, draws.random)[0]
+              .msg.home_agents for _ in range(30)}  # type: ignore[union-attr]
+    assert {order[0] for order in orders} == {IPv6Address("2001:db8:1::4")}  # preference 9
+    assert {frozenset(order[1:]) for order in orders} == {frozenset((HA1, HA2, HA3))}
+    assert len(orders) == 6  # every order of the three of preference 5 came up
 
 
 def test_the_reply_lists_the_home_agents_from_the_home_agents_own_address() -> None:

@@ -28,14 +28,15 @@ A DHAAD Request reaches the home agent at the Home-Agents anycast address of a h
 link's prefix (:func:`home_agents_anycast`), which the shell joins on that link; the
 Reply (:func:`answer_request`) goes from the home agent's own address on that link to
 the request's source and lists the global addresses of the link's home agents, most
-preferred first (ties by address, so that every home agent on the link answers alike),
-as many as fit a packet of the IPv6 minimum MTU. With the R flag in the request only
-home agents that serve mobile routers are listed, and the reply carries R too.
+preferred first, those of equal preference in an order drawn anew for each Reply (section
+10.5.1: mobile nodes spread over them), as many as fit a packet of the IPv6 minimum MTU.
+With the R flag in the request only home agents that serve mobile routers are listed,
+and the reply carries R too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from ipaddress import IPv6Address, IPv6Network
 
@@ -165,24 +166,28 @@ class HomeAgentsList:
                                if entry.expires_at is not None else None),)
         return replace(self, others=others), effects
 
-    def ranked(self, now: float, mobile_routers: bool = False) -> tuple[IPv6Address, ...]:
+    def ranked(self, now: float, mobile_routers: bool = False,
+               tiebreak: Callable[[], float] | None = None) -> tuple[IPv6Address, ...]:
         """The global addresses of the link's home agents as a Reply lists them: most
-        preferred first, ties by address; expired entries and, for a mobile router,
-        home agents that do not serve mobile routers left out (section 10.5, RFC 3963
-        section 7)."""
+        preferred first, ties by a draw of ``tiebreak`` for each home agent (by address
+        without one); expired entries and, for a mobile router, home agents that do not
+        serve mobile routers left out (section 10.5, RFC 3963 section 7)."""
         entries = [e for e in (self.own, *self.others)
                    if e.alive(now) and e.addresses and (e.mobile_router or not mobile_routers)]
-        entries.sort(key=lambda e: (-e.preference, min(int(a) for a in e.addresses)))
+        entries.sort(key=lambda e: (-e.preference, tiebreak() if tiebreak is not None
+                                    else min(int(a) for a in e.addresses)))
         addresses = dict.fromkeys(a for e in entries for a in e.addresses)
         return tuple(addresses)[:MAX_REPLY_ADDRESSES]
 
 
 def answer_request(lists: Iterable[HomeAgentsList], request: DHAADRequest,
-                   src: IPv6Address, dst: IPv6Address, now: float) -> tuple[Effect, ...]:
+                   src: IPv6Address, dst: IPv6Address, now: float,
+                   tiebreak: Callable[[], float] | None = None) -> tuple[Effect, ...]:
     """The Reply to a DHAAD Request from ``src`` to ``dst`` (section 10.5): from the home
     agent's own address on the link whose Home-Agents anycast address ``dst`` is, to
-    ``src``. A request to any other address, or from the unspecified or a multicast
-    address, gets no answer."""
+    ``src``, home agents of equal preference ordered by ``tiebreak``'s draws (the shell's
+    is random: section 10.5.1). A request to any other address, or from the unspecified
+    or a multicast address, gets no answer."""
     hal = next((h for h in lists if h.anycast == dst), None)
     if hal is None or src.is_unspecified or src.is_multicast:
         return (log("dhaad-request-ignored", src=src, dst=dst,
@@ -190,7 +195,7 @@ def answer_request(lists: Iterable[HomeAgentsList], request: DHAADRequest,
                     reason="not a home link's Home-Agents anycast address"
                     if hal is None else "invalid source"),)
     mobile_router = DHAADFlag.R in request.flags
-    home_agents = hal.ranked(now, mobile_router)
+    home_agents = hal.ranked(now, mobile_router, tiebreak)
     flags = DHAADFlag.R if mobile_router else DHAADFlag(0)
     reply = DHAADReply(request.identifier, home_agents, flags)
     return (SendIcmp(reply, hal.own.addresses[0], src),

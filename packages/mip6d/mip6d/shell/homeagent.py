@@ -9,6 +9,7 @@ ICMPv6 socket joins (:mod:`mip6d.shell.icmpsocket`)."""
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Interface
@@ -151,7 +152,7 @@ class HomeAgentPart(Part):
             self.daemon.apply(effects)
         elif isinstance(msg, icmp6.DHAADRequest):
             self.daemon.apply(answer_request(self.home_agents.values(), msg, received.src,
-                                             received.dst, now))
+                                             received.dst, now, random.random))
 
     # -- state file -------------------------------------------------------------------
 
