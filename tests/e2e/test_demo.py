@@ -13,8 +13,8 @@ capture there sees it only as ESP; router 2 protects its signalling only, with s
 keys, and its traffic is seen in clear.
 
 The home agent's boot and set-up and the person's downloads (about ten minutes of one
-guest on one core) begin when the session's tests do (`head_start`, called by conftest.py),
-beside the tests that leave a core free, which the session runs first.
+guest on one core) begin when the session's tests do (testkit.headstart), beside the
+tests that leave a core free, which the session runs first.
 
 The wiring is the test's own, on the host: QEMU guests on tap devices in a switch
 namespace (one bridge per link), a router namespace advertising a prefix on each access
@@ -33,7 +33,6 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import pytest
 from homeguy.git import TOP
 from homeguy.lab.topology import Host, Topology
 from homeguy.run import run
+from testkit.headstart import HeadStart
 from testkit.images import built_iso
 from testkit.qemu import Guest
 
@@ -208,51 +208,25 @@ def prepare() -> Demo:
     return demo
 
 
-def set_up(demo: Demo) -> None:
+def set_up(demo: Demo) -> Demo:
     """The home agent booted and set up, the person's nodes created on its HAiku and their
     images downloaded: one guest on one core for about ten minutes."""
     set_up_home_agent(demo)
     create_nodes(demo, *NODES)
+    return demo
 
 
-class HeadStart:
-    """The demo's set-up in a thread of its own, started when the session's tests begin
-    (conftest.py runs the tests that leave a core free first, beside it)."""
-
-    def __init__(self) -> None:
-        self.demo = prepare()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._set_up, name="demo-set-up", daemon=True)
-        self.thread.start()
-
-    def _set_up(self) -> None:
-        try:
-            set_up(self.demo)
-        except BaseException as error:  # raised again in the test's thread, by result()
-            self.error = error
-
-    def result(self) -> Demo:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        return self.demo
-
-    def cancel(self) -> None:
-        stop_all(self.demo)  # QEMU's exit ends the set-up's waits
-        self.thread.join(60)
-
-
-_head_start: list[HeadStart] = []
+_head_start: HeadStart[Demo] = HeadStart()
 
 
 def head_start() -> None:
-    _head_start.append(HeadStart())
+    """The images and the wiring now; the set-up beside the session's first tests."""
+    demo = prepare()
+    _head_start.begin(lambda: set_up(demo), lambda: stop_all(demo), "demo-set-up")
 
 
 def head_stop() -> None:
-    """At the session's end: a head start no demo took (the session was cut short)."""
-    while _head_start:
-        _head_start.pop().cancel()
+    _head_start.cancel()
 
 
 def stop_all(demo: Demo) -> None:
@@ -263,13 +237,11 @@ def stop_all(demo: Demo) -> None:
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
-    started = _head_start.pop() if _head_start else None
-    demo = started.demo if started else prepare()
+    started = _head_start.take()  # set up since the session began
+    demo = started if started is not None else prepare()
     try:
         if started is None:
             set_up(demo)
-        else:
-            started.result()
         for spec in NODES:  # what bench/demo.py compares the figures by
             name, _, _, keying, *protect = spec.split(":")
             demo.figures[name] = {"keying": keying, "protects": "all traffic" if protect

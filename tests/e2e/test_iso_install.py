@@ -5,7 +5,8 @@ QEMU guests (TCG): the live system with the kernel command line ``homeguy.url=
 homeguy.token= homeguy.install=/dev/vda`` (it enrolls as the service's mobile router,
 installs, reboots: QEMU exits, -no-reboot), then the disk with no CD-ROM, by BIOS and by
 UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel) side by side. All
-reach only the service (restricted user network).
+reach only the service (restricted user network). The installation (one guest on one
+core, about six minutes) begins when the session's tests do (testkit.headstart).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ from iso_haiku import serve  # tests/e2e/iso_haiku.py
 
 from homeguy.git import TOP
 from homeguy.run import run
+from testkit.headstart import HeadStart
 from testkit.images import (
     SERVICE_IN_GUEST,
     Guest,
@@ -35,49 +38,98 @@ pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 WORK = TOP / "out" / "iso" / "e2e-install"
 INSTALL_LIMIT = 1800.0  # s: live boot, enrollment, copy, initramfs and GRUB under TCG
 BOOT_LIMIT = 600.0  # s: the installed system's boot until its role report
+DISK = WORK / "disk.qcow2"  # what the live system installs to
 INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"
 # The installed disk boots by each of these firmwares (testkit.qemu.Guest.firmware).
 DISK_FIRMWARES = ("bios", "secureboot")
 
 
-@pytest.fixture(scope="module")
-def router_iso() -> Path:
-    return built_iso("mobile-router")
+@dataclass
+class Installed:
+    """The service (open until the module ends), the live guest that installs the router
+    to the disk, and once it has: its console and seconds."""
+
+    service: dict[str, Any]
+    stack: ExitStack
+    live: Guest
+    console: str = ""
+    install_s: float = 0.0
 
 
-@pytest.fixture(scope="module")
-def service(router_iso: Path) -> Iterator[dict[str, Any]]:
+def begin_install() -> Installed:
+    """The image and the service (their builds and start take the machine: not in the
+    background), and the live guest that installs, not started yet."""
+    iso = built_iso("mobile-router")
     WORK.mkdir(parents=True, exist_ok=True)
-    with serve(WORK, SERVICE_IN_GUEST) as info:
-        yield info
-
-
-@pytest.fixture(scope="module")
-def installed(router_iso: Path, service: dict[str, Any]) -> dict[str, Any]:
-    """Install (guest 1), then boot the disk by each firmware; the consoles and the
-    times."""
-    disk = WORK / "disk.qcow2"
-    disk.unlink(missing_ok=True)
-    run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "8G"])
-    kernel = extract_kernel(router_iso, WORK / "kernel")
+    stack = ExitStack()
+    service = stack.enter_context(serve(WORK, SERVICE_IN_GUEST))
+    run(["qemu-img", "create", "-q", "-f", "qcow2", DISK, "8G"])
     append = enroll_append(service["router_token"], "homeguy.install=/dev/vda")
-    live = Guest(router_iso, WORK / "live", service["port"], kernel=kernel, append=append,
-                 disk=disk)
+    live = Guest(iso, WORK / "live", service["port"], kernel=extract_kernel(iso, WORK / "kernel"),
+                 append=append, disk=DISK)
+    return Installed(service, stack, live)
+
+
+def install(installed: Installed) -> Installed:
+    """Boot the live system, which enrolls, installs to the disk and reboots (QEMU exits:
+    -no-reboot); one guest on one core for about six minutes."""
+    live = installed.live
     started = time.monotonic()
     live.start()
     try:
         live.wait_for(INSTALLED + "|homeguy-install: installation failed: .*", INSTALL_LIMIT)
-        live.wait_exit(180)  # it reboots; -no-reboot makes that QEMU's exit
+        live.wait_exit(180)
     finally:
         live.stop()
-    install_s = time.monotonic() - started
-    outcome: dict[str, Any] = {"live": live.text(), "install_s": install_s}
+    installed.console, installed.install_s = live.text(), time.monotonic() - started
+    return installed
+
+
+def stop(installed: Installed) -> None:
+    installed.live.stop()
+    installed.stack.close()
+
+
+_head_start: HeadStart[Installed] = HeadStart()
+
+
+def head_start() -> None:
+    """The installation beside the session's first tests (testkit.headstart)."""
+    begun = begin_install()
+    _head_start.begin(lambda: install(begun), lambda: stop(begun), "router-install")
+
+
+def head_stop() -> None:
+    _head_start.cancel()
+
+
+@pytest.fixture(scope="module")
+def installation() -> Iterator[Installed]:
+    started = _head_start.take()  # installed since the session began
+    done = started if started is not None else begin_install()
+    try:
+        yield done if started is not None else install(done)
+    finally:
+        stop(done)
+
+
+@pytest.fixture(scope="module")
+def service(installation: Installed) -> dict[str, Any]:
+    return installation.service
+
+
+@pytest.fixture(scope="module")
+def installed(installation: Installed, service: dict[str, Any]) -> dict[str, Any]:
+    """The installation, then the disk booted by each firmware; the consoles and the
+    times."""
+    install_s = installation.install_s
+    outcome: dict[str, Any] = {"live": installation.console, "install_s": install_s}
 
     def boot(firmware: str) -> None:
         # Each boot on its own copy-on-write layer over the installed disk: side by side.
         layer = WORK / f"disk-{firmware}.qcow2"
         layer.unlink(missing_ok=True)
-        run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", disk, "-F", "qcow2", layer])
+        run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", DISK, "-F", "qcow2", layer])
         booted = Guest(None, WORK / f"disk-{firmware}", service["port"], disk=layer,
                        second_nic=True, firmware=firmware)
         started = time.monotonic()
