@@ -3,8 +3,12 @@ session's order lets long single-core work run beside the tests that leave a cor
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import HealthCheck, settings
+
+from testkit.headstart import HeadStart
 
 pytest_plugins = ["homeguy.lab.pytest_plugin"]
 
@@ -28,22 +32,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=run_order)  # stable: collection order within each group
 
 
-def head_start_modules(session: pytest.Session) -> list[object]:
-    """The selected test modules with a `head_start()`: work of their own (one guest on one
-    core, say) they begin when the session's tests do, to run beside the first group."""
+def head_starts(session: pytest.Session) -> list[HeadStart[Any]]:
+    """The selected test modules' work of their own (one guest on one core, say) that
+    begins when the session's tests do, beside the first group (testkit.headstart)."""
     modules = {id(item.module): item.module for item in getattr(session, "items", [])
                if isinstance(item, pytest.Function)}
-    return [module for module in modules.values() if hasattr(module, "head_start")]
+    return [module.HEAD_START for module in modules.values()
+            if isinstance(getattr(module, "HEAD_START", None), HeadStart)]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     if session.testsfailed or session.config.option.collectonly:
         return  # pytest's own loop stops the session
-    for module in head_start_modules(session):
-        module.head_start()  # type: ignore[attr-defined]
+    for head_start in head_starts(session):
+        head_start.start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    for module in head_start_modules(session):
-        module.head_stop()  # type: ignore[attr-defined]
+    for head_start in head_starts(session):
+        head_start.cancel()

@@ -1,10 +1,10 @@
 """Work a test module begins before its tests are due: a long stretch of one QEMU guest
 on one core (a home agent's boot and set-up, an installation), in a thread of its own,
-beside the tests that leave a core free, which the session runs first (conftest.py calls
-each selected module's ``head_start()`` when the session's tests begin and its
-``head_stop()`` when the session ends). The module's fixture takes the result, waiting
-for it if need be; without a head start (the module run on its own, say) it does the
-work itself.
+beside the tests that leave a core free, which the session runs first. A module names
+its work in a module-level ``HEAD_START``; conftest.py starts every selected module's
+when the session's tests begin and cancels it when the session ends. The module's
+fixture takes the result, waiting for it if need be; without a head start (the module
+run on its own, say) it does the work itself.
 """
 
 from __future__ import annotations
@@ -17,19 +17,23 @@ T = TypeVar("T")
 
 
 class HeadStart(Generic[T]):
-    """At most one piece of work begun early, until a fixture takes its result."""
+    """At most one piece of work begun early, until a fixture takes its result.
+    ``begin`` runs in the caller's thread (image builds and services take the machine)
+    and returns the work for the background thread, and how to stop it early (stop its
+    guest, whose exit ends the waits in the work) and release what it holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, begin: Callable[[], tuple[Callable[[], T], Callable[[], None]]],
+                 name: str) -> None:
+        self._begin, self._name = begin, name
         self._thread: threading.Thread | None = None
         self._stop: Callable[[], None] = lambda: None
         self._result: list[T] = []
         self._error: list[BaseException] = []
 
-    def begin(self, work: Callable[[], T], stop: Callable[[], None], name: str) -> None:
-        """Run ``work`` in a thread; ``stop`` ends it early (stops its guest, whose exit
-        ends the waits in ``work``) and releases what it holds."""
-        self._stop = stop
-        self._thread = threading.Thread(target=self._run, args=(work,), name=name, daemon=True)
+    def start(self) -> None:
+        work, self._stop = self._begin()
+        self._thread = threading.Thread(target=self._run, args=(work,), name=self._name,
+                                        daemon=True)
         self._thread.start()
 
     def _run(self, work: Callable[[], T]) -> None:

@@ -34,7 +34,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
@@ -216,17 +216,13 @@ def set_up(demo: Demo) -> Demo:
     return demo
 
 
-_head_start: HeadStart[Demo] = HeadStart()
-
-
-def head_start() -> None:
+def begin_set_up() -> tuple[Callable[[], Demo], Callable[[], None]]:
     """The images and the wiring now; the set-up beside the session's first tests."""
     demo = prepare()
-    _head_start.begin(lambda: set_up(demo), lambda: stop_all(demo), "demo-set-up")
+    return lambda: set_up(demo), lambda: stop_all(demo)
 
 
-def head_stop() -> None:
-    _head_start.cancel()
+HEAD_START: HeadStart[Demo] = HeadStart(begin_set_up, "demo-set-up")
 
 
 def stop_all(demo: Demo) -> None:
@@ -237,7 +233,7 @@ def stop_all(demo: Demo) -> None:
 
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
-    started = _head_start.take()  # set up since the session began
+    started = HEAD_START.take()  # set up since the session began
     demo = started if started is not None else prepare()
     try:
         if started is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -90,22 +90,18 @@ def stop(installed: Installed) -> None:
     installed.stack.close()
 
 
-_head_start: HeadStart[Installed] = HeadStart()
-
-
-def head_start() -> None:
-    """The installation beside the session's first tests (testkit.headstart)."""
+def begin_head_start() -> tuple[Callable[[], Installed], Callable[[], None]]:
+    """The installation beside the session's first tests."""
     begun = begin_install()
-    _head_start.begin(lambda: install(begun), lambda: stop(begun), "router-install")
+    return lambda: install(begun), lambda: stop(begun)
 
 
-def head_stop() -> None:
-    _head_start.cancel()
+HEAD_START: HeadStart[Installed] = HeadStart(begin_head_start, "router-install")
 
 
 @pytest.fixture(scope="module")
 def installation() -> Iterator[Installed]:
-    started = _head_start.take()  # installed since the session began
+    started = HEAD_START.take()  # installed since the session began
     done = started if started is not None else begin_install()
     try:
         yield done if started is not None else install(done)
