@@ -63,8 +63,8 @@ class _Message(dict[str, Any]):
 
 Route = tuple[str, int, int]
 """``(dst, dst_len, table)``: the key of a route."""
-Rule = tuple[int, int, str | None, int | None, str | None, int | None]
-"""``(priority, table, src, src_len, dst, dst_len)``."""
+Rule = tuple[int, int, str | None, int | None, str | None, int | None, int | None]
+"""``(priority, table, src, src_len, dst, dst_len, ip_proto)``."""
 
 
 class FakeIPRoute:
@@ -81,6 +81,8 @@ class FakeIPRoute:
         self.up: set[str] = set()
         self.addresses: dict[tuple[str, IPv6Interface], int] = {}
         self.routes: dict[Route, str] = {}
+        self.unreachable: set[tuple[str, int, int, int]] = set()
+        """Unreachable routes, ``(dst, dst_len, table, metric)``: they have no device."""
         self.neighbours: set[tuple[str, str]] = set()
         self.rules: set[Rule] = set()
         self.fail: dict[tuple[str, str], int] = {}
@@ -150,10 +152,17 @@ class FakeIPRoute:
         else:
             self.addresses[key] = kwargs.get("flags", 0)
 
-    def route(self, command: str, dst: str, dst_len: int, table: int, oif: int,
-              **kwargs: Any) -> None:
+    def route(self, command: str, dst: str, dst_len: int, table: int,
+              oif: int | None = None, **kwargs: Any) -> None:
         self._call("route", command, {"dst": dst, "dst_len": dst_len, "table": table,
-                                      "oif": oif, **kwargs})
+                                      **({} if oif is None else {"oif": oif}), **kwargs})
+        if kwargs.get("type") == "unreachable":
+            refusing = (dst, dst_len, table, kwargs["priority"])
+            if command == "del" and refusing not in self.unreachable:
+                raise NetlinkError(errno.ESRCH)
+            (self.unreachable.discard if command == "del" else self.unreachable.add)(refusing)
+            return
+        assert oif is not None, "a route through a device names it"
         key = (dst, dst_len, table)
         if command == "del":
             if self.routes.get(key) != self.name_of(oif):
@@ -175,7 +184,7 @@ class FakeIPRoute:
     def rule(self, command: str, priority: int, table: int, **kwargs: Any) -> None:
         self._call("rule", command, {"priority": priority, "table": table, **kwargs})
         key = (priority, table, kwargs.get("src"), kwargs.get("src_len"), kwargs.get("dst"),
-               kwargs.get("dst_len"))
+               kwargs.get("dst_len"), kwargs.get("ip_proto"))
         if command == "del":
             if key not in self.rules:
                 raise NetlinkError(errno.ENOENT)

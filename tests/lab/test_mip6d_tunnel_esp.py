@@ -106,18 +106,47 @@ def test_tunnel_payload_is_esp_on_the_foreign_link(net: Topology) -> None:
         spis = _spis(packets)
         assert {PAYLOAD_UP, PAYLOAD_DOWN} <= spis, (link, spis)
         assert capture.decode(TUNNELLED) == [], f"{link}: plain IPv6-in-IPv6"
-        # Around it: the home address goes on the tunnel only after its source rule,
-        # but a node whose signalling is protected holds it (on lo) from the start, so
-        # at the first registration an echo tunnelled to it in the milliseconds
-        # between the tunnel and the rule is answered by the foreign link's default
-        # route, in clear (an open fault, issue #14: table 252 needs a route that
-        # drops until the tunnel's is there). The handover keeps the rule: there not
-        # one echo may cross in clear.
+        # Around it: not one echo in clear, not even one the home agent tunnelled
+        # in the moment between the node's tunnel and the route through it (the
+        # unreachable route refuses the answer, see the test below).
         direct = _echoes(packets)
-        if link == "r-f2":
-            assert direct == 0, f"{link}: an ICMPv6 echo crossed in clear"
+        assert direct == 0, f"{link}: an ICMPv6 echo crossed in clear"
         print(f"{link}: {len(packets)} packets with TunnelPayload, ESP SPIs "
               f"{sorted(hex(s) for s in spis)}, none tunnelled in clear, {direct} echoes "
               "around the tunnel")
     print(f"without TunnelPayload: {len(plain)} packets ({_echoes(plain)} echoes in clear); "
           f"HA {HA_ADDRESS}")
+
+
+# A packet that crossed the foreign link in clear from the home address: one IPv6 header
+# (not tunnelled) whose source is the home address (not a care-of address whose Home
+# Address option names it).
+FROM_HOME_ADDRESS_IN_CLEAR = f"count(ipv6) == 1 && ipv6.src == {HOA}"
+
+
+def test_the_home_address_is_refused_until_the_tunnel_carries_it(net: Topology) -> None:
+    """Away, before its home agent answers, what the node sends from its home address is
+    refused on the node ("No route to host"), never sent in clear on the foreign link,
+    while its protected Binding Updates (from the home address, under ESP) still leave;
+    once registered it goes through the tunnel; stopped, the node leaves no rule or
+    route behind."""
+    m = build(net)
+    capture = net.capture(m.r, "r-f1", "ip6")
+    mn = start_mip6d(net, m.mn, "mn-early", static_keying(mn_config(net.workdir, name="early")))
+    mn.wait_event("binding-update-sent", after=0, timeout=60)
+    assert "unreachable default" in m.mn.run("ip", "-6", "route", "show", "table", "252")
+    early = m.mn.run("sh", "-c", f"ping -6 -n -c 1 -W 1 -I {HOA} {m.cn_address} 2>&1; "
+                     "echo exit=$?", check=False)
+    assert "exit=0" not in early and "No route to host" in early, early
+
+    ha = start_mip6d(net, m.ha, "ha-early", static_keying(ha_config(net.workdir)))
+    mn.wait_event("binding-registered", after=0, timeout=60)
+    after = m.mn.run("ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-I", str(HOA),
+                     str(m.cn_address))
+    assert " 0% packet loss" in after, after
+    assert mn.stop() == 0 and ha.stop() == 0
+    capture.stop()
+    assert capture.decode(FROM_HOME_ADDRESS_IN_CLEAR) == []
+    assert capture.decode("esp"), "the Binding Updates left under ESP"
+    assert m.mn.run("ip", "-6", "route", "show", "table", "252").strip() == ""
+    assert str(HOA) not in m.mn.run("ip", "-6", "rule", "show")

@@ -35,6 +35,7 @@ from mip6d.core.effects import (
     AddRoute,
     AddRule,
     AddTunnel,
+    AddUnreachableRoute,
     AddXfrmState,
     CancelTimer,
     ChangeTunnel,
@@ -43,12 +44,14 @@ from mip6d.core.effects import (
     RemoveRoute,
     RemoveRule,
     RemoveTunnel,
+    RemoveUnreachableRoute,
     RemoveXfrmState,
     SendMessage,
     StartTimer,
     XfrmRoProto,
     inverse,
     log,
+    teardown,
 )
 from mip6d.core.ipsec import direct_policy
 from mip6d.wire.mh import (
@@ -81,7 +84,19 @@ TUNNEL = AddTunnel("mip6mn0", COA, HA)
 HOA_ON_TUNNEL = AddAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True)
 DEFAULT_ROUTE = AddRoute(IPv6Network("::/0"), "mip6mn0", 252)
 HOA_RULE = AddRule(1001, 252, source=IPv6Network("2001:db8:1::10/128"))
+HOA_MH_RULE = AddRule(999, MAIN_TABLE, source=IPv6Network("2001:db8:1::10/128"), protocol=135)
+REFUSE = AddUnreachableRoute(IPv6Network("::/0"), 252, 4096)
 DIRECT = direct_policy(HA, HOA, XfrmRoProto.ROUTE2)
+# Away from the first Binding Update on: the home address's traffic is refused until the
+# tunnel's route comes, its Binding Updates use the main table.
+AWAY = (ROUTE2, REFUSE, HOA_MH_RULE, HOA_RULE)
+BOUND = (TUNNEL, *AWAY, DEFAULT_ROUTE, HOA_ON_TUNNEL, DIRECT)
+MNP_RULES = (  # MR_REG's: to each prefix the main table, from it the tunnel's table
+    AddRule(1000, MAIN_TABLE, destination=MNP),
+    AddRule(1002, 252, source=MNP),
+    AddRule(1000, MAIN_TABLE, destination=MNP2),
+    AddRule(1002, 252, source=MNP2),
+)
 
 
 def bu_sent(
@@ -143,7 +158,7 @@ def sends(effects: tuple[Effect, ...]) -> list[SendMessage]:
 
 def test_first_registration() -> None:
     entry, effects = step(BulEntry(REG), CareOfChanged(COA), 100.0, S)
-    assert effects == (ROUTE2, bu_sent(1), sent_log(1, 1.5), StartTimer(KEY, 101.5))
+    assert effects == (*AWAY, bu_sent(1), sent_log(1, 1.5), StartTimer(KEY, 101.5))
     assert entry.state is BulState.REGISTERING
     assert (entry.sequence, entry.first_sequence, entry.care_of, entry.timer_at) == (
         1,
@@ -151,7 +166,7 @@ def test_first_registration() -> None:
         COA,
         101.5,
     )
-    assert entry.installed == (ROUTE2,)
+    assert entry.installed == AWAY
 
 
 def test_first_registration_retransmission_timeline() -> None:
@@ -199,14 +214,15 @@ def test_refreshing_until_the_binding_lapses_then_first_registration() -> None:
         entry, effects = step(entry, TimerFired(), entry.timer_at, S)
     assert entry.state is BulState.REGISTERING
     assert entry.timeout == 1.5
-    assert effects[:6] == (
+    # The tunnel goes; the home address's traffic is refused again until the next one.
+    assert effects[:5] == (
         inverse(DIRECT),
         RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
-        RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
         RemoveTunnel("mip6mn0", COA, HA),
         log("binding-expired", home_address=HOA, home_agent=HA),
     )
+    assert entry.installed == AWAY
 
 
 # -- acknowledgements --------------------------------------------------------------------------
@@ -218,7 +234,6 @@ def test_accepted_installs_the_binding() -> None:
     assert effects == (
         TUNNEL,
         DEFAULT_ROUTE,
-        HOA_RULE,
         HOA_ON_TUNNEL,
         DIRECT,
         log(
@@ -234,7 +249,7 @@ def test_accepted_installs_the_binding() -> None:
     )
     assert entry.state is BulState.REGISTERED
     assert (entry.registered_coa, entry.lifetime, entry.expires_at) == (COA, 2000, 2100.0)
-    assert entry.installed == (TUNNEL, ROUTE2, DEFAULT_ROUTE, HOA_RULE, HOA_ON_TUNNEL, DIRECT)
+    assert entry.installed == BOUND
 
 
 def test_acknowledgement_of_an_earlier_retransmission() -> None:
@@ -328,7 +343,7 @@ def test_refusal(status: int) -> None:
     entry, effects = step(entry, AckReceived(BindingAck(status, 1, 0)), 0.1, S)
     assert entry.state is BulState.FAILED
     assert effects == (
-        RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
+        *teardown(AWAY),
         log("registration-refused", home_address=HOA, home_agent=HA, status=status, lifetime=0),
         CancelTimer(KEY),
     )
@@ -399,8 +414,10 @@ def test_losing_the_care_of_address_keeps_the_binding_until_it_lapses() -> None:
     assert effects == (
         inverse(DIRECT),
         RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
-        RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
         RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
+        RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
+        RemoveRule(999, MAIN_TABLE, source=IPv6Network("2001:db8:1::10/128"), protocol=135),
+        RemoveUnreachableRoute(IPv6Network("::/0"), 252, 4096),
         RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
         RemoveTunnel("mip6mn0", COA, HA),
         log("binding-expired", home_address=HOA, home_agent=HA),
@@ -419,7 +436,7 @@ def test_losing_the_care_of_address_during_a_first_registration() -> None:
     entry, _ = step(BulEntry(REG), CareOfChanged(COA), 0.0, S)
     entry, effects = step(entry, CareOfChanged(None), 0.5, S)
     assert entry.state is BulState.IDLE
-    assert effects == (RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA), CancelTimer(KEY))
+    assert effects == (*teardown(AWAY), CancelTimer(KEY))
 
 
 def test_returning_home() -> None:
@@ -429,12 +446,7 @@ def test_returning_home() -> None:
     entry, effects = step(entry, ReturnedHome("eth0"), 500.0, S)
     dereg = SendMessage(BindingUpdate(2, 0, AH, (AlternateCareOfAddress(HOA),)), HOA, HA)
     assert effects == (
-        inverse(DIRECT),
-        RemoveAddress(IPv6Interface("2001:db8:1::10/128"), "mip6mn0", True, True),
-        RemoveRule(1001, 252, source=IPv6Network("2001:db8:1::10/128")),
-        RemoveRoute(IPv6Network("::/0"), "mip6mn0", 252),
-        RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
-        RemoveTunnel("mip6mn0", COA, HA),
+        *teardown(BOUND),
         AddAddress(HOME, "eth0", home_address=True, nodad=True),
         dereg,
         sent_log(2, 1.0, HOA, 0),
@@ -500,7 +512,7 @@ def test_leaving_home_again_before_the_deregistration_completes() -> None:
     entry, effects = run(registered(), (ReturnedHome("eth0"), 500.0), (LeftHome(), 500.5))
     assert entry.state is BulState.REFRESHING
     # The home agent may still hold the binding: it is put back while the update runs.
-    assert entry.installed == (TUNNEL, ROUTE2, DEFAULT_ROUTE, HOA_RULE, HOA_ON_TUNNEL, DIRECT)
+    assert entry.installed == BOUND
     assert sends(effects) == [bu_sent(3)]
 
 
@@ -512,9 +524,9 @@ def test_starting_at_home_sends_nothing_then_leaving_registers() -> None:
     assert entry.state is BulState.HOME and effects == ()
     entry, effects = step(entry, LeftHome(), 2.0, S)
     assert entry.state is BulState.REGISTERING
-    assert effects[:3] == (
+    assert effects[:6] == (
         RemoveAddress(HOME, "eth0", home_address=True, nodad=True),
-        ROUTE2,
+        *AWAY,
         bu_sent(1),
     )
 
@@ -546,19 +558,10 @@ def test_mobile_router_explicit_mode() -> None:
     entry, effects = step(
         entry, AckReceived(BindingAck(BAStatus.ACCEPTED, 1, 900, BAFlag.R)), 0.1, S
     )
-    assert effects[:7] == (
-        TUNNEL,
-        DEFAULT_ROUTE,
-        HOA_RULE,
-        HOA_ON_TUNNEL,
-        DIRECT,
-        AddRule(1000, MAIN_TABLE, destination=MNP),
-        AddRule(1002, 252, source=MNP),
-    )
-    assert effects[7:9] == (
-        AddRule(1000, MAIN_TABLE, destination=MNP2),
-        AddRule(1002, 252, source=MNP2),
-    )
+    # The prefixes' rules came with the first Binding Update: until the tunnel's route
+    # is there, what the hosts behind the router send is refused, not sent in clear.
+    assert entry.installed == (TUNNEL, *AWAY, *MNP_RULES, DEFAULT_ROUTE, HOA_ON_TUNNEL, DIRECT)
+    assert effects[:4] == (TUNNEL, DEFAULT_ROUTE, HOA_ON_TUNNEL, DIRECT)
     # The deregistration lists no prefix but keeps the R flag.
     entry, effects = step(entry, ReturnedHome("eth0"), 10.0, S)
     assert sends(effects) == [
@@ -583,7 +586,7 @@ def test_mobile_router_refused_when_the_home_agent_ignores_the_r_flag() -> None:
     entry, effects = step(entry, AckReceived(BindingAck(BAStatus.ACCEPTED, 1, 900)), 0.1, S)
     assert entry.state is BulState.FAILED
     assert effects == (
-        RemoveXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA),
+        *teardown((*AWAY, *MNP_RULES)),
         bu_sent(2, lifetime=0, flags=AH | BUFlag.R),
         log(
             "registration-refused",

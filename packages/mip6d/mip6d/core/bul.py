@@ -53,7 +53,11 @@ accepted; a protected registration (:attr:`HomeRegistration.protected`) also a `
 hao`` state naming the care-of address, whose Home Address option the kernel adds to the
 Binding Updates it puts under ESP. A mobile router adds, per mobile network prefix, a
 rule looking up traffic from the prefix in that table and a rule looking up traffic to
-the prefix in the main table. On the home link the home address sits on the home
+the prefix in the main table. From the first Binding Update away, before the tunnel
+exists, the rules are there and the table holds an unreachable default route below the
+tunnel's (:data:`REFUSE_METRIC`), and a rule sends the home address's Mobility Header
+messages to the main table: the home address's traffic goes through the tunnel or
+nowhere, never in clear on the foreign link. On the home link the home address sits on the home
 interface (``nodad``: the home agent may still be defending it, section 11.5.5).
 
 Refresh point: :attr:`MnSettings.refresh_after` = 0.8, i.e. a refresh when a fifth of the
@@ -87,10 +91,12 @@ from mip6d.core import seqno
 from mip6d.core.dhaad import DHAAD_RETRIES, INITIAL_DHAAD_TIMEOUT, home_agents_anycast
 from mip6d.core.effects import (
     MAIN_TABLE,
+    MH_PROTOCOL,
     AddAddress,
     AddRoute,
     AddRule,
     AddTunnel,
+    AddUnreachableRoute,
     AddXfrmState,
     CancelTimer,
     Effect,
@@ -121,6 +127,7 @@ from mip6d.wire.mh import (
 )
 
 __all__ = [
+    "REFUSE_METRIC",
     "TRANSITIONS",
     "AckReceived",
     "BulEntry",
@@ -143,6 +150,9 @@ __all__ = [
 ]
 
 _DEFAULT_ROUTE = IPv6Network("::/0")
+REFUSE_METRIC = 4096
+"""The unreachable route's metric in the tunnel's table: above the kernel's default for
+an IPv6 route (1024), which the route through the tunnel has."""
 
 
 class BulState(StrEnum):
@@ -218,6 +228,9 @@ class MnSettings:
     """Fraction of the granted lifetime after which the binding is refreshed."""
     mip6_table: int = 252
     """Routing table holding the default route through the tunnel."""
+    hoa_mh_priority: int = 999
+    """Rule priority: Mobility Header messages from the home address (Binding Updates)
+    look up the main table."""
     mnp_in_priority: int = 1000
     """Rule priority: traffic to a mobile network prefix looks up the main table."""
     hoa_out_priority: int = 1001
@@ -860,32 +873,37 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
     signalling_coa = entry.care_of or entry.registered_coa
     if entry.state not in _AWAY_WITH_STATE or signalling_coa is None:
         return ()
-    route2 = AddXfrmState(XfrmRoProto.ROUTE2, reg.home_agent, home, signalling_coa)
-    hao = ((AddXfrmState(XfrmRoProto.HAO, home, reg.home_agent, signalling_coa),)
-           if reg.protected else ())
-    if entry.registered_coa is None:
-        return (route2, *hao)
     home_host = IPv6Network(home)
-    effects: list[Effect] = [
-        AddTunnel(reg.tunnel, entry.registered_coa, reg.home_agent),
-        route2,
-        *hao,
-        AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
+    # Away, what leaves from the home address (and a mobile network's prefixes) goes
+    # through the tunnel or nowhere: until the tunnel's route is in the table, the
+    # unreachable route refuses it, so that a packet the home agent tunnels in the
+    # first moments is never answered in clear on the foreign link (the route cannot
+    # come first: Linux refuses a route through a tunnel that is not up yet). The home
+    # address's own Mobility Header messages, the Binding Updates, use the main table.
+    away: list[Effect] = [
+        AddXfrmState(XfrmRoProto.ROUTE2, reg.home_agent, home, signalling_coa),
+        *((AddXfrmState(XfrmRoProto.HAO, home, reg.home_agent, signalling_coa),)
+          if reg.protected else ()),
+        AddUnreachableRoute(_DEFAULT_ROUTE, s.mip6_table, REFUSE_METRIC),
+        AddRule(s.hoa_mh_priority, MAIN_TABLE, source=home_host, protocol=MH_PROTOCOL),
         AddRule(s.hoa_out_priority, s.mip6_table, source=home_host),
-        # The home address last: the first packet it receives (the home agent tunnels
-        # as soon as it accepts) is answered through the tunnel, not by the main
-        # table's default route on the foreign link, in clear. (A node with protected
-        # signalling holds it on lo from the start, for its Binding Updates: there the
-        # window between tunnel and rule stays open, issue #14.)
+    ]
+    for prefix in reg.mobile_network_prefixes if reg.mobile_router else ():
+        away.append(AddRule(s.mnp_in_priority, MAIN_TABLE, destination=prefix))
+        away.append(AddRule(s.mnp_out_priority, s.mip6_table, source=prefix))
+    if entry.registered_coa is None:
+        return tuple(away)
+    return (
+        AddTunnel(reg.tunnel, entry.registered_coa, reg.home_agent),
+        *away,
+        AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
+        # The home address on the tunnel last: it is on lo already (the shell puts it
+        # there for the first Binding Acknowledgement), this makes it the tunnel's.
         AddAddress(IPv6Interface(home), reg.tunnel, home_address=True, nodad=True),
         # The home agent's own packets may come with a type 2 routing header (the
         # reference stack's way) as well as through the tunnel.
         direct_policy(reg.home_agent, home, XfrmRoProto.ROUTE2),
-    ]
-    for prefix in reg.mobile_network_prefixes if reg.mobile_router else ():
-        effects.append(AddRule(s.mnp_in_priority, MAIN_TABLE, destination=prefix))
-        effects.append(AddRule(s.mnp_out_priority, s.mip6_table, source=prefix))
-    return tuple(effects)
+    )
 
 
 def _timer_at(entry: BulEntry) -> float | None:

@@ -14,10 +14,12 @@ effect                       what the shell does (Linux)
 :class:`AddTunnel`           ``ip -6 tunnel add NAME mode ip6ip6 local L remote R``
 :class:`ChangeTunnel`        ``ip -6 tunnel change NAME local L remote R`` (handover)
 :class:`AddRoute`            ``ip -6 route replace PREFIX dev NAME [table T] proto mip6``
+:class:`AddUnreachableRoute`  ``ip -6 route replace unreachable PREFIX table T metric M``
 :class:`AddProxyNeighbour`   ``ip -6 neigh add proxy ADDR dev IF`` and an unsolicited
                              Neighbor Advertisement for it (RFC 6275 section 10.4.1)
 :class:`AddAddress`          ``ip -6 addr add A/PLEN dev IF [home] [nodad]``
-:class:`AddRule`             ``ip -6 rule add prio P [from S] [to D] lookup T``
+:class:`AddRule`             ``ip -6 rule add prio P [from S] [to D] [ipproto N]
+                             lookup T``
 :class:`AddXfrmState`        ``ip xfrm state add src S dst D proto {route2|hao} mode ro
                              coa C`` (route-optimisation transforms, no keys)
 :class:`AddXfrmPolicy`       ``ip xfrm policy update dir D src S dst D proto P [type T]
@@ -75,6 +77,7 @@ __all__ = [
     "AddRoute",
     "AddRule",
     "AddTunnel",
+    "AddUnreachableRoute",
     "AddXfrmPolicy",
     "AddXfrmState",
     "CancelTimer",
@@ -91,6 +94,7 @@ __all__ = [
     "RemoveRoute",
     "RemoveRule",
     "RemoveTunnel",
+    "RemoveUnreachableRoute",
     "RemoveXfrmPolicy",
     "RemoveXfrmState",
     "SendIcmp",
@@ -238,6 +242,27 @@ class RemoveRoute:
 
 
 @dataclass(frozen=True, slots=True)
+class AddUnreachableRoute:
+    """A route to ``prefix`` in ``table`` that refuses what it carries ("No route to
+    host" to a local sender, ICMPv6 unreachable to a forwarded packet's), with ``metric``
+    above a tunnel route's so that one, once there, wins. Unlike no route at all, the
+    lookup ends here: nothing falls through to the next rule and the main table."""
+
+    prefix: IPv6Network
+    table: int
+    metric: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveUnreachableRoute:
+    """Delete the route added by the matching :class:`AddUnreachableRoute`."""
+
+    prefix: IPv6Network
+    table: int
+    metric: int
+
+
+@dataclass(frozen=True, slots=True)
 class AddProxyNeighbour:
     """Answer Neighbor Solicitations for ``address`` on ``ifname`` (a home agent
     intercepting a mobile node's home address, RFC 6275 section 10.4.1)."""
@@ -278,13 +303,14 @@ class RemoveAddress:
 
 @dataclass(frozen=True, slots=True)
 class AddRule:
-    """A policy routing rule: packets matching ``source``/``destination`` (any when
-    ``None``) look up ``table``."""
+    """A policy routing rule: packets matching ``source``/``destination`` and the IP
+    protocol ``protocol`` (any when ``None``) look up ``table``."""
 
     priority: int
     table: int
     source: IPv6Network | None = None
     destination: IPv6Network | None = None
+    protocol: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +321,7 @@ class RemoveRule:
     table: int
     source: IPv6Network | None = None
     destination: IPv6Network | None = None
+    protocol: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +494,8 @@ Effect: TypeAlias = (
     | ChangeTunnel
     | AddRoute
     | RemoveRoute
+    | AddUnreachableRoute
+    | RemoveUnreachableRoute
     | AddProxyNeighbour
     | RemoveProxyNeighbour
     | AddAddress
@@ -491,6 +520,7 @@ Effect: TypeAlias = (
 _TWINS: Mapping[type, type] = {
     AddTunnel: RemoveTunnel,
     AddRoute: RemoveRoute,
+    AddUnreachableRoute: RemoveUnreachableRoute,
     AddProxyNeighbour: RemoveProxyNeighbour,
     AddAddress: RemoveAddress,
     AddRule: RemoveRule,

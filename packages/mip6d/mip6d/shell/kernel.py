@@ -37,6 +37,7 @@ from mip6d.core.effects import (
     AddRoute,
     AddRule,
     AddTunnel,
+    AddUnreachableRoute,
     AddXfrmPolicy,
     AddXfrmState,
     ChangeTunnel,
@@ -47,6 +48,7 @@ from mip6d.core.effects import (
     RemoveRoute,
     RemoveRule,
     RemoveTunnel,
+    RemoveUnreachableRoute,
     RemoveXfrmPolicy,
     RemoveXfrmState,
     XfrmRoProto,
@@ -384,6 +386,14 @@ class Kernel:
         if found:
             self.ipr.route("del", oif=found[0], **self._route(e.prefix, e.table))
 
+    def _add_unreachable_route(self, e: AddUnreachableRoute) -> None:
+        self.ipr.route("replace", type="unreachable", priority=e.metric, proto=RTPROT_STATIC,
+                       **self._route(e.prefix, e.table))
+
+    def _remove_unreachable_route(self, e: RemoveUnreachableRoute) -> None:
+        self.ipr.route("del", type="unreachable", priority=e.metric,
+                       **self._route(e.prefix, e.table))
+
     def _add_proxy_neighbour(self, e: AddProxyNeighbour) -> None:
         self.ipr.neigh(
             "replace", dst=str(e.address), ifindex=self._index(e.ifname), flags=NTF_PROXY,
@@ -424,6 +434,8 @@ class Kernel:
             args.update(src=str(e.source.network_address), src_len=e.source.prefixlen)
         if e.destination is not None:
             args.update(dst=str(e.destination.network_address), dst_len=e.destination.prefixlen)
+        if e.protocol is not None:
+            args.update(ip_proto=e.protocol)
         return args
 
     def _add_rule(self, e: AddRule) -> None:
@@ -464,6 +476,8 @@ _HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
     RemoveTunnel: Kernel._remove_tunnel,
     AddRoute: Kernel._add_route,
     RemoveRoute: Kernel._remove_route,
+    AddUnreachableRoute: Kernel._add_unreachable_route,
+    RemoveUnreachableRoute: Kernel._remove_unreachable_route,
     AddProxyNeighbour: Kernel._add_proxy_neighbour,
     RemoveProxyNeighbour: Kernel._remove_proxy_neighbour,
     AddAddress: Kernel._add_address,
