@@ -534,8 +534,14 @@ def test_starting_at_home_sends_nothing_then_leaving_registers() -> None:
 def test_shutdown_away_deregisters_once_and_cleans_up() -> None:
     entry, effects = step(registered(), Shutdown(), 100.0, S)
     assert entry.state is BulState.IDLE and entry.installed == ()
-    assert sends(effects) == [bu_sent(2, lifetime=0)]
-    assert effects[-2:] == (log("stopped", home_address=HOA, home_agent=HA), CancelTimer(KEY))
+    # The Binding Update first, while what carries it is there (a protected one's hao
+    # state and the rule for the home address's signalling), then the state goes.
+    assert effects == (
+        bu_sent(2, lifetime=0),
+        log("stopped", home_address=HOA, home_agent=HA),
+        *teardown(BOUND),
+        CancelTimer(KEY),
+    )
 
 
 def test_shutdown_at_home_keeps_the_home_address() -> None:

@@ -938,7 +938,8 @@ def _note(entry: BulEntry, event: BulEvent) -> BulEntry:
 
 def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> _Result:
     """Apply ``event`` at time ``now``: the new entry and the effects, in order: kernel
-    changes, then messages and logs, then the timer."""
+    changes, then messages and logs, then the timer (for a shutdown, the messages come
+    first)."""
     trigger = trigger_of(event)
     effects: tuple[Effect, ...] = ()
     if isinstance(event, CareOfChanged) and event.address == entry.care_of:
@@ -980,4 +981,8 @@ def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> 
             else (CancelTimer(timer_key(entry)),)
         )
     entry = replace(entry, installed=desired, timer_at=timer_at)
+    if trigger is _T.SHUTDOWN:
+        # The last Binding Update leaves before the state that carries it goes (a
+        # protected one's hao state, the rule keeping it off the tunnel's table).
+        return entry, (*effects, *kernel, *timer)
     return entry, (*kernel, *effects, *timer)
