@@ -1,26 +1,20 @@
 """The shell of personalizing: a node's image is the base image with only its slot replaced
-(the slot's place comes from the base image's .json, written by `build`)."""
+(the slot's place comes from the base image's .json, written by `build`), and its SHA-256
+is the base's saved hash state before the slot, then the slot and the little after it."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
-from homeguy_slot import SLOT_HEADER, slot_bytes
+from homeguy_slot import SLOT_HEADER, node_image_sha256, slot_bytes
 
-from homeguy.files import sha256_file, write_atomic
+from homeguy.files import write_atomic
 from homeguy.iso import IsoError
+from homeguy.iso.meta import image_meta, prefix_hash, read_after
 from homeguy.iso.slot import SlotLocation
 
-
-def image_meta(iso: Path) -> dict[str, Any]:
-    meta = iso.with_name(iso.name + ".json")
-    if not meta.is_file():
-        raise IsoError(f"{meta} is missing: personalize only images `homeguy iso build` made")
-    data: dict[str, Any] = json.loads(meta.read_text())
-    return data
+__all__ = ["image_meta", "personalize"]
 
 
 def personalize(base: Path, out: Path | None, url: str, token: str,
@@ -28,8 +22,10 @@ def personalize(base: Path, out: Path | None, url: str, token: str,
                 tls_fingerprint: str | None = None,
                 allow_http: bool = False) -> tuple[Path, str]:
     """A node's image: the base image with only its slot replaced. With `out`, a copy is
-    made first (copy_file_range, in the kernel); without, `base` is changed in place.
-    Returns the image and its SHA-256 (also written next to it as .sha256).
+    made first (copy_file_range: in the kernel, a reflink where the file system can);
+    without, `base` is changed in place. Returns the image and its SHA-256 (also written
+    next to it as .sha256), hashed from the base's saved state before the slot (its
+    .json), so only the slot and what follows it are read.
 
     A plain http:// `url` needs `allow_http` (the image says so, or it would refuse to
     enroll); `tls_fingerprint` makes the node trust the service's certificate by it."""
@@ -38,6 +34,10 @@ def personalize(base: Path, out: Path | None, url: str, token: str,
                        "clear. Give the service's https:// URL, or --allow-http")
     meta = image_meta(base)
     slot = SlotLocation(meta["slot"]["offset"], meta["slot"]["size"])
+    size = int(meta["size"])
+    if base.stat().st_size != size:
+        raise IsoError(f"{base} has {base.stat().st_size} bytes, its .json says {size}: "
+                       "the .json belongs to another build; rebuild the image")
     data = slot_bytes(url, token, timeout, size=slot.size, tls_fingerprint=tls_fingerprint,
                       allow_http=True if allow_http else None)
     target = base if out is None else out.with_name(f".{out.name}.tmp")
@@ -61,7 +61,8 @@ def personalize(base: Path, out: Path | None, url: str, token: str,
             target.unlink(missing_ok=True)
     if not checksum:
         return target, ""
-    digest = sha256_file(target)
+    digest = node_image_sha256(prefix_hash(base, meta), data,
+                               read_after(target, slot.offset + slot.size, size))
     write_atomic(target.with_name(target.name + ".sha256"),
                  f"{digest}  {target.name}\n".encode())
     return target, digest

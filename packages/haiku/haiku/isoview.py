@@ -6,13 +6,17 @@ and size come from the ``.json`` written next to it. The image carries a token d
 from the service's secret (:func:`haiku.core.isoimage.image_token`): the first download
 issues it (the node's previous token stops working), later requests (a resumed download)
 get the same bytes. Each image's SHA-256 is published in ``X-Checksum-SHA256`` and at
-``.../iso.sha256``.
+``.../iso.sha256``: it is computed from the hash state of the base image's bytes before
+the slot, which the ``.json`` keeps (``homeguy_slot.prefix_record``, written by the build),
+so a node's image hashes only its slot and the few hundred KiB after it, from the first
+request after a start on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -26,7 +30,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpRe
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
-from homeguy_slot import SLOT_HEADER, image_pieces, slot_bytes
+from homeguy_slot import (
+    SLOT_HEADER,
+    ResumableSha256,
+    image_pieces,
+    node_image_sha256,
+    prefix_from_record,
+    slot_bytes,
+)
 
 from haiku.core import tokens
 from haiku.core.isoimage import ByteRange, RangeNotSatisfiable, image_token, parse_range
@@ -35,6 +46,9 @@ from haiku.models import Node
 
 CHUNK = 1 << 20
 ENROLL_TIMEOUT = 90
+PREFIX_KEY = "prefix_sha256"  # in the base image's .json (homeguy/iso/meta.py)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,10 +59,11 @@ class Base:
     slot_size: int
     sha256: str
     profile: str
+    prefix: Any  # the .json's hash state before the slot (checked before use), or None
 
 
 _lock = threading.Lock()
-_prefix_hash: dict[tuple[str, int], Any] = {}  # (base sha256, slot offset) -> sha256 state
+_prefix_hash: dict[tuple[str, int], ResumableSha256] = {}  # (base sha256, slot offset)
 _checksums: dict[tuple[str, bytes], str] = {}  # (base sha256, slot digest) -> image sha256
 
 
@@ -67,7 +82,8 @@ def _base(kind: str) -> Base | None:
         return None
     meta = json.loads(path.with_name(path.name + ".json").read_text())
     base = Base(path, path.stat().st_size, int(meta["slot"]["offset"]),
-                int(meta["slot"]["size"]), str(meta["sha256"]), str(meta["profile"]))
+                int(meta["slot"]["size"]), str(meta["sha256"]), str(meta["profile"]),
+                meta.get(PREFIX_KEY))
     if base.size != int(meta["size"]):
         raise RuntimeError(f"{path} does not match its .json (size)")
     return base
@@ -96,30 +112,40 @@ def _stream(base: Base, slot: bytes, wanted: ByteRange) -> Iterator[bytes]:
         os.close(fd)
 
 
+def _prefix(base: Base, fd: int) -> ResumableSha256:
+    """The hash state of the base image's bytes before its slot: from its .json when that
+    holds one for this image and offset, else hashed once and kept in memory."""
+    key = (base.sha256, base.slot_offset)
+    with _lock:
+        if key in _prefix_hash:
+            return _prefix_hash[key]
+    state = prefix_from_record(base.prefix, base.sha256, base.slot_offset)
+    if state is None:
+        log.warning("%s.json keeps no valid hash state before the slot: hashing %d bytes "
+                    "(rebuild the image, or run `homeguy iso personalize` on it once)",
+                    base.path, base.slot_offset)
+        state = ResumableSha256()
+        for block in _read(fd, 0, base.slot_offset):
+            state.update(block)
+    with _lock:
+        _prefix_hash[key] = state
+    return state
+
+
 def _checksum(base: Base, slot: bytes) -> str:
-    """SHA-256 of the node's image: the hash state after the bytes before the slot is
-    kept per base image, so each image hashes only its slot and what follows it."""
+    """SHA-256 of the node's image: the base's hash state before the slot, then the slot
+    and what follows it."""
     key = (base.sha256, hashlib.sha256(slot).digest())
     with _lock:
         if key in _checksums:
             return _checksums[key]
-        state = _prefix_hash.get((base.sha256, base.slot_offset))
     fd = os.open(base.path, os.O_RDONLY)
     try:
-        if state is None:
-            state = hashlib.sha256()
-            for block in _read(fd, 0, base.slot_offset):
-                state.update(block)
-            with _lock:
-                _prefix_hash[(base.sha256, base.slot_offset)] = state.copy()
-        digest = state.copy()
-        digest.update(slot)
         after = base.slot_offset + base.slot_size
-        for block in _read(fd, after, base.size - after):
-            digest.update(block)
+        result = node_image_sha256(_prefix(base, fd), slot,
+                                   b"".join(_read(fd, after, base.size - after)))
     finally:
         os.close(fd)
-    result = digest.hexdigest()
     with _lock:
         if len(_checksums) > 4096:
             _checksums.clear()

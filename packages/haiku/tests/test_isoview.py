@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from haiku import isoview
 from haiku.core import isoimage
 from haiku.core.config import SettingsError, from_environ
 from haiku.core.render import Keying, NodeKind
 from haiku.models import Node, User
 from haiku.nodes import NodeRequest, create_node, node_by_token, rotate_token
-from homeguy_slot import slot_bytes
+from homeguy_slot import ResumableSha256, prefix_record, slot_bytes
 
 pytestmark = [pytest.mark.unit, pytest.mark.django_db(transaction=True)]
 
@@ -173,3 +174,33 @@ def test_an_https_service_pins_its_certificate_when_told(
 def test_a_fingerprint_that_is_not_one_is_refused_at_start() -> None:
     with pytest.raises(SettingsError, match=r"HAIKU_TLS_FINGERPRINT='sha1:ab'.*SHA-256"):
         from_environ({"HAIKU_TLS_FINGERPRINT": "sha1:ab"})
+
+
+@pytest.mark.parametrize("record", ["kept", "foreign", "missing"])
+def test_the_checksum_starts_from_the_kept_prefix_state(
+        base: bytes, owner: tuple[Client, Node], haiku_settings: Any, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, record: str) -> None:
+    """After a start, the first image's checksum hashes only the slot and what follows it
+    when the base's .json keeps the state before the slot; a state that is not this
+    image's is never used."""
+    client, node = owner
+    meta_file = tmp_path / "base.iso.json"
+    meta = json.loads(meta_file.read_text())
+    prefix = ResumableSha256()
+    prefix.update(base[:SLOT_OFFSET] if record == "kept" else bytes(SLOT_OFFSET))
+    if record != "missing":
+        meta["prefix_sha256"] = prefix_record(
+            prefix, meta["sha256"] if record == "kept" else hashlib.sha256(b"other").hexdigest())
+    meta_file.write_text(json.dumps(meta))
+    monkeypatch.setattr(isoview, "_prefix_hash", {})  # as after a restart
+    monkeypatch.setattr(isoview, "_checksums", {})
+    reads: list[tuple[int, int]] = []
+    original = isoview._read
+    monkeypatch.setattr(isoview, "_read", lambda fd, offset, length: (
+        reads.append((offset, length)) or original(fd, offset, length)))
+    response = client.get(f"/api/v1/nodes/{node.pk}/iso.sha256")
+    checksum = response.content.decode().split()[0]
+    prefix_read = (0, SLOT_OFFSET) in reads
+    assert prefix_read == (record != "kept"), reads
+    image = body(client.get(f"/api/v1/nodes/{node.pk}/iso"))
+    assert checksum == hashlib.sha256(image).hexdigest()
