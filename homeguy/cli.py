@@ -25,8 +25,8 @@ from homeguy_slot import SlotError
 
 from homeguy import keyring, packages, patched
 from homeguy.iso import IsoError
+from homeguy.iso import personalize as personalize_cli
 from homeguy.iso.build import build as build_image
-from homeguy.iso.personalize import personalize
 from homeguy.iso.profile import profile_names
 from homeguy.lab import vm
 from homeguy.repo import cli as repo_cli
@@ -105,14 +105,6 @@ def iso_build(args: argparse.Namespace) -> None:
               flush=True)
 
 
-def iso_personalize(args: argparse.Namespace) -> None:
-    image, checksum = personalize(args.base, None if args.in_place else args.out,
-                                  args.url, args.token, args.timeout,
-                                  tls_fingerprint=args.tls_fingerprint,
-                                  allow_http=args.allow_http)
-    print(f"{checksum}  {image}", flush=True)
-
-
 def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("iso", help="live ISOs: build, personalize")
     sub = parser.add_subparsers(dest="iso_command", required=True)
@@ -124,21 +116,7 @@ def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     build_parser.add_argument("--source-date-epoch", type=int, default=None,
                               help="default: $SOURCE_DATE_EPOCH, else the last commit's time")
     build_parser.set_defaults(func=iso_build)
-    pers = sub.add_parser("personalize", help="a node's image: the base with its slot filled")
-    pers.add_argument("base", type=Path, help="a base image built by `homeguy iso build`")
-    pers.add_argument("--url", required=True, help="the HAiku service's URL")
-    pers.add_argument("--token", required=True, help="the node's token")
-    pers.add_argument("--timeout", type=int, default=None, help="enrollment time limit (s)")
-    pers.add_argument("--tls-fingerprint", default=None,
-                      help="the SHA-256 fingerprint of the service's TLS certificate, which "
-                           "the node then trusts instead of the system's CAs")
-    pers.add_argument("--allow-http", action="store_true",
-                      help="let the node enroll over a plain http:// URL (token and keys "
-                           "in clear)")
-    where = pers.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out", type=Path, help="write the node's image here")
-    where.add_argument("--in-place", action="store_true", help="change BASE itself")
-    pers.set_defaults(func=iso_personalize)
+    personalize_cli.add_arguments(sub.add_parser("personalize", help=personalize_cli.HELP))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from homeguy_slot import SLOT_HEADER, SLOT_PATH
+from homeguy_slot import SLOT_HEADER, SLOT_PATH, prefix_record
 
 from homeguy import files, git, mirror
-from homeguy.files import sha256_file, write_atomic
+from homeguy.files import write_atomic
 from homeguy.git import TOP
 from homeguy.iso import IsoError, stall
 from homeguy.iso.digest import closure, inputs_digest, iso_name
@@ -37,6 +37,7 @@ from homeguy.iso.lbconfig import (
     lb_config_args,
     render_config,
 )
+from homeguy.iso.meta import PREFIX_KEY, hash_image, write_meta
 from homeguy.iso.profile import load_profile
 from homeguy.iso.serve import serve_repo
 from homeguy.iso.slot import SlotLocation, parse_report_lba
@@ -209,12 +210,13 @@ def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, w
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.move(built, tmp)
     slot = locate_slot(tmp)
+    sha256, prefix = hash_image(tmp, slot.offset)
     meta = {"profile": profile_name, "inputs": digest, "size": tmp.stat().st_size,
-            "sha256": sha256_file(tmp), "source_date_epoch": inputs.source_date_epoch,
-            "slot": {"path": f"/{SLOT_PATH}", "offset": slot.offset, "size": slot.size}}
+            "sha256": sha256, "source_date_epoch": inputs.source_date_epoch,
+            "slot": {"path": f"/{SLOT_PATH}", "offset": slot.offset, "size": slot.size},
+            PREFIX_KEY: prefix_record(prefix, sha256)}
     os.replace(tmp, target)
-    write_atomic(target.with_name(target.name + ".json"),
-                 (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
+    write_meta(target, meta)
     write_atomic(target.with_name(target.name + ".sha256"),
                  f"{meta['sha256']}  {target.name}\n".encode())
     return target

@@ -4,17 +4,21 @@ is the base's saved hash state before the slot, then the slot and the little aft
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 
-from homeguy_slot import SLOT_HEADER, node_image_sha256, slot_bytes
+from homeguy_slot import SLOT_HEADER, SlotError, node_image_sha256, slot_bytes
 
 from homeguy.files import write_atomic
 from homeguy.iso import IsoError
 from homeguy.iso.meta import image_meta, prefix_hash, read_after
 from homeguy.iso.slot import SlotLocation
 
-__all__ = ["image_meta", "personalize"]
+__all__ = ["add_arguments", "image_meta", "main", "personalize"]
+
+HELP = "a node's image: the base with its slot filled"
 
 
 def personalize(base: Path, out: Path | None, url: str, token: str,
@@ -66,3 +70,41 @@ def personalize(base: Path, out: Path | None, url: str, token: str,
     write_atomic(target.with_name(target.name + ".sha256"),
                  f"{digest}  {target.name}\n".encode())
     return target, digest
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """`homeguy iso personalize`'s arguments (homeguy.cli's parser and `main`'s)."""
+    parser.add_argument("base", type=Path, help="a base image built by `homeguy iso build`")
+    parser.add_argument("--url", required=True, help="the HAiku service's URL")
+    parser.add_argument("--token", required=True, help="the node's token")
+    parser.add_argument("--timeout", type=int, default=None, help="enrollment time limit (s)")
+    parser.add_argument("--tls-fingerprint", default=None,
+                        help="the SHA-256 fingerprint of the service's TLS certificate, which "
+                             "the node then trusts instead of the system's CAs")
+    parser.add_argument("--allow-http", action="store_true",
+                        help="let the node enroll over a plain http:// URL (token and keys "
+                             "in clear)")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="write the node's image here")
+    where.add_argument("--in-place", action="store_true", help="change BASE itself")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    image, checksum = personalize(args.base, None if args.in_place else args.out,
+                                  args.url, args.token, args.timeout,
+                                  tls_fingerprint=args.tls_fingerprint,
+                                  allow_http=args.allow_http)
+    print(f"{checksum}  {image}", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    """`python -m homeguy iso personalize ...` without importing the rest of the build
+    tool (homeguy/__main__.py): a node's image takes milliseconds, the whole tool's
+    imports several times that."""
+    parser = argparse.ArgumentParser(prog="homeguy iso personalize", description=HELP)
+    add_arguments(parser)
+    try:
+        run(parser.parse_args(argv))
+    except (IsoError, SlotError) as exc:
+        sys.exit(f"homeguy: {exc}")
