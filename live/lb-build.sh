@@ -15,7 +15,8 @@
 #      HOMEGUY_INITRAMFS=keep, live-build's hacks stage does not make the initramfs again
 #      (the Debian layer's, or the one Homeguy's packages made, is kept).
 # Then normalize-chroot.sh removes what differs from build to build (the image is
-# reproducible), `lb installer` (only when an installer is wanted) and `lb binary`.
+# reproducible), `lb installer` (only when an installer is wanted) and `lb binary`, with
+# Homeguy's xorriso options (lb-binary.sh).
 set -eu
 
 if [ "$#" -ne 4 ]; then
@@ -96,7 +97,7 @@ installer() {
 
 {
 	{ debian_layer && homeguy_layer && sh "${here}/normalize-chroot.sh" chroot \
-		&& installer && lb binary; } 2>&1
+		&& installer && sh "${here}/lb-binary.sh" "${log%.log}.live-build"; } 2>&1
 	echo "$?" > "${status}"
 } | while IFS= read -r line; do
 	printf '%s\n' "${line}" >> "${log}"

@@ -32,6 +32,7 @@ from homeguy.iso.lbconfig import (
     DISTRIBUTION,
     STATIC_FILES,
     TEMPLATES,
+    XORRISO_OPTIONS,
     BuildInputs,
     ConfigFile,
     lb_config_args,
@@ -182,7 +183,8 @@ def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, w
     layer = cache / "chroot" / profile_name
     key = chroot_key(inputs, debian_files, tool_versions(LAYER_TOOLS),
                      {name: (LIVE / name).read_bytes() for name in LAYER_SCRIPTS})
-    env = {"SOURCE_DATE_EPOCH": str(inputs.source_date_epoch), "LC_ALL": "C.UTF-8"}
+    env = {"SOURCE_DATE_EPOCH": str(inputs.source_date_epoch), "LC_ALL": "C.UTF-8",
+           "HOMEGUY_XORRISO_OPTIONS": " ".join(XORRISO_OPTIONS)}
     log = work.parent / f"{work.name}.log"
     # live-build takes a work folder's local/live-build for its whole installation; the
     # project never puts one there, and one left by an experiment broke every later build.

@@ -10,7 +10,13 @@ from typing import Any
 
 from debian.deb822 import Packages
 
-from homeguy.iso.lbconfig import ARCH, BuildInputs, ConfigFile, lb_config_args
+from homeguy.iso.lbconfig import (
+    ARCH,
+    XORRISO_OPTIONS,
+    BuildInputs,
+    ConfigFile,
+    lb_config_args,
+)
 
 
 def closure(packages_text: str, roots: tuple[str, ...]) -> dict[str, str]:
@@ -33,11 +39,12 @@ def closure(packages_text: str, roots: tuple[str, ...]) -> dict[str, str]:
 def inputs_digest(inputs: BuildInputs, config: Mapping[str, ConfigFile],
                   homeguy_packages: Mapping[str, str],
                   scripts: Mapping[str, bytes] | None = None) -> str:
-    """What the image is made of: lb options, rendered files, Homeguy package versions,
-    the wrappers that run live-build."""
+    """What the image is made of: lb and xorriso options, rendered files, Homeguy package
+    versions, the wrappers that run live-build."""
     digest = hashlib.sha256()
     options = lb_config_args(inputs)
     digest.update(json.dumps([options, inputs.source_date_epoch]).encode())
+    digest.update(json.dumps(XORRISO_OPTIONS).encode())
     for path, content in sorted((scripts or {}).items()):
         digest.update(path.encode() + b"\0" + content + b"\0")
     for path in sorted(config):

@@ -16,6 +16,11 @@ ARCH = "amd64"
 DISTRIBUTION = "bookworm"
 GRUB_TIMEOUT = 3
 SQUASHFS_ZSTD_LEVEL = 3
+# Options for live-build's xorriso run, which `lb config` has no setting for (lb-binary.sh
+# adds them): the node slot's data is written last, so that only the ISO's padding and the
+# GPT's backup follow it, and a node's image's checksum hashes just the slot and those
+# (homeguy_slot.node_image_sha256). A higher weight is written earlier; the others have 0.
+XORRISO_OPTIONS = ("--sort-weight", "-1", f"/{SLOT_PATH}")
 
 
 @dataclass(frozen=True)
@@ -157,4 +162,4 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
 
 
 # The wrappers run on the host around live-build: part of what makes an image.
-BUILD_SCRIPTS = ("lb-config.sh", "lb-build.sh", "normalize-chroot.sh")
+BUILD_SCRIPTS = ("lb-config.sh", "lb-build.sh", "lb-binary.sh", "normalize-chroot.sh")

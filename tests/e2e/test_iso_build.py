@@ -4,6 +4,8 @@ installed by apt from the signed repository, the node slot in place, and reprodu
 from __future__ import annotations
 
 import re
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,14 +16,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from debian.debian_support import version_compare
-from homeguy_slot import SLOT_SIZE, parse_slot
+from homeguy_slot import SLOT_PATH, SLOT_SIZE, parse_slot, prefix_from_record
 
 from homeguy import patched
 from homeguy.files import sha256_file
 from homeguy.git import TOP
 from homeguy.iso import stall
 from homeguy.iso.build import CACHE, build, locate_slot
-from homeguy.iso.personalize import image_meta
+from homeguy.iso.meta import image_meta, meta_path
 from homeguy.iso.serve import RepoHandler
 from homeguy.iso.slot import SlotLocation
 from homeguy.packages import DEBS
@@ -101,6 +103,50 @@ def test_slot_is_recorded_where_the_image_has_it(base_iso: Path) -> None:
     with base_iso.open("rb") as stream:
         stream.seek(meta["slot"]["offset"])
         assert parse_slot(stream.read(SLOT_SIZE)) == {"timeout": "90"}
+
+
+# What may follow the slot: xorriso's padding (300 KiB of zeros) and the GPT's backup (its
+# partition entries, then its header in the last sector); a node's image's checksum hashes
+# these after the slot.
+AFTER_SLOT_LIMIT = 512 * 1024
+
+
+def test_the_slot_is_the_last_file_data_before_a_small_fixed_tail(base_iso: Path) -> None:
+    meta = image_meta(base_iso)
+    offset, size = meta["slot"]["offset"], meta["slot"]["size"]
+    files = extents(base_iso)
+    last = max(files, key=lambda name: files[name][0])
+    assert last == f"/{SLOT_PATH}", f"{last} comes after the slot: {files[last]}"
+    end = base_iso.stat().st_size
+    assert end - (offset + size) <= AFTER_SLOT_LIMIT, end - (offset + size)
+    with base_iso.open("rb") as stream:
+        stream.seek(offset + size)
+        tail = stream.read()
+    header = tail[-512:]
+    assert header.startswith(b"EFI PART"), "no GPT backup header in the last sector"
+    assert int.from_bytes(header[24:32], "little") * 512 == end - 512  # it says so itself
+    entries = int.from_bytes(header[72:80], "little") * 512 - (offset + size)
+    assert 0 <= entries < len(tail) - 512, "the GPT's backup entries are not after the slot"
+    assert tail[:entries] == bytes(entries), "the padding after the slot is not zeros"
+
+
+def test_personalize_publishes_the_checksum_of_the_file_it_writes(base_iso: Path,
+                                                                  tmp_path: Path) -> None:
+    """`homeguy iso personalize` as a user runs it (a new process: the hash state before
+    the slot comes from the base's .json), into a new file and in place."""
+    assert prefix_from_record(image_meta(base_iso).get("prefix_sha256"),
+                              image_meta(base_iso)["sha256"],
+                              image_meta(base_iso)["slot"]["offset"]) is not None
+    copy = tmp_path / "copy.iso"
+    shutil.copy(base_iso, copy)
+    shutil.copy(meta_path(base_iso), meta_path(copy))
+    for n, where in enumerate((["--out", str(tmp_path / "node.iso")], ["--in-place"])):
+        printed = run([sys.executable, "-m", "homeguy", "iso", "personalize", copy,
+                       "--url", "https://ha.example.org", "--token", f"hgn_e2e{n}", *where],
+                      cwd=TOP).stdout
+        checksum, image = printed.split()
+        assert run(["sha256sum", image]).stdout.split()[0] == checksum
+        assert Path(image + ".sha256").read_text() == f"{checksum}  {Path(image).name}\n"
 
 
 def extents(image: Path) -> dict[str, tuple[int, int]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from homeguy_slot import SLOT_SIZE, parse_slot
 
-from homeguy.iso import IsoError
+from homeguy.iso import IsoError, digest
 from homeguy.iso.build import LIVE, read_sources
 from homeguy.iso.digest import closure, inputs_digest, iso_name
 from homeguy.iso.layers import (
@@ -162,6 +162,9 @@ def test_inputs_digest_follows_what_goes_into_the_image() -> None:
     assert base != inputs_digest(replace(inputs(), source_date_epoch=1), files, packages)
     other = render_config(inputs(), read_sources(), b"KEY2")
     assert base != inputs_digest(inputs(), other, packages)
+    with pytest.MonkeyPatch.context() as patch:  # the slot placed elsewhere: another image
+        patch.setattr(digest, "XORRISO_OPTIONS", ("--sort-weight", "1", "/homeguy/node.conf"))
+        assert base != inputs_digest(inputs(), files, packages)
 
 
 def test_the_debian_layer_has_the_debian_package_list_only() -> None:
