@@ -16,6 +16,9 @@ ARCH = "amd64"
 DISTRIBUTION = "bookworm"
 GRUB_TIMEOUT = 3
 SQUASHFS_ZSTD_LEVEL = 3
+# The boot menus' second entry: no kernel mode setting, so the screen stays in the
+# firmware's mode (VGA text on BIOS) when a graphics driver would leave it dark.
+SAFE_GRAPHICS = "nomodeset"
 # Options for live-build's xorriso run, which `lb config` has no setting for (lb-binary.sh
 # adds them): the node slot's data is written last, so that only the ISO's padding and the
 # GPT's backup follow it, and a node's image's checksum hashes just the slot and those
@@ -116,13 +119,19 @@ TEMPLATES: tuple[tuple[str, str, int], ...] = (
     ("templates/package-lists/homeguy.list.chroot.j2",
      "package-lists/homeguy.list.chroot", 0o644),
     ("templates/bootloaders/grub-pc/config.cfg.j2", "bootloaders/grub-pc/config.cfg", 0o644),
+    ("templates/bootloaders/grub-pc/grub.cfg.j2", "bootloaders/grub-pc/grub.cfg", 0o644),
     ("templates/bootloaders/isolinux/isolinux.cfg.j2", "bootloaders/isolinux/isolinux.cfg",
      0o644),
+    ("templates/bootloaders/isolinux/live.cfg.in.j2", "bootloaders/isolinux/live.cfg.in",
+     0o644),
+    ("templates/bootloaders/isolinux/menu.cfg.j2", "bootloaders/isolinux/menu.cfg", 0o644),
     ("templates/apt/apt.conf.j2", "apt/apt.conf", 0o644),
     ("hooks/chroot/9100-homeguy-services.hook.chroot.j2",
      "hooks/normal/9100-homeguy-services.hook.chroot", 0o755),
     ("hooks/chroot/9120-homeguy-issue.hook.chroot.j2",
      "hooks/normal/9120-homeguy-issue.hook.chroot", 0o755),
+    ("hooks/binary/9130-homeguy-bootmenu.hook.binary.j2",
+     "hooks/normal/9130-homeguy-bootmenu.hook.binary", 0o755),
 )
 
 
@@ -148,7 +157,9 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
         raise IsoError(f"repo/repo.toml url {inputs.keyring_url!r}: expected http://HOST/PATH")
     context = {"profile": inputs.profile, "repo_url": inputs.repo_url,
                "distribution": inputs.distribution, "grub_timeout": GRUB_TIMEOUT,
-               "keyring_url": inputs.keyring_url, "keyring_host": keyring_url.hostname}
+               "keyring_url": inputs.keyring_url, "keyring_host": keyring_url.hostname,
+               "role_title": inputs.profile.role.replace("-", " "),
+               "safe_graphics": SAFE_GRAPHICS}
     files: dict[str, ConfigFile] = {}
     for source, target, mode in TEMPLATES:
         text = env.from_string(sources[source].decode()).render(context)

@@ -24,6 +24,7 @@ from homeguy.git import TOP
 from homeguy.iso import stall
 from homeguy.iso.build import CACHE, build, locate_slot
 from homeguy.iso.meta import image_meta, meta_path
+from homeguy.iso.profile import load_profile
 from homeguy.iso.serve import RepoHandler
 from homeguy.iso.slot import SlotLocation
 from homeguy.packages import DEBS
@@ -94,6 +95,30 @@ def test_the_image_runs_the_newest_strongswan_and_pins_nothing(base_iso: Path,
     assert not (preferences.exists() and any(preferences.iterdir()))  # no pin
     assert "roam_events = no" in (tmp_path / "root/etc/strongswan.d/homeguy-mip6.conf"
                                   ).read_text()
+
+
+def test_the_boot_menus_name_homeguy_the_role_and_its_version(base_iso: Path,
+                                                              tmp_path: Path) -> None:
+    """BIOS (isolinux) and UEFI (GRUB): the live entry, then the same with safe graphics,
+    both with the profile's boot options, named with the role package's version in the
+    image."""
+    version = installed_packages(base_iso, tmp_path)["homeguy-mobile-host"]
+    run(["xorriso", "-osirrox", "on", "-indev", base_iso,
+         "-extract", "/isolinux/live.cfg", tmp_path / "live.cfg",
+         "-extract", "/isolinux/menu.cfg", tmp_path / "menu.cfg",
+         "-extract", "/boot/grub/grub.cfg", tmp_path / "grub.cfg"])
+    title = f"Homeguy mobile host {version}: live"
+    live, grub = (tmp_path / "live.cfg").read_text(), (tmp_path / "grub.cfg").read_text()
+    assert re.findall(r"menu label \^?(.*)", live) == [
+        title, title + ", ^text only (safe graphics)"]
+    assert re.findall(r'menuentry "(.*)"', grub)[:2] == [
+        title, title + ", text only (safe graphics)"]
+    assert f"menu title Homeguy mobile host {version}\n" in (tmp_path / "menu.cfg").read_text()
+    profile = load_profile("mobile-host")
+    for menu in (live, grub):
+        live_options, safe_options = re.findall(r"(?:append|linux\t\S+) (.*)", menu)
+        assert profile.bootappend in live_options and "nomodeset" not in live_options
+        assert safe_options == live_options + " nomodeset"
 
 
 def test_slot_is_recorded_where_the_image_has_it(base_iso: Path) -> None:

@@ -1,6 +1,7 @@
 """Profiles, lb config options, the rendered live-build configuration, the cache key."""
 
 import os
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -139,6 +140,74 @@ def test_the_login_banner_names_homeguy_the_role_and_the_status_command(
         "Homeguy mobile-host (version unknown) on \\l: Homeguy mobile host: enrolls itself "
         "from the HAiku service and runs mip6d\n"
         "This node's enrollment and mobility state, live: homeguy-status\n\n")
+
+
+# What live-build's binary_syslinux and binary_grub_cfg put for their placeholders.
+LIVE_BUILD_FILLS = {"@FLAVOUR@": "amd64", "@LINUX@": "/live/vmlinuz",
+                    "@INITRD@": "/live/initrd.img", "@APPEND_LIVE@": "boot=live hostname=hg",
+                    "@KERNEL_LIVE@": "/live/vmlinuz-6.1.0-57-amd64",
+                    "@INITRD_LIVE@": "/live/initrd.img-6.1.0-57-amd64"}
+MENUS = {"bootloaders/isolinux/live.cfg.in": "isolinux/live.cfg",
+         "bootloaders/isolinux/menu.cfg": "isolinux/menu.cfg",
+         "bootloaders/grub-pc/grub.cfg": "boot/grub/grub.cfg"}
+
+
+def binary_tree(tmp_path: Path, files: dict[str, ConfigFile], version: str | None) -> Path:
+    """binary/ as live-build leaves it for the binary hooks (its placeholders filled), and
+    ../chroot's package database with homeguy-mobile-host at ``version`` (none: absent)."""
+    for source, target in MENUS.items():
+        text = files[source].content.decode()
+        for placeholder, value in LIVE_BUILD_FILLS.items():
+            text = text.replace(placeholder, value)
+        (tmp_path / "binary" / target).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "binary" / target).write_text(text)
+    status = tmp_path / "chroot/var/lib/dpkg/status"
+    status.parent.mkdir(parents=True)
+    status.write_text("" if version is None else (
+        f"Package: homeguy-mobile-host\nStatus: install ok installed\nVersion: {version}\n"
+        "Architecture: all\nMaintainer: Homeguy <dev@example.org>\nDescription: role\n"))
+    hook = tmp_path / "9130-homeguy-bootmenu"
+    hook.write_bytes(files["hooks/normal/9130-homeguy-bootmenu.hook.binary"].content)
+    hook.chmod(0o755)
+    return hook
+
+
+def test_the_boot_menus_name_homeguy_the_role_and_the_version(tmp_path: Path) -> None:
+    """BIOS (isolinux) and UEFI (GRUB) alike: the live entry first and default, then the
+    same with safe graphics; the version is the role package's in the image."""
+    files = render_config(inputs(load_profile("mobile-host")), read_sources(), b"")
+    hook = binary_tree(tmp_path, files, "0.1.0+270.gabc")
+    done = subprocess.run([hook], cwd=tmp_path / "binary", capture_output=True, text=True,
+                          check=True)
+    assert "homeguy-mobile-host 0.1.0+270.gabc" in done.stdout
+    live = (tmp_path / "binary/isolinux/live.cfg").read_text()
+    grub = (tmp_path / "binary/boot/grub/grub.cfg").read_text()
+    title = "Homeguy mobile host 0.1.0+270.gabc: live"
+    assert re.findall(r"menu label \^?(.*)", live) == [
+        title, title + ", ^text only (safe graphics)"]
+    assert re.findall(r'menuentry "(.*)"', grub) == [
+        title, title + ", text only (safe graphics)", "UEFI Firmware Settings"]
+    assert live.index("menu default") < live.index("label live-amd64-text")
+    for menu in (live, grub):
+        appends = re.findall(r"(?:append|linux\t\S+) (.*)", menu)
+        assert appends == ["boot=live hostname=hg", "boot=live hostname=hg nomodeset"]
+    assert "menu title Homeguy mobile host 0.1.0+270.gabc\n" in (
+        tmp_path / "binary/isolinux/menu.cfg").read_text()
+
+
+def test_the_boot_menu_hook_fails_on_what_it_cannot_fill(tmp_path: Path) -> None:
+    files = render_config(inputs(load_profile("mobile-host")), read_sources(), b"")
+    hook = binary_tree(tmp_path, files, None)
+    failed = subprocess.run([hook], cwd=tmp_path / "binary", capture_output=True, text=True,
+                            check=False)
+    assert failed.returncode != 0 and "homeguy-mobile-host" in failed.stderr
+    hook = binary_tree(tmp_path / "next", files, "1")
+    (tmp_path / "next/binary/isolinux/live.cfg").write_text("append @APPEND_LIVE@\n")
+    failed = subprocess.run([hook], cwd=tmp_path / "next/binary", capture_output=True,
+                            text=True, check=False)
+    assert failed.returncode == 1
+    assert "isolinux/live.cfg:1:append @APPEND_LIVE@" in failed.stderr
+    assert "placeholders left in the menus" in failed.stderr
 
 
 def test_rendered_hooks_pass_shellcheck(tmp_path: Path) -> None:
