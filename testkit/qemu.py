@@ -11,13 +11,17 @@ import re
 import shlex
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+
+from homeguy.files import write_atomic
 
 OVMF = Path("/usr/share/OVMF")
 
@@ -245,6 +249,22 @@ class Guest:
             sock.sendall(f"{command}\n".encode())
             return until_prompt(sock).decode(errors="replace")
 
+    def screenshot(self, png: Path) -> Path:
+        """What the guest's screen shows now (QEMU's screendump: the VGA or UEFI GOP
+        surface, whatever the serial console says), as a PNG for a person to look at.
+        AssertionError when the screen is one colour: nothing drawn, not a screenshot."""
+        ppm = png.with_suffix(".ppm")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        answer = self.monitor(f"screendump {ppm}")
+        if not ppm.exists():
+            raise AssertionError(f"QEMU made no screendump: {answer!r}")
+        width, height, pixels = _read_ppm(ppm.read_bytes())
+        ppm.unlink()
+        if pixels == pixels[:3] * (width * height):
+            raise AssertionError(f"{png.name}: the screen is blank ({width}x{height})")
+        write_atomic(png, _png(width, height, pixels))
+        return png
+
     def wait_exit(self, timeout: float) -> int:
         """QEMU's exit status once the guest has rebooted or powered off (-no-reboot)."""
         assert self.process is not None
@@ -265,6 +285,27 @@ class Guest:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _read_ppm(data: bytes) -> tuple[int, int, bytes]:
+    """A binary PPM (P6, maxval 255, as QEMU writes them): width, height, RGB bytes."""
+    magic, width, height, maxval, pixels = data.split(maxsplit=4)
+    if magic != b"P6" or maxval != b"255":
+        raise AssertionError(f"not a P6/255 PPM: {data[:20]!r}")
+    return int(width), int(height), pixels
+
+
+def _png(width: int, height: int, rgb: bytes) -> bytes:
+    """RGB bytes as a PNG (8-bit truecolour, no filter): the standard library's zlib."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    row = 3 * width
+    raw = b"".join(b"\0" + rgb[y * row:(y + 1) * row] for y in range(height))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def _drain(sock: socket.socket, into: bytearray) -> None:

@@ -11,6 +11,7 @@ limit. Guests reach only the service (restricted user network, one forwarded por
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,11 @@ RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
 SECURE_BOOT_LINES = ("EFI stub: UEFI Secure Boot is enabled.",
                      "secureboot: Secure boot enabled",
                      "Kernel is locked down from EFI Secure Boot")
+# What a person at the machine sees (QEMU's screendump, PNG), for people to look at: the
+# UEFI guest's boot menu and its screen once enrolled.
+SCREENS = WORK / "screens"
+# GRUB draws its menu on the serial console too: the first entry's title.
+MENU_ENTRY = r"Homeguy mobile host \S+: live"
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +126,7 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
         "node-secureboot": [RUNNING.format(service["iso_home_address"])],
     }
     all_guests = guests(base_iso, node_iso, service)
+    shutil.rmtree(SCREENS, ignore_errors=True)  # this session's screens, none older
     selected = {GUEST_OF[item.name] for item in request.session.items if item.name in GUEST_OF}
     wanted = {name: lines for name, lines in wanted.items() if name in selected}
 
@@ -127,8 +134,15 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
         guest = all_guests[name].start()
         try:
             started = time.monotonic()
+            if name == "node-uefi":  # a key stops GRUB's countdown while the menu is taken
+                guest.wait_for(MENU_ENTRY, BOOT_LIMIT)
+                guest.monitor("sendkey up")
+                guest.screenshot(SCREENS / "uefi-boot-menu.png")
+                guest.monitor("sendkey ret")
             for line in wanted[name]:
                 guest.wait_for(line, BOOT_LIMIT - (time.monotonic() - started))
+            if name == "node-uefi":
+                guest.screenshot(SCREENS / "uefi-enrolled.png")
             return (guest, time.monotonic() - started)
         except AssertionError as error:
             return error
@@ -178,6 +192,9 @@ def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:
     # finds it off (the Secure Boot test's lines are its finding, not the image's).
     assert "secureboot: Secure boot disabled" in guest.text()
     assert "Kernel is locked down" not in guest.text()
+    # Its screens, taken on the way (not blank, or the boot would have failed).
+    for screen in ("uefi-boot-menu.png", "uefi-enrolled.png"):
+        assert (SCREENS / screen).read_bytes().startswith(b"\x89PNG"), screen
 
 
 def test_per_user_image_enrolls_itself_with_secure_boot_enforced(
