@@ -57,8 +57,9 @@ the prefix in the main table. From the first Binding Update away, before the tun
 exists, the rules are there and the table holds an unreachable default route below the
 tunnel's (:data:`REFUSE_METRIC`), and a rule sends the home address's Mobility Header
 messages to the main table: the home address's traffic goes through the tunnel or
-nowhere, never in clear on the foreign link. On the home link the home address sits on the home
-interface (``nodad``: the home agent may still be defending it, section 11.5.5).
+nowhere, never in clear on the foreign link. On the home link the home address sits on
+the home interface (``nodad``: the home agent may still be defending it, section
+11.5.5).
 
 Refresh point: :attr:`MnSettings.refresh_after` = 0.8, i.e. a refresh when a fifth of the
 granted lifetime remains (the rebinding point T2 = 0.8 of DHCPv6, RFC 8415 section
