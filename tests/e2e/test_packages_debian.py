@@ -50,7 +50,7 @@ AUTOPKGTESTS = {
     "haiku": {"migrate-and-serve": "PASS"},
     "mip6-kernel-config": {"kernel-check": "PASS"},
     "homeguy-meta": {"mobile-host": "PASS", "mobile-router": "PASS", "home-agent": "PASS"},
-    "homeguy-slot": {"command1": "PASS"},
+    "homeguy-slot": {"command1": "PASS", "command2": "PASS"},
     "homeguy-installer": {"refuses-and-reads-roles": "PASS"},
     "homeguy-archive-keyring": {"apt-reads-it": "PASS"},
     # Debian's own tests want isolation-container or isolation-machine (skipped here);
