@@ -160,7 +160,10 @@ class FakeIPRoute:
             refusing = (dst, dst_len, table, kwargs["priority"])
             if command == "del" and refusing not in self.unreachable:
                 raise NetlinkError(errno.ESRCH)
-            (self.unreachable.discard if command == "del" else self.unreachable.add)(refusing)
+            if command == "del":
+                self.unreachable.remove(refusing)
+            else:
+                self.unreachable.add(refusing)
             return
         assert oif is not None, "a route through a device names it"
         key = (dst, dst_len, table)

@@ -15,7 +15,6 @@ from pathlib import Path
 from homeguy_slot import SLOT_HEADER, SLOT_PATH, prefix_record
 
 from homeguy import files, git, mirror
-from homeguy.files import write_atomic
 from homeguy.git import TOP
 from homeguy.iso import IsoError, stall
 from homeguy.iso.digest import closure, inputs_digest, iso_name
@@ -38,7 +37,7 @@ from homeguy.iso.lbconfig import (
     lb_config_args,
     render_config,
 )
-from homeguy.iso.meta import PREFIX_KEY, hash_image, write_meta
+from homeguy.iso.meta import PREFIX_KEY, hash_image, write_checksum, write_meta
 from homeguy.iso.profile import load_profile
 from homeguy.iso.serve import serve_repo
 from homeguy.iso.slot import SlotLocation, parse_report_lba
@@ -219,8 +218,7 @@ def _build(inputs: BuildInputs, config: Mapping[str, ConfigFile], digest: str, w
             PREFIX_KEY: prefix_record(prefix, sha256)}
     os.replace(tmp, target)
     write_meta(target, meta)
-    write_atomic(target.with_name(target.name + ".sha256"),
-                 f"{meta['sha256']}  {target.name}\n".encode())
+    write_checksum(target, sha256)
     return target
 
 

@@ -37,6 +37,11 @@ def write_meta(iso: Path, meta: dict[str, Any]) -> None:
     write_atomic(meta_path(iso), (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode())
 
 
+def write_checksum(iso: Path, sha256: str) -> None:
+    """The image's SHA-256 next to it, as `sha256sum` writes it (`sha256sum -c` reads it)."""
+    write_atomic(iso.with_name(iso.name + ".sha256"), f"{sha256}  {iso.name}\n".encode())
+
+
 def _hash_from(hasher: ResumableSha256, stream: BinaryIO, length: int, iso: Path) -> None:
     """Hash the stream's next `length` bytes."""
     end = hasher.length + length

@@ -1,6 +1,6 @@
 """The shell of personalizing: a node's image is the base image with only its slot replaced
 (the slot's place comes from the base image's .json, written by `build`), and its SHA-256
-is the base's saved hash state before the slot, then the slot and the little after it."""
+is the base's saved hash state before the slot, then the slot and the tail after it."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ from pathlib import Path
 
 from homeguy_slot import SLOT_HEADER, SlotError, node_image_sha256, slot_bytes
 
-from homeguy.files import write_atomic
 from homeguy.iso import IsoError
-from homeguy.iso.meta import image_meta, prefix_hash, read_after
+from homeguy.iso.meta import image_meta, prefix_hash, read_after, write_checksum
 from homeguy.iso.slot import SlotLocation
 
-__all__ = ["add_arguments", "image_meta", "main", "personalize"]
+__all__ = ["add_arguments", "main", "personalize"]
 
 HELP = "a node's image: the base with its slot filled"
 
@@ -67,8 +66,7 @@ def personalize(base: Path, out: Path | None, url: str, token: str,
         return target, ""
     digest = node_image_sha256(prefix_hash(base, meta), data,
                                read_after(target, slot.offset + slot.size, size))
-    write_atomic(target.with_name(target.name + ".sha256"),
-                 f"{digest}  {target.name}\n".encode())
+    write_checksum(target, digest)
     return target, digest
 
 

@@ -25,7 +25,8 @@ from iso_haiku import serve  # tests/e2e/iso_haiku.py
 
 from homeguy.files import sha256_file
 from homeguy.git import TOP
-from homeguy.iso.personalize import image_meta, personalize
+from homeguy.iso.meta import image_meta
+from homeguy.iso.personalize import personalize
 from homeguy.run import run
 from testkit.images import (
     SERVICE_IN_GUEST,

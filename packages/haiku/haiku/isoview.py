@@ -8,7 +8,7 @@ issues it (the node's previous token stops working), later requests (a resumed d
 get the same bytes. Each image's SHA-256 is published in ``X-Checksum-SHA256`` and at
 ``.../iso.sha256``: it is computed from the hash state of the base image's bytes before
 the slot, which the ``.json`` keeps (``homeguy_slot.prefix_record``, written by the build),
-so a node's image hashes only its slot and the few hundred KiB after it, from the first
+so a node's image hashes only its slot and the tail after it (under 1.4 MiB), from the first
 request after a start on.
 """
 
