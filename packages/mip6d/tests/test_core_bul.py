@@ -592,7 +592,6 @@ def test_mobile_router_refused_when_the_home_agent_ignores_the_r_flag() -> None:
     entry, effects = step(entry, AckReceived(BindingAck(BAStatus.ACCEPTED, 1, 900)), 0.1, S)
     assert entry.state is BulState.FAILED
     assert effects == (
-        *teardown((*AWAY, *MNP_RULES)),
         bu_sent(2, lifetime=0, flags=AH | BUFlag.R),
         log(
             "registration-refused",
@@ -600,6 +599,42 @@ def test_mobile_router_refused_when_the_home_agent_ignores_the_r_flag() -> None:
             home_agent=HA,
             reason="R flag missing in acknowledgement",
         ),
+        *teardown((*AWAY, *MNP_RULES)),
+        CancelTimer(KEY),
+    )
+
+
+def test_a_deregistration_that_ends_the_binding_away_leaves_before_its_state() -> None:
+    """A transition that removes the binding's state away from home sends its Binding
+    Update first: a protected one goes from the home address, and the kernel adds its
+    Home Address option from the hao state, which is among what goes."""
+    protected, mobile_router = replace(REG, protected=True), replace(MR_REG, protected=True)
+    hao = AddXfrmState(XfrmRoProto.HAO, HOA, HA, COA)
+    away = (ROUTE2, hao, REFUSE, HOA_MH_RULE, HOA_RULE)
+
+    def deregistration(flags: BUFlag) -> SendMessage:
+        return SendMessage(BindingUpdate(2, 0, flags, (AlternateCareOfAddress(COA),)), HOA, HA)
+
+    # A stopping node.
+    _, effects = step(registered(protected), Shutdown(), 100.0, S)
+    assert effects == (
+        deregistration(AH),
+        log("stopped", home_address=HOA, home_agent=HA),
+        *teardown((TUNNEL, *away, DEFAULT_ROUTE, HOA_ON_TUNNEL, DIRECT)),
+        CancelTimer(KEY),
+    )
+    # A mobile router whose home agent answers without the R flag.
+    entry, _ = step(BulEntry(mobile_router), CareOfChanged(COA), 0.0, S)
+    entry, effects = step(entry, AckReceived(BindingAck(BAStatus.ACCEPTED, 1, 900)), 0.1, S)
+    assert effects == (
+        deregistration(AH | BUFlag.R),
+        log(
+            "registration-refused",
+            home_address=HOA,
+            home_agent=HA,
+            reason="R flag missing in acknowledgement",
+        ),
+        *teardown((*away, *MNP_RULES)),
         CancelTimer(KEY),
     )
 

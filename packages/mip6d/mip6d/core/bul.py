@@ -939,8 +939,9 @@ def _note(entry: BulEntry, event: BulEvent) -> BulEntry:
 
 def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> _Result:
     """Apply ``event`` at time ``now``: the new entry and the effects, in order: kernel
-    changes, then messages and logs, then the timer (for a shutdown, the messages come
-    first)."""
+    changes, then messages and logs, then the timer; except that a transition that
+    removes the binding's state away from home and sends a Binding Update (a
+    deregistration) puts its messages and logs before the removals."""
     trigger = trigger_of(event)
     effects: tuple[Effect, ...] = ()
     if isinstance(event, CareOfChanged) and event.address == entry.care_of:
@@ -959,6 +960,7 @@ def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> 
                 ),
             )
     handler = TRANSITIONS.get((entry.state, trigger))
+    was_away = entry.home_link is None
     entry = _note(entry, event)
     if handler is not None:
         entry, effects = handler(entry, event, now, settings)
@@ -982,8 +984,12 @@ def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> 
             else (CancelTimer(timer_key(entry)),)
         )
     entry = replace(entry, installed=desired, timer_at=timer_at)
-    if trigger is _T.SHUTDOWN:
-        # The last Binding Update leaves before the state that carries it goes (a
-        # protected one's hao state, the rule keeping it off the tunnel's table).
+    binding_goes = was_away and not desired
+    sends_update = any(isinstance(e, SendMessage) for e in effects)
+    if binding_goes and sends_update:
+        # The last Binding Update (a stopping node's, a refused mobile router's) leaves
+        # before the state that carries it goes: a protected one's hao state, the rule
+        # keeping it off the tunnel's table. Otherwise the kernel comes first: a
+        # handover's tunnel, or the home address on the home link, before the update.
         return entry, (*effects, *kernel, *timer)
     return entry, (*kernel, *effects, *timer)
