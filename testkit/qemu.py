@@ -1,7 +1,9 @@
 """QEMU guests (TCG) booted from Homeguy images for the end-to-end tests: their serial
 console as a log to wait on and, where a test acts as the machine's operator, as a shell
-to type into; their networks either QEMU's restricted user network (one forwarded
-service, nothing else) or tap devices in a test's own namespaces.
+to type into; or, booted as a person would with no serial port at all, their screen
+(VGA text memory, read through QEMU's monitor) and keyboard (the monitor's sendkey).
+Their networks are either QEMU's restricted user network (one forwarded service, nothing
+else) or tap devices in a test's own namespaces.
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ FIRMWARES: dict[str, Firmware] = {
 # live-config's default account on the live images; sudo without a password.
 LIVE_USER, LIVE_PASSWORD = "user", "live"
 LOGIN_PROMPTS = 6  # fresh login prompts asked for, 20 s each
+# The VGA text screen: two bytes a cell (code page 437 character, colour) in the memory
+# window at 0xb8000, from where the CRT controller's start address (registers 0x0c and
+# 0x0d, in cells) says; Linux's vgacon scrolls by moving that start.
+VGA_TEXT, COLUMNS, ROWS = 0xB8000, 80, 25
+# What a person types on a US keyboard, as QEMU's sendkey names (the others: themselves).
+KEY_NAMES = {" ": "spc", "\n": "ret", "\t": "tab", "-": "minus", "=": "equal",
+             "[": "bracket_left", "]": "bracket_right", ";": "semicolon", "'": "apostrophe",
+             "`": "grave_accent", "\\": "backslash", ",": "comma", ".": "dot", "/": "slash"}
+SHIFTED = dict(zip('~!@#$%^&*()_+{}|:"<>?', "`1234567890-=[]\\;',./", strict=True))
 
 
 @dataclass
@@ -75,6 +86,7 @@ class Guest:
     # Host directories the guest may mount read-only: mount tag -> path (9p, virtio).
     shares: dict[str, Path] = field(default_factory=dict)
     memory_mb: int = 2048
+    serial: bool = True  # False: no serial port, only the screen and the keyboard
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _shell: socket.socket | None = field(default=None, repr=False)
     # What came over the console socket since the first keystroke: exactly the guest's
@@ -111,12 +123,12 @@ class Guest:
         return argv
 
     def argv(self) -> list[str]:
+        # The console: logged whole, and a socket a test may type into.
+        serial = (["-chardev", f"socket,id=con,path={self.console_socket},server=on,"
+                               f"wait=off,logfile={self.console}", "-serial", "chardev:con"]
+                  if self.serial else ["-serial", "none"])
         argv = ["qemu-system-x86_64", "-accel", "tcg", "-m", str(self.memory_mb),
-                "-smp", "1", "-display", "none", "-no-reboot",
-                # The console: logged whole, and a socket a test may type into.
-                "-chardev", f"socket,id=con,path={self.console_socket},server=on,wait=off,"
-                            f"logfile={self.console}",
-                "-serial", "chardev:con",
+                "-smp", "1", "-display", "none", "-no-reboot", *serial,
                 "-monitor", f"unix:{self.monitor_socket},server=on,wait=off",
                 *self._network()]
         for tag, path in self.shares.items():
@@ -249,21 +261,86 @@ class Guest:
             sock.sendall(f"{command}\n".encode())
             return until_prompt(sock).decode(errors="replace")
 
-    def screenshot(self, png: Path) -> Path:
-        """What the guest's screen shows now (QEMU's screendump: the VGA or UEFI GOP
-        surface, whatever the serial console says), as a PNG for a person to look at.
-        AssertionError when the screen is one colour: nothing drawn, not a screenshot."""
-        ppm = png.with_suffix(".ppm")
-        png.parent.mkdir(parents=True, exist_ok=True)
-        answer = self.monitor(f"screendump {ppm}")
+    def _screendump(self) -> tuple[int, int, bytes]:
+        """The screen's picture now (QEMU's screendump: the VGA or UEFI GOP surface):
+        width, height, RGB bytes."""
+        ppm = self.workdir / "screen.ppm"
+        ppm.unlink(missing_ok=True)
+        answer = self.monitor(f'screendump "{ppm}"')  # quoted: HMP reads a bare / as divide
         if not ppm.exists():
             raise AssertionError(f"QEMU made no screendump: {answer!r}")
-        width, height, pixels = _read_ppm(ppm.read_bytes())
-        ppm.unlink()
-        if pixels == pixels[:3] * (width * height):
+        return _read_ppm(ppm.read_bytes())
+
+    def screenshot(self, png: Path) -> Path:
+        """What the guest's screen shows now, whatever the serial console says, as a PNG
+        for a person to look at. AssertionError when the screen is one colour: nothing
+        drawn, not a screenshot."""
+        width, height, pixels = self._screendump()
+        if _blank(pixels):
             raise AssertionError(f"{png.name}: the screen is blank ({width}x{height})")
+        png.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(png, _png(width, height, pixels))
         return png
+
+    def wait_for_boot_menu(self, timeout: float) -> None:
+        """Until isolinux draws its menu (vesamenu: a 640x480 picture, not blank; QEMU's
+        screen is blank at that size until the BIOS starts, then text until the menu)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            width, height, pixels = self._screendump()
+            if (width, height) == (640, 480) and not _blank(pixels):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no boot menu on the screen within {timeout:.0f} s")
+            time.sleep(0.1)  # the menu counts down from a few seconds
+
+    def press(self, text: str) -> None:
+        """Type `text` on the guest's keyboard (a US layout), as a person at it would."""
+        for key in keys(text):
+            self.monitor(f"sendkey {key}")
+
+    def _crtc(self, index: int) -> int:
+        self.monitor(f"o /b 0x3d4 {index:#x}")
+        found = re.search(r"= (0x[0-9a-f]+)", self.monitor("i /b 0x3d5"))
+        assert found, "QEMU's monitor read no VGA register"
+        return int(found.group(1), 16)
+
+    def screen_text(self) -> str:
+        """What the guest's text screen shows (VGA text mode: the BIOS, or Linux's vgacon
+        with `nomodeset`), one line per row, trailing blanks dropped."""
+        return text_screen(self._text_cells())
+
+    def _text_cells(self) -> bytes:
+        """The text screen's memory, read with the guest paused, so that the start address
+        and the memory agree."""
+        dump = self.workdir / "screen.txt.bin"
+        self.monitor("stop")
+        try:
+            start = self._crtc(0x0C) << 8 | self._crtc(0x0D)
+            self.monitor(f'pmemsave {VGA_TEXT + 2 * start:#x} {2 * COLUMNS * ROWS} "{dump}"')
+        finally:
+            self.monitor("cont")
+        return dump.read_bytes()
+
+    def wait_on_screen(self, pattern: str, timeout: float) -> re.Match[str]:
+        """The first match of `pattern` on the text screen, its rows joined: a line wrapped
+        over rows matches whole, a line ends in the blanks after it. AssertionError with
+        the screen (:meth:`screen_text`) after `timeout` seconds or when QEMU exits."""
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        while True:
+            cells = self._text_cells()
+            shown = text_screen(cells)
+            found = regex.search(cells[0::2].decode("cp437"))
+            if found:
+                return found
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"QEMU exited ({self.process.returncode}) before "
+                                     f"{pattern!r}; the screen:\n{shown}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {pattern!r} on the screen within {timeout:.0f} s; "
+                                     f"the screen:\n{shown}")
+            time.sleep(2)
 
     def wait_exit(self, timeout: float) -> int:
         """QEMU's exit status once the guest has rebooted or powered off (-no-reboot)."""
@@ -285,6 +362,33 @@ class Guest:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def text_screen(cells: bytes) -> str:
+    """VGA text memory (character, colour; a row of :data:`COLUMNS` cells after another)
+    as lines of text, trailing blanks dropped."""
+    chars = cells[0::2].decode("cp437")
+    return "\n".join(chars[row:row + COLUMNS].rstrip()
+                     for row in range(0, len(chars), COLUMNS))
+
+
+def keys(text: str) -> list[str]:
+    """`text` as QEMU sendkey names (a US keyboard): `a`, `shift-a`, `spc`, `shift-minus`."""
+    named = []
+    for char in text:
+        if char.isascii() and char.isalnum():
+            named.append(f"shift-{char.lower()}" if char.isupper() else char)
+        elif char in SHIFTED:
+            named.append(f"shift-{KEY_NAMES.get(SHIFTED[char], SHIFTED[char])}")
+        elif char in KEY_NAMES:
+            named.append(KEY_NAMES[char])
+        else:
+            raise ValueError(f"no key for {char!r} on a US keyboard")
+    return named
+
+
+def _blank(pixels: bytes) -> bool:
+    return pixels == pixels[:3] * (len(pixels) // 3)
 
 
 def _read_ppm(data: bytes) -> tuple[int, int, bytes]:

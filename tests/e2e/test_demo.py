@@ -5,7 +5,11 @@ on its console (`haiku-manage haiku_setup`: home link, radvd, mip6d, HAiku behin
 with TLS). A person registers on that HAiku from the correspondent's side, creates a
 mobile host, downloads its per-user image and boots it on a foreign access network: the
 image enrolls over HTTPS (pinned to the service's certificate), mip6d registers, and the
-correspondent and the home agent reach the home address through the tunnel. Two mobile
+correspondent and the home agent reach the home address through the tunnel. The mobile
+host is a laptop: no serial port, a screen and a keyboard. The person picks the boot
+menu's text-only entry, reads on tty1 what enrollment did and that the node registered,
+and runs the status view; the test reads that screen (VGA text memory) and keeps
+screenshots of it in out/demo/screens/. Two mobile
 routers do the same with a host behind each, then move to the "insecure" network and
 back while their hosts' traffic goes on: router 1 protects all its traffic under IKEv2
 (RFC 4877: a certificate from HAiku's CA, the home agent's charon set up by HAiku), and a
@@ -32,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -62,6 +67,10 @@ URL = f"https://[{HA}]"
 OPERATOR_PASSWORD = "demo operator password"
 BASE_IMAGES = ("mobile-host", "mobile-router")  # what HAiku personalizes
 RUNNING = r"homeguy-enroll: mip6d is running with home address (\S+)"
+SCREENS = WORK / "screens"  # what the mobile host's person saw, for people to look at
+# What homeguy-status-screen says on tty1 once the node is registered.
+REGISTERED_ON_SCREEN = (r"homeguy-status: \S+ registered: home address (\S+), "
+                        r"home agent (\S+), care-of (\S+) on (\w+)")
 
 
 @dataclass
@@ -99,6 +108,17 @@ class Demo:
         self.guests[name] = guest.start()
         for tap, link in zip(taps, links, strict=True):
             self.plug(tap, link)
+        return guest
+
+    def boot_laptop(self, name: str, image: Path, link: str) -> Guest:
+        """Boot `image` as a person at a laptop would: no serial port; at the BIOS boot
+        menu, the text-only entry (its hotkey, then Enter), so that the screen stays
+        VGA text the test can read."""
+        guest = self.boot(name, image, [link], serial=False)
+        guest.wait_for_boot_menu(120)
+        guest.press("t")
+        guest.screenshot(SCREENS / "bios-boot-menu.png")
+        guest.press("\n")
         return guest
 
     def ha_log(self, *events: str) -> list[dict[str, Any]]:
@@ -247,14 +267,15 @@ def demo() -> Iterator[Demo]:
             demo.hosts[lan] = demo.net.host(f"hgd-{lan}")
             demo.net.link(demo.hosts[lan], demo.sw, a_ifname="eth0", b_ifname=f"{lan}-host")
             demo.sw.run("ip", "link", "set", f"{lan}-host", "master", f"br-{lan}")
-        # All three at once: they boot in parallel, each on the "wired" access network.
-        for name in ("mh", *LANS):
-            demo.boot(name, Path(demo.nodes[name]["iso"]),
-                      ["wired", *([LANS[name]] if name in LANS else [])])
-        for name, guest in demo.guests.items():
-            if name != "ha":
-                found = guest.wait_for(RUNNING, BOOT_LIMIT)
-                assert found.group(1) == demo.nodes[name]["home_address"], found.group(0)
+        # All three at once: they boot in parallel, each on the "wired" access network;
+        # the mobile host first, its menu answered before the routers take the cores.
+        shutil.rmtree(SCREENS, ignore_errors=True)
+        demo.boot_laptop("mh", Path(demo.nodes["mh"]["iso"]), "wired")
+        for name, lan in LANS.items():
+            demo.boot(name, Path(demo.nodes[name]["iso"]), ["wired", lan])
+        for name in LANS:
+            found = demo.guests[name].wait_for(RUNNING, BOOT_LIMIT)
+            assert found.group(1) == demo.nodes[name]["home_address"], found.group(0)
         yield demo
     finally:
         stop_all(demo)
@@ -264,18 +285,27 @@ def demo() -> Iterator[Demo]:
 
 def test_mobile_host_registers_and_is_reachable_through_the_tunnel(demo: Demo) -> None:
     home_address = demo.nodes["mh"]["home_address"]
+    laptop = demo.guests["mh"]
+    # tty1 says what enrollment did, then that the node registered: from where, on what.
+    found = laptop.wait_on_screen(REGISTERED_ON_SCREEN, BOOT_LIMIT)
+    assert found.group(1, 2) == (home_address, str(HA)), found.group(0)
+    assert IPv6Address(found.group(3)) in IPv6Network(ACCESS["wired"]), found.group(0)
+    assert found.group(4) == "eth0", found.group(0)
+    screen = laptop.screen_text()
+    laptop.screenshot(SCREENS / "mh-tty1-registered.png")
+    assert f"homeguy-enroll: enrolled with home address {home_address} from {URL}" \
+        in screen.replace("\n", ""), screen
     took = wait_reachable(demo.cn, home_address, 300)
-    print(f"mobile host reachable from the correspondent {took:.0f} s after enrollment")
-    console = demo.guests["mh"].text()
+    print(f"mobile host reachable from the correspondent {took:.0f} s after it said so")
     # Its per-user image, booted by BIOS, enrolled itself from its slot.
-    assert f"fetching this node's configuration from {URL} (settings from the medium;" \
-        in console
+    assert ask(laptop, "journalctl -b -u homeguy-enroll --no-pager | "
+                       "grep -c 'settings from the medium;'", "medium") == "1"
+    look_at_the_status_view(demo, "mh")
     log = demo.ha_log("sent", "binding-added")
     acks = [r for r in log if r["event"] == "sent" and r["message"] == "BindingAck"]
     assert acks and all(r["status"] == 0 for r in acks), acks
     added = {r["home_address"] for r in log if r["event"] == "binding-added"}
     assert home_address in added, log[-20:]
-    log_in(demo, "mh")
     # The home agent itself reaches the home address (through the tunnel).
     assert " 0% packet loss" in demo.guests["ha"].shell(f"ping -6 -n -c 3 {home_address}")
     assert " 0% packet loss" in demo.cn.ping(home_address, count=5)
@@ -389,6 +419,30 @@ def ike_sa(demo: Demo, router: str) -> tuple[int, IPv6Address]:
     remote = re.search(r"^\s*remote '[^']*' @ ([0-9a-f:]+)\[", sas, re.MULTILINE)
     assert established and remote, f"no IKE SA {name} on the home agent: {sas}"
     return int(established.group(1)), IPv6Address(remote.group(1))
+
+
+def ask(guest: Guest, command: str, name: str, timeout: float = 120) -> str:
+    """Run `command` at the shell on the guest's screen (tty1, the live user's) on a
+    cleared screen; its output's last word, which the screen shows after `name=`."""
+    guest.press(f'clear; echo "{name}=$({command})."\n')
+    return guest.wait_on_screen(rf"{name}=(\S*)\.", timeout).group(1)
+
+
+def look_at_the_status_view(demo: Demo, name: str) -> None:
+    """The person runs homeguy-status on tty1 (the live view, which the control socket's
+    permissions want run by root) and leaves it with Ctrl-C; and the figure `log_in`
+    takes on a serial console, asked on the screen."""
+    guest = demo.guests[name]
+    guest.press("clear; sudo homeguy-status\n")
+    guest.wait_on_screen(r"Binding\s+registered, \S+ left", 120)
+    guest.wait_on_screen(rf"Home address {re.escape(demo.nodes[name]['home_address'])}", 10)
+    guest.wait_on_screen(r"Handovers\s+newest first\s+\S+ \(\S+ ago\)\s+registered", 10)
+    guest.screenshot(SCREENS / f"{name}-status-view.png")
+    guest.monitor("sendkey ctrl-c")
+    stamp = ask(guest, "sudo journalctl -u mip6d -o short-monotonic --no-pager | grep -m1 "
+                       "'\"event\": \"binding-registered\"' | cut -d] -f1 | tr -d '[ '",
+                "registered")
+    demo.figures.setdefault(name, {})["kernel_start_to_registration_s"] = float(stamp)
 
 
 def log_in(demo: Demo, name: str) -> None:

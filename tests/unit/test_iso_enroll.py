@@ -55,6 +55,9 @@ def outcome_and_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple
     monkeypatch.setattr(E, "ISSUE", tmp_path / "issue.d" / "20-homeguy-enrollment.issue")
     monkeypatch.setattr(E, "OUTCOME", outcome)
     monkeypatch.setattr(E, "SCREEN", screen)
+    consoles = tmp_path / "consoles"  # a serial console's: the screen is not /dev/console
+    consoles.write_text("tty0 ttyS0\n")
+    monkeypatch.setattr(E, "CONSOLES", consoles)
     return outcome, screen
 
 PAYLOAD: dict[str, Any] = {
@@ -360,6 +363,18 @@ def test_the_outcome_goes_to_its_file_and_the_screen(
     banner = (tmp_path / "issue.d" / "20-homeguy-enrollment.issue").read_text()
     when = time.strftime("%H:%M:%S %Z", time.localtime(outcome.at))
     assert banner == f"Enrollment ({when}): not enrolling: {E.NO_SETTINGS}\n\n"
+
+
+def test_without_a_serial_console_the_screen_is_written_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        outcome_and_screen: tuple[Path, Path]) -> None:
+    """/dev/console is the screen (the kernel's last console a terminal): what the service
+    prints reaches it there, so it is not written to it again."""
+    monkeypatch.setattr(E, "CONF", tmp_path / "missing.conf")
+    (tmp_path / "consoles").write_text("ttyS0 tty0\n")
+    E.main()
+    assert outcome_and_screen[1].read_bytes() == b""
+    assert enrollment.read(outcome_and_screen[0]) is not None
 
 
 def test_bad_settings_are_a_reason_not_to_enroll(

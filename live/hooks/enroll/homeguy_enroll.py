@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mip6d import screen
 from mip6d.enrollment import EnrollmentState, Outcome
 from mip6d.enrollment import write as write_outcome
 
@@ -55,9 +56,9 @@ ALLOWED_SERVICES = frozenset({"mip6d", "radvd", "strongswan", "systemd-networkd"
 FIRST_DELAY, MAX_DELAY, REQUEST_TIMEOUT = 1.0, 15.0, 10.0
 MIP6D = os.environ.get("HOMEGUY_MIP6D", "/usr/sbin/mip6d")
 OUTCOME = Path(os.environ.get("HOMEGUY_ENROLLMENT", "/run/homeguy/enrollment.json"))
-# The screen a person looks at: the service's own output goes to the journal and the
-# serial console only (console= names ttyS0 last).
-SCREEN = Path(os.environ.get("HOMEGUY_SCREEN", "/dev/tty1"))
+# The screen a person looks at (mip6d.screen), and the kernel's consoles (is it one?).
+SCREEN = Path(os.environ.get("HOMEGUY_SCREEN", str(screen.SCREEN)))
+CONSOLES = Path(os.environ.get("HOMEGUY_CONSOLES", str(screen.CONSOLES)))
 STATUS_HINT = "run 'homeguy-status' for this node's mobility state"
 # The login banner's part that says what enrollment did (agetty reads /etc/issue.d/*.issue
 # in order; 10-homeguy.issue, from the image, names it and its role).
@@ -77,34 +78,18 @@ def report(state: EnrollmentState, message: str, **details: str | None) -> None:
     except OSError as error:
         say(f"cannot write {OUTCOME}: {error}")
     write_banner(outcome)
-    if state is not EnrollmentState.ENROLLING:
-        show_on_screen(f"homeguy-enroll: {outcome.line()}\n"
-                       f"homeguy-enroll: {STATUS_HINT}\n")
+    # The console has it already when it is the screen (no serial console).
+    if state is not EnrollmentState.ENROLLING and not screen.console_is_the_screen(CONSOLES):
+        screen.show(f"homeguy-enroll: {outcome.line()}\n"
+                    f"homeguy-enroll: {STATUS_HINT}\n", SCREEN)
 
 
 def write_banner(outcome: Outcome) -> None:
     """The login banner's line about enrollment (the person who logs in later sees it)."""
     when = time.strftime("%H:%M:%S %Z", time.localtime(outcome.at))
-    # agetty expands backslash escapes in issue files: the message's own are doubled.
-    banner = f"Enrollment ({when}): {outcome.line()}\n\n".replace("\\", "\\\\")
-    try:
-        ISSUE.parent.mkdir(parents=True, exist_ok=True)
-        temp = ISSUE.with_name(f".{ISSUE.name}.tmp")
-        temp.write_text(banner)
-        os.replace(temp, ISSUE)
-    except OSError as error:
-        say(f"cannot write {ISSUE}: {error}")
-
-
-def show_on_screen(text: str) -> None:
-    """Write ``text`` to the screen's console when there is one (not in a container)."""
-    if not SCREEN.exists():
-        return
-    try:
-        with SCREEN.open("w") as screen:
-            screen.write(text.replace("\n", "\r\n"))  # the tty may be in raw mode
-    except OSError:
-        pass  # no screen to write to is no reason to fail enrollment
+    error = screen.write_banner(ISSUE, f"Enrollment ({when}): {outcome.line()}\n\n")
+    if error:
+        say(error)
 
 
 class EnrollError(Exception):

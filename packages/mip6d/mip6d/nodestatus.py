@@ -2,7 +2,7 @@
 
 ::
 
-    homeguy-status [--socket PATH] [--enrollment PATH] [--once | --json]
+    homeguy-status [--socket PATH] [--enrollment PATH] [--once | --json | --announce TTY]
 
 Live by default: the view is drawn again every second until Ctrl-C. It shows the
 boot-time enrollment's outcome (:mod:`mip6d.enrollment`) and, from mip6d's control
@@ -10,6 +10,9 @@ socket (:func:`mip6d.ctl.request`), the home address, home agent, care-of addres
 its interface, the binding's state and lifetime left, the last handovers and the
 tunnel. ``--once`` prints the view once; ``--json`` prints the data it is drawn from,
 one JSON document. Either exits 0 when mip6d answered, 1 when it did not.
+``--announce`` (the live images' homeguy-status-screen service) says in a line, on the
+screen and in the login banner (:mod:`mip6d.screen`), each change of :func:`summary`:
+registered, moved, at home, no longer answering.
 
 :func:`gather` asks (the I/O), :func:`render` draws (pure): data in, text out.
 """
@@ -23,14 +26,15 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from mip6d import enrollment
+from mip6d import enrollment, screen
 from mip6d.control import DEFAULT_SOCKET
 from mip6d.ctl import CtlError, format_bytes, format_duration, format_traffic, request
 from mip6d.enrollment import EnrollmentState
 
-__all__ = ["QUERIES", "format_bytes", "frame", "gather", "main", "render"]
+__all__ = ["QUERIES", "announce", "format_bytes", "frame", "gather", "main", "render", "summary"]
 
 QUERIES = ("status", "bul", "counters")
 """The control commands one view is made of; :func:`gather` keys their results so."""
@@ -213,6 +217,45 @@ def render(view: Mapping[str, Any],
     return out
 
 
+# What a registration's state means to a person, in the summary: refreshing a binding is
+# still being registered (no announcement every lifetime), deregistering is going home.
+SUMMARY_STATES: Mapping[str, str] = {
+    "registered": "registered", "refreshing": "registered",
+    "registering": "registering", "deregistering": "returning home", "home": "at home",
+    "discovering": "looking for a home agent", "failed": "not registered (refused or no answer)",
+    "idle": "not registered",
+}
+
+
+def _summary_line(entry: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    state = str(entry.get("state") or "-")
+    said = f"{SUMMARY_STATES.get(state, state)}: home address {entry.get('home_address')}"
+    if state == "home":
+        return f"{said} on its home link {entry.get('home_link')}"
+    said += f", home agent {entry.get('home_agent')}"
+    if entry.get("care_of"):
+        said += f", care-of {entry['care_of']}"
+        if status.get("care_of_interface") and status.get("care_of") == entry["care_of"]:
+            said += f" on {status['care_of_interface']}"
+    return said
+
+
+def summary(view: Mapping[str, Any]) -> list[str]:
+    """The node's mobility state in a line per home registration (:func:`gather`'s
+    ``view``), which changes when a person would want to know: registered, moved, home,
+    mip6d gone; not with lifetimes and counters."""
+    daemon = view.get("mip6d")
+    if not isinstance(daemon, Mapping):
+        return ["mip6d is not running" if not view.get("mip6d_denied")
+                else "mip6d does not answer this user"]
+    status = _mapping(daemon.get("status"))
+    if status.get("role") == "HA":
+        return [f"home agent with {status.get('bindings', 0)} bindings"]
+    entries = [e for e in daemon.get("bul") or () if isinstance(e, Mapping)]
+    return ([_summary_line(e, status) for e in entries]
+            or ["mip6d runs with no home registration configured"])
+
+
 def frame(text: str) -> str:
     """``text`` drawn over the previous one on a terminal: from the top left, each line
     and what is below cleared after it (no blank flash between two views)."""
@@ -234,14 +277,54 @@ def _parser() -> argparse.ArgumentParser:
     once.add_argument("--once", action="store_true", help="print the view once and exit")
     once.add_argument("--json", action="store_true",
                       help="print the view's data as one JSON document and exit")
+    once.add_argument("--announce", metavar="TTY",
+                      help="say each change of the node's state in a line, here and on TTY "
+                           "(e.g. /dev/tty1), until stopped")
+    parser.add_argument("--banner", metavar="PATH",
+                        help="with --announce: keep the latest line in this login banner "
+                             "file too (e.g. /etc/issue.d/30-homeguy-mobility.issue)")
     return parser
+
+
+def announce(socket_path: str, enrollment_path: str, tty: Path, banner: Path | None,
+             out: TextIO, sleep: Callable[[float], None] = time.sleep,
+             local: Local = time.localtime) -> None:
+    """Say each change of :func:`summary` on ``out`` and ``tty``, and keep it in the
+    login ``banner``; asks every second until stopped."""
+    said: list[str] = []
+    while True:
+        view = gather(socket_path, enrollment_path)
+        lines = summary(view)
+        if lines != said:
+            when = time.strftime("%H:%M:%S", local(view["at"]))
+            text = "".join(f"homeguy-status: {when} {line}\n" for line in lines)
+            out.write(text)
+            out.flush()
+            screen.show(text, tty)
+            if banner is not None:
+                zone = time.strftime("%Z", local(view["at"]))
+                error = screen.write_banner(banner, "".join(
+                    f"Mobility ({when} {zone}): {line}\n" for line in lines) + "\n")
+                if error:
+                    out.write(f"homeguy-status: {error}\n")
+            said = lines
+        sleep(REFRESH)
 
 
 def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
          sleep: Callable[[float], None] = time.sleep) -> int:
     """Run ``homeguy-status``; returns the exit status."""
     out = stdout or sys.stdout
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.banner and not args.announce:
+        parser.error("--banner goes with --announce TTY")
+    if args.announce:
+        try:
+            announce(args.socket, args.enrollment, Path(args.announce),
+                     None if args.banner is None else Path(args.banner), out, sleep)
+        except KeyboardInterrupt:
+            return 0
     if args.json or args.once:
         view = gather(args.socket, args.enrollment)
         out.write(json.dumps(view, indent=2) + "\n" if args.json else render(view))

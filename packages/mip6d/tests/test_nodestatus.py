@@ -17,10 +17,10 @@ from pathlib import Path
 
 import mip6d
 import pytest
-from mip6d import __version__, enrollment
+from mip6d import __version__, enrollment, screen
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
 from mip6d.enrollment import EnrollmentState, Outcome
-from mip6d.nodestatus import DENIED, format_bytes, frame, gather, main, render
+from mip6d.nodestatus import DENIED, format_bytes, frame, gather, main, render, summary
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.mobile import MobilePart
 from mip6d.wire import mh
@@ -256,3 +256,123 @@ def test_a_user_who_may_not_ask_is_told_to_use_sudo(node: Node) -> None:
     flat = " ".join(result.stdout.split())
     assert "are you root or in the socket's group? (Permission denied)" in flat
     assert flat.endswith(f"Next {' '.join(DENIED.split())}")
+
+
+# -- the screen: what --announce says there ------------------------------------------------
+
+
+@pytest.fixture
+def tty(tmp_path: Path) -> Path:
+    """The screen, a plain file here."""
+    path = tmp_path / "tty1"
+    path.write_text("")
+    return path
+
+
+@pytest.mark.parametrize(("active", "is_the_screen"), [
+    ("tty0 ttyS0\n", False), ("ttyS0 tty0\n", True), ("tty0\n", True), ("tty1\n", True),
+    ("ttyS0\n", False), ("", False), (None, False)])
+def test_the_console_is_the_screen_when_its_last_console_is_a_terminal(
+        tmp_path: Path, active: str | None, is_the_screen: bool) -> None:
+    consoles = tmp_path / "active"
+    if active is not None:
+        consoles.write_text(active)
+    assert screen.console_is_the_screen(consoles) is is_the_screen
+
+
+def test_the_screen_gets_lines_as_a_terminal_shows_them(tmp_path: Path, tty: Path) -> None:
+    screen.show("one\ntwo\n", tty)
+    screen.show("three\n", tty)
+    assert tty.read_bytes() == b"one\r\ntwo\r\nthree\r\n"
+    screen.show("gone\n", tmp_path / "no-such-tty")  # no screen: no error, nothing made
+    assert not (tmp_path / "no-such-tty").exists()
+
+
+def test_a_banner_is_replaced_whole_with_its_escapes_doubled(tmp_path: Path) -> None:
+    banner = tmp_path / "issue.d" / "30-homeguy-mobility.issue"
+    assert screen.write_banner(banner, "a \\l b\n") is None
+    assert banner.read_text() == "a \\\\l b\n"
+    assert [p.name for p in banner.parent.iterdir()] == [banner.name]
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    error = screen.write_banner(blocked / "x.issue", "text")
+    assert error is not None and error.startswith(f"cannot write {blocked / 'x.issue'}: ")
+
+
+def view_of(bul: list[dict[str, object]], **status: object) -> dict[str, object]:
+    return {"at": 0.0, "mip6d": {"status": {"role": "MN", **status}, "bul": bul}}
+
+
+ENTRY = {"home_address": str(HOA), "home_agent": str(HA), "care_of": str(COA),
+         "home_link": None, "state": "registered"}
+
+
+@pytest.mark.parametrize(("view", "lines"), [
+    ({"at": 0.0, "mip6d": None, "mip6d_error": "no socket"}, ["mip6d is not running"]),
+    ({"at": 0.0, "mip6d": None, "mip6d_denied": True}, ["mip6d does not answer this user"]),
+    (view_of([ENTRY], care_of=str(COA), care_of_interface="eth1"),
+     ["registered: home address 2001:db8:1::10, home agent 2001:db8:1::1, "
+      "care-of 2001:db8:a::5 on eth1"]),
+    # Refreshing a binding is still registered: nothing new to say every lifetime.
+    (view_of([{**ENTRY, "state": "refreshing"}], care_of=str(COA), care_of_interface="eth1"),
+     ["registered: home address 2001:db8:1::10, home agent 2001:db8:1::1, "
+      "care-of 2001:db8:a::5 on eth1"]),
+    (view_of([{**ENTRY, "state": "registering", "care_of": str(COA2)}]),
+     ["registering: home address 2001:db8:1::10, home agent 2001:db8:1::1, "
+      "care-of 2001:db8:b::5"]),
+    (view_of([{**ENTRY, "state": "home", "care_of": None, "home_link": "eth0"}]),
+     ["at home: home address 2001:db8:1::10 on its home link eth0"]),
+    (view_of([{**ENTRY, "state": "failed", "care_of": None}]),
+     ["not registered (refused or no answer): home address 2001:db8:1::10, "
+      "home agent 2001:db8:1::1"]),
+    (view_of([]), ["mip6d runs with no home registration configured"]),
+    ({"at": 0.0, "mip6d": {"status": {"role": "HA", "bindings": 3}}},
+     ["home agent with 3 bindings"]),
+])
+def test_the_summary_says_what_a_person_wants_to_know(view: dict[str, object],
+                                                      lines: list[str]) -> None:
+    assert summary(view) == lines
+
+
+def test_announce_says_each_change_on_the_screen_and_in_the_banner(
+        tmp_path: Path, tty: Path) -> None:
+    """A real daemon's answers: registered from eth1, a second with no change, then the
+    move to wlan0 (the home agent accepting it): two announcements, the banner the last."""
+    r = rig(tmp_path, MN_CONF)
+    part = r.daemon.part = MobilePart(r.daemon, initial_sequence=1)
+    moved(r, part, CareOfAddressAvailable(COA, "eth1"))
+    server = ControlServer(tmp_path / "control.sock", r.daemon)
+    banner = tmp_path / "issue.d" / "30-homeguy-mobility.issue"
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        if len(naps) == 2:
+            moved(r, part, CareOfAddressGone(COA), CareOfAddressAvailable(COA2, "wlan0"))
+        if len(naps) == 3:
+            raise KeyboardInterrupt
+
+    out = io.StringIO()
+    try:
+        assert main(["--socket", str(tmp_path / "control.sock"),
+                     "--enrollment", str(tmp_path / "none.json"),
+                     "--announce", str(tty), "--banner", str(banner)],
+                    out, sleep=sleep) == 0
+    finally:
+        server.close()
+    said = [line.split(" ", 2)[2] for line in out.getvalue().splitlines()]
+    assert said == [
+        "registered: home address 2001:db8:1::10, home agent 2001:db8:1::1, "
+        "care-of 2001:db8:a::5 on eth1",
+        "registered: home address 2001:db8:1::10, home agent 2001:db8:1::1, "
+        "care-of 2001:db8:b::5 on wlan0"], out.getvalue()
+    assert tty.read_bytes() == out.getvalue().replace("\n", "\r\n").encode()
+    assert banner.read_text().startswith("Mobility (")
+    assert banner.read_text().endswith("): registered: home address 2001:db8:1::10, home agent "
+                                       "2001:db8:1::1, care-of 2001:db8:b::5 on wlan0\n\n")
+
+
+def test_banner_goes_with_announce(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--banner", "/tmp/x.issue"], io.StringIO())
+    assert "--banner goes with --announce TTY" in capsys.readouterr().err
