@@ -11,6 +11,9 @@
                                    build the live ISOs into out/iso (all profiles by default)
     python -m homeguy iso personalize BASE --url URL --token TOKEN [--out FILE]
                                    a node's image: BASE with only its enrollment slot replaced
+    python -m homeguy iso stick IMAGE TARGET [--persistence SIZE]
+                                   an image written to a USB stick (or a file), with a
+                                   persistence partition for the node's settings if asked
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from homeguy_slot import SlotError
 from homeguy import keyring, packages, patched
 from homeguy.iso import IsoError
 from homeguy.iso import personalize as personalize_cli
+from homeguy.iso import stick as stick_cli
 from homeguy.iso.build import build as build_image
 from homeguy.iso.profile import profile_names
 from homeguy.lab import vm
@@ -106,7 +110,7 @@ def iso_build(args: argparse.Namespace) -> None:
 
 
 def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("iso", help="live ISOs: build, personalize")
+    parser = commands.add_parser("iso", help="live ISOs: build, personalize, stick")
     sub = parser.add_subparsers(dest="iso_command", required=True)
     build_parser = sub.add_parser("build", help="build profiles' hybrid ISOs into out/iso")
     build_parser.add_argument("--profile", action="append", choices=profile_names(),
@@ -117,6 +121,7 @@ def add_iso_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
                               help="default: $SOURCE_DATE_EPOCH, else the last commit's time")
     build_parser.set_defaults(func=iso_build)
     personalize_cli.add_arguments(sub.add_parser("personalize", help=personalize_cli.HELP))
+    stick_cli.add_arguments(sub.add_parser("stick", help=stick_cli.HELP))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -80,6 +80,7 @@ class Guest:
     kernel: tuple[Path, Path] | None = None
     append: str = ""
     disk: Path | None = None
+    disk_format: str = "qcow2"  # raw: an image written as to a USB stick
     second_nic: bool = False
     taps: Sequence[str] = ()
     netns: str | None = None
@@ -137,7 +138,7 @@ class Guest:
         if self.iso is not None:
             argv += ["-drive", f"file={self.iso},media=cdrom,readonly=on,if=ide"]
         if self.disk is not None:
-            argv += ["-drive", f"file={self.disk},format=qcow2,if=virtio"]
+            argv += ["-drive", f"file={self.disk},format={self.disk_format},if=virtio"]
         if self.firmware != "bios":
             uefi = FIRMWARES[self.firmware]
             vars_copy = self.workdir / "OVMF_VARS.fd"

@@ -19,6 +19,9 @@ SQUASHFS_ZSTD_LEVEL = 3
 # The boot menus' second entry: no kernel mode setting, so the screen stays in the
 # firmware's mode (VGA text on BIOS) when a graphics driver would leave it dark.
 SAFE_GRAPHICS = "nomodeset"
+# live-boot's persistence (live-boot(7)): the boot menus' entry for a stick made with
+# `homeguy iso stick --persistence`, in the images that enroll.
+PERSISTENCE = "persistence"
 # Options for live-build's xorriso run, which `lb config` has no setting for (lb-binary.sh
 # adds them): the node slot's data is written last, so that only the ISO's padding and the
 # GPT's backup follow it, and a node's image's checksum hashes just the slot and those
@@ -101,6 +104,7 @@ STATIC_FILES: tuple[tuple[str, str, int], ...] = (
      0o755),
     ("hooks/enroll/homeguy_enroll.py", "includes.chroot/usr/lib/homeguy/homeguy_enroll.py",
      0o644),
+    ("hooks/enroll/homeguy-enroll", "includes.chroot/usr/sbin/homeguy-enroll", 0o755),
     ("hooks/enroll/homeguy-enroll.service",
      "includes.chroot/etc/systemd/system/homeguy-enroll.service", 0o644),
     ("hooks/enroll/homeguy-status-screen.service",
@@ -163,7 +167,9 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
                "distribution": inputs.distribution, "grub_timeout": GRUB_TIMEOUT,
                "keyring_url": inputs.keyring_url, "keyring_host": keyring_url.hostname,
                "role_title": inputs.profile.role.replace("-", " "),
-               "safe_graphics": SAFE_GRAPHICS}
+               "safe_graphics": SAFE_GRAPHICS,
+               "persistence": (PERSISTENCE if "homeguy-enroll.service" in inputs.profile.enable
+                               else "")}
     files: dict[str, ConfigFile] = {}
     for source, target, mode in TEMPLATES:
         text = env.from_string(sources[source].decode()).render(context)

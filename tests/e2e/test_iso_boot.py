@@ -1,7 +1,9 @@
 """The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service, by the
-kernel command line, by UEFI, and by UEFI with Secure Boot enforced (Debian's signed
-shim, GRUB and kernel). A per-user image booted by BIOS is the demonstration's mobile
-host (tests/e2e/test_demo.py): not booted again here.
+kernel command line, by hand after a failed one, by UEFI from a USB stick with persistence
+(booted twice: the second boot starts from the kept configuration, with no service to
+ask), and by UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel). A
+per-user image booted by BIOS is the demonstration's mobile host (tests/e2e/test_demo.py):
+not booted again here.
 
 One image is built per session (or reused from out/iso when its inputs are unchanged);
 guests boot in parallel, two at a time (the machine has two cores); each test has a time
@@ -11,7 +13,9 @@ limit. Guests reach only the service (restricted user network, one forwarded por
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +45,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.machine]
 WORK = TOP / "out" / "iso" / "e2e"
 BOOT_LIMIT = 900.0  # seconds from QEMU's start to the line a test waits for (TCG, shared cores)
 RUNNING = r"homeguy-enroll: mip6d is running with home address {}"
+DOWN = "http://10.0.2.100:8081"  # no service there: the guest reaches only :8080
 # What the kernel says on the console when the firmware enforced Secure Boot: its EFI
 # stub, then its own check of the SecureBoot variable, then the lockdown that follows.
 SECURE_BOOT_LINES = ("EFI stub: UEFI Secure Boot is enabled.",
@@ -51,6 +56,8 @@ SECURE_BOOT_LINES = ("EFI stub: UEFI Secure Boot is enabled.",
 SCREENS = WORK / "screens"
 # GRUB draws its menu on the serial console too: the first entry's title.
 MENU_ENTRY = r"Homeguy mobile host \S+: live"
+KEPT = ("homeguy-enroll: using this node's configuration kept on this medium, fetched from "
+        f"{SERVICE_IN_GUEST} at ")
 
 
 @pytest.fixture(scope="session")
@@ -91,18 +98,35 @@ def node_iso(base_iso: Path, service: dict[str, Any]) -> Path:
     return target
 
 
+def node_stick(node_iso: Path) -> Path:
+    """The per-user image written to a USB stick with persistence (`homeguy iso stick`)."""
+    stick = WORK / "node-stick.img"
+    stick.unlink(missing_ok=True)
+    run([str(TOP / ".venv/bin/python"), "-m", "homeguy", "iso", "stick", str(node_iso),
+         str(stick), "--persistence", "64MiB"], cwd=TOP)
+    return stick
+
+
 def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str, Guest]:
     kernel = extract_kernel(base_iso, WORK / "kernel")
     token = service["token"]
+    stick = node_stick(node_iso)
     return {
+        # First, as its second boot waits for it: the stick, then the stick again with
+        # no service at all (no forwarding).
+        "node-uefi": Guest(None, WORK / "node-uefi", service["port"], firmware="uefi",
+                           disk=stick, disk_format="raw"),
         "cmdline": Guest(base_iso, WORK / "cmdline", service["port"], kernel=kernel,
                          append=enroll_append(token)),
-        # No forwarding at all: 10.0.2.100 answers nothing, as a service that is down.
-        "unreachable": Guest(base_iso, WORK / "unreachable", None, kernel=kernel,
-                             append=enroll_append(token, "homeguy.timeout=20")),
-        "node-uefi": Guest(node_iso, WORK / "node-uefi", service["port"], firmware="uefi"),
+        # The command line names a port nothing answers on, as a service that is down;
+        # the person then enrolls by hand with the right one.
+        "unreachable": Guest(base_iso, WORK / "unreachable", service["port"], kernel=kernel,
+                             append=enroll_append(token, "homeguy.timeout=20",
+                                                  f"homeguy.url={DOWN}")),
         "node-secureboot": Guest(node_iso, WORK / "node-secureboot", service["port"],
                                  firmware="secureboot"),
+        "node-uefi-again": Guest(None, WORK / "node-uefi-again", None, firmware="uefi",
+                                 disk=stick, disk_format="raw"),
     }
 
 
@@ -110,8 +134,11 @@ def guests(base_iso: Path, node_iso: Path, service: dict[str, Any]) -> dict[str,
 GUEST_OF = {
     "test_kernel_command_line_enrollment_starts_mip6d": "cmdline",
     "test_unreachable_service_still_boots_and_says_why": "unreachable",
+    "test_by_hand_enrollment_of_a_generic_image": "unreachable",
     "test_per_user_image_enrolls_itself_by_uefi": "node-uefi",
     "test_per_user_image_enrolls_itself_with_secure_boot_enforced": "node-secureboot",
+    "test_a_stick_with_persistence_starts_again_from_its_kept_configuration":
+        "node-uefi-again",
 }
 
 
@@ -120,28 +147,39 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
           service: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The selected tests' guests booted (two at a time), each until its lines or its time
     limit."""
+    running = RUNNING.format(service["iso_home_address"])
     wanted = {  # the lines each guest must print, in any order
+        "node-uefi": [running],
         "cmdline": [RUNNING.format(service["home_address"])],
         "unreachable": [r"homeguy-enroll: the live system works without it", r"\blogin: "],
-        "node-uefi": [RUNNING.format(service["iso_home_address"])],
-        "node-secureboot": [RUNNING.format(service["iso_home_address"])],
+        "node-secureboot": [running],
+        "node-uefi-again": [re.escape(KEPT), running],
     }
     all_guests = guests(base_iso, node_iso, service)
     shutil.rmtree(SCREENS, ignore_errors=True)  # this session's screens, none older
     selected = {GUEST_OF[item.name] for item in request.session.items if item.name in GUEST_OF}
+    if "node-uefi-again" in selected:
+        selected.add("node-uefi")
     wanted = {name: lines for name, lines in wanted.items() if name in selected}
+    stick_done = threading.Event()
 
     def boot(name: str) -> Any:
+        if name == "node-uefi-again":
+            stick_done.wait()
         guest = all_guests[name].start()
         try:
             started = time.monotonic()
-            if name == "node-uefi":  # a key stops GRUB's countdown while the menu is taken
+            if name.startswith("node-uefi"):  # the stick's persistence entry, by keys
                 guest.wait_for(MENU_ENTRY, BOOT_LIMIT)
-                guest.monitor("sendkey up")
-                guest.screenshot(SCREENS / "uefi-boot-menu.png")
+                guest.monitor("sendkey down")
+                guest.monitor("sendkey down")
+                if name == "node-uefi":
+                    guest.screenshot(SCREENS / "uefi-boot-menu.png")
                 guest.monitor("sendkey ret")
             for line in wanted[name]:
                 guest.wait_for(line, BOOT_LIMIT - (time.monotonic() - started))
+            if name == "unreachable":
+                enroll_by_hand(guest, service)
             if name == "node-uefi":
                 guest.screenshot(SCREENS / "uefi-enrolled.png")
             return (guest, time.monotonic() - started)
@@ -149,10 +187,28 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
             return error
         finally:
             guest.stop()
+            if name == "node-uefi":
+                stick_done.set()
 
     with ThreadPoolExecutor(max_workers=int(os.environ.get("HOMEGUY_ISO_GUESTS", "2"))) as pool:
         results = dict(zip(wanted, pool.map(boot, wanted), strict=True))
     yield results
+
+
+def enroll_by_hand(guest: Guest, service: dict[str, Any]) -> None:
+    """A person at the console of a generic image: `homeguy-enroll`, answering its two
+    questions (the service's URL, the node's token) until mip6d runs."""
+    guest.login_root(BOOT_LIMIT)
+    mark = len(guest.heard())
+    guest.type("homeguy-enroll --allow-http\n")
+    guest.wait_for(r"Service URL \(e\.g\. https://haiku\.example\): $", 60, after=mark,
+                   source=guest.heard)
+    guest.type(f"{SERVICE_IN_GUEST}\n")
+    guest.wait_for(r"Node token \(from the node's page; not shown\): $", 60, after=mark,
+                   source=guest.heard)
+    guest.type(f"{service['token']}\n")
+    guest.wait_for(RUNNING.format(service["home_address"]), 600, after=mark,
+                   source=guest.heard)
 
 
 def result(boots: dict[str, Any], name: str) -> tuple[Guest, float]:
@@ -182,13 +238,32 @@ def test_unreachable_service_still_boots_and_says_why(boots: dict[str, Any]) -> 
     guest, _ = result(boots, "unreachable")
     console = guest.text()
     assert "homeguy-enroll: enrollment failed: gave up after 20 s: cannot reach " \
-           "http://10.0.2.100:8080" in console
+           f"{DOWN}" in console
     assert "the live system works without it" in console
+    assert "or enroll by hand: 'sudo homeguy-enroll'" in console
+
+
+def test_by_hand_enrollment_of_a_generic_image(boots: dict[str, Any],
+                                               service: dict[str, Any]) -> None:
+    """After the failed enrollment above, `homeguy-enroll` with the service's URL and the
+    node's token, typed at its questions: the settings written, the node's configuration
+    fetched and shown, mip6d started."""
+    guest, _ = result(boots, "unreachable")
+    said = guest.heard()
+    assert "homeguy-enroll: settings written to /etc/homeguy/enroll.conf" in said
+    assert f"fetching this node's configuration from {SERVICE_IN_GUEST} (settings from the " \
+           "homeguy-enroll command;" in said
+    assert f"node 'live-mh': home address {service['home_address']}" in said
+    assert f"homeguy-enroll: enrolled with home address {service['home_address']}" in said
+    assert service["token"] not in said  # asked without echo
 
 
 def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:
+    """From a USB stick (the image and a persistence partition, `homeguy iso stick`),
+    booted by its menu's persistence entry."""
     guest, _ = result(boots, "node-uefi")
     assert "(settings from the medium;" in guest.text()
+    assert " persistence" in guest.text().split("Command line:", 1)[1].split("\n", 1)[0]
     # The same image (shim first) by firmware that does not enforce Secure Boot: the kernel
     # finds it off (the Secure Boot test's lines are its finding, not the image's).
     assert "secureboot: Secure boot disabled" in guest.text()
@@ -196,6 +271,18 @@ def test_per_user_image_enrolls_itself_by_uefi(boots: dict[str, Any]) -> None:
     # Its screens, taken on the way (not blank, or the boot would have failed).
     for screen in ("uefi-boot-menu.png", "uefi-enrolled.png"):
         assert (SCREENS / screen).read_bytes().startswith(b"\x89PNG"), screen
+
+
+def test_a_stick_with_persistence_starts_again_from_its_kept_configuration(
+        boots: dict[str, Any], service: dict[str, Any]) -> None:
+    """The stick booted again with no service at all: the node starts mip6d from the
+    configuration its first boot kept on the stick, and says the service was not asked."""
+    guest, _ = result(boots, "node-uefi-again")
+    console = guest.text()
+    assert KEPT in console and "the service is not asked" in console
+    assert "fetching this node's configuration" not in console
+    assert f"homeguy-enroll: enrolled with home address {service['iso_home_address']} from " \
+           f"{SERVICE_IN_GUEST} (its configuration kept on this medium)" in console
 
 
 def test_per_user_image_enrolls_itself_with_secure_boot_enforced(

@@ -100,8 +100,8 @@ def test_the_image_runs_the_newest_strongswan_and_pins_nothing(base_iso: Path,
 def test_the_boot_menus_name_homeguy_the_role_and_its_version(base_iso: Path,
                                                               tmp_path: Path) -> None:
     """BIOS (isolinux) and UEFI (GRUB): the live entry, then the same with safe graphics,
-    both with the profile's boot options, named with the role package's version in the
-    image (isolinux's in its title)."""
+    then with live-boot's persistence, all with the profile's boot options, named with the
+    role package's version in the image (isolinux's in its title)."""
     version = installed_packages(base_iso, tmp_path)["homeguy-mobile-host"]
     run(["xorriso", "-osirrox", "on", "-indev", base_iso,
          "-extract", "/isolinux/live.cfg", tmp_path / "live.cfg",
@@ -111,15 +111,17 @@ def test_the_boot_menus_name_homeguy_the_role_and_its_version(base_iso: Path,
     live, grub = (tmp_path / "live.cfg").read_text(), (tmp_path / "grub.cfg").read_text()
     # isolinux's entries leave the version to the menu's title: vesamenu has 80 columns.
     assert re.findall(r"menu label \^?(.*)", live) == [
-        "Homeguy mobile host: live", "Homeguy mobile host: live, ^text only (safe graphics)"]
-    assert re.findall(r'menuentry "(.*)"', grub)[:2] == [
-        title, title + ", text only (safe graphics)"]
+        "Homeguy mobile host: live", "Homeguy mobile host: live, ^text only (safe graphics)",
+        "Homeguy mobile host: live with ^persistence (keeps its settings)"]
+    assert re.findall(r'menuentry "(.*)"', grub)[:3] == [
+        title, title + ", text only (safe graphics)",
+        title + " with persistence (keeps its settings)"]
     assert f"menu title Homeguy mobile host {version}\n" in (tmp_path / "menu.cfg").read_text()
     profile = load_profile("mobile-host")
     for menu in (live, grub):
-        live_options, safe_options = re.findall(r"(?:append|linux\t\S+) (.*)", menu)
+        live_options, safe, keeping = re.findall(r"(?:append|linux\t\S+) (.*)", menu)
         assert profile.bootappend in live_options and "nomodeset" not in live_options
-        assert safe_options == live_options + " nomodeset"
+        assert (safe, keeping) == (live_options + " nomodeset", live_options + " persistence")
 
 
 def test_slot_is_recorded_where_the_image_has_it(base_iso: Path) -> None:

@@ -48,13 +48,15 @@ E = load()
 
 @pytest.fixture(autouse=True)
 def outcome_and_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """The outcome file, the screen (a plain file here) and the login banner of every
-    test, under its tmp_path: never the host's /run/homeguy, /dev/tty1 or /etc/issue.d."""
+    """The outcome file, the screen (a plain file here), the login banner and the kept
+    answer of every test, under its tmp_path: never the host's /run/homeguy, /dev/tty1,
+    /etc/issue.d or /etc/homeguy."""
     outcome, screen = tmp_path / "run" / "enrollment.json", tmp_path / "tty1"
     screen.write_text("")
     monkeypatch.setattr(E, "ISSUE", tmp_path / "issue.d" / "20-homeguy-enrollment.issue")
     monkeypatch.setattr(E, "OUTCOME", outcome)
     monkeypatch.setattr(E, "SCREEN", screen)
+    monkeypatch.setattr(E, "KEPT", tmp_path / "kept" / "node-config.json")
     consoles = tmp_path / "consoles"  # a serial console's: the screen is not /dev/console
     consoles.write_text("tty0 ttyS0\n")
     monkeypatch.setattr(E, "CONSOLES", consoles)
@@ -339,7 +341,7 @@ def test_real_mip6d_check_on_the_service_rendering(tmp_path: Path) -> None:
 def test_main_without_settings_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(E, "CONF", tmp_path / "missing.conf")
-    assert E.main() == 0
+    assert E.main(["--at-boot"]) == 0
     assert capsys.readouterr().out.startswith(
         "homeguy-enroll: not enrolling: no service URL and node token")
 
@@ -350,7 +352,7 @@ def test_the_outcome_goes_to_its_file_and_the_screen(
     outcome_file, screen = outcome_and_screen
     monkeypatch.setattr(E, "CONF", tmp_path / "missing.conf")
     before = time.time()
-    E.main()
+    E.main(["--at-boot"])
     outcome = enrollment.read(outcome_file)
     assert outcome is not None
     assert (outcome.state, outcome.url) == (enrollment.EnrollmentState.NOT_ENROLLING, None)
@@ -372,7 +374,7 @@ def test_without_a_serial_console_the_screen_is_written_once(
     prints reaches it there, so it is not written to it again."""
     monkeypatch.setattr(E, "CONF", tmp_path / "missing.conf")
     (tmp_path / "consoles").write_text("ttyS0 tty0\n")
-    E.main()
+    E.main(["--at-boot"])
     assert outcome_and_screen[1].read_bytes() == b""
     assert enrollment.read(outcome_and_screen[0]) is not None
 
@@ -383,7 +385,7 @@ def test_bad_settings_are_a_reason_not_to_enroll(
     conf = tmp_path / "enroll.conf"
     conf.write_text("url=ftp://haiku\ntoken=t\n")
     monkeypatch.setattr(E, "CONF", conf)
-    assert E.main() == 0
+    assert E.main(["--at-boot"]) == 0
     outcome = enrollment.read(outcome_and_screen[0])
     assert outcome is not None and outcome.state is enrollment.EnrollmentState.NOT_ENROLLING
     assert "'ftp://haiku' is not an http:// or https:// URL" in outcome.message
@@ -396,7 +398,7 @@ def test_a_refused_token_is_a_failure_with_its_url(
     conf = tmp_path / "enroll.conf"
     conf.write_text(f"url={url}\ntoken=wrong\ntls_fingerprint={fingerprint}\n")
     monkeypatch.setattr(E, "CONF", conf)
-    assert E.main() == 0
+    assert E.main(["--at-boot"]) == 0
     outcome = enrollment.read(outcome_and_screen[0])
     assert outcome is not None
     assert (outcome.state, outcome.url) == (enrollment.EnrollmentState.FAILED, url)
@@ -420,7 +422,7 @@ def test_an_enrolled_node_is_named_with_its_home_address_and_url(
     monkeypatch.setattr(E, "fetch", fetched)
     monkeypatch.setattr(E, "write_files", lambda *a: None)
     monkeypatch.setattr(E, "apply", lambda plan: None)
-    assert E.main() == 0
+    assert E.main(["--at-boot"]) == 0
     assert seen[0] is not None and seen[0].state is enrollment.EnrollmentState.ENROLLING
     outcome = enrollment.read(outcome_and_screen[0])
     assert outcome == enrollment.Outcome(
@@ -431,6 +433,109 @@ def test_an_enrolled_node_is_named_with_its_home_address_and_url(
     assert outcome_and_screen[1].read_bytes().decode().split("\n")[0] == (
         "homeguy-enroll: enrolled with home address 2001:db8:1::1000 from "
         "https://haiku.test\r")
+
+
+def test_the_next_boot_starts_from_the_kept_answer_without_asking_the_service(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        outcome_and_screen: tuple[Path, Path]) -> None:
+    """A stick with persistence keeps the service's answer: the next boot with the same
+    settings writes and starts from it, and asks nothing; another token asks again, and
+    so does a person enrolling by hand."""
+    conf = tmp_path / "enroll.conf"
+    conf.write_text("url=https://haiku.test\ntoken=t\n")
+    monkeypatch.setattr(E, "CONF", conf)
+    fetched: list[str] = []
+    written: list[E.Plan] = []
+
+    def fetch(settings: Any, *args: Any) -> Any:
+        fetched.append(settings.token)
+        return {**PAYLOAD, "services": []}
+
+    monkeypatch.setattr(E, "fetch", fetch)
+    monkeypatch.setattr(E, "write_files", lambda plan, root, check: written.append(plan))
+    monkeypatch.setattr(E, "apply", lambda plan: None)
+    assert E.main(["--at-boot"]) == 0
+    assert E.KEPT.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in E.KEPT.parent.iterdir()] == ["node-config.json"]
+
+    assert E.main(["--at-boot"]) == 0  # the next boot
+    assert fetched == ["t"] and len(written) == 2 and written[0] == written[1]
+    outcome = enrollment.read(outcome_and_screen[0])
+    assert outcome is not None and outcome.state is enrollment.EnrollmentState.ENROLLED
+    assert outcome.message == ("enrolled with home address 2001:db8:1::1000 from "
+                               "https://haiku.test (its configuration kept on this medium)")
+
+    conf.write_text("url=https://haiku.test\ntoken=another\n")  # a new image's token
+    assert E.main(["--at-boot"]) == 0
+    assert fetched == ["t", "another"]
+    E.KEPT.write_text("{not json")  # a kept answer damaged: asked again, not failed
+    assert E.main(["--at-boot"]) == 0
+    assert fetched == ["t", "another", "another"]
+    # By hand, the service is asked whatever was kept (a renewed certificate, say).
+    assert E.main(["https://haiku.test", "another"]) == 0
+    assert fetched == ["t", "another", "another", "another"]
+
+
+# -------------------------------------------------------------------- by hand
+
+
+def test_by_hand_asks_for_what_is_missing_and_enrolls_as_the_boot_would(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, https_service: tuple[str, str],
+        outcome_and_screen: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """`sudo homeguy-enroll --tls-fingerprint ...` on a generic image: the URL asked, the
+    token asked without echo, enroll.conf written (root's only), and a real HTTPS service
+    asked with them; it refuses the token, and the command says so and fails."""
+    url, fingerprint = https_service
+    conf = tmp_path / "etc" / "enroll.conf"
+    monkeypatch.setattr(E, "CONF", conf)
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or url)
+    monkeypatch.setattr(E.getpass, "getpass", lambda prompt: asked.append(prompt) or "wrong")
+    assert E.main(["--tls-fingerprint", f"sha256:{fingerprint}", "--timeout", "5"]) == 1
+    assert asked == ["Service URL (e.g. https://haiku.example): ",
+                     "Node token (from the node's page; not shown): "]
+    assert conf.stat().st_mode & 0o777 == 0o600
+    assert conf.read_text() == (
+        f"# written by homeguy-enroll command\nsource=homeguy-enroll command\nurl={url}\n"
+        f"token=wrong\ntimeout=5\ntls_fingerprint=sha256:{fingerprint}\nallow_http=no\n")
+    said = capsys.readouterr().out
+    assert f"homeguy-enroll: settings written to {conf}\n" in said
+    assert "(settings from the homeguy-enroll command; time limit 5 s)" in said
+    outcome = enrollment.read(outcome_and_screen[0])
+    assert outcome is not None and outcome.state is enrollment.EnrollmentState.FAILED
+    assert "refused the node token" in outcome.message
+
+
+@pytest.mark.parametrize(("argv", "fix"), [
+    (["http://10.0.2.100:8080", "t"], "is plain http://"),
+    (["haiku.example", "t"], "'haiku.example' is not an http:// or https:// URL"),
+    (["https://haiku.example", "t", "--tls-fingerprint", "md5:ab"],
+     "is not a SHA-256 fingerprint"),
+])
+def test_by_hand_settings_to_fix_are_named_and_nothing_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str], fix: str) -> None:
+    conf = tmp_path / "enroll.conf"
+    conf.write_text("url=https://kept.example\ntoken=kept\n")
+    monkeypatch.setattr(E, "CONF", conf)
+    assert E.main(argv) == 2
+    said = capsys.readouterr().out
+    assert said.startswith("homeguy-enroll: not enrolling: ") and fix in said, said
+    assert conf.read_text() == "url=https://kept.example\ntoken=kept\n"
+
+
+def test_by_hand_stopped_at_a_question_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(E, "CONF", tmp_path / "enroll.conf")
+
+    def ctrl_d(prompt: str) -> str:
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", ctrl_d)
+    assert E.main([]) == 2
+    assert "stopped before the settings were complete" in capsys.readouterr().out
+    assert not (tmp_path / "enroll.conf").exists()
 
 
 # ------------------------------------------------------------------- HTTPS, for real

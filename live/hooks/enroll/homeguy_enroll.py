@@ -1,9 +1,12 @@
 """homeguy-enroll: fetch this node's configuration from the HAiku service, start mip6d.
 
-Runs at boot from homeguy-enroll.service, after the network is up. Its settings come
-from /etc/homeguy/enroll.conf, which live-config's homeguy-enroll component wrote from
-the kernel command line (``homeguy.url=... homeguy.token=...``) or from the medium's
-per-node slot. It:
+Runs at boot from homeguy-enroll.service (``--at-boot``), after the network is up. Its
+settings come from /etc/homeguy/enroll.conf, which live-config's homeguy-enroll component
+wrote from the kernel command line (``homeguy.url=... homeguy.token=...``) or from the
+medium's per-node slot. A person enrolls a generic image by hand with ``sudo
+homeguy-enroll [URL [TOKEN]] [--tls-fingerprint sha256:HEX] [--allow-http]``: what is not
+given is asked for (the token without echo); the settings are checked and written to
+enroll.conf as the boot would, and the same steps run in the terminal. It:
 
 1. fetches ``GET <url>/api/v1/node/config`` with ``Authorization: Bearer <token>``,
    retrying with exponential backoff until a time limit; a node that makes its own key
@@ -30,7 +33,11 @@ install) for a node that makes its own key.
 
 from __future__ import annotations
 
+import argparse
 import functools
+import getpass
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -60,6 +67,10 @@ OUTCOME = Path(os.environ.get("HOMEGUY_ENROLLMENT", "/run/homeguy/enrollment.jso
 SCREEN = Path(os.environ.get("HOMEGUY_SCREEN", str(screen.SCREEN)))
 CONSOLES = Path(os.environ.get("HOMEGUY_CONSOLES", str(screen.CONSOLES)))
 STATUS_HINT = "run 'homeguy-status' for this node's mobility state"
+# The service's last answer, kept for the next boot: on a stick with persistence (the boot
+# menu's entry; /etc/homeguy is one of its directories) the node starts from it without
+# asking the service again; without persistence it is gone at the next boot.
+KEPT = Path(os.environ.get("HOMEGUY_KEPT", "/etc/homeguy/node-config.json"))
 # The login banner's part that says what enrollment did (agetty reads /etc/issue.d/*.issue
 # in order; 10-homeguy.issue, from the image, names it and its role).
 ISSUE = Path(os.environ.get("HOMEGUY_ISSUE", "/etc/issue.d/20-homeguy-enrollment.issue"))
@@ -500,19 +511,71 @@ def daemon_ready(seconds: float = 180.0) -> bool:
     return ready and state == "active"
 
 
+def token_digest(token: str) -> str:
+    """What the kept answer remembers of the token: enough to tell another one."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def kept_answer(settings: Settings) -> tuple[Any, float] | None:
+    """The service's answer kept by an earlier boot with these settings (same service,
+    same token) and when it was fetched; None when there is none or it is unreadable."""
+    try:
+        kept = json.loads(KEPT.read_text())
+        if kept["url"] == settings.url and kept["token_sha256"] == token_digest(
+                settings.token):
+            return kept["answer"], float(kept["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def keep_answer(settings: Settings, payload: Any) -> None:
+    """Keep the service's answer (root's only: it holds keys) for the next boot, synced:
+    a stick may be pulled, or a laptop switched off, at any time."""
+    text = json.dumps({"url": settings.url, "token_sha256": token_digest(settings.token),
+                       "at": time.time(), "answer": payload})
+    try:
+        KEPT.parent.mkdir(parents=True, exist_ok=True)
+        temp = KEPT.with_name(f".{KEPT.name}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, KEPT)
+        directory = os.open(KEPT.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as error:
+        say(f"cannot keep the configuration in {KEPT} for the next boot: {error}")
+
+
 def enroll(settings: Settings, root: Path = Path("/"),
            check: Callable[[Path], str | None] = mip6d_check,
-           start: Callable[[Plan], None] | None = None) -> Plan:
-    """Fetch, (make the node's own key,) write under ``root`` with ``check``, and
-    ``start`` (:func:`apply`) the plan."""
-    report(EnrollmentState.ENROLLING,
-           f"fetching this node's configuration from {settings.url} (settings from the "
-           f"{settings.source}; time limit {settings.timeout:.0f} s)", url=settings.url)
-    payload = fetch(settings, http_get(settings), time.sleep, time.monotonic)
-    if makes_own_key(payload):
-        post = http_get(settings, "post")
-        payload = own_key_file(payload, root, lambda path, csr: send_request(
-            settings, post, path, csr, time.sleep, time.monotonic))
+           start: Callable[[Plan], None] | None = None,
+           from_kept: bool = False) -> tuple[Plan, float | None]:
+    """Fetch (or, ``from_kept``, take the answer an earlier boot kept), (make the node's
+    own key,) write under ``root`` with ``check``, and ``start`` (:func:`apply`) the
+    plan; the plan, and when the kept answer was fetched (None: fetched now)."""
+    kept = kept_answer(settings) if from_kept else None
+    if kept is not None:
+        payload, since = kept
+        when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(since))
+        report(EnrollmentState.ENROLLING,
+               f"using this node's configuration kept on this medium, fetched from "
+               f"{settings.url} at {when}: the service is not asked", url=settings.url)
+    else:
+        since = None
+        report(EnrollmentState.ENROLLING,
+               f"fetching this node's configuration from {settings.url} (settings from the "
+               f"{settings.source}; time limit {settings.timeout:.0f} s)", url=settings.url)
+        payload = fetch(settings, http_get(settings), time.sleep, time.monotonic)
+        if makes_own_key(payload):
+            post = http_get(settings, "post")
+            payload = own_key_file(payload, root, lambda path, csr: send_request(
+                settings, post, path, csr, time.sleep, time.monotonic))
     plan = validate(payload)
     node = plan.node
     say(f"node {node['name']!r}: home address {node['home_address']}, "
@@ -520,29 +583,105 @@ def enroll(settings: Settings, root: Path = Path("/"),
     write_files(plan, root, check)
     say(f"wrote {', '.join(f.path for f in plan.files)} (checked with mip6d --check)")
     (start or apply)(plan)
-    return plan
+    if since is None:
+        keep_answer(settings, payload)
+    return plan, since
 
 
 NO_SETTINGS = ("no service URL and node token (kernel command line homeguy.url= "
-               "homeguy.token=, or a per-user image's /homeguy/node.conf)")
+               "homeguy.token=, or a per-user image's /homeguy/node.conf); to enroll by "
+               "hand: sudo homeguy-enroll")
 
 
-def main() -> int:
+# -------------------------------------------------------------------- enrollment by hand
+
+BY_HAND = "homeguy-enroll command"  # the settings' source, as enrollment names it
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homeguy-enroll",
+        description="Enroll this node from the Homeguy (HAiku) service and start mip6d: the "
+                    "service URL and the node token (from the node's page on the service); "
+                    "what is not given is asked for.")
+    parser.add_argument("url", nargs="?", help="the service's URL, e.g. https://haiku.example")
+    parser.add_argument("token", nargs="?", help="the node's token (asked without echo when "
+                                                 "not given: it is a secret)")
+    parser.add_argument("--tls-fingerprint", metavar="sha256:HEX", default="",
+                        help="trust the service's certificate by its SHA-256 fingerprint "
+                             "(a service with its own certificate; its operator has it)")
+    parser.add_argument("--allow-http", action="store_true",
+                        help="allow a plain http:// URL (token and keys in clear)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"how long to keep trying (default {DEFAULT_TIMEOUT:.0f})")
+    parser.add_argument("--at-boot", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def conf_by_hand(args: argparse.Namespace) -> str:
+    """enroll.conf's text from the person's settings (asked for when not given: the token
+    without echo), checked as the boot's are; Permanent says what to fix."""
+    url = (args.url or input("Service URL (e.g. https://haiku.example): ")).strip()
+    token = (args.token
+             or getpass.getpass("Node token (from the node's page; not shown): ")).strip()
+    text = "".join(f"{key}={value}\n" for key, value in (
+        ("source", BY_HAND), ("url", url), ("token", token), ("timeout", f"{args.timeout:g}"),
+        ("tls_fingerprint", args.tls_fingerprint), ("allow_http", "yes" if args.allow_http
+                                                    else "no")))
+    if parse_settings(text) is None:
+        raise Permanent("give the service's URL and the node's token")
+    return f"# written by {BY_HAND}\n{text}"
+
+
+def write_conf(text: str) -> None:
+    """enroll.conf replaced whole, readable by root only (it holds the token)."""
+    CONF.parent.mkdir(parents=True, exist_ok=True)
+    temp = CONF.with_name(f".{CONF.name}.tmp")
+    temp.touch(mode=0o600)
+    temp.chmod(0o600)
+    temp.write_text(text)
+    os.replace(temp, CONF)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """At boot (``--at-boot``): from enroll.conf, never failing the boot. By hand: from
+    the arguments and answers, 0 when enrolled, 1 when not, 2 for settings to fix."""
+    args = _parser().parse_args(argv)
+    if args.at_boot:
+        return enroll_from_conf(at_boot=True)
+    try:
+        write_conf(conf_by_hand(args))
+    except (EnrollError, OSError) as error:
+        say(f"not enrolling: {error}")
+        return 2
+    except (EOFError, KeyboardInterrupt):
+        say("not enrolling: stopped before the settings were complete")
+        return 2
+    say(f"settings written to {CONF}")
+    return enroll_from_conf(at_boot=False)
+
+
+def enroll_from_conf(at_boot: bool) -> int:
+    """Enroll with enroll.conf's settings; the outcome reported (file, banner, screen)."""
     try:
         text = CONF.read_text() if CONF.exists() else ""
         settings = parse_settings(text)
     except (EnrollError, OSError) as error:
         report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {error}")
-        return 0
+        return 0 if at_boot else 2
     if settings is None:
         report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {NO_SETTINGS}")
         return 0
     try:
-        plan = enroll(settings)
+        # A boot starts from what an earlier one kept (a stick with persistence); a person
+        # enrolling by hand asks the service (a renewed certificate, a changed node).
+        plan, kept_since = enroll(settings, from_kept=at_boot)
     except EnrollError as error:
         report(EnrollmentState.FAILED, f"enrollment failed: {error}", url=settings.url)
+        if not at_boot:
+            return 1
         say("the live system works without it; fix the cause and run "
-            "'systemctl restart homeguy-enroll'")
+            "'systemctl restart homeguy-enroll', or enroll by hand: 'sudo homeguy-enroll'")
         return 0
     node = {"url": settings.url, "node": str(plan.node["name"]),
             "home_address": str(plan.node["home_address"]),
@@ -553,8 +692,9 @@ def main() -> int:
                    "is above); see 'journalctl -u mip6d'", **node)
             return 1
         say(f"mip6d is running with home address {plan.node['home_address']}")
+    kept = "" if kept_since is None else " (its configuration kept on this medium)"
     report(EnrollmentState.ENROLLED, f"enrolled with home address {node['home_address']} "
-           f"from {settings.url}", **node)
+           f"from {settings.url}{kept}", **node)
     return 0
 
 

@@ -343,12 +343,13 @@ _dumps = json.dumps
 
 @pytest.fixture
 def enrolling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The hook, talking to the service in process, its outcome file, banner and screen
-    under tmp_path."""
+    """The hook, talking to the service in process, its outcome file, banner, screen and
+    kept answer under tmp_path."""
     hook = _enroll_module()
     monkeypatch.setattr(hook, "OUTCOME", tmp_path / "run" / "enrollment.json")
     monkeypatch.setattr(hook, "ISSUE", tmp_path / "issue.d" / "20-homeguy.issue")
     monkeypatch.setattr(hook, "SCREEN", tmp_path / "no-screen")
+    monkeypatch.setattr(hook, "KEPT", tmp_path / "kept" / "node-config.json")
     monkeypatch.setattr(hook, "http_get", _in_process)
     return hook
 
@@ -373,8 +374,8 @@ def test_the_hook_makes_its_key_with_pki_and_enrolls(
     root = tmp_path / "root"
     settings_ = enrolling.Settings(SERVICE, token, 30.0, allow_http=True)
     checked: list[str] = []
-    plan = enrolling.enroll(settings_, root, lambda path: checked.append(path.read_text()),
-                            lambda plan: None)
+    plan, _ = enrolling.enroll(settings_, root, lambda path: checked.append(path.read_text()),
+                               lambda plan: None)
     assert checked and "KeyMngMobCapability enabled;" in checked[0]
     swanctl = root / "etc" / "swanctl"
     key_file, cert_file = swanctl / "private/haiku-node.pem", swanctl / "x509/haiku-node.pem"
