@@ -1,6 +1,7 @@
 """The 2007 demonstration from Homeguy's images (`tests/e2e/test_demo.py`): how long each
-per-user image takes from its kernel's start to its first registration with the home
-agent (the node's journal, monotonic clock), and each mobile router's handovers to the
+router's per-user image, and the mobile host's stick booted again from its kept
+enrollment, take from the kernel's start to the first registration with the home agent
+(the node's journal, monotonic clock), and each mobile router's handovers to the
 "insecure" network and back to "wired" (care-of address usable to acknowledgement, from
 the router's journal) with the echo requests its host lost meanwhile (one every 0.2 s).
 

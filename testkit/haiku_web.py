@@ -5,11 +5,12 @@ do), or plain HTTP.
 
     python -m testkit.haiku_web URL FINGERPRINT OUT_DIR USER NODE...
 
-NODE is NAME:KIND:PREFIXES:KEYING[:all] (KIND host or router, KEYING static or
-certificate, `all`: protect all traffic). Registers USER (password: USER twice), creates
-the nodes, saves each image as OUT_DIR/NAME.iso, prints one JSON line: name -> the node as
-the API lists it, plus "iso" and "sha256". Run it where the service is reachable (a test
-network's namespace).
+NODE is NAME:KIND:PREFIXES:KEYING[:all][:by-hand] (KIND host or router, KEYING static
+or certificate, `all`: protect all traffic, `by-hand`: no image, the person notes the
+token the service shows once, to enroll a generic image with it). Registers USER
+(password: USER twice), creates the nodes, saves each image as OUT_DIR/NAME.iso, prints
+one JSON line: name -> the node as the API lists it, plus "iso" and "sha256", or "token".
+Run it where the service is reachable (a test network's namespace).
 """
 
 from __future__ import annotations
@@ -70,13 +71,15 @@ class Person:
                 "interface": "eth0"}
         if protect_all:
             data["protect_all_traffic"] = "on"
-        self._form("/nodes/new/", data)
+        shown = self._form("/nodes/new/", data)
+        token = re.search(r'<p class="token" id="token">([^<]+)</p>', shown.text)
+        assert token, f"node {name!r}: no token shown once created: {shown.text[-500:]}"
         listed = self.session.get(self.base + "/api/v1/nodes", timeout=60, verify=self.verify)
         listed.raise_for_status()
         named = [node for node in listed.json()["nodes"] if node["name"] == name]
         assert named, f"node {name!r} not created; the service lists {listed.text}"
         node: dict[str, Any] = named[0]
-        return node
+        return {**node, "token": token.group(1)}
 
     def download_image(self, node_id: int, target: Path) -> str:
         """The node's per-user image into `target`; its SHA-256, checked against the one
@@ -102,9 +105,11 @@ def main(url: str, fingerprint: str, out_dir: str, user: str, *nodes: str) -> No
     for spec in nodes:
         name, kind, prefixes, keying, *flags = spec.split(":")
         node = person.create_node(name, kind, int(prefixes), keying, "all" in flags)
-        image = Path(out_dir) / f"{name}.iso"
-        node["sha256"] = person.download_image(node["id"], image)
-        node["iso"] = str(image)
+        if "by-hand" not in flags:  # the image's own token replaces the one shown
+            image = Path(out_dir) / f"{name}.iso"
+            node["sha256"] = person.download_image(node["id"], image)
+            node["iso"] = str(image)
+            del node["token"]
         result[name] = node
     print(json.dumps(result), flush=True)
 

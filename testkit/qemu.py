@@ -295,10 +295,22 @@ class Guest:
                 raise AssertionError(f"no boot menu on the screen within {timeout:.0f} s")
             time.sleep(0.1)  # the menu counts down from a few seconds
 
-    def press(self, text: str) -> None:
-        """Type `text` on the guest's keyboard (a US layout), as a person at it would."""
-        for key in keys(text):
-            self.monitor(f"sendkey {key}")
+    def press(self, text: str, redrawn: float = 0) -> None:
+        """Type `text` on the guest's keyboard (a US layout), as a person at it would
+        (:meth:`send_keys`)."""
+        self.send_keys(*keys(text), redrawn=redrawn)
+
+    def send_keys(self, *names: str, redrawn: float = 0) -> None:
+        """Press keys by QEMU's names (`down`, `ctrl-c`); with `redrawn`, then wait up to
+        that many seconds for the screen to change (a menu drawing its new selection,
+        before a screenshot)."""
+        before = self._screendump() if redrawn else None
+        for name in names:
+            self.monitor(f"sendkey {name}")
+        deadline = time.monotonic() + redrawn
+        while before is not None and self._screendump() == before \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def _crtc(self, index: int) -> int:
         self.monitor(f"o /b 0x3d4 {index:#x}")

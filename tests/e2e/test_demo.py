@@ -2,14 +2,17 @@
 
 A home agent boots from the `home-agent` image; its operator sets it up with one command
 on its console (`haiku-manage haiku_setup`: home link, radvd, mip6d, HAiku behind nginx
-with TLS). A person registers on that HAiku from the correspondent's side, creates a
-mobile host, downloads its per-user image and boots it on a foreign access network: the
-image enrolls over HTTPS (pinned to the service's certificate), mip6d registers, and the
-correspondent and the home agent reach the home address through the tunnel. The mobile
-host is a laptop: no serial port, a screen and a keyboard. The person picks the boot
-menu's text-only entry, reads on tty1 what enrollment did and that the node registered,
-and runs the status view; the test reads that screen (VGA text memory) and keeps
-screenshots of it in out/demo/screens/. Two mobile
+with TLS). A person registers on that HAiku from the correspondent's side and creates a
+mobile host. It is a laptop (no serial port, a screen and a keyboard) booting the
+generic mobile-host image from a USB stick with persistence (`homeguy iso stick`) on a
+foreign access network: the person picks the menu's persistence entry (adding
+`nomodeset`, so that the test can read the screen's text), reads on tty1 that it did not
+enroll, enrolls it by hand with the token the service showed (`homeguy-enroll`, over
+HTTPS pinned to the service's certificate), reads that it registered, runs the status
+view; the correspondent and the home agent reach the home address through the tunnel.
+Switched off and on, the laptop starts from the enrollment its stick kept and registers
+again, and the service is not asked. The test reads that screen (VGA text memory) and
+keeps screenshots of it in out/demo/screens/. Two mobile
 routers do the same with a host behind each, then move to the "insecure" network and
 back while their hosts' traffic goes on: router 1 protects all its traffic under IKEv2
 (RFC 4877: a certificate from HAiku's CA, the home agent's charon set up by HAiku), and a
@@ -85,6 +88,7 @@ class Demo:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)  # per node
     images: dict[str, Path] = field(default_factory=dict)  # profile -> built image
+    config_requests: int = 0  # the service's answers to nodes before the laptop's reboot
 
     def bridge(self, name: str) -> str:
         bridge = f"br-{name}"[:15]
@@ -102,7 +106,7 @@ class Demo:
             time.sleep(0.2)
         self.sw.run("ip", "link", "set", tap, "master", f"br-{link}"[:15], "up")
 
-    def boot(self, name: str, image: Path, links: list[str], **options: Any) -> Guest:
+    def boot(self, name: str, image: Path | None, links: list[str], **options: Any) -> Guest:
         taps = [f"{name}-eth{index}" for index in range(len(links))]
         guest = Guest(image, WORK / name, None, taps=taps, netns=self.sw.name, **options)
         self.guests[name] = guest.start()
@@ -110,15 +114,15 @@ class Demo:
             self.plug(tap, link)
         return guest
 
-    def boot_laptop(self, name: str, image: Path, link: str) -> Guest:
-        """Boot `image` as a person at a laptop would: no serial port; at the BIOS boot
-        menu, the text-only entry (its hotkey, then Enter), so that the screen stays
-        VGA text the test can read."""
-        guest = self.boot(name, image, [link], serial=False)
+    def boot_laptop(self, name: str, stick: Path, link: str) -> Guest:
+        """Boot a laptop from its USB stick as a person would: no serial port; at the
+        BIOS boot menu, the persistence entry (its hotkey), edited (Tab) to add
+        `nomodeset`, so that the screen stays VGA text the test can read."""
+        guest = self.boot(name, None, [link], disk=stick, disk_format="raw", serial=False)
         guest.wait_for_boot_menu(120)
-        guest.press("t")
+        guest.press("p", redrawn=5)
         guest.screenshot(SCREENS / "bios-boot-menu.png")
-        guest.press("\n")
+        guest.press("\t nomodeset\n")
         return guest
 
     def ha_log(self, *events: str) -> list[dict[str, Any]]:
@@ -210,10 +214,11 @@ def wait_reachable(host: Host, address: str, timeout: float) -> float:
     return time.monotonic() - started
 
 
-# The nodes a person creates on the home agent's HAiku: NAME:KIND:PREFIXES:KEYING[:all].
-# Router 1 protects all its traffic (TunnelPayload) under IKEv2, router 2 only its
-# signalling, with static keys.
-NODES = ("mh:host:0:static", "mr1:router:1:certificate:all", "mr2:router:1:static")
+# The nodes a person creates on the home agent's HAiku: NAME:KIND:PREFIXES:KEYING[:flags]
+# (testkit/haiku_web.py). The mobile host is enrolled by hand, with the token the service
+# shows once; router 1 protects all its traffic (TunnelPayload) under IKEv2, router 2 only
+# its signalling, with static keys, each from its own image.
+NODES = ("mh:host:0:static:by-hand", "mr1:router:1:certificate:all", "mr2:router:1:static")
 # Each mobile router's mobile network: a link of its own with one host behind it.
 LANS = {"mr1": "lan1", "mr2": "lan2"}
 
@@ -270,7 +275,11 @@ def demo() -> Iterator[Demo]:
         # All three at once: they boot in parallel, each on the "wired" access network;
         # the mobile host first, its menu answered before the routers take the cores.
         shutil.rmtree(SCREENS, ignore_errors=True)
-        demo.boot_laptop("mh", Path(demo.nodes["mh"]["iso"]), "wired")
+        stick = WORK / "mh-stick.img"
+        stick.unlink(missing_ok=True)
+        run([str(TOP / ".venv/bin/python"), "-m", "homeguy", "iso", "stick",
+             str(demo.images["mobile-host"]), str(stick), "--persistence", "64MiB"], cwd=TOP)
+        demo.boot_laptop("mh", stick, "wired")
         for name, lan in LANS.items():
             demo.boot(name, Path(demo.nodes[name]["iso"]), ["wired", lan])
         for name in LANS:
@@ -283,23 +292,34 @@ def demo() -> Iterator[Demo]:
         (WORK / "figures.json").write_text(json.dumps(demo.figures, indent=2) + "\n")
 
 
-def test_mobile_host_registers_and_is_reachable_through_the_tunnel(demo: Demo) -> None:
-    home_address = demo.nodes["mh"]["home_address"]
+def test_mobile_host_enrolled_by_hand_registers_and_is_reachable(demo: Demo) -> None:
+    node = demo.nodes["mh"]
+    home_address = node["home_address"]
     laptop = demo.guests["mh"]
+    # A generic image: tty1 says it did not enroll, and how to.
+    laptop.wait_on_screen(r"not enrolling: no service URL and node token .*sudo "
+                          r"homeguy-enroll", BOOT_LIMIT)
+    laptop.wait_on_screen(r"user@homeguy-mh:~\$ ", 300)
+    laptop.press(f"clear; sudo homeguy-enroll --tls-fingerprint sha256:{demo.fingerprint}\n")
+    laptop.wait_on_screen(re.escape("Service URL (e.g. https://haiku.example): "), 120)
+    laptop.press(f"{URL}\n")
+    laptop.wait_on_screen(re.escape("Node token (from the node's page; not shown): "), 60)
+    laptop.press(f"{node['token']}\n")
     # tty1 says what enrollment did, then that the node registered: from where, on what.
-    found = laptop.wait_on_screen(REGISTERED_ON_SCREEN, BOOT_LIMIT)
+    found = laptop.wait_on_screen(REGISTERED_ON_SCREEN, 600)
     assert found.group(1, 2) == (home_address, str(HA)), found.group(0)
     assert IPv6Address(found.group(3)) in IPv6Network(ACCESS["wired"]), found.group(0)
     assert found.group(4) == "eth0", found.group(0)
     screen = laptop.screen_text()
     laptop.screenshot(SCREENS / "mh-tty1-registered.png")
-    assert f"homeguy-enroll: enrolled with home address {home_address} from {URL}" \
-        in screen.replace("\n", ""), screen
+    unwrapped = screen.replace("\n", "")
+    for said in (f"fetching this node's configuration from {URL} (settings from the "
+                 "homeguy-enroll command;",
+                 f"homeguy-enroll: enrolled with home address {home_address} from {URL}"):
+        assert said in unwrapped, screen
+    assert node["token"] not in unwrapped  # asked without echo
     took = wait_reachable(demo.cn, home_address, 300)
     print(f"mobile host reachable from the correspondent {took:.0f} s after it said so")
-    # Its per-user image, booted by BIOS, enrolled itself from its slot.
-    assert ask(laptop, "journalctl -b -u homeguy-enroll --no-pager | "
-                       "grep -c 'settings from the medium;'", "medium") == "1"
     look_at_the_status_view(demo, "mh")
     log = demo.ha_log("sent", "binding-added")
     acks = [r for r in log if r["event"] == "sent" and r["message"] == "BindingAck"]
@@ -309,6 +329,11 @@ def test_mobile_host_registers_and_is_reachable_through_the_tunnel(demo: Demo) -
     # The home agent itself reaches the home address (through the tunnel).
     assert " 0% packet loss" in demo.guests["ha"].shell(f"ping -6 -n -c 3 {home_address}")
     assert " 0% packet loss" in demo.cn.ping(home_address, count=5)
+    # Switched off (no shutdown: a laptop's battery, a stick pulled) and on again: its
+    # boot overlaps the routers' first tests; the next test looks at it.
+    demo.config_requests = config_requests(demo)
+    laptop.stop()
+    demo.boot_laptop("mh", WORK / "mh-stick.img", "wired")
 
 
 @pytest.mark.parametrize("router", sorted(LANS))
@@ -332,6 +357,29 @@ def test_host_behind_each_mobile_router_reaches_the_correspondent(demo: Demo,
         # Keyed by the home agent's charon, with the connection HAiku wrote for it.
         number, remote = ike_sa(demo, router)
         assert remote in IPv6Network(ACCESS["wired"]), (number, remote)
+
+
+def test_the_laptop_starts_again_from_its_stick_without_asking_the_service(
+        demo: Demo) -> None:
+    """The second boot from the stick: its persistence kept the enrollment, which the
+    node starts from; it registers again; the service answered no node meanwhile."""
+    home_address = demo.nodes["mh"]["home_address"]
+    laptop = demo.guests["mh"]
+    found = laptop.wait_on_screen(REGISTERED_ON_SCREEN, BOOT_LIMIT)
+    assert found.group(1, 2) == (home_address, str(HA)), found.group(0)
+    laptop.wait_on_screen(r"its configuration kept on this medium", 10)
+    laptop.screenshot(SCREENS / "mh-tty1-after-reboot.png")
+    assert config_requests(demo) == demo.config_requests
+    assert " 0% packet loss" in demo.cn.ping(home_address, count=3)
+    laptop.wait_on_screen(r"user@homeguy-mh:~\$ ", 60)
+    registration_time_on_screen(demo, "mh")
+
+
+def config_requests(demo: Demo) -> int:
+    """How many times the home agent's HAiku answered a node's configuration request
+    (its nginx's access log)."""
+    return int(demo.guests["ha"].shell(
+        "grep -c 'GET /api/v1/node/config' /var/log/nginx/access.log || true").split()[-1])
 
 
 # A router's traffic while it moves: one echo request every PING_INTERVAL seconds from
@@ -430,17 +478,20 @@ def ask(guest: Guest, command: str, name: str, timeout: float = 120) -> str:
 
 def look_at_the_status_view(demo: Demo, name: str) -> None:
     """The person runs homeguy-status on tty1 (the live view, which the control socket's
-    permissions want run by root) and leaves it with Ctrl-C; and the figure `log_in`
-    takes on a serial console, asked on the screen."""
+    permissions want run by root) and leaves it with Ctrl-C."""
     guest = demo.guests[name]
     guest.press("clear; sudo homeguy-status\n")
     guest.wait_on_screen(r"Binding\s+registered, \S+ left", 120)
     guest.wait_on_screen(rf"Home address {re.escape(demo.nodes[name]['home_address'])}", 10)
     guest.wait_on_screen(r"Handovers\s+newest first\s+\S+ \(\S+ ago\)\s+registered", 10)
     guest.screenshot(SCREENS / f"{name}-status-view.png")
-    guest.monitor("sendkey ctrl-c")
-    stamp = ask(guest, "sudo journalctl -u mip6d -o short-monotonic --no-pager | grep -m1 "
-                       "'\"event\": \"binding-registered\"' | cut -d] -f1 | tr -d '[ '",
+    guest.send_keys("ctrl-c")
+
+
+def registration_time_on_screen(demo: Demo, name: str) -> None:
+    """The figure `log_in` takes on a serial console, asked on the screen."""
+    stamp = ask(demo.guests[name], "sudo journalctl -u mip6d -o short-monotonic --no-pager | "
+                "grep -m1 '\"event\": \"binding-registered\"' | cut -d] -f1 | tr -d '[ '",
                 "registered")
     demo.figures.setdefault(name, {})["kernel_start_to_registration_s"] = float(stamp)
 

@@ -1,9 +1,9 @@
 """The mobile-host live ISO under QEMU (TCG): enrollment from the HAiku service, by the
 kernel command line, by hand after a failed one, by UEFI from a USB stick with persistence
 (booted twice: the second boot starts from the kept configuration, with no service to
-ask), and by UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel). A
-per-user image booted by BIOS is the demonstration's mobile host (tests/e2e/test_demo.py):
-not booted again here.
+ask), and by UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel).
+Per-user images booted by BIOS are the demonstration's mobile routers
+(tests/e2e/test_demo.py): not booted again here.
 
 One image is built per session (or reused from out/iso when its inputs are unchanged);
 guests boot in parallel, two at a time (the machine has two cores); each test has a time
@@ -171,11 +171,10 @@ def boots(request: pytest.FixtureRequest, base_iso: Path, node_iso: Path,
             started = time.monotonic()
             if name.startswith("node-uefi"):  # the stick's persistence entry, by keys
                 guest.wait_for(MENU_ENTRY, BOOT_LIMIT)
-                guest.monitor("sendkey down")
-                guest.monitor("sendkey down")
+                guest.send_keys("down", "down", redrawn=5)
                 if name == "node-uefi":
                     guest.screenshot(SCREENS / "uefi-boot-menu.png")
-                guest.monitor("sendkey ret")
+                guest.send_keys("ret")
             for line in wanted[name]:
                 guest.wait_for(line, BOOT_LIMIT - (time.monotonic() - started))
             if name == "unreachable":

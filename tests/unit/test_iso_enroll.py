@@ -504,6 +504,7 @@ def test_by_hand_asks_for_what_is_missing_and_enrolls_as_the_boot_would(
     outcome = enrollment.read(outcome_and_screen[0])
     assert outcome is not None and outcome.state is enrollment.EnrollmentState.FAILED
     assert "refused the node token" in outcome.message
+    assert outcome_and_screen[1].read_bytes() == b""  # the person's terminal has it once
 
 
 @pytest.mark.parametrize(("argv", "fix"), [

@@ -80,8 +80,10 @@ def say(message: str) -> None:
     print(f"homeguy-enroll: {message}", flush=True)
 
 
-def report(state: EnrollmentState, message: str, **details: str | None) -> None:
-    """Say ``message``, keep it as the enrollment's outcome, and show it on the screen."""
+def report(state: EnrollmentState, message: str, on_screen: bool = True,
+           **details: str | None) -> None:
+    """Say ``message``, keep it as the enrollment's outcome, and show it on the screen
+    (not ``on_screen`` when a person enrolls by hand: their terminal shows it)."""
     say(message)
     outcome = Outcome.now(state, message, **details)
     try:
@@ -90,7 +92,8 @@ def report(state: EnrollmentState, message: str, **details: str | None) -> None:
         say(f"cannot write {OUTCOME}: {error}")
     write_banner(outcome)
     # The console has it already when it is the screen (no serial console).
-    if state is not EnrollmentState.ENROLLING and not screen.console_is_the_screen(CONSOLES):
+    if on_screen and state is not EnrollmentState.ENROLLING \
+            and not screen.console_is_the_screen(CONSOLES):
         screen.show(f"homeguy-enroll: {outcome.line()}\n"
                     f"homeguy-enroll: {STATUS_HINT}\n", SCREEN)
 
@@ -667,17 +670,17 @@ def enroll_from_conf(at_boot: bool) -> int:
         text = CONF.read_text() if CONF.exists() else ""
         settings = parse_settings(text)
     except (EnrollError, OSError) as error:
-        report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {error}")
+        report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {error}", at_boot)
         return 0 if at_boot else 2
     if settings is None:
-        report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {NO_SETTINGS}")
+        report(EnrollmentState.NOT_ENROLLING, f"not enrolling: {NO_SETTINGS}", at_boot)
         return 0
     try:
         # A boot starts from what an earlier one kept (a stick with persistence); a person
         # enrolling by hand asks the service (a renewed certificate, a changed node).
         plan, kept_since = enroll(settings, from_kept=at_boot)
     except EnrollError as error:
-        report(EnrollmentState.FAILED, f"enrollment failed: {error}", url=settings.url)
+        report(EnrollmentState.FAILED, f"enrollment failed: {error}", at_boot, url=settings.url)
         if not at_boot:
             return 1
         say("the live system works without it; fix the cause and run "
@@ -689,12 +692,12 @@ def enroll_from_conf(at_boot: bool) -> int:
     if "mip6d" in plan.services:
         if not daemon_ready():
             report(EnrollmentState.FAILED, "enrolled, but mip6d did not get ready (its log "
-                   "is above); see 'journalctl -u mip6d'", **node)
+                   "is above); see 'journalctl -u mip6d'", at_boot, **node)
             return 1
         say(f"mip6d is running with home address {plan.node['home_address']}")
     kept = "" if kept_since is None else " (its configuration kept on this medium)"
     report(EnrollmentState.ENROLLED, f"enrolled with home address {node['home_address']} "
-           f"from {settings.url}{kept}", **node)
+           f"from {settings.url}{kept}", at_boot, **node)
     return 0
 
 
