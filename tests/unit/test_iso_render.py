@@ -200,6 +200,14 @@ def test_the_boot_menus_name_homeguy_the_role_and_the_version(tmp_path: Path) ->
         tmp_path / "binary/isolinux/menu.cfg").read_text()
 
 
+def test_only_the_images_that_enroll_offer_persistence(tmp_path: Path) -> None:
+    """The home agent's image keeps nothing for a node: no persistence entry."""
+    files = render_config(inputs(load_profile("home-agent")), read_sources(), b"")
+    for menu in ("bootloaders/isolinux/live.cfg.in", "bootloaders/grub-pc/grub.cfg"):
+        text = files[menu].content.decode()
+        assert "persistence" not in text and "nomodeset" in text, menu
+
+
 def test_the_boot_menu_hook_fails_on_what_it_cannot_fill(tmp_path: Path) -> None:
     files = render_config(inputs(load_profile("mobile-host")), read_sources(), b"")
     hook = binary_tree(tmp_path, files, None)
