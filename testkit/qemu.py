@@ -177,20 +177,27 @@ class Guest:
         """The first match of `pattern` on the console (:meth:`text`, or `source`) from
         offset `after`; AssertionError with the console's end after `timeout` seconds or
         when QEMU exits."""
-        deadline = time.monotonic() + timeout
         regex = re.compile(pattern, re.MULTILINE)
         read = source or self.text
+        return self._until(lambda: regex.search(read(), after), f"{pattern!r} on the console",
+                           lambda: f"console end ({self.console}):\n{self.text()[-3000:]}",
+                           timeout, 0.5)
+
+    def _until(self, search: Callable[[], re.Match[str] | None], what: str,
+               seen: Callable[[], str], timeout: float, every: float) -> re.Match[str]:
+        """`search`'s match, tried every `every` seconds; AssertionError naming `what`,
+        and what was `seen`, after `timeout` seconds or when QEMU exits."""
+        deadline = time.monotonic() + timeout
         while True:
-            found = regex.search(read(), after)
+            found = search()
             if found:
                 return found
             if self.process is not None and self.process.poll() is not None:
                 raise AssertionError(f"QEMU exited ({self.process.returncode}) before "
-                                     f"{pattern!r}; console end:\n{self.text()[-3000:]}")
+                                     f"{what}; {seen()}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"no {pattern!r} on the console within {timeout:.0f} s "
-                                     f"({self.console}); console end:\n{self.text()[-3000:]}")
-            time.sleep(0.5)
+                raise AssertionError(f"no {what} within {timeout:.0f} s; {seen()}")
+            time.sleep(every)
 
     def type(self, text: str) -> None:
         """Type `text` on the serial console, as a person at the machine would."""
@@ -339,21 +346,10 @@ class Guest:
         """The first match of `pattern` on the text screen, its rows joined: a line wrapped
         over rows matches whole, a line ends in the blanks after it. AssertionError with
         the screen (:meth:`screen_text`) after `timeout` seconds or when QEMU exits."""
-        deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
-        while True:
-            cells = self._text_cells()
-            shown = text_screen(cells)
-            found = regex.search(cells[0::2].decode("cp437"))
-            if found:
-                return found
-            if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"QEMU exited ({self.process.returncode}) before "
-                                     f"{pattern!r}; the screen:\n{shown}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {pattern!r} on the screen within {timeout:.0f} s; "
-                                     f"the screen:\n{shown}")
-            time.sleep(2)
+        return self._until(lambda: regex.search(self._text_cells()[0::2].decode("cp437")),
+                           f"{pattern!r} on the screen",
+                           lambda: f"the screen:\n{self.screen_text()}", timeout, 2)
 
     def wait_exit(self, timeout: float) -> int:
         """QEMU's exit status once the guest has rebooted or powered off (-no-reboot)."""
