@@ -34,8 +34,10 @@ MIB = 1 << 20
 SECTOR = 512
 LABEL = "persistence"  # what live-boot looks for (persistence-label's default)
 # The enrollment's directories (live/hooks/enroll/homeguy_enroll.py): its settings and the
-# service's kept answer in /etc/homeguy, the keys a node made itself in /etc/swanctl.
-PERSISTENCE_CONF = "/etc/homeguy union\n/etc/swanctl union\n"
+# service's kept answer in /etc/homeguy, wholly on the stick (the image has none: a union
+# needs the image's directory under it), and the keys a node made itself in /etc/swanctl,
+# over the image's.
+PERSISTENCE_CONF = "/etc/homeguy\n/etc/swanctl union\n"
 CHUNK = 4 * MIB
 
 
