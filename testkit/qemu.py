@@ -309,15 +309,19 @@ class Guest:
 
     def send_keys(self, *names: str, redrawn: float = 0) -> None:
         """Press keys by QEMU's names (`down`, `ctrl-c`); with `redrawn`, then wait up to
-        that many seconds for the screen to change (a menu drawing its new selection,
-        before a screenshot)."""
-        before = self._screendump() if redrawn else None
+        that many seconds for the screen to change and settle (a menu drawing its new
+        selection, before a screenshot)."""
+        shown = self._screendump() if redrawn else None
         for name in names:
             self.monitor(f"sendkey {name}")
-        deadline = time.monotonic() + redrawn
-        while before is not None and self._screendump() == before \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
+        # Redrawn: changed, then still for a moment (a menu redraws in several steps).
+        deadline, changed = time.monotonic() + redrawn, False
+        while shown is not None and time.monotonic() < deadline:
+            time.sleep(0.3)
+            now = self._screendump()
+            if changed and now == shown:
+                break
+            changed, shown = changed or now != shown, now
 
     def _crtc(self, index: int) -> int:
         self.monitor(f"o /b 0x3d4 {index:#x}")
