@@ -109,13 +109,13 @@ def test_the_boot_menus_name_homeguy_the_role_and_its_version(base_iso: Path,
          "-extract", "/boot/grub/grub.cfg", tmp_path / "grub.cfg"])
     title = f"Homeguy mobile host {version}: live"
     live, grub = (tmp_path / "live.cfg").read_text(), (tmp_path / "grub.cfg").read_text()
-    # isolinux's entries leave the version to the menu's title: vesamenu has 80 columns.
+    # isolinux's entries leave the version to the menu's title: vesamenu's box is narrow.
     assert re.findall(r"menu label \^?(.*)", live) == [
         "Homeguy mobile host: live", "Homeguy mobile host: live, ^text only (safe graphics)",
-        "Homeguy mobile host: live with ^persistence (keeps its settings)"]
+        "Homeguy mobile host: live with ^persistence"]
     assert re.findall(r'menuentry "(.*)"', grub)[:3] == [
         title, title + ", text only (safe graphics)",
-        title + " with persistence (keeps its settings)"]
+        title + " with persistence"]
     assert f"menu title Homeguy mobile host {version}\n" in (tmp_path / "menu.cfg").read_text()
     profile = load_profile("mobile-host")
     for menu in (live, grub):

@@ -185,12 +185,12 @@ def test_the_boot_menus_name_homeguy_the_role_and_the_version(tmp_path: Path) ->
     title = "Homeguy mobile host 0.1.0+270.gabc: live"
     assert re.findall(r"menu label \^?(.*)", live) == [
         "Homeguy mobile host: live", "Homeguy mobile host: live, ^text only (safe graphics)",
-        "Homeguy mobile host: live with ^persistence (keeps its settings)"]
+        "Homeguy mobile host: live with ^persistence"]
     assert "menu title Homeguy mobile host 0.1.0+270.gabc\n" in (
         tmp_path / "binary/isolinux/menu.cfg").read_text()
     assert re.findall(r'menuentry "(.*)"', grub) == [
         title, title + ", text only (safe graphics)",
-        title + " with persistence (keeps its settings)", "UEFI Firmware Settings"]
+        title + " with persistence", "UEFI Firmware Settings"]
     assert live.index("menu default") < live.index("label live-amd64-text")
     for menu in (live, grub):
         appends = re.findall(r"(?:append|linux\t\S+) (.*)", menu)
