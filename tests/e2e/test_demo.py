@@ -377,7 +377,7 @@ def config_requests(demo: Demo) -> int:
     """How many times the home agent's HAiku answered a node's configuration request
     (its nginx's access log)."""
     return int(demo.guests["ha"].shell(
-        "cat /var/log/nginx/access.log | grep -c 'GET /api/v1/node/config ' || true"))
+        "cat /var/log/nginx/access.log 2>/dev/null | grep -c 'GET /api/v1/node/config ' || true"))
 
 
 # A router's traffic while it moves: one echo request every PING_INTERVAL seconds from
