@@ -264,8 +264,8 @@ def demo() -> Iterator[Demo]:
         if started is None:
             set_up(demo)
         for spec in NODES:  # what bench/demo.py compares the figures by
-            name, _, _, keying, *protect = spec.split(":")
-            demo.figures[name] = {"keying": keying, "protects": "all traffic" if protect
+            name, _, _, keying, *flags = spec.split(":")
+            demo.figures[name] = {"keying": keying, "protects": "all traffic" if "all" in flags
                                   else "signalling"}
         for lan in LANS.values():
             demo.bridge(lan)

@@ -49,9 +49,10 @@ HOOK = TOP / "live" / "hooks" / "enroll" / "homeguy_enroll.py"
 
 
 def load_hook(tmp: Path) -> ModuleType:
-    """The boot hook, its outcome file, banner and screen under ``tmp``."""
+    """The boot hook, its outcome file, banner, screen and kept answer under ``tmp``."""
     os.environ.update(HOMEGUY_ENROLLMENT=str(tmp / "enrollment.json"),
-                      HOMEGUY_ISSUE=str(tmp / "issue"), HOMEGUY_SCREEN=str(tmp / "screen"))
+                      HOMEGUY_ISSUE=str(tmp / "issue"), HOMEGUY_SCREEN=str(tmp / "screen"),
+                      HOMEGUY_KEPT=str(tmp / "node-config.json"))
     spec = importlib.util.spec_from_file_location("homeguy_enroll", HOOK)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -78,8 +79,8 @@ def test_a_key_made_on_the_node_authenticates_its_registration(
     root = tmp / "mn-root"
     settings = hook.Settings(BASE, token, 120.0, allow_http=True)
     with ThreadPoolExecutor(1, initializer=_enter_netns, initargs=(mn.name,)) as pool:
-        plan = pool.submit(hook.enroll, settings, root, lambda path: None,
-                           lambda plan: None).result()
+        plan, _ = pool.submit(hook.enroll, settings, root, lambda path: None,
+                              lambda plan: None).result()
     swanctl = root / "etc" / "swanctl"
     files = {str(p.relative_to(swanctl)): p.read_text()
              for p in sorted(swanctl.rglob("*.*")) if p.is_file()}
