@@ -351,7 +351,7 @@ class Guest:
         over rows matches whole, a line ends in the blanks after it. AssertionError with
         the screen (:meth:`screen_text`) after `timeout` seconds or when QEMU exits."""
         regex = re.compile(pattern)
-        return self._until(lambda: regex.search(self._text_cells()[0::2].decode("cp437")),
+        return self._until(lambda: regex.search(_characters(self._text_cells())),
                            f"{pattern!r} on the screen",
                            lambda: f"the screen:\n{self.screen_text()}", timeout, 2)
 
@@ -380,9 +380,14 @@ class Guest:
 def text_screen(cells: bytes) -> str:
     """VGA text memory (character, colour; a row of :data:`COLUMNS` cells after another)
     as lines of text, trailing blanks dropped."""
-    chars = cells[0::2].decode("cp437")
+    chars = _characters(cells)
     return "\n".join(chars[row:row + COLUMNS].rstrip()
                      for row in range(0, len(chars), COLUMNS))
+
+
+def _characters(cells: bytes) -> str:
+    """The screen's characters, row after row, without their colours."""
+    return cells[0::2].decode("cp437")
 
 
 def keys(text: str) -> list[str]:

@@ -20,12 +20,12 @@ import argparse
 import os
 import re
 import stat
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from homeguy.iso import IsoError
+from homeguy.run import run as run_command
 
 __all__ = ["PERSISTENCE_CONF", "Layout", "add_arguments", "layout", "parse_size", "write_stick"]
 
@@ -111,8 +111,9 @@ def write_stick(image: Path, target: Path, persistence: int = 0) -> Layout:
         raise IsoError(f"{image}: no such image (make one with `homeguy iso build`)")
     if mounted := _mounted(target):
         raise IsoError(f"{target} is mounted on {', '.join(mounted)}: unmount it first")
-    plan = layout(image.stat().st_size, persistence, _target_size(target))
-    if _target_size(target) is None:
+    device_size = _target_size(target)
+    plan = layout(image.stat().st_size, persistence, device_size)
+    if device_size is None:
         with target.open("wb") as made:
             made.truncate(plan.end)
     _copy(image, target, 0, f"writing {image.name} to {target}")
@@ -122,22 +123,15 @@ def write_stick(image: Path, target: Path, persistence: int = 0) -> Layout:
         root, filesystem = Path(temp, "root"), Path(temp, "persistence.ext4")
         root.mkdir()
         (root / "persistence.conf").write_text(PERSISTENCE_CONF)
-        _run(["mkfs.ext4", "-q", "-F", "-L", LABEL, "-d", str(root), str(filesystem),
-              f"{persistence // 1024}k"])
+        run_command(["mkfs.ext4", "-q", "-F", "-L", LABEL, "-d", root, filesystem,
+                     f"{persistence // 1024}k"])
         _copy(filesystem, target, plan.start, "writing the persistence partition")
-    _run(["sfdisk", "--append", "--no-reread", str(target)],
-         stdin=f"start={plan.start // SECTOR}, size={persistence // SECTOR}, type=83\n")
+    run_command(["sfdisk", "--append", "--no-reread", target],
+                input=f"start={plan.start // SECTOR}, size={persistence // SECTOR}, type=83\n")
     print(f"homeguy: {target}: the image, then {persistence // MIB} MiB of persistence "
           f"(partition labelled {LABEL}); boot its menu's \"live with persistence\" entry",
           flush=True)
     return plan
-
-
-def _run(argv: list[str], stdin: str | None = None) -> None:
-    result = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise IsoError(f"{' '.join(argv)} failed (exit {result.returncode}): "
-                       f"{(result.stderr or result.stdout).strip()}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -532,25 +532,31 @@ def kept_answer(settings: Settings) -> tuple[Any, float] | None:
     return None
 
 
-def keep_answer(settings: Settings, payload: Any) -> None:
-    """Keep the service's answer (root's only: it holds keys) for the next boot, synced:
-    a stick may be pulled, or a laptop switched off, at any time."""
-    text = json.dumps({"url": settings.url, "token_sha256": token_digest(settings.token),
-                       "at": time.time(), "answer": payload})
+def write_private(path: Path, text: str) -> None:
+    """``path`` replaced whole by ``text``, root's only (a token, keys), synced with its
+    directory: a stick may be pulled, or a laptop switched off, at any time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        os.fchmod(stream.fileno(), 0o600)  # a temporary file left with another mode
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temp, path)
+    directory = os.open(path.parent, os.O_RDONLY)
     try:
-        KEPT.parent.mkdir(parents=True, exist_ok=True)
-        temp = KEPT.with_name(f".{KEPT.name}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, KEPT)
-        directory = os.open(KEPT.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def keep_answer(settings: Settings, payload: Any) -> None:
+    """Keep the service's answer (it holds keys) for the next boot."""
+    try:
+        write_private(KEPT, json.dumps({"url": settings.url,
+                                        "token_sha256": token_digest(settings.token),
+                                        "at": time.time(), "answer": payload}))
     except OSError as error:
         say(f"cannot keep the configuration in {KEPT} for the next boot: {error}")
 
@@ -636,16 +642,6 @@ def conf_by_hand(args: argparse.Namespace) -> str:
     return f"# written by {BY_HAND}\n{text}"
 
 
-def write_conf(text: str) -> None:
-    """enroll.conf replaced whole, readable by root only (it holds the token)."""
-    CONF.parent.mkdir(parents=True, exist_ok=True)
-    temp = CONF.with_name(f".{CONF.name}.tmp")
-    temp.touch(mode=0o600)
-    temp.chmod(0o600)
-    temp.write_text(text)
-    os.replace(temp, CONF)
-
-
 def main(argv: list[str] | None = None) -> int:
     """At boot (``--at-boot``): from enroll.conf, never failing the boot. By hand: from
     the arguments and answers, 0 when enrolled, 1 when not, 2 for settings to fix."""
@@ -653,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.at_boot:
         return enroll_from_conf(at_boot=True)
     try:
-        write_conf(conf_by_hand(args))
+        write_private(CONF, conf_by_hand(args))  # it holds the token
     except (EnrollError, OSError) as error:
         say(f"not enrolling: {error}")
         return 2

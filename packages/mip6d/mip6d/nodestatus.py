@@ -138,16 +138,20 @@ def _enrollment(view: Mapping[str, Any], now: float, local: Local
             outcome.home_address or "", outcome.state)
 
 
+def _on_interface(entry: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """`` on IFACE`` when the daemon says which interface the entry's care-of address is on."""
+    if status.get("care_of_interface") and status.get("care_of") == entry.get("care_of"):
+        return f" on {status['care_of_interface']}"
+    return ""
+
+
 def _binding(entry: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     out = _row("Home address", f"{entry.get('home_address')}   home agent "
                                f"{entry.get('home_agent')}")
     if entry.get("home_link"):
         out += _row("Care-of", f"none: at home on {entry['home_link']}")
     elif entry.get("care_of"):
-        where = (f" on {status['care_of_interface']}"
-                 if status.get("care_of_interface") and status.get("care_of") == entry["care_of"]
-                 else "")
-        out += _row("Care-of", f"{entry['care_of']}{where}")
+        out += _row("Care-of", f"{entry['care_of']}{_on_interface(entry, status)}")
     else:
         out += _row("Care-of", "none: no usable address on a foreign link")
     state = str(entry.get("state") or "-")
@@ -234,9 +238,7 @@ def _summary_line(entry: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         return f"{said} on its home link {entry.get('home_link')}"
     said += f", home agent {entry.get('home_agent')}"
     if entry.get("care_of"):
-        said += f", care-of {entry['care_of']}"
-        if status.get("care_of_interface") and status.get("care_of") == entry["care_of"]:
-            said += f" on {status['care_of_interface']}"
+        said += f", care-of {entry['care_of']}{_on_interface(entry, status)}"
     return said
 
 
