@@ -56,6 +56,9 @@ LOGIN_PROMPTS = 6  # fresh login prompts asked for, 20 s each
 # window at 0xb8000, from where the CRT controller's start address (registers 0x0c and
 # 0x0d, in cells) says; Linux's vgacon scrolls by moving that start.
 VGA_TEXT, COLUMNS, ROWS = 0xB8000, 80, 25
+# What QEMU's screen can be while a test reads its text: VGA text mode (80x25 cells of 9x16
+# pixels) or, before the kernel, isolinux's menu.
+SCREEN_MODES = ((720, 400), (640, 480))
 # What a person types on a US keyboard, as QEMU's sendkey names (the others: themselves).
 KEY_NAMES = {" ": "spc", "\n": "ret", "\t": "tab", "-": "minus", "=": "equal",
              "[": "bracket_left", "]": "bracket_right", ";": "semicolon", "'": "apostrophe",
@@ -293,14 +296,20 @@ class Guest:
     def wait_for_boot_menu(self, timeout: float) -> None:
         """Until isolinux draws its menu (vesamenu: a 640x480 picture, not blank; QEMU's
         screen is blank at that size until the BIOS starts, then text until the menu)."""
-        deadline = time.monotonic() + timeout
+        deadline, pressed = time.monotonic() + timeout, 0.0
         while True:
             width, height, pixels = self._screendump()
             if (width, height) == (640, 480) and not _blank(pixels):
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"no boot menu on the screen within {timeout:.0f} s")
-            time.sleep(0.1)  # the menu counts down from a few seconds
+            # The menu boots its default after a few seconds unless a key is pressed:
+            # one each second (the BIOS keeps them for the menu), as a person's finger
+            # would, so that a loaded machine cannot let the countdown run out first.
+            if time.monotonic() - pressed > 1:
+                self.monitor("sendkey down")
+                pressed = time.monotonic()
+            time.sleep(0.1)
 
     def press(self, text: str, redrawn: float = 0) -> None:
         """Type `text` on the guest's keyboard (a US layout), as a person at it would
@@ -351,9 +360,24 @@ class Guest:
         over rows matches whole, a line ends in the blanks after it. AssertionError with
         the screen (:meth:`screen_text`) after `timeout` seconds or when QEMU exits."""
         regex = re.compile(pattern)
-        return self._until(lambda: regex.search(_characters(self._text_cells())),
-                           f"{pattern!r} on the screen",
+
+        def search() -> re.Match[str] | None:
+            found = regex.search(_characters(self._text_cells()))
+            if found is None:
+                self._still_text()
+            return found
+
+        return self._until(search, f"{pattern!r} on the screen",
                            lambda: f"the screen:\n{self.screen_text()}", timeout, 2)
+
+    def _still_text(self) -> None:
+        """AssertionError at once when a kernel's framebuffer has taken the screen: its text
+        is then a picture, and no wait for it could end."""
+        width, height, _ = self._screendump()
+        if (width, height) not in SCREEN_MODES:
+            raise AssertionError(f"the screen left VGA text mode ({width}x{height}): a "
+                                 "framebuffer took it (no nomodeset on the kernel's "
+                                 "command line?)")
 
     def wait_exit(self, timeout: float) -> int:
         """QEMU's exit status once the guest has rebooted or powered off (-no-reboot)."""
