@@ -179,6 +179,22 @@ def test_a_refusal_moves_to_the_next_home_agent_and_the_last_one_to_discovery() 
     assert of(effects, SendIcmp) == [request(FIRST_ID + 1, COA2)]
 
 
+def test_refused_by_the_last_home_agent_the_node_comes_home_without_a_deregistration(
+        ) -> None:
+    """Refused by every home agent of the Reply, the node forgets the home agent: coming
+    home it has none to deregister with (before, a Binding Update went to ``::``), and
+    leaving again it discovers."""
+    mn = node()
+    mn.handle_movement(CareOfAddressAvailable(COA, "eth1"), 0.0)
+    mn.handle_dhaad_reply(DHAADReply(FIRST_ID, (HA1,)), HA1, 0.0)
+    ack(mn, HA1, 0.1, BAStatus.ADMINISTRATIVELY_PROHIBITED)
+    home = HOME.network
+    effects = mn.handle_movement(HomeLinkDetected("eth0", home), 1.0)
+    assert of(effects, SendMessage) == [] and mn.entry(HOA).state is BulState.HOME
+    effects = mn.handle_movement(HomeLinkLost("eth0", home), 2.0)
+    assert bu_to(effects) == [] and of(effects, SendIcmp) == [request(FIRST_ID + 1)]
+
+
 def test_without_a_fallback_limit_the_node_keeps_to_its_home_agent() -> None:
     mn = node(MnSettings(ha_resends=0))
     mn.handle_movement(CareOfAddressAvailable(COA, "eth1"), 0.0)

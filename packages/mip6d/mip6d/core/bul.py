@@ -768,7 +768,8 @@ def _resync(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Res
 def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
     """Refused. A discovered home agent's refusal sends the node to the next one of the
     Reply; when none is left it stays FAILED, and forgets the home agent so that its
-    next care-of address discovers again."""
+    next care-of address discovers again, and with it any binding there: coming home,
+    it has no home agent to deregister with."""
     ack = _ack(event)
     record = log(
         "registration-refused", **_event_fields(entry), status=ack.status, lifetime=ack.lifetime * 4
@@ -778,7 +779,8 @@ def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
         entry, effects = _fall_back(entry, now, f"refused with status {int(ack.status)}", s)
         return entry, (record, *effects)
     if reg.discover_home_agent:
-        entry = replace(entry, registration=replace(reg, home_agent=_UNKNOWN))
+        entry = replace(entry, registration=replace(reg, home_agent=_UNKNOWN),
+                        bound_until=None)
     return _clear(replace(entry, state=BulState.FAILED)), (record,)
 
 
