@@ -38,6 +38,8 @@ __all__ = ["QUERIES", "announce", "format_bytes", "frame", "gather", "main", "re
 
 QUERIES = ("status", "bul", "counters")
 """The control commands one view is made of; :func:`gather` keys their results so."""
+SUMMARY_QUERIES = ("status", "bul")
+"""What :func:`summary` reads of them (asked each second while announcing)."""
 REFRESH = 1.0
 WIDTH = 80
 TIMEOUT = 2.0
@@ -73,20 +75,21 @@ COUNTERS = (
 # -- gathering (I/O) -----------------------------------------------------------------------
 
 
-def gather(socket_path: str, enrollment_path: str, clock: Callable[[], float] = time.time,
-           timeout: float = TIMEOUT) -> dict[str, Any]:
+def gather(socket_path: str, enrollment_path: str | None,
+           clock: Callable[[], float] = time.time, timeout: float = TIMEOUT,
+           queries: Sequence[str] = QUERIES) -> dict[str, Any]:
     """One view's data, JSON-able: ``at``; ``enrollment`` (the outcome or None) or
-    ``enrollment_error``; ``mip6d`` (:data:`QUERIES` and their results) or
-    ``mip6d_error`` and ``mip6d_denied`` (not allowed to ask). Never raises for a
-    missing daemon or file."""
+    ``enrollment_error`` (not read without ``enrollment_path``); ``mip6d`` (``queries``
+    and their results) or ``mip6d_error`` and ``mip6d_denied`` (not allowed to ask).
+    Never raises for a missing daemon or file."""
     view: dict[str, Any] = {"at": clock(), "enrollment": None, "mip6d": None}
     try:
-        outcome = enrollment.read(enrollment_path)
+        outcome = None if enrollment_path is None else enrollment.read(enrollment_path)
         view["enrollment"] = None if outcome is None else outcome.to_json()
     except enrollment.OutcomeError as exc:
         view["enrollment_error"] = str(exc)
     try:
-        view["mip6d"] = {q: request(socket_path, q, timeout) for q in QUERIES}
+        view["mip6d"] = {q: request(socket_path, q, timeout) for q in queries}
     except CtlError as exc:
         view["mip6d_error"] = str(exc)
         # /run/mip6d is root's and the socket's group's: a person logged in as the
@@ -288,14 +291,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def announce(socket_path: str, enrollment_path: str, tty: Path, banner: Path | None,
-             out: TextIO, sleep: Callable[[float], None] = time.sleep,
+def announce(socket_path: str, tty: Path, banner: Path | None, out: TextIO,
+             sleep: Callable[[float], None] = time.sleep,
              local: Local = time.localtime) -> None:
     """Say each change of :func:`summary` on ``out`` and ``tty``, and keep it in the
-    login ``banner``; asks every second until stopped."""
+    login ``banner``; asks mip6d every second (only what the summary reads) until
+    stopped."""
     said: list[str] = []
     while True:
-        view = gather(socket_path, enrollment_path)
+        view = gather(socket_path, None, queries=SUMMARY_QUERIES)
         lines = summary(view)
         if lines != said:
             when = time.strftime("%H:%M:%S", local(view["at"]))
@@ -323,7 +327,7 @@ def main(argv: Sequence[str] | None = None, stdout: TextIO | None = None,
         parser.error("--banner goes with --announce TTY")
     if args.announce:
         try:
-            announce(args.socket, args.enrollment, Path(args.announce),
+            announce(args.socket, Path(args.announce),
                      None if args.banner is None else Path(args.banner), out, sleep)
         except KeyboardInterrupt:
             return 0
