@@ -311,7 +311,7 @@ def test_mobile_host_enrolled_by_hand_registers_and_is_reachable(demo: Demo) -> 
     assert IPv6Address(found.group(3)) in IPv6Network(ACCESS["wired"]), found.group(0)
     assert found.group(4) == "eth0", found.group(0)
     laptop.screenshot(SCREENS / "mh-tty1-registered.png")
-    # Its last lines (mip6d's start scrolls the first ones off the screen).
+    # What enrollment said last.
     laptop.wait_on_screen(re.escape(f"homeguy-enroll: enrolled with home address "
                                     f"{home_address} from {URL}"), 10)
     assert node["token"] not in laptop.screen_text().replace("\n", "")  # asked, no echo

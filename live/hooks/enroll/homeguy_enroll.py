@@ -496,10 +496,12 @@ def mip6d_log() -> list[str]:
     return [line for line in result.stdout.splitlines() if line.startswith("{")]
 
 
-def daemon_ready(seconds: float = 180.0) -> bool:
+def daemon_ready(show_log: bool, seconds: float = 180.0) -> bool:
     """Wait until mip6d logs that it is ready (it has registered its role, set up its
-    home address and kernel state), then show on the console what it logged; False when
-    it stops or does not get there within `seconds`."""
+    home address and kernel state); False when it stops or does not get there within
+    `seconds`. What it logged is shown then when ``show_log`` (the boot's console, for
+    whoever reads it later) or when it failed (a person enrolling by hand needs it only
+    then)."""
     deadline = time.monotonic() + seconds
     while True:
         lines = mip6d_log()
@@ -509,9 +511,10 @@ def daemon_ready(seconds: float = 180.0) -> bool:
         if ready or state in ("failed", "inactive") or time.monotonic() > deadline:
             break
         time.sleep(2)
-    for line in lines[-15:]:
+    ready = ready and state == "active"
+    for line in lines[-15:] if show_log or not ready else ():
         say(f"mip6d: {line}")
-    return ready and state == "active"
+    return ready
 
 
 def token_digest(token: str) -> str:
@@ -686,7 +689,7 @@ def enroll_from_conf(at_boot: bool) -> int:
             "home_address": str(plan.node["home_address"]),
             "home_agent": str(plan.node["home_agent_address"])}
     if "mip6d" in plan.services:
-        if not daemon_ready():
+        if not daemon_ready(show_log=at_boot):
             report(EnrollmentState.FAILED, "enrolled, but mip6d did not get ready (its log "
                    "is above); see 'journalctl -u mip6d'", at_boot, **node)
             return 1
