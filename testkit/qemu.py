@@ -22,10 +22,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
+from typing import TypeVar
 
 from homeguy.files import write_atomic
 
 OVMF = Path("/usr/share/OVMF")
+Found = TypeVar("Found")  # what a wait found
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ LOGIN_PROMPTS = 6  # fresh login prompts asked for, 20 s each
 # 0x0d, in cells) says; Linux's vgacon scrolls by moving that start.
 VGA_TEXT, COLUMNS, ROWS = 0xB8000, 80, 25
 # What QEMU's screen can be while a test reads its text: VGA text mode (80x25 cells of 9x16
-# pixels) or, before the kernel, isolinux's menu.
+# pixels: the BIOS's, then vgacon's) or, before the kernel, isolinux's menu.
 SCREEN_MODES = ((720, 400), (640, 480))
 # What a person types on a US keyboard, as QEMU's sendkey names (the others: themselves).
 KEY_NAMES = {" ": "spc", "\n": "ret", "\t": "tab", "-": "minus", "=": "equal",
@@ -163,9 +165,14 @@ class Guest:
         if self.netns is not None:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         (self.workdir / "qemu.cmdline").write_text(shlex.join(argv) + "\n")
+        self.monitor_socket.unlink(missing_ok=True)  # an earlier guest's
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                         stdout=(self.workdir / "qemu.log").open("wb"),
                                         stderr=subprocess.STDOUT)
+        # Started once its monitor listens: the keys and screens a test asks for next
+        # go through it.
+        self._until(lambda: self.monitor_socket.exists() or None, "monitor socket",
+                    lambda: (self.workdir / "qemu.log").read_text(errors="replace"), 30, 0.05)
         return self
 
     def text(self) -> str:
@@ -186,8 +193,8 @@ class Guest:
                            lambda: f"console end ({self.console}):\n{self.text()[-3000:]}",
                            timeout, 0.5)
 
-    def _until(self, search: Callable[[], re.Match[str] | None], what: str,
-               seen: Callable[[], str], timeout: float, every: float) -> re.Match[str]:
+    def _until(self, search: Callable[[], Found | None], what: str,
+               seen: Callable[[], str], timeout: float, every: float) -> Found:
         """`search`'s match, tried every `every` seconds; AssertionError naming `what`,
         and what was `seen`, after `timeout` seconds or when QEMU exits."""
         deadline = time.monotonic() + timeout
@@ -294,19 +301,22 @@ class Guest:
         return png
 
     def wait_for_boot_menu(self, timeout: float) -> None:
-        """Until isolinux draws its menu (vesamenu: a 640x480 picture, not blank; QEMU's
-        screen is blank at that size until the BIOS starts, then text until the menu)."""
-        deadline, pressed = time.monotonic() + timeout, 0.0
+        """Until isolinux draws its menu: a 640x480 picture (vesamenu) after the BIOS's
+        text screen. Before the BIOS starts, QEMU's own screen is 640x480 too ("Guest has
+        not initialized the display"): a menu only once the BIOS has been seen."""
+        deadline, pressed, bios = time.monotonic() + timeout, 0.0, False
         while True:
             width, height, pixels = self._screendump()
-            if (width, height) == (640, 480) and not _blank(pixels):
+            bios = bios or (width, height) == SCREEN_MODES[0]
+            if bios and (width, height) == (640, 480) and not _blank(pixels):
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"no boot menu on the screen within {timeout:.0f} s")
             # The menu boots its default after a few seconds unless a key is pressed:
-            # one each second (the BIOS keeps them for the menu), as a person's finger
-            # would, so that a loaded machine cannot let the countdown run out first.
-            if time.monotonic() - pressed > 1:
+            # one each second once the BIOS runs (it keeps them for the menu), as a
+            # person's finger would, so that a loaded machine cannot let the countdown
+            # run out first.
+            if bios and time.monotonic() - pressed > 1:
                 self.monitor("sendkey down")
                 pressed = time.monotonic()
             time.sleep(0.1)
