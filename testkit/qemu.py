@@ -59,8 +59,9 @@ LOGIN_PROMPTS = 6  # fresh login prompts asked for, 20 s each
 # 0x0d, in cells) says; Linux's vgacon scrolls by moving that start.
 VGA_TEXT, COLUMNS, ROWS = 0xB8000, 80, 25
 # What QEMU's screen can be while a test reads its text: VGA text mode (80x25 cells of 9x16
-# pixels: the BIOS's, then vgacon's) or, before the kernel, isolinux's menu.
+# pixels) or, before the kernel, isolinux's menu.
 SCREEN_MODES = ((720, 400), (640, 480))
+TEXT_COLOURS = 16  # at most on a text screen (VGA's palette); a picture has more
 # What a person types on a US keyboard, as QEMU's sendkey names (the others: themselves).
 KEY_NAMES = {" ": "spc", "\n": "ret", "\t": "tab", "-": "minus", "=": "equal",
              "[": "bracket_left", "]": "bracket_right", ";": "semicolon", "'": "apostrophe",
@@ -301,22 +302,20 @@ class Guest:
         return png
 
     def wait_for_boot_menu(self, timeout: float) -> None:
-        """Until isolinux draws its menu: a 640x480 picture (vesamenu) after the BIOS's
-        text screen. Before the BIOS starts, QEMU's own screen is 640x480 too ("Guest has
-        not initialized the display"): a menu only once the BIOS has been seen."""
-        deadline, pressed, bios = time.monotonic() + timeout, 0.0, False
+        """Until isolinux draws its menu: a 640x480 picture (vesamenu, its splash in
+        hundreds of colours). QEMU's own screen before the BIOS starts ("Guest has not
+        initialized the display") is 640x480 too, but text in two colours."""
+        deadline, pressed = time.monotonic() + timeout, 0.0
         while True:
             width, height, pixels = self._screendump()
-            bios = bios or (width, height) == SCREEN_MODES[0]
-            if bios and (width, height) == (640, 480) and not _blank(pixels):
+            if (width, height) == (640, 480) and _colours(pixels) > TEXT_COLOURS:
                 return
             if time.monotonic() > deadline:
                 raise AssertionError(f"no boot menu on the screen within {timeout:.0f} s")
             # The menu boots its default after a few seconds unless a key is pressed:
-            # one each second once the BIOS runs (it keeps them for the menu), as a
-            # person's finger would, so that a loaded machine cannot let the countdown
-            # run out first.
-            if bios and time.monotonic() - pressed > 1:
+            # one each second (the BIOS keeps them for the menu), as a person's finger
+            # would, so that a loaded machine cannot let the countdown run out first.
+            if time.monotonic() - pressed > 1:
                 self.monitor("sendkey down")
                 pressed = time.monotonic()
             time.sleep(0.1)
@@ -441,6 +440,11 @@ def keys(text: str) -> list[str]:
 
 def _blank(pixels: bytes) -> bool:
     return pixels == pixels[:3] * (len(pixels) // 3)
+
+
+def _colours(pixels: bytes, every: int = 7) -> int:
+    """How many colours a sample of the picture's pixels (one in `every`) has."""
+    return len({pixels[i:i + 3] for i in range(0, len(pixels), 3 * every)})
 
 
 def _read_ppm(data: bytes) -> tuple[int, int, bytes]:
