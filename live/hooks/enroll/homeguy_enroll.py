@@ -499,9 +499,8 @@ def mip6d_log() -> list[str]:
 def daemon_ready(show_log: bool, seconds: float = 180.0) -> bool:
     """Wait until mip6d logs that it is ready (it has registered its role, set up its
     home address and kernel state); False when it stops or does not get there within
-    `seconds`. What it logged is shown then when ``show_log`` (the boot's console, for
-    whoever reads it later) or when it failed (a person enrolling by hand needs it only
-    then)."""
+    `seconds`. Then shows what it logged: always with ``show_log`` (the boot's console,
+    read later), else only on failure (a person enrolling by hand needs it only then)."""
     deadline = time.monotonic() + seconds
     while True:
         lines = mip6d_log()
