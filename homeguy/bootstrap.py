@@ -38,6 +38,9 @@ APT_PACKAGES: dict[str, tuple[str, ...]] = {
         "iproute2",
         "iputils-ping",
         "radvd",
+        # The Wi-Fi lab's access point: mac80211_hwsim radios, one moved into its namespace.
+        "hostapd",
+        "iw",
         "tshark",
         "procps",
     ),

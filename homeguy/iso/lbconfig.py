@@ -56,7 +56,9 @@ def lb_config_args(inputs: BuildInputs) -> list[str]:
         "--mode", "debian",
         "--distribution", inputs.distribution,
         "--architecture", ARCH,
-        "--archive-areas", "main",
+        # non-free-firmware: the Wi-Fi adapters' firmware (profiles' firmware-* packages),
+        # as Debian's own images since bookworm.
+        "--archive-areas", "main non-free-firmware",
         "--mirror-bootstrap", inputs.mirror,
         "--mirror-chroot", inputs.mirror,
         "--mirror-binary", inputs.mirror,

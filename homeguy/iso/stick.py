@@ -36,8 +36,9 @@ LABEL = "persistence"  # what live-boot looks for (persistence-label's default)
 # The enrollment's directories (live/hooks/enroll/homeguy_enroll.py): its settings and the
 # service's kept answer in /etc/homeguy, wholly on the stick (the image has none: a union
 # needs the image's directory under it), and the keys a node made itself in /etc/swanctl,
-# over the image's.
-PERSISTENCE_CONF = "/etc/homeguy\n/etc/swanctl union\n"
+# over the image's; and the Wi-Fi networks homeguy-wifi joined, over the image's
+# /etc/wpa_supplicant (its generator joins them again at boot).
+PERSISTENCE_CONF = "/etc/homeguy\n/etc/swanctl union\n/etc/wpa_supplicant union\n"
 CHUNK = 4 * MIB
 
 

@@ -29,11 +29,13 @@ from homeguy.run import run
 from testkit.apt import bookworm_tarball  # the cached clean bookworm (mmdebstrap)
 
 ROOT = packages.OUT / "lab" / "installed"
-# What the lab runs from packages: the stack, the service that drives it, and the kernel
-# checker (mip6d's autopkgtest `start` asks it first).
-SOURCES = ("mip6d", "haiku", "homeguy-slot", "mip6-kernel-config")
-# The binary packages installed (their Debian dependencies come with them).
-BINARIES = ("mip6d", "python3-mip6d", "haiku", "python3-homeguy-slot", "mip6-kernel-config")
+# What the lab runs from packages: the stack, the service that drives it, the kernel
+# checker (mip6d's autopkgtest `start` asks it first), and the console's Wi-Fi tool.
+SOURCES = ("mip6d", "haiku", "homeguy-slot", "mip6-kernel-config", "homeguy-wifi")
+# The binary packages installed (their Debian dependencies come with them: wpa_supplicant
+# for homeguy-wifi).
+BINARIES = ("mip6d", "python3-mip6d", "haiku", "python3-homeguy-slot", "mip6-kernel-config",
+            "homeguy-wifi")
 # From Debian, what the images run beside them: systemd-networkd on the access links.
 COMPANIONS = ("systemd",)
 # Bind the root's /usr over /usr, then run the command (a private mount namespace).

@@ -97,6 +97,42 @@ def test_the_image_runs_the_newest_strongswan_and_pins_nothing(base_iso: Path,
                                   ).read_text()
 
 
+# A file each firmware package of the profile brings (/lib/firmware/...): the adapters
+# it is there for.
+FIRMWARE_FILES = {
+    "firmware-iwlwifi": "iwlwifi-",  # Intel
+    "firmware-realtek": "rtw88/",  # Realtek
+    "firmware-atheros": "ath10k/",  # Qualcomm Atheros
+    "firmware-brcm80211": "brcm/brcmfmac",  # Broadcom
+    "firmware-misc-nonfree": "mediatek/",  # MediaTek (mt76)
+}
+
+
+def test_a_laptop_s_wifi_comes_with_the_image(base_iso: Path, tmp_path: Path) -> None:
+    """What a laptop needs to join a Wi-Fi network from the console: homeguy-wifi and
+    wpa_supplicant, the firmware of common adapters (non-free-firmware), the generator
+    that joins a saved network at boot, and networkd configuring the Wi-Fi link."""
+    versions = installed_packages(base_iso, tmp_path)
+    firmware = [name for name in load_profile("mobile-host").debian_packages
+                if name.startswith("firmware-")]
+    assert sorted(firmware) == sorted(FIRMWARE_FILES)
+    for name in ("homeguy-wifi", "wpasupplicant", "wireless-regdb", "iw", "rfkill", *firmware):
+        assert name in versions, f"{name} not in the image"
+    squashfs = tmp_path / "filesystem.squashfs"
+    run(["xorriso", "-osirrox", "on", "-indev", base_iso, "-extract",
+         "/live/filesystem.squashfs", squashfs])
+    listing = run(["unsquashfs", "-l", squashfs]).stdout
+    for name, file in FIRMWARE_FILES.items():
+        assert f"/lib/firmware/{file}" in listing, f"{name}: no /lib/firmware/{file}*"
+    for path in ("/lib/systemd/system-generators/homeguy-wifi-generator",
+                 "/sbin/homeguy-wifi", "/lib/systemd/system/wpa_supplicant@.service"):
+        assert f"{path}\n" in listing, path  # under /usr (merged /usr) or not
+    run(["unsquashfs", "-q", "-d", tmp_path / "root", squashfs,
+         "etc/systemd/network/80-homeguy-dhcp.network"])
+    network = (tmp_path / "root/etc/systemd/network/80-homeguy-dhcp.network").read_text()
+    assert re.search(r"^Name=.*\bwlan\*", network, re.M), network
+
+
 def test_the_boot_menus_name_homeguy_the_role_and_its_version(base_iso: Path,
                                                               tmp_path: Path) -> None:
     """BIOS (isolinux) and UEFI (GRUB): the live entry, then the same with safe graphics,

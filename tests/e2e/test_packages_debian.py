@@ -52,6 +52,7 @@ AUTOPKGTESTS = {
     "homeguy-meta": {"mobile-host": "PASS", "mobile-router": "PASS", "home-agent": "PASS"},
     "homeguy-slot": {"command1": "PASS", "command2": "PASS"},
     "homeguy-installer": {"refuses-and-reads-roles": "PASS"},
+    "homeguy-wifi": {"key-and-errors": "PASS"},
     "homeguy-archive-keyring": {"apt-reads-it": "PASS"},
     # Debian's own tests want isolation-container or isolation-machine (skipped here);
     # mip6-selectors is the project's (packages/strongswan-mip6/debian/tests/).
@@ -132,7 +133,7 @@ def assert_role(root: Path, package: str, on: bool) -> None:
 
 # python3-mip6d and python3-homeguy-slot go through it as dependencies of mip6d and haiku.
 @pytest.mark.parametrize("package", ["mip6d", "mip6-kernel-config", "haiku", "homeguy-installer",
-                                     *ROLES])
+                                     "homeguy-wifi", *ROLES])
 def test_install_upgrade_remove_purge_leave_nothing(base: apt.Chroot, built: list[testbed.Deb],
                                                     package: str) -> None:
     root = base.root

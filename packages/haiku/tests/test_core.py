@@ -137,6 +137,10 @@ def test_rendered_files_parse_with_mip6d(kind: NodeKind, keying: Keying,
     assert node.key_mng_mob_capability is (keying is Keying.CERTIFICATE)
     link = node.home_links[0]
     assert link.is_mob_rtr is (kind is NodeKind.ROUTER)
+    # Wired first, Wi-Fi when the wired link is gone (homeguy-wifi's interface).
+    assert [(i.name, i.mn_if_preference) for i in node.interfaces] == [("eth0", 1),
+                                                                       ("wlan0", 2)]
+    assert link.interface == "eth0"
     assert len(node.ipsec_policy_sets[0].policies) == (3 if protect_all else 2)
 
 

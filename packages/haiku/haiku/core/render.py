@@ -52,6 +52,9 @@ class NodeSpec:
     keys: tuple[SaKey, ...] = ()
     interface: str = "eth0"
     mobile_network_interface: str = "eth1"
+    # The images' Wi-Fi interface (homeguy-wifi joins networks on it): a second way to
+    # reach the home agent, used when the wired one is gone.
+    wifi_interface: str = "wlan0"
     control_socket: str = "/run/mip6d/control.sock"
     state_file: str = "/var/lib/mip6d/bindings.json"
 
@@ -113,6 +116,16 @@ def include_text(spec: NodeSpec) -> str:
     )
 
 
+def _interfaces(spec: NodeSpec) -> str:
+    """The interfaces the node moves with: its own first (wired on the images), then the
+    Wi-Fi interface (care-of addresses there when the first has none; an interface
+    absent from the machine is never used)."""
+    if spec.wifi_interface in (spec.interface, spec.mobile_network_interface):
+        return f'Interface "{spec.interface}";\n'
+    return "".join(f'Interface "{name}" {{\n    MnIfPreference {preference};\n}}\n'
+                   for preference, name in enumerate((spec.interface, spec.wifi_interface), 1))
+
+
 def node_config_text(spec: NodeSpec) -> str:
     """The node's own mip6d.conf (mobile host, or NEMO mobile router)."""
     router = spec.kind is NodeKind.ROUTER
@@ -121,7 +134,7 @@ def node_config_text(spec: NodeSpec) -> str:
         _comment(f"{'mobile router' if router else 'mobile host'} {spec.name!r}"),
         "NodeConfig MN;\n",
         "DebugLevel 0;\n",
-        f'Interface "{spec.interface}";\n',
+        _interfaces(spec),
         "DoRouteOptimizationMN disabled;\n",
         "DoRouteOptimizationCN disabled;\n",
         "MnRouterProbes 1;\n",
