@@ -22,6 +22,9 @@ SAFE_GRAPHICS = "nomodeset"
 # live-boot's persistence (live-boot(7)): the boot menus' entry for a stick made with
 # `homeguy iso stick --persistence`, in the images that enroll.
 PERSISTENCE = "persistence"
+# The boot menus' "install to a disk" entry, in the images with homeguy-installer: the
+# installer asks on tty1 which disk to erase (homeguy-install-ask.service).
+INSTALL = "homeguy.install=ask"
 # Options for live-build's xorriso run, which `lb config` has no setting for (lb-binary.sh
 # adds them): the node slot's data is written last, so that only the ISO's padding and the
 # GPT's backup follow it, and a node's image's checksum hashes just the slot and those
@@ -171,7 +174,9 @@ def render_config(inputs: BuildInputs, sources: Mapping[str, bytes],
                "role_title": inputs.profile.role.replace("-", " "),
                "safe_graphics": SAFE_GRAPHICS,
                "persistence": (PERSISTENCE if "homeguy-enroll.service" in inputs.profile.enable
-                               else "")}
+                               else ""),
+               "install": (INSTALL if "homeguy-installer" in inputs.profile.homeguy_packages
+                           else "")}
     files: dict[str, ConfigFile] = {}
     for source, target, mode in TEMPLATES:
         text = env.from_string(sources[source].decode()).render(context)

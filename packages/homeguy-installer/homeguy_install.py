@@ -1,7 +1,8 @@
 """homeguy-install: install the running Homeguy live system to a disk.
 
     homeguy-install DISK [--mobile-interface eth1] [--then reboot|poweroff|none] --yes
-    homeguy-install --from-cmdline      (homeguy-install.service: unattended)
+    homeguy-install --from-cmdline      (homeguy-install.service: unattended;
+                                         homeguy.install=ask: which disk is asked on tty1)
     homeguy-install --report            (homeguy-role-report.service, installed system)
 
 What it does, in order (each step is printed, prefixed ``homeguy-install:``):
@@ -33,6 +34,7 @@ the role's files. The shell: `install` and `main`, with one function running com
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -54,7 +56,13 @@ THEN = ("reboot", "poweroff", "none")
 LIVE_PACKAGES = ("live-boot", "live-boot-initramfs-tools", "live-config",
                  "live-config-systemd", "live-tools")
 # Units of the live system that an installed one does not run.
-LIVE_UNITS = ("homeguy-enroll.service", "homeguy-install.service")
+LIVE_UNITS = ("homeguy-enroll.service", "homeguy-install.service",
+              "homeguy-install-ask.service")
+# homeguy.install=ask (the boot menu's "install to a disk" entry): which disk is asked on
+# tty1 (homeguy-install-ask.service), instead of named on the command line.
+ASK = "ask"
+# The disks offered: whole, writable, nothing of them mounted (the live medium is).
+LSBLK_DISKS = ["lsblk", "-J", "-b", "-o", "PATH,SIZE,MODEL,TYPE,RO,MOUNTPOINTS"]
 # The installed system reports its role on the console at each boot.
 REPORT_UNIT = "homeguy-role-report.service"
 INITRAMFS_CONF = ("# Written by homeguy-install: only the modules this machine needs to boot.\n"
@@ -116,13 +124,54 @@ def parse_cmdline(text: str) -> Options | None:
 
 
 def check_options(options: Options) -> None:
-    if not options.disk.startswith("/dev/") or options.disk.rstrip("/") == "/dev":
+    if options.disk != ASK and (not options.disk.startswith("/dev/")
+                                or options.disk.rstrip("/") == "/dev"):
         raise InstallError(f"the disk {options.disk!r} is not a /dev/ path, e.g. /dev/vda")
     if options.then not in THEN:
         raise InstallError(f"after the installation {options.then!r}: expected one of "
                            + ", ".join(THEN))
     if not options.mobile_interface.replace("-", "").replace(".", "").isalnum():
         raise InstallError(f"{options.mobile_interface!r} is not an interface name")
+
+
+@dataclass(frozen=True)
+class Disk:
+    path: str
+    size: int  # bytes
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.size / 1e9:.1f} GB{', ' + self.model if self.model else ''})"
+
+
+def _mounted(device: Mapping[str, object]) -> bool:
+    points = device.get("mountpoints") or []
+    children = device.get("children") or []
+    assert isinstance(points, list) and isinstance(children, list)
+    return any(points) or any(_mounted(child) for child in children)
+
+
+def offered_disks(lsblk_json: str) -> list[Disk]:
+    """The disks an installation may erase, from `LSBLK_DISKS`: whole disks, writable,
+    with nothing of them mounted (not the live medium, a USB stick the system runs from)."""
+    devices = json.loads(lsblk_json).get("blockdevices", [])
+    return [Disk(d["path"], int(d["size"]), (d.get("model") or "").strip())
+            for d in devices
+            if d.get("type") == "disk" and not d.get("ro") and not _mounted(d)]
+
+
+def disk_choice(answer: str, disks: Sequence[Disk]) -> Disk | None:
+    """The disk a person typed (its number, /dev path or name); None to do nothing."""
+    answer = answer.strip()
+    if answer.lower() in ("", "q", "quit"):
+        return None
+    if answer.isdigit() and 1 <= int(answer) <= len(disks):
+        return disks[int(answer) - 1]
+    for disk in disks:
+        if answer in (disk.path, disk.path.removeprefix("/dev/")):
+            return disk
+    raise InstallError(f"no disk {answer!r} among those offered: type its number (1 to "
+                       f"{len(disks)}) or its name, or q")
 
 
 def kept_parameters(cmdline: str) -> list[str]:
@@ -335,6 +384,36 @@ def check_disk(disk: str) -> None:
     if mounted:
         raise InstallError(f"{disk} has mounted file systems ({', '.join(mounted)}): "
                            "is it the live medium? Choose another disk")
+
+
+def ask_disk(options: Options) -> Options | None:
+    """homeguy.install=ask: the person at the screen picks the disk and confirms; None
+    when they do not."""
+    role = role_of(MIP6D_CONF.read_text() if MIP6D_CONF.exists() else None)
+    print(f"\nHomeguy: install this live system to a disk, as {role.name}"
+          + (f" (home address {role.home_address})" if role.home_address else
+             " (not enrolled: the installed system gets no mobility role; enroll first "
+             "with homeguy-enroll, then run homeguy-install DISK)") + ".")
+    disks = offered_disks(run(LSBLK_DISKS, show=False).stdout)
+    if not disks:
+        say("no disk to install to (only the live medium, or read-only disks): nothing done")
+        return None
+    for number, offered in enumerate(disks, 1):
+        print(f"  {number}. {offered}")
+    try:
+        while True:
+            try:
+                chosen = disk_choice(input("Disk to erase and install to (number or name; "
+                                         "q: do nothing): "), disks)
+                break
+            except InstallError as error:
+                say(str(error))
+        if chosen is None or input(f"Everything on {chosen} will be erased. Type yes to "
+                                   "go on: ").strip() != "yes":
+            return None
+    except EOFError:  # no one at the keyboard
+        return None
+    return Options(chosen.path, options.mobile_interface, options.then)
 
 
 def uuid_of(device: str) -> str:
@@ -553,6 +632,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if options is None:
                 say("no homeguy.install= on the kernel command line: nothing to do")
                 return 0
+            if options.disk == ASK:
+                options = ask_disk(options)
+                if options is None:
+                    say("nothing done")
+                    return 0
         else:
             if not args.disk:
                 parser.error("give the DISK to install to (e.g. /dev/vda), or --from-cmdline")

@@ -42,6 +42,8 @@ DISK = WORK / "disk.qcow2"  # what the live system installs to
 INSTALLED = r"homeguy-install: installed to /dev/vda as (\S+); reboot next"
 # The installed disk boots by each of these firmwares (testkit.qemu.Guest.firmware).
 DISK_FIRMWARES = ("bios", "secureboot")
+ASK_LIMIT = 600.0  # s: the boot menu's install entry until the installer's question
+SCREENS = WORK / "screens"  # what the person at the screen saw
 
 
 @dataclass
@@ -153,6 +155,36 @@ def disk_console(installed: dict[str, Any], firmware: str) -> str:
         raise console
     assert isinstance(console, str)
     return console
+
+
+def test_the_boot_menu_s_install_entry_asks_on_the_screen_which_disk() -> None:
+    """The image booted as a person would (no serial port): the BIOS menu's "install to a
+    disk" entry (its hotkey, edited to add nomodeset: VGA text the test can read), then
+    on tty1, before the login, the installer's question: the role it would install (none:
+    this image has no enrollment settings), the blank disk offered and not the CD-ROM it
+    runs from. q installs nothing and the live system's login follows. (Beside the
+    unattended installation of the session's head start.)"""
+    blank = WORK / "ask-disk.qcow2"
+    WORK.mkdir(parents=True, exist_ok=True)
+    run(["qemu-img", "create", "-q", "-f", "qcow2", blank, "1G"])
+    guest = Guest(built_iso("mobile-router"), WORK / "ask", None, disk=blank, serial=False)
+    guest.start()
+    try:
+        guest.wait_for_boot_menu(120)
+        guest.press("i", redrawn=5)
+        guest.screenshot(SCREENS / "router-boot-menu-install.png")
+        guest.press("\t nomodeset\n")
+        guest.wait_on_screen(r"Disk to erase and install to \(number or name; q: do "
+                             r"nothing\):", ASK_LIMIT)
+        screen = guest.screen_text()
+        guest.screenshot(SCREENS / "router-install-question.png")
+        assert "install this live system to a disk, as none (not enrolled" in screen, screen
+        assert re.findall(r"^\s+\d+\. (\S+)", screen, re.M) == ["/dev/vda"], screen
+        guest.press("q\n")
+        guest.wait_on_screen(r"homeguy-install: nothing done", 60)
+        guest.wait_on_screen(r"@homeguy-mr:~\$", 120)  # the live user's shell, logged in
+    finally:
+        guest.stop()
 
 
 def test_unattended_install_as_mobile_router(installed: dict[str, Any],

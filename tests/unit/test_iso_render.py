@@ -208,6 +208,24 @@ def test_only_the_images_that_enroll_offer_persistence(tmp_path: Path) -> None:
         assert "persistence" not in text and "nomodeset" in text, menu
 
 
+def test_only_the_mobile_router_s_image_offers_to_install_itself() -> None:
+    """Its last entry boots the live system with the installer asking on tty1 which disk
+    to erase (homeguy-installer is in that image alone)."""
+    for name, offered in (("mobile-router", True), ("mobile-host", False),
+                          ("home-agent", False)):
+        files = render_config(inputs(load_profile(name)), read_sources(), b"")
+        live = files["bootloaders/isolinux/live.cfg.in"].content.decode()
+        grub = files["bootloaders/grub-pc/grub.cfg"].content.decode()
+        if not offered:
+            assert "homeguy.install" not in live + grub, name
+            continue
+        assert re.findall(r"menu label (.*)", live)[-1] == (
+            "Homeguy mobile router: ^install to a disk")
+        assert re.findall(r"append (.*)", live)[-1] == "@APPEND_LIVE@ homeguy.install=ask"
+        entry = grub[grub.index('menuentry "Homeguy mobile router @HOMEGUY_VERSION@: install'):]
+        assert "--hotkey=i {\n\tlinux\t@KERNEL_LIVE@ @APPEND_LIVE@ homeguy.install=ask\n" in entry
+
+
 def test_the_boot_menu_hook_fails_on_what_it_cannot_fill(tmp_path: Path) -> None:
     files = render_config(inputs(load_profile("mobile-host")), read_sources(), b"")
     hook = binary_tree(tmp_path, files, None)

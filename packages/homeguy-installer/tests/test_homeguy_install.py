@@ -167,3 +167,41 @@ def test_secure_boot_state_from_efivarfs() -> None:
     assert hi.secure_boot_state(attributes + b"\x00") == "off"
     assert hi.secure_boot_state(None) == "no UEFI"
     assert hi.secure_boot_state(b"") == "no UEFI"
+
+
+# `lsblk -J -b -o PATH,SIZE,MODEL,TYPE,RO,MOUNTPOINTS` (util-linux 2.38) on a machine
+# booted from a USB stick (sda, mounted), with a disk, a read-only disk and a CD-ROM.
+LSBLK = """{"blockdevices": [
+  {"path": "/dev/sda", "size": 4009754624, "model": "Flash Disk  ", "type": "disk",
+   "ro": false, "mountpoints": [null], "children": [
+     {"path": "/dev/sda1", "size": 439353344, "model": null, "type": "part", "ro": false,
+      "mountpoints": ["/run/live/medium"]}]},
+  {"path": "/dev/vda", "size": 8589934592, "model": null, "type": "disk", "ro": false,
+   "mountpoints": [null]},
+  {"path": "/dev/vdb", "size": 1073741824, "model": "ROM", "type": "disk", "ro": true,
+   "mountpoints": [null]},
+  {"path": "/dev/nvme0n1", "size": 512110190592, "model": "WD SN740", "type": "disk",
+   "ro": false, "mountpoints": [null], "children": [
+     {"path": "/dev/nvme0n1p1", "size": 536870912, "model": null, "type": "part",
+      "ro": false, "mountpoints": [null]}]},
+  {"path": "/dev/sr0", "size": 439353344, "model": "QEMU DVD-ROM", "type": "rom",
+   "ro": false, "mountpoints": [null]}
+]}"""
+
+
+def test_the_disks_offered_are_whole_writable_and_not_the_live_medium() -> None:
+    disks = hi.offered_disks(LSBLK)
+    assert [str(d) for d in disks] == ["/dev/vda (8.6 GB)",
+                                       "/dev/nvme0n1 (512.1 GB, WD SN740)"]
+    assert hi.disk_choice("1", disks) is disks[0]
+    assert hi.disk_choice("nvme0n1", disks) is disks[1]
+    assert hi.disk_choice(" /dev/vda ", disks) is disks[0]
+    assert hi.disk_choice("q", disks) is None
+    assert hi.disk_choice("", disks) is None
+    with pytest.raises(hi.InstallError, match=r"no disk 'sda' among those offered: type its "
+                       r"number \(1 to 2\)"):
+        hi.disk_choice("sda", disks)
+
+
+def test_the_boot_menu_s_entry_asks() -> None:
+    assert hi.parse_cmdline("boot=live homeguy.install=ask") == hi.Options(hi.ASK)
