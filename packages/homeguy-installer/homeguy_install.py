@@ -34,6 +34,7 @@ the role's files. The shell: `install` and `main`, with one function running com
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -389,11 +390,14 @@ def check_disk(disk: str) -> None:
 def ask_disk(options: Options) -> Options | None:
     """homeguy.install=ask: the person at the screen picks the disk and confirms; None
     when they do not."""
-    role = role_of(MIP6D_CONF.read_text() if MIP6D_CONF.exists() else None)
+    try:
+        role = role_of(MIP6D_CONF.read_text() if MIP6D_CONF.exists() else None)
+    except InstallError as error:
+        raise InstallError(f"{error}. Is this node enrolled? `sudo homeguy-enroll` asks for "
+                           "the service's URL and the node's token; then choose this entry "
+                           "again, or run `sudo homeguy-install DISK`") from None
     print(f"\nHomeguy: install this live system to a disk, as {role.name}"
-          + (f" (home address {role.home_address})" if role.home_address else
-             " (not enrolled: the installed system gets no mobility role; enroll first "
-             "with homeguy-enroll, then run homeguy-install DISK)") + ".")
+          + (f" (home address {role.home_address})" if role.home_address else "") + ".")
     disks = offered_disks(run(LSBLK_DISKS, show=False).stdout)
     if not disks:
         say("no disk to install to (only the live medium, or read-only disks): nothing done")
@@ -414,6 +418,13 @@ def ask_disk(options: Options) -> Options | None:
     except EOFError:  # no one at the keyboard
         return None
     return Options(chosen.path, options.mobile_interface, options.then)
+
+
+def pause() -> None:
+    """Keep what was said on the screen until the person goes on: tty1's login, which
+    starts next, clears it."""
+    with contextlib.suppress(EOFError):  # no one at the keyboard
+        input("Press Enter to go on to the live system. ")
 
 
 def uuid_of(device: str) -> str:
@@ -626,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"report: {error}")
             return 1
     cmdline = CMDLINE.read_text() if CMDLINE.exists() else ""
+    asked = False
     try:
         if args.from_cmdline:
             options = parse_cmdline(cmdline)
@@ -633,9 +645,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 say("no homeguy.install= on the kernel command line: nothing to do")
                 return 0
             if options.disk == ASK:
-                options = ask_disk(options)
+                asked, options = True, ask_disk(options)
                 if options is None:
                     say("nothing done")
+                    pause()
                     return 0
         else:
             if not args.disk:
@@ -650,6 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         role = install(options, cmdline)
     except InstallError as error:
         say(f"installation failed: {error}")
+        if asked:
+            pause()
         return 1
     say(f"installed to {options.disk} as {role.name}; {options.then} next")
     if options.then != "none":

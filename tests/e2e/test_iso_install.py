@@ -26,6 +26,7 @@ from homeguy.git import TOP
 from homeguy.run import run
 from testkit.headstart import HeadStart
 from testkit.images import (
+    LIVE_APPEND,
     SERVICE_IN_GUEST,
     Guest,
     built_iso,
@@ -149,42 +150,46 @@ def installed(installation: Installed, service: dict[str, Any]) -> dict[str, Any
     return outcome
 
 
+def test_the_boot_menu_s_install_entry_asks_on_the_screen_which_disk(
+        service: dict[str, Any]) -> None:
+    """The image booted as a person would (no serial port): the BIOS menu's "install to a
+    disk" entry (its hotkey), its command line edited to add nomodeset (VGA text the test
+    can read) and the enrollment a generic image needs (the router's token); then on
+    tty1, before the login, the installer's question: the role it would install, the
+    blank disk offered and not the CD-ROM the system runs from. q installs nothing; Enter
+    goes on to the live system's login."""
+    blank = WORK / "ask-disk.qcow2"
+    run(["qemu-img", "create", "-q", "-f", "qcow2", blank, "1G"])
+    guest = Guest(built_iso("mobile-router"), WORK / "ask", service["port"], disk=blank,
+                  serial=False)
+    guest.start()
+    try:
+        guest.wait_for_boot_menu(120)
+        guest.press("i", redrawn=5)
+        guest.screenshot(SCREENS / "router-boot-menu-install.png")
+        enrollment = enroll_append(service["router_token"]).removeprefix(LIVE_APPEND)
+        guest.press(f"\t nomodeset{enrollment}\n")
+        guest.wait_on_screen(r"Disk to erase and install to \(number or name; q: do "
+                             r"nothing\):", ASK_LIMIT)
+        screen = guest.screen_text()
+        guest.screenshot(SCREENS / "router-install-question.png")
+        assert re.search(r"install this live system to a disk, as mobile-router \(home "
+                         r"address 2001:db8:\S+\)\.", screen), screen
+        assert re.findall(r"^\s+\d+\. (\S+)", screen, re.M) == ["/dev/vda"], screen
+        guest.press("q\n")
+        guest.wait_on_screen(r"homeguy-install: nothing done\s+Press Enter to go on", 60)
+        guest.press("\n")
+        guest.wait_on_screen(r"user@homeguy-mr:~\$", 120)  # tty1's login, as always
+    finally:
+        guest.stop()
+
+
 def disk_console(installed: dict[str, Any], firmware: str) -> str:
     console = installed[firmware]
     if isinstance(console, AssertionError):
         raise console
     assert isinstance(console, str)
     return console
-
-
-def test_the_boot_menu_s_install_entry_asks_on_the_screen_which_disk() -> None:
-    """The image booted as a person would (no serial port): the BIOS menu's "install to a
-    disk" entry (its hotkey, edited to add nomodeset: VGA text the test can read), then
-    on tty1, before the login, the installer's question: the role it would install (none:
-    this image has no enrollment settings), the blank disk offered and not the CD-ROM it
-    runs from. q installs nothing and the live system's login follows. (Beside the
-    unattended installation of the session's head start.)"""
-    blank = WORK / "ask-disk.qcow2"
-    WORK.mkdir(parents=True, exist_ok=True)
-    run(["qemu-img", "create", "-q", "-f", "qcow2", blank, "1G"])
-    guest = Guest(built_iso("mobile-router"), WORK / "ask", None, disk=blank, serial=False)
-    guest.start()
-    try:
-        guest.wait_for_boot_menu(120)
-        guest.press("i", redrawn=5)
-        guest.screenshot(SCREENS / "router-boot-menu-install.png")
-        guest.press("\t nomodeset\n")
-        guest.wait_on_screen(r"Disk to erase and install to \(number or name; q: do "
-                             r"nothing\):", ASK_LIMIT)
-        screen = guest.screen_text()
-        guest.screenshot(SCREENS / "router-install-question.png")
-        assert "install this live system to a disk, as none (not enrolled" in screen, screen
-        assert re.findall(r"^\s+\d+\. (\S+)", screen, re.M) == ["/dev/vda"], screen
-        guest.press("q\n")
-        guest.wait_on_screen(r"homeguy-install: nothing done", 60)
-        guest.wait_on_screen(r"@homeguy-mr:~\$", 120)  # the live user's shell, logged in
-    finally:
-        guest.stop()
 
 
 def test_unattended_install_as_mobile_router(installed: dict[str, Any],

@@ -138,7 +138,7 @@ def test_join_with_the_console_tool_then_hand_over_wired_wifi_wired(
     assert joined.returncode == 0, joined.stderr
     listing = joined.stdout.splitlines()
     assert listing[0].split() == ["#", "signal", "ch", "security", "network"]
-    assert listing[1].split()[-3:] == ["6", "WPA2", SSID]  # number, signal, dBm, ...
+    assert listing[1].split()[-3:] == ["6", "WPA2", SSID]  # channel, security, name
     assert f"joined {SSID} on mn-wlan" in joined.stdout
     assert "addresses on mn-wlan: 2001:db8:d:" in joined.stdout
     saved = supplicant_conf.read_text()
