@@ -154,11 +154,14 @@ def _mounted(device: Mapping[str, object]) -> bool:
 
 def offered_disks(lsblk_json: str) -> list[Disk]:
     """The disks an installation may erase, from `LSBLK_DISKS`: whole disks, writable,
-    with nothing of them mounted (not the live medium, a USB stick the system runs from)."""
+    with a medium, nothing of them mounted (not the live medium, a USB stick the system
+    runs from)."""
     devices = json.loads(lsblk_json).get("blockdevices", [])
     return [Disk(d["path"], int(d["size"]), (d.get("model") or "").strip())
             for d in devices
-            if d.get("type") == "disk" and not d.get("ro") and not _mounted(d)]
+            # 0 bytes: a drive with no medium in it (a floppy drive, a card reader)
+            if d.get("type") == "disk" and not d.get("ro") and int(d["size"]) > 0
+            and not _mounted(d)]
 
 
 def disk_choice(answer: str, disks: Sequence[Disk]) -> Disk | None:
@@ -396,7 +399,9 @@ def ask_disk(options: Options) -> Options | None:
         raise InstallError(f"{error}. Is this node enrolled? `sudo homeguy-enroll` asks for "
                            "the service's URL and the node's token; then choose this entry "
                            "again, or run `sudo homeguy-install DISK`") from None
-    print(f"\nHomeguy: install this live system to a disk, as {role.name}"
+    if sys.stdout.isatty():  # a clean screen: the boot's kernel messages are on it
+        print("\033[H\033[2J", end="")
+    print(f"Homeguy: install this live system to a disk, as {role.name}"
           + (f" (home address {role.home_address})" if role.home_address else "") + ".")
     disks = offered_disks(run(LSBLK_DISKS, show=False).stdout)
     if not disks:

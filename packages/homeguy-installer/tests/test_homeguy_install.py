@@ -170,7 +170,8 @@ def test_secure_boot_state_from_efivarfs() -> None:
 
 
 # `lsblk -J -b -o PATH,SIZE,MODEL,TYPE,RO,MOUNTPOINTS` (util-linux 2.38) on a machine
-# booted from a USB stick (sda, mounted), with a disk, a read-only disk and a CD-ROM.
+# booted from a USB stick (sda, mounted), with a disk, a read-only disk, a CD-ROM and
+# an empty floppy drive (as QEMU's default machine has).
 LSBLK = """{"blockdevices": [
   {"path": "/dev/sda", "size": 4009754624, "model": "Flash Disk  ", "type": "disk",
    "ro": false, "mountpoints": [null], "children": [
@@ -185,7 +186,9 @@ LSBLK = """{"blockdevices": [
      {"path": "/dev/nvme0n1p1", "size": 536870912, "model": null, "type": "part",
       "ro": false, "mountpoints": [null]}]},
   {"path": "/dev/sr0", "size": 439353344, "model": "QEMU DVD-ROM", "type": "rom",
-   "ro": false, "mountpoints": [null]}
+   "ro": false, "mountpoints": [null]},
+  {"path": "/dev/fd0", "size": 0, "model": null, "type": "disk", "ro": false,
+   "mountpoints": [null]}
 ]}"""
 
 
