@@ -44,6 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv6Address, IPv6Network
 from pathlib import Path
+from typing import Any
 
 PREFIX = "homeguy-install"
 CMDLINE = Path("/proc/cmdline")
@@ -62,7 +63,11 @@ LIVE_UNITS = ("homeguy-enroll.service", "homeguy-install.service",
 # homeguy.install=ask (the boot menu's "install to a disk" entry): which disk is asked on
 # tty1 (homeguy-install-ask.service), instead of named on the command line.
 ASK = "ask"
-# The disks offered: whole, writable, nothing of them mounted (the live medium is).
+# What `offered_disks` chooses from: every block device, its partitions as children.
+# The smallest disk offered: the live system's files (about 1.5 GB, firmware included)
+# with room to run, and not a drive that only reports a token size with no medium in it
+# (an empty floppy drive says 4 KiB).
+MIN_DISK_BYTES = 4_000_000_000
 LSBLK_DISKS = ["lsblk", "-J", "-b", "-o", "PATH,SIZE,MODEL,TYPE,RO,MOUNTPOINTS"]
 # The installed system reports its role on the console at each boot.
 REPORT_UNIT = "homeguy-role-report.service"
@@ -145,23 +150,21 @@ class Disk:
         return f"{self.path} ({self.size / 1e9:.1f} GB{', ' + self.model if self.model else ''})"
 
 
-def _mounted(device: Mapping[str, object]) -> bool:
-    points = device.get("mountpoints") or []
-    children = device.get("children") or []
-    assert isinstance(points, list) and isinstance(children, list)
-    return any(points) or any(_mounted(child) for child in children)
+def _mounted(device: Mapping[str, Any]) -> bool:
+    """Whether anything of an lsblk device (it, or a partition of it) is mounted."""
+    return (any(device.get("mountpoints") or [])
+            or any(_mounted(child) for child in device.get("children") or []))
 
 
 def offered_disks(lsblk_json: str) -> list[Disk]:
     """The disks an installation may erase, from `LSBLK_DISKS`: whole disks, writable,
-    with a medium, nothing of them mounted (not the live medium, a USB stick the system
-    runs from)."""
+    of `MIN_DISK_BYTES` or more, nothing of them mounted (not the live medium, a USB
+    stick the system runs from)."""
     devices = json.loads(lsblk_json).get("blockdevices", [])
     return [Disk(d["path"], int(d["size"]), (d.get("model") or "").strip())
             for d in devices
-            # 0 bytes: a drive with no medium in it (a floppy drive, a card reader)
-            if d.get("type") == "disk" and not d.get("ro") and int(d["size"]) > 0
-            and not _mounted(d)]
+            if d.get("type") == "disk" and not d.get("ro")
+            and int(d["size"] or 0) >= MIN_DISK_BYTES and not _mounted(d)]
 
 
 def disk_choice(answer: str, disks: Sequence[Disk]) -> Disk | None:
@@ -405,7 +408,8 @@ def ask_disk(options: Options) -> Options | None:
           + (f" (home address {role.home_address})" if role.home_address else "") + ".")
     disks = offered_disks(run(LSBLK_DISKS, show=False).stdout)
     if not disks:
-        say("no disk to install to (only the live medium, or read-only disks): nothing done")
+        say(f"no disk to install to: none of {MIN_DISK_BYTES / 1e9:.0f} GB or more but the "
+            "live medium")
         return None
     for number, offered in enumerate(disks, 1):
         print(f"  {number}. {offered}")

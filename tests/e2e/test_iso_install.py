@@ -159,7 +159,7 @@ def test_the_boot_menu_s_install_entry_asks_on_the_screen_which_disk(
     blank disk offered and not the CD-ROM the system runs from. q installs nothing; Enter
     goes on to the live system's login."""
     blank = WORK / "ask-disk.qcow2"
-    run(["qemu-img", "create", "-q", "-f", "qcow2", blank, "1G"])
+    run(["qemu-img", "create", "-q", "-f", "qcow2", blank, "8G"])
     guest = Guest(built_iso("mobile-router"), WORK / "ask", service["port"], disk=blank,
                   serial=False)
     guest.start()

@@ -170,8 +170,8 @@ def test_secure_boot_state_from_efivarfs() -> None:
 
 
 # `lsblk -J -b -o PATH,SIZE,MODEL,TYPE,RO,MOUNTPOINTS` (util-linux 2.38) on a machine
-# booted from a USB stick (sda, mounted), with a disk, a read-only disk, a CD-ROM and
-# an empty floppy drive (as QEMU's default machine has).
+# booted from a USB stick (sda, mounted), with two disks, a read-only one, a CD-ROM, an
+# empty floppy drive (as QEMU's default machine has: 4 KiB) and a disk too small (2 GiB).
 LSBLK = """{"blockdevices": [
   {"path": "/dev/sda", "size": 4009754624, "model": "Flash Disk  ", "type": "disk",
    "ro": false, "mountpoints": [null], "children": [
@@ -187,12 +187,14 @@ LSBLK = """{"blockdevices": [
       "ro": false, "mountpoints": [null]}]},
   {"path": "/dev/sr0", "size": 439353344, "model": "QEMU DVD-ROM", "type": "rom",
    "ro": false, "mountpoints": [null]},
-  {"path": "/dev/fd0", "size": 0, "model": null, "type": "disk", "ro": false,
+  {"path": "/dev/fd0", "size": 4096, "model": null, "type": "disk", "ro": false,
+   "mountpoints": [null]},
+  {"path": "/dev/vdc", "size": 2147483648, "model": null, "type": "disk", "ro": false,
    "mountpoints": [null]}
 ]}"""
 
 
-def test_the_disks_offered_are_whole_writable_and_not_the_live_medium() -> None:
+def test_the_disks_offered_are_writable_big_enough_and_not_the_live_medium() -> None:
     disks = hi.offered_disks(LSBLK)
     assert [str(d) for d in disks] == ["/dev/vda (8.6 GB)",
                                        "/dev/nvme0n1 (512.1 GB, WD SN740)"]
