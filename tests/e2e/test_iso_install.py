@@ -7,6 +7,9 @@ installs, reboots: QEMU exits, -no-reboot), then the disk with no CD-ROM, by BIO
 UEFI with Secure Boot enforced (Debian's signed shim, GRUB and kernel) side by side. All
 reach only the service (restricted user network). The installation (one guest on one
 core, about six minutes) begins when the session's tests do (testkit.headstart).
+
+And the boot menu's "install to a disk" entry (``homeguy.install=ask``), chosen as a
+person would, up to the installer's question on the screen.
 """
 
 from __future__ import annotations
