@@ -15,7 +15,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from ipaddress import IPv6Network
 from pathlib import Path
 
@@ -69,11 +69,15 @@ def wifi_tool(mn: Host, *args: str, answers: str = "") -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=120, check=False)
 
 
-def wait_for(path: Path, text: str, timeout: float = 30) -> None:
+def wait_until(done: Callable[[], bool], what: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while text not in (path.read_text(errors="replace") if path.exists() else ""):
-        assert time.monotonic() < deadline, f"no {text!r} in {path} after {timeout} s"
+    while not done():
+        assert time.monotonic() < deadline, f"{what} after {timeout} s"
         time.sleep(0.2)
+
+
+def logged(path: Path, text: str) -> bool:
+    return text in (path.read_text(errors="replace") if path.exists() else "")
 
 
 @pytest.fixture
@@ -98,21 +102,18 @@ def test_join_with_the_console_tool_then_hand_over_wired_wifi_wired(
     conf.write_text(HOSTAPD_CONF.format(ssid=SSID, passphrase=PASSPHRASE))
     hostapd_log = net.workdir / "hostapd.log"
     ap.spawn("hostapd", str(conf), log=hostapd_log)
-    wait_for(hostapd_log, "AP-ENABLED")
+    wait_until(lambda: logged(hostapd_log, "AP-ENABLED"), f"no AP-ENABLED in {hostapd_log}")
     net.radvd(ap, {"ap-wlan": str(WIFI)})
 
     # The node's wpa_supplicant as Debian's wpa_supplicant@mn-wlan.service runs it, on
     # the configuration homeguy-wifi writes for a new interface.
     supplicant_conf = net.workdir / "wpa_supplicant-mn-wlan.conf"
     supplicant_conf.write_text(homeguy_wifi.BASE_CONFIG)
+    supplicant_log = net.workdir / "wpa_supplicant.log"
     m.mn.spawn(*installed.argv("/sbin/wpa_supplicant", "-c", str(supplicant_conf),
-                               "-Dnl80211,wext", "-imn-wlan"),
-               log=net.workdir / "wpa_supplicant.log")
+                               "-Dnl80211,wext", "-imn-wlan"), log=supplicant_log)
     control = homeguy_wifi.CONTROL_DIR / "mn-wlan"
-    deadline = time.monotonic() + 20
-    while not control.exists():
-        assert time.monotonic() < deadline, (net.workdir / "wpa_supplicant.log").read_text()
-        time.sleep(0.2)
+    wait_until(control.exists, f"no control socket {control} (see {supplicant_log})", 20)
 
     coa1 = m.mn.wait_address("mn-f1", within=F1)
     ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir))
