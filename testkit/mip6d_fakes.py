@@ -27,11 +27,12 @@ from mip6d.config import ConfigError, load
 from mip6d.core.bcache import Binding
 from mip6d.core.effects import SendIcmp, SendMessage
 from mip6d.shell.icmpsocket import ReceivedIcmp
+from mip6d.shell.icmpsocket import encode_send as icmp_encode_send
 from mip6d.shell.kernel import Kernel
 from mip6d.shell.loop import Daemon
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.ndisc import DadResult
-from mip6d.wire import icmp6, mh
+from mip6d.wire import mh
 
 __all__ = ["EXAMPLES", "ControlServer", "FakeDad", "FakeDaemon", "FakeHomeAgent",
            "FakeIPRoute", "FakeIcmpSocket", "FakeMhSocket", "NetlinkError",
@@ -286,7 +287,7 @@ class FakeIcmpSocket:
         self.joined.append((address, ifname))
 
     def send(self, effect: SendIcmp) -> None:
-        self.wire.append(icmp6.encode(effect.msg, effect.src, effect.dst))
+        self.wire.append(icmp_encode_send(effect)[0])
         self.sent.append(effect)
 
     def read(self) -> list[ReceivedIcmp]:

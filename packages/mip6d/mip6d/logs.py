@@ -105,6 +105,9 @@ EVENT_LEVELS: Mapping[str, int] = {
     "home-agent-gone": logging.INFO,
     "dhaad-reply": logging.INFO,
     "dhaad-request-ignored": logging.INFO,
+    # Home agent, mobile prefix discovery (mip6d.core.prefixdisc).
+    "mobile-prefix-advertisement": logging.INFO,
+    "mobile-prefix-solicitation-ignored": logging.INFO,
     # Both.
     "binding-expired": logging.INFO,
 }

@@ -74,7 +74,8 @@ def home_agent(tmp_path: Path) -> Rig:
 def test_the_home_agent_answers_at_the_anycast_address_with_its_list(tmp_path: Path) -> None:
     r = home_agent(tmp_path)
     assert r.icmp.types == (icmp6.ICMPv6Type.ROUTER_ADVERTISEMENT,
-                            icmp6.ICMPv6Type.DHAAD_REQUEST)
+                            icmp6.ICMPv6Type.DHAAD_REQUEST,
+                            icmp6.ICMPv6Type.MOBILE_PREFIX_SOLICITATION)
     assert r.icmp.joined == [(ANYCAST, "eth0")]
     # Another home agent's advertisement enters the list; our own radvd's does not.
     r.receive_icmp(ReceivedIcmp("eth0", OTHER_LL, IPv6Address("ff02::1"),

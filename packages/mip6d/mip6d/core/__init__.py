@@ -8,6 +8,8 @@
 - :mod:`.bcache`: the home agent's binding cache, with JSON persistence;
 - :mod:`.homeagent`: home agent processing of home registrations (RFC 6275 section 10,
   RFC 3963 section 6);
+- :mod:`.prefixdisc`: the home agent's home prefixes and its Mobile Prefix
+  Advertisements (RFC 6275 section 10.6);
 - :mod:`.bul`: one Binding Update List entry of a mobile node or mobile router, a table
   of state transitions (RFC 6275 section 11, RFC 3963 section 5);
 - :mod:`.mobile`: the mobile node: movement events, care-of address choice, dispatch.

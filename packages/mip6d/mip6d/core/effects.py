@@ -10,7 +10,9 @@ effect                       what the shell does (Linux)
                              with a Home Address option (RFC 6275 section 6.3) and/or a
                              type 2 routing header (section 6.4) as ancillary data
 :class:`SendIcmp`            send an ICMPv6 message of Mobile IPv6 (raw ICMPv6 socket):
-                             a DHAAD Request or Reply (RFC 6275 sections 6.5, 6.6)
+                             a DHAAD Request or Reply (RFC 6275 sections 6.5, 6.6), a
+                             Mobile Prefix Solicitation or Advertisement (6.7, 6.8),
+                             with the same ancillary headers as :class:`SendMessage`
 :class:`AddTunnel`           ``ip -6 tunnel add NAME mode ip6ip6 local L remote R``
 :class:`ChangeTunnel`        ``ip -6 tunnel change NAME local L remote R`` (handover)
 :class:`AddRoute`            ``ip -6 route replace PREFIX dev NAME [table T] proto mip6``
@@ -182,11 +184,15 @@ class SendMessage:
 @dataclass(frozen=True, slots=True)
 class SendIcmp:
     """Send the ICMPv6 message ``msg`` from ``src`` to ``dst`` (the shell's ICMPv6
-    socket; the kernel routes it)."""
+    socket; the kernel routes it), with a Home Address option and a type 2 routing
+    header as :class:`SendMessage` has them (a Mobile Prefix Solicitation from a
+    care-of address, an Advertisement to one: RFC 6275 sections 6.7, 6.8)."""
 
     msg: ICMPv6Message
     src: IPv6Address
     dst: IPv6Address
+    home_address_option: IPv6Address | None = None
+    routing_header: IPv6Address | None = None
 
 
 # -- kernel objects --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from mip6d.core.bcache import Binding, BindingCache
 from mip6d.core.dhaad import HomeAgentEntry, HomeAgentsList, answer_request
 from mip6d.core.effects import AddTunnel, CheckDuplicateAddress, TimerKey, TimerKind
 from mip6d.core.homeagent import HaOutcome, HomeAgent, binding_addresses
+from mip6d.core.prefixdisc import HomePrefixList, Solicitation, answer_solicitation
 from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.metrics import label_value, sample_key
 from mip6d.shell.adapters import home_agent_policy, home_interfaces
@@ -50,6 +51,7 @@ class HomeAgentPart(Part):
         self._dad_results: list[DadResult] = []
         self._dirty_since: float | None = None
         self.home_agents: dict[str, HomeAgentsList] = {}  # the Home Agents List per link
+        self.home_prefixes: dict[str, HomePrefixList] = {}  # the home prefixes per link
         self._own_link_locals: set[IPv6Address] = set()
 
     @property
@@ -103,9 +105,10 @@ class HomeAgentPart(Part):
                               mobile_router=config.ha_accept_mob_rtr)
 
     def _start_discovery(self, policy: HomeAgentPolicy) -> None:
-        """The Home Agents Lists, and the ICMPv6 socket that hears the home links'
-        Router Advertisements and answers DHAAD Requests at their anycast addresses.
-        Without it the home agent still serves the nodes that know its address."""
+        """The Home Agents Lists and home prefix lists, and the ICMPv6 socket that hears
+        the home links' Router Advertisements, answers DHAAD Requests at their anycast
+        addresses and Mobile Prefix Solicitations. Without it the home agent still
+        serves the nodes that know its address."""
         daemon = self.daemon
         self._set_lists(policy)
         ipr = daemon.kernel.ipr
@@ -117,7 +120,8 @@ class HomeAgentPart(Part):
                     self._own_link_locals.add(IPv6Address(address))
         try:
             icmp = daemon.open_icmp((icmp6.ICMPv6Type.ROUTER_ADVERTISEMENT,
-                                     icmp6.ICMPv6Type.DHAAD_REQUEST))
+                                     icmp6.ICMPv6Type.DHAAD_REQUEST,
+                                     icmp6.ICMPv6Type.MOBILE_PREFIX_SOLICITATION))
         except OSError as error:
             daemon.log("error", "dhaad-unavailable", error=str(error))
             return
@@ -132,9 +136,16 @@ class HomeAgentPart(Part):
                        preference=hal.own.preference)
 
     def _set_lists(self, policy: HomeAgentPolicy) -> None:
-        """One list per home link, the home agent's own entry from ``policy`` and the
-        configuration; what was heard on a link that stays is kept."""
+        """One list of each kind per home link, the home agent's own entry and prefix
+        from ``policy`` and the configuration; what was heard on a link that stays is
+        kept."""
         config = self.daemon.config
+        now = self.daemon.clock()
+        self.home_prefixes = {
+            link.ifname: HomePrefixList.of(
+                link, now, self.home_prefixes[link.ifname].advertised
+                if link.ifname in self.home_prefixes else ())
+            for link in policy.home_links}
         self.home_agents = {
             link.ifname: HomeAgentsList(
                 link.ifname, link.prefix, self._own_entry(link, config),
@@ -145,6 +156,9 @@ class HomeAgentPart(Part):
     def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
         msg = received.msg
         if isinstance(msg, icmp6.RouterAdvertisement):
+            prefixes = self.home_prefixes.get(received.ifname)
+            if prefixes is not None:  # every router's, our own radvd's too
+                self.home_prefixes[received.ifname] = prefixes.heard(msg, now)
             hal = self.home_agents.get(received.ifname)
             if hal is None or received.src in self._own_link_locals:
                 return  # not a home link, or our own radvd: the own entry stands
@@ -153,6 +167,12 @@ class HomeAgentPart(Part):
         elif isinstance(msg, icmp6.DHAADRequest):
             self.daemon.apply(answer_request(self.home_agents.values(), msg, received.src,
                                              received.dst, now, random.random))
+        elif isinstance(msg, icmp6.MobilePrefixSolicitation):
+            solicitation = Solicitation(msg, received.src, received.dst,
+                                        received.home_address)
+            self.daemon.apply(answer_solicitation(
+                self.home_prefixes, self.node.cache, solicitation, now,
+                enabled=self.daemon.config.send_mob_pfx_advs))
 
     # -- state file -------------------------------------------------------------------
 

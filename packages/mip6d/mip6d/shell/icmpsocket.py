@@ -1,7 +1,9 @@
 """The ICMPv6 socket of Mobile IPv6's own messages: Home Agent Address Discovery (RFC
-6275 sections 6.5, 6.6) and, on a home agent, the Router Advertisements of the home
-link that fill its Home Agents List (section 10.1). The decisions are the core's
-(:mod:`mip6d.core.dhaad`, :mod:`mip6d.core.bul`); this is the socket side.
+6275 sections 6.5, 6.6), Mobile Prefix Discovery (6.7, 6.8) and, on a home agent, the
+Router Advertisements of the home link that fill its Home Agents List (section 10.1)
+and its list of home prefixes (10.6.1). The decisions are the core's
+(:mod:`mip6d.core.dhaad`, :mod:`mip6d.core.prefixdisc`, :mod:`mip6d.core.bul`); this is
+the socket side.
 
 Linux specifics:
 
@@ -11,6 +13,12 @@ Linux specifics:
   and gets the same value. The source address goes in ``IPV6_PKTINFO`` with interface
   0: the routing table picks the way out, and the address is one the node holds (the
   mobile node's care-of address, the home agent's address on the home link).
+* A Home Address option and a type 2 routing header go out as ancillary data, the way
+  the Mobility Header socket sends them (:func:`mip6d.shell.mhsocket.addressing`; the
+  checksum's pseudo-header has the home address). Receiving a message with a Home
+  Address option (``IPV6_RECVDSTOPTS``), the kernel has swapped the addresses already
+  (its checksum check used the home address): :meth:`IcmpSocket.read` swaps them back,
+  so that a :class:`ReceivedIcmp` holds the addresses as they were on the wire.
 * The Home-Agents anycast address (RFC 2526) is joined with ``IPV6_JOIN_ANYCAST`` on the
   home link's interface. The kernel (net/ipv6/anycast.c, ``ipv6_sock_ac_join``) wants
   CAP_NET_ADMIN, refuses a multicast address or one assigned as unicast (EINVAL), and,
@@ -29,11 +37,12 @@ from dataclasses import dataclass
 from ipaddress import IPv6Address
 
 from mip6d.core.effects import SendIcmp
-from mip6d.shell.ndisc import _icmp6_socket, _receive
+from mip6d.shell.mhsocket import addressing
+from mip6d.shell.ndisc import _icmp6_socket, _receive_with_hao
 from mip6d.wire import icmp6, nd
 from mip6d.wire.errors import DecodeError, EncodeError
 
-__all__ = ["IPV6_JOIN_ANYCAST", "IcmpSocket", "ReceivedIcmp"]
+__all__ = ["IPV6_JOIN_ANYCAST", "IcmpSocket", "ReceivedIcmp", "encode_send"]
 
 IPV6_JOIN_ANYCAST = 27  # <linux/in6.h>
 
@@ -48,13 +57,24 @@ def _interface_name(index: int) -> str | None:
 @dataclass(frozen=True, slots=True)
 class ReceivedIcmp:
     """A valid message of :mod:`mip6d.wire.icmp6` from ``src`` to ``dst`` on
-    ``ifname``. Router Advertisements are passed only with hop limit 255 from a
-    link-local source (RFC 4861 section 6.1.2)."""
+    ``ifname``; ``home_address`` the address of its Home Address option (``src`` is
+    then the care-of address), ``None`` without one. Router Advertisements are passed
+    only with hop limit 255 from a link-local source (RFC 4861 section 6.1.2)."""
 
     ifname: str
     src: IPv6Address
     dst: IPv6Address
     msg: icmp6.ICMPv6Message
+    home_address: IPv6Address | None = None
+
+
+def encode_send(effect: SendIcmp) -> tuple[bytes, list[tuple[int, int, bytes]], IPv6Address]:
+    """``(packet, ancillary data, destination for sendmsg)`` for ``effect``;
+    :class:`EncodeError` for a field out of range."""
+    way = addressing(effect.src, effect.dst, effect.home_address_option,
+                     effect.routing_header)
+    return (icmp6.encode(effect.msg, way.checksum_src, way.checksum_dst), way.ancillary,
+            way.destination)
 
 
 class IcmpSocket:
@@ -65,6 +85,7 @@ class IcmpSocket:
                  names: Callable[[int], str | None] | None = None) -> None:
         self.names = names or _interface_name
         self.sock = _icmp6_socket(*types)
+        self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVDSTOPTS, 1)
         self.malformed = 0
         """Messages of the filtered types that could not be decoded, or failed the
         checks of RFC 4861 section 6.1.2."""
@@ -82,25 +103,27 @@ class IcmpSocket:
         """Send ``effect.msg``; ``OSError`` (``EncodeError`` is one) if it cannot
         leave."""
         try:
-            data = icmp6.encode(effect.msg, effect.src, effect.dst)
+            data, ancillary, destination = encode_send(effect)
         except EncodeError as error:
             raise OSError(str(error)) from None
-        info = effect.src.packed + struct.pack("=I", 0)
-        self.sock.sendmsg([data], [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)],
-                          0, (str(effect.dst), 0, 0, 0))
+        self.sock.sendmsg([data], ancillary, 0, (str(destination), 0, 0, 0))
 
     def read(self) -> list[ReceivedIcmp]:
         out: list[ReceivedIcmp] = []
         for _ in range(64):
-            packet = _receive(self.sock)
+            try:
+                packet = _receive_with_hao(self.sock)
+            except DecodeError:  # a malformed destination options header
+                self.malformed += 1
+                continue
             if packet is None:
                 break
-            data, src, dst, ifindex, hops = packet
+            data, src, dst, ifindex, hops, care_of = packet
             name = self.names(ifindex)
             if name is None:
                 continue
             try:
-                msg = icmp6.decode(data, src, dst)
+                msg = icmp6.decode(data, src, dst)  # src: the home address, if swapped
             except DecodeError:
                 self.malformed += 1
                 continue
@@ -108,7 +131,10 @@ class IcmpSocket:
                     hops != nd.HOP_LIMIT or not src.is_link_local):
                 self.malformed += 1
                 continue
-            out.append(ReceivedIcmp(name, src, dst, msg))
+            if care_of is not None:  # the kernel's swap undone
+                out.append(ReceivedIcmp(name, care_of, dst, msg, home_address=src))
+            else:
+                out.append(ReceivedIcmp(name, src, dst, msg))
         return out
 
     def close(self) -> None:

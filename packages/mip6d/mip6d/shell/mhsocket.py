@@ -28,7 +28,10 @@ from mip6d.core.effects import MH_PROTOCOL, SendMessage
 from mip6d.wire import exthdr, mh
 from mip6d.wire.errors import DecodeError
 
-__all__ = ["MalformedPacket", "MhSocket", "Received", "parse_received"]
+__all__ = [
+    "Addressing", "MalformedPacket", "MhSocket", "Received", "addressing", "encode_send",
+    "parse_received",
+]
 
 _ANCILLARY = 1024
 _MAX_PACKET = 65535
@@ -95,29 +98,52 @@ def parse_received(
     raise MalformedPacket(reason)
 
 
-def encode_send(effect: SendMessage) -> tuple[bytes, list[tuple[int, int, bytes]], IPv6Address]:
-    """``(packet, ancillary data, destination for sendmsg)`` for ``effect``."""
+@dataclass(frozen=True, slots=True)
+class Addressing:
+    """How a message with a Home Address option and/or a type 2 routing header leaves
+    a raw socket: its ``ancillary`` data, the ``destination`` for ``sendmsg``, and the
+    pseudo-header's addresses for the checksum (the home address, RFC 6275 sections
+    6.3 and 6.4)."""
+
+    ancillary: list[tuple[int, int, bytes]]
+    destination: IPv6Address
+    checksum_src: IPv6Address
+    checksum_dst: IPv6Address
+
+
+def addressing(src: IPv6Address, dst: IPv6Address,
+               home_address_option: IPv6Address | None = None,
+               routing_header: IPv6Address | None = None) -> Addressing:
+    """The :class:`Addressing` of a message from ``src`` to ``dst`` (the fields of
+    :class:`~mip6d.core.effects.SendMessage` and ``SendIcmp``); the one place that
+    knows the kernel's RFC 3542 semantics, for both raw sockets."""
     ancillary: list[tuple[int, int, bytes]] = []
-    source = effect.src
-    checksum_src = effect.home_address_option or effect.src
-    final = effect.routing_header or effect.dst
-    if effect.home_address_option is not None:
+    if home_address_option is not None:
         ancillary.append(
             (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS,
-             exthdr.home_address_option(effect.home_address_option))
+             exthdr.home_address_option(home_address_option))
         )
-    destination = effect.dst
-    if effect.routing_header is not None:
+    destination = dst
+    if routing_header is not None:
         # RFC 3542: the header lists the intermediate hop (care-of address); the
         # socket's destination is the final one (home address).
         ancillary.append(
-            (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(effect.dst))
+            (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(dst))
         )
-        destination = effect.routing_header
+        destination = routing_header
     ancillary.append(
-        (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, source.packed + struct.pack("I", 0))
+        (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, src.packed + struct.pack("I", 0))
     )
-    return mh.encode(effect.msg, checksum_src, final), ancillary, destination
+    return Addressing(ancillary, destination, home_address_option or src,
+                      routing_header or dst)
+
+
+def encode_send(effect: SendMessage) -> tuple[bytes, list[tuple[int, int, bytes]], IPv6Address]:
+    """``(packet, ancillary data, destination for sendmsg)`` for ``effect``."""
+    way = addressing(effect.src, effect.dst, effect.home_address_option,
+                     effect.routing_header)
+    return (mh.encode(effect.msg, way.checksum_src, way.checksum_dst), way.ancillary,
+            way.destination)
 
 
 class MhSocket:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv6Address
 from pathlib import Path
 
-from mip6d.wire import icmp6, nd
+from mip6d.wire import exthdr, icmp6, nd
 from mip6d.wire.errors import DecodeError
 
 __all__ = ["DadProber", "DadResult", "RaListener", "ReceivedRa", "interface_dad_timing"]
@@ -76,11 +76,21 @@ def _icmp6_socket(*types: int) -> socket.socket:
 
 def _receive(sock: socket.socket) -> tuple[bytes, IPv6Address, IPv6Address, int, int] | None:
     """``(data, src, dst, ifindex, hop limit)`` of the next packet, ``None`` if none."""
+    packet = _receive_with_hao(sock)
+    return None if packet is None else packet[:5]
+
+
+def _receive_with_hao(sock: socket.socket
+                      ) -> tuple[bytes, IPv6Address, IPv6Address, int, int,
+                                 IPv6Address | None] | None:
+    """:func:`_receive` and the address of the packet's Home Address option as the
+    kernel reports it (``IPV6_RECVDSTOPTS``; after its swap, the care-of address), or
+    ``None``. :class:`DecodeError` for a malformed destination options header."""
     try:
         data, ancillary, _flags, address = sock.recvmsg(65535, _ANCILLARY)
     except BlockingIOError:
         return None
-    dst, ifindex, hops = IPv6Address("::"), 0, -1
+    dst, ifindex, hops, hao = IPv6Address("::"), 0, -1, None
     for level, kind, value in ancillary:
         if level != socket.IPPROTO_IPV6:
             continue
@@ -89,8 +99,11 @@ def _receive(sock: socket.socket) -> tuple[bytes, IPv6Address, IPv6Address, int,
             ifindex = struct.unpack("=I", value[16:20])[0]
         elif kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
             hops = struct.unpack("=i", value[:4])[0]
+        elif kind == socket.IPV6_DSTOPTS:
+            hao = next((o.address for o in exthdr.decode_destination_options(value).options
+                        if isinstance(o, exthdr.HomeAddressOption)), hao)
     src = IPv6Address(str(address[0]).split("%")[0])
-    return data, src, dst, ifindex, hops
+    return data, src, dst, ifindex, hops, hao
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,181 @@
+"""Mobile Prefix Discovery through a real home agent daemon, in process, on the fakes of
+:mod:`testkit.mip6d_fakes`, and the ICMPv6 socket's side of it: a registered mobile node
+solicits from its care-of address with a Home Address option and gets the home link's
+prefixes back through a type 2 routing header (RFC 6275 sections 6.7, 6.8, 10.6)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from ipaddress import IPv6Address
+from pathlib import Path
+
+import pytest
+from mip6d.core.effects import SendIcmp
+from mip6d.shell.icmpsocket import IcmpSocket, ReceivedIcmp, encode_send
+from mip6d.shell.mhsocket import Received
+from mip6d.wire import exthdr, icmp6, mh
+from mip6d.wire.icmp6 import (
+    MobilePrefixAdvertisement,
+    MobilePrefixSolicitation,
+    MPAFlag,
+    PrefixFlag,
+    PrefixInformation,
+    RouterAdvertisement,
+    UnknownNDOption,
+)
+
+from testkit.mip6d_fakes import Rig, rig
+
+pytestmark = pytest.mark.unit
+
+HA = IPv6Address("2001:db8:1::1")
+HOA = IPv6Address("2001:db8:1::10")
+COA = IPv6Address("2001:db8:a::5")
+OWN_LL = IPv6Address("fe80::1")
+LA = PrefixFlag.L | PrefixFlag.A
+
+HA_CONF = """\
+NodeConfig HA;
+Interface "eth0";
+UseMnHaIPsec disabled;
+"""
+
+
+def registered(tmp_path: Path, conf: str = HA_CONF) -> Rig:
+    r = rig(tmp_path, conf, [("eth0", "2001:db8:1::1/64", "fe80::1/64"),
+                             ("eth1", "2001:db8:f::1/64")])
+    r.daemon.start()
+    r.receive(Received(mh.BindingUpdate(1, 25, mh.BUFlag.A | mh.BUFlag.H), COA, HA,
+                       home_address=HOA))
+    (ba,) = r.mh.sent
+    assert isinstance(ba.msg, mh.BindingAck) and ba.msg.status == mh.BAStatus.ACCEPTED
+    return r
+
+
+def solicitation(identifier: int = 0x1234, **kwargs: object) -> ReceivedIcmp:
+    return ReceivedIcmp("eth1", COA, HA, MobilePrefixSolicitation(identifier),
+                        home_address=HOA, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_registered_node_gets_the_prefixes_of_its_home_link(tmp_path: Path) -> None:
+    r = registered(tmp_path)
+    assert icmp6.ICMPv6Type.MOBILE_PREFIX_SOLICITATION in r.icmp.types
+    # Our own radvd's advertisement on the home link gives the lifetimes.
+    r.receive_icmp(ReceivedIcmp("eth0", OWN_LL, IPv6Address("ff02::1"), RouterAdvertisement(
+        64, router_lifetime=1800, options=(
+            PrefixInformation(64, LA | PrefixFlag.R, 86400, 14400, HA),))))
+    r.now[0] += 10
+    r.receive_icmp(solicitation())
+    expected = MobilePrefixAdvertisement(0x1234, MPAFlag(0), (
+        PrefixInformation(64, LA, 86390, 14390, IPv6Address("2001:db8:1::")),))
+    assert r.icmp.sent == [SendIcmp(expected, HA, COA, routing_header=HOA)]
+    # The octets (RFC 6275 section 6.8, RFC 4861 section 4.6.2), checksummed over the
+    # home agent address and the home address (the final destination).
+    (wire,) = r.icmp.wire
+    assert wire[:2] == bytes((147, 0))
+    assert wire[4:8] == bytes.fromhex("12340000")
+    assert wire[8:] == bytes((3, 4, 64, 0xC0)) + struct.pack("!II", 86390, 14390) + bytes(4) \
+        + IPv6Address("2001:db8:1::").packed
+    assert icmp6.decode(wire, HA, HOA) == expected
+    counters = r.daemon.counters()
+    assert counters["icmp_messages_received/mobile-prefix-solicitation"] == 1
+    assert counters["icmp_messages_sent/mobile-prefix-advertisement"] == 1
+
+
+def test_without_an_advertisement_the_own_prefix_is_advertised_forever(tmp_path: Path) -> None:
+    r = registered(tmp_path)
+    r.receive_icmp(solicitation(7))
+    (sent,) = r.icmp.sent
+    assert sent.msg == MobilePrefixAdvertisement(7, MPAFlag(0), (PrefixInformation(
+        64, LA, 0xFFFFFFFF, 0xFFFFFFFF, IPv6Address("2001:db8:1::")),))
+
+
+@pytest.mark.parametrize("received", [
+    ReceivedIcmp("eth1", COA, HA, MobilePrefixSolicitation(1)),  # no Home Address option
+    ReceivedIcmp("eth1", COA, HA, MobilePrefixSolicitation(1),
+                 home_address=IPv6Address("2001:db8:1::77")),  # not registered
+    ReceivedIcmp("eth1", IPv6Address("2001:db8:b::9"), HA, MobilePrefixSolicitation(1),
+                 home_address=HOA),  # another care-of address
+])
+def test_other_solicitations_go_unanswered(tmp_path: Path, received: ReceivedIcmp) -> None:
+    r = registered(tmp_path)
+    r.receive_icmp(received)
+    assert r.icmp.sent == []
+    assert r.daemon.counters()["icmp_messages_received/mobile-prefix-solicitation"] == 1
+
+
+def test_send_mob_pfx_advs_disabled_answers_nothing(tmp_path: Path) -> None:
+    r = registered(tmp_path, HA_CONF + "SendMobPfxAdvs disabled;\n")
+    r.receive_icmp(solicitation())
+    assert r.icmp.sent == []
+
+
+def test_unknown_options_in_a_solicitation_are_no_obstacle(tmp_path: Path) -> None:
+    r = registered(tmp_path)
+    r.receive_icmp(ReceivedIcmp("eth1", COA, HA, MobilePrefixSolicitation(
+        9, (UnknownNDOption(200, bytes(6)),)), home_address=HOA))
+    assert [s.msg.identifier for s in r.icmp.sent] == [9]  # type: ignore[union-attr]
+
+
+# -- the socket ---------------------------------------------------------------------------
+
+
+def test_an_advertisement_leaves_with_a_type_2_routing_header() -> None:
+    msg = MobilePrefixAdvertisement(5, MPAFlag(0), ())
+    data, ancillary, destination = encode_send(SendIcmp(msg, HA, COA, routing_header=HOA))
+    # RFC 3542: the socket's destination is the final one, the header lists the hop.
+    assert destination == HOA
+    assert ancillary == [
+        (socket.IPPROTO_IPV6, socket.IPV6_RTHDR, exthdr.type2_routing_header(COA)),
+        (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, HA.packed + bytes(4)),
+    ]
+    assert data == icmp6.encode(msg, HA, HOA) != icmp6.encode(msg, HA, COA)
+
+
+def test_a_solicitation_leaves_with_a_home_address_option() -> None:
+    msg = MobilePrefixSolicitation(5)
+    data, ancillary, destination = encode_send(SendIcmp(msg, COA, HA,
+                                                        home_address_option=HOA))
+    assert destination == HA
+    assert ancillary[0] == (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS,
+                            exthdr.home_address_option(HOA))
+    assert ancillary[1] == (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, COA.packed + bytes(4))
+    assert data == icmp6.encode(msg, HOA, HA)
+
+
+class _Raw:
+    """What ``recvmsg`` hands out, one packet at a time, then ``BlockingIOError``."""
+
+    def __init__(self, packets: list[tuple[bytes, list[tuple[int, int, bytes]], str]]):
+        self.packets = packets
+
+    def recvmsg(self, size: int, ancillary_size: int
+                ) -> tuple[bytes, list[tuple[int, int, bytes]], int, tuple[str, int, int, int]]:
+        if not self.packets:
+            raise BlockingIOError
+        data, ancillary, peer = self.packets.pop(0)
+        return data, ancillary, 0, (peer, 0, 0, 0)
+
+
+def _pktinfo(dst: IPv6Address) -> tuple[int, int, bytes]:
+    return (socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, dst.packed + struct.pack("=I", 3))
+
+
+def test_a_solicitation_with_a_home_address_option_is_read_as_it_was_sent() -> None:
+    """The kernel hands the packet over with the home address as source and the care-of
+    address in the option (its swap); the socket swaps back. Garbage is counted."""
+    mps = icmp6.encode(MobilePrefixSolicitation(0xAB), HOA, HA)  # checksum: home address
+    hao = (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, exthdr.home_address_option(COA))
+    icmp = IcmpSocket.__new__(IcmpSocket)
+    icmp.names, icmp.malformed = (lambda index: "eth1"), 0
+    icmp.sock = _Raw([  # type: ignore[assignment]
+        (mps, [_pktinfo(HA), hao], str(HOA)),
+        (mps[:-1], [_pktinfo(HA), hao], str(HOA)),  # truncated
+        (mps, [_pktinfo(HA), (socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, b"\x00\x05")],
+         str(HOA)),  # a broken options header
+        (mps, [_pktinfo(HA)], str(COA)),  # no option: the checksum was over the home address
+    ])
+    assert icmp.read() == [ReceivedIcmp("eth1", COA, HA, MobilePrefixSolicitation(0xAB),
+                                        home_address=HOA)]
+    assert icmp.malformed == 3
