@@ -88,6 +88,11 @@ EVENT_LEVELS: Mapping[str, int] = {
     "dhaad-unanswered": logging.WARNING,
     "home-agents-discovered": logging.INFO,
     "home-agent-fallback": logging.WARNING,
+    "mobile-prefix-solicitation-sent": logging.DEBUG,
+    "mobile-prefix-solicitation-unanswered": logging.WARNING,
+    "mobile-prefix-advertisement-received": logging.INFO,
+    "mobile-prefix-advertisement-ignored": logging.INFO,
+    "home-prefix-renumbered": logging.WARNING,
     # Home agent (mip6d.core.homeagent).
     "binding-cache-restored": logging.INFO,
     "binding-update-dropped": logging.WARNING,

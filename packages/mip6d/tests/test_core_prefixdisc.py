@@ -5,16 +5,20 @@ times."""
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
 from mip6d.core.bcache import Binding, BindingCache
-from mip6d.core.effects import Log, SendIcmp
+from mip6d.core.effects import CancelTimer, Log, SendIcmp, StartTimer
 from mip6d.core.policy import HomeLink
 from mip6d.core.prefixdisc import (
     INFINITE_LIFETIME,
+    INITIAL_SOLICIT_TIMER,
     MAX_ADVERTISED_PREFIXES,
+    SOLICIT_AT,
+    SOLICIT_RETRIES,
     HomePrefixList,
+    PrefixSolicitor,
     Solicitation,
     answer_solicitation,
 )
@@ -169,3 +173,109 @@ def test_the_advertisement_fits_the_minimum_mtu() -> None:
     assert len(send.msg.options) == MAX_ADVERTISED_PREFIXES == 37  # type: ignore[union-attr]
     packet = icmp6.encode(send.msg, HA, HOA)
     assert 40 + 24 + len(packet) <= 1280
+
+
+# -- the mobile node's side ------------------------------------------------------------------
+
+HOME_ADDRESS = IPv6Interface("2001:db8:1::10/64")
+
+
+def events(effects: tuple[object, ...]) -> list[str]:
+    return [e.event for e in effects if isinstance(e, Log)]
+
+
+def solicitor_registered() -> tuple[PrefixSolicitor, tuple[object, ...]]:
+    return PrefixSolicitor(HOME_ADDRESS, next_identifier=40).registered(HA, COA, T0)
+
+
+def test_a_registered_node_asks_at_once_from_its_care_of_address() -> None:
+    s, effects = solicitor_registered()
+    send, record, timer = effects
+    assert send == SendIcmp(MobilePrefixSolicitation(40), COA, HA,
+                            home_address_option=HOA)
+    assert isinstance(record, Log) and record.event == "mobile-prefix-solicitation-sent"
+    assert timer == StartTimer(s.timer, T0 + INITIAL_SOLICIT_TIMER)
+    assert s.registered(HA, COA, T0 + 1) == (s, ())  # the same binding refreshed
+
+
+def test_an_unanswered_solicitation_is_sent_again_doubling_then_given_up() -> None:
+    s, _ = solicitor_registered()
+    sent_at, now = [], T0
+    for _ in range(SOLICIT_RETRIES):
+        now = s.next_at  # type: ignore[assignment]
+        s, effects = s.fire(now)
+        sent_at.append(now)
+        assert isinstance(effects[0], SendIcmp)
+    assert [b - a for a, b in zip([T0, *sent_at], sent_at, strict=False)] == [3, 6, 12, 24]
+    s, effects = s.fire(s.next_at)  # type: ignore[arg-type]
+    assert events(effects) == ["mobile-prefix-solicitation-unanswered"]
+    assert effects[-1] == CancelTimer(s.timer)
+
+
+def mpa(identifier: int, *prefixes: PrefixInformation) -> MobilePrefixAdvertisement:
+    return MobilePrefixAdvertisement(identifier, MPAFlag(0), prefixes)
+
+
+def test_the_answer_sets_the_next_solicitation_before_the_prefix_expires() -> None:
+    s, _ = solicitor_registered()
+    s, effects = s.advertised(mpa(40, pio(HOME, 1000, 500)), HA, HOA, T0 + 1)
+    assert events(effects) == ["mobile-prefix-advertisement-received"]
+    assert effects[-1] == StartTimer(s.timer, T0 + 1 + SOLICIT_AT * 1000)
+    assert s.renumbered_to is None and s.identifier is None
+    s, effects = s.fire(T0 + 801)
+    assert effects[0] == SendIcmp(MobilePrefixSolicitation(41), COA, HA,
+                                  home_address_option=HOA)
+
+
+def test_an_infinite_home_prefix_is_not_asked_about_again() -> None:
+    s, _ = solicitor_registered()
+    s, effects = s.advertised(mpa(40, pio(HOME, INFINITE_LIFETIME, INFINITE_LIFETIME)),
+                              HA, HOA, T0 + 1)
+    assert effects[-1] == CancelTimer(s.timer)
+
+
+@pytest.mark.parametrize(("msg", "src", "dst", "reason"), [
+    (mpa(41, pio(HOME, 1000, 500)), HA, HOA, "identifier of another solicitation"),
+    (mpa(40, pio(HOME, 1000, 500)), IPv6Address("2001:db8:1::2"), HOA,
+     "not from the home agent"),
+    (mpa(40, pio(HOME, 1000, 500)), HA, COA, "not to the home address"),
+])
+def test_advertisements_that_do_not_count(msg: MobilePrefixAdvertisement, src: IPv6Address,
+                                          dst: IPv6Address, reason: str) -> None:
+    s, _ = solicitor_registered()
+    after, (record,) = s.advertised(msg, src, dst, T0 + 1)
+    assert after == s
+    assert isinstance(record, Log) and dict(record.fields)["reason"] == reason
+
+
+def test_an_unsolicited_advertisement_counts_when_none_is_outstanding() -> None:
+    s, _ = solicitor_registered()
+    s, _ = s.advertised(mpa(40, pio(HOME, 1000, 500)), HA, HOA, T0 + 1)
+    s, effects = s.advertised(mpa(999, pio(HOME, 2000, 500)), HA, HOA, T0 + 2)
+    assert events(effects) == ["mobile-prefix-advertisement-received"]
+    assert effects[-1] == StartTimer(s.timer, T0 + 2 + SOLICIT_AT * 2000)
+
+
+@pytest.mark.parametrize(("prefixes", "renumbered_to"), [
+    ((pio(HOME, 0, 0), pio(NEW, 3600, 1800)), IPv6Interface("2001:db8:2::10/64")),
+    ((pio(NEW, 3600, 1800),), IPv6Interface("2001:db8:2::10/64")),
+    ((pio(HOME, 60, 0), pio(NEW, 3600, 1800)), None),  # the old one still valid
+    ((pio(NEW, 3600, 1800, PrefixFlag.L),), None),  # no autonomous configuration
+    ((pio(IPv6Network("2001:db8:2::/48"), 3600, 1800),), None),  # another length
+    ((), None),
+])
+def test_renumbering(prefixes: tuple[PrefixInformation, ...],
+                     renumbered_to: IPv6Interface | None) -> None:
+    s, _ = solicitor_registered()
+    s, effects = s.advertised(mpa(40, *prefixes), HA, HOA, T0 + 1)
+    assert s.renumbered_to == renumbered_to
+    assert ("home-prefix-renumbered" in events(effects)) == (renumbered_to is not None)
+
+
+def test_leaving_the_binding_cancels_and_a_new_care_of_address_asks_again() -> None:
+    s, _ = solicitor_registered()
+    s, effects = s.unregistered()
+    assert effects == (CancelTimer(s.timer),) and s.identifier is None
+    s, effects = s.registered(HA, OTHER_COA, T0 + 5)
+    assert effects[0] == SendIcmp(MobilePrefixSolicitation(41), OTHER_COA, HA,
+                                  home_address_option=HOA)

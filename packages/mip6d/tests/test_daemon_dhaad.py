@@ -125,7 +125,8 @@ def test_the_mobile_node_discovers_registers_and_falls_back(tmp_path: Path) -> N
     r = rig(tmp_path, MN_CONF)
     part = r.daemon.part = MobilePart(r.daemon, initial_sequence=1)
     part.open_discovery()
-    assert r.icmp.types == (icmp6.ICMPv6Type.DHAAD_REPLY,)
+    assert r.icmp.types == (icmp6.ICMPv6Type.DHAAD_REPLY,
+                            icmp6.ICMPv6Type.MOBILE_PREFIX_ADVERTISEMENT)
     r.daemon.apply(part.node.handle_movement(CareOfAddressAvailable(COA, "eth1"), r.now[0]))
     (request,) = r.icmp.sent
     assert (request.src, request.dst) == (COA, ANYCAST)

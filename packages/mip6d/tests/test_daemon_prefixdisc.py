@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from mip6d.core.effects import SendIcmp
+from mip6d.core.mobile import CareOfAddressAvailable
 from mip6d.shell.icmpsocket import IcmpSocket, ReceivedIcmp, encode_send
 from mip6d.shell.mhsocket import Received
+from mip6d.shell.mobile import MobilePart
 from mip6d.wire import exthdr, icmp6, mh
 from mip6d.wire.icmp6 import (
     MobilePrefixAdvertisement,
@@ -179,3 +181,57 @@ def test_a_solicitation_with_a_home_address_option_is_read_as_it_was_sent() -> N
     assert icmp.read() == [ReceivedIcmp("eth1", COA, HA, MobilePrefixSolicitation(0xAB),
                                         home_address=HOA)]
     assert icmp.malformed == 3
+
+
+# -- the mobile node ----------------------------------------------------------------------
+
+MN_CONF = """\
+NodeConfig MN;
+Interface "eth1";
+UseMnHaIPsec disabled;
+MnHomeLink "eth0" {
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::10/64;
+}
+"""
+
+
+def mobile_node(tmp_path: Path, conf: str = MN_CONF) -> tuple[Rig, MobilePart]:
+    r = rig(tmp_path, conf)
+    part = r.daemon.part = MobilePart(r.daemon, initial_sequence=1)
+    part.open_discovery()
+    r.daemon.apply(part.node.handle_movement(CareOfAddressAvailable(COA, "eth1"), r.now[0]))
+    bu = r.mh.sent[-1]
+    assert isinstance(bu.msg, mh.BindingUpdate)
+    r.receive(Received(mh.BindingAck(mh.BAStatus.ACCEPTED, bu.msg.sequence, 100), HA, HOA,
+                       routing_header=HOA))
+    return r, part
+
+
+def test_the_mobile_node_solicits_once_registered_and_reads_the_answer(
+        tmp_path: Path) -> None:
+    r, part = mobile_node(tmp_path)
+    assert r.icmp.types == (icmp6.ICMPv6Type.MOBILE_PREFIX_ADVERTISEMENT,)
+    (mps,) = r.icmp.sent
+    assert (mps.src, mps.dst, mps.home_address_option) == (COA, HA, HOA)
+    assert isinstance(mps.msg, MobilePrefixSolicitation)
+    # On the wire: type 146, the Identifier, checksummed over the home address.
+    assert r.icmp.wire[0][:2] == bytes((146, 0))
+    assert icmp6.decode(r.icmp.wire[0], HOA, HA) == mps.msg
+    r.receive_icmp(ReceivedIcmp("eth1", HA, HOA, MobilePrefixAdvertisement(
+        mps.msg.identifier, MPAFlag(0),
+        (PrefixInformation(64, LA, 20, 10, IPv6Address("2001:db8:1::")),))))
+    solicitor = part.solicitors[HOA]
+    assert solicitor.known and solicitor.identifier is None
+    assert solicitor.solicit_at == r.now[0] + 16
+    assert r.daemon.counters()["icmp_messages_received/mobile-prefix-advertisement"] == 1
+    # A fifth of the valid lifetime left: asked again; no answer: again after 3 s.
+    r.advance(16)
+    r.advance(3)
+    assert [s.msg.identifier for s in r.icmp.sent] == [  # type: ignore[union-attr]
+        mps.msg.identifier, mps.msg.identifier + 1, mps.msg.identifier + 2]
+
+
+def test_send_mob_pfx_sols_disabled_sends_nothing(tmp_path: Path) -> None:
+    r, part = mobile_node(tmp_path, MN_CONF + "SendMobPfxSols disabled;\n")
+    assert part.solicitors == {} and r.icmp.sent == [] and r.icmp.types == ()

@@ -151,6 +151,10 @@ class TimerKind(StrEnum):
     BINDING_UPDATE = "binding-update"
     """Mobile node: retransmission, refresh or expiry of one Binding Update List entry
     (and the retransmissions of its home agent discovery)."""
+    MOBILE_PREFIX = "mobile-prefix"
+    """Mobile node: the next Mobile Prefix Solicitation of one home address (RFC 6275
+    section 11.4.2), a retransmission or the solicitation before the home prefix
+    expires."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Mobile Prefix Discovery, the home agent's side (RFC 6275 sections 6.7, 6.8 and 10.6).
+"""Mobile Prefix Discovery (RFC 6275 sections 6.7, 6.8, 10.6 and 11.4.2-11.4.3): the home
+agent's side here, the mobile node's in :class:`PrefixSolicitor`.
 
 The home agent keeps the home network prefixes of each home link
 (:class:`HomePrefixList`, section 10.6.1) from two sources:
@@ -35,10 +36,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 from mip6d.core.bcache import Binding, BindingCache
-from mip6d.core.effects import Effect, SendIcmp, log
+from mip6d.core.effects import (
+    CancelTimer,
+    Effect,
+    SendIcmp,
+    StartTimer,
+    TimerKey,
+    TimerKind,
+    log,
+)
 from mip6d.core.policy import HomeLink
 from mip6d.wire.icmp6 import (
     MobilePrefixAdvertisement,
@@ -51,10 +60,14 @@ from mip6d.wire.icmp6 import (
 
 __all__ = [
     "INFINITE_LIFETIME",
+    "INITIAL_SOLICIT_TIMER",
     "MAX_ADVERTISED_PREFIXES",
     "SOLICITATION_CHECKS",
+    "SOLICIT_AT",
+    "SOLICIT_RETRIES",
     "HomePrefix",
     "HomePrefixList",
+    "PrefixSolicitor",
     "Solicitation",
     "answer_solicitation",
 ]
@@ -198,3 +211,149 @@ def answer_solicitation(lists: Mapping[str, HomePrefixList], cache: BindingCache
                 home_address=binding.home_address, care_of=binding.care_of,
                 identifier=s.msg.identifier, solicited=True,
                 prefixes=tuple(p.prefix for p in prefixes)))
+
+
+# -- the mobile node's side (sections 11.4.2, 11.4.3) -----------------------------------
+
+INITIAL_SOLICIT_TIMER = 3.0
+"""Seconds before a Mobile Prefix Solicitation is sent again (RFC 6275 section 12)."""
+SOLICIT_RETRIES = 4
+"""Retransmissions of one solicitation, the wait doubling each time (as for DHAAD);
+then the node waits for its next registration or an unsolicited advertisement."""
+SOLICIT_AT = 0.8
+"""The next solicitation goes out when this share of the home prefix's advertised valid
+lifetime has passed (a fifth left, as for a Binding Update's refresh)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixSolicitor:
+    """Mobile Prefix Discovery for one home address of a mobile node (sections 11.4.2
+    and 11.4.3), replaced (never mutated) by its methods, which return it with their
+    effects.
+
+    While the home address is registered away from home (:meth:`registered`), the node
+    asks its home agent for the home prefixes at once when it knows no lifetime for its
+    home prefix, else when :data:`SOLICIT_AT` of the last advertised valid lifetime has
+    passed: from the care-of address, with a Home Address option, a new Identifier each
+    time, retransmitted after :data:`INITIAL_SOLICIT_TIMER`, doubling,
+    :data:`SOLICIT_RETRIES` times. An Advertisement counts when it comes from the home
+    agent to the home address (through the type 2 routing header) and carries the
+    Identifier of the outstanding solicitation, or, with none outstanding, any
+    (unsolicited, section 10.6.2). The home prefix's lifetime it gives sets the next
+    solicitation; a home prefix missing from it, or advertised with valid lifetime 0,
+    while another prefix of the same length is advertised, is renumbering
+    (:attr:`renumbered_to`: the new home address, same interface identifier).
+    """
+
+    home_address: IPv6Interface
+    next_identifier: int = 0
+    home_agent: IPv6Address | None = None
+    care_of: IPv6Address | None = None
+    identifier: int | None = None
+    retries: int = 0
+    timeout: float = INITIAL_SOLICIT_TIMER
+    next_at: float | None = None
+    solicit_at: float | None = None
+    """When the home prefix needs asking about again; ``None`` while unknown (ask now)
+    or never (an infinite lifetime)."""
+    known: bool = False
+    renumbered_to: IPv6Interface | None = None
+
+    @property
+    def timer(self) -> TimerKey:
+        return TimerKey(TimerKind.MOBILE_PREFIX, str(self.home_address.ip))
+
+    def _arm(self, effects: tuple[Effect, ...] = ()) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        due = self.next_at if self.identifier is not None else self.solicit_at
+        if self.home_agent is None or due is None:
+            return self, (*effects, CancelTimer(self.timer))
+        return self, (*effects, StartTimer(self.timer, due))
+
+    def _solicit(self, now: float, retry: bool = False
+                 ) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        assert self.home_agent is not None and self.care_of is not None
+        identifier = self.next_identifier
+        timeout = self.timeout * 2 if retry else INITIAL_SOLICIT_TIMER
+        new = replace(self, identifier=identifier, next_identifier=(identifier + 1) & 0xFFFF,
+                      retries=self.retries + 1 if retry else 0, timeout=timeout,
+                      next_at=now + timeout)
+        return new._arm((
+            SendIcmp(MobilePrefixSolicitation(identifier), self.care_of, self.home_agent,
+                     home_address_option=self.home_address.ip),
+            log("mobile-prefix-solicitation-sent", home_address=self.home_address.ip,
+                home_agent=self.home_agent, care_of=self.care_of, identifier=identifier,
+                attempt=new.retries + 1),
+        ))
+
+    def registered(self, home_agent: IPv6Address, care_of: IPv6Address, now: float
+                   ) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        """The home address is registered with ``home_agent`` from ``care_of``."""
+        if (home_agent, care_of) == (self.home_agent, self.care_of):
+            return self, ()
+        moved = replace(self, home_agent=home_agent, care_of=care_of)
+        if not self.known and self.identifier is None:
+            return moved._solicit(now)
+        if moved.identifier is not None:
+            return moved._solicit(now)  # the outstanding one went to the old care-of address
+        return moved._arm()
+
+    def unregistered(self) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        """At home, or no binding: nothing to ask (section 11.4.2: away from home)."""
+        if self.home_agent is None:
+            return self, ()
+        return replace(self, home_agent=None, care_of=None, identifier=None)._arm()
+
+    def fire(self, now: float) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        """Its timer fired."""
+        if self.home_agent is None:
+            return self, ()
+        if self.identifier is None:
+            return self._solicit(now) if self.solicit_at is not None else self._arm()
+        if self.retries < SOLICIT_RETRIES:
+            return self._solicit(now, retry=True)
+        return replace(self, identifier=None, next_at=None)._arm((
+            log("mobile-prefix-solicitation-unanswered", home_address=self.home_address.ip,
+                home_agent=self.home_agent, solicitations=self.retries + 1),))
+
+    def advertised(self, msg: MobilePrefixAdvertisement, src: IPv6Address,
+                   dst: IPv6Address, now: float
+                   ) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        """A Mobile Prefix Advertisement from ``src`` to ``dst`` (the final
+        destination, after the type 2 routing header)."""
+        reason = (
+            "not registered away from home" if self.home_agent is None else
+            "not from the home agent" if src != self.home_agent else
+            "not to the home address" if dst != self.home_address.ip else
+            "identifier of another solicitation"
+            if self.identifier is not None and msg.identifier != self.identifier else None)
+        if reason is not None:
+            return self, (log("mobile-prefix-advertisement-ignored", src=src, dst=dst,
+                              identifier=msg.identifier, reason=reason),)
+        home_prefix = self.home_address.network
+        valid = {p.network: p for p in msg.prefixes if p.valid_lifetime > 0}
+        mine = valid.get(home_prefix)
+        solicit_at = (None if mine is None or mine.valid_lifetime == INFINITE_LIFETIME
+                      else now + SOLICIT_AT * mine.valid_lifetime)
+        renumbered_to = None
+        if mine is None:
+            successor = next((n for n, p in sorted(valid.items())
+                              if n.prefixlen == home_prefix.prefixlen and PrefixFlag.A in p.flags),
+                             None)
+            if successor is not None:
+                host = int(self.home_address.ip) & int(self.home_address.hostmask)
+                renumbered_to = IPv6Interface(
+                    (int(successor.network_address) | host, successor.prefixlen))
+        new = replace(self, identifier=None, next_at=None, known=True, solicit_at=solicit_at,
+                      renumbered_to=renumbered_to)
+        records: tuple[Effect, ...] = (log(
+            "mobile-prefix-advertisement-received", home_address=self.home_address.ip,
+            home_agent=src, identifier=msg.identifier,
+            solicited=self.identifier is not None,
+            prefixes=tuple(f"{p.network}:{p.valid_lifetime}/{p.preferred_lifetime}"
+                           for p in msg.prefixes),
+            home_prefix_valid=mine.valid_lifetime if mine is not None else 0),)
+        if renumbered_to is not None:
+            records += (log("home-prefix-renumbered", home_address=self.home_address.ip,
+                            new_home_address=renumbered_to.ip,
+                            new_prefix=renumbered_to.network),)
+        return new._arm(records)

@@ -3,7 +3,9 @@
 reports and the Router Advertisements of the links, with Binding Acknowledgements and
 its timers; it deregisters when the daemon stops. A registration without a home agent
 address discovers one: its DHAAD Requests and Replies go through the ICMPv6 socket
-(:mod:`mip6d.shell.icmpsocket`), the decisions are the core's (:mod:`mip6d.core.bul`)."""
+(:mod:`mip6d.shell.icmpsocket`), the decisions are the core's (:mod:`mip6d.core.bul`).
+With ``SendMobPfxSols`` a registration away from home asks its home agent for the home
+prefixes through the same socket (:class:`mip6d.core.prefixdisc.PrefixSolicitor`)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,16 @@ from typing import TYPE_CHECKING, Any
 from mip6d import control
 from mip6d.config import Config
 from mip6d.core.bul import BulState
-from mip6d.core.effects import AddAddress, AddTunnel, AddXfrmState, TimerKey, XfrmRoProto
+from mip6d.core.effects import (
+    AddAddress,
+    AddTunnel,
+    AddXfrmState,
+    TimerKey,
+    TimerKind,
+    XfrmRoProto,
+)
 from mip6d.core.mobile import MobileNode, MovementEvent
+from mip6d.core.prefixdisc import PrefixSolicitor
 from mip6d.metrics import label_value, sample_key
 from mip6d.shell.adapters import LinkRouters, mobile_config, movement_events, movement_interfaces
 from mip6d.shell.icmpsocket import ReceivedIcmp
@@ -49,6 +59,12 @@ class MobilePart(Part):
         self.mobile = mobile_config(daemon.config)
         sequence = int(daemon.clock()) & 0xFFFF if initial_sequence is None else initial_sequence
         self.node = MobileNode(self.mobile, initial_sequence=sequence)
+        # Mobile Prefix Discovery per home address; Identifiers apart from DHAAD's.
+        self.solicitors: dict[IPv6Address, PrefixSolicitor] = {
+            r.home_address.ip: PrefixSolicitor(
+                r.home_address, next_identifier=(sequence + 0x8000 + index) & 0xFFFF)
+            for index, r in enumerate(self.mobile.registrations)
+        } if daemon.config.send_mob_pfx_sols else {}
         self.interfaces = movement_interfaces(daemon.config)
         self.monitor: NetlinkMonitor | None = None
         self.ra: RaListener | None = None
@@ -108,6 +124,7 @@ class MobilePart(Part):
             self.daemon.log("info", "movement", kind=type(event).__name__, ifname=ifname,
                             source=source, address=str(getattr(event, "address", "")) or None)
             self.daemon.apply(self.node.handle_movement(event, now), now=now)
+        self._sync_prefix_discovery(now)
 
     def _on_netlink(self) -> None:
         assert self.monitor is not None
@@ -180,24 +197,66 @@ class MobilePart(Part):
                     "interface": primary.ifname
                     if primary is not None and primary.address == care_of else None,
                 })
+        self._sync_prefix_discovery(now)
         return True
 
     def open_discovery(self) -> None:
         """The ICMPv6 socket for DHAAD Replies, when a registration discovers its home
-        agent (``HomeAgentAddress ::``)."""
-        if any(r.discover_home_agent for r in self.mobile.registrations):
-            self.daemon.open_icmp((icmp6.ICMPv6Type.DHAAD_REPLY,))
+        agent (``HomeAgentAddress ::``), and for Mobile Prefix Advertisements, with
+        ``SendMobPfxSols``."""
+        types = ([icmp6.ICMPv6Type.DHAAD_REPLY]
+                 if any(r.discover_home_agent for r in self.mobile.registrations) else [])
+        if self.solicitors:
+            types.append(icmp6.ICMPv6Type.MOBILE_PREFIX_ADVERTISEMENT)
+        if types:
+            self.daemon.open_icmp(tuple(types))
 
     def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
-        if isinstance(received.msg, icmp6.DHAADReply):
-            self.daemon.apply(self.node.handle_dhaad_reply(received.msg, received.src, now),
-                              now=now)
+        msg = received.msg
+        if isinstance(msg, icmp6.DHAADReply):
+            self.daemon.apply(self.node.handle_dhaad_reply(msg, received.src, now), now=now)
+            self._sync_prefix_discovery(now)
+        elif isinstance(msg, icmp6.MobilePrefixAdvertisement):
+            solicitor = self.solicitors.get(received.dst)
+            if solicitor is None:
+                self.daemon.log("info", "mobile-prefix-advertisement-ignored",
+                                src=str(received.src), dst=str(received.dst),
+                                identifier=msg.identifier, reason="not to a home address")
+                return
+            self.solicitors[received.dst], effects = solicitor.advertised(
+                msg, received.src, received.dst, now)
+            self.daemon.apply(effects, now=now)
+
+    def _sync_prefix_discovery(self, now: float) -> None:
+        """Tell each home address's solicitor whether it is registered away from home
+        (after anything that may change a Binding Update List entry)."""
+        for entry in self.node.entries:
+            solicitor = self.solicitors.get(entry.home_address)
+            if solicitor is None:
+                continue
+            away = (entry.state in _TUNNELLED and entry.home_link is None
+                    and entry.registered_coa is not None)
+            if away:
+                assert entry.registered_coa is not None
+                solicitor, effects = solicitor.registered(
+                    entry.registration.home_agent, entry.registered_coa, now)
+            else:
+                solicitor, effects = solicitor.unregistered()
+            self.solicitors[entry.home_address] = solicitor
+            self.daemon.apply(effects, now=now)
 
     def _registered_care_ofs(self) -> dict[IPv6Address, IPv6Address | None]:
         return {e.home_address: e.registered_coa for e in self.node.entries}
 
     def timer_fired(self, key: TimerKey, now: float) -> None:
+        if key.kind is TimerKind.MOBILE_PREFIX:
+            for home, solicitor in self.solicitors.items():
+                if solicitor.timer == key:
+                    self.solicitors[home], effects = solicitor.fire(now)
+                    self.daemon.apply(effects, now=now)
+            return
         self.daemon.apply(self.node.timer_fired(key, now), now=now)
+        self._sync_prefix_discovery(now)
 
     def protected_tunnels(self) -> list[tuple[IPv6Address, AddTunnel]]:
         """The registrations whose binding carries traffic through the tunnel."""
