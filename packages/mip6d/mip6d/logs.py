@@ -113,6 +113,7 @@ EVENT_LEVELS: Mapping[str, int] = {
     # Home agent, mobile prefix discovery (mip6d.core.prefixdisc).
     "mobile-prefix-advertisement": logging.INFO,
     "mobile-prefix-solicitation-ignored": logging.INFO,
+    "mobile-prefix-advertisement-scheduled": logging.INFO,
     # Both.
     "binding-expired": logging.INFO,
 }

@@ -9,7 +9,7 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
 from mip6d.core.bcache import Binding, BindingCache
-from mip6d.core.effects import CancelTimer, Log, SendIcmp, StartTimer
+from mip6d.core.effects import CancelTimer, Log, SendIcmp, StartTimer, TimerKey, TimerKind
 from mip6d.core.policy import HomeLink
 from mip6d.core.prefixdisc import (
     INFINITE_LIFETIME,
@@ -20,6 +20,7 @@ from mip6d.core.prefixdisc import (
     HomePrefixList,
     PrefixSolicitor,
     Solicitation,
+    UnsolicitedSchedule,
     answer_solicitation,
 )
 from mip6d.wire import icmp6
@@ -77,9 +78,11 @@ def advertised(lst: HomePrefixList, now: float) -> list[tuple[str, int, int, Pre
                  id="a later advertisement restarts the count"),
     pytest.param(((T0, ra(pio(HOME, 100, 50))),), T0 + 60,
                  [(str(HOME), 40, 0, LA)], id="preferred over, still valid"),
-    pytest.param(((T0, ra(pio(HOME, 100, 50))),), T0 + 100,
-                 [(str(HOME), INFINITE_LIFETIME, INFINITE_LIFETIME, LA)],
-                 id="advertised lifetime over: the own prefix again"),
+    pytest.param(((T0, ra(pio(HOME, 100, 50))),), T0 + 100, [],
+                 id="advertised lifetime over: gone, the own prefix not back"),
+    pytest.param(((T0, ra(pio(HOME, 0, 0), pio(NEW, 3600, 1800))),), T0,
+                 [(str(NEW), 3600, 1800, LA)],
+                 id="renumbered: the own prefix withdrawn, a new one"),
     pytest.param(((T0, ra(pio(HOME, 86400, 14400), pio(NEW, 3600, 1800))),), T0,
                  [(str(HOME), 86400, 14400, LA), (str(NEW), 3600, 1800, LA)],
                  id="a second prefix on the link"),
@@ -279,3 +282,57 @@ def test_leaving_the_binding_cancels_and_a_new_care_of_address_asks_again() -> N
     s, effects = s.registered(HA, OTHER_COA, T0 + 5)
     assert effects[0] == SendIcmp(MobilePrefixSolicitation(41), OTHER_COA, HA,
                                   home_address_option=HOA)
+
+
+# -- unsolicited advertisements ----------------------------------------------------------
+
+
+def test_only_a_change_of_what_is_advertised_is_a_change() -> None:
+    first = home_list()
+    heard = first.heard(ra(pio(HOME, 86400, 14400)), T0)
+    assert not heard.changed_from(first, T0)  # the first advertisement says what is
+    again = heard.heard(ra(pio(HOME, 86400, 14400)), T0 + 600)
+    assert not again.changed_from(heard, T0 + 600)  # time passing is no change
+    for change in (ra(pio(HOME, 86400, 14400), pio(NEW, 3600, 1800)),  # a new prefix
+                   ra(pio(HOME, 0, 0)),  # withdrawn
+                   ra(pio(HOME, 86400, 7200)),  # a lifetime reconfigured
+                   ra(pio(HOME, 86400, 14400, PrefixFlag.L))):  # a flag
+        assert heard.heard(change, T0 + 600).changed_from(heard, T0 + 600), change
+
+
+TIMER = TimerKey(TimerKind.MOBILE_PREFIX, "eth0")
+
+
+@pytest.mark.parametrize(("random", "preferred", "last_sent", "at"), [
+    (0.0, 14400, None, T0 + 600),  # MinMobPfxAdvInterval
+    (0.5, 14400, None, T0 + 600 + 0.5 * (3600 - 600)),  # MaxMobPfxAdvInterval 3600
+    (0.5, 1600, None, T0 + 600 + 0.5 * (1600 - 600)),  # the preferred lifetime is less
+    (0.5, 100, None, T0 + 600 + 0.5 * 500),  # |100 - 600|
+    (0.0, 14400, T0 - 100, T0 + 600 + 0.0),  # not sooner than Min after the last
+    (0.0, 14400, T0 + 50, T0 + 650),
+])
+def test_unsolicited_advertisements_are_scheduled_within_the_intervals(
+        random: float, preferred: int, last_sent: float | None, at: float) -> None:
+    lst = home_list().heard(ra(pio(HOME, 86400, preferred)), T0)
+    schedule = UnsolicitedSchedule(TIMER, last_sent=last_sent)
+    schedule, effects = schedule.changed(lst, T0, random, 600, 3600)
+    assert schedule.next_at == at and effects[0] == StartTimer(TIMER, at)
+    assert schedule.changed(lst, T0 + 1, 0.9, 600, 3600) == (schedule, ())  # scheduled
+
+
+def test_each_binding_of_the_link_gets_an_unsolicited_advertisement() -> None:
+    cache = cache_with()
+    cache.put(Binding(IPv6Address("2001:db8:1::20"), OTHER_COA, HA, "eth0", "mip6t1", 3,
+                      BUFlag.A | BUFlag.H, 400, T0, T0, T0 + 400))
+    cache.put(Binding(IPv6Address("2001:db8:9::20"), OTHER_COA, IPv6Address("2001:db8:9::1"),
+                      "eth9", "mip6t1", 3, BUFlag.A | BUFlag.H, 400, T0, T0, T0 + 400))
+    lst = home_list().heard(ra(pio(NEW, 3600, 1800)), T0)
+    schedule = UnsolicitedSchedule(TIMER, next_at=T0 + 5, identifier=0xFFFF)
+    schedule, effects = schedule.fire(lst, cache, T0 + 5)
+    sends = [e for e in effects if isinstance(e, SendIcmp)]
+    assert [(s.dst, s.routing_header, s.msg.identifier) for s in sends] == [  # type: ignore[union-attr]
+        (COA, HOA, 0xFFFF), (OTHER_COA, IPv6Address("2001:db8:1::20"), 0)]
+    prefixes = (pio(HOME, INFINITE_LIFETIME, INFINITE_LIFETIME), pio(NEW, 3595, 1795))
+    assert [s.msg.options for s in sends] == [prefixes] * 2  # type: ignore[union-attr]
+    assert [dict(e.fields)["solicited"] for e in effects if isinstance(e, Log)] == [False] * 2
+    assert (schedule.next_at, schedule.last_sent, schedule.identifier) == (None, T0 + 5, 1)

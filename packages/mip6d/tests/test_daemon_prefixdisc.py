@@ -107,6 +107,42 @@ def test_other_solicitations_go_unanswered(tmp_path: Path, received: ReceivedIcm
     assert r.daemon.counters()["icmp_messages_received/mobile-prefix-solicitation"] == 1
 
 
+def home_ra(*prefixes: PrefixInformation) -> ReceivedIcmp:
+    return ReceivedIcmp("eth0", OWN_LL, IPv6Address("ff02::1"), RouterAdvertisement(
+        64, router_lifetime=1800, options=prefixes))
+
+
+OLD_PIO = PrefixInformation(64, LA, 86400, 14400, IPv6Address("2001:db8:1::"))
+NEW_PIO = PrefixInformation(64, LA, 86400, 14400, IPv6Address("2001:db8:2::"))
+
+
+def test_renumbering_the_home_link_reaches_the_bindings_unsolicited(tmp_path: Path) -> None:
+    r = registered(tmp_path, HA_CONF + "MinMobPfxAdvInterval 2;\nMaxMobPfxAdvInterval 2;\n")
+    r.receive_icmp(home_ra(OLD_PIO))  # what the prefixes are: no change
+    r.receive_icmp(home_ra(OLD_PIO))
+    r.advance(5)
+    assert r.icmp.sent == []
+    r.receive_icmp(home_ra(PrefixInformation(64, LA, 0, 0, IPv6Address("2001:db8:1::")),
+                           NEW_PIO))
+    r.advance(1)
+    assert r.icmp.sent == []  # not before MinMobPfxAdvInterval
+    r.receive_icmp(home_ra(NEW_PIO))  # the same again: still one pending
+    r.advance(1)
+    (sent,) = r.icmp.sent
+    assert (sent.src, sent.dst, sent.routing_header) == (HA, COA, HOA)
+    assert sent.msg == MobilePrefixAdvertisement(0, MPAFlag(0), (
+        PrefixInformation(64, LA, 86399, 14399, IPv6Address("2001:db8:2::")),))
+
+
+def test_send_unsol_mob_pfx_advs_disabled_waits_for_solicitations(tmp_path: Path) -> None:
+    r = registered(tmp_path, HA_CONF + "SendUnsolMobPfxAdvs disabled;\n"
+                   "MinMobPfxAdvInterval 2;\nMaxMobPfxAdvInterval 2;\n")
+    r.receive_icmp(home_ra(OLD_PIO))
+    r.receive_icmp(home_ra(NEW_PIO))
+    r.advance(10)
+    assert r.icmp.sent == []
+
+
 def test_send_mob_pfx_advs_disabled_answers_nothing(tmp_path: Path) -> None:
     r = registered(tmp_path, HA_CONF + "SendMobPfxAdvs disabled;\n")
     r.receive_icmp(solicitation())

@@ -498,8 +498,9 @@ KEYWORDS: tuple[Keyword, ...] = (
           "Whether the home agent answers Mobile Prefix Solicitations from mobile nodes "
           "away from home (RFC 6275 section 10.6)."),
     _bool("SendUnsolMobPfxAdvs", "send_unsol_mob_pfx_advs", _HA,
-          "Whether the home agent also sends unsolicited Mobile Prefix Advertisements when "
-          "the home prefixes change."),
+          "Whether the home agent also sends unsolicited Mobile Prefix Advertisements to "
+          "its bindings when the prefixes its home links advertise change (RFC 6275 "
+          "section 10.6.2), within MinMobPfxAdvInterval and MaxMobPfxAdvInterval."),
     Keyword(
         "MinMobPfxAdvInterval", _TOP,
         (Int("min_mob_pfx_adv_interval", 1, 0xFFFFFFFF),), _HA,
@@ -608,7 +609,9 @@ KEYWORDS: tuple[Keyword, ...] = (
         "MnMaxHaConsecutiveResends 3;",
     ),
     _bool("SendMobPfxSols", "send_mob_pfx_sols", _MN,
-          "Whether the mobile node sends Mobile Prefix Solicitations to its home agent."),
+          "Whether the mobile node sends Mobile Prefix Solicitations to its home agent "
+          "while registered away from home: at once, then before its home prefix's "
+          "advertised valid lifetime ends (RFC 6275 section 11.4.2)."),
     _bool("DoRouteOptimizationMN", "do_route_optimization_mn", _MN,
           "Whether the mobile node starts route optimisation with correspondent nodes, "
           "unless an MnRoPolicy says otherwise. Keep it disabled with a TunnelPayload "

@@ -69,6 +69,7 @@ __all__ = [
     "HomePrefixList",
     "PrefixSolicitor",
     "Solicitation",
+    "UnsolicitedSchedule",
     "answer_solicitation",
 ]
 
@@ -129,12 +130,15 @@ class HomePrefixList:
     ifname: str
     own: HomePrefix
     advertised: tuple[HomePrefix, ...] = ()
+    heard_any: bool = False
 
     @classmethod
-    def of(cls, link: HomeLink, now: float,
-           advertised: tuple[HomePrefix, ...] = ()) -> HomePrefixList:
-        """The list of ``link``, with what was heard there before when it stays."""
-        return cls(link.ifname, _own_prefix(link, now), advertised)
+    def of(cls, link: HomeLink, now: float, before: HomePrefixList | None = None
+           ) -> HomePrefixList:
+        """The list of ``link``, with what was heard there ``before`` when it stays."""
+        if before is None:
+            return cls(link.ifname, _own_prefix(link, now))
+        return replace(before, own=_own_prefix(link, now))
 
     def heard(self, ra: RouterAdvertisement, now: float) -> HomePrefixList:
         """A Router Advertisement on this link: its prefixes replace what was heard of
@@ -145,17 +149,30 @@ class HomePrefixList:
             for p in ra.prefixes
             if not p.network.is_link_local and p.network.prefixlen > 0
         }
-        kept = tuple(p for p in self.advertised if p.prefix not in fresh and p.valid(now) > 0)
-        heard = tuple(p for p in fresh.values() if p.valid_lifetime > 0)
-        return replace(self, advertised=kept + heard)
+        kept = tuple(p for p in self.advertised if p.prefix not in fresh)
+        return replace(self, advertised=kept + tuple(fresh.values()), heard_any=True)
 
     def current(self, now: float) -> tuple[HomePrefix, ...]:
         """The prefixes to advertise at ``now``, by prefix: the heard ones that are
-        still valid, the own prefix unless an advertisement names it."""
+        still valid, the own prefix unless an advertisement has named it (a prefix the
+        link's routers withdrew stays withdrawn: renumbering)."""
         alive = {p.prefix: p for p in self.advertised if p.valid(now) > 0}
-        if self.own.prefix not in alive and self.own.valid(now) > 0:
+        named = {p.prefix for p in self.advertised}
+        if self.own.prefix not in named and self.own.valid(now) > 0:
             alive[self.own.prefix] = self.own
         return tuple(alive[k] for k in sorted(alive))
+
+    def state(self, now: float) -> frozenset[tuple[IPv6Network, PrefixFlag, int, int]]:
+        """The prefixes with their flags and lifetimes as advertised (not counted
+        down): what changes "for any reason other than advancing real time" (section
+        10.6.2)."""
+        return frozenset((p.prefix, p.flags, p.valid_lifetime, p.preferred_lifetime)
+                         for p in self.current(now))
+
+    def changed_from(self, before: HomePrefixList, now: float) -> bool:
+        """Whether the home prefixes changed since ``before``; the first advertisement
+        heard only says what they are."""
+        return before.heard_any and self.state(now) != before.state(now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,15 +219,70 @@ def answer_solicitation(lists: Mapping[str, HomePrefixList], cache: BindingCache
         return (log("mobile-prefix-solicitation-ignored", src=s.src, dst=s.dst,
                     home_address=s.home_address, identifier=s.msg.identifier,
                     reason=failed),)
+    return _advertise(home_list, binding, s.msg.identifier, now, solicited=True)
+
+
+def _advertise(home_list: HomePrefixList, binding: Binding, identifier: int, now: float,
+               solicited: bool) -> tuple[Effect, ...]:
     prefixes = home_list.current(now)[:MAX_ADVERTISED_PREFIXES]
     advertisement = MobilePrefixAdvertisement(
-        s.msg.identifier, MPAFlag(0), tuple(p.option(now) for p in prefixes))
+        identifier, MPAFlag(0), tuple(p.option(now) for p in prefixes))
     return (SendIcmp(advertisement, binding.ha_address, binding.care_of,
                      routing_header=binding.home_address),
             log("mobile-prefix-advertisement", ifname=home_list.ifname,
                 home_address=binding.home_address, care_of=binding.care_of,
-                identifier=s.msg.identifier, solicited=True,
+                identifier=identifier, solicited=solicited,
                 prefixes=tuple(p.prefix for p in prefixes)))
+
+
+@dataclass(frozen=True, slots=True)
+class UnsolicitedSchedule:
+    """When one home link's next unsolicited Mobile Prefix Advertisements go out
+    (section 10.6.2, ``SendUnsolMobPfxAdvs``): a change of the link's prefixes
+    (:meth:`HomePrefixList.changed_from`) schedules them after
+
+        MaxScheduleDelay = min(MaxMobPfxAdvInterval, the least preferred lifetime)
+        RandomDelay = MinMobPfxAdvInterval
+                      + random * |MaxScheduleDelay - MinMobPfxAdvInterval|
+
+    (``random`` in [0, 1) from the shell), never sooner than MinMobPfxAdvInterval after
+    the last ones; a change while they are scheduled changes nothing (they will say
+    the latest). Then each binding on the link gets one, to its care-of address, its
+    Identifier a counter of the link's."""
+
+    timer: TimerKey
+    next_at: float | None = None
+    last_sent: float | None = None
+    identifier: int = 0
+
+    def changed(self, home_list: HomePrefixList, now: float, random: float,
+                min_interval: int, max_interval: int
+                ) -> tuple[UnsolicitedSchedule, tuple[Effect, ...]]:
+        if self.next_at is not None:
+            return self, ()
+        preferred = [p.option(now).preferred_lifetime for p in home_list.current(now)]
+        max_delay = min([max_interval, *preferred])
+        delay = min_interval + random * abs(max_delay - min_interval)
+        at = now + delay
+        if self.last_sent is not None:
+            at = max(at, self.last_sent + min_interval)
+        return replace(self, next_at=at), (
+            StartTimer(self.timer, at),
+            log("mobile-prefix-advertisement-scheduled", ifname=home_list.ifname,
+                at=round(at, 3), delay=round(at - now, 3)))
+
+    def fire(self, home_list: HomePrefixList, cache: BindingCache, now: float
+             ) -> tuple[UnsolicitedSchedule, tuple[Effect, ...]]:
+        """Its timer fired: an Advertisement to every binding of the link."""
+        effects: list[Effect] = []
+        identifier = self.identifier
+        for binding in cache.sorted():
+            if binding.home_ifname == home_list.ifname:
+                effects.extend(_advertise(home_list, binding, identifier, now,
+                                          solicited=False))
+                identifier = (identifier + 1) & 0xFFFF
+        return replace(self, next_at=None, last_sent=now, identifier=identifier), tuple(
+            effects)
 
 
 # -- the mobile node's side (sections 11.4.2, 11.4.3) -----------------------------------

@@ -22,7 +22,12 @@ from mip6d.core.bcache import Binding, BindingCache
 from mip6d.core.dhaad import HomeAgentEntry, HomeAgentsList, answer_request
 from mip6d.core.effects import AddTunnel, CheckDuplicateAddress, TimerKey, TimerKind
 from mip6d.core.homeagent import HaOutcome, HomeAgent, binding_addresses
-from mip6d.core.prefixdisc import HomePrefixList, Solicitation, answer_solicitation
+from mip6d.core.prefixdisc import (
+    HomePrefixList,
+    Solicitation,
+    UnsolicitedSchedule,
+    answer_solicitation,
+)
 from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.metrics import label_value, sample_key
 from mip6d.shell.adapters import home_agent_policy, home_interfaces
@@ -52,6 +57,7 @@ class HomeAgentPart(Part):
         self._dirty_since: float | None = None
         self.home_agents: dict[str, HomeAgentsList] = {}  # the Home Agents List per link
         self.home_prefixes: dict[str, HomePrefixList] = {}  # the home prefixes per link
+        self.unsolicited: dict[str, UnsolicitedSchedule] = {}  # their advertisements
         self._own_link_locals: set[IPv6Address] = set()
 
     @property
@@ -142,9 +148,11 @@ class HomeAgentPart(Part):
         config = self.daemon.config
         now = self.daemon.clock()
         self.home_prefixes = {
-            link.ifname: HomePrefixList.of(
-                link, now, self.home_prefixes[link.ifname].advertised
-                if link.ifname in self.home_prefixes else ())
+            link.ifname: HomePrefixList.of(link, now, self.home_prefixes.get(link.ifname))
+            for link in policy.home_links}
+        self.unsolicited = {
+            link.ifname: self.unsolicited.get(link.ifname) or UnsolicitedSchedule(
+                TimerKey(TimerKind.MOBILE_PREFIX, link.ifname))
             for link in policy.home_links}
         self.home_agents = {
             link.ifname: HomeAgentsList(
@@ -156,9 +164,9 @@ class HomeAgentPart(Part):
     def receive_icmp(self, received: ReceivedIcmp, now: float) -> None:
         msg = received.msg
         if isinstance(msg, icmp6.RouterAdvertisement):
-            prefixes = self.home_prefixes.get(received.ifname)
-            if prefixes is not None:  # every router's, our own radvd's too
-                self.home_prefixes[received.ifname] = prefixes.heard(msg, now)
+            before = self.home_prefixes.get(received.ifname)
+            if before is not None:  # every router's, our own radvd's too
+                self._heard_prefixes(received.ifname, before, before.heard(msg, now), now)
             hal = self.home_agents.get(received.ifname)
             if hal is None or received.src in self._own_link_locals:
                 return  # not a home link, or our own radvd: the own entry stands
@@ -173,6 +181,20 @@ class HomeAgentPart(Part):
             self.daemon.apply(answer_solicitation(
                 self.home_prefixes, self.node.cache, solicitation, now,
                 enabled=self.daemon.config.send_mob_pfx_advs))
+
+    def _heard_prefixes(self, ifname: str, before: HomePrefixList, after: HomePrefixList,
+                        now: float) -> None:
+        """The home prefixes of ``ifname`` are now ``after``: when they changed, the
+        bindings there hear of it (``SendUnsolMobPfxAdvs``, section 10.6.2)."""
+        self.home_prefixes[ifname] = after
+        config = self.daemon.config
+        if not (config.send_mob_pfx_advs and config.send_unsol_mob_pfx_advs
+                and after.changed_from(before, now)):
+            return
+        self.unsolicited[ifname], effects = self.unsolicited[ifname].changed(
+            after, now, random.random(), config.min_mob_pfx_adv_interval,
+            config.max_mob_pfx_adv_interval)
+        self.daemon.apply(effects)
 
     # -- state file -------------------------------------------------------------------
 
@@ -273,6 +295,10 @@ class HomeAgentPart(Part):
             self._decide(self.node.dad_complete(home, result.unique, now), home, now)
 
     def timer_fired(self, key: TimerKey, now: float) -> None:
+        if key.kind is TimerKind.MOBILE_PREFIX and key.subject in self.unsolicited:
+            self.unsolicited[key.subject], effects = self.unsolicited[key.subject].fire(
+                self.home_prefixes[key.subject], self.node.cache, now)
+            self.daemon.apply(effects)
         if key.kind is TimerKind.BINDING_EXPIRY:
             before = len(self.node.cache)
             self.daemon.apply(self.node.expire(now))
