@@ -9,7 +9,20 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
 from mip6d.core.bcache import Binding, BindingCache
-from mip6d.core.effects import CancelTimer, Log, SendIcmp, StartTimer, TimerKey, TimerKind
+from mip6d.core.effects import (
+    AddXfrmPolicy,
+    AddXfrmState,
+    CancelTimer,
+    Log,
+    SendIcmp,
+    StartTimer,
+    TimerKey,
+    TimerKind,
+    XfrmDirection,
+    XfrmRoProto,
+    inverse,
+)
+from mip6d.core.ipsec import POLICY_PRIORITY
 from mip6d.core.policy import HomeLink
 from mip6d.core.prefixdisc import (
     INFINITE_LIFETIME,
@@ -191,11 +204,18 @@ def solicitor_registered() -> tuple[PrefixSolicitor, tuple[object, ...]]:
     return PrefixSolicitor(HOME_ADDRESS, next_identifier=40).registered(HA, COA, T0)
 
 
-def test_a_registered_node_asks_at_once_from_its_care_of_address() -> None:
+def hao_kernel(care_of: IPv6Address = COA) -> tuple[AddXfrmState, AddXfrmPolicy]:
+    return (AddXfrmState(XfrmRoProto.HAO, HOA, HA, care_of),
+            AddXfrmPolicy(XfrmDirection.OUT, IPv6Network(HOA), IPv6Network(HA), 58, 146,
+                          POLICY_PRIORITY, ro=XfrmRoProto.HAO))
+
+
+def test_a_registered_node_asks_at_once_the_kernel_adding_the_home_address_option() -> None:
     s, effects = solicitor_registered()
-    send, record, timer = effects
-    assert send == SendIcmp(MobilePrefixSolicitation(40), COA, HA,
-                            home_address_option=HOA)
+    state, policy, send, record, timer = effects
+    assert (state, policy) == hao_kernel()
+    # From the home address: the raw socket's checksum covers it (RFC 6275 6.3).
+    assert send == SendIcmp(MobilePrefixSolicitation(40), HOA, HA)
     assert isinstance(record, Log) and record.event == "mobile-prefix-solicitation-sent"
     assert timer == StartTimer(s.timer, T0 + INITIAL_SOLICIT_TIMER)
     assert s.registered(HA, COA, T0 + 1) == (s, ())  # the same binding refreshed
@@ -226,8 +246,7 @@ def test_the_answer_sets_the_next_solicitation_before_the_prefix_expires() -> No
     assert effects[-1] == StartTimer(s.timer, T0 + 1 + SOLICIT_AT * 1000)
     assert s.renumbered_to is None and s.identifier is None
     s, effects = s.fire(T0 + 801)
-    assert effects[0] == SendIcmp(MobilePrefixSolicitation(41), COA, HA,
-                                  home_address_option=HOA)
+    assert effects[0] == SendIcmp(MobilePrefixSolicitation(41), HOA, HA)
 
 
 def test_an_infinite_home_prefix_is_not_asked_about_again() -> None:
@@ -278,10 +297,21 @@ def test_renumbering(prefixes: tuple[PrefixInformation, ...],
 def test_leaving_the_binding_cancels_and_a_new_care_of_address_asks_again() -> None:
     s, _ = solicitor_registered()
     s, effects = s.unregistered()
-    assert effects == (CancelTimer(s.timer),) and s.identifier is None
+    state, policy = hao_kernel()
+    assert effects == (inverse(policy), inverse(state), CancelTimer(s.timer))
+    assert s.identifier is None
     s, effects = s.registered(HA, OTHER_COA, T0 + 5)
-    assert effects[0] == SendIcmp(MobilePrefixSolicitation(41), OTHER_COA, HA,
-                                  home_address_option=HOA)
+    assert effects[:3] == (*hao_kernel(OTHER_COA),
+                           SendIcmp(MobilePrefixSolicitation(41), HOA, HA))
+
+
+def test_a_handover_moves_the_hao_state_and_asks_again_only_if_unanswered() -> None:
+    s, _ = solicitor_registered()
+    s, _ = s.advertised(mpa(40, pio(HOME, 1000, 500)), HA, HOA, T0 + 1)
+    s, effects = s.registered(HA, OTHER_COA, T0 + 5)
+    state, policy = hao_kernel()
+    assert effects == (inverse(policy), inverse(state), *hao_kernel(OTHER_COA),
+                       StartTimer(s.timer, T0 + 1 + SOLICIT_AT * 1000))
 
 
 # -- unsolicited advertisements ----------------------------------------------------------

@@ -249,11 +249,16 @@ def test_the_mobile_node_solicits_once_registered_and_reads_the_answer(
     r, part = mobile_node(tmp_path)
     assert r.icmp.types == (icmp6.ICMPv6Type.MOBILE_PREFIX_ADVERTISEMENT,)
     (mps,) = r.icmp.sent
-    assert (mps.src, mps.dst, mps.home_address_option) == (COA, HA, HOA)
+    # From the home address; the kernel adds the Home Address option naming the
+    # care-of address (its hao state, the out policy for type 146).
+    assert (mps.src, mps.dst, mps.home_address_option) == (HOA, HA, None)
     assert isinstance(mps.msg, MobilePrefixSolicitation)
-    # On the wire: type 146, the Identifier, checksummed over the home address.
     assert r.icmp.wire[0][:2] == bytes((146, 0))
     assert icmp6.decode(r.icmp.wire[0], HOA, HA) == mps.msg
+    xfrm = [" ".join(argv) for argv in r.runner.lines if argv[:2] == ["ip", "xfrm"]]
+    assert f"ip xfrm state add src {HOA} dst {HA} proto hao spi 0 mode ro coa {COA}" in xfrm
+    assert (f"ip xfrm policy update dir out src {HOA}/128 dst {HA}/128 proto 58 type 146 "
+            f"priority 100 tmpl proto hao mode ro level use") in xfrm
     r.receive_icmp(ReceivedIcmp("eth1", HA, HOA, MobilePrefixAdvertisement(
         mps.msg.identifier, MPAFlag(0),
         (PrefixInformation(64, LA, 20, 10, IPv6Address("2001:db8:1::")),))))

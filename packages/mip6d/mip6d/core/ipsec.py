@@ -63,6 +63,7 @@ from mip6d.core.effects import (
     XfrmRoProto,
     is_removal,
 )
+from mip6d.wire.icmp6 import IPPROTO_ICMPV6, ICMPv6Type
 from mip6d.wire.mh import MHType
 from mip6d.wire.xfrm import KmAddress, MigrateEntry, PolicyDir, migrate_message
 
@@ -83,6 +84,7 @@ __all__ = [
     "direct_policy",
     "migrate_requests",
     "policy_effect",
+    "solicitation_policy",
     "static_effects",
     "static_ipsec",
     "tunnel_effects",
@@ -230,6 +232,17 @@ def direct_policy(src: IPv6Address, dst: IPv6Address, ro: XfrmRoProto) -> AddXfr
     refuses (XfrmInTmplMismatch), as section 9.3.1 asks."""
     return AddXfrmPolicy(XfrmDirection.IN, IPv6Network(src), IPv6Network(dst), None, None,
                          DIRECT_PRIORITY, ro=ro, ro_bound=True)
+
+
+def solicitation_policy(home: IPv6Address, ha: IPv6Address) -> AddXfrmPolicy:
+    """The outbound policy that gives a mobile node's Mobile Prefix Solicitations (ICMPv6
+    type 146, home address -> home agent) their Home Address option from the ``hao``
+    state naming the care-of address (RFC 6275 section 6.7). Sent from the home address,
+    so that the kernel's checksum covers it (section 6.3): an ICMPv6 raw socket always
+    computes it itself (no ``IPV6_CHECKSUM``), over the packet's addresses as sent."""
+    return AddXfrmPolicy(XfrmDirection.OUT, IPv6Network(home), IPv6Network(ha),
+                         IPPROTO_ICMPV6, int(ICMPv6Type.MOBILE_PREFIX_SOLICITATION),
+                         POLICY_PRIORITY, ro=XfrmRoProto.HAO)
 
 
 def sa_effect(sa: EspSa) -> AddEspSa:

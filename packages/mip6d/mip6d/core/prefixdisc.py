@@ -11,12 +11,12 @@ the home link's     each Prefix Information option (the Prefix field taken as a
 Router              prefix, host bits cleared): its L and A flags and its valid and
 Advertisements      preferred lifetimes, which then count down in real time; a later
 (any router there,  advertisement of the same prefix replaces them. A prefix whose
-the home agent's    valid lifetime is over is left out.
+the home agent's    valid lifetime is over (or was advertised as 0) is left out.
 own radvd too)
 the home agent's    the home prefix of :class:`~mip6d.core.policy.HomeLink` (the
 own address on the  prefix of its address there), L and A set, infinite lifetimes
-link                (or the link's ``valid_until``), for as long as no advertisement
-                    names it
+link                (or the link's ``valid_until``), as long as no advertisement has
+                    named it (once the link's routers withdraw it, it stays withdrawn)
 ==================  ==============================================================
 
 A Mobile Prefix Solicitation (section 6.7) comes from a mobile node's care-of address
@@ -29,7 +29,12 @@ binding's home link with their remaining lifetimes (as many as fit a packet of t
 minimum MTU), the M and O flags clear (this home agent configures home addresses by
 neither DHCPv6 nor anything else), and goes from the home agent address to the care-of
 address with a type 2 routing header naming the home address, as a Binding
-Acknowledgement does (section 9.5.4). Anything else is logged and dropped.
+Acknowledgement does (section 9.5.4). Anything else is logged and dropped. When the
+prefixes change, :class:`UnsolicitedSchedule` tells the link's bindings unsolicited
+(section 10.6.2).
+
+Not done here: retransmitting unsolicited advertisements, the M and O flags, IPsec for
+these messages (``IPsecPolicy MobPfxDisc``).
 """
 
 from __future__ import annotations
@@ -40,14 +45,19 @@ from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 from mip6d.core.bcache import Binding, BindingCache
 from mip6d.core.effects import (
+    AddXfrmPolicy,
+    AddXfrmState,
     CancelTimer,
     Effect,
     SendIcmp,
     StartTimer,
     TimerKey,
     TimerKind,
+    XfrmRoProto,
+    inverse,
     log,
 )
+from mip6d.core.ipsec import solicitation_policy
 from mip6d.core.policy import HomeLink
 from mip6d.wire.icmp6 import (
     MobilePrefixAdvertisement,
@@ -306,9 +316,11 @@ class PrefixSolicitor:
     While the home address is registered away from home (:meth:`registered`), the node
     asks its home agent for the home prefixes at once when it knows no lifetime for its
     home prefix, else when :data:`SOLICIT_AT` of the last advertised valid lifetime has
-    passed: from the care-of address, with a Home Address option, a new Identifier each
-    time, retransmitted after :data:`INITIAL_SOLICIT_TIMER`, doubling,
-    :data:`SOLICIT_RETRIES` times. An Advertisement counts when it comes from the home
+    passed: from the home address, the kernel adding the Home Address option that
+    names the care-of address (:meth:`registered` installs the ``hao`` state and the
+    policy, :meth:`unregistered` removes them), a new Identifier each time,
+    retransmitted after :data:`INITIAL_SOLICIT_TIMER`, doubling, :data:`SOLICIT_RETRIES`
+    times. An Advertisement counts when it comes from the home
     agent to the home address (through the type 2 routing header) and carries the
     Identifier of the outstanding solicitation, or, with none outstanding, any
     (unsolicited, section 10.6.2). The home prefix's lifetime it gives sets the next
@@ -335,6 +347,14 @@ class PrefixSolicitor:
     def timer(self) -> TimerKey:
         return TimerKey(TimerKind.MOBILE_PREFIX, str(self.home_address.ip))
 
+    def _kernel(self) -> tuple[AddXfrmState, AddXfrmPolicy]:
+        """What adds the Home Address option to the solicitations of the current
+        binding (:func:`mip6d.core.ipsec.solicitation_policy`)."""
+        assert self.home_agent is not None and self.care_of is not None
+        home = self.home_address.ip
+        return (AddXfrmState(XfrmRoProto.HAO, home, self.home_agent, self.care_of),
+                solicitation_policy(home, self.home_agent))
+
     def _arm(self, effects: tuple[Effect, ...] = ()) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         due = self.next_at if self.identifier is not None else self.solicit_at
         if self.home_agent is None or due is None:
@@ -350,8 +370,8 @@ class PrefixSolicitor:
                       retries=self.retries + 1 if retry else 0, timeout=timeout,
                       next_at=now + timeout)
         return new._arm((
-            SendIcmp(MobilePrefixSolicitation(identifier), self.care_of, self.home_agent,
-                     home_address_option=self.home_address.ip),
+            SendIcmp(MobilePrefixSolicitation(identifier), self.home_address.ip,
+                     self.home_agent),
             log("mobile-prefix-solicitation-sent", home_address=self.home_address.ip,
                 home_agent=self.home_agent, care_of=self.care_of, identifier=identifier,
                 attempt=new.retries + 1),
@@ -359,21 +379,28 @@ class PrefixSolicitor:
 
     def registered(self, home_agent: IPv6Address, care_of: IPv6Address, now: float
                    ) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
-        """The home address is registered with ``home_agent`` from ``care_of``."""
+        """The home address is registered with ``home_agent`` from ``care_of``: the
+        kernel state that sends solicitations from there, and one at once unless the
+        home prefix's lifetime is known."""
         if (home_agent, care_of) == (self.home_agent, self.care_of):
             return self, ()
-        moved = replace(self, home_agent=home_agent, care_of=care_of)
-        if not self.known and self.identifier is None:
-            return moved._solicit(now)
-        if moved.identifier is not None:
-            return moved._solicit(now)  # the outstanding one went to the old care-of address
-        return moved._arm()
+        _, before = self.unregistered()
+        moved = replace(self, home_agent=home_agent, care_of=care_of, identifier=None)
+        kernel = tuple(e for e in before if not isinstance(e, CancelTimer)) + moved._kernel()
+        if not self.known or self.identifier is not None:
+            # (an outstanding one went to the old care-of address's binding)
+            moved, effects = moved._solicit(now)
+        else:
+            moved, effects = moved._arm()
+        return moved, kernel + effects
 
     def unregistered(self) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         """At home, or no binding: nothing to ask (section 11.4.2: away from home)."""
         if self.home_agent is None:
             return self, ()
-        return replace(self, home_agent=None, care_of=None, identifier=None)._arm()
+        state, policy = self._kernel()
+        gone = replace(self, home_agent=None, care_of=None, identifier=None)
+        return gone._arm((inverse(policy), inverse(state)))
 
     def fire(self, now: float) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         """Its timer fired."""

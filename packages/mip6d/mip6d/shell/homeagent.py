@@ -22,13 +22,13 @@ from mip6d.core.bcache import Binding, BindingCache
 from mip6d.core.dhaad import HomeAgentEntry, HomeAgentsList, answer_request
 from mip6d.core.effects import AddTunnel, CheckDuplicateAddress, TimerKey, TimerKind
 from mip6d.core.homeagent import HaOutcome, HomeAgent, binding_addresses
+from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.core.prefixdisc import (
     HomePrefixList,
     Solicitation,
     UnsolicitedSchedule,
     answer_solicitation,
 )
-from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.metrics import label_value, sample_key
 from mip6d.shell.adapters import home_agent_policy, home_interfaces
 from mip6d.shell.icmpsocket import ReceivedIcmp

@@ -13,9 +13,13 @@ Linux specifics:
   and gets the same value. The source address goes in ``IPV6_PKTINFO`` with interface
   0: the routing table picks the way out, and the address is one the node holds (the
   mobile node's care-of address, the home agent's address on the home link).
-* A Home Address option and a type 2 routing header go out as ancillary data, the way
-  the Mobility Header socket sends them (:func:`mip6d.shell.mhsocket.addressing`; the
-  checksum's pseudo-header has the home address). Receiving a message with a Home
+* A type 2 routing header (and a Home Address option) go out as ancillary data, the way
+  the Mobility Header socket sends them (:func:`mip6d.shell.mhsocket.addressing`). The
+  kernel computes an ICMPv6 raw socket's checksum itself (it refuses ``IPV6_CHECKSUM``)
+  over the source and the final destination: right with a routing header, wrong with a
+  Home Address option given this way (the pseudo-header must hold the home address),
+  so a mobile node's solicitation leaves from the home address and an XFRM ``hao``
+  state adds the option (:func:`mip6d.core.ipsec.solicitation_policy`). Receiving a message with a Home
   Address option (``IPV6_RECVDSTOPTS``), the kernel has swapped the addresses already
   (its checksum check used the home address): :meth:`IcmpSocket.read` swaps them back,
   so that a :class:`ReceivedIcmp` holds the addresses as they were on the wire.
