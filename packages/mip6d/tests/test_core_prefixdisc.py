@@ -212,8 +212,8 @@ def hao_kernel(care_of: IPv6Address = COA) -> tuple[AddXfrmState, AddXfrmPolicy]
 
 def test_a_registered_node_asks_at_once_the_kernel_adding_the_home_address_option() -> None:
     s, effects = solicitor_registered()
-    state, policy, send, record, timer = effects
-    assert (state, policy) == hao_kernel()
+    stale, state, policy, send, record, timer = effects
+    assert (stale, state, policy) == (inverse(hao_kernel()[0]), *hao_kernel())
     # From the home address: the raw socket's checksum covers it (RFC 6275 6.3).
     assert send == SendIcmp(MobilePrefixSolicitation(40), HOA, HA)
     assert isinstance(record, Log) and record.event == "mobile-prefix-solicitation-sent"
@@ -297,11 +297,10 @@ def test_renumbering(prefixes: tuple[PrefixInformation, ...],
 def test_leaving_the_binding_cancels_and_a_new_care_of_address_asks_again() -> None:
     s, _ = solicitor_registered()
     s, effects = s.unregistered()
-    state, policy = hao_kernel()
-    assert effects == (inverse(policy), inverse(state), CancelTimer(s.timer))
+    assert effects == (inverse(hao_kernel()[1]), CancelTimer(s.timer))  # state shared
     assert s.identifier is None
     s, effects = s.registered(HA, OTHER_COA, T0 + 5)
-    assert effects[:3] == (*hao_kernel(OTHER_COA),
+    assert effects[:4] == (inverse(hao_kernel(OTHER_COA)[0]), *hao_kernel(OTHER_COA),
                            SendIcmp(MobilePrefixSolicitation(41), HOA, HA))
 
 
@@ -309,9 +308,20 @@ def test_a_handover_moves_the_hao_state_and_asks_again_only_if_unanswered() -> N
     s, _ = solicitor_registered()
     s, _ = s.advertised(mpa(40, pio(HOME, 1000, 500)), HA, HOA, T0 + 1)
     s, effects = s.registered(HA, OTHER_COA, T0 + 5)
-    state, policy = hao_kernel()
-    assert effects == (inverse(policy), inverse(state), *hao_kernel(OTHER_COA),
+    # The state replaced (add keeps an existing one's care-of address); same policy.
+    assert effects == (inverse(hao_kernel(OTHER_COA)[0]), *hao_kernel(OTHER_COA),
                        StartTimer(s.timer, T0 + 1 + SOLICIT_AT * 1000))
+
+
+def test_another_home_agent_gets_its_own_policy() -> None:
+    s, _ = solicitor_registered()
+    other = IPv6Address("2001:db8:1::2")
+    s, effects = s.registered(other, COA, T0 + 5)
+    assert effects[0] == inverse(hao_kernel()[1])
+    assert effects[2:4] == (AddXfrmState(XfrmRoProto.HAO, HOA, other, COA),
+                            AddXfrmPolicy(XfrmDirection.OUT, IPv6Network(HOA),
+                                          IPv6Network(other), 58, 146, POLICY_PRIORITY,
+                                          ro=XfrmRoProto.HAO))
 
 
 # -- unsolicited advertisements ----------------------------------------------------------

@@ -381,12 +381,19 @@ class PrefixSolicitor:
                    ) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         """The home address is registered with ``home_agent`` from ``care_of``: the
         kernel state that sends solicitations from there, and one at once unless the
-        home prefix's lifetime is known."""
+        home prefix's lifetime is known.
+
+        The ``hao`` state is replaced, not added (``ip xfrm state add`` keeps an
+        existing state's care-of address), and left in place by :meth:`unregistered`:
+        a protected registration's Binding Updates share it (:mod:`mip6d.core.bul`),
+        a deregistration's retransmissions included."""
         if (home_agent, care_of) == (self.home_agent, self.care_of):
             return self, ()
-        _, before = self.unregistered()
+        _, before = self.unregistered() if self.home_agent != home_agent else (self, ())
         moved = replace(self, home_agent=home_agent, care_of=care_of, identifier=None)
-        kernel = tuple(e for e in before if not isinstance(e, CancelTimer)) + moved._kernel()
+        state, policy = moved._kernel()
+        kernel = (*(e for e in before if not isinstance(e, CancelTimer)),
+                  inverse(state), state, policy)
         if not self.known or self.identifier is not None:
             # (an outstanding one went to the old care-of address's binding)
             moved, effects = moved._solicit(now)
@@ -395,12 +402,13 @@ class PrefixSolicitor:
         return moved, kernel + effects
 
     def unregistered(self) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
-        """At home, or no binding: nothing to ask (section 11.4.2: away from home)."""
+        """At home, or no binding: nothing to ask (section 11.4.2: away from home); the
+        out policy goes, the ``hao`` state stays (see :meth:`registered`)."""
         if self.home_agent is None:
             return self, ()
-        state, policy = self._kernel()
+        _, policy = self._kernel()
         gone = replace(self, home_agent=None, care_of=None, identifier=None)
-        return gone._arm((inverse(policy), inverse(state)))
+        return gone._arm((inverse(policy),))
 
     def fire(self, now: float) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         """Its timer fired."""

@@ -19,10 +19,11 @@ Linux specifics:
   over the source and the final destination: right with a routing header, wrong with a
   Home Address option given this way (the pseudo-header must hold the home address),
   so a mobile node's solicitation leaves from the home address and an XFRM ``hao``
-  state adds the option (:func:`mip6d.core.ipsec.solicitation_policy`). Receiving a message with a Home
-  Address option (``IPV6_RECVDSTOPTS``), the kernel has swapped the addresses already
-  (its checksum check used the home address): :meth:`IcmpSocket.read` swaps them back,
-  so that a :class:`ReceivedIcmp` holds the addresses as they were on the wire.
+  state adds the option (:func:`mip6d.core.ipsec.solicitation_policy`).
+* Receiving a message with a Home Address option (``IPV6_RECVDSTOPTS``), the kernel has
+  swapped the addresses already (its checksum check used the home address):
+  :meth:`IcmpSocket.read` swaps them back, so that a :class:`ReceivedIcmp` holds the
+  addresses as they were on the wire.
 * The Home-Agents anycast address (RFC 2526) is joined with ``IPV6_JOIN_ANYCAST`` on the
   home link's interface. The kernel (net/ipv6/anycast.c, ``ipv6_sock_ac_join``) wants
   CAP_NET_ADMIN, refuses a multicast address or one assigned as unicast (EINVAL), and,
