@@ -93,6 +93,8 @@ EVENT_LEVELS: Mapping[str, int] = {
     "mobile-prefix-advertisement-received": logging.INFO,
     "mobile-prefix-advertisement-ignored": logging.INFO,
     "home-prefix-renumbered": logging.WARNING,
+    "home-address-renumbered": logging.WARNING,
+    "renumbering-ignored": logging.WARNING,
     # Home agent (mip6d.core.homeagent).
     "binding-cache-restored": logging.INFO,
     "binding-update-dropped": logging.WARNING,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from ipaddress import IPv6Address
+from ipaddress import IPv6Address, IPv6Interface
 from pathlib import Path
 
 import pytest
@@ -132,6 +132,23 @@ def test_renumbering_the_home_link_reaches_the_bindings_unsolicited(tmp_path: Pa
     assert (sent.src, sent.dst, sent.routing_header) == (HA, COA, HOA)
     assert sent.msg == MobilePrefixAdvertisement(0, MPAFlag(0), (
         PrefixInformation(64, LA, 86399, 14399, IPv6Address("2001:db8:2::")),))
+
+
+def test_the_new_prefix_of_a_renumbered_home_link_is_served(tmp_path: Path) -> None:
+    r = registered(tmp_path)
+    new_hoa = IPv6Address("2001:db8:2::10")
+    bu = mh.BindingUpdate(1, 25, mh.BUFlag.A | mh.BUFlag.H)
+    r.receive(Received(bu, COA, HA, home_address=new_hoa))
+    assert r.mh.sent[-1].msg.status == mh.BAStatus.NOT_HOME_SUBNET  # type: ignore[union-attr]
+    r.receive_icmp(home_ra(OLD_PIO))
+    r.receive_icmp(home_ra(PrefixInformation(64, LA, 0, 0, IPv6Address("2001:db8:1::")),
+                           NEW_PIO))
+    r.receive(Received(mh.BindingUpdate(2, 25, mh.BUFlag.A | mh.BUFlag.H), COA, HA,
+                       home_address=new_hoa))
+    ba = r.mh.sent[-1]
+    assert (ba.dst, ba.routing_header) == (COA, new_hoa)
+    assert ba.msg.status == mh.BAStatus.ACCEPTED  # type: ignore[union-attr]
+    assert {b["home_address"] for b in r.daemon.bindings()} == {str(HOA), str(new_hoa)}
 
 
 def test_send_unsol_mob_pfx_advs_disabled_waits_for_solicitations(tmp_path: Path) -> None:
@@ -276,3 +293,29 @@ def test_the_mobile_node_solicits_once_registered_and_reads_the_answer(
 def test_send_mob_pfx_sols_disabled_sends_nothing(tmp_path: Path) -> None:
     r, part = mobile_node(tmp_path, MN_CONF + "SendMobPfxSols disabled;\n")
     assert part.solicitors == {} and r.icmp.sent == [] and r.icmp.types == ()
+
+
+def test_a_renumbered_node_registers_its_new_home_address(tmp_path: Path) -> None:
+    r, part = mobile_node(tmp_path)
+    (mps,) = r.icmp.sent
+    r.receive_icmp(ReceivedIcmp("eth1", HA, HOA, MobilePrefixAdvertisement(
+        mps.msg.identifier, MPAFlag(0), (OLD_PIO,))))  # type: ignore[union-attr]
+    sent_before = len(r.mh.sent)
+    # Unsolicited: the home prefix withdrawn, a new one.
+    r.receive_icmp(ReceivedIcmp("eth1", HA, HOA, MobilePrefixAdvertisement(7, MPAFlag(0), (
+        PrefixInformation(64, LA, 0, 0, IPv6Address("2001:db8:1::")), NEW_PIO))))
+    new_hoa = IPv6Address("2001:db8:2::10")
+    dereg, bu = r.mh.sent[sent_before:]
+    assert isinstance(dereg.msg, mh.BindingUpdate) and dereg.msg.lifetime == 0
+    assert dereg.home_address_option == HOA
+    assert isinstance(bu.msg, mh.BindingUpdate) and bu.msg.lifetime > 0
+    assert (bu.src, bu.dst, bu.home_address_option) == (COA, HA, new_hoa)
+    assert ("lo", IPv6Interface(f"{new_hoa}/128")) in r.ipr.addresses
+    r.receive(Received(mh.BindingAck(mh.BAStatus.ACCEPTED, bu.msg.sequence, 100), HA, new_hoa,
+                       routing_header=new_hoa))
+    (record,) = r.daemon.binding_update_list()
+    assert (record["home_address"], record["state"]) == (str(new_hoa), "registered")
+    # The new home address asks about its prefix in turn.
+    assert r.icmp.sent[-1] == SendIcmp(MobilePrefixSolicitation(mps.msg.identifier + 1),
+                                       new_hoa, HA)  # type: ignore[union-attr]
+    assert list(part.solicitors) == [new_hoa]

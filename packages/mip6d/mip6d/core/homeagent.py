@@ -479,7 +479,8 @@ class HomeAgent:
             link is None
             or address.is_multicast
             or address.is_link_local
-            or address == link.prefix.network_address  # Subnet-Router anycast
+            or any(address == prefix.network_address  # Subnet-Router anycast
+                   for prefix in (link.prefix, *link.advertised_prefixes))
             or address in self.policy.ha_addresses
         ):
             return BAStatus.NOT_HOME_SUBNET

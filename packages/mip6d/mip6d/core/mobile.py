@@ -17,8 +17,8 @@ inside a home prefix (those are home addresses, not care-of addresses), never qu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from ipaddress import IPv6Address, IPv6Network
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from typing import TypeAlias
 
 from mip6d.core.bul import (
@@ -255,6 +255,29 @@ class MobileNode:
             if timer_key(entry) == key:
                 return self._feed(entry, TimerFired(), now)
         return ()
+
+    def renumber(self, home_address: IPv6Address, new: IPv6Interface, now: float
+                 ) -> tuple[Effect, ...]:
+        """The home link of ``home_address`` was renumbered (Mobile Prefix Discovery,
+        RFC 6275 section 11.4.3): its entry stops as at shutdown (one deregistration,
+        its kernel state removed) and ``new`` registers in its place, with the same
+        home agent and settings, from the current care-of address."""
+        entry = self._entries.get(home_address)
+        if entry is None or new.ip in self._entries:
+            return (log("renumbering-ignored", home_address=home_address, new_home_address=new.ip,
+                        reason="no such home address" if entry is None
+                        else "the new home address is registered already"),)
+        effects = list(self._feed(entry, Shutdown(), now))
+        del self._entries[home_address]
+        fresh = BulEntry(replace(entry.registration, home_address=new), sequence=entry.sequence,
+                         dhaad_identifier=entry.dhaad_identifier)
+        self._entries[new.ip] = fresh
+        effects.append(log("home-address-renumbered", home_address=home_address,
+                           new_home_address=new.ip, home_agent=entry.registration.home_agent))
+        if self._primary is not None:
+            effects.extend(self._feed(fresh, CareOfChanged(self._primary.address,
+                                                           self._primary.valid_until), now))
+        return tuple(effects)
 
     def shutdown(self, now: float) -> tuple[Effect, ...]:
         """The daemon stops."""

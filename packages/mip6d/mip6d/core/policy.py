@@ -77,6 +77,15 @@ class HomeLink:
             "by it); None for infinite",
         ),
     )
+    advertised_prefixes: tuple[IPv6Network, ...] = field(
+        default=(),
+        metadata=_doc(
+            "",
+            "the other prefixes the link's routers advertise (Mobile Prefix Discovery, "
+            "RFC 6275 section 10.6.1): home subnet prefixes too, so that a node whose "
+            "home link was renumbered registers its new home address",
+        ),
+    )
 
     def __post_init__(self) -> None:
         if not self.ifname:
@@ -206,9 +215,13 @@ class HomeAgentPolicy:
         object.__setattr__(self, "_acl_index", index)
 
     def home_link_for(self, home_address: IPv6Address) -> HomeLink | None:
-        """The home link whose prefix holds ``home_address``."""
+        """The home link whose prefix, or one of whose advertised prefixes, holds
+        ``home_address``."""
         for link in self.home_links:
             if home_address in link.prefix:
+                return link
+        for link in self.home_links:
+            if any(home_address in prefix for prefix in link.advertised_prefixes):
                 return link
         return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Interface
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -187,6 +188,10 @@ class HomeAgentPart(Part):
         """The home prefixes of ``ifname`` are now ``after``: when they changed, the
         bindings there hear of it (``SendUnsolMobPfxAdvs``, section 10.6.2)."""
         self.home_prefixes[ifname] = after
+        policy = self._with_advertised(self.node.policy, now)
+        if policy != self.node.policy:
+            self.daemon.apply(self.node.apply_policy(policy))
+            self._mark_dirty(now)
         config = self.daemon.config
         if not (config.send_mob_pfx_advs and config.send_unsol_mob_pfx_advs
                 and after.changed_from(before, now)):
@@ -195,6 +200,17 @@ class HomeAgentPart(Part):
             after, now, random.random(), config.min_mob_pfx_adv_interval,
             config.max_mob_pfx_adv_interval)
         self.daemon.apply(effects)
+
+    def _with_advertised(self, policy: HomeAgentPolicy, now: float) -> HomeAgentPolicy:
+        """``policy`` with each home link's other advertised prefixes, which are home
+        subnet prefixes too (a renumbered home link's new prefix)."""
+        links = tuple(
+            replace(link, advertised_prefixes=tuple(
+                p.prefix for p in self.home_prefixes[link.ifname].current(now)
+                if p.prefix != link.prefix))
+            if link.ifname in self.home_prefixes else link
+            for link in policy.home_links)
+        return policy if links == policy.home_links else replace(policy, home_links=links)
 
     # -- state file -------------------------------------------------------------------
 
@@ -329,9 +345,10 @@ class HomeAgentPart(Part):
         policy = self._policy(config)
 
         def change() -> None:
-            self.daemon.apply(self.node.apply_policy(policy))
-            self._mark_dirty(self.daemon.clock())
+            now = self.daemon.clock()
             self._set_lists(policy)  # a new link's anycast address waits for a restart
+            self.daemon.apply(self.node.apply_policy(self._with_advertised(policy, now)))
+            self._mark_dirty(now)
 
         return change
 

@@ -223,9 +223,27 @@ class MobilePart(Part):
                                 src=str(received.src), dst=str(received.dst),
                                 identifier=msg.identifier, reason="not to a home address")
                 return
-            self.solicitors[received.dst], effects = solicitor.advertised(
-                msg, received.src, received.dst, now)
+            solicitor, effects = solicitor.advertised(msg, received.src, received.dst, now)
+            self.solicitors[received.dst] = solicitor
             self.daemon.apply(effects, now=now)
+            if solicitor.renumbered_to is not None:
+                self._renumber(received.dst, solicitor.renumbered_to, now)
+
+    def _renumber(self, home_address: IPv6Address, new: IPv6Interface, now: float) -> None:
+        """Register ``new`` in place of ``home_address`` (its home link renumbered): the
+        new address on the loopback first, flagged "home", as at start (the first
+        Binding Acknowledgement's type 2 routing header names it), then a solicitor of
+        its own."""
+        if new.ip in self.solicitors:
+            return
+        old = self.solicitors.pop(home_address)
+        _, effects = old.unregistered()
+        self.daemon.apply(effects, now=now)
+        self.daemon.apply((AddAddress(IPv6Interface(new.ip), "lo", home_address=True,
+                                      nodad=True),), now=now)
+        self.solicitors[new.ip] = PrefixSolicitor(new, next_identifier=old.next_identifier)
+        self.daemon.apply(self.node.renumber(home_address, new, now), now=now)
+        self._sync_prefix_discovery(now)
 
     def _sync_prefix_discovery(self, now: float) -> None:
         """Tell each home address's solicitor whether it is registered away from home
