@@ -52,7 +52,9 @@ def _fields(tree: Any, out: dict[str, list[str]] | None = None) -> dict[str, lis
 
 def test_a_node_solicits_its_home_prefix_and_hears_of_renumbering(net: Topology) -> None:
     m = build(net)
-    capture = net.capture(m.r, "r-f1", "icmp6")
+    # No capture filter: "icmp6" would miss both messages (their first next header is
+    # a destination options header or a routing header).
+    capture = net.capture(m.r, "r-f1")
     coa = m.mn.wait_address("mn-f1", within=F1)
     ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir)
                      + "MinMobPfxAdvInterval 1;\nMaxMobPfxAdvInterval 2;\n")
@@ -108,37 +110,55 @@ def test_a_node_solicits_its_home_prefix_and_hears_of_renumbering(net: Topology)
     renumbered = mn.wait_event("home-prefix-renumbered", after=mn_mark, timeout=5)
     assert (renumbered["home_address"], renumbered["new_home_address"]) == (
         str(HOA), str(NEW_HOA)), renumbered
+
+    # (5) The node registers its new home address (the home agent serves the prefix its
+    # home link advertises) and asks about the new prefix in turn.
+    mn.wait_event("home-address-renumbered", after=mn_mark, new_home_address=str(NEW_HOA),
+                  timeout=5)
+    mn.wait_event("binding-registered", after=mn_mark, home_address=str(NEW_HOA), timeout=30)
+    bu = ha.wait_event("received", after=ha_mark, message="BindingUpdate",
+                       home_address=str(NEW_HOA), timeout=10)
+    assert bu["src"] == str(coa), bu
+    again = mn.wait_event("mobile-prefix-advertisement-received", after=mn_mark,
+                          home_address=str(NEW_HOA), timeout=10)
+    assert RADVD_VALID - 30 <= again["home_prefix_valid"] <= RADVD_VALID, again
     assert mn.stop() == 0 and ha.stop() == 0
 
-    # (5) tshark decodes both on the foreign link without complaint, checksums good
+    # (6) tshark decodes them all on the foreign link without complaint, checksums good
     # (over the home address: the pseudo-header of RFC 6275 sections 6.3 and 6.4).
-    packets = capture.decode("icmpv6.type == 146 || icmpv6.type == 147")
-    kinds: dict[str, int] = {}
-    for packet in packets:
+    seen = []
+    for packet in capture.decode("icmpv6.type == 146 || icmpv6.type == 147"):
         fields = _fields(packet["_source"]["layers"])
         assert "_ws.malformed" not in fields, fields
         assert "8388608" not in fields.get("_ws.expert.severity", []), fields  # PI_ERROR
         assert fields["icmpv6.checksum.status"] == ["1"], fields
-        kind = fields["icmpv6.type"][0]
-        if fields["icmpv6.mip6.identifier"] != [str(identifier)]:  # the unsolicited one
-            assert (kind, fields["ipv6.dst"]) == ("147", [str(coa)]), fields
-            assert fields["ipv6.routing.mipv6.home_address"] == [str(HOA)]
-            assert fields["icmpv6.opt.prefix"] == [str(NEW_HOME.network_address)], fields
-            kind = "unsolicited"
-        kinds[kind] = kinds.get(kind, 0) + 1
-        if kind == "unsolicited":
-            continue
+        kind, number = fields["icmpv6.type"][0], int(fields["icmpv6.mip6.identifier"][0])
         if kind == "146":  # from the care-of address, Home Address option
             assert (fields["ipv6.src"], fields["ipv6.dst"]) == ([str(coa)], [str(HA_ADDRESS)])
-            assert fields["ipv6.opt.mipv6.home_address"] == [str(HOA)]
-        else:  # to the care-of address, type 2 routing header
-            assert (fields["ipv6.src"], fields["ipv6.dst"]) == ([str(HA_ADDRESS)], [str(coa)])
-            assert fields["ipv6.routing.type"] == ["2"]
-            assert fields["ipv6.routing.mipv6.home_address"] == [str(HOA)]
-            assert fields["icmpv6.opt.prefix"] == [str(HOME.network_address)]
-            assert fields["icmpv6.opt.prefix.length"] == ["64"]
-            valid = int(fields["icmpv6.opt.prefix.valid_lifetime"][0])
-            preferred = int(fields["icmpv6.opt.prefix.preferred_lifetime"][0])
-            assert RADVD_VALID - 30 <= valid <= RADVD_VALID, fields
-            assert RADVD_PREFERRED - 30 <= preferred <= RADVD_PREFERRED, fields
-    assert kinds == {"146": 1, "147": 1, "unsolicited": 1}, kinds
+            (home,) = fields["ipv6.opt.mipv6.home_address"]
+            seen.append((kind, home, number, None))
+            continue
+        # To the care-of address through a type 2 routing header; its prefix with
+        # radvd's lifetimes, counted down.
+        assert (fields["ipv6.src"], fields["ipv6.dst"]) == ([str(HA_ADDRESS)], [str(coa)])
+        assert fields["ipv6.routing.type"] == ["2"]
+        (home,) = fields["ipv6.routing.mipv6.home_address"]
+        (prefix,) = fields["icmpv6.opt.prefix"]
+        assert fields["icmpv6.opt.prefix.length"] == ["64"]
+        valid = int(fields["icmpv6.opt.prefix.valid_lifetime"][0])
+        preferred = int(fields["icmpv6.opt.prefix.preferred_lifetime"][0])
+        assert RADVD_VALID - 60 <= valid <= RADVD_VALID, fields
+        assert RADVD_PREFERRED - 60 <= preferred <= RADVD_PREFERRED, fields
+        seen.append((kind, home, number, prefix))
+    assert seen == [
+        ("146", str(HOA), identifier, None),
+        ("147", str(HOA), identifier, str(HOME.network_address)),
+        ("147", str(HOA), told["identifier"], str(NEW_HOME.network_address)),  # unsolicited
+        ("146", str(NEW_HOA), again["identifier"], None),
+        ("147", str(NEW_HOA), again["identifier"], str(NEW_HOME.network_address)),
+    ], seen
+    # ... and the Binding Acknowledgement that accepted the new home address.
+    acks = [f for f in (_fields(p["_source"]["layers"]) for p in capture.decode("mip6"))
+            if f.get("mip6.mhtype") == ["6"]
+            and f.get("ipv6.routing.mipv6.home_address") == [str(NEW_HOA)]]
+    assert acks and all(f["mip6.ba.status"] == ["0"] for f in acks), acks
