@@ -376,3 +376,12 @@ def test_each_binding_of_the_link_gets_an_unsolicited_advertisement() -> None:
     assert [s.msg.options for s in sends] == [prefixes] * 2  # type: ignore[union-attr]
     assert [dict(e.fields)["solicited"] for e in effects if isinstance(e, Log)] == [False] * 2
     assert (schedule.next_at, schedule.last_sent, schedule.identifier) == (None, T0 + 5, 1)
+
+
+def test_stopping_removes_the_policy_and_the_state_even_after_going_home() -> None:
+    s, _ = solicitor_registered()
+    state, policy = hao_kernel()
+    assert s.stopped()[1] == (inverse(policy), CancelTimer(s.timer), inverse(state))
+    s, _ = s.unregistered()
+    assert s.stopped()[1] == (inverse(state),)
+    assert s.stopped()[0].stopped()[1] == ()

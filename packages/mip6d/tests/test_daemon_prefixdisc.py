@@ -288,6 +288,12 @@ def test_the_mobile_node_solicits_once_registered_and_reads_the_answer(
     r.advance(3)
     assert [s.msg.identifier for s in r.icmp.sent] == [  # type: ignore[union-attr]
         mps.msg.identifier, mps.msg.identifier + 1, mps.msg.identifier + 2]
+    # Stopping leaves no policy or state of its own behind.
+    part.shutdown(r.now[0])
+    xfrm = [" ".join(argv) for argv in r.runner.lines if argv[:2] == ["ip", "xfrm"]]
+    assert xfrm[-2:] == [
+        f"ip xfrm policy delete dir out src {HOA}/128 dst {HA}/128 proto 58 type 146",
+        f"ip xfrm state delete src {HOA} dst {HA} proto hao spi 0"]
 
 
 def test_send_mob_pfx_sols_disabled_sends_nothing(tmp_path: Path) -> None:

@@ -342,6 +342,8 @@ class PrefixSolicitor:
     or never (an infinite lifetime)."""
     known: bool = False
     renumbered_to: IPv6Interface | None = None
+    hao: AddXfrmState | None = None
+    """The ``hao`` state installed last, until :meth:`stopped`."""
 
     @property
     def timer(self) -> TimerKey:
@@ -392,6 +394,7 @@ class PrefixSolicitor:
         _, before = self.unregistered() if self.home_agent != home_agent else (self, ())
         moved = replace(self, home_agent=home_agent, care_of=care_of, identifier=None)
         state, policy = moved._kernel()
+        moved = replace(moved, hao=state)
         kernel = (*(e for e in before if not isinstance(e, CancelTimer)),
                   inverse(state), state, policy)
         if not self.known or self.identifier is not None:
@@ -409,6 +412,14 @@ class PrefixSolicitor:
         _, policy = self._kernel()
         gone = replace(self, home_agent=None, care_of=None, identifier=None)
         return gone._arm((inverse(policy),))
+
+    def stopped(self) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
+        """The daemon stops (after the Binding Update List's last deregistrations): the
+        policy and the ``hao`` state go."""
+        gone, effects = self.unregistered()
+        if gone.hao is None:
+            return gone, effects
+        return replace(gone, hao=None), (*effects, inverse(gone.hao))
 
     def fire(self, now: float) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         """Its timer fired."""

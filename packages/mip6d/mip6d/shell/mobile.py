@@ -325,6 +325,9 @@ class MobilePart(Part):
 
     def shutdown(self, now: float) -> None:
         self.daemon.apply(self.node.shutdown(now))
+        for home, solicitor in self.solicitors.items():
+            self.solicitors[home], effects = solicitor.stopped()
+            self.daemon.apply(effects, now=now)
 
     def close(self) -> None:
         for closing in (self.monitor, self.ra):
