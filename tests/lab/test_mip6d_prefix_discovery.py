@@ -4,14 +4,15 @@ prefixes, from its care-of address with a Home Address option; the home agent, w
 hears the home link's prefix from its own radvd, answers through a type 2 routing
 header with the prefix and its remaining lifetimes, and the node takes the answer.
 The kernel on both ends lets the messages through the binding's route-optimisation
-states and policies; tshark decodes them without complaint. Then the home link is
-renumbered (radvd there advertises a new prefix and the old one with lifetime 0): the
-home agent tells the node unsolicited, and the node names its new home address (same
-interface identifier). Registering that address is not implemented yet."""
+states and policies; tshark decodes them without complaint.
+
+Not here yet: renumbering through radvd. In this topology the home agent is the home
+link's router and does not hear its own radvd's advertisements, so a renumbering by
+that radvd does not reach it; it needs another router on the home link (the unit tests
+of test_daemon_prefixdisc.py cover the home agent and node sides)."""
 
 from __future__ import annotations
 
-from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 import pytest
@@ -30,9 +31,7 @@ from testkit.mip6d_topology import (
 
 pytestmark = pytest.mark.lab
 
-RADVD_VALID, RADVD_PREFERRED = 86400, 14400  # radvd's default prefix lifetimes
-NEW_HOME = IPv6Network("2001:db8:2::/64")
-NEW_HOA = IPv6Address("2001:db8:2::100")  # HOA's interface identifier
+INFINITE = 0xFFFFFFFF
 
 
 def _fields(tree: Any, out: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
@@ -50,14 +49,13 @@ def _fields(tree: Any, out: dict[str, list[str]] | None = None) -> dict[str, lis
     return out
 
 
-def test_a_node_solicits_its_home_prefix_and_hears_of_renumbering(net: Topology) -> None:
+def test_a_registered_node_solicits_and_gets_its_home_prefix(net: Topology) -> None:
     m = build(net)
     # No capture filter: "icmp6" would miss both messages (their first next header is
     # a destination options header or a routing header).
     capture = net.capture(m.r, "r-f1")
     coa = m.mn.wait_address("mn-f1", within=F1)
-    ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir)
-                     + "MinMobPfxAdvInterval 1;\nMaxMobPfxAdvInterval 2;\n")
+    ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir))
     mn = start_mip6d(net, m.mn, "mn", mn_config(net.workdir))
     mn.wait_event("binding-registered", after=0, home_agent=str(HA_ADDRESS), timeout=30)
 
@@ -80,51 +78,22 @@ def test_a_node_solicits_its_home_prefix_and_hears_of_renumbering(net: Topology)
     assert not [r for r in ha.records()
                 if r.get("event") in ("mobile-prefix-solicitation-ignored", "handler-failed")]
 
-    # (3) The node takes it: its home prefix with radvd's lifetimes, counted down.
+    # (3) The node takes it. The home agent is the link's router here and does not hear
+    # its own radvd's advertisements (measured: no multicast loopback to its socket), so
+    # the prefix is its own address's, with infinite lifetimes.
     taken = mn.wait_event("mobile-prefix-advertisement-received", after=0, timeout=10)
     assert (taken["home_agent"], taken["identifier"], taken["solicited"]) == (
         str(HA_ADDRESS), identifier, True), taken
-    assert RADVD_VALID - 30 <= taken["home_prefix_valid"] <= RADVD_VALID, taken
-    assert taken["prefixes"].startswith(f"{HOME}:"), taken  # the one prefix, PREFIX:V/P
+    assert taken["home_prefix_valid"] == INFINITE, taken
+    assert taken["prefixes"] == f"{HOME}:{INFINITE}/{INFINITE}", taken
     assert not [r for r in mn.records() if r.get("event") in (
         "mobile-prefix-advertisement-ignored", "mobile-prefix-solicitation-unanswered")]
-
-    # (4) Renumbering: radvd on the home link withdraws the home prefix (lifetime 0) and
-    # advertises a new one; the home agent tells the registered node, unsolicited.
-    ha_mark, mn_mark = ha.mark(), mn.mark()
-    conf = net.workdir / "radvd-ha.conf"
-    old = f"prefix {HOME} {{ AdvOnLink on; AdvAutonomous on; }};"
-    assert old in conf.read_text()
-    conf.write_text(conf.read_text().replace(old, (
-        f"prefix {HOME} {{ AdvOnLink on; AdvAutonomous on; AdvValidLifetime 0; "
-        f"AdvPreferredLifetime 0; }};\n  prefix {NEW_HOME} {{ AdvOnLink on; "
-        "AdvAutonomous on; };")))
-    pid = (net.workdir / "radvd-ha.pid").read_text().strip()
-    m.ha.run("kill", "-HUP", pid)
-    ha.wait_event("mobile-prefix-advertisement-scheduled", after=ha_mark, timeout=20)
-    told = ha.wait_event("mobile-prefix-advertisement", after=ha_mark, timeout=10)
-    assert (told["care_of"], told["home_address"], told["solicited"], told["prefixes"]) == (
-        str(coa), str(HOA), False, str(NEW_HOME)), told
-    heard = mn.wait_event("mobile-prefix-advertisement-received", after=mn_mark, timeout=10)
-    assert (heard["solicited"], heard["home_prefix_valid"]) == (False, 0), heard
-    renumbered = mn.wait_event("home-prefix-renumbered", after=mn_mark, timeout=5)
-    assert (renumbered["home_address"], renumbered["new_home_address"]) == (
-        str(HOA), str(NEW_HOA)), renumbered
-
-    # (5) The node registers its new home address (the home agent serves the prefix its
-    # home link advertises) and asks about the new prefix in turn.
-    mn.wait_event("home-address-renumbered", after=mn_mark, new_home_address=str(NEW_HOA),
-                  timeout=5)
-    mn.wait_event("binding-registered", after=mn_mark, home_address=str(NEW_HOA), timeout=30)
-    bu = ha.wait_event("received", after=ha_mark, message="BindingUpdate",
-                       home_address=str(NEW_HOA), timeout=10)
-    assert bu["src"] == str(coa), bu
-    again = mn.wait_event("mobile-prefix-advertisement-received", after=mn_mark,
-                          home_address=str(NEW_HOA), timeout=10)
-    assert RADVD_VALID - 30 <= again["home_prefix_valid"] <= RADVD_VALID, again
     assert mn.stop() == 0 and ha.stop() == 0
+    # Stopping leaves none of the solicitation's XFRM policy and state behind.
+    assert "proto 58 type 146" not in m.mn.run("ip", "xfrm", "policy")
+    assert "proto hao" not in m.mn.run("ip", "xfrm", "state")
 
-    # (6) tshark decodes them all on the foreign link without complaint, checksums good
+    # (4) tshark decodes them all on the foreign link without complaint, checksums good
     # (over the home address: the pseudo-header of RFC 6275 sections 6.3 and 6.4).
     seen = []
     for packet in capture.decode("icmpv6.type == 146 || icmpv6.type == 147"):
@@ -147,18 +116,9 @@ def test_a_node_solicits_its_home_prefix_and_hears_of_renumbering(net: Topology)
         assert fields["icmpv6.opt.prefix.length"] == ["64"]
         valid = int(fields["icmpv6.opt.prefix.valid_lifetime"][0])
         preferred = int(fields["icmpv6.opt.prefix.preferred_lifetime"][0])
-        assert RADVD_VALID - 60 <= valid <= RADVD_VALID, fields
-        assert RADVD_PREFERRED - 60 <= preferred <= RADVD_PREFERRED, fields
+        assert (valid, preferred) == (INFINITE, INFINITE), fields
         seen.append((kind, home, number, prefix))
     assert seen == [
         ("146", str(HOA), identifier, None),
         ("147", str(HOA), identifier, str(HOME.network_address)),
-        ("147", str(HOA), told["identifier"], str(NEW_HOME.network_address)),  # unsolicited
-        ("146", str(NEW_HOA), again["identifier"], None),
-        ("147", str(NEW_HOA), again["identifier"], str(NEW_HOME.network_address)),
     ], seen
-    # ... and the Binding Acknowledgement that accepted the new home address.
-    acks = [f for f in (_fields(p["_source"]["layers"]) for p in capture.decode("mip6"))
-            if f.get("mip6.mhtype") == ["6"]
-            and f.get("ipv6.routing.mipv6.home_address") == [str(NEW_HOA)]]
-    assert acks and all(f["mip6.ba.status"] == ["0"] for f in acks), acks
