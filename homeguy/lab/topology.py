@@ -110,6 +110,26 @@ class Capture:
         packets: list[dict[str, Any]] = json.loads(run(argv).stdout or "[]")
         return packets
 
+    def fields(self, display_filter: str = "") -> list[dict[str, list[str]]]:
+        """:meth:`decode`, each packet flattened: every field's values by name, wherever
+        tshark nests it (``fields["ipv6.src"] == ["2001:db8:a::5"]``)."""
+        return [flatten(packet["_source"]["layers"]) for packet in self.decode(display_filter)]
+
+
+def flatten(tree: Any, out: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Every field of a tshark JSON tree, wherever it is nested, by name."""
+    out = {} if out is None else out
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if isinstance(value, str):
+                out.setdefault(key, []).append(value)
+            else:
+                flatten(value, out)
+    elif isinstance(tree, list):
+        for item in tree:
+            flatten(item, out)
+    return out
+
 
 @dataclass
 class Topology:

@@ -6,8 +6,6 @@ home agent's mip6d goes away registers with the other one."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from homeguy.lab.topology import Topology
@@ -26,20 +24,6 @@ from testkit.mip6d_topology import (
 
 pytestmark = pytest.mark.lab
 
-
-def _fields(tree: Any, out: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
-    """Every field of a tshark JSON tree, wherever it is nested, by name."""
-    out = {} if out is None else out
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            if isinstance(value, str):
-                out.setdefault(key, []).append(value)
-            else:
-                _fields(value, out)
-    elif isinstance(tree, list):
-        for item in tree:
-            _fields(item, out)
-    return out
 
 
 def test_discovers_the_preferred_home_agent_and_falls_back_to_the_other(
@@ -84,10 +68,8 @@ def test_discovers_the_preferred_home_agent_and_falls_back_to_the_other(
     assert mn.stop() == 0 and ha2.stop() == 0
 
     # (4) tshark decodes the discovery on the foreign link without complaint.
-    packets = capture.decode("icmpv6.type == 144 || icmpv6.type == 145")
     kinds = set()
-    for packet in packets:
-        fields = _fields(packet["_source"]["layers"])
+    for fields in capture.fields("icmpv6.type == 144 || icmpv6.type == 145"):
         assert "_ws.malformed" not in fields, fields
         assert "8388608" not in fields.get("_ws.expert.severity", []), fields  # PI_ERROR
         kind = fields["icmpv6.type"][0]

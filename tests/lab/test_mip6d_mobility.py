@@ -10,7 +10,6 @@ import re
 import signal
 import time
 from ipaddress import IPv6Address
-from typing import Any
 
 import pytest
 from mip6d.ctl import request as control_request
@@ -44,25 +43,6 @@ def _ping_gaps(text: str) -> tuple[int, int, float]:
 def _seconds(stamp: str) -> float:
     return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
-
-def _fields(tree: Any, out: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
-    """Every field of a tshark JSON tree, wherever it is nested, by name."""
-    out = {} if out is None else out
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            if isinstance(value, str):
-                out.setdefault(key, []).append(value)
-            else:
-                _fields(value, out)
-    elif isinstance(tree, list):
-        for item in tree:
-            _fields(item, out)
-    return out
-
-
-def _layers(packet: dict[str, Any]) -> dict[str, Any]:
-    layers: dict[str, Any] = packet["_source"]["layers"]
-    return layers
 
 
 def test_handover_restart_and_capture(net: Topology) -> None:
@@ -139,11 +119,10 @@ def test_handover_restart_and_capture(net: Topology) -> None:
     assert ha.stop() == 0
 
     # (9) every Mobility Header message on the transit link decodes without warnings.
-    packets = capture.decode("mipv6")
+    packets = capture.fields("mipv6")
     assert packets, "no Mobility Header captured"
     kinds: dict[str, int] = {}
-    for packet in packets:
-        fields = _fields(_layers(packet))
+    for fields in packets:
         assert "_ws.malformed" not in fields, fields
         assert "8388608" not in fields.get("_ws.expert.severity", []), fields  # PI_ERROR
         kind = fields["mip6.mhtype"][0]
