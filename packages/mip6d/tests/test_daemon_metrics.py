@@ -155,9 +155,11 @@ def test_mobile_node_counters(tmp_path: Path) -> None:
         "kernel_changes/add-route": 1,
         "kernel_changes/add-rule": 2,  # from the home address: its signalling, the rest
         "kernel_changes/add-unreachable-route": 1,  # the rest, until the tunnel's route
-        "kernel_changes/add-xfrm-policy": 1,  # the home agent's direct traffic
-        "kernel_changes/add-xfrm-state": 2,
-        "kernel_changes/remove-xfrm-state": 1,
+        # The home agent's direct traffic; per care-of address, the Mobile Prefix
+        # Solicitations' Home Address option (a hao state, replaced, and an out policy).
+        "kernel_changes/add-xfrm-policy": 3,
+        "kernel_changes/add-xfrm-state": 4,
+        "kernel_changes/remove-xfrm-state": 3,
     }
     assert {k: v for k, v in counters.items() if not k.startswith("kernel_")} == {
         "messages_sent/binding-update": 2,

@@ -222,10 +222,14 @@ class MobileNode:
         self, ack: BindingAck, src: IPv6Address, dst: IPv6Address, now: float
     ) -> tuple[Effect, ...]:
         """A Binding Acknowledgement from ``src`` to ``dst`` (the home address, once the
-        kernel has processed the type 2 routing header)."""
+        kernel has processed the type 2 routing header; or the care-of address, when it
+        came without one). Never another home address's entry: after a renumbering the
+        old address's last acknowledgement carries the sequence number of the new one's
+        first Binding Update."""
         entry = self._entries.get(dst)
         if entry is None or entry.registration.home_agent != src:
-            matches = [e for e in self._entries.values() if e.registration.home_agent == src]
+            matches = [e for e in self._entries.values()
+                       if e.registration.home_agent == src and e.care_of == dst]
             if len(matches) != 1:
                 return (
                     log(

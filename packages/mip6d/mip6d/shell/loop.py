@@ -73,9 +73,13 @@ IPSEC_EFFECTS = (AddEspSa, AddXfrmPolicy)
 
 def _keying_owns(effect: Effect) -> bool:
     """ESP SAs and XFRM policies belong to the keying, except a binding's own
-    direct-traffic policy (:func:`mip6d.core.ipsec.direct_policy`): the binding declares
-    and removes that one."""
-    return not (isinstance(effect, AddXfrmPolicy) and effect.ro_bound)
+    direct-traffic policy (:func:`mip6d.core.ipsec.direct_policy`) and the unprotected
+    Mobile Prefix Solicitations' (:func:`mip6d.core.ipsec.solicitation_policy`, no ESP):
+    the binding and the prefix solicitor declare and remove those."""
+    if not isinstance(effect, AddXfrmPolicy):
+        return True
+    solicitations = effect.proto == icmp6.IPPROTO_ICMPV6 and effect.esp_reqid is None
+    return not (effect.ro_bound or solicitations)
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
