@@ -48,8 +48,8 @@ connections {{
         mode = transport_proxy
         policies = no
         reqid = {binding}
-        local_ts = {local_hoa}/128[135]
-        remote_ts = {remote_hoa}/128[135]
+        local_ts = {local_hoa}/128[135],{local_hoa}/128[58]
+        remote_ts = {remote_hoa}/128[135],{remote_hoa}/128[58]
         start_action = {start}
       }}{payload}
     }}
@@ -68,7 +68,7 @@ PAYLOAD_CHILD = """
 
 
 def protected(config: str, payload: bool) -> str:
-    policies = {"HomeRegBinding": BINDING_REQID}
+    policies = {"HomeRegBinding": BINDING_REQID, "MobPfxDisc": BINDING_REQID}
     if payload:
         policies["TunnelPayload"] = PAYLOAD_REQID
     return dynamic_keying(config, policies)

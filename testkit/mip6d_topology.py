@@ -166,11 +166,16 @@ TUNNEL_PAYLOAD = f"""
 """
 
 
-def static_keying(config: str, payload: bool = False) -> str:
+def static_keying(config: str, payload: bool = False, prefix_discovery: bool = False) -> str:
     """``config`` (:func:`ha_config`, :func:`mn_config`) with RFC 3776 static keys for
-    the Binding Update and Acknowledgement (:data:`STATIC_POLICY_SET`) and, with
-    ``payload``, for everything the tunnel carries (:data:`TUNNEL_PAYLOAD`)."""
+    the Binding Update and Acknowledgement (:data:`STATIC_POLICY_SET`), with
+    ``prefix_discovery`` the same keys for Mobile Prefix Discovery, and with ``payload``
+    for everything the tunnel carries (:data:`TUNNEL_PAYLOAD`)."""
     policy_set = STATIC_POLICY_SET
+    if prefix_discovery:
+        binding = "    IPsecPolicy HomeRegBinding UseESP 11 12;\n"
+        policy_set = policy_set.replace(
+            binding, binding + "    IPsecPolicy MobPfxDisc UseESP 11 12;\n")
     if payload:
         policy_set = policy_set.rstrip().removesuffix("}") + TUNNEL_PAYLOAD
     return config.replace("UseMnHaIPsec disabled;", "UseMnHaIPsec enabled;\n" + policy_set)

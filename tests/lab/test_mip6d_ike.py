@@ -67,6 +67,10 @@ def test_ike_first_registration_and_handover(net: Topology, variant: str) -> Non
     assert f"src {HOA} dst {HA_ADDRESS}\n\tproto esp" in states, states
     assert ike_sa_inits(mn_ike) == 1
     ping_until(m.cn, HOA)
+    # Mobile Prefix Discovery under the same CHILD_SA (IPsecPolicy MobPfxDisc, the
+    # child's ICMPv6 traffic selectors).
+    ha.wait_event("received", message="MobilePrefixSolicitation", after=0, timeout=30)
+    mn.wait_event("mobile-prefix-advertisement-received", after=0, timeout=30)
 
     # (2) Handover f1 -> f2: MIGRATE with the new KMADDRESS, then the BU, under ESP.
     m.link(m.mn, "mn-f2", True)
@@ -87,6 +91,8 @@ def test_ike_first_registration_and_handover(net: Topology, variant: str) -> Non
 
     packets = capture.decode()
     assert clear_mh(packets) == [], "a Mobility Header message crossed in clear"
+    assert not [p for p in layers(packets) if re.search(r'"icmpv6.type": "14[67]"',
+                                                        json.dumps(p))], "prefix discovery in clear"
     assert esp_between(packets, coa1, HA_ADDRESS) >= 1 and esp_between(packets, HA_ADDRESS,
                                                                         coa1) >= 1
     assert esp_between(packets, coa2, HA_ADDRESS) >= 1, "the BU from f2 was not ESP"

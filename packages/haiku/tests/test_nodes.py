@@ -117,8 +117,9 @@ def test_certificate_node(home_agent: StandInHomeAgent, caplog: pytest.LogCaptur
     assert body["files"][-1]["content"] == swanctl
     for line in (f"id = {node.home_address}", "remote_addrs = 2001:db8:1::1",
                  "certs = haiku-node.pem", "cacerts = haiku-ca.pem", "mode = transport_proxy",
-                 f"local_ts = {node.home_address}/128[135]",
-                 "remote_ts = 2001:db8:1::1/128[135]", "start_action = trap",
+                 f"local_ts = {node.home_address}/128[135],{node.home_address}/128[58]",
+                 "remote_ts = 2001:db8:1::1/128[135],2001:db8:1::1/128[58]",
+                 "start_action = trap",
                  "policies = no", f"reqid = {node.spec().reqids[0]}"):
         assert f"{line}\n" in swanctl, (line, swanctl)
     # mip6d's policies carry the reqid charon finds the CHILD_SA by.

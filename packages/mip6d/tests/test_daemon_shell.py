@@ -104,6 +104,9 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
         "ip xfrm state add src 2001:db8:1::1 dst 2001:db8:1::1234 proto esp",
         "ip xfrm policy update dir out src 2001:db8:1::1234/128 dst 2001:db8:1::1/128",
         "ip xfrm policy update dir in src 2001:db8:1::1/128 dst 2001:db8:1::1234/128",
+        # the same, for Mobile Prefix Solicitations and Advertisements
+        "ip xfrm policy update dir out src 2001:db8:1::1234/128 dst 2001:db8:1::1/128",
+        "ip xfrm policy update dir in src 2001:db8:1::1/128 dst 2001:db8:1::1234/128",
     ]
     for care_of in (COA1, COA2):
         if care_of == COA2:
@@ -137,9 +140,12 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
         daemon.sync_ipsec()
         assert _ipsec(commands) == []  # nothing changed: nothing to do
     installed = daemon.kernel.installed_of(IPSEC_EFFECTS)
-    # The wildcard, the static SAs and policies, the tunnel's, and the binding's own
-    # direct-traffic policy, which sync_ipsec leaves to the binding.
-    assert len(installed) == 1 + 4 + 4 + 1
+    # The wildcard, the static SAs and policies (Binding Update and Acknowledgement,
+    # Mobile Prefix Solicitation and Advertisement), the tunnel's, and the binding's own
+    # direct-traffic policy, which sync_ipsec leaves to the binding. No solicitation
+    # policy of the prefix discovery's own: the static one sends them.
+    assert len(installed) == 1 + 2 + 4 + 4 + 1
+    assert not [e for e in installed if getattr(e, "proto", None) == 58 and e.esp_reqid is None]
     daemon.kernel.cleanup()
     removed = _ipsec(commands)
     assert sum(line.startswith(("ip xfrm state delete", "ip xfrm policy delete"))

@@ -22,7 +22,7 @@ from mip6d.core.effects import (
 )
 from mip6d.core.homeagent import HomeAgent
 from mip6d.core.ipsec import (
-    MhPolicy,
+    SignallingPolicy,
     migrate_requests,
     policy_effect,
     static_ipsec,
@@ -196,8 +196,8 @@ def test_dynamic_keying_installs_policies_only_with_the_reqids() -> None:
     ipsec = static_ipsec(mn)
     assert ipsec.sas == ()
     assert ipsec.policies == (
-        MhPolicy(XfrmDirection.OUT, HOA, HA, MHType.BU, 11, XfrmRoProto.HAO),
-        MhPolicy(XfrmDirection.IN, HA, HOA, MHType.BA, 11, XfrmRoProto.ROUTE2),
+        SignallingPolicy(XfrmDirection.OUT, HOA, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        SignallingPolicy(XfrmDirection.IN, HA, HOA, MHType.BA, 11, XfrmRoProto.ROUTE2),
     )
     assert "reqid 11 level required tmpl proto hao mode ro" in " ".join(
         xfrm_policy_argv(policy_effect(ipsec.policies[0])))
@@ -206,8 +206,8 @@ def test_dynamic_keying_installs_policies_only_with_the_reqids() -> None:
     assert [type(e) for e in effects] == [AddXfrmPolicy] * 2  # no SAs: the IKE daemon's
     assert "reqid 13" in " ".join(xfrm_policy_argv(effects[0]))
     ha = parse(dynamic("HA"), "ha.conf")
-    assert static_ipsec(ha).policies[0] == MhPolicy(XfrmDirection.IN, HOA, HA, MHType.BU, 11,
-                                                    XfrmRoProto.HAO)
+    assert static_ipsec(ha).policies[0] == SignallingPolicy(
+        XfrmDirection.IN, HOA, HA, MHType.BU, 11, XfrmRoProto.HAO)
 
 
 def test_migrate_requests_mobile_node_and_home_agent() -> None:

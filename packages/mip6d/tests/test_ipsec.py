@@ -20,7 +20,7 @@ from mip6d.core.effects import (
     reconcile,
 )
 from mip6d.core.ipsec import (
-    MhPolicy,
+    SignallingPolicy,
     around_tunnel_move,
     policy_effect,
     sa_effect,
@@ -29,6 +29,7 @@ from mip6d.core.ipsec import (
     tunnel_keys,
 )
 from mip6d.shell.kernel import esp_sa_argv, xfrm_policy_argv, xfrm_state_argv
+from mip6d.wire.icmp6 import ICMPv6Type
 from mip6d.wire.mh import MHType
 
 pytestmark = pytest.mark.unit
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.unit
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HA = IPv6Address("2001:db8:1::1")
 HOST, ROUTER = IPv6Address("2001:db8:1::1234"), IPv6Address("2001:db8:1::2001")
+MPS, MPA = ICMPv6Type.MOBILE_PREFIX_SOLICITATION, ICMPv6Type.MOBILE_PREFIX_ADVERTISEMENT
 
 
 def argv(effect: Effect) -> list[str]:
@@ -53,8 +55,8 @@ def test_home_agent_protects_every_node_of_nodes_d() -> None:
         (ROUTER, HA, 0x1021, 21), (HA, ROUTER, 0x1022, 22),
     ]  # the tunnel-mode keys (13, 14, 23, 24) are not installed yet
     assert ipsec.policies[:2] == (
-        MhPolicy(XfrmDirection.IN, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
-        MhPolicy(XfrmDirection.OUT, HA, HOST, MHType.BA, 12, None),
+        SignallingPolicy(XfrmDirection.IN, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        SignallingPolicy(XfrmDirection.OUT, HA, HOST, MHType.BA, 12, None),
     )
 
 
@@ -62,9 +64,13 @@ def test_mobile_node_side() -> None:
     ipsec = static_ipsec(load(str(EXAMPLES / "mobile-host.conf")))
     assert ipsec.home_addresses == {HOST}
     assert ipsec.policies == (
-        MhPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
-        MhPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
+        SignallingPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        SignallingPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
+        # IPsecPolicy MobPfxDisc: Mobile Prefix Discovery goes the same ways, same SAs.
+        SignallingPolicy(XfrmDirection.OUT, HOST, HA, MPS, 11, XfrmRoProto.HAO),
+        SignallingPolicy(XfrmDirection.IN, HA, HOST, MPA, 12, XfrmRoProto.ROUTE2),
     )
+    assert ipsec.protecting(MPS) == {HOST}
     assert argv(policy_effect(ipsec.policies[0])) == [
         "ip", "xfrm", "policy", "update", "dir", "out", "src", "2001:db8:1::1234/128",
         "dst", "2001:db8:1::1/128", "proto", "135", "type", "5", "priority", "100",
@@ -76,6 +82,8 @@ def test_mobile_node_side() -> None:
         "ip", "xfrm", "policy", "delete", "dir", "in", "src", "2001:db8:1::1/128",
         "dst", "2001:db8:1::1234/128", "proto", "135", "type", "6",
     ]
+    assert argv(policy_effect(ipsec.policies[2]))[6:14] == [
+        "src", "2001:db8:1::1234/128", "dst", "2001:db8:1::1/128", "proto", "58", "type", "146"]
 
 
 def test_sa_command_and_its_redacted_log_line() -> None:
@@ -116,8 +124,8 @@ def test_a_set_without_keys_installs_its_policies_for_sas_from_elsewhere() -> No
     ipsec = static_ipsec(config)
     assert ipsec.sas == () and ipsec.static_keyed == frozenset()
     assert ipsec.policies == (
-        MhPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
-        MhPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
+        SignallingPolicy(XfrmDirection.OUT, HOST, HA, MHType.BU, 11, XfrmRoProto.HAO),
+        SignallingPolicy(XfrmDirection.IN, HA, HOST, MHType.BA, 12, XfrmRoProto.ROUTE2),
     )
 
 

@@ -19,6 +19,7 @@ __all__ = ["Keying", "NodeKind", "NodeSpec", "ha_swanctl_text", "include_text",
            "mobile_network_text", "node_config_text", "node_swanctl_text", "render_node"]
 
 MH = 135  # the Mobility Header's protocol number (RFC 6275, 6.1)
+ICMPV6 = 58  # Mobile Prefix Discovery's (RFC 6275, 6.7 and 6.8)
 # swanctl(8)'s directories, where the node's credentials from the service go.
 SWANCTL_CERT = "x509/haiku-node.pem"
 SWANCTL_KEY = "private/haiku-node.pem"
@@ -196,14 +197,16 @@ def _swanctl(name: str, remote_addrs: str, local: list[str], remote: list[str],
 
 
 def _children(spec: NodeSpec, node_side: bool) -> list[Child]:
-    """BU/BA (the Mh policy's reqid): ESP between home address and home agent while IKE
+    """BU/BA and Mobile Prefix Discovery (the Mh and MobPfxDisc policies' reqid): ESP
+    between home address and home agent, Mobility Header and ICMPv6, while IKE
     runs from the care-of address (``transport_proxy``, RFC 4877 4.3); with all traffic
     protected, the ip6ip6 tunnel (TunnelPayload's reqid): ESP between the IKE endpoints.
     The node's are trapped (its first BU raises the acquire); the home agent answers."""
     if spec.keying is not Keying.CERTIFICATE:
         raise ValueError("swanctl connections are for certificate-keyed nodes")
     sig, _, pay, _ = spec.reqids
-    hoa, ha = f"{spec.home_address}/128[{MH}]", f"{spec.home_agent_address}/128[{MH}]"
+    hoa, ha = (f"{a}/128[{MH}],{a}/128[{ICMPV6}]"
+               for a in (spec.home_address, spec.home_agent_address))
     start = "trap" if node_side else "none"
     local, remote = (hoa, ha) if node_side else (ha, hoa)
     children = [Child("mh", "transport_proxy", sig, local, remote, start)]

@@ -1,4 +1,5 @@
-"""Static IPsec protection of Binding Updates and Acknowledgements (RFC 3776).
+"""Static IPsec protection of Binding Updates and Acknowledgements, and of Mobile Prefix
+Solicitations and Advertisements (RFC 3776).
 
 Pure: from the configuration's ``IPsecPolicySet`` blocks and their ``StaticKey``s to the
 ESP security associations and the XFRM policies the kernel needs, declared as effects
@@ -21,6 +22,8 @@ the ``ip xfrm`` command lines are the kernel adapter's). Measured in the kernel 
   type 2 routing header comes from the socket's ancillary data, ESP from the home
   agent's out policy for the home address; the mobile node's in policy wants ESP and
   then ``route2``.
+* Mobile Prefix Solicitations and Advertisements (ICMPv6 types 146 and 147, ``IPsecPolicy
+  MobPfxDisc``) travel the same ways, under the same kind of policies (:data:`SIGNALLING`).
 
 Payload protection (``IPsecPolicy TunnelPayload``, RFC 3776 section 4.4: everything the
 mobile node and the home agent tunnel to each other goes under ESP) is
@@ -73,11 +76,13 @@ __all__ = [
     "MH_PROTOCOL",
     "POLICY_PRIORITY",
     "RO_POLICIES",
+    "SIGNALLING",
     "WILDCARD_PRIORITY",
     "EspSa",
     "Keying",
-    "MhPolicy",
+    "Message",
     "MigrateRequest",
+    "SignallingPolicy",
     "StaticIPsec",
     "TunnelKeys",
     "around_tunnel_move",
@@ -96,8 +101,19 @@ IPV6_IN_IPV6 = 41
 # Below the wildcard Home Address option policy's priority (a lower number wins), so that
 # a protected home address meets its own policy first.
 POLICY_PRIORITY = 100
-# The policy types whose traffic is the Binding Update and Acknowledgement.
-_BINDING_TYPES = (IPsecPolicyType.HOME_REG_BINDING, IPsecPolicyType.MH)
+Message = MHType | ICMPv6Type
+"""A signalling message between mobile node and home agent: its Mobility Header type,
+or its ICMPv6 type."""
+_MPS, _MPA = ICMPv6Type.MOBILE_PREFIX_SOLICITATION, ICMPv6Type.MOBILE_PREFIX_ADVERTISEMENT
+SIGNALLING: Mapping[IPsecPolicyType, tuple[Message, Message]] = {
+    IPsecPolicyType.HOME_REG_BINDING: (MHType.BU, MHType.BA),
+    IPsecPolicyType.MH: (MHType.BU, MHType.BA),
+    IPsecPolicyType.MOB_PFX_DISC: (_MPS, _MPA),
+}
+"""The policy types installed here: the message the mobile node sends its home agent
+and the home agent's answer (RFC 3776 sections 4.1 and 4.3). ``ICMP`` and ``any`` would
+also take neighbour discovery and more under ESP, which the home link cannot (its
+neighbours have no SA): they are not installed."""
 
 
 @dataclass(frozen=True)
@@ -112,42 +128,41 @@ class EspSa:
 
 
 @dataclass(frozen=True)
-class MhPolicy:
-    """An XFRM policy for one Mobility Header type between two addresses: ESP with
+class SignallingPolicy:
+    """An XFRM policy for one signalling message between two addresses: ESP with
     ``reqid`` required, then (``ro``) the route-optimisation header used alongside."""
 
     direction: XfrmDirection
     src: IPv6Address
     dst: IPv6Address
-    mh_type: MHType
+    message: Message
     reqid: int
     ro: XfrmRoProto | None
+
+    @property
+    def protocol(self) -> int:
+        return MH_PROTOCOL if isinstance(self.message, MHType) else IPPROTO_ICMPV6
 
 
 @dataclass(frozen=True)
 class StaticIPsec:
-    """The Mobility Header policies of every protected home address and, for those whose
+    """The signalling policies of every protected home address and, for those whose
     set has ``StaticKey``s, their SAs. The other sets' SAs come from the IKE daemon or are
     installed by hand (policies only): ``static_keyed`` tells the two apart."""
 
     sas: tuple[EspSa, ...]
-    policies: tuple[MhPolicy, ...]
+    policies: tuple[SignallingPolicy, ...]
     static_keyed: frozenset[IPv6Address] = frozenset()
 
     @property
     def home_addresses(self) -> frozenset[IPv6Address]:
         """Home addresses whose Binding Updates and Acknowledgements ESP protects."""
-        return frozenset(
-            p.src if p.mh_type is MHType.BU else p.dst for p in self.policies
-        )
+        return self.protecting(MHType.BU)
 
-
-def _binding_reqids(policy_set: IPsecPolicySet) -> tuple[int, int] | None:
-    """(mobile node to home agent, back) reqids of the set's Binding Update policy."""
-    for policy in policy_set.policies:
-        if policy.type in _BINDING_TYPES and policy.allow:
-            return policy.reqid(SaDirection.MN_TO_HA), policy.reqid(SaDirection.HA_TO_MN)
-    return None
+    def protecting(self, message: Message) -> frozenset[IPv6Address]:
+        """Home addresses whose ``message`` (one the mobile node sends: from its home
+        address, on either end) ESP protects."""
+        return frozenset(p.src for p in self.policies if p.message is message)
 
 
 def _sets(config: Config, role: NodeRole) -> Iterable[tuple[IPsecPolicySet, IPv6Address]]:
@@ -169,30 +184,33 @@ def static_ipsec(config: Config) -> StaticIPsec:
     """The SAs and policies of this node (home agent or mobile node) for ``config``."""
     role = config.node_config
     sas: list[EspSa] = []
-    policies: list[MhPolicy] = []
+    policies: list[SignallingPolicy] = []
     static_keyed: set[IPv6Address] = set()
     for policy_set, home in _sets(config, role):
         if policy_set.static_keys:
             static_keyed.add(home)
-        reqids = _binding_reqids(policy_set)
-        if reqids is None:
-            continue
         ha = policy_set.home_agent_address
-        to_ha, to_mn = reqids
+        reqids: set[int] = set()
+        for policy in policy_set.policies:
+            if policy.type not in SIGNALLING or not policy.allow:
+                continue
+            up, down = SIGNALLING[policy.type]
+            to_ha, to_mn = policy.reqid(SaDirection.MN_TO_HA), policy.reqid(SaDirection.HA_TO_MN)
+            reqids |= {to_ha, to_mn}
+            if role is NodeRole.HA:
+                policies += [
+                    SignallingPolicy(XfrmDirection.IN, home, ha, up, to_ha, XfrmRoProto.HAO),
+                    SignallingPolicy(XfrmDirection.OUT, ha, home, down, to_mn, None),
+                ]
+            else:
+                policies += [
+                    SignallingPolicy(XfrmDirection.OUT, home, ha, up, to_ha, XfrmRoProto.HAO),
+                    SignallingPolicy(XfrmDirection.IN, ha, home, down, to_mn, XfrmRoProto.ROUTE2),
+                ]
         for key in policy_set.static_keys:
             if key.reqid in reqids:
                 src, dst = (home, ha) if key.direction is SaDirection.MN_TO_HA else (ha, home)
                 sas.append(EspSa(src, dst, key.spi, key.reqid, key))
-        if role is NodeRole.HA:
-            policies += [
-                MhPolicy(XfrmDirection.IN, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
-                MhPolicy(XfrmDirection.OUT, ha, home, MHType.BA, to_mn, None),
-            ]
-        else:
-            policies += [
-                MhPolicy(XfrmDirection.OUT, home, ha, MHType.BU, to_ha, XfrmRoProto.HAO),
-                MhPolicy(XfrmDirection.IN, ha, home, MHType.BA, to_mn, XfrmRoProto.ROUTE2),
-            ]
     return StaticIPsec(tuple(sas), tuple(policies), frozenset(static_keyed))
 
 
@@ -249,11 +267,11 @@ def sa_effect(sa: EspSa) -> AddEspSa:
     return AddEspSa(sa.src, sa.dst, sa.spi, sa.reqid, sa.key)
 
 
-def policy_effect(policy: MhPolicy) -> AddXfrmPolicy:
-    """The XFRM policy of one Mobility Header policy: ESP with its reqid, then the
+def policy_effect(policy: SignallingPolicy) -> AddXfrmPolicy:
+    """The XFRM policy of one signalling policy: ESP with its reqid, then the
     route-optimisation header used alongside."""
     return AddXfrmPolicy(policy.direction, IPv6Network(policy.src), IPv6Network(policy.dst),
-                         MH_PROTOCOL, int(policy.mh_type), POLICY_PRIORITY, policy.reqid,
+                         policy.protocol, int(policy.message), POLICY_PRIORITY, policy.reqid,
                          policy.ro)
 
 
@@ -411,7 +429,7 @@ def migrate_requests(ipsec: StaticIPsec, tunnels: Mapping[IPv6Address, TunnelKey
     direction = PolicyDir.OUT if role is NodeRole.MN else PolicyDir.IN
     kmaddress = (KmAddress(move.new_care_of, ha) if role is NodeRole.MN
                  else KmAddress(ha, move.new_care_of))
-    reqids = {p.mh_type: p.reqid for p in ipsec.policies
+    reqids = {p.message: p.reqid for p in ipsec.policies
               if {p.src, p.dst} == {home, ha}}
     out: list[MigrateRequest] = []
     if MHType.BU in reqids and MHType.BA in reqids:

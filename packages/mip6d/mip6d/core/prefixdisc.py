@@ -344,18 +344,22 @@ class PrefixSolicitor:
     renumbered_to: IPv6Interface | None = None
     hao: AddXfrmState | None = None
     """The ``hao`` state installed last, until :meth:`stopped`."""
+    protected: bool = False
+    """IPsec protects the solicitations (``IPsecPolicy MobPfxDisc``): the configuration's
+    out policy (ESP, then the Home Address option) sends them, not this solicitor's."""
 
     @property
     def timer(self) -> TimerKey:
         return TimerKey(TimerKind.MOBILE_PREFIX, str(self.home_address.ip))
 
-    def _kernel(self) -> tuple[AddXfrmState, AddXfrmPolicy]:
+    def _kernel(self) -> tuple[AddXfrmState, tuple[AddXfrmPolicy, ...]]:
         """What adds the Home Address option to the solicitations of the current
-        binding (:func:`mip6d.core.ipsec.solicitation_policy`)."""
+        binding: the ``hao`` state and, unprotected, the out policy
+        (:func:`mip6d.core.ipsec.solicitation_policy`)."""
         assert self.home_agent is not None and self.care_of is not None
         home = self.home_address.ip
-        return (AddXfrmState(XfrmRoProto.HAO, home, self.home_agent, self.care_of),
-                solicitation_policy(home, self.home_agent))
+        policy = () if self.protected else (solicitation_policy(home, self.home_agent),)
+        return AddXfrmState(XfrmRoProto.HAO, home, self.home_agent, self.care_of), policy
 
     def _arm(self, effects: tuple[Effect, ...] = ()) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         due = self.next_at if self.identifier is not None else self.solicit_at
@@ -396,7 +400,7 @@ class PrefixSolicitor:
         state, policy = moved._kernel()
         moved = replace(moved, hao=state)
         kernel = (*(e for e in before if not isinstance(e, CancelTimer)),
-                  inverse(state), state, policy)
+                  inverse(state), state, *policy)
         if not self.known or self.identifier is not None:
             # (an outstanding one went to the old care-of address's binding)
             moved, effects = moved._solicit(now)
@@ -411,7 +415,7 @@ class PrefixSolicitor:
             return self, ()
         _, policy = self._kernel()
         gone = replace(self, home_agent=None, care_of=None, identifier=None)
-        return gone._arm((inverse(policy),))
+        return gone._arm(tuple(inverse(p) for p in policy))
 
     def stopped(self) -> tuple[PrefixSolicitor, tuple[Effect, ...]]:
         """The daemon stops (after the Binding Update List's last deregistrations): the

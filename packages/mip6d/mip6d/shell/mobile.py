@@ -61,8 +61,8 @@ class MobilePart(Part):
         self.node = MobileNode(self.mobile, initial_sequence=sequence)
         # Mobile Prefix Discovery per home address; Identifiers apart from DHAAD's.
         self.solicitors: dict[IPv6Address, PrefixSolicitor] = {
-            r.home_address.ip: PrefixSolicitor(
-                r.home_address, next_identifier=(sequence + 0x8000 + index) & 0xFFFF)
+            r.home_address.ip: self._solicitor(r.home_address,
+                                               (sequence + 0x8000 + index) & 0xFFFF)
             for index, r in enumerate(self.mobile.registrations)
         } if daemon.config.send_mob_pfx_sols else {}
         self.interfaces = movement_interfaces(daemon.config)
@@ -241,9 +241,15 @@ class MobilePart(Part):
         self.daemon.apply(effects, now=now)
         self.daemon.apply((AddAddress(IPv6Interface(new.ip), "lo", home_address=True,
                                       nodad=True),), now=now)
-        self.solicitors[new.ip] = PrefixSolicitor(new, next_identifier=old.next_identifier)
+        self.solicitors[new.ip] = self._solicitor(new, old.next_identifier)
         self.daemon.apply(self.node.renumber(home_address, new, now), now=now)
         self._sync_prefix_discovery(now)
+
+    def _solicitor(self, home_address: IPv6Interface, next_identifier: int) -> PrefixSolicitor:
+        protected = self.daemon.keying.static.protecting(
+            icmp6.ICMPv6Type.MOBILE_PREFIX_SOLICITATION)
+        return PrefixSolicitor(home_address, next_identifier=next_identifier,
+                               protected=home_address.ip in protected)
 
     def _sync_prefix_discovery(self, now: float) -> None:
         """Tell each home address's solicitor whether it is registered away from home
