@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import socket
 import struct
-from ipaddress import IPv6Address, IPv6Interface
+from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 
 import pytest
 from mip6d.core.effects import SendIcmp
-from mip6d.core.mobile import CareOfAddressAvailable
+from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone, HomeLinkDetected
 from mip6d.shell.icmpsocket import IcmpSocket, ReceivedIcmp, encode_send
 from mip6d.shell.mhsocket import Received
 from mip6d.shell.mobile import MobilePart
@@ -300,6 +300,19 @@ def test_the_mobile_node_solicits_once_registered_and_reads_the_answer(
     assert xfrm[-2:] == [
         f"ip xfrm policy delete dir out src {HOA}/128 dst {HA}/128 proto 58 type 146",
         f"ip xfrm state delete src {HOA} dst {HA} proto hao spi 0"]
+
+
+def test_back_home_the_solicitations_kernel_state_goes(tmp_path: Path) -> None:
+    r, part = mobile_node(tmp_path, MN_CONF + 'Interface "eth0";\n')
+    lines = len(r.runner.lines)
+    for move in (HomeLinkDetected("eth0", IPv6Network("2001:db8:1::/64")),
+                 CareOfAddressGone(COA)):
+        r.daemon.apply(part.node.handle_movement(move, r.now[0]))
+    part._sync_prefix_discovery(r.now[0])  # as after each movement
+    xfrm = [" ".join(argv) for argv in r.runner.lines[lines:] if argv[:2] == ["ip", "xfrm"]]
+    assert f"ip xfrm policy delete dir out src {HOA}/128 dst {HA}/128 proto 58 type 146" in xfrm
+    assert f"ip xfrm state delete src {HOA} dst {HA} proto hao spi 0" in xfrm
+    assert part.solicitors[HOA].hao is None
 
 
 def test_send_mob_pfx_sols_disabled_sends_nothing(tmp_path: Path) -> None:

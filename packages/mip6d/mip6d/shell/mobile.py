@@ -264,6 +264,10 @@ class MobilePart(Part):
                 assert entry.registered_coa is not None
                 solicitor, effects = solicitor.registered(
                     entry.registration.home_agent, entry.registered_coa, now)
+            elif entry.home_link is not None:
+                # At home nothing leaves from a care-of address: the hao state goes too
+                # (the Binding Update List has removed its own after the deregistration).
+                solicitor, effects = solicitor.stopped()
             else:
                 solicitor, effects = solicitor.unregistered()
             self.solicitors[entry.home_address] = solicitor
