@@ -6,6 +6,8 @@ record and removed with it."""
 
 from __future__ import annotations
 
+import selectors
+import socket
 from ipaddress import IPv6Address
 from pathlib import Path
 from typing import Any, get_args
@@ -15,7 +17,7 @@ from mip6d.config import load
 from mip6d.core.effects import Effect, SendMessage, StartTimer, TimerKey, TimerKind
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
 from mip6d.shell.kernel import KERNEL_EFFECTS, Kernel
-from mip6d.shell.loop import EFFECT_HANDLERS, IPSEC_EFFECTS, Daemon
+from mip6d.shell.loop import EFFECT_HANDLERS, IPSEC_EFFECTS, READ_PASSES, Daemon
 from mip6d.shell.mobile import MobilePart
 from mip6d.wire import mh
 
@@ -156,3 +158,38 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
 def test_every_effect_of_the_core_has_its_handler() -> None:
     assert set(EFFECT_HANDLERS) == set(get_args(Effect))
     assert set(KERNEL_EFFECTS) < set(EFFECT_HANDLERS)
+
+
+def test_what_arrives_during_a_long_turn_is_read_before_the_deadlines_fire() -> None:
+    """A Router Advertisement that reached its socket while the Binding Acknowledgement's
+    kernel changes ran is read in the same turn, before the loop checks whether the router
+    fell silent (a fresh clone's lab run lost its default route that way); a socket that
+    never drains gives the timers their turn all the same."""
+    daemon, _, _, _ = _daemon()
+    selector = selectors.DefaultSelector()
+    mh_in, mh_peer = socket.socketpair()
+    ra_in, ra_peer = socket.socketpair()
+    heard: list[str] = []
+
+    def on_mh() -> None:  # the acknowledgement, then seconds of kernel changes
+        heard.append(mh_in.recv(64).decode())
+        ra_peer.send(b"ra")
+
+    selector.register(mh_in, selectors.EVENT_READ, on_mh)
+    selector.register(ra_in, selectors.EVENT_READ, lambda: heard.append(ra_in.recv(64).decode()))
+    mh_peer.send(b"ba")
+    daemon._read_ready(selector, 0.0)
+    assert heard == ["ba", "ra"]
+
+    def flood() -> None:  # reads, and finds more each time
+        heard.append(ra_in.recv(64).decode())
+        ra_peer.send(b"ra")
+
+    selector.modify(ra_in, selectors.EVENT_READ, flood)
+    ra_peer.send(b"ra")
+    heard.clear()
+    daemon._read_ready(selector, 0.0)
+    assert len(heard) == READ_PASSES
+    for sock in (mh_in, mh_peer, ra_in, ra_peer):
+        sock.close()
+    selector.close()

@@ -69,6 +69,8 @@ __all__ = ["EFFECT_HANDLERS", "PARTS", "Daemon", "DaemonError"]
 
 IPSEC_EFFECTS = (AddEspSa, AddXfrmPolicy)
 """The kinds of kernel object :meth:`Daemon.sync_ipsec` owns (see :func:`_keying_owns`)."""
+READ_PASSES = 4
+"""Readiness checks per turn: the first waits, the others take what came meanwhile."""
 
 
 def _keying_owns(effect: Effect) -> bool:
@@ -544,12 +546,7 @@ class Daemon:
                 now = self.clock()
                 deadlines = [*self.timers.values(), *self.part.deadlines()]
                 timeout = max(0.0, min(deadlines) - now) if deadlines else 1.0
-                for key, _mask in selector.select(min(timeout, 1.0)):
-                    if key.data is None:
-                        with contextlib.suppress(BlockingIOError):
-                            reader.recv(256)
-                    else:
-                        self._guarded(key.data)
+                self._read_ready(selector, min(timeout, 1.0))
                 self._guarded(lambda: self._fire_timers(self.clock()))
                 self._guarded(lambda: self.part.after_turn(self.clock()))
                 self._guarded(self.sync_ipsec)
@@ -561,6 +558,24 @@ class Daemon:
             signal.set_wakeup_fd(-1)
             selector.close()
             self.shutdown()
+
+    def _read_ready(self, selector: selectors.BaseSelector, timeout: float) -> None:
+        """Handle the readable sockets; then, up to :data:`READ_PASSES` times, what arrived
+        while those handlers ran. A turn can be long (kernel changes take seconds under
+        emulation): a Router Advertisement or an acknowledgement that waited in its socket
+        meanwhile is heard before the deadlines it answers fire (a router declared silent,
+        a retransmission). Bounded, so that a flood cannot hold the timers off."""
+        for _ in range(READ_PASSES):
+            ready = selector.select(timeout)
+            if not ready:
+                return
+            for key, _mask in ready:
+                if key.data is None:  # the waker: a signal or a call from another thread
+                    with contextlib.suppress(BlockingIOError):
+                        self._waker[0].recv(256)
+                else:
+                    self._guarded(key.data)
+            timeout = 0.0
 
     def shutdown(self) -> None:
         """Leave (the part: deregister or save the state), remove kernel state."""
