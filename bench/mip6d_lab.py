@@ -10,6 +10,8 @@ agent (``ha_config``: ``DefaultBindingAclPolicy allow``, ``UseMnHaIPsec disabled
    acknowledgement, with duplicate address detection and the rest (the kernel changes)
    apart, against the 1.5 s after which a mobile node sends its first registration
    again (InitialBindackTimeoutFirstReg; the reference one logs a sequence mismatch).
+   Once with static keys and ``TunnelPayload`` (two SAs and two policies more before
+   the acknowledgement; that pair stopped then), once without.
 1. Handovers: the mobile node moves between the two foreign links (new link up, old one
    down, as ``move_mn`` does but in one ``ip -batch``) while the correspondent pings the
    home address every 0.05 s. Latency per handover, from the daemons' JSON logs: the
@@ -79,6 +81,8 @@ from testkit.mip6d_topology import (  # noqa: E402
     mn_config,
     ping_until,
     spawn_mip6d,
+    start_mip6d,
+    static_keying,
 )
 
 RWDIR = ROOT / "out" / "lab" / "bench" / "mip6d_lab"
@@ -478,6 +482,21 @@ def first_registration(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def first_registration_with_payload(net: Topology, m: Any) -> dict[str, Any]:
+    """:func:`first_registration` of a pair with static keys and ``TunnelPayload``; the
+    pair stopped after it (its kernel state removed)."""
+    ha = start_mip6d(net, m.ha, "ha-payload",
+                     static_keying(ha_config(net.workdir), payload=True))
+    mn = start_mip6d(net, m.mn, "mn-payload",
+                     static_keying(mn_config(net.workdir), payload=True))
+    try:
+        mn.wait_event("binding-registered", timeout=60, after=0)
+        return first_registration(ha.records())
+    finally:
+        mn.stop()
+        ha.stop()
+
+
 def ha_service_times(records: list[dict[str, Any]], first: int, last: int) -> list[float]:
     """Home agent log: each first Binding Update for client home addresses
     first..last-1 (retransmissions left out) to the next Binding Ack sent (the daemon
@@ -553,6 +572,9 @@ def guest_main(rwdir: Path) -> None:
         try:
             m = build(net)
             m.mn.wait_address("mn-f1", within=F1)
+            out["first_registration_payload"] = first_registration_with_payload(net, m)
+            write_json(result_file, out)
+            progress("first registration with TunnelPayload measured")
             ha = spawn_mip6d(net, m.ha, "ha", ha_config(net.workdir))
             mn = spawn_mip6d(net, m.mn, "mn", mn_config(net.workdir))
             daemons += [ha, mn]
@@ -582,7 +604,8 @@ def guest_main(rwdir: Path) -> None:
                 if daemon.process.poll() is None:
                     daemon.process.kill()
                     daemon.process.wait()
-            for name in ("ha.log", "mn.log", "handover-ping.log", "ha.conf", "mn.conf"):
+            for name in ("ha.log", "mn.log", "handover-ping.log", "ha.conf", "mn.conf",
+                         "ha-payload.log", "mn-payload.log"):
                 if (workdir / name).exists():
                     shutil.copy(workdir / name, rwdir / name)
     out["guest_seconds"] = round(time.monotonic() - BEGAN, 1)
@@ -641,6 +664,7 @@ def host_main() -> int:
             "artifacts": str(RWDIR.relative_to(ROOT)),
         },
         "first_registration": guest.get("first_registration"),
+        "first_registration_payload": guest.get("first_registration_payload"),
         "registration": guest.get("registration"),
         "handover": guest.get("handover"),
         "anchor": None,

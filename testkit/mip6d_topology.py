@@ -231,8 +231,8 @@ class Daemon:
         return self.seen
 
     def stop(self, timeout: float = 60) -> int:
-        # Generous: the cleanup is one `ip xfrm` command per policy and state, seconds
-        # each on a guest whose host is busy.
+        # Generous: the cleanup removes every tunnel, route, policy and state, which
+        # takes seconds on a guest whose host is busy.
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=timeout)

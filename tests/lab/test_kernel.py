@@ -1,10 +1,12 @@
 """The lab really is Debian's Mobile IPv6 kernel: everything here fails on the host kernel."""
 
+import json
 import platform
 from pathlib import Path
 
 import pytest
 
+from homeguy.lab import installed
 from homeguy.lab.topology import Topology
 from homeguy.run import run
 
@@ -32,3 +34,56 @@ def test_mobile_ipv6_kernel_state(net: Topology) -> None:
     states = host.run("ip", "xfrm", "state", "list")
     assert "proto hao" in states
     assert "mode ro" in states
+
+
+BATCH = """
+import json
+from mip6d.command import BatchError, run_batch
+
+GONE = ("No such file or directory",)
+
+
+def policy(verb, src, dst):
+    return ["ip", "xfrm", "policy", verb, "dir", "out", "src", src, "dst", dst,
+            *(["proto", "135", "type", "5", "priority", "100", "tmpl", "src", src[:-4],
+               "dst", dst[:-4], "proto", "esp", "mode", "transport", "reqid", "11",
+               "level", "required"] if verb == "update" else [])]
+
+
+try:
+    run_batch([(policy("update", "2001:db8::1/128", "2001:db8::2/128"), ()),
+               (policy("delete", "2001:db8::9/128", "2001:db8::2/128"), GONE),
+               (policy("update", "2001:db8::1/128", "2001:db8::3/128"), ()),
+               (policy("delete", "2001:db8::9/128", "2001:db8::3/128"), ()),
+               (policy("update", "2001:db8::1/128", "2001:db8::4/128"), ())])
+except BatchError as error:
+    print(json.dumps({"index": error.index, "command": error.command, "output": error.output}))
+
+# An SA whose SPI is taken: refused with the phrase mip6d's kernel adapter replaces it on.
+KEYS = ["enc", "cbc(aes)", "0x" + "11" * 16, "auth-trunc", "hmac(sha256)", "0x" + "22" * 32, "128"]
+SA = ["ip", "xfrm", "state", "add", "src", "2001:db8::1", "dst", "2001:db8::2", "proto", "esp",
+      "spi", "0x10", "reqid", "11", "mode", "transport", *KEYS]
+try:
+    run_batch([(SA, ()), (SA, ())])
+except BatchError as error:
+    print(json.dumps({"index": error.index, "command": error.command, "output": error.output}))
+"""
+
+
+def test_ip_xfrm_changes_run_in_one_batch_as_one_by_one(net: Topology) -> None:
+    """The installed mip6d's batches of ``ip xfrm`` commands (one process for a turn's
+    IPsec): an error that means "nothing to do" is passed over and the batch goes on; the
+    first other error stops it, named with its command, and what came before it stays."""
+    host = net.host("k")
+    script = net.workdir / "batch.py"
+    script.write_text(BATCH)
+    failure, taken = map(json.loads, host.run(*installed.argv("python3", str(script)))
+                         .splitlines())
+    assert failure["index"] == 3, failure
+    assert "policy delete dir out src 2001:db8::9/128 dst 2001:db8::3/128" in failure["command"]
+    assert "No such file or directory" in failure["output"], failure
+    policies = host.run("ip", "xfrm", "policy")
+    assert "dst 2001:db8::2/128" in policies and "dst 2001:db8::3/128" in policies, policies
+    assert "2001:db8::4" not in policies, policies
+    assert taken["index"] == 1 and "File exists" in taken["output"], taken
+    assert "[redacted]" in taken["command"] and "11" * 16 not in taken["command"]

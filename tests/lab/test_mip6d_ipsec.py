@@ -1,6 +1,7 @@
 """Static IPsec between mobile node and home agent (RFC 3776): the Binding Update and
 Acknowledgement travel under ESP (the capture shows no Mobility Header in clear), and an
-unprotected Binding Update for the same home address is refused by the home agent."""
+unprotected Binding Update for the same home address is refused by the home agent; a
+home agent killed and started again replaces the SAs it left."""
 
 from __future__ import annotations
 
@@ -66,6 +67,21 @@ def test_static_ipsec_protects_bu_and_ba(net: Topology) -> None:
     # its type field anywhere in the packet, not for a top-level layer.
     clear = [p for p in packets if '"mip6.mhtype"' in json.dumps(p["_source"]["layers"])]
     assert clear == [], "a Mobility Header message crossed the foreign network in clear"
+
+    # A home agent killed outright leaves its SAs behind. Started again it finds their SPIs
+    # taken (`ip xfrm state add` refuses them): it replaces them, and serves the node's
+    # registration from its next link.
+    ha.process.kill()
+    ha.process.wait()
+    assert f"spi {MN_TO_HA:#010x}" in m.ha.run("ip", "xfrm", "state")
+    ha = start_mip6d(net, m.ha, "ha-again",
+                     static_keying(ha_config(net.workdir, acl=acl, default="deny")))
+    mark = mn.mark()
+    m.move_mn("mn-f2")
+    ack = mn.wait(lambda r: r.get("event") == "received" and r.get("message") == "BindingAck",
+                  timeout=60, what="BA from the restarted home agent", after=mark)
+    assert ack["status"] == 0, ack
+    ping_until(m.cn, HOA)
 
     assert mn.stop() == 0 and ha.stop() == 0
     assert m.ha.run("ip", "xfrm", "state").strip() == ""

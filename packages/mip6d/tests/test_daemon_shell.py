@@ -100,9 +100,7 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
     static = _ipsec(commands)
     assert static == [
         "ip xfrm policy update dir in src ::/0 dst ::/0",  # the route2 wildcard
-        "ip xfrm state delete src 2001:db8:1::1234 dst 2001:db8:1::1 proto esp",  # leftover
         "ip xfrm state add src 2001:db8:1::1234 dst 2001:db8:1::1 proto esp",
-        "ip xfrm state delete src 2001:db8:1::1 dst 2001:db8:1::1234 proto esp",
         "ip xfrm state add src 2001:db8:1::1 dst 2001:db8:1::1234 proto esp",
         "ip xfrm policy update dir out src 2001:db8:1::1234/128 dst 2001:db8:1::1/128",
         "ip xfrm policy update dir in src 2001:db8:1::1/128 dst 2001:db8:1::1234/128",

@@ -5,13 +5,17 @@ the kernel adapter against a recording stand-in for pyroute2."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 from pathlib import Path
 
 import pytest
+from mip6d.command import BatchError, Command, CommandError
 from mip6d.config import NodeRole, parse
+from mip6d.config.model import KeyedAlgorithm, SaDirection, StaticKey
 from mip6d.core.effects import (
     AddAddress,
+    AddEspSa,
     AddTunnel,
     AddXfrmState,
     ChangeTunnel,
@@ -29,7 +33,13 @@ from mip6d.core.mobile import (
     HomeLinkLost,
 )
 from mip6d.shell.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
-from mip6d.shell.kernel import Kernel, xfrm_policy_argv, xfrm_state_argv
+from mip6d.shell.kernel import (
+    Kernel,
+    KernelError,
+    esp_sa_argv,
+    xfrm_policy_argv,
+    xfrm_state_argv,
+)
 from mip6d.shell.mhsocket import MalformedPacket, Received, encode_send, parse_received
 from mip6d.shell.netlink_events import IFA_F_TENTATIVE, AddressChange
 from mip6d.wire import exthdr, mh
@@ -234,6 +244,80 @@ def test_kernel_adapter_is_idempotent_and_cleans_up_what_it_created() -> None:
     kernel.cleanup()
     assert commands[-1][:4] == ["ip", "xfrm", "state", "delete"]
     assert kernel.installed == []
+
+
+def test_a_run_of_xfrm_changes_is_one_batch_that_stops_at_the_first_refusal() -> None:
+    """Kernel.apply_all hands a run of XFRM effects to one batch (one ``ip`` process),
+    other effects one by one between runs; a refusal stops the list there, the effects
+    before it recorded; apply_each goes on past it and names each refusal's effect."""
+    batches: list[list[str]] = []
+    refuse: set[str] = set()
+
+    def batch(commands: Sequence[Command]) -> None:
+        batches.append([" ".join(argv[3:5]) for argv, _tolerate in commands])
+        for index, (argv, _tolerate) in enumerate(commands):
+            if " ".join(argv) in refuse:
+                raise BatchError(index, CommandError(" ".join(argv), 2, "RTNETLINK answers"))
+
+    kernel = Kernel(FakeIPRoute())
+    kernel.batch = batch
+    route2 = AddXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA)
+    hao = AddXfrmState(XfrmRoProto.HAO, HOA, HA, COA)
+    direct = direct_policy(HOA, HA, XfrmRoProto.HAO)
+    tunnel = AddTunnel("mip6t0", HA, COA)
+    kernel.apply_all((route2, hao, tunnel, direct))
+    assert batches == [["add src", "add src"], ["update dir"]]
+    assert kernel.installed == [route2, hao, tunnel, direct]
+
+    kernel.cleanup()
+    batches.clear()
+    refuse.add(" ".join(xfrm_state_argv(hao)))
+    with pytest.raises(KernelError) as refused:
+        kernel.apply_all((route2, hao, direct))
+    assert refused.value.effect == hao and "RTNETLINK answers" in str(refused.value)
+    assert kernel.installed == [route2] and batches == [["add src", "add src", "update dir"]]
+    errors = kernel.apply_each((route2, hao, direct))
+    assert [e.effect for e in errors] == [hao]
+    assert kernel.installed == [route2, direct]
+
+
+def test_an_sa_left_with_the_same_spi_is_replaced_and_the_batch_goes_on() -> None:
+    """``ip xfrm state add`` refuses an SA whose SPI is taken (a crashed daemon's, other
+    keys perhaps): then, and only then, the old one is removed first, and the rest of the
+    batch follows; a refusal that stays is the effect's."""
+    key = StaticKey(direction=SaDirection.MN_TO_HA, spi=0x1011, reqid=11,
+                    encryption=KeyedAlgorithm(name="aes-cbc", key=bytes(16)))
+    sa = AddEspSa(HOA, HA, key.spi, key.reqid, key)
+    taken = {" ".join(esp_sa_argv(sa))}
+    batches: list[list[str]] = []
+
+    def batch(commands: Sequence[Command]) -> None:
+        batches.append([" ".join(argv[3:4]) for argv, _tolerate in commands])
+        for index, (argv, _tolerate) in enumerate(commands):
+            line = " ".join(argv)
+            if argv[3] == "delete":
+                taken.clear()
+            elif line in taken:
+                raise BatchError(index, CommandError(line, 2, "RTNETLINK answers: File exists"))
+
+    kernel = Kernel(FakeIPRoute())
+    kernel.batch = batch
+    route2 = AddXfrmState(XfrmRoProto.ROUTE2, HA, HOA, COA)
+    kernel.apply_all((route2, sa, direct_policy(HOA, HA, XfrmRoProto.HAO)))
+    assert batches == [["add", "add", "update"], ["delete", "add", "update"]]
+    assert len(kernel.installed) == 3
+    batches.clear()
+    kernel.apply(sa)  # free: one add
+    assert batches == [["add"]]
+
+    def refusing(commands: Sequence[Command]) -> None:
+        argv = commands[0][0]
+        raise BatchError(0, CommandError(" ".join(argv), 2, "RTNETLINK answers: File exists"))
+
+    kernel.batch = refusing
+    with pytest.raises(KernelError) as refused:  # still there after its removal
+        kernel.apply(sa)
+    assert refused.value.effect == sa
 
 
 @pytest.mark.parametrize(("before", "after", "raised"), [

@@ -3,14 +3,16 @@
 Links (ip6ip6 tunnels), addresses, routes, rules and proxy neighbours go through one
 pyroute2 ``IPRoute`` (pass another one, or a fake with the same methods, for tests);
 XFRM states (route optimisation, statically keyed ESP) and policies through ``ip xfrm``
-and the one command runner (:mod:`mip6d.command`), since pyroute2 has no XFRM support;
+and the one command runner (:mod:`mip6d.command`), since pyroute2 has no XFRM support,
+each run of them in one ``ip -batch`` process (:meth:`Kernel.apply_all`);
 XFRM_MSG_MIGRATE (which iproute2 cannot send) as a raw netlink message
 (:mod:`mip6d.wire.xfrm`) through ``xfrm_transport``, swappable for tests.
 
 ``Add*`` effects are idempotent (replace), ``Remove*`` effects ignore an object that is
 already gone. :attr:`Kernel.installed` is the one record of what this daemon created, in
-install order: what the shell reconciles its declared IPsec state with, and what
-:meth:`Kernel.cleanup` removes at shutdown.
+install order, with the owner of the entries that one declared (:meth:`Kernel.installed_by`):
+what the shell reconciles its declared IPsec state with, and what :meth:`Kernel.cleanup`
+removes at shutdown.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from mip6d.command import CommandError, run
+from mip6d.command import BatchError, BatchRunner, Command, one_by_one, run_batch
 from mip6d.config.model import AlgorithmKind, StaticKey
 from mip6d.core.effects import (
     MAIN_TABLE,
@@ -85,6 +87,10 @@ _RO_NAMES = {XfrmRoProto.ROUTE2: "route2", XfrmRoProto.HAO: "hao"}
 
 class KernelError(RuntimeError):
     """A kernel change failed; the message names the effect and the kernel's answer."""
+
+    def __init__(self, message: str, effect: Effect | None = None) -> None:
+        super().__init__(message)
+        self.effect = effect
 
 
 def xfrm_state_argv(effect: AddXfrmState | RemoveXfrmState) -> list[str]:
@@ -144,8 +150,9 @@ def _algorithms(key: StaticKey) -> list[str]:
 
 
 def esp_sa_argv(effect: AddEspSa | RemoveEspSa) -> list[str]:
-    """``ip xfrm state add|delete`` for one SA. The keys are on this command line; the
-    command runner redacts them in what it logs (:func:`mip6d.command.command_line`)."""
+    """``ip xfrm state add|delete`` for one SA. The keys are on this command line (given
+    to ``ip`` on its standard input); the command runner redacts them in what it logs
+    (:func:`mip6d.command.command_line`)."""
     ident = ["src", str(effect.src), "dst", str(effect.dst), "proto", "esp",
              "spi", hex(effect.spi)]
     if isinstance(effect, RemoveEspSa):
@@ -166,7 +173,8 @@ LINK_TRAFFIC = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
 
 class Kernel:
     """Applies kernel effects. ``ipr`` is a pyroute2 ``IPRoute`` (or a stand-in);
-    ``runner`` runs ``ip xfrm`` commands; ``proc_sys`` is where sysctls live,
+    ``runner`` runs ``ip xfrm`` commands one by one (tests record them), else they run
+    in batches (:func:`~mip6d.command.run_batch`); ``proc_sys`` is where sysctls live,
     ``sys_class_net`` the links' statistics."""
 
     def __init__(
@@ -182,10 +190,13 @@ class Kernel:
         self.xfrm_transport = xfrm_transport or _xfrm_request
         self._xfrm_sequence = 0
         self.log = log or (lambda *a, **k: None)
-        self.runner = runner or (lambda argv, tolerate: run(argv, tolerate, self.log))
+        self.batch: BatchRunner = (
+            one_by_one(runner) if runner else lambda commands: run_batch(commands, self.log))
         self.proc_sys = proc_sys
         self.sys_class_net = sys_class_net
         self.installed: list[Effect] = []
+        # Who declared an installed entry, for the ones a reconcile owns (see installed_by).
+        self.owners: dict[Effect, str] = {}
         # Sample keys of mip6d.metrics: kernel_changes/OPERATION, kernel_failures/OPERATION.
         self.counters: Counter[str] = Counter()
 
@@ -195,7 +206,7 @@ class Kernel:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _record(self, effect: Effect) -> None:
+    def _record(self, effect: Effect, owner: str | None = None) -> None:
         if isinstance(effect, ChangeTunnel):
             self.installed = [
                 AddTunnel(e.name, effect.local, effect.remote)
@@ -208,10 +219,13 @@ class Kernel:
         elif not is_removal(effect):
             if effect not in self.installed:
                 self.installed.append(effect)
+            if owner is not None:
+                self.owners[effect] = owner
         else:
             twin = teardown((effect,))[0]
             if twin in self.installed:
                 self.installed.remove(twin)
+            self.owners.pop(twin, None)
             if isinstance(effect, RemoveTunnel):  # routes on it go with the device
                 self.installed = [
                     e for e in self.installed
@@ -223,14 +237,16 @@ class Kernel:
         """What is installed of the effect types ``kinds``, in install order."""
         return tuple(e for e in self.installed if isinstance(e, kinds))
 
+    def installed_by(self, owner: str) -> tuple[Effect, ...]:
+        """What ``owner`` (the ``owner`` it applied them with) has installed, in order."""
+        return tuple(e for e in self.installed if self.owners.get(e) == owner)
+
     def cleanup(self) -> None:
         """Remove everything this daemon installed, last first; errors are logged."""
-        for effect in teardown(self.installed):
-            try:
-                self.apply(effect)
-            except KernelError as error:
-                self.log("error", "cleanup-failed", effect=_describe(effect), error=str(error))
+        for error in self.apply_each(teardown(self.installed)):
+            self.log("error", "cleanup-failed", error=str(error))  # it names the effect
         self.installed.clear()
+        self.owners.clear()
 
     # -- sysctls and XFRM messages ---------------------------------------------------------
 
@@ -309,30 +325,94 @@ class Kernel:
 
     # -- effects ----------------------------------------------------------------------
 
-    def apply(self, effect: Effect) -> None:
-        """Apply one kernel effect; :class:`KernelError` if the kernel refused it."""
+    def apply(self, effect: Effect, owner: str | None = None) -> None:
+        """Apply one kernel effect; :class:`KernelError` if the kernel refused it. An
+        ``owner`` is recorded with what it installs (:meth:`installed_by`)."""
+        self.apply_all((effect,), owner)
+
+    def apply_all(self, effects: Sequence[Effect], owner: str | None = None) -> None:
+        """Apply kernel ``effects`` in order, as :meth:`apply` one by one would, each run
+        of ``ip xfrm`` changes in one process. :class:`KernelError` (its ``effect``) at
+        the first refusal: the effects after that one are not applied."""
+        start = 0
+        while start < len(effects):
+            end = start + 1
+            if type(effects[start]) in XFRM_COMMANDS:
+                while end < len(effects) and type(effects[end]) in XFRM_COMMANDS:
+                    end += 1
+                self._apply_xfrm(effects[start:end], owner)
+            else:
+                self._apply_one(effects[start], owner)
+            start = end
+
+    def apply_each(self, effects: Sequence[Effect], owner: str | None = None
+                   ) -> list[KernelError]:
+        """Apply all ``effects`` that the kernel takes, going on past a refusal: the
+        refusals, each naming its effect."""
+        refused: list[KernelError] = []
+        rest = list(effects)
+        while rest:
+            try:
+                self.apply_all(rest, owner)
+                break
+            except KernelError as error:
+                refused.append(error)
+                at = next(i for i, e in enumerate(rest) if e is error.effect)
+                rest = rest[at + 1:]
+        return refused
+
+    def _done(self, effect: Effect, owner: str | None) -> None:
+        self._count(label_value(type(effect).__name__), ok=True)
+        self._record(effect, owner)
+        self.log("info", "kernel", effect=_describe(effect))
+
+    def _apply_xfrm(self, effects: Sequence[Effect], owner: str | None,
+                    clear_first: bool = False) -> None:
+        """``effects`` of :data:`XFRM_COMMANDS` types, in one batch of commands; with
+        ``clear_first``, the SA of the first one's SPI removed before it."""
+        commands = [(effect, XFRM_COMMANDS[type(effect)](effect)) for effect in effects]
+        if clear_first:
+            first = effects[0]
+            assert isinstance(first, AddEspSa)
+            leftover = RemoveEspSa(first.src, first.dst, first.spi, first.reqid, first.key)
+            commands.insert(0, (first, (esp_sa_argv(leftover), _XFRM_GONE)))
+        try:
+            self.batch([command for _effect, command in commands])
+        except BatchError as error:
+            failed = commands[error.index][0]
+            done = effects[:effects.index(failed)]
+            for effect in done:
+                self._done(effect, owner)
+            if (isinstance(failed, AddEspSa) and not (clear_first and failed is effects[0])
+                    and any(phrase in error.output for phrase in _XFRM_EXISTS)):
+                # An SA with that SPI is there (a crash's leftover, other keys perhaps):
+                # `add` refuses it and `update` would refuse a missing one. Rare, so
+                # removed only then, and the batch goes on from there.
+                self._apply_xfrm(effects[len(done):], owner, clear_first=True)
+                return
+            self._count(label_value(type(failed).__name__), ok=False)
+            raise KernelError(f"{_describe(failed)}: {error}", failed) from None
+        for effect in effects:
+            self._done(effect, owner)
+
+    def _apply_one(self, effect: Effect, owner: str | None) -> None:
         handler = _HANDLERS.get(type(effect))
         if handler is None:
             raise TypeError(f"not a kernel effect: {effect!r}")
         operation = label_value(type(effect).__name__)
         try:
             handler(self, effect)
-        except KernelError:
+        except KernelError as error:  # e.g. no such interface
             self._count(operation, ok=False)
-            raise
-        except CommandError as error:
-            self._count(operation, ok=False)
-            raise KernelError(f"{_describe(effect)}: {error}") from None
+            raise KernelError(f"{_describe(effect)}: {error}", effect) from None
         except Exception as error:  # pyroute2's NetlinkError and friends
             code = getattr(error, "code", None)
             if is_removal(effect) and code in _GONE:
                 self._record(effect)
                 return
             self._count(operation, ok=False)
-            raise KernelError(f"{_describe(effect)}: {error}") from None
-        self._count(operation, ok=True)
-        self._record(effect)
-        self.log("info", "kernel", effect=_describe(effect))
+            raise KernelError(f"{_describe(effect)}: {error}", effect) from None
+        self._done(effect, owner)
 
     def _index(self, ifname: str) -> int:
         found = self.ipr.link_lookup(ifname=ifname)
@@ -448,27 +528,6 @@ class Kernel:
     def _remove_rule(self, e: RemoveRule) -> None:
         self.ipr.rule("del", **self._rule(e))
 
-    def _add_xfrm_state(self, e: AddXfrmState) -> None:
-        self.runner(xfrm_state_argv(e), _XFRM_EXISTS)
-
-    def _remove_xfrm_state(self, e: RemoveXfrmState) -> None:
-        self.runner(xfrm_state_argv(e), _XFRM_GONE)
-
-    def _update_xfrm_policy(self, e: AddXfrmPolicy) -> None:
-        self.runner(xfrm_policy_argv(e), ())
-
-    def _remove_xfrm_policy(self, e: RemoveXfrmPolicy) -> None:
-        self.runner(xfrm_policy_argv(e), _XFRM_GONE)
-
-    def _add_esp_sa(self, e: AddEspSa) -> None:
-        # `ip xfrm state add` refuses an SA that exists (a leftover of a crash, with
-        # other keys perhaps) and `update` one that does not: replace it.
-        self._remove_esp_sa(RemoveEspSa(e.src, e.dst, e.spi, e.reqid, e.key))
-        self.runner(esp_sa_argv(e), ())
-
-    def _remove_esp_sa(self, e: RemoveEspSa) -> None:
-        self.runner(esp_sa_argv(e), _XFRM_GONE)
-
 
 _HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
     AddTunnel: Kernel._add_tunnel,
@@ -484,16 +543,21 @@ _HANDLERS: Mapping[type, Callable[[Kernel, Any], None]] = {
     RemoveAddress: Kernel._remove_address,
     AddRule: Kernel._add_rule,
     RemoveRule: Kernel._remove_rule,
-    AddXfrmState: Kernel._add_xfrm_state,
-    RemoveXfrmState: Kernel._remove_xfrm_state,
-    AddXfrmPolicy: Kernel._update_xfrm_policy,
-    RemoveXfrmPolicy: Kernel._remove_xfrm_policy,
-    AddEspSa: Kernel._add_esp_sa,
-    RemoveEspSa: Kernel._remove_esp_sa,
 }
-"""How :meth:`Kernel.apply` carries out each kernel effect."""
+"""How :meth:`Kernel.apply` carries out each kernel effect but the XFRM ones."""
 
-KERNEL_EFFECTS = tuple(_HANDLERS)
+XFRM_COMMANDS: Mapping[type, Callable[[Any], Command]] = {
+    AddXfrmState: lambda e: (xfrm_state_argv(e), _XFRM_EXISTS),
+    RemoveXfrmState: lambda e: (xfrm_state_argv(e), _XFRM_GONE),
+    AddXfrmPolicy: lambda e: (xfrm_policy_argv(e), ()),
+    RemoveXfrmPolicy: lambda e: (xfrm_policy_argv(e), _XFRM_GONE),
+    AddEspSa: lambda e: (esp_sa_argv(e), ()),  # one already there: see Kernel._apply_xfrm
+    RemoveEspSa: lambda e: (esp_sa_argv(e), _XFRM_GONE),
+}
+"""The ``ip xfrm`` command (with the errors that mean "nothing to do") of each XFRM
+effect: :meth:`Kernel.apply_all` runs a run of them in one process."""
+
+KERNEL_EFFECTS = (*_HANDLERS, *XFRM_COMMANDS)
 """The effect types :meth:`Kernel.apply` handles."""
 
 

@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from ipaddress import IPv6Address
+from itertools import groupby
 from typing import Any
 
 from mip6d import __version__, control
@@ -68,20 +69,13 @@ from mip6d.wire import icmp6, mh
 __all__ = ["EFFECT_HANDLERS", "PARTS", "Daemon", "DaemonError"]
 
 IPSEC_EFFECTS = (AddEspSa, AddXfrmPolicy)
-"""The kinds of kernel object :meth:`Daemon.sync_ipsec` owns (see :func:`_keying_owns`)."""
+"""The kinds of kernel object the keying declares (:meth:`Daemon.sync_ipsec`)."""
+KEYING = "keying"
+"""The owner of what :meth:`Daemon.sync_ipsec` installs, in the kernel adapter's record:
+it reconciles only those (a binding's direct-traffic policy and the prefix solicitor's
+are of the same kinds, and theirs)."""
 READ_PASSES = 4
 """Readiness checks per turn: the first waits, the others take what came meanwhile."""
-
-
-def _keying_owns(effect: Effect) -> bool:
-    """ESP SAs and XFRM policies belong to the keying, except a binding's own
-    direct-traffic policy (:func:`mip6d.core.ipsec.direct_policy`) and the unprotected
-    Mobile Prefix Solicitations' (:func:`mip6d.core.ipsec.solicitation_policy`, no ESP):
-    the binding and the prefix solicitor declare and remove those."""
-    if not isinstance(effect, AddXfrmPolicy):
-        return True
-    solicitations = effect.proto == icmp6.IPPROTO_ICMPV6 and effect.esp_reqid is None
-    return not (effect.ro_bound or solicitations)
 
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -206,9 +200,13 @@ class Daemon:
         then fired soon after the message had actually left: a duplicate Binding
         Update. (The core ignores a timer that fires late for it, never one that
         fires early.)"""
-        for effect in effects:
+        for to_kernel, run in groupby(effects, lambda e: EFFECT_HANDLERS[type(e)] is _to_kernel):
             try:
-                EFFECT_HANDLERS[type(effect)](self, effect, now)
+                if to_kernel:  # together: a run of ip xfrm changes is one process
+                    self.kernel.apply_all(tuple(run))
+                else:
+                    for effect in run:
+                        EFFECT_HANDLERS[type(effect)](self, effect, now)
             except KernelError as error:
                 self.log("error", "kernel-effect-failed", error=str(error))
                 return False
@@ -313,20 +311,18 @@ class Daemon:
         tunnels = self.part.protected_tunnels() if self.keying.tunnels else []
         care_ofs = [(home, self._care_of(t)) for home, t in tunnels]
         desired = self.keying.desired_state(self.role, care_ofs)
-        owned = [e for e in self.kernel.installed_of(IPSEC_EFFECTS) if _keying_owns(e)]
-        return tunnels, reconcile(owned, desired)
+        return tunnels, reconcile(self.kernel.installed_by(KEYING), desired)
 
     def _apply_keying(self, changes: Iterable[Effect], strict: bool = False) -> set[Effect]:
         """Apply IPsec ``changes``; the ones that failed (logged, or raised if ``strict``)."""
+        if strict:
+            self.kernel.apply_all(tuple(changes), KEYING)
+            return set()
         failed: set[Effect] = set()
-        for effect in changes:
-            try:
-                self.kernel.apply(effect)
-            except KernelError as error:
-                if strict:
-                    raise
-                failed.add(effect)
-                self.log("error", "ipsec-failed", error=str(error))
+        for error in self.kernel.apply_each(tuple(changes), KEYING):
+            assert error.effect is not None  # apply_each names each refusal's effect
+            failed.add(error.effect)
+            self.log("error", "ipsec-failed", error=str(error))
         return failed
 
     def _set_tunnel(self, effect: AddTunnel | ChangeTunnel) -> None:
@@ -590,6 +586,10 @@ class Daemon:
         self.log("info", "stopped", **self.counters())
 
 
+def _to_kernel(daemon: Daemon, effect: Effect, now: float | None) -> None:
+    daemon.kernel.apply(effect)
+
+
 EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = {
     Log: lambda daemon, effect, now: emit(effect),
     StartTimer: Daemon._start_timer,
@@ -600,7 +600,7 @@ EFFECT_HANDLERS: Mapping[type, Callable[[Daemon, Any, float | None], object]] = 
         lambda daemon, effect, now: daemon.part.check_duplicate_address(effect),
     MigrateKeying: lambda daemon, effect, now: daemon._migrate_keying(effect),
     # Only these can fail: KernelError stops the list (see Daemon.apply).
-    **dict.fromkeys(KERNEL_EFFECTS, lambda daemon, effect, now: daemon.kernel.apply(effect)),
+    **dict.fromkeys(KERNEL_EFFECTS, _to_kernel),
     # A tunnel is set inside the IPsec of its endpoints (Daemon._set_tunnel).
     AddTunnel: lambda daemon, effect, now: daemon._set_tunnel(effect),
     ChangeTunnel: lambda daemon, effect, now: daemon._set_tunnel(effect),
