@@ -498,18 +498,21 @@ def first_registration_with_payload(net: Topology, m: Any) -> dict[str, Any]:
 
 
 def ha_service_times(records: list[dict[str, Any]], first: int, last: int) -> list[float]:
-    """Home agent log: each first Binding Update for client home addresses
-    first..last-1 (retransmissions left out) to the next Binding Ack sent (the daemon
-    is single-threaded: one registration at a time, kernel changes included)."""
+    """Home agent log: for client home addresses first..last-1, the first Binding Update
+    (retransmissions left out) to the acknowledgement sent for it, matched by care-of
+    address (duplicate address detection, the queue behind other registrations and the
+    kernel changes included)."""
     wanted = {str(hoa_of(i)) for i in range(first, last)}
-    out, received = [], None
+    out: list[float] = []
+    received: dict[str, float] = {}  # care-of address -> first Binding Update
     for r in records:
         if r.get("event") == "received" and r.get("message") == "BindingUpdate":
-            first_one = r.get("src") in wanted and r.get("sequence") == 1
-            received = seconds(r["ts"]) if first_one else None
-        elif r.get("event") == "sent" and r.get("message") == "BindingAck" and received:
-            out.append(seconds(r["ts"]) - received)
-            received = None
+            if r.get("home_address") in wanted and r.get("sequence") == 1:
+                received.setdefault(r.get("src"), seconds(r["ts"]))
+        elif r.get("event") == "sent" and r.get("message") == "BindingAck":
+            at = received.pop(r.get("dst"), None)
+            if at is not None:
+                out.append(seconds(r["ts"]) - at)
     return out
 
 

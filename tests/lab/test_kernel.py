@@ -67,6 +67,11 @@ try:
     run_batch([(SA, ()), (SA, ())])
 except BatchError as error:
     print(json.dumps({"index": error.index, "command": error.command, "output": error.output}))
+
+# The null encryption algorithm (RFC 2410, authentication only): its key is empty.
+run_batch([(["ip", "xfrm", "state", "add", "src", "2001:db8::1", "dst", "2001:db8::2",
+             "proto", "esp", "spi", "0x20", "reqid", "12", "mode", "transport",
+             "enc", "ecb(cipher_null)", "", *KEYS[3:]], ())])
 """
 
 
@@ -87,3 +92,5 @@ def test_ip_xfrm_changes_run_in_one_batch_as_one_by_one(net: Topology) -> None:
     assert "2001:db8::4" not in policies, policies
     assert taken["index"] == 1 and "File exists" in taken["output"], taken
     assert "[redacted]" in taken["command"] and "11" * 16 not in taken["command"]
+    states = host.run("ip", "xfrm", "state")
+    assert "spi 0x00000020" in states and "ecb(cipher_null)" in states, states

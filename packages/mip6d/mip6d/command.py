@@ -69,6 +69,11 @@ _MARKER_OUTPUT = "SAD count"
 _UNBATCHABLE = frozenset(" \t\n'\"#")  # what ip's batch line splitter would read as syntax
 
 
+def _batch_line(argv: Sequence[str]) -> str:
+    """``argv`` but its ``ip`` as a line of ``ip -batch``, an empty word quoted."""
+    return " ".join(word or '""' for word in argv[1:])
+
+
 def run_batch(
     commands: Sequence[Command],
     log: Callable[..., None] | None = None,
@@ -80,16 +85,16 @@ def run_batch(
     output has one of its ``tolerate`` phrases is none, and the batch goes on after it;
     another raises :class:`BatchError`. ``timeout`` is per process, plus a second per
     command (a daemon's cleanup can be thousands). No word may hold a space, a quote or
-    ``#``."""
+    ``#``; an empty one (the null algorithm's key) is written ``""``."""
     for argv, _tolerate in commands:
-        if argv[0] != "ip" or any(not word or set(word) & _UNBATCHABLE for word in argv):
+        if argv[0] != "ip" or any(set(word) & _UNBATCHABLE for word in argv):
             raise ValueError(f"not a batch line: {command_line(argv)}")
         if log is not None:
             log("debug", "command", command=command_line(argv))
     start = 0
     while start < len(commands):
         rest = commands[start:]
-        script = "".join(f"{' '.join(argv[1:])}\n{_MARKER}\n" for argv, _tolerate in rest)
+        script = "".join(_batch_line(argv) + f"\n{_MARKER}\n" for argv, _tolerate in rest)
         try:
             result = subprocess.run(["ip", "-batch", "-"], input=script, capture_output=True,
                                     text=True, check=False, timeout=timeout + len(rest))

@@ -320,6 +320,16 @@ def test_an_sa_left_with_the_same_spi_is_replaced_and_the_batch_goes_on() -> Non
     assert refused.value.effect == sa
 
 
+def test_the_null_algorithm_has_an_empty_key() -> None:
+    """RFC 2410's null encryption takes no key: an empty word (``""`` in ip's batch)."""
+    key = StaticKey(direction=SaDirection.MN_TO_HA, spi=0x1011, reqid=11,
+                    encryption=KeyedAlgorithm(name="null", key=b""),
+                    authentication=KeyedAlgorithm(name="hmac-sha256", key=bytes(32)))
+    argv = esp_sa_argv(AddEspSa(HOA, HA, key.spi, key.reqid, key))
+    assert argv[-7:] == ["enc", "ecb(cipher_null)", "", "auth-trunc", "hmac(sha256)",
+                         "0x" + "00" * 32, "128"]
+
+
 @pytest.mark.parametrize(("before", "after", "raised"), [
     ("1\n", "2\n", True),   # the kernel handled RAs: keep it doing so while forwarding
     ("0\n", "0\n", False),  # systemd-networkd's own RA client (or the admin) owns the link

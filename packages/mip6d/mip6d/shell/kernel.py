@@ -139,7 +139,7 @@ def _algorithms(key: StaticKey) -> list[str]:
         if keyed is None:
             continue
         algorithm = keyed.algorithm
-        hexkey = "0x" + keyed.key.hex() if keyed.key else '""'
+        hexkey = "0x" + keyed.key.hex() if keyed.key else ""  # null: no key
         if algorithm.kind is AlgorithmKind.AEAD:
             words += ["aead", algorithm.xfrm_name, hexkey, str(algorithm.icv_bits)]
         elif algorithm.kind is AlgorithmKind.AUTHENTICATION:
