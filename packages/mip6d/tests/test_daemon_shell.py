@@ -14,10 +14,18 @@ from typing import Any, get_args
 
 import pytest
 from mip6d.config import load
-from mip6d.core.effects import Effect, SendMessage, StartTimer, TimerKey, TimerKind
+from mip6d.core.effects import (
+    AddEspSa,
+    AddXfrmPolicy,
+    Effect,
+    SendMessage,
+    StartTimer,
+    TimerKey,
+    TimerKind,
+)
 from mip6d.core.mobile import CareOfAddressAvailable, CareOfAddressGone
 from mip6d.shell.kernel import KERNEL_EFFECTS, Kernel
-from mip6d.shell.loop import EFFECT_HANDLERS, IPSEC_EFFECTS, READ_PASSES, Daemon
+from mip6d.shell.loop import EFFECT_HANDLERS, READ_PASSES, Daemon
 from mip6d.shell.mobile import MobilePart
 from mip6d.wire import mh
 
@@ -139,7 +147,7 @@ def test_ipsec_follows_the_registered_care_of_address_from_one_record() -> None:
                                        f"dst {HA}/128") < old_sa < lines.index(up_sa), lines
         daemon.sync_ipsec()
         assert _ipsec(commands) == []  # nothing changed: nothing to do
-    installed = daemon.kernel.installed_of(IPSEC_EFFECTS)
+    installed = [e for e in daemon.kernel.installed if isinstance(e, (AddEspSa, AddXfrmPolicy))]
     # The wildcard, the static SAs and policies (Binding Update and Acknowledgement,
     # Mobile Prefix Solicitation and Advertisement), the tunnel's, and the binding's own
     # direct-traffic policy, which sync_ipsec leaves to the binding. No solicitation

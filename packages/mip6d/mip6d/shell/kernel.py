@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from ipaddress import IPv6Address, IPv6Network
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -233,10 +234,6 @@ class Kernel:
                     and not (isinstance(e, AddAddress) and e.ifname == effect.name)
                 ]
 
-    def installed_of(self, kinds: tuple[type, ...]) -> tuple[Effect, ...]:
-        """What is installed of the effect types ``kinds``, in install order."""
-        return tuple(e for e in self.installed if isinstance(e, kinds))
-
     def installed_by(self, owner: str) -> tuple[Effect, ...]:
         """What ``owner`` (the ``owner`` it applied them with) has installed, in order."""
         return tuple(e for e in self.installed if self.owners.get(e) == owner)
@@ -334,16 +331,12 @@ class Kernel:
         """Apply kernel ``effects`` in order, as :meth:`apply` one by one would, each run
         of ``ip xfrm`` changes in one process. :class:`KernelError` (its ``effect``) at
         the first refusal: the effects after that one are not applied."""
-        start = 0
-        while start < len(effects):
-            end = start + 1
-            if type(effects[start]) in XFRM_COMMANDS:
-                while end < len(effects) and type(effects[end]) in XFRM_COMMANDS:
-                    end += 1
-                self._apply_xfrm(effects[start:end], owner)
+        for xfrm, run in groupby(effects, lambda e: type(e) in XFRM_COMMANDS):
+            if xfrm:
+                self._apply_xfrm(tuple(run), owner)
             else:
-                self._apply_one(effects[start], owner)
-            start = end
+                for effect in run:
+                    self._apply_one(effect, owner)
 
     def apply_each(self, effects: Sequence[Effect], owner: str | None = None
                    ) -> list[KernelError]:

@@ -37,9 +37,7 @@ from typing import Any
 from mip6d import __version__, control
 from mip6d.config import Config, ConfigError, NodeRole, load
 from mip6d.core.effects import (
-    AddEspSa,
     AddTunnel,
-    AddXfrmPolicy,
     CancelTimer,
     ChangeTunnel,
     CheckDuplicateAddress,
@@ -68,8 +66,6 @@ from mip6d.wire import icmp6, mh
 
 __all__ = ["EFFECT_HANDLERS", "PARTS", "Daemon", "DaemonError"]
 
-IPSEC_EFFECTS = (AddEspSa, AddXfrmPolicy)
-"""The kinds of kernel object the keying declares (:meth:`Daemon.sync_ipsec`)."""
 KEYING = "keying"
 """The owner of what :meth:`Daemon.sync_ipsec` installs, in the kernel adapter's record:
 it reconciles only those (a binding's direct-traffic policy and the prefix solicitor's
