@@ -298,6 +298,8 @@ def binding_record(binding: Binding, now: float,
     """One binding cache entry as the ``bindings`` command sends it.
 
     ``last_handover`` is when its care-of address last changed (``None``: never);
+    ``bid`` and ``priority`` its Binding Identifier and BID-PRI when the node registered
+    several care-of addresses (RFC 5648), ``None`` and 0 otherwise;
     ``tunnel_traffic`` the kernel's counters of its tunnel device
     (:data:`mip6d.shell.kernel.LINK_TRAFFIC`), ``None`` when the kernel gives none.
     Bindings that share a care-of address share the device, so each reports the
@@ -321,6 +323,8 @@ def binding_record(binding: Binding, now: float,
         "updates": binding.updates,
         "handovers": binding.handovers,
         "last_handover": binding.last_handover,
+        "bid": binding.bid,
+        "priority": binding.priority,
         "tunnel_traffic": None if tunnel_traffic is None else dict(tunnel_traffic),
     }
 

@@ -188,6 +188,7 @@ class Column:
 COLUMNS: Mapping[str, tuple[Column, ...]] = {
     "bindings": (
         Column("HOME ADDRESS", "home_address"),
+        Column("BID", "bid"),
         Column("CARE-OF", "care_of"),
         Column("LIFETIME LEFT", "lifetime_left", format_duration),
         Column("SEQ", "sequence"),

@@ -253,7 +253,7 @@ def test_binding_record() -> None:
         "lifetime": 3600, "lifetime_left": 3500, "expires_at": 4700.0,
         "registered_at": 1000.0, "refreshed_at": 1100.0, "prefixes": ["2001:db8:5::/48"],
         "nemo_mode": "explicit", "updates": 2, "handovers": 1, "last_handover": None,
-        "tunnel_traffic": None,
+        "bid": None, "priority": 0, "tunnel_traffic": None,
     }
     assert control.binding_record(binding, now=5000.0)["lifetime_left"] == 0
     traffic = {"rx_bytes": 1040, "rx_packets": 10, "tx_bytes": 2080, "tx_packets": 20}

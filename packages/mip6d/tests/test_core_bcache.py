@@ -138,6 +138,32 @@ def test_prefix_owner() -> None:
     assert cache.prefix_owner(MNP) is None
 
 
+def test_one_binding_per_bid_of_a_home_address() -> None:
+    """RFC 5648: the bindings of one home address, one per BID, each with its tunnel;
+    the preferred (lowest BID-PRI, then BID) first; the prefixes stay owned while any
+    binding of the router holds them; expiry and JSON per binding."""
+    cache = BindingCache()
+    nemo = {"flags": AH | BUFlag.R, "prefixes": (MNP,)}
+    wifi = binding(MR, COA1, "mip6t0", bid=2, priority=20, expires_at=1300.0, **nemo)
+    cellular = binding(MR, COA2, "mip6t1", bid=1, priority=0, expires_at=1400.0, **nemo)
+    assert cache.put(cellular) is None and cache.put(wifi) is None
+    assert len(cache) == 2 and MR in cache and cache.get(MR) is None
+    assert cache.get(MR, 1) == cellular and cache.bindings_of(MR) == (wifi, cellular)
+    assert cache.homes() == (MR,) and cache.sorted() == (wifi, cellular)
+    assert cache.tunnel_for(HA, COA1) == "mip6t0" and cache.tunnel_for(HA, COA2) == "mip6t1"
+    again = BindingCache.from_json(cache.to_json())
+    assert again.sorted() == cache.sorted() and again.prefix_owner(MNP) == MR
+    assert cache.pop_expired(1300.0) == (wifi,)
+    assert cache.prefix_owner(MNP) == MR and cache.bindings_of(MR) == (cellular,)
+    assert cache.remove(MR, 1) == cellular and MR not in cache and len(cache) == 0
+    assert cache.prefix_owner(MNP) is None and cache.tunnels() == {}
+    row = json.dumps(json.loads(again.to_json())["bindings"][0])
+    twice = cache.to_json().replace('"bindings": []', f'"bindings": [{row}, {row}]')
+    with pytest.raises(BindingCacheFormatError, match=r"binding 1: home address "
+                       r"2001:db8:1::20 with BID 2 listed twice"):
+        BindingCache.from_json(twice)
+
+
 def test_json_of_an_empty_cache() -> None:
     text = BindingCache().to_json()
     assert text == (
@@ -171,6 +197,8 @@ def test_json_round_trip_of_three_entries() -> None:
         "updates": 12,
         "handovers": 3,
         "last_handover": 950.0,
+        "bid": None,
+        "priority": 0,
     }
     assert document["bindings"][0]["last_handover"] is None  # never moved
     again = BindingCache.from_json(text)

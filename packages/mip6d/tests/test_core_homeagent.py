@@ -4,7 +4,7 @@ list for each case (RFC 6275 sections 9.5, 10.3, 10.4; RFC 3963 section 6)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
 
 import pytest
 from hypothesis import given, settings
@@ -53,6 +53,7 @@ from mip6d.wire.mh import (
     BAFlag,
     BAStatus,
     BindingAck,
+    BindingIdentifier,
     BindingUpdate,
     BUFlag,
     MobileNetworkPrefix,
@@ -937,6 +938,193 @@ def test_policy_validation() -> None:
         policy(home_links=())
 
 
+# -- multiple care-of addresses (RFC 5648) ---------------------------------------------------
+
+MR_HOST = IPv6Network(f"{MR}/128")
+ARH = AH | BUFlag.R
+
+
+def bid(number: int, care_of: IPv6Address | IPv4Address | None = None, priority: int = 0,
+        **changes: object) -> BindingIdentifier:
+    return BindingIdentifier(number, care_of, priority=priority, **changes)  # type: ignore[arg-type]
+
+
+def two_links(ha: HomeAgent) -> HaOutcome:
+    """A mobile router registers two care-of addresses at once (bulk registration),
+    the second preferred (BID-PRI 1 before 2)."""
+    return update(ha, 1, flags=ARH, home=MR, options=(
+        MobileNetworkPrefix(MNP), bid(1, COA, priority=2), bid(2, COA2, priority=1)))
+
+
+def test_bulk_registration_of_two_care_of_addresses() -> None:
+    """One binding per BID, one tunnel per care-of address; the home address and the
+    prefixes routed to the preferred one; each BID option copied into the acknowledgement
+    with its status (RFC 5648 section 6.2)."""
+    ha = HomeAgent(policy())
+    ack, effects, verdict, handover = two_links(ha)
+    options = (bid(1, COA, priority=2), bid(2, COA2, priority=1))
+    assert (ack, verdict, handover) == (
+        BindingAck(BAStatus.ACCEPTED, 1, 100, BAFlag.R, options), BAStatus.ACCEPTED, False)
+    assert effects[:5] == (
+        AddTunnel("mip6t0", HA, COA),
+        AddTunnel("mip6t1", HA, COA2),
+        AddRoute(MR_HOST, "mip6t1"),
+        AddRoute(MNP, "mip6t1"),
+        AddProxyNeighbour(MR, "eth0"),
+    )
+    assert [(e.event, dict(e.fields)["bid"]) for e in effects if isinstance(e, Log)] == [
+        ("binding-added", 1), ("binding-added", 2)]
+    assert effects[-3:] == (ack_to(ack, COA, MR), *direct(MR, COA2))
+    assert [(b.bid, b.care_of, b.tunnel, b.priority) for b in ha.cache.bindings_of(MR)] == [
+        (2, COA2, "mip6t1", 1), (1, COA, "mip6t0", 2)]
+    assert ha.cache.get(MR) is None and ha.cache.prefix_owner(MNP) == MR
+
+
+def test_one_bid_at_a_time_takes_the_packet_care_of_address() -> None:
+    """A Binding Update with one BID option and no address in it binds the packet's
+    care-of address (RFC 5648 section 6.1); a second one adds a binding, keeping the
+    first, whose tunnel keeps the routes until a preferred binding comes."""
+    ha = HomeAgent(policy())
+    update(ha, 1, options=(bid(7),))
+    ack, effects, *_ = update(ha, 2, options=(bid(8, priority=1),), care_of=COA2, now=1010.0)
+    assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100, options=(bid(8, priority=1),))
+    assert effects[:4] == (
+        RemoveXfrmState(XfrmRoProto.HAO, HOA, HA, COA),  # the policy stays
+        RemoveRoute(HOST, "mip6t0"),
+        AddTunnel("mip6t1", HA, COA2),
+        AddRoute(HOST, "mip6t1"),
+    )
+    assert effects[-1] == AddXfrmState(XfrmRoProto.HAO, HOA, HA, COA2)
+    assert [(b.bid, b.care_of) for b in ha.cache.bindings_of(HOA)] == [(8, COA2), (7, COA)]
+
+
+def test_deregistering_one_bid_moves_the_routes_to_the_other() -> None:
+    """Losing one link: the mobile router deregisters its BID, the home address and the
+    prefixes move to the binding left, already registered, and the lost link's tunnel
+    goes."""
+    ha = HomeAgent(policy())
+    two_links(ha)
+    ack, effects, *_ = update(ha, 2, lifetime=0, flags=ARH, home=MR, now=1010.0,
+                              options=(bid(2),), care_of=COA)
+    assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0, BAFlag.R, (bid(2),))
+    assert effects[:7] == (
+        RemoveXfrmState(XfrmRoProto.HAO, MR, HA, COA2),
+        RemoveRoute(MNP, "mip6t1"),
+        RemoveRoute(MR_HOST, "mip6t1"),
+        RemoveTunnel("mip6t1", HA, COA2),
+        AddRoute(MR_HOST, "mip6t0"),
+        AddRoute(MNP, "mip6t0"),
+        AddXfrmState(XfrmRoProto.HAO, MR, HA, COA),
+    )
+    assert [b.bid for b in ha.cache.bindings_of(MR)] == [1]
+    assert ha.cache.prefix_owner(MNP) == MR
+
+
+def test_the_preferred_binding_expiring_moves_the_routes() -> None:
+    ha = HomeAgent(policy())
+    two_links(ha)
+    update(ha, 2, flags=ARH, home=MR, options=(MobileNetworkPrefix(MNP), bid(1, COA, 2)),
+           now=1200.0)  # BID 1 refreshed: it outlives BID 2
+    effects = ha.expire(1400.0)
+    assert effects == (
+        RemoveXfrmState(XfrmRoProto.HAO, MR, HA, COA2),
+        RemoveRoute(MNP, "mip6t1"),
+        RemoveRoute(MR_HOST, "mip6t1"),
+        AddRoute(MR_HOST, "mip6t0"),
+        AddRoute(MNP, "mip6t0"),
+        AddXfrmState(XfrmRoProto.HAO, MR, HA, COA),
+        log("binding-expired", home_address=MR, care_of=COA2, bid=2),
+        RemoveTunnel("mip6t1", HA, COA2),
+        StartTimer(EXPIRY_TIMER, 1600.0),
+    )
+
+
+def test_a_binding_update_without_bid_replaces_them_all() -> None:
+    """Back to one care-of address: a regular Binding Update speaks for the home address
+    as a whole (RFC 6275), and its deregistration removes every binding."""
+    ha = HomeAgent(policy())
+    two_links(ha)
+    ack, effects, *_ = update(ha, 2, flags=ARH, home=MR, care_of=COA,
+                              options=(MobileNetworkPrefix(MNP),), now=1010.0)
+    assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100, BAFlag.R)
+    assert [(b.bid, b.care_of, b.tunnel) for b in ha.cache.bindings_of(MR)] == [
+        (None, COA, "mip6t0")]
+    assert RemoveTunnel("mip6t1", HA, COA2) in effects
+    ha = HomeAgent(policy())
+    two_links(ha)
+    ack, effects, *_ = update(ha, 2, lifetime=0, flags=ARH, home=MR, now=1010.0)
+    assert ack == BindingAck(BAStatus.ACCEPTED, 2, 0, BAFlag.R)
+    assert len(ha.cache) == 0
+    assert {e for e in effects if isinstance(e, RemoveTunnel)} == {
+        RemoveTunnel("mip6t0", HA, COA), RemoveTunnel("mip6t1", HA, COA2)}
+    assert not any(isinstance(e, AddRoute | AddTunnel) for e in effects)
+
+
+@pytest.mark.parametrize(
+    ("options", "status"),
+    [
+        ((bid(1, COA), bid(1, COA2)), BAStatus.MCOA_MALFORMED),  # one BID twice
+        ((bid(1, COA), bid(2)), BAStatus.MCOA_MALFORMED),  # bulk, a BID with no address
+        ((bid(1, IPv4Address("192.0.2.1")),), BAStatus.MCOA_MALFORMED),  # no IPv4 tunnels
+        ((bid(1, COA, simultaneous_home=True),),
+         BAStatus.MCOA_SIMULTANEOUS_HOME_AND_FOREIGN_PROHIBITED),
+    ],
+    ids=["bid-twice", "bulk-without-address", "ipv4-care-of", "home-and-foreign"],
+)
+def test_mcoa_refusals(options: tuple[BindingIdentifier, ...], status: BAStatus) -> None:
+    """RFC 5648 section 6.2's status codes, each BID option answered with it."""
+    ha = HomeAgent(policy())
+    ack, effects, verdict, _ = update(ha, 1, options=options)
+    assert (ack, verdict) == (BindingAck(status, 1, 0, options=tuple(
+        replace(o, status=status) for o in options)), status)
+    assert len(ha.cache) == 0 and not any(isinstance(e, AddTunnel) for e in effects)
+
+
+def test_a_bid_added_to_a_binding_without_bid_is_refused() -> None:
+    """165: the binding registered without BID stays (the O flag that would replace it
+    became BID-PRI with RFC 6089); deregistering it first lets the BIDs in."""
+    ha = HomeAgent(policy())
+    update(ha, 1)
+    ack, *_ = update(ha, 2, options=(bid(1),), now=1010.0)
+    assert ack == BindingAck(BAStatus.MCOA_NON_MCOA_BINDING_EXISTS, 2, 0, options=(
+        bid(1, status=BAStatus.MCOA_NON_MCOA_BINDING_EXISTS),))
+    assert ha.cache.get(HOA) is not None
+    update(ha, 3, lifetime=0, now=1020.0)
+    assert update(ha, 4, options=(bid(1),), now=1030.0).verdict is BAStatus.ACCEPTED
+
+
+def test_deregistering_an_unknown_bid_is_refused() -> None:
+    """RFC 5648 section 6.2: a deregistration for a BID without binding gets 133."""
+    ha = HomeAgent(policy())
+    two_links(ha)
+    ack, *_ = update(ha, 2, lifetime=0, flags=ARH, home=MR, options=(bid(2, COA2), bid(3, COA)))
+    assert ack is not None and ack.status is BAStatus.NOT_HOME_AGENT_FOR_THIS_MN
+    assert len(ha.cache.bindings_of(MR)) == 2
+
+
+def test_sequence_numbers_are_checked_per_bid() -> None:
+    """Each BID's binding has its last accepted sequence number; a Binding Update naming
+    it must exceed it, and one refused gets it back."""
+    ha = HomeAgent(policy())
+    update(ha, 10, options=(bid(1),))
+    assert update(ha, 5, options=(bid(2),), care_of=COA2).verdict is BAStatus.ACCEPTED
+    ack, *_ = update(ha, 7, options=(bid(1),))
+    assert ack == BindingAck(BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW, 10, 0, options=(
+        bid(1, status=BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW),))
+
+
+def test_mcoa_bindings_survive_a_restart() -> None:
+    ha = HomeAgent(policy())
+    kernel = KernelModel()
+    kernel.apply(ha.restore(0.0))
+    kernel.apply(two_links(ha).effects)
+    restarted = HomeAgent(policy(), BindingCache.from_json(ha.cache.to_json()))
+    fresh = KernelModel()
+    fresh.apply(restarted.restore(T0 + 10))
+    assert fresh.objects == kernel.objects
+    assert restarted.cache.sorted() == ha.cache.sorted()
+
+
 # -- properties ------------------------------------------------------------------------------
 
 _homes = st.sampled_from([HOA, HOA2, IPv6Address("2001:db8:1::12")])
@@ -1002,3 +1190,41 @@ def test_policy_keywords_table() -> None:
     assert ("HaMaxBindingLife", "HomeAgentPolicy.max_binding_life") in {r[:2] for r in rows}
     assert not any(name.split(".")[1].startswith("_") for _, name, _ in rows)
     assert all(doc for _, _, doc in rows)
+
+
+_bid_sets = st.sampled_from([(), (1,), (2,), (1, 2), (2, 1)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_homes, _bid_sets, _coas, _coas, _sequences,
+                          st.sampled_from([0, 25, 100]), st.integers(0, 150)), max_size=40))
+def test_any_interleaving_with_bids_keeps_the_cache_and_kernel_consistent(
+    operations: list[tuple[IPv6Address, tuple[int, ...], IPv6Address, IPv6Address, int, int,
+                           int]],
+) -> None:
+    """Binding Updates with and without BIDs, bulk or not, in any order: every home
+    address's routes go through one tunnel of its own bindings, the preferred one; no
+    tunnel is left without a binding; a restarted daemon installs exactly what the
+    kernel holds."""
+    ha = HomeAgent(policy())
+    kernel = KernelModel()
+    kernel.apply(ha.restore(0.0))
+    now = 0.0
+    for home, bids, care_of, other, sequence, lifetime, elapsed in operations:
+        now += elapsed
+        kernel.apply(ha.expire(now))
+        options = tuple(bid(n, (care_of, other)[i] if len(bids) > 1 else None, priority=n)
+                        for i, n in enumerate(bids))
+        outcome = update(ha, sequence, lifetime, home=home, care_of=care_of, now=now,
+                         options=options)
+        kernel.apply(outcome.effects)
+        assert outcome.ack is not None
+    for home in ha.cache.homes():
+        preferred = ha.cache.bindings_of(home)[0]
+        assert AddRoute(IPv6Network(f"{home}/128"), preferred.tunnel) in kernel.objects
+    assert kernel.tunnels() == {b.tunnel for b in ha.cache}
+    assert len(kernel.tunnels()) == len({b.care_of for b in ha.cache})
+    restarted = HomeAgent(policy(), BindingCache.from_json(ha.cache.to_json()))
+    fresh = KernelModel()
+    fresh.apply(restarted.restore(now))
+    assert fresh.objects == kernel.objects

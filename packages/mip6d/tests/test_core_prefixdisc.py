@@ -365,7 +365,7 @@ def test_each_binding_of_the_link_gets_an_unsolicited_advertisement() -> None:
     cache.put(Binding(IPv6Address("2001:db8:1::20"), OTHER_COA, HA, "eth0", "mip6t1", 3,
                       BUFlag.A | BUFlag.H, 400, T0, T0, T0 + 400))
     cache.put(Binding(IPv6Address("2001:db8:9::20"), OTHER_COA, IPv6Address("2001:db8:9::1"),
-                      "eth9", "mip6t1", 3, BUFlag.A | BUFlag.H, 400, T0, T0, T0 + 400))
+                      "eth9", "mip6t2", 3, BUFlag.A | BUFlag.H, 400, T0, T0, T0 + 400))
     lst = home_list().heard(ra(pio(NEW, 3600, 1800)), T0)
     schedule = UnsolicitedSchedule(TIMER, next_at=T0 + 5, identifier=0xFFFF)
     schedule, effects = schedule.fire(lst, cache, T0 + 5)

@@ -21,7 +21,8 @@ BINDINGS = [
     {"home_address": "2001:db8:1::10", "care_of": "2001:db8:2::10", "lifetime_left": 3599,
      "sequence": 7, "flags": "A|H", "prefixes": [], "last_handover": None,
      "tunnel_traffic": None},
-    {"home_address": "2001:db8:1::20", "care_of": "2001:db8:3::abcd", "lifetime_left": 42,
+    {"home_address": "2001:db8:1::20", "bid": 2, "care_of": "2001:db8:3::abcd",
+     "lifetime_left": 42,
      "sequence": 65535, "flags": "A|H|R", "prefixes": ["2001:db8:5::/48", "2001:db8:6::/48"],
      "last_handover": 1796433825.0, "tunnel_traffic": {
          "rx_bytes": 1040, "rx_packets": 10, "tx_bytes": 2_080_000, "tx_packets": 1500}},
@@ -62,11 +63,11 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 def test_bindings_table(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "bindings") == (0, (
-        "HOME ADDRESS    CARE-OF           LIFETIME LEFT  SEQ    FLAGS  MR PREFIXES"
+        "HOME ADDRESS    BID  CARE-OF           LIFETIME LEFT  SEQ    FLAGS  MR PREFIXES"
         "                      LAST HANDOVER         TUNNEL TRAFFIC\n"
-        "2001:db8:1::10  2001:db8:2::10    59m59s         7      A|H    -"
+        "2001:db8:1::10  -    2001:db8:2::10    59m59s         7      A|H    -"
         "                                -                     -\n"
-        "2001:db8:1::20  2001:db8:3::abcd  42s            65535  A|H|R  "
+        "2001:db8:1::20  2    2001:db8:3::abcd  42s            65535  A|H|R  "
         "2001:db8:5::/48,2001:db8:6::/48  2026-12-05T01:23:45Z  "
         "in 1.0 kB (10 packets), out 2.1 MB (1500 packets)\n"
     ), "")
@@ -282,7 +283,8 @@ def test_subcommands_are_control_commands() -> None:
 
 def test_render_table_missing_members_show_a_dash() -> None:
     assert ctl.render_table(ctl.COLUMNS["bindings"], [{"home_address": "::1"}]) == (
-        "HOME ADDRESS  CARE-OF  LIFETIME LEFT  SEQ  FLAGS  MR PREFIXES  LAST HANDOVER  "
+        "HOME ADDRESS  BID  CARE-OF  LIFETIME LEFT  SEQ  FLAGS  MR PREFIXES  LAST HANDOVER  "
         "TUNNEL TRAFFIC\n"
-        "::1           -        -              -    -      -            -              -\n"
+        "::1           -    -        -              -    -      -            -              "
+        "-\n"
     )

@@ -1,17 +1,19 @@
-"""The home agent's binding cache (RFC 6275 sections 9.1 and 10.1, RFC 3963 section 6.1).
+"""The home agent's binding cache (RFC 6275 sections 9.1 and 10.1, RFC 3963 section 6.1,
+RFC 5648 section 6.2).
 
-One :class:`Binding` per home address, home registrations only. The cache is built for
-a home agent serving 100,000 mobile nodes:
+Home registrations only: one :class:`Binding` per home address, or, for a node that
+registers several care-of addresses (RFC 5648), one per home address and Binding
+Identifier (BID). The cache is built for a home agent serving 100,000 mobile nodes:
 
-* lookup, insert and removal by home address are dictionary operations, O(1);
-* expiry uses a heap of ``(expires_at, home_address)`` with lazy deletion: a refresh
+* lookup, insert and removal by home address (and BID) are dictionary operations, O(1);
+* expiry uses a heap of ``(expires_at, home_address, bid)`` with lazy deletion: a refresh
   pushes a new item and leaves the old one to be skipped when popped, and the heap is
   rebuilt when stale items outnumber live ones, so :meth:`BindingCache.pop_expired`
   costs O(k log n) for k expired entries, never a scan;
 * bindings that share a care-of address share one tunnel device (Linux refuses two
   ip6ip6 tunnels with the same endpoints), reference-counted here;
 * the mobile network prefixes of mobile routers are indexed, so that one prefix is
-  never routed to two mobile routers.
+  never routed to two mobile routers (the bindings of one router share them).
 
 The cache is the home agent's only state, and it persists as JSON
 (:meth:`BindingCache.to_json`, :meth:`BindingCache.from_json`) with a format name and
@@ -39,6 +41,7 @@ __all__ = [
     "BindingCache",
     "BindingCacheFormatError",
     "NemoMode",
+    "preference",
 ]
 
 FORMAT_NAME = "mip6d-binding-cache"
@@ -66,6 +69,10 @@ class Binding:
     Binding Update; ``updates`` counts accepted Binding Updates and ``handovers`` the
     ones that changed the care-of address, the last of them at ``last_handover``
     (``None`` while the binding never moved).
+
+    ``bid`` is the Binding Identifier of a multiple care-of address registration
+    (RFC 5648), ``None`` for a binding registered without one; ``priority`` its BID-PRI
+    (RFC 6089 section 4.1: lower is preferred, 0 when the node gave none).
     """
 
     home_address: IPv6Address
@@ -84,6 +91,8 @@ class Binding:
     updates: int = 1
     handovers: int = 0
     last_handover: float | None = None
+    bid: int | None = None
+    priority: int = 0
 
     @property
     def mobile_router(self) -> bool:
@@ -164,11 +173,26 @@ _FIELDS: tuple[tuple[str, Callable[[object], Any], Callable[[Any], object]], ...
     ("updates", _parse_int(0, 2**63), int),
     ("handovers", _parse_int(0, 2**63), int),
     ("last_handover", _parse_optional_time, lambda t: t),
+    ("bid", lambda v: None if v is None else _parse_int(0, 0xFFFF)(v), lambda b: b),
+    ("priority", _parse_int(0, 127), int),
 )
 
 # Fields added after the format's version 1 was first written: a state file of an older
-# mip6d lacks them, and its bindings take the dataclass default (never moved).
-_ADDED_LATER = frozenset({"last_handover"})
+# mip6d lacks them, and its bindings take the dataclass default (never moved, no BID).
+_ADDED_LATER = frozenset({"last_handover", "bid", "priority"})
+
+_NO_BID = -1
+"""The BID key of a binding registered without a Binding Identifier."""
+
+
+def _bid_key(bid: int | None) -> int:
+    return _NO_BID if bid is None else bid
+
+
+def preference(binding: Binding) -> tuple[int, int]:
+    """Sort key of a home address's bindings, preferred first: the lowest BID-PRI (one
+    the node did not give comes last), then the lowest BID (RFC 6089 section 4.1)."""
+    return (binding.priority or 128, _bid_key(binding.bid))
 
 
 def _binding_to_json(binding: Binding) -> dict[str, object]:
@@ -200,61 +224,86 @@ def _binding_from_json(index: int, raw: object) -> Binding:
 
 
 class BindingCache:
-    """Bindings by home address, with an expiry heap, shared tunnels and a prefix index.
+    """Bindings by home address and BID, with an expiry heap, shared tunnels and a prefix
+    index.
 
     The cache only stores; :class:`mip6d.core.homeagent.HomeAgent` decides.
     """
 
     def __init__(self, tunnel_prefix: str = "mip6t") -> None:
-        self._entries: dict[IPv6Address, Binding] = {}
-        self._heap: list[tuple[float, IPv6Address]] = []
+        self._entries: dict[IPv6Address, dict[int, Binding]] = {}
+        self._count = 0
+        self._heap: list[tuple[float, IPv6Address, int]] = []
         self._tunnel_prefix = tunnel_prefix
         self._next_tunnel_id = 0
         self._tunnel_names: dict[tuple[IPv6Address, IPv6Address], str] = {}
+        self._tunnel_ends: dict[str, tuple[IPv6Address, IPv6Address]] = {}
         self._tunnel_refs: dict[str, int] = {}
         self._prefix_owner: dict[IPv6Network, IPv6Address] = {}
+        self._prefix_refs: dict[IPv6Network, int] = {}
 
     # -- mapping ---------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """The number of bindings (a node with several care-of addresses has several)."""
+        return self._count
 
     def __contains__(self, home_address: object) -> bool:
+        """Whether ``home_address`` has any binding."""
         return home_address in self._entries
 
     def __iter__(self) -> Iterator[Binding]:
-        return iter(tuple(self._entries.values()))
+        return iter(tuple(b for group in self._entries.values() for b in group.values()))
 
-    def get(self, home_address: IPv6Address) -> Binding | None:
-        """The binding of ``home_address``, if any."""
-        return self._entries.get(home_address)
+    def get(self, home_address: IPv6Address, bid: int | None = None) -> Binding | None:
+        """The binding of ``home_address`` with Binding Identifier ``bid`` (``None``: the
+        one registered without), if any."""
+        return self._entries.get(home_address, {}).get(_bid_key(bid))
+
+    def bindings_of(self, home_address: IPv6Address) -> tuple[Binding, ...]:
+        """Every binding of ``home_address``, the preferred one first
+        (:func:`preference`)."""
+        return tuple(sorted(self._entries.get(home_address, {}).values(), key=preference))
+
+    def homes(self) -> tuple[IPv6Address, ...]:
+        """The home addresses that have bindings, in order."""
+        return tuple(sorted(self._entries))
 
     def sorted(self) -> tuple[Binding, ...]:
-        """All bindings ordered by home address (deterministic output)."""
-        return tuple(self._entries[k] for k in sorted(self._entries))
+        """All bindings ordered by home address, then preference (deterministic output)."""
+        return tuple(b for home in self.homes() for b in self.bindings_of(home))
 
     # -- updates ---------------------------------------------------------------------
 
     def put(self, binding: Binding) -> Binding | None:
-        """Insert or replace the binding of ``binding.home_address``; the one replaced.
+        """Insert or replace the binding of ``binding.home_address`` and ``binding.bid``;
+        the one replaced.
 
         The tunnel named in ``binding`` must be the one :meth:`tunnel_for` gives for
         its endpoints, or a name no other endpoints use.
         """
-        old = self._entries.get(binding.home_address)
+        key = _bid_key(binding.bid)
+        group = self._entries.setdefault(binding.home_address, {})
+        old = group.get(key)
         if old is not None:
             self._release(old)
-        self._entries[binding.home_address] = binding
+        else:
+            self._count += 1
+        group[key] = binding
         self._acquire(binding)
         if old is None or old.expires_at != binding.expires_at:
-            heapq.heappush(self._heap, (binding.expires_at, binding.home_address))
+            heapq.heappush(self._heap, (binding.expires_at, binding.home_address, key))
             self._compact()
         return old
 
-    def remove(self, home_address: IPv6Address) -> Binding | None:
-        """Remove and return the binding of ``home_address``, if any."""
-        old = self._entries.pop(home_address, None)
+    def remove(self, home_address: IPv6Address, bid: int | None = None) -> Binding | None:
+        """Remove and return the binding of ``home_address`` and ``bid``, if any."""
+        group = self._entries.get(home_address, {})
+        old = group.pop(_bid_key(bid), None)
         if old is not None:
+            if not group:
+                del self._entries[home_address]
+            self._count -= 1
             self._release(old)
             self._compact()
         return old
@@ -262,8 +311,8 @@ class BindingCache:
     def next_expiry(self) -> float | None:
         """When the earliest binding expires, or ``None`` for an empty cache."""
         while self._heap:
-            at, home_address = self._heap[0]
-            entry = self._entries.get(home_address)
+            at, home_address, key = self._heap[0]
+            entry = self._entries.get(home_address, {}).get(key)
             if entry is not None and entry.expires_at == at:
                 return at
             heapq.heappop(self._heap)
@@ -273,10 +322,10 @@ class BindingCache:
         """Remove and return every binding with ``expires_at <= now``, earliest first."""
         expired: list[Binding] = []
         while self._heap and self._heap[0][0] <= now:
-            at, home_address = heapq.heappop(self._heap)
-            entry = self._entries.get(home_address)
+            at, home_address, key = heapq.heappop(self._heap)
+            entry = self._entries.get(home_address, {}).get(key)
             if entry is not None and entry.expires_at == at:
-                self.remove(home_address)
+                self.remove(home_address, entry.bid)
                 expired.append(entry)
         return tuple(expired)
 
@@ -291,6 +340,10 @@ class BindingCache:
         name = f"{self._tunnel_prefix}{self._next_tunnel_id}"
         self._next_tunnel_id += 1
         return name
+
+    def tunnel_endpoints(self, name: str) -> tuple[IPv6Address, IPv6Address] | None:
+        """``(local, remote)`` of tunnel ``name``, or ``None`` when no binding uses it."""
+        return self._tunnel_ends.get(name)
 
     def tunnel_users(self, name: str) -> int:
         """How many bindings use tunnel ``name``."""
@@ -307,31 +360,41 @@ class BindingCache:
     def _acquire(self, binding: Binding) -> None:
         key = (binding.ha_address, binding.care_of)
         known = self._tunnel_names.get(key)
-        if known is None:
+        ends = self._tunnel_ends.get(binding.tunnel)
+        if known is None and ends is None:
             self._tunnel_names[key] = binding.tunnel
+            self._tunnel_ends[binding.tunnel] = key
         elif known != binding.tunnel:
             raise ValueError(
-                f"binding {binding.home_address}: tunnel {binding.tunnel!r}, but "
-                f"{known!r} already joins {key[0]} and {key[1]}"
+                f"binding {binding.home_address}: tunnel {binding.tunnel!r} for "
+                f"{key[0]} and {key[1]}, but "
+                + (f"{known!r} already joins them" if known is not None
+                   else f"it already joins {ends[0]} and {ends[1]}")  # type: ignore[index]
             )
         self._tunnel_refs[binding.tunnel] = self._tunnel_refs.get(binding.tunnel, 0) + 1
         for prefix in binding.prefixes:
-            self._prefix_owner[prefix] = binding.home_address
+            if self._prefix_owner.get(prefix) != binding.home_address:
+                self._prefix_owner[prefix] = binding.home_address
+                self._prefix_refs[prefix] = 0
+            self._prefix_refs[prefix] += 1
 
     def _release(self, binding: Binding) -> None:
         refs = self._tunnel_refs[binding.tunnel] - 1
         if refs:
             self._tunnel_refs[binding.tunnel] = refs
         else:
-            del self._tunnel_refs[binding.tunnel]
+            del self._tunnel_refs[binding.tunnel], self._tunnel_ends[binding.tunnel]
             del self._tunnel_names[(binding.ha_address, binding.care_of)]
         for prefix in binding.prefixes:
-            if self._prefix_owner.get(prefix) == binding.home_address:
-                del self._prefix_owner[prefix]
+            if self._prefix_owner.get(prefix) != binding.home_address:
+                continue
+            self._prefix_refs[prefix] -= 1
+            if not self._prefix_refs[prefix]:
+                del self._prefix_owner[prefix], self._prefix_refs[prefix]
 
     def _compact(self) -> None:
-        if len(self._heap) > 2 * len(self._entries) + 64:
-            self._heap = [(e.expires_at, e.home_address) for e in self._entries.values()]
+        if len(self._heap) > 2 * self._count + 64:
+            self._heap = [(b.expires_at, b.home_address, _bid_key(b.bid)) for b in self]
             heapq.heapify(self._heap)
 
     # -- persistence -----------------------------------------------------------------
@@ -382,9 +445,10 @@ class BindingCache:
         cache._next_tunnel_id = next_id
         for index, raw in enumerate(raw_bindings):
             binding = _binding_from_json(index, raw)
-            if binding.home_address in cache:
+            if cache.get(binding.home_address, binding.bid) is not None:
+                bid = "" if binding.bid is None else f" with BID {binding.bid}"
                 raise BindingCacheFormatError(
-                    f"binding {index}: home address {binding.home_address} listed twice"
+                    f"binding {index}: home address {binding.home_address}{bid} listed twice"
                 )
             # Bindings that share endpoints share the first one's tunnel.
             name = cache._tunnel_names.get((binding.ha_address, binding.care_of))

@@ -1,5 +1,5 @@
 """Home agent processing of home registrations (RFC 6275 sections 9.5, 10.3 and 10.4;
-RFC 3963 section 6 for mobile routers).
+RFC 3963 section 6 for mobile routers; RFC 5648 for several care-of addresses).
 
 :class:`HomeAgent` is a deterministic state machine around a
 :class:`~mip6d.core.bcache.BindingCache`: each call takes ``now`` (seconds since the
@@ -24,10 +24,16 @@ code  condition                                            reference
       anycast, a home agent address), or the prefix's
       valid lifetime is over
 129   home address refused by the binding ACL             RFC 6275 s. 6.1.8
+164   Binding Identifier options: a BID twice, a bulk      RFC 5648 s. 6.2
+      registration's BID without its care-of address, an
+      IPv4 care-of address
+169   a BID with the H flag (home and away at once)       RFC 5648 s. 6.2
+165   BIDs for a home address bound without BID           RFC 5648 s. 6.2
 135   sequence number not greater than the binding's      RFC 6275 s. 9.5.1; the
-      (modulo 2**16)                                       acknowledgement carries the
+      (modulo 2**16; with BIDs, their bindings')           acknowledgement carries the
                                                            last accepted number
-133   deregistration of a home address without binding    RFC 6275 s. 10.3.2
+133   deregistration of a home address (or of a BID)      RFC 6275 s. 10.3.2, RFC 5648
+      without binding                                      s. 6.2
 140   R flag, and mobile routers are not accepted, or the  RFC 3963 s. 4.2, 6.6
       node's BindingAclPolicy lists no prefixes and no
       HaServedPrefix is set
@@ -66,6 +72,14 @@ Accepted registrations:
   Updates that carry a Home Address option from any care-of address.
 * Deregistration (lifetime 0 or care-of address = home address) removes all of it
   before the acknowledgement is sent (section 10.3.2).
+* Several care-of addresses (RFC 5648): a Binding Update with Binding Identifier options
+  registers (or, lifetime 0, removes) one binding per BID, each with its care-of address
+  (the option's, else the packet's) and its tunnel; the bindings it does not name stay.
+  The home address and the prefixes are routed to the preferred binding (lowest BID-PRI,
+  RFC 6089), and move to the next one, without a new registration, when it is removed or
+  expires. The acknowledgement carries the BID options with their status. A Binding
+  Update without BID speaks for the home address as a whole (RFC 6275): it replaces, or
+  removes, all its bindings.
 
 Effects come in this order: kernel changes, a log record, the expiry timer, the
 acknowledgement. If the shell fails to apply a kernel effect, it stops and calls
@@ -75,14 +89,15 @@ mobile router) or 130 (a mobile node).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from ipaddress import IPv6Address, IPv6Network
+from ipaddress import IPv4Address, IPv6Address, IPv6Network
+from itertools import chain
 from typing import NamedTuple
 
 from mip6d.core import seqno
-from mip6d.core.bcache import Binding, BindingCache, NemoMode
+from mip6d.core.bcache import Binding, BindingCache, NemoMode, preference
 from mip6d.core.effects import (
     AddProxyNeighbour,
     AddRoute,
@@ -100,9 +115,9 @@ from mip6d.core.effects import (
     TimerKind,
     XfrmRoProto,
     diff,
+    is_removal,
     log,
     reconcile,
-    teardown,
 )
 from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import HomeAgentPolicy, HomeLink
@@ -111,6 +126,7 @@ from mip6d.wire.mh import (
     BAFlag,
     BAStatus,
     BindingAck,
+    BindingIdentifier,
     BindingUpdate,
     BUFlag,
     MobileNetworkPrefix,
@@ -125,6 +141,7 @@ __all__ = [
     "binding_addresses",
     "binding_effects",
     "direct_effects",
+    "home_effects",
     "link_local_of",
 ]
 
@@ -198,6 +215,13 @@ def binding_effects(binding: Binding) -> tuple[Effect, ...]:
     return (*effects, *direct_effects(binding))
 
 
+def home_effects(bindings: Sequence[Binding]) -> tuple[Effect, ...]:
+    """The kernel state of one home address's bindings, their tunnels excepted: the
+    preferred binding's (RFC 5648: the home address and prefixes are routed to one
+    care-of address; the others wait, tunnels up, to take over)."""
+    return binding_effects(min(bindings, key=preference)) if bindings else ()
+
+
 def direct_effects(binding: Binding) -> tuple[Effect, ...]:
     """What lets the node reach this home agent with a Home Address option from its
     care-of address, the reference stack's way (and from nowhere else): not needed to
@@ -205,6 +229,11 @@ def direct_effects(binding: Binding) -> tuple[Effect, ...]:
     return (AddXfrmState(XfrmRoProto.HAO, binding.home_address, binding.ha_address,
                          binding.care_of),
             direct_policy(binding.home_address, binding.ha_address, XfrmRoProto.HAO))
+
+
+def _bid_field(binding: Binding) -> dict[str, object]:
+    """A log record's ``bid`` field, for a binding registered with one."""
+    return {} if binding.bid is None else {"bid": binding.bid}
 
 
 def _global_effects(policy: HomeAgentPolicy) -> tuple[Effect, ...]:
@@ -222,6 +251,51 @@ class _Request:
     home_address: IPv6Address
     care_of: IPv6Address
     received_at: float
+
+    @property
+    def bids(self) -> tuple[BindingIdentifier, ...]:
+        """The Binding Identifier options (RFC 5648): none for a regular Binding Update."""
+        return tuple(o for o in self.bu.options if isinstance(o, BindingIdentifier))
+
+    def targets(self) -> tuple[tuple[int | None, int, IPv6Address], ...]:
+        """``(BID, BID-PRI, care-of address)`` of each binding the Binding Update asks
+        for: one per BID, its care-of address the option's or else the packet's (RFC 5648
+        section 6.1); without BIDs, the one binding of RFC 6275."""
+        # (An IPv4 care-of address is refused before: _check_binding_identifiers.)
+        return tuple((o.bid, o.priority,
+                      o.care_of if isinstance(o.care_of, IPv6Address) else self.care_of)
+                     for o in self.bids) or ((None, 0, self.care_of),)
+
+    def log_fields(self) -> dict[str, object]:
+        """The BIDs, for the log records of a multiple care-of address registration."""
+        return {"bids": tuple(o.bid for o in self.bids)} if self.bids else {}
+
+    def ack_options(self, status: BAStatus) -> tuple[BindingIdentifier, ...]:
+        """The Binding Update's BID options, copied into the acknowledgement with its
+        status (RFC 5648 section 6.2)."""
+        return tuple(replace(o, status=status) for o in self.bids)
+
+
+Endpoints = tuple[IPv6Address, IPv6Address]
+
+
+def _tunnel_effects(before: Mapping[str, Endpoints | None],
+                    after: Mapping[str, Endpoints | None]) -> tuple[Effect, ...]:
+    """What turns tunnels with endpoints ``before`` (``None``: not in use) into ``after``:
+    removals first, then moves in place, then new tunnels, as Linux refuses two ip6ip6
+    tunnels with the same endpoints."""
+    removed: list[Effect] = []
+    moved: list[Effect] = []
+    added: list[Effect] = []
+    for name in sorted(before):
+        old, new = before[name], after[name]
+        if old is not None and new is None:
+            removed.append(RemoveTunnel(name, *old))
+        elif old is not None and new is not None and old != new:
+            moved.append(ChangeTunnel(name, *new, *old))
+        elif old is None and new is not None:
+            added.append(AddTunnel(name, *new))
+    return (*removed, *moved, *added)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,32 +332,29 @@ class HomeAgent:
         is harmless over state the kernel kept (``Add*`` effects are idempotent).
         """
         effects: list[Effect] = list(_global_effects(self.policy))
-        dropped: list[Binding] = []
-        stale: list[Effect] = []
+        saved = {home: self.cache.bindings_of(home) for home in self.cache.homes()}
         for binding in self.cache.pop_expired(now):
-            dropped.append(binding)
-            effects.append(log("binding-expired", home_address=binding.home_address))
+            effects.append(log("binding-expired", home_address=binding.home_address,
+                               **_bid_field(binding)))
         for binding in self.cache.sorted():
             revised, reason = self._revalidate(binding)
             if revised is None:
-                self.cache.remove(binding.home_address)
-                dropped.append(binding)
-                effects.append(
-                    log("binding-removed", home_address=binding.home_address, reason=reason)
-                )
+                self.cache.remove(binding.home_address, binding.bid)
+                effects.append(log("binding-removed", home_address=binding.home_address,
+                                   reason=reason, **_bid_field(binding)))
             elif revised != binding:
-                stale.extend(diff(binding_effects(binding), binding_effects(revised))[0])
                 self.cache.put(revised)
-        for binding in dropped:
-            effects.extend(teardown(binding_effects(binding)))
-        effects.extend(stale)
-        effects.extend(self._unused_tunnels(dropped))
+        for home, old in saved.items():  # what the kernel may still hold and must not
+            effects.extend(self._home_diff(home, old)[0])
+        effects.extend(e for e in self._tunnels_after(chain(*saved.values())) if is_removal(e))
         seen: set[str] = set()
-        for binding in self.cache.sorted():
-            if binding.tunnel not in seen:
-                seen.add(binding.tunnel)
-                effects.append(AddTunnel(binding.tunnel, binding.ha_address, binding.care_of))
-            effects.extend(binding_effects(binding))
+        for home in self.cache.homes():
+            bindings = self.cache.bindings_of(home)
+            for binding in bindings:
+                if binding.tunnel not in seen:
+                    seen.add(binding.tunnel)
+                    effects.append(AddTunnel(binding.tunnel, binding.ha_address, binding.care_of))
+            effects.extend(home_effects(bindings))
         effects.append(log("binding-cache-restored", bindings=len(self.cache)))
         self._timer_at = None
         effects.extend(self._timer())
@@ -383,16 +454,18 @@ class HomeAgent:
         """The shell could not apply the kernel effects of the binding of
         ``home_address``: remove the binding and tell the node (143 for a mobile router,
         RFC 3963 section 4.2; 130 for a mobile node, RFC 6275 section 6.1.8)."""
-        binding = self.cache.get(home_address)
-        if binding is None:
+        bindings = self.cache.bindings_of(home_address)
+        if not bindings:
             return HaOutcome(None, (log("forwarding-failed-ignored", home_address=home_address),))
-        effects = self._transition(binding, None)
+        binding = bindings[0]
+        effects = self._replace(home_address, ())
         status = (
             BAStatus.FORWARDING_SETUP_FAILED
             if binding.mobile_router
             else BAStatus.INSUFFICIENT_RESOURCES
         )
-        ack = BindingAck(status, binding.sequence, 0)
+        ack = BindingAck(status, binding.sequence, 0, options=tuple(
+            BindingIdentifier(b.bid, status=status) for b in bindings if b.bid is not None))
         send = SendMessage(
             ack,
             binding.ha_address,
@@ -413,12 +486,13 @@ class HomeAgent:
         """Remove the bindings whose lifetime is over (RFC 6275 section 10.3.1)."""
         expired = self.cache.pop_expired(now)
         effects: list[Effect] = []
-        for binding in expired:
-            effects.extend(teardown(binding_effects(binding)))
-            effects.append(
-                log("binding-expired", home_address=binding.home_address, care_of=binding.care_of)
-            )
-        effects.extend(self._unused_tunnels(expired))
+        for home in dict.fromkeys(b.home_address for b in expired):
+            gone = tuple(b for b in expired if b.home_address == home)
+            # The routes move to a binding left, if any (RFC 5648): no new tunnel.
+            effects.extend(chain(*self._home_diff(home, (*gone, *self.cache.bindings_of(home)))))
+            effects.extend(log("binding-expired", home_address=home, care_of=b.care_of,
+                               **_bid_field(b)) for b in gone)
+        effects.extend(self._tunnels_after(expired))
         effects.extend(self._timer())
         return tuple(effects)
 
@@ -427,11 +501,10 @@ class HomeAgent:
         operator's request."""
         if self._pending.pop(home_address, None) is not None:
             return (log("registration-cancelled", home_address=home_address),)
-        binding = self.cache.get(home_address)
-        if binding is None:
+        if home_address not in self.cache:
             return (log("remove-node-unknown", home_address=home_address),)
         return (
-            *self._transition(binding, None),
+            *self._replace(home_address, ()),
             log("binding-removed", home_address=home_address, reason="removed by operator"),
             *self._timer(),
         )
@@ -450,16 +523,23 @@ class HomeAgent:
             ):
                 del self._pending[home_address]
                 effects.append(log("registration-cancelled", home_address=home_address))
-        for binding in self.cache.sorted():
-            revised, reason = self._revalidate(binding)
-            if revised is None:
-                effects.extend(self._transition(binding, None))
-                effects.append(
-                    log("binding-removed", home_address=binding.home_address, reason=reason)
-                )
-            elif revised != binding:
-                effects.extend(self._transition(binding, revised))
-                effects.append(log("binding-updated", home_address=binding.home_address))
+        for home in self.cache.homes():
+            old = self.cache.bindings_of(home)
+            kept: list[Binding] = []
+            records: list[Effect] = []
+            for binding in old:
+                revised, reason = self._revalidate(binding)
+                if revised is None:
+                    records.append(log("binding-removed", home_address=home, reason=reason,
+                                       **_bid_field(binding)))
+                else:
+                    kept.append(revised)
+                    if revised != binding:
+                        records.append(log("binding-updated", home_address=home,
+                                           **_bid_field(binding)))
+            if records:
+                effects.extend(self._replace(home, kept))
+                effects.extend(records)
         effects.extend(self._timer())
         return tuple(effects)
 
@@ -493,11 +573,39 @@ class HomeAgent:
             else BAStatus.ADMINISTRATIVELY_PROHIBITED
         )
 
+    def _check_binding_identifiers(self, request: _Request) -> BAStatus | None:
+        """RFC 5648 section 6.2: BIDs named once, each with its care-of address in a bulk
+        registration, IPv6 ones (this home agent has no IPv4 tunnels); no H flag (this
+        home agent does not forward at home and away at once); and no binding without BID
+        to add them to (the O flag that would replace it is BID-PRI since RFC 6089)."""
+        bids = request.bids
+        if not bids:
+            return None
+        numbers = {o.bid for o in bids}
+        if (len(numbers) < len(bids)
+                or any(isinstance(o.care_of, IPv4Address) for o in bids)
+                or (len(bids) > 1 and any(o.care_of is None for o in bids))):
+            return BAStatus.MCOA_MALFORMED
+        if any(o.simultaneous_home for o in bids):
+            return BAStatus.MCOA_SIMULTANEOUS_HOME_AND_FOREIGN_PROHIBITED
+        if request.bu.lifetime and self.cache.get(request.home_address) is not None:
+            return BAStatus.MCOA_NON_MCOA_BINDING_EXISTS
+        return None
+
     def _check_sequence(self, request: _Request) -> BAStatus | None:
-        binding = self.cache.get(request.home_address)
-        if binding is None or seqno.is_greater(request.bu.sequence, binding.sequence):
+        last = self._last_sequence(request)
+        if last is None or seqno.is_greater(request.bu.sequence, last):
             return None
         return BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW
+
+    def _last_sequence(self, request: _Request) -> int | None:
+        """The number a Binding Update must exceed: the last one accepted for the bindings
+        it names (its BIDs' or, without BIDs, the home address's), if any."""
+        home = request.home_address
+        known = [b for bid in {t[0] for t in request.targets()}
+                 if (b := self.cache.get(home, bid)) is not None] if request.bids \
+            else list(self.cache.bindings_of(home))
+        return max(known, key=lambda b: b.refreshed_at).sequence if known else None
 
     def _mobile_network(
         self, request: _Request
@@ -602,32 +710,38 @@ class HomeAgent:
         )
 
     def _refuse(self, request: _Request, status: BAStatus) -> HaOutcome:
-        sequence = request.bu.sequence
-        binding = self.cache.get(request.home_address)
-        if status is BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW and binding is not None:
-            sequence = binding.sequence
-        ack = BindingAck(status, sequence, 0)
+        last = self._last_sequence(request)
+        sequence = (last if status is BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW and last is not None
+                    else request.bu.sequence)
+        ack = BindingAck(status, sequence, 0, options=request.ack_options(status))
         record = log(
             "binding-update-refused",
             home_address=request.home_address,
             care_of=request.care_of,
             sequence=request.bu.sequence,
             status=status,
+            **request.log_fields(),
         )
         return HaOutcome(ack, (record, self._send_ack(request, ack)), status)
 
     def _deregister(self, request: _Request) -> HaOutcome:
-        binding = self.cache.get(request.home_address)
-        if binding is None:
+        """Remove the bindings the Binding Update names: its BIDs' (each must exist,
+        RFC 5648 section 6.2), or without BIDs every binding of the home address."""
+        home = request.home_address
+        bindings = self.cache.bindings_of(home)
+        gone = {o.bid for o in request.bids}
+        if not bindings or any(self.cache.get(home, bid) is None for bid in gone):
             return self._refuse(request, BAStatus.NOT_HOME_AGENT_FOR_THIS_MN)
-        effects = self._transition(binding, None)
-        ack = BindingAck(BAStatus.ACCEPTED, request.bu.sequence, 0, self._ack_flags(request))
+        effects = self._replace(home, tuple(b for b in bindings if gone and b.bid not in gone))
+        ack = BindingAck(BAStatus.ACCEPTED, request.bu.sequence, 0, self._ack_flags(request),
+                         request.ack_options(BAStatus.ACCEPTED))
         record = log(
             "binding-removed",
-            home_address=request.home_address,
-            care_of=binding.care_of,
+            home_address=home,
+            care_of=bindings[0].care_of,
             sequence=request.bu.sequence,
             reason="deregistration",
+            **request.log_fields(),
         )
         send = (self._send_ack(request, ack),) if BUFlag.A in request.bu.flags else ()
         return HaOutcome(ack if send else None, (*effects, record, *self._timer(), *send),
@@ -636,102 +750,121 @@ class HomeAgent:
     def _commit(self, accepted: _Accepted, now: float) -> HaOutcome:
         request = accepted.request
         bu = request.bu
-        old = self.cache.get(request.home_address)
-        moved = old is not None and old.care_of != request.care_of
-        tunnel = self.cache.tunnel_for(request.dst, request.care_of)
-        if tunnel is None:
-            if (
-                old is not None
-                and old.ha_address == request.dst
-                and self.cache.tunnel_users(old.tunnel) == 1
-            ):
-                tunnel = old.tunnel  # the node moved alone: move its tunnel in place
-            else:
-                tunnel = self.cache.new_tunnel_name()
-        binding = Binding(
-            home_address=request.home_address,
-            care_of=request.care_of,
-            ha_address=request.dst,
-            home_ifname=accepted.link.ifname,
-            tunnel=tunnel,
-            sequence=bu.sequence,
-            flags=bu.flags & _KNOWN_BU_FLAGS,
-            lifetime=accepted.lifetime,
-            registered_at=now if old is None else old.registered_at,
-            refreshed_at=now,
-            expires_at=now + accepted.lifetime,
-            prefixes=accepted.prefixes,
-            nemo_mode=accepted.nemo_mode,
-            updates=1 if old is None else old.updates + 1,
-            handovers=0 if old is None else old.handovers + int(moved),
-            last_handover=now if moved else None if old is None else old.last_handover,
-        )
-        effects = self._transition(old, binding)
-        if (moved and old is not None and BAFlag.K in self._ack_flags(request)
-                and BUFlag.K in old.flags):
-            # RFC 4877 section 6: the IKE SA follows the care-of address, before the
-            # acknowledgement that the keying daemon's SAs protect leaves. And before
-            # the tunnel moves: the tunnel payload's MIGRATE names the policy of the old
-            # care-of address, which the move replaces (the kernel refuses a MIGRATE
-            # for a policy it does not hold), as the mobile node's does.
-            effects = (MigrateKeying(request.home_address, request.dst,
-                                     old.care_of, request.care_of), *effects)
-        event = (
-            "binding-added" if old is None else "binding-moved" if moved else "binding-refreshed"
-        )
-        record = log(
-            event,
-            home_address=binding.home_address,
-            care_of=binding.care_of,
-            sequence=binding.sequence,
-            lifetime=binding.lifetime,
-            mode=binding.nemo_mode,
-            prefixes=binding.prefixes,
-        )
-        ack = BindingAck(
-            BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4, self._ack_flags(request)
-        )
+        home = request.home_address
+        targets = request.targets()
+        named = {bid for bid, _, _ in targets}
+        # Without BIDs the binding replaces all of the home address's (RFC 6275: one);
+        # with BIDs, those not named stay (RFC 5648 section 6.2).
+        previous = self.cache.bindings_of(home)
+        kept = tuple(b for b in previous if request.bids and b.bid not in named)
+        chosen: dict[IPv6Address, str] = {}  # care-of address -> tunnel, in this commit
+        bindings: list[Binding] = []
+        records: list[Effect] = []
+        effects: tuple[Effect, ...] = ()
+        moved_any = False
+        for bid, priority, care_of in targets:
+            old = self.cache.get(home, bid) or (previous[0] if bid is None and previous else None)
+            moved = old is not None and old.care_of != care_of
+            moved_any |= moved
+            tunnel = chosen.get(care_of) or self._tunnel(request.dst, care_of, old,
+                                                         set(chosen.values()))
+            chosen[care_of] = tunnel
+            binding = Binding(
+                home_address=home,
+                care_of=care_of,
+                ha_address=request.dst,
+                home_ifname=accepted.link.ifname,
+                tunnel=tunnel,
+                sequence=bu.sequence,
+                flags=bu.flags & _KNOWN_BU_FLAGS,
+                lifetime=accepted.lifetime,
+                registered_at=now if old is None else old.registered_at,
+                refreshed_at=now,
+                expires_at=now + accepted.lifetime,
+                prefixes=accepted.prefixes,
+                nemo_mode=accepted.nemo_mode,
+                updates=1 if old is None else old.updates + 1,
+                handovers=0 if old is None else old.handovers + int(moved),
+                last_handover=now if moved else None if old is None else old.last_handover,
+                bid=bid,
+                priority=priority,
+            )
+            bindings.append(binding)
+            if (moved and bid is None and old is not None
+                    and BAFlag.K in self._ack_flags(request) and BUFlag.K in old.flags):
+                # RFC 4877 section 6: the IKE SA follows the care-of address, before the
+                # acknowledgement that the keying daemon's SAs protect leaves. And before
+                # the tunnel moves: the tunnel payload's MIGRATE names the policy of the
+                # old care-of address, which the move replaces (the kernel refuses a
+                # MIGRATE for a policy it does not hold), as the mobile node's does.
+                effects = (MigrateKeying(home, request.dst, old.care_of, care_of),)
+            event = ("binding-added" if old is None else "binding-moved" if moved
+                     else "binding-refreshed")
+            records.append(log(
+                event,
+                home_address=home,
+                care_of=care_of,
+                sequence=binding.sequence,
+                lifetime=binding.lifetime,
+                mode=binding.nemo_mode,
+                prefixes=binding.prefixes,
+                **_bid_field(binding),
+            ))
+        effects = (*effects, *self._replace(home, (*kept, *bindings)))
+        ack = BindingAck(BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4,
+                         self._ack_flags(request), request.ack_options(BAStatus.ACCEPTED))
         send = (self._send_ack(request, ack),) if BUFlag.A in bu.flags else ()
-        late = set(direct_effects(binding))  # the acknowledgement waits for forwarding only
+        # The acknowledgement waits for forwarding only.
+        late = set(direct_effects(self.cache.bindings_of(home)[0]))
         effects, after = (tuple(e for e in effects if e not in late),
                           tuple(e for e in effects if e in late))
         return HaOutcome(ack if send else None,
-                         (*effects, record, *self._timer(), *send, *after),
-                         BAStatus.ACCEPTED, moved)
+                         (*effects, *records, *self._timer(), *send, *after),
+                         BAStatus.ACCEPTED, moved_any)
 
-    def _transition(self, old: Binding | None, new: Binding | None) -> tuple[Effect, ...]:
-        """Store ``new`` in place of ``old`` (either may be ``None``) and return the
-        kernel effects: the old binding's state not kept, the old tunnel if nobody uses
-        it any more, the new tunnel if it is new, the new binding's state."""
-        removals, additions = diff(
-            binding_effects(old) if old is not None else (),
-            binding_effects(new) if new is not None else (),
-        )
-        if new is not None:
-            self.cache.put(new)
-        elif old is not None:
-            self.cache.remove(old.home_address)
-        tunnels: list[Effect] = []
-        if old is not None and new is not None and old.tunnel == new.tunnel:
-            if (old.ha_address, old.care_of) != (new.ha_address, new.care_of):
-                tunnels.append(
-                    ChangeTunnel(
-                        new.tunnel, new.ha_address, new.care_of, old.ha_address, old.care_of
-                    )
-                )
-        else:
-            if old is not None:
-                tunnels.extend(self._unused_tunnels((old,)))
-            if new is not None and self.cache.tunnel_users(new.tunnel) == 1:
-                tunnels.append(AddTunnel(new.tunnel, new.ha_address, new.care_of))
-        return (*removals, *tunnels, *additions)
+    def _tunnel(self, local: IPv6Address, care_of: IPv6Address, old: Binding | None,
+                taken: set[str]) -> str:
+        """The tunnel for a binding to ``care_of``: the one already there, else the old
+        binding's when it used it alone (moved in place: its routes stay), else a new
+        one; never one ``taken`` by another care-of address in the same commit."""
+        tunnel = self.cache.tunnel_for(local, care_of)
+        if tunnel is not None and tunnel not in taken:
+            return tunnel
+        if (old is not None and old.ha_address == local
+                and self.cache.tunnel_users(old.tunnel) == 1 and old.tunnel not in taken):
+            return old.tunnel
+        return self.cache.new_tunnel_name()
 
-    def _unused_tunnels(self, bindings: Iterable[Binding]) -> tuple[Effect, ...]:
-        names: dict[str, Binding] = {}
+    def _replace(self, home_address: IPv6Address,
+                 bindings: Sequence[Binding]) -> tuple[Effect, ...]:
+        """Make ``bindings`` the bindings of ``home_address`` (none: remove them all) and
+        return the kernel effects: the old state not kept, the tunnels' changes
+        (:func:`_tunnel_effects`), the new state."""
+        old = self.cache.bindings_of(home_address)
+        before = {name: self.cache.tunnel_endpoints(name)
+                  for name in {b.tunnel for b in (*old, *bindings)}}
+        keep = {b.bid for b in bindings}
+        for binding in old:
+            if binding.bid not in keep:
+                self.cache.remove(home_address, binding.bid)
         for binding in bindings:
-            if self.cache.tunnel_users(binding.tunnel) == 0:
-                names.setdefault(binding.tunnel, binding)
-        return tuple(RemoveTunnel(b.tunnel, b.ha_address, b.care_of) for b in names.values())
+            self.cache.put(binding)
+        removals, additions = self._home_diff(home_address, old)
+        after = {name: self.cache.tunnel_endpoints(name) for name in before}
+        return (*removals, *_tunnel_effects(before, after), *additions)
+
+    def _home_diff(self, home_address: IPv6Address, old: Sequence[Binding]
+                   ) -> tuple[tuple[Effect, ...], tuple[Effect, ...]]:
+        """``(removals, additions)`` from the kernel state of ``old``, bindings of
+        ``home_address``, to that of its bindings in the cache, tunnels excepted."""
+        return diff(home_effects(old), home_effects(self.cache.bindings_of(home_address)))
+
+    def _tunnels_after(self, gone: Iterable[Binding]) -> tuple[Effect, ...]:
+        """The tunnel changes once the bindings ``gone`` have left the cache: the tunnels
+        nobody uses any more are removed."""
+        before = {b.tunnel: (b.ha_address, b.care_of) for b in gone}
+        return _tunnel_effects(
+            before, {name: self.cache.tunnel_endpoints(name) for name in before})
 
     def _timer(self) -> tuple[Effect, ...]:
         at = self.cache.next_expiry()
@@ -745,6 +878,7 @@ _CHECKS: tuple[_Check, ...] = (
     HomeAgent._check_home_registration,
     HomeAgent._check_home_subnet,
     HomeAgent._check_acl,
+    HomeAgent._check_binding_identifiers,
     HomeAgent._check_sequence,
 )
 """The checks every Binding Update goes through, in order (see the module's table)."""

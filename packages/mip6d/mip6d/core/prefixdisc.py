@@ -219,7 +219,9 @@ def answer_solicitation(lists: Mapping[str, HomePrefixList], cache: BindingCache
     """The Mobile Prefix Advertisement that answers ``solicitation`` (see the module's
     text), or a log record of why there is none."""
     s = solicitation
-    binding = cache.get(s.home_address) if s.home_address is not None else None
+    # A node with several care-of addresses (RFC 5648) asks from any of them.
+    bindings = cache.bindings_of(s.home_address) if s.home_address is not None else ()
+    binding = next((b for b in bindings if b.care_of == s.src), bindings[0] if bindings else None)
     failed = next((reason for reason, passes in SOLICITATION_CHECKS
                    if not passes(s, binding, enabled)), None)
     home_list = lists.get(binding.home_ifname) if binding is not None else None
@@ -283,10 +285,12 @@ class UnsolicitedSchedule:
 
     def fire(self, home_list: HomePrefixList, cache: BindingCache, now: float
              ) -> tuple[UnsolicitedSchedule, tuple[Effect, ...]]:
-        """Its timer fired: an Advertisement to every binding of the link."""
+        """Its timer fired: an Advertisement to every node of the link, at its preferred
+        care-of address."""
         effects: list[Effect] = []
         identifier = self.identifier
-        for binding in cache.sorted():
+        for home in cache.homes():
+            binding = cache.bindings_of(home)[0]
             if binding.home_ifname == home_list.ifname:
                 effects.extend(_advertise(home_list, binding, identifier, now,
                                           solicited=False))

@@ -376,7 +376,7 @@ class HomeAgentPart(Part):
         return [control.binding_record(b, now, traffic[b.tunnel]) for b in bindings]
 
     def remove_binding(self, home_address: IPv6Address) -> dict[str, Any]:
-        if self.node.cache.get(home_address) is None:
+        if home_address not in self.node.cache:
             return {"ok": False, "error": f"no binding for {home_address}"}
         self.daemon.apply(self.node.remove_node(home_address))
         self._mark_dirty(self.daemon.clock())
