@@ -87,6 +87,38 @@ def seeds() -> list[tuple[int, bytes]]:
             (mh.BindingIdentifier(1, COA, priority=1),
              mh.BindingIdentifier(2, IPv4Address("192.0.2.1"), simultaneous_home=True)),
         ),
+        mh.BindingUpdate(  # RFC 6089 flow bindings, RFC 6088 traffic selectors
+            6,
+            150,
+            mh.BUFlag.A | mh.BUFlag.H,
+            (mh.FlowIdentification(1, 10, sub_options=(
+                mh.BindingReference((1, 2)),
+                mh.TrafficSelector6(
+                    source_address=(HA, HOA), destination_port=(5001, 5001),
+                    flow_label=(1, 0xFFFFF), next_header=(17, 17)),
+                mh.UnknownFlowSubOption(9, b"\x01"),
+             )),
+             mh.FlowSummary((1, 2, 3)),
+             mh.BindingIdentifier(1, COA, priority=1)),
+        ),
+        mh.BindingUpdate(
+            7,
+            150,
+            mh.BUFlag.A | mh.BUFlag.H,
+            (mh.FlowIdentification(2, 20, sub_options=(
+                mh.TrafficSelector4(
+                    source_address=(IPv4Address("192.0.2.1"), IPv4Address("192.0.2.9")),
+                    destination_address=(IPv4Address("198.51.100.1"),) * 2,
+                    spi=(1, 2), source_port=(1, 1024), destination_port=(80, 80),
+                    ds=(0, 0xB8), protocol=(6, 17)),
+                mh.UnknownTrafficSelector(0, b"\x00\x01"),
+             )),),
+        ),
+        mh.BindingAck(
+            0, 6, 150, options=(
+                mh.FlowIdentification(1, 10, 0), mh.FlowIdentification(2, 20, 133),
+                mh.FlowSummary((1,)))
+        ),
         mh.BindingAck(141, 1, 0, mh.BAFlag.R),
         mh.BindingAck(
             4, 5, 150, options=(mh.BindingIdentifier(1), mh.BindingIdentifier(2, None, 167))
@@ -128,7 +160,7 @@ def seeds() -> list[tuple[int, bytes]]:
     )
 
 
-INTERESTING_TYPES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 25, 201, 255)
+INTERESTING_TYPES = (0, 1, 2, 3, 4, 5, 6, 7, 8, 25, 35, 44, 45, 201, 255)
 INTERESTING_OCTETS = (0, 1, 2, 4, 7, 8, 15, 16, 17, 18, 59, 127, 128, 129, 255)
 
 

@@ -10,6 +10,13 @@ the reference RFC 1071 loop over the bytes tshark attributes to the Mobility Hea
 (``mipv6_raw``) and the pseudo-header addresses tshark reports (home address option /
 type 2 routing header address where present). Two deliberately corrupted packets show
 that both checks fail when they should.
+
+Wireshark 4.0 names the flow binding options of RFC 6089 (44 Flow Summary, 45 Flow
+Identification) but does not dissect their data: for each it adds one expert note,
+"IE data not dissected yet" (and shows the Mobility Header's Header Len as the option's
+length). The flow binding cases count on exactly those notes and nothing else, and put a
+known option after the flow options: tshark decoding it shows that it stepped over them
+by their real lengths.
 """
 
 from __future__ import annotations
@@ -58,8 +65,10 @@ class Case:
         headers: tuple[tuple[int, bytes], ...] = (),
         hop_limit: int = 64,
         corrupt: bool = False,
+        undissected: int = 0,
     ) -> None:
         self.name, self.msg, self.expected, self.corrupt = name, msg, expected, corrupt
+        self.undissected = undissected  # options tshark names but does not dissect
         home = next((exthdr.decode_destination_options(b).home_address for t, b in headers
                      if t == 60), None)
         final = next((exthdr.decode_type2_routing_header(b).home_address for t, b in headers
@@ -167,6 +176,82 @@ CASES = [
             "mip6.bi.status": ["0", "167"],
         },
         (rh2(HOA),),
+    ),
+    Case(
+        "bu-flow-binding-ipv6-selector",
+        mh.BindingUpdate(
+            6,
+            150,
+            mh.BUFlag.A | mh.BUFlag.H,
+            (
+                mh.FlowIdentification(1, 10, sub_options=(
+                    mh.BindingReference((1,)),
+                    mh.TrafficSelector6(destination_port=(5001, 5001), next_header=(17, 17)),
+                )),
+                mh.FlowSummary((1, 2)),
+                mh.BindingIdentifier(1, COA, priority=1),
+            ),
+        ),
+        COA,
+        HA,
+        {
+            "mip6.mhtype": "5",
+            "mip6.bu.seqnr": "6",
+            "mip6.mobility_opt": ["45", "44"],
+            "mip6.bi.bid": "1",
+            "mip6.bi.coa_ipv6": str(COA),
+        },
+        (hao(HOA),),
+        undissected=2,
+    ),
+    Case(
+        "bu-flow-binding-ipv4-selector",
+        mh.BindingUpdate(
+            7,
+            150,
+            mh.BUFlag.A | mh.BUFlag.H,
+            (
+                mh.FlowIdentification(2, 20, sub_options=(
+                    mh.BindingReference((2,)),
+                    mh.TrafficSelector4(
+                        source_address=(IPv4Address("198.51.100.1"),
+                                        IPv4Address("198.51.100.254")),
+                        destination_port=(5001, 5010),
+                        protocol=(6, 6),
+                    ),
+                )),
+                mh.BindingIdentifier(2, IPv4Address("192.0.2.1"), priority=2),
+            ),
+        ),
+        COA,
+        HA,
+        {
+            "mip6.mhtype": "5",
+            "mip6.mobility_opt": "45",
+            "mip6.bi.bid": "2",
+            "mip6.bi.coa_ipv4": "192.0.2.1",
+        },
+        (hao(HOA),),
+        undissected=1,
+    ),
+    Case(
+        "ba-flow-binding-status",
+        mh.BindingAck(mh.BAStatus.ACCEPTED, 6, 150, options=(
+            mh.FlowIdentification(1, 10, mh.FlowIdentificationStatus.FLOW_BINDING_SUCCESSFUL),
+            mh.FlowIdentification(2, 20, mh.FlowIdentificationStatus.BID_NOT_FOUND),
+            mh.FlowSummary((1,)),
+            mh.BindingRefreshAdvice(120),
+        )),
+        HA,
+        COA,
+        {
+            "mip6.mhtype": "6",
+            "mip6.ba.status": "0",
+            "mip6.mobility_opt": ["45", "45", "44"],
+            "mip6.bra.interval": "120",
+        },
+        (rh2(HOA),),
+        undissected=3,
     ),
     Case(
         "bu-correspondent",
@@ -364,6 +449,7 @@ CASES = [
     Case("corrupt-icmpv6", icmp6.DHAADRequest(1), COA, HA_ANYCAST, {}, corrupt=True),
 ]
 IDS = [case.name for case in CASES]
+UNDISSECTED = "IE data not dissected yet"  # tshark's note on an option it names only
 
 
 @pytest.fixture(scope="module")
@@ -392,8 +478,9 @@ def test_tshark_decodes_the_expected_fields(case: Case, dissected: dict[str, dic
             assert values == expected, name
         else:
             assert values == [expected], name
-    problems = [key for key, _ in walk(tree) if key.startswith(("_ws.malformed", "_ws.expert"))]
-    assert problems == []
+    assert [key for key, _ in walk(tree) if key.startswith("_ws.malformed")] == []
+    experts = [value for key, value in walk(tree) if key == "_ws.expert"]
+    assert [e["_ws.expert.message"] for e in experts] == [UNDISSECTED] * case.undissected
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

@@ -1,4 +1,5 @@
-"""Mobility Header codec: exact bytes, round trips, validation (RFC 6275 6.1-6.2, RFC 3963).
+"""Mobility Header codec: exact bytes, round trips, validation (RFC 6275 6.1-6.2, RFC 3963,
+RFC 5648, RFC 6089 with RFC 6088's traffic selectors).
 
 The expected octets are written field by field from the RFC layouts. The checksum
 octets are the value the reference RFC 1071 loop in ``pcap.rfc1071_checksum`` gives
@@ -13,7 +14,7 @@ from ipaddress import IPv4Address, IPv6Address, IPv6Network
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from mip6d.wire import mh
+from mip6d.wire import flowsel, mh
 from mip6d.wire.mh import (
     AlternateCareOfAddress,
     BAFlag,
@@ -23,6 +24,7 @@ from mip6d.wire.mh import (
     BindingAuthorizationData,
     BindingError,
     BindingIdentifier,
+    BindingReference,
     BindingRefreshAdvice,
     BindingRefreshRequest,
     BindingUpdate,
@@ -31,6 +33,9 @@ from mip6d.wire.mh import (
     CareOfTestInit,
     DecodeError,
     EncodeError,
+    FlowIdentification,
+    FlowIdentificationStatus,
+    FlowSummary,
     HomeTest,
     HomeTestInit,
     MHOptionType,
@@ -39,8 +44,12 @@ from mip6d.wire.mh import (
     NonceIndices,
     Pad1,
     PadN,
+    TrafficSelector4,
+    TrafficSelector6,
+    UnknownFlowSubOption,
     UnknownMessage,
     UnknownOption,
+    UnknownTrafficSelector,
 )
 from pcap import rfc1071_checksum
 
@@ -276,6 +285,169 @@ CASES = [
     ),
     pytest.param(
         BindingUpdate(
+            7,
+            150,
+            BUFlag.A | BUFlag.H,
+            (
+                BindingIdentifier(1, COA, priority=1),
+                FlowIdentification(1, 10, sub_options=(
+                    BindingReference((1,)),
+                    TrafficSelector6(destination_port=(5001, 5001), next_header=(17, 17)),
+                )),
+            ),
+        ),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "07"  # Header Len 7: 64 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "f444"  # Checksum
+            "0007"  # Sequence # 7
+            "c000"  # A|H
+            "0096"  # Lifetime 150 units
+            "2314" "0001" "00" "01" + COA_HEX +  # BID 1 (2n, offset 12), BID-PRI 1, IPv6 CoA
+            "2d15"  # Flow Identification (2n, offset 34), Length 21 (RFC 6089 section 4.2)
+            "0001"  # FID 1
+            "000a"  # FID-PRI 10
+            "00"  # Reserved
+            "00"  # Status 0 (ignored in a Binding Update)
+            "0202" "0001"  # Binding Reference sub-option: BID 1
+            "0309"  # Traffic Selector sub-option, Length 9 (RFC 6089 section 4.2.3)
+            "02"  # TS Format 2: IPv6 binary traffic selector (RFC 6088 section 3.2)
+            "00"  # Reserved
+            "00220000"  # flags K (Start Destination Port) and O (Start Next Header)
+            "1389"  # (K) Start Destination Port 5001, no (L): a single port
+            "11"  # (O) Start Next Header 17 (UDP)
+            "01050000000000"  # PadN of 7 to the 8-octet boundary
+        ),
+        id="bu-flow-binding-ipv6-selector",
+    ),
+    pytest.param(
+        BindingUpdate(
+            8,
+            150,
+            BUFlag.A | BUFlag.H,
+            (
+                FlowIdentification(2, 20, sub_options=(
+                    BindingReference((1, 2)),
+                    TrafficSelector4(
+                        source_address=(IPv4Address("198.51.100.1"),
+                                        IPv4Address("198.51.100.254")),
+                        destination_port=(5001, 5010),
+                        protocol=(6, 6),
+                    ),
+                )),
+            ),
+        ),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "05"  # Header Len 5: 48 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "2c83"  # Checksum
+            "0008"  # Sequence # 8
+            "c000"  # A|H
+            "0096"  # Lifetime 150 units
+            "2d21"  # Flow Identification (2n, offset 12), Length 33
+            "0002" "0014" "00" "00"  # FID 2, FID-PRI 20, Reserved, Status
+            "0204" "0001" "0002"  # Binding Reference sub-option: BIDs 1 and 2
+            "0313"  # Traffic Selector sub-option, Length 19
+            "01"  # TS Format 1: IPv4 binary traffic selector (RFC 6088 section 3.1)
+            "00"  # Reserved
+            "c0c80000"  # flags A, B (source address range), I, J (destination ports), M
+            "c6336401"  # (A) Start Source Address 198.51.100.1
+            "c63364fe"  # (B) End Source Address 198.51.100.254
+            "1389"  # (I) Start Destination Port 5001
+            "1392"  # (J) End Destination Port 5010
+            "06"  # (M) Start Protocol 6 (TCP), no (N)
+            "00"  # Pad1 to the 8-octet boundary
+        ),
+        id="bu-flow-binding-ipv4-selector",
+    ),
+    pytest.param(
+        BindingUpdate(
+            10,
+            150,
+            BUFlag.A | BUFlag.H,
+            (
+                FlowIdentification(3, 30, sub_options=(
+                    UnknownTrafficSelector(0, b"\x01\x02"),
+                    UnknownFlowSubOption(200, b"\xaa"),
+                )),
+            ),
+        ),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "03"  # Header Len 3: 32 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "fef5"  # Checksum
+            "000a"  # Sequence # 10
+            "c000"  # A|H
+            "0096"  # Lifetime 150 units
+            "2d0f"  # Flow Identification, Length 15
+            "0003" "001e" "00" "00"  # FID 3, FID-PRI 30, Reserved, Status
+            "0304" "00" "00" "0102"  # Traffic Selector, TS Format 0 (reserved): kept raw
+            "c801" "aa"  # sub-option type 200, unknown: kept raw
+            "010100"  # PadN of 3
+        ),
+        id="bu-flow-binding-unknown-sub-options",
+    ),
+    pytest.param(
+        BindingUpdate(9, 150, BUFlag.A | BUFlag.H, (FlowSummary((1, 2, 3)),)),
+        HOA,
+        HA,
+        h(
+            "3b"  # Payload Proto
+            "02"  # Header Len 2: 24 octets
+            "05"  # MH Type 5
+            "00"  # Reserved
+            "762b"  # Checksum
+            "0009"  # Sequence # 9
+            "c000"  # A|H
+            "0096"  # Lifetime 150 units
+            "2c06" "0001" "0002" "0003"  # Flow Summary (2n, offset 12): FIDs 1, 2, 3
+            "01020000"  # PadN of 4
+        ),
+        id="bu-flow-summary",
+    ),
+    pytest.param(
+        BindingAck(
+            BAStatus.ACCEPTED,
+            7,
+            150,
+            options=(
+                FlowIdentification(1, 10, FlowIdentificationStatus.FLOW_BINDING_SUCCESSFUL),
+                FlowIdentification(
+                    2, 20, FlowIdentificationStatus.TRAFFIC_SELECTOR_FORMAT_NOT_SUPPORTED),
+            ),
+        ),
+        HA,
+        HOA,
+        h(
+            "3b"  # Payload Proto
+            "03"  # Header Len 3: 32 octets
+            "06"  # MH Type 6
+            "00"  # Reserved
+            "067f"  # Checksum
+            "00"  # Status 0: accepted
+            "00"  # no flags
+            "0007"  # Sequence # 7
+            "0096"  # Lifetime 150
+            "2d06" "0001" "000a" "00" "00"  # FID 1, FID-PRI 10: 0, flow binding successful
+            "2d06" "0002" "0014" "00" "85"  # FID 2: 133, traffic selector format not supported
+            "01020000"  # PadN of 4
+        ),
+        id="ba-flow-binding-status",
+    ),
+    pytest.param(
+        BindingUpdate(
             9,
             1,
             BUFlag.H,
@@ -450,7 +622,20 @@ def test_status_and_type_values_are_the_iana_ones():
     assert (BEStatus.UNKNOWN_BINDING_FOR_HAO, BEStatus.UNRECOGNIZED_MH_TYPE) == (1, 2)
     assert [int(f) for f in BUFlag] == [0x8000, 0x4000, 0x2000, 0x1000, 0x0800, 0x0400, 0x0200]
     assert [int(f) for f in BAFlag] == [0x80, 0x40, 0x20]
-    assert [int(t) for t in MHOptionType] == [*range(7), 35]
+    assert [int(t) for t in MHOptionType] == [*range(7), 35, 44, 45]
+    assert {s.name: int(s) for s in FlowIdentificationStatus} == {
+        "FLOW_BINDING_SUCCESSFUL": 0,
+        "ADMINISTRATIVELY_PROHIBITED": 128,
+        "REJECTED_REASON_UNSPECIFIED": 129,
+        "OPTION_MALFORMED": 130,
+        "BID_NOT_FOUND": 131,
+        "FID_NOT_FOUND": 132,
+        "TRAFFIC_SELECTOR_FORMAT_NOT_SUPPORTED": 133,
+    }
+    assert FlowIdentificationStatus.FLOW_BINDING_SUCCESSFUL.accepted
+    assert not FlowIdentificationStatus.BID_NOT_FOUND.accepted
+    assert [int(t) for t in mh.FlowSubOptionType] == [0, 1, 2, 3]
+    assert [int(f) for f in mh.TrafficSelectorFormat] == [1, 2]
 
 
 def test_accepted():
@@ -483,11 +668,15 @@ def test_option_rules():
         MHOptionType.ALTERNATE_CARE_OF_ADDRESS,
         MHOptionType.MOBILE_NETWORK_PREFIX,
         MHOptionType.BINDING_IDENTIFIER,
+        MHOptionType.FLOW_IDENTIFICATION,
+        MHOptionType.FLOW_SUMMARY,
     }
     assert mh.OPTION_RULES[MHType.BA] == {
         MHOptionType.BINDING_AUTHORIZATION_DATA,
         MHOptionType.BINDING_REFRESH_ADVICE,
         MHOptionType.BINDING_IDENTIFIER,
+        MHOptionType.FLOW_IDENTIFICATION,
+        MHOptionType.FLOW_SUMMARY,
     }
     for kind in (MHType.BRR, MHType.HOTI, MHType.COTI, MHType.HOT, MHType.COT, MHType.BE):
         assert mh.OPTION_RULES[kind] == frozenset()
@@ -498,6 +687,8 @@ def test_option_rules():
         5: (8, 2),
         6: (8, 4),
         35: (2, 0),
+        44: (2, 0),
+        45: (2, 0),
     }
     assert [s.min_header_len for s in mh.MESSAGES.values()] == [0, 1, 1, 2, 2, 1, 1, 2]
 
@@ -513,6 +704,9 @@ def with_checksum(wire: bytes, src: IPv6Address, dst: IPv6Address) -> bytes:
 
 BU_HEAD = "3b010500" "0000" "002a" "c000" "0096"  # BU, Header Len 1, checksum to fix
 BA_HEAD = "3b010600" "0000" "00" "00" "002a" "0096"  # BA, Header Len 1
+BU24 = "3b020500" "0000" "002a" "c000" "0096"  # BU, Header Len 2: 12 octets of options
+BU32 = "3b030500" "0000" "002a" "c000" "0096"  # BU, Header Len 3: 20 octets of options
+FID_HEAD = "0001" "000a" "0000"  # FID 1, FID-PRI 10, Reserved, Status
 
 
 @pytest.mark.parametrize(
@@ -561,6 +755,39 @@ BA_HEAD = "3b010600" "0000" "00" "00" "002a" "0096"  # BA, Header Len 1
             "BindingIdentifier option length 6",
             id="bid-partial-address",
         ),
+        pytest.param(BU24 + "2d04" "0001000a" "010400000000", 13,
+                     "FlowIdentification option length 4, shorter than 6", id="fid-short"),
+        pytest.param(BU24 + "2d07" + FID_HEAD + "02" "010100", 20,
+                     "sub-option type 2 truncated: no Length octet", id="fid-sub-no-length"),
+        pytest.param(BU24 + "2d0a" + FID_HEAD + "0204" "0001", 21,
+                     "sub-option type 2 length 4 runs past the end of the option",
+                     id="fid-sub-truncated"),
+        pytest.param(BU24 + "2d08" + FID_HEAD + "0200" "0100", 21,
+                     "Binding Reference sub-option length 0", id="binding-reference-empty"),
+        pytest.param(BU32 + "2d0b" + FID_HEAD + "0203" "000100" "01050000000000", 21,
+                     "Binding Reference sub-option length 3", id="binding-reference-odd"),
+        pytest.param(BU24 + "2d09" + FID_HEAD + "030102" "00", 21,
+                     "Traffic Selector sub-option length 1, shorter than 2", id="ts-short"),
+        pytest.param(BU32 + "2d10" + FID_HEAD + "0308" "0200" "00300000" "1389" "0100", 24,
+                     "TrafficSelector6 flags promise 8 octets, the selector has 6",
+                     id="ts-flags-promise-more"),
+        pytest.param(BU32 + "2d12" + FID_HEAD + "030a" "0100" "00800000" "1389" "1389", 24,
+                     "TrafficSelector4 flags promise 6 octets, the selector has 8",
+                     id="ts-octets-after-fields"),
+        pytest.param(BU32 + "2d0c" + FID_HEAD + "0304" "0200" "0000" "010400000000", 24,
+                     "TrafficSelector6 of 2 octets, shorter than its 4-octet flags",
+                     id="ts-no-flags"),
+        pytest.param(BU32 + "2d10" + FID_HEAD + "0308" "0200" "00100000" "1389" "0100", 24,
+                     "flag L (End Destination Port) without K (Start Destination Port)",
+                     id="ts-end-without-start"),
+        pytest.param(BU32 + "2d12" + FID_HEAD + "030a" "0100" "00c00000" "1392" "1389", 30,
+                     "End Destination Port 5001 below Start Destination Port 5010",
+                     id="ts-range-reversed"),
+        pytest.param(BU24 + "2c03" "000100" "01050000000000", 13,
+                     "FlowSummary option length 3, expected a positive even number",
+                     id="flow-summary-odd"),
+        pytest.param(BU24 + "2c00" "0108" + "00" * 8, 13, "FlowSummary option length 0",
+                     id="flow-summary-empty"),
     ],
 )
 def test_decode_errors(wire: str, offset: int, reason: str):
@@ -672,6 +899,43 @@ def test_reserved_fields_are_ignored():
          "BindingIdentifier: BID-PRI 128 not in 0..127"),
         (BindingUpdate(1, 2, options=(BindingIdentifier(1 << 16),)), "BindingIdentifier"),
         (BindingAck(0, 0, 0, options=(BindingIdentifier(1, status=256),)), "BindingIdentifier"),
+        (HomeTestInit(1, (FlowSummary((1,)),)), "FlowSummary option is not valid"),
+        (BindingUpdate(1, 2, options=(FlowSummary(()),)), "FlowSummary: FID list: no identifier"),
+        (BindingUpdate(1, 2, options=(FlowSummary((1 << 16,)),)), "FlowSummary"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1 << 16, 1),)), "FlowIdentification"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, -1),)), "FlowIdentification"),
+        (BindingAck(0, 0, 0, options=(FlowIdentification(1, 1, 256),)), "FlowIdentification"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            BindingReference(()),)),)), "BindingReference: no identifier"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            BindingReference((1 << 16,)),)),)), "FlowIdentification"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            TrafficSelector6(destination_port=(5002, 5001)),)),)),
+         "TrafficSelector6.destination_port: end 5001 below start 5002"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            TrafficSelector4(source_port=(70000, 70000)),)),)),
+         r"TrafficSelector4.source_port: 70000 not in 0..65535"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            TrafficSelector6(flow_label=(0, 1 << 20)),)),)),
+         r"TrafficSelector6.flow_label: 1048576 not in 0..1048575"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            TrafficSelector4(protocol=(-1, 6)),)),)), r"protocol: -1 not in 0..255"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            TrafficSelector4(destination_address=(HA, HA)),)),)),  # type: ignore[arg-type]
+         "TrafficSelector4.destination_address: .* is not an IPv4Address"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            TrafficSelector6(destination_port=5001),)),)),  # type: ignore[arg-type]
+         r"destination_port: 5001 is not a \(start, end\) pair"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            UnknownTrafficSelector(2, b""),)),)), "use TrafficSelector4/TrafficSelector6"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            UnknownFlowSubOption(3, b""),)),)), "type 3 not in 4..255"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            UnknownFlowSubOption(9, bytes(256)),)),)), "sub-option type 9 data over 255"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            UnknownFlowSubOption(9, bytes(250)),)),)), "FlowIdentification data over 255"),
+        (BindingUpdate(1, 2, options=(FlowIdentification(1, 1, sub_options=(
+            "x",)),)), "not a Flow Identification sub-option: str"),  # type: ignore[arg-type]
         (UnknownMessage(9, 59, b"\x00"), "not a multiple of 8"),
         (UnknownMessage(300, 59, b"\x00\x00"), "not in 0..255"),
         (BindingUpdate(1, 2, options=(UnknownOption(9, bytes(255)),) * 9), "Header Len range"),
@@ -733,18 +997,50 @@ binding_identifiers = st.builds(
     st.booleans(),
     st.integers(0, 127),
 )
+
+
+def ranges(values: st.SearchStrategy[object]) -> st.SearchStrategy[tuple[object, object] | None]:
+    """An optional inclusive range of ``values``, start first."""
+    return st.none() | st.lists(values, min_size=2, max_size=2).map(
+        lambda pair: tuple(sorted(pair))  # type: ignore[arg-type]
+    )
+
+
+ipv4s = st.integers(0, (1 << 32) - 1).map(IPv4Address)
+u32 = st.integers(0, (1 << 32) - 1)
+selectors4 = st.builds(TrafficSelector4, ranges(ipv4s), ranges(ipv4s), ranges(u32), ranges(u16),
+                       ranges(u16), ranges(u8), ranges(u8))
+selectors6 = st.builds(TrafficSelector6, ranges(addresses), ranges(addresses), ranges(u32),
+                       ranges(st.integers(0, 0xFFFFF)), ranges(u16), ranges(u16), ranges(u8),
+                       ranges(u8))
+FI_STATUS: dict[int, FlowIdentificationStatus | int] = {int(s): s for s in FlowIdentificationStatus}
+flow_sub_options = st.one_of(
+    st.builds(BindingReference, st.lists(u16, min_size=1, max_size=4).map(tuple)),
+    selectors4,
+    selectors6,
+    st.builds(UnknownTrafficSelector, st.sampled_from([0, 3, 200, 255]), st.binary(max_size=20)),
+    st.builds(UnknownFlowSubOption, st.integers(4, 255), st.binary(max_size=20)),
+)
+flow_identifications = st.builds(
+    FlowIdentification, u16, u16, u8.map(lambda s: FI_STATUS.get(s, s)),
+    st.lists(flow_sub_options, max_size=3).map(tuple),
+).filter(lambda o: len(mh.OPTIONS[45].encode(o)) <= 255)
+flow_summaries = st.builds(FlowSummary, st.lists(u16, min_size=1, max_size=20).map(tuple))
 bu_options = st.lists(
     st.one_of(
         st.builds(AlternateCareOfAddress, addresses),
         st.builds(NonceIndices, u16, u16),
         st.builds(MobileNetworkPrefix, prefixes()),
         binding_identifiers,
+        flow_identifications,
+        flow_summaries,
         unknown_options,
     ),
     max_size=5,
 )
 ba_options = st.lists(st.one_of(st.builds(BindingRefreshAdvice, u16), binding_identifiers,
-                                unknown_options), max_size=4)
+                                flow_identifications, flow_summaries, unknown_options),
+                      max_size=4)
 authorization = st.lists(st.builds(BindingAuthorizationData, st.binary(max_size=40)), max_size=1)
 BA_STATUS: dict[int, BAStatus | int] = {int(s): s for s in BAStatus}
 BE_STATUS: dict[int, BEStatus | int] = {int(s): s for s in BEStatus}
@@ -806,5 +1102,50 @@ def test_round_trip_property(kind: str):
                 x, y = spec.alignment
                 assert offset % x == y
             offset += 2 + wire[offset + 1]
+
+    check()
+
+
+# --------------------------------------------------------------------------- traffic selectors
+
+
+def test_selector_layouts_follow_the_dataclasses():
+    for cls in (TrafficSelector4, TrafficSelector6):
+        assert [f.name for f in dataclasses.fields(cls)] == [f.name for f in flowsel._LAYOUTS[cls]]
+
+
+def test_a_single_value_is_sent_as_the_start_field_alone():
+    """RFC 6088 section 3.1: an end field only for a range of more than one value; a
+    received Start == End pair is the same selector."""
+    single = flowsel.encode_selector(TrafficSelector4(source_port=(80, 80)))
+    assert single.hex() == "02000000" "0050"  # flag G only
+    both = h("03000000" "0050" "0050")  # flags G and H, End == Start
+    assert flowsel.decode_selector(1, both, 0) == TrafficSelector4(source_port=(80, 80))
+    assert flowsel.decode_selector(1, single, 0) == TrafficSelector4(source_port=(80, 80))
+
+
+def test_selector_reserved_and_flow_label_high_bits_are_ignored():
+    wire = h("8000ffff" "20010db8000100000000000000000001" "fff12345")
+    assert flowsel.decode_selector(2, wire[:20], 0) == TrafficSelector6(
+        source_address=(IPv6Address("2001:db8:1::1"),) * 2)  # type: ignore[arg-type]
+    labelled = h("02000000" "fff12345")  # flag G: Start Flow Label, 12 high bits set
+    assert flowsel.decode_selector(2, labelled, 0) == TrafficSelector6(flow_label=(0x12345,) * 2)
+    assert flowsel.encode_selector(TrafficSelector6(flow_label=(0x12345, 0x12345))) == (
+        h("02000000" "00012345"))
+
+
+def test_selector_decoder_refuses_other_formats():
+    with pytest.raises(DecodeError, match="format 3 is not a binary selector"):
+        flowsel.decode_selector(3, h("00000000"), 7)
+    with pytest.raises(EncodeError, match="not a traffic selector"):
+        flowsel.encode_selector(object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["ipv4", "ipv6"])
+def test_selector_round_trip_property(kind: str):
+    @given(selector=selectors4 if kind == "ipv4" else selectors6)
+    def check(selector: flowsel.TrafficSelector) -> None:
+        wire = flowsel.encode_selector(selector)
+        assert flowsel.decode_selector(selector.format, wire, 0) == selector
 
     check()

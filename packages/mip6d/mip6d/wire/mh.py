@@ -1,5 +1,5 @@
 """Mobility Header messages and mobility options (RFC 6275 sections 6.1 and 6.2, RFC 3963,
-RFC 5648).
+RFC 5648, RFC 6089 with RFC 6088's traffic selectors).
 
 The Mobility Header (IPv6 next header 135, RFC 6275 section 6.1.1)::
 
@@ -31,6 +31,14 @@ Known options that are not valid in the message that carries them (RFC 6275 sect
 asks receivers to ignore options they do not understand; an option out of place is one)
 decode as :class:`UnknownOption` with their raw data, so nothing is dropped and
 re-encoding is exact.
+
+Flow bindings (RFC 6089): :class:`FlowIdentification` (type 45) carries sub-options in a
+TLV format of its own (section 4.2.1: Pad1 is one octet, PadN and the others have a
+length octet counting the data after it). Sub-option padding is dropped like option
+padding and never written (no sub-option has an alignment requirement); unknown
+sub-options, and Traffic Selector sub-options of a TS Format other than the binary ones
+of RFC 6088 (:mod:`mip6d.wire.flowsel`), are kept raw so that a home agent can answer
+them (status 133, traffic selector format not supported) and re-encoding is exact.
 """
 
 from __future__ import annotations
@@ -45,6 +53,13 @@ from typing import Any, ClassVar, TypeAlias
 
 from mip6d.wire.checksum import pseudo_header_checksum, verify_pseudo_header_checksum
 from mip6d.wire.errors import DecodeError, EncodeError
+from mip6d.wire.flowsel import (
+    TrafficSelector4,
+    TrafficSelector6,
+    TrafficSelectorFormat,
+    decode_selector,
+    encode_selector,
+)
 
 __all__ = [
     "IPPROTO_MH",
@@ -61,6 +76,7 @@ __all__ = [
     "BindingAuthorizationData",
     "BindingError",
     "BindingIdentifier",
+    "BindingReference",
     "BindingRefreshAdvice",
     "BindingRefreshRequest",
     "BindingUpdate",
@@ -68,6 +84,11 @@ __all__ = [
     "CareOfTestInit",
     "DecodeError",
     "EncodeError",
+    "FlowIdentification",
+    "FlowIdentificationStatus",
+    "FlowSubOption",
+    "FlowSubOptionType",
+    "FlowSummary",
     "HomeTest",
     "HomeTestInit",
     "MHOptionType",
@@ -80,8 +101,13 @@ __all__ = [
     "OptionSpec",
     "Pad1",
     "PadN",
+    "TrafficSelector4",
+    "TrafficSelector6",
+    "TrafficSelectorFormat",
+    "UnknownFlowSubOption",
     "UnknownMessage",
     "UnknownOption",
+    "UnknownTrafficSelector",
     "accepted",
     "decode",
     "encode",
@@ -115,7 +141,7 @@ class MHType(IntEnum):
 
 class MHOptionType(IntEnum):
     """Mobility option type (RFC 6275 section 6.2, RFC 3963 section 4.3, RFC 5648 section
-    6.1; IANA "Mobility Options")."""
+    6.1, RFC 6089 sections 4.2 and 4.3; IANA "Mobility Options")."""
 
     PAD1 = 0
     PADN = 1
@@ -125,6 +151,8 @@ class MHOptionType(IntEnum):
     BINDING_AUTHORIZATION_DATA = 5
     MOBILE_NETWORK_PREFIX = 6
     BINDING_IDENTIFIER = 35
+    FLOW_SUMMARY = 44
+    FLOW_IDENTIFICATION = 45
 
 
 class BAStatus(IntEnum):
@@ -165,6 +193,38 @@ class BAStatus(IntEnum):
     def accepted(self) -> bool:
         """Whether this status accepts the binding (status < 128)."""
         return self.value < 128
+
+
+class FlowIdentificationStatus(IntEnum):
+    """Status of a Flow Identification option (RFC 6089 section 4.2; IANA "Flow
+    Identification Mobility Option Status Codes"). Meaningful in a Binding
+    Acknowledgement only (a Binding Update's is ignored). Values below 128 are successes;
+    RFC 6089 adds no Binding Acknowledgement status of its own."""
+
+    FLOW_BINDING_SUCCESSFUL = 0
+    ADMINISTRATIVELY_PROHIBITED = 128
+    REJECTED_REASON_UNSPECIFIED = 129
+    """Flow binding rejected, reason unspecified."""
+    OPTION_MALFORMED = 130
+    """Flow identification mobility option malformed."""
+    BID_NOT_FOUND = 131
+    FID_NOT_FOUND = 132
+    TRAFFIC_SELECTOR_FORMAT_NOT_SUPPORTED = 133
+
+    @property
+    def accepted(self) -> bool:
+        """Whether this status reports success (status < 128)."""
+        return self.value < 128
+
+
+class FlowSubOptionType(IntEnum):
+    """Flow Identification sub-option type (RFC 6089 section 4.2.1; IANA "Flow
+    Identification Sub-Options"). Types 4 and 5 (RFC 7109) are not decoded here."""
+
+    PAD1 = 0
+    PADN = 1
+    BINDING_REFERENCE = 2
+    TRAFFIC_SELECTOR = 3
 
 
 class BEStatus(IntEnum):
@@ -213,6 +273,7 @@ _NO_BU_FLAGS = BUFlag(0)
 _NO_BA_FLAGS = BAFlag(0)
 _BA_STATUS: dict[int, BAStatus] = {int(s): s for s in BAStatus}
 _BE_STATUS: dict[int, BEStatus] = {int(s): s for s in BEStatus}
+_FI_STATUS: dict[int, FlowIdentificationStatus] = {int(s): s for s in FlowIdentificationStatus}
 
 
 def accepted(status: int) -> bool:
@@ -305,6 +366,66 @@ class BindingIdentifier:
 
 
 @dataclass(frozen=True, slots=True)
+class BindingReference:
+    """Binding Reference sub-option (type 2, RFC 6089 section 4.2.2): the bindings, by
+    BID (RFC 5648), the flow is bound to; one or more."""
+
+    bids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownTrafficSelector:
+    """A Traffic Selector sub-option (RFC 6089 section 4.2.3) whose TS Format is not one
+    of RFC 6088's binary selectors (0 is reserved): format and raw selector, so that a
+    home agent can answer "traffic selector format not supported" (status 133)."""
+
+    format: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownFlowSubOption:
+    """A Flow Identification sub-option this codec does not know: type and raw data."""
+
+    type: int
+    data: bytes
+
+
+FlowSubOption: TypeAlias = (
+    BindingReference | TrafficSelector4 | TrafficSelector6 | UnknownTrafficSelector
+    | UnknownFlowSubOption
+)
+"""A Flow Identification sub-option: a traffic selector stands for the Traffic Selector
+sub-option with its TS Format (RFC 6089 section 4.2.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowIdentification:
+    """Flow Identification (type 45, RFC 6089 section 4.2): one flow binding.
+
+    ``fid`` names the flow binding (16 bits, 0 reserved); ``priority`` is FID-PRI (16
+    bits, lower is preferred, 0 reserved, unique per mobile node); ``status`` is the
+    outcome, in a Binding Acknowledgement (:class:`FlowIdentificationStatus` when known);
+    ``sub_options`` say which bindings (:class:`BindingReference`) and which traffic (a
+    traffic selector), in the order given. The reserved values 0 are carried, not
+    refused: answering them (status 130) is the receiver's business.
+    """
+
+    fid: int
+    priority: int
+    status: FlowIdentificationStatus | int = 0
+    sub_options: tuple[FlowSubOption, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSummary:
+    """Flow Summary (type 44, RFC 6089 section 4.3): the FIDs of flow bindings being
+    refreshed or, in a Binding Acknowledgement, kept; one or more."""
+
+    fids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownOption:
     """An option this codec does not know, or a known one that is not valid in the
     message carrying it: type and raw data, kept so that re-encoding is exact."""
@@ -322,6 +443,8 @@ Option: TypeAlias = (
     | BindingAuthorizationData
     | MobileNetworkPrefix
     | BindingIdentifier
+    | FlowSummary
+    | FlowIdentification
     | UnknownOption
 )
 
@@ -404,6 +527,104 @@ def _encode_bid(option: BindingIdentifier) -> bytes:
     return _BID.pack(option.bid, option.status, flags) + care_of
 
 
+def _decode_fids(data: bytes, offset: int, what: str) -> tuple[int, ...]:
+    """A list of 16-bit identifiers (FIDs, BIDs) filling ``data``: one or more."""
+    if not data or len(data) % 2:
+        raise DecodeError(f"{what} length {len(data)}, expected a positive even number "
+                          "(one or more 16-bit identifiers)", offset - 1)
+    return struct.unpack(f"!{len(data) // 2}H", data)
+
+
+def _encode_fids(values: tuple[int, ...], what: str) -> bytes:
+    if not values:
+        raise EncodeError(f"{what}: no identifier (one or more, RFC 6089)")
+    return struct.pack(f"!{len(values)}H", *values)
+
+
+def _decode_flow_summary(data: bytes, offset: int) -> Option:
+    return FlowSummary(_decode_fids(data, offset, "FlowSummary option"))
+
+
+def _encode_flow_summary(option: FlowSummary) -> bytes:
+    return _encode_fids(option.fids, "FID list")
+
+
+_FID = struct.Struct("!HHxB")  # FID, FID-PRI, Reserved, Status; then the sub-options
+_TS_FORMATS = frozenset(int(f) for f in TrafficSelectorFormat)
+_TS_HEAD = 2  # TS Format, Reserved (RFC 6089 section 4.2.3)
+
+
+def _decode_flow_sub_option(kind: int, value: bytes, at: int) -> FlowSubOption:
+    """One sub-option other than padding; ``at`` is the offset of ``value``."""
+    if kind == FlowSubOptionType.BINDING_REFERENCE:
+        return BindingReference(_decode_fids(value, at, "Binding Reference sub-option"))
+    if kind == FlowSubOptionType.TRAFFIC_SELECTOR:
+        if len(value) < _TS_HEAD:
+            raise DecodeError(f"Traffic Selector sub-option length {len(value)}, shorter than "
+                              f"{_TS_HEAD} (TS Format, Reserved)", at - 1)
+        ts_format = value[0]
+        if ts_format in _TS_FORMATS:
+            return decode_selector(ts_format, value[_TS_HEAD:], at + _TS_HEAD)
+        return UnknownTrafficSelector(ts_format, value[_TS_HEAD:])
+    return UnknownFlowSubOption(kind, value)
+
+
+def _decode_flow_id(data: bytes, offset: int) -> Option:
+    size = len(data)
+    if size < _FID.size:
+        raise DecodeError(f"FlowIdentification option length {size}, shorter than "
+                          f"{_FID.size} (FID, FID-PRI, Reserved, Status)", offset - 1)
+    fid, priority, status = _FID.unpack_from(data)
+    sub_options: list[FlowSubOption] = []
+    pos = _FID.size
+    while pos < size:
+        kind = data[pos]
+        if kind == FlowSubOptionType.PAD1:
+            pos += 1
+            continue
+        if pos + 1 >= size:
+            raise DecodeError(f"Flow Identification sub-option type {kind} truncated: no "
+                              "Length octet", offset + pos)
+        following = pos + 2 + data[pos + 1]
+        if following > size:
+            raise DecodeError(f"Flow Identification sub-option type {kind} length "
+                              f"{data[pos + 1]} runs past the end of the option",
+                              offset + pos + 1)
+        if kind != FlowSubOptionType.PADN:
+            sub_options.append(
+                _decode_flow_sub_option(kind, data[pos + 2 : following], offset + pos + 2))
+        pos = following
+    return FlowIdentification(fid, priority, _FI_STATUS.get(status, status), tuple(sub_options))
+
+
+def _encode_flow_sub_option(sub: FlowSubOption) -> bytes:
+    kind: int = FlowSubOptionType.TRAFFIC_SELECTOR
+    if isinstance(sub, BindingReference):
+        kind, data = FlowSubOptionType.BINDING_REFERENCE, _encode_fids(sub.bids, "BindingReference")
+    elif isinstance(sub, TrafficSelector4 | TrafficSelector6):
+        data = bytes((sub.format, 0)) + encode_selector(sub)
+    elif isinstance(sub, UnknownTrafficSelector):
+        if not 0 <= sub.format <= 255 or sub.format in _TS_FORMATS:
+            raise EncodeError(f"UnknownTrafficSelector: TS Format {sub.format} not in 0..255 or "
+                              "a binary one (use TrafficSelector4/TrafficSelector6)")
+        data = bytes((sub.format, 0)) + bytes(sub.data)
+    elif isinstance(sub, UnknownFlowSubOption):
+        if not len(FlowSubOptionType) <= sub.type <= 255:
+            raise EncodeError(f"UnknownFlowSubOption: type {sub.type} not in 4..255 (0-3 are "
+                              "padding, Binding Reference and Traffic Selector)")
+        kind, data = sub.type, bytes(sub.data)
+    else:
+        raise EncodeError(f"not a Flow Identification sub-option: {type(sub).__name__}")
+    if len(data) > 255:
+        raise EncodeError(f"sub-option type {kind} data over 255 octets")
+    return bytes((kind, len(data))) + data
+
+
+def _encode_flow_id(option: FlowIdentification) -> bytes:
+    head = _FID.pack(option.fid, option.priority, option.status)
+    return head + b"".join(_encode_flow_sub_option(sub) for sub in option.sub_options)
+
+
 OPTIONS: Mapping[int, OptionSpec] = MappingProxyType(
     {
         spec.option_type: spec
@@ -463,6 +684,26 @@ OPTIONS: Mapping[int, OptionSpec] = MappingProxyType(
                 _decode_bid,
                 _encode_bid,
                 "RFC 5648 section 6.1, RFC 6089 section 4.1",
+            ),
+            # RFC 6089's options hold 16-bit fields after Type and Length: 2n, like the
+            # Binding Identifier option they refer to (RFC 5648 section 6.1).
+            OptionSpec(
+                MHOptionType.FLOW_SUMMARY,
+                FlowSummary,
+                (2, 0),
+                None,  # 2 octets per FID: checked by the decoder
+                _decode_flow_summary,
+                _encode_flow_summary,
+                "RFC 6089 section 4.3",
+            ),
+            OptionSpec(
+                MHOptionType.FLOW_IDENTIFICATION,
+                FlowIdentification,
+                (2, 0),
+                None,  # 6 octets and the sub-options
+                _decode_flow_id,
+                _encode_flow_id,
+                "RFC 6089 section 4.2",
             ),
         )
     }
@@ -692,6 +933,8 @@ MESSAGES: Mapping[int, MessageSpec] = MappingProxyType(
                         MHOptionType.ALTERNATE_CARE_OF_ADDRESS,
                         MHOptionType.MOBILE_NETWORK_PREFIX,  # RFC 3963 section 4.3
                         MHOptionType.BINDING_IDENTIFIER,  # RFC 5648 section 6.1
+                        MHOptionType.FLOW_IDENTIFICATION,  # RFC 6089 section 4.2
+                        MHOptionType.FLOW_SUMMARY,  # RFC 6089 section 4.3
                     }
                 ),
                 lambda m: (m.sequence, m.flags, m.lifetime),
@@ -707,6 +950,8 @@ MESSAGES: Mapping[int, MessageSpec] = MappingProxyType(
                         MHOptionType.BINDING_AUTHORIZATION_DATA,
                         MHOptionType.BINDING_REFRESH_ADVICE,
                         MHOptionType.BINDING_IDENTIFIER,  # RFC 5648 section 6.1
+                        MHOptionType.FLOW_IDENTIFICATION,  # RFC 6089 section 4.2
+                        MHOptionType.FLOW_SUMMARY,  # RFC 6089 section 4.3
                     }
                 ),
                 lambda m: (m.status, m.flags, m.sequence, m.lifetime),
@@ -785,7 +1030,7 @@ def _encode_options(options: tuple[Option, ...], offset: int, spec: MessageSpec)
                 pos += pad
                 try:
                     data = ospec.encode(option)
-                except struct.error as exc:
+                except (struct.error, EncodeError) as exc:
                     raise EncodeError(f"{name}: {type(option).__name__}: {exc}") from None
                 if len(data) > 255:
                     raise EncodeError(f"{name}: {type(option).__name__} data over 255 octets")
