@@ -64,7 +64,8 @@ class _Message(dict[str, Any]):
 
 Route = tuple[str, int, int]
 """``(dst, dst_len, table)``: the key of a route."""
-Rule = tuple[int, int, str | None, int | None, str | None, int | None, int | None]
+Rule = tuple[int, int, str | None, int | None, str | None, int | None, int | None,
+             str | None, str | None]
 """``(priority, table, src, src_len, dst, dst_len, ip_proto)``."""
 
 
@@ -187,8 +188,9 @@ class FakeIPRoute:
 
     def rule(self, command: str, priority: int, table: int, **kwargs: Any) -> None:
         self._call("rule", command, {"priority": priority, "table": table, **kwargs})
-        key = (priority, table, kwargs.get("src"), kwargs.get("src_len"), kwargs.get("dst"),
-               kwargs.get("dst_len"), kwargs.get("ip_proto"))
+        key: Rule = (priority, table, kwargs.get("src"), kwargs.get("src_len"),
+                     kwargs.get("dst"), kwargs.get("dst_len"), kwargs.get("ip_proto"),
+                     kwargs.get("sport_range"), kwargs.get("dport_range"))
         if command == "del":
             if key not in self.rules:
                 raise NetlinkError(errno.ENOENT)

@@ -94,3 +94,41 @@ def test_ip_xfrm_changes_run_in_one_batch_as_one_by_one(net: Topology) -> None:
     assert "[redacted]" in taken["command"] and "11" * 16 not in taken["command"]
     states = host.run("ip", "xfrm", "state")
     assert "spi 0x00000020" in states and "ecb(cipher_null)" in states, states
+
+
+FLOWS = """
+import json
+from ipaddress import IPv6Address
+from mip6d.core.bcache import Binding, FlowBinding
+from mip6d.core.effects import AddTunnel, inverse
+from mip6d.core.flows import flow_effects
+from mip6d.shell.kernel import Kernel
+from mip6d.wire.flowsel import TrafficSelector6
+from mip6d.wire.mh import BUFlag
+
+HA, HOME = IPv6Address("2001:db8:1::1"), IPv6Address("2001:db8:1::20")
+binding = Binding(HOME, IPv6Address("2001:db8:2::2"), HA, "lo", "mip6t3", 1,
+                  BUFlag.A | BUFlag.H, 400, 0.0, 0.0, 400.0, bid=1)
+flow = FlowBinding(1, 5, (1,), TrafficSelector6(destination_port=(5001, 5010),
+                                                source_port=(53, 53), next_header=(17, 17)))
+kernel = Kernel()
+effects = (AddTunnel("mip6t3", HA, binding.care_of), *flow_effects((binding,), (flow,)))
+kernel.apply_all(effects)
+print(json.dumps([type(e).__name__ for e in effects]))
+"""
+
+
+def test_flow_binding_rules_reach_the_kernel(net: Topology) -> None:
+    """The installed mip6d's flow binding state (RFC 6089) in Debian's kernel through
+    Debian's pyroute2: the tunnel's table routes the home address, and a rule with the
+    selector's next header and port ranges sends what it matches to that table."""
+    host = net.host("k")
+    script = net.workdir / "flows.py"
+    script.write_text(FLOWS)
+    applied = json.loads(host.run(*installed.argv("python3", str(script))))
+    assert applied == ["AddTunnel", "AddRoute", "AddRule"], applied
+    rules = host.run("ip", "-6", "rule", "show")
+    assert ("12005:\tfrom all to 2001:db8:1::20 ipproto udp sport 53 dport 5001-5010 "
+            "lookup 1000003") in rules, rules
+    routes = host.run("ip", "-6", "route", "show", "table", "1000003")
+    assert routes.startswith("2001:db8:1::20 dev mip6t3"), routes

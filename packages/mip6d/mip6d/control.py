@@ -81,7 +81,8 @@ class Daemon(Protocol):
     def status(self) -> dict[str, Any]:
         """Overview: at least ``version``, ``role`` (HA, MN, CN), ``pid``,
         ``started_at`` (epoch seconds); as relevant ``config``, ``bindings``,
-        ``mobile_router_bindings``, ``tunnels`` (counts), ``bul_entries`` (state ->
+        ``mobile_router_bindings``, ``tunnels``, ``bid_bindings``, ``flow_bindings``
+        (counts), ``bul_entries`` (state ->
         count). Numbers named in :data:`mip6d.metrics.METRICS` become gauges."""
         ...
 

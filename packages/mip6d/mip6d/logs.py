@@ -107,6 +107,8 @@ EVENT_LEVELS: Mapping[str, int] = {
     "forwarding-failed-ignored": logging.DEBUG,
     "registration-cancelled": logging.INFO,
     "remove-node-unknown": logging.WARNING,
+    "flow-bindings": logging.INFO,
+    "flow-binding-refused": logging.WARNING,
     # Home agent, dynamic home agent address discovery (mip6d.core.dhaad).
     "home-agent-heard": logging.INFO,
     "home-agent-gone": logging.INFO,

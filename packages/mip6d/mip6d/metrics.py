@@ -104,6 +104,10 @@ METRICS: tuple[Metric, ...] = (
     Metric("mobile_router_bindings", _G,
            "Bindings of mobile routers (R flag) in the binding cache."),
     Metric("tunnels", _G, "ip6ip6 tunnel devices that carry bindings."),
+    Metric("bid_bindings", _G,
+           "Bindings registered with a Binding Identifier (RFC 5648): one per care-of "
+           "address of a node that registered several."),
+    Metric("flow_bindings", _G, "Flow bindings (RFC 6089) of the nodes with bindings."),
     # Mobile node.
     Metric("binding_acks_received", _C,
            "Binding Acknowledgements received by the mobile node, by status.", "status"),

@@ -14,6 +14,7 @@ from mip6d.core.bcache import BindingCache, NemoMode
 from mip6d.core.effects import (
     AddProxyNeighbour,
     AddRoute,
+    AddRule,
     AddTunnel,
     AddXfrmState,
     CancelTimer,
@@ -54,9 +55,13 @@ from mip6d.wire.mh import (
     BAStatus,
     BindingAck,
     BindingIdentifier,
+    BindingReference,
     BindingUpdate,
     BUFlag,
+    FlowIdentification,
+    FlowSummary,
     MobileNetworkPrefix,
+    TrafficSelector6,
 )
 
 pytestmark = pytest.mark.unit
@@ -1193,28 +1198,37 @@ def test_policy_keywords_table() -> None:
 
 
 _bid_sets = st.sampled_from([(), (1,), (2,), (1, 2), (2, 1)])
+_flow_sets = st.sampled_from([
+    (),
+    (FlowIdentification(1, 1, 0, (BindingReference((1,)),)),),
+    (FlowIdentification(1, 2, 0, (BindingReference((2, 1)), TrafficSelector6(
+        destination_port=(5001, 5001), next_header=(17, 17)))),
+     FlowIdentification(2, 1, 0, (BindingReference((2,)),))),
+    (FlowSummary((2,)),),
+])
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(_homes, _bid_sets, _coas, _coas, _sequences,
-                          st.sampled_from([0, 25, 100]), st.integers(0, 150)), max_size=40))
+                          st.sampled_from([0, 25, 100]), st.integers(0, 150), _flow_sets),
+                max_size=40))
 def test_any_interleaving_with_bids_keeps_the_cache_and_kernel_consistent(
     operations: list[tuple[IPv6Address, tuple[int, ...], IPv6Address, IPv6Address, int, int,
-                           int]],
+                           int, tuple[object, ...]]],
 ) -> None:
-    """Binding Updates with and without BIDs, bulk or not, in any order: every home
-    address's routes go through one tunnel of its own bindings, the preferred one; no
-    tunnel is left without a binding; a restarted daemon installs exactly what the
-    kernel holds."""
+    """Binding Updates with and without BIDs, bulk or not, with flow bindings or not, in
+    any order: every home address's routes go through one tunnel of its own bindings,
+    the preferred one; no tunnel is left without a binding, nor a flow rule without its
+    table's routes; a restarted daemon installs exactly what the kernel holds."""
     ha = HomeAgent(policy())
     kernel = KernelModel()
     kernel.apply(ha.restore(0.0))
     now = 0.0
-    for home, bids, care_of, other, sequence, lifetime, elapsed in operations:
+    for home, bids, care_of, other, sequence, lifetime, elapsed, flows in operations:
         now += elapsed
         kernel.apply(ha.expire(now))
         options = tuple(bid(n, (care_of, other)[i] if len(bids) > 1 else None, priority=n)
-                        for i, n in enumerate(bids))
+                        for i, n in enumerate(bids)) + flows
         outcome = update(ha, sequence, lifetime, home=home, care_of=care_of, now=now,
                          options=options)
         kernel.apply(outcome.effects)
@@ -1224,6 +1238,8 @@ def test_any_interleaving_with_bids_keeps_the_cache_and_kernel_consistent(
         assert AddRoute(IPv6Network(f"{home}/128"), preferred.tunnel) in kernel.objects
     assert kernel.tunnels() == {b.tunnel for b in ha.cache}
     assert len(kernel.tunnels()) == len({b.care_of for b in ha.cache})
+    tables = {e.table for e in kernel.objects if isinstance(e, AddRoute)}
+    assert all(e.table in tables for e in kernel.objects if isinstance(e, AddRule))
     restarted = HomeAgent(policy(), BindingCache.from_json(ha.cache.to_json()))
     fresh = KernelModel()
     fresh.apply(restarted.restore(now))

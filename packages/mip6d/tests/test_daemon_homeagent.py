@@ -124,6 +124,40 @@ def test_mobile_router_gets_its_prefix_routed(tmp_path: Path) -> None:
     assert r.ipr.route_table() == {IPv6Network(f"{MR}/128"): "mip6t0", MNP: "mip6t0"}
 
 
+def test_a_mobile_router_on_two_links_with_a_flow_on_each(tmp_path: Path) -> None:
+    """RFC 5648 and RFC 6089 through the daemon: one bulk Binding Update registers two
+    care-of addresses and binds UDP port 5001 to the second; the acknowledgement answers
+    each BID and each flow; the kernel gets a tunnel per care-of address, the routes
+    through the preferred one, the flow's table and rule; the metrics and the control
+    socket count them per BID; deregistering the preferred BID moves the routes."""
+    r = home_agent(tmp_path)
+    udp = mh.TrafficSelector6(destination_port=(5001, 5001), next_header=(17, 17))
+    bids = (mh.BindingIdentifier(1, COA, priority=1), mh.BindingIdentifier(2, COA2, priority=2))
+    flow = mh.FlowIdentification(1, 5, 0, (mh.BindingReference((2,)), udp))
+    r.receive(binding_update_from(bu(1, flags=AH | mh.BUFlag.R, options=(
+        mh.MobileNetworkPrefix(MNP), *bids, flow)), MR, COA, HA))
+    (sent,) = r.mh.sent
+    assert sent.msg.options == (  # type: ignore[union-attr]
+        *bids, mh.FlowIdentification(1, 5, mh.FlowIdentificationStatus.FLOW_BINDING_SUCCESSFUL))
+    assert r.ipr.tunnels == {"mip6t0": (str(HA), str(COA)), "mip6t1": (str(HA), str(COA2))}
+    assert {(dst, table): dev for (dst, _, table), dev in r.ipr.routes.items()} == {
+        (str(MR), 254): "mip6t0", (str(MNP.network_address), 254): "mip6t0",
+        (str(MR), 1000001): "mip6t1", (str(MNP.network_address), 1000001): "mip6t1"}
+    assert {(rule[0], rule[1], rule[4], rule[6], rule[8]) for rule in r.ipr.rules} == {
+        (12005, 1000001, str(MR), 17, "5001:5001"),
+        (12005, 1000001, str(MNP.network_address), 17, "5001:5001")}
+    status = r.daemon.status()
+    assert (status["bindings"], status["bid_bindings"], status["flow_bindings"]) == (2, 2, 1)
+    assert [(b["bid"], b["care_of"]) for b in r.daemon.bindings()] == [
+        (1, str(COA)), (2, str(COA2))]
+    r.receive(binding_update_from(bu(2, lifetime=0, flags=AH | mh.BUFlag.R, options=(
+        mh.BindingIdentifier(1),)), MR, COA2, HA))
+    assert r.ipr.tunnels == {"mip6t1": (str(HA), str(COA2))}
+    assert {(dst, table): dev for (dst, _, table), dev in r.ipr.routes.items()} == {
+        (str(MR), 254): "mip6t1", (str(MNP.network_address), 254): "mip6t1",
+        (str(MR), 1000001): "mip6t1", (str(MNP.network_address), 1000001): "mip6t1"}
+
+
 def test_a_kernel_failure_refuses_the_registration_and_leaves_nothing(tmp_path: Path) -> None:
     r = home_agent(tmp_path)
     r.ipr.fail[("neigh", "replace")] = errno.EPERM

@@ -189,4 +189,5 @@ def test_gauges_of_a_home_agent(tmp_path: Path) -> None:
     gauges = [line for line in scrape(r.daemon).splitlines()
               if not line.startswith("#") and "_total" not in line]
     assert gauges == ["mip6d_bindings 1", "mip6d_mobile_router_bindings 0", "mip6d_tunnels 1",
+                      "mip6d_bid_bindings 0", "mip6d_flow_bindings 0",
                       "mip6d_start_time_seconds 1000"]

@@ -13,7 +13,9 @@ Identifier (BID). The cache is built for a home agent serving 100,000 mobile nod
 * bindings that share a care-of address share one tunnel device (Linux refuses two
   ip6ip6 tunnels with the same endpoints), reference-counted here;
 * the mobile network prefixes of mobile routers are indexed, so that one prefix is
-  never routed to two mobile routers (the bindings of one router share them).
+  never routed to two mobile routers (the bindings of one router share them);
+* a home address's flow bindings (RFC 6089, :class:`FlowBinding`) are kept with its
+  bindings, and persisted with them.
 
 The cache is the home agent's only state, and it persists as JSON
 (:meth:`BindingCache.to_json`, :meth:`BindingCache.from_json`) with a format name and
@@ -32,6 +34,13 @@ from ipaddress import IPv6Address, IPv6Network
 from typing import Any
 
 from mip6d.core import seqno
+from mip6d.wire.errors import DecodeError
+from mip6d.wire.flowsel import (
+    TrafficSelector6,
+    TrafficSelectorFormat,
+    decode_selector,
+    encode_selector,
+)
 from mip6d.wire.mh import BUFlag
 
 __all__ = [
@@ -40,6 +49,7 @@ __all__ = [
     "Binding",
     "BindingCache",
     "BindingCacheFormatError",
+    "FlowBinding",
     "NemoMode",
     "preference",
 ]
@@ -98,6 +108,18 @@ class Binding:
     def mobile_router(self) -> bool:
         """Whether the binding was registered with the R flag (RFC 3963 section 4.1)."""
         return BUFlag.R in self.flags
+
+
+@dataclass(frozen=True, slots=True)
+class FlowBinding:
+    """One flow binding of a home address (RFC 6089, :mod:`mip6d.core.flows`): its FID,
+    FID-PRI, the BIDs it may use in the order given, and the traffic it steers (an
+    RFC 6088 IPv6 selector; ``None``: all)."""
+
+    fid: int
+    priority: int
+    bids: tuple[int, ...]
+    selector: TrafficSelector6 | None = None
 
 
 class BindingCacheFormatError(ValueError):
@@ -177,6 +199,30 @@ _FIELDS: tuple[tuple[str, Callable[[object], Any], Callable[[Any], object]], ...
     ("priority", _parse_int(0, 127), int),
 )
 
+def _flow_to_json(flow: FlowBinding) -> dict[str, object]:
+    # The selector as its RFC 6088 binary form, hex: one place for that format.
+    return {"fid": flow.fid, "priority": flow.priority, "bids": list(flow.bids),
+            "selector": None if flow.selector is None else encode_selector(flow.selector).hex()}
+
+
+def _flow_from_json(where: str, raw: object) -> FlowBinding:
+    if not isinstance(raw, dict) or raw.keys() != {"fid", "priority", "bids", "selector"}:
+        raise BindingCacheFormatError(f"{where}: expected an object with fid, priority, "
+                                      "bids and selector")
+    try:
+        bids = raw["bids"]
+        if not isinstance(bids, list) or not bids:
+            raise ValueError("bids: expected a non-empty list")
+        selector = raw["selector"]
+        return FlowBinding(
+            _parse_int(1, 0xFFFF)(raw["fid"]), _parse_int(1, 0xFFFF)(raw["priority"]),
+            tuple(_parse_int(0, 0xFFFF)(b) for b in bids),
+            None if selector is None else decode_selector(  # type: ignore[arg-type]
+                TrafficSelectorFormat.IPV6_BINARY, bytes.fromhex(_parse_str(selector)), 0))
+    except (ValueError, DecodeError) as exc:
+        raise BindingCacheFormatError(f"{where}: {exc}") from None
+
+
 # Fields added after the format's version 1 was first written: a state file of an older
 # mip6d lacks them, and its bindings take the dataclass default (never moved, no BID).
 _ADDED_LATER = frozenset({"last_handover", "bid", "priority"})
@@ -241,6 +287,7 @@ class BindingCache:
         self._tunnel_refs: dict[str, int] = {}
         self._prefix_owner: dict[IPv6Network, IPv6Address] = {}
         self._prefix_refs: dict[IPv6Network, int] = {}
+        self._flows: dict[IPv6Address, tuple[FlowBinding, ...]] = {}
 
     # -- mapping ---------------------------------------------------------------------
 
@@ -329,6 +376,19 @@ class BindingCache:
                 expired.append(entry)
         return tuple(expired)
 
+    def flows_of(self, home_address: IPv6Address) -> tuple[FlowBinding, ...]:
+        """The flow bindings of ``home_address`` (RFC 6089)."""
+        return self._flows.get(home_address, ())
+
+    def set_flows(self, home_address: IPv6Address, flows: tuple[FlowBinding, ...]) -> None:
+        """Replace the flow bindings of ``home_address`` (none: forget them). They are
+        kept only while the home address has bindings: its home agent drops them with
+        the last one."""
+        if flows:
+            self._flows[home_address] = flows
+        else:
+            self._flows.pop(home_address, None)
+
     # -- tunnels and prefixes ----------------------------------------------------------
 
     def tunnel_for(self, local: IPv6Address, remote: IPv6Address) -> str | None:
@@ -411,9 +471,11 @@ class BindingCache:
             }
         )
         lines = ",\n".join(json.dumps(_binding_to_json(b)) for b in self.sorted())
-        if not lines:
-            return header[:-1] + ', "bindings": []}\n'
-        return header[:-1] + ', "bindings": [\n' + lines + "\n]}\n"
+        flows = {str(home): [_flow_to_json(f) for f in self._flows[home]]
+                 for home in sorted(self._flows) if home in self._entries}
+        bindings = '"bindings": [\n' + lines + "\n]" if lines else '"bindings": []'
+        tail = f', "flows": {json.dumps(flows)}' if flows else ""
+        return header[:-1] + ", " + bindings + tail + "}\n"
 
     @classmethod
     def from_json(cls, text: str, tunnel_prefix: str = "mip6t") -> BindingCache:
@@ -456,6 +518,20 @@ class BindingCache:
                 binding = replace(binding, tunnel=name)
             cache.put(binding)
             cache._bump_tunnel_id(binding.tunnel)
+        raw_flows = document.get("flows", {})  # absent: written before flow bindings
+        if not isinstance(raw_flows, dict):
+            raise BindingCacheFormatError("field 'flows': expected an object")
+        for home, raw in raw_flows.items():
+            where = f"flows of {home}"
+            try:
+                address = IPv6Address(home)
+            except ValueError:
+                raise BindingCacheFormatError(f"{where}: not an IPv6 address") from None
+            if address not in cache or not isinstance(raw, list):
+                raise BindingCacheFormatError(f"{where}: expected a list, for a home address "
+                                              "with bindings")
+            cache.set_flows(address, tuple(_flow_from_json(f"{where}, flow {index}", flow)
+                                           for index, flow in enumerate(raw)))
         return cache
 
     def _bump_tunnel_id(self, name: str) -> None:

@@ -21,7 +21,7 @@ effect                       what the shell does (Linux)
                              Neighbor Advertisement for it (RFC 6275 section 10.4.1)
 :class:`AddAddress`          ``ip -6 addr add A/PLEN dev IF [home] [nodad]``
 :class:`AddRule`             ``ip -6 rule add prio P [from S] [to D] [ipproto N]
-                             lookup T``
+                             [sport A-B] [dport C-D] lookup T``
 :class:`AddXfrmState`        ``ip xfrm state add src S dst D proto {route2|hao} mode ro
                              coa C`` (route-optimisation transforms, no keys)
 :class:`AddXfrmPolicy`       ``ip xfrm policy update dir D src S dst D proto P [type T]
@@ -313,14 +313,17 @@ class RemoveAddress:
 
 @dataclass(frozen=True, slots=True)
 class AddRule:
-    """A policy routing rule: packets matching ``source``/``destination`` and the IP
-    protocol ``protocol`` (any when ``None``) look up ``table``."""
+    """A policy routing rule: packets matching ``source``/``destination``, the IP
+    protocol ``protocol`` and the port ranges ``source_port``/``destination_port``
+    (inclusive; any when ``None``) look up ``table``."""
 
     priority: int
     table: int
     source: IPv6Network | None = None
     destination: IPv6Network | None = None
     protocol: int | None = None
+    source_port: tuple[int, int] | None = None
+    destination_port: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,8 @@ class RemoveRule:
     source: IPv6Network | None = None
     destination: IPv6Network | None = None
     protocol: int | None = None
+    source_port: tuple[int, int] | None = None
+    destination_port: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,11 @@ Accepted registrations:
   expires. The acknowledgement carries the BID options with their status. A Binding
   Update without BID speaks for the home address as a whole (RFC 6275): it replaces, or
   removes, all its bindings.
+* Flow bindings (RFC 6089, :mod:`mip6d.core.flows`): a Binding Update's Flow
+  Identification options add or change flows, its Flow Summary keeps them, and when it
+  has either, the flows it does not name go; one without leaves them as they are. Each
+  Flow Identification option is answered in the acknowledgement with its status; a
+  refusal leaves the flow as it was. The flows go with the home address's last binding.
 
 Effects come in this order: kernel changes, a log record, the expiry timer, the
 acknowledgement. If the shell fails to apply a kernel effect, it stops and calls
@@ -89,7 +94,8 @@ mobile router) or 130 (a mobile node).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address, IPv6Network
@@ -97,7 +103,7 @@ from itertools import chain
 from typing import NamedTuple
 
 from mip6d.core import seqno
-from mip6d.core.bcache import Binding, BindingCache, NemoMode, preference
+from mip6d.core.bcache import Binding, BindingCache, FlowBinding, NemoMode, preference
 from mip6d.core.effects import (
     AddProxyNeighbour,
     AddRoute,
@@ -119,6 +125,7 @@ from mip6d.core.effects import (
     log,
     reconcile,
 )
+from mip6d.core.flows import accept_flow, flow_effects
 from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import HomeAgentPolicy, HomeLink
 from mip6d.wire.mh import (
@@ -129,6 +136,9 @@ from mip6d.wire.mh import (
     BindingIdentifier,
     BindingUpdate,
     BUFlag,
+    FlowIdentification,
+    FlowIdentificationStatus,
+    FlowSummary,
     MobileNetworkPrefix,
 )
 
@@ -215,11 +225,15 @@ def binding_effects(binding: Binding) -> tuple[Effect, ...]:
     return (*effects, *direct_effects(binding))
 
 
-def home_effects(bindings: Sequence[Binding]) -> tuple[Effect, ...]:
+def home_effects(bindings: Sequence[Binding], flows: Sequence[FlowBinding] = ()
+                 ) -> tuple[Effect, ...]:
     """The kernel state of one home address's bindings, their tunnels excepted: the
     preferred binding's (RFC 5648: the home address and prefixes are routed to one
-    care-of address; the others wait, tunnels up, to take over)."""
-    return binding_effects(min(bindings, key=preference)) if bindings else ()
+    care-of address; the others wait, tunnels up, to take over), then its flow bindings'
+    (RFC 6089, :func:`~mip6d.core.flows.flow_effects`)."""
+    if not bindings:
+        return ()
+    return (*binding_effects(min(bindings, key=preference)), *flow_effects(bindings, flows))
 
 
 def direct_effects(binding: Binding) -> tuple[Effect, ...]:
@@ -354,7 +368,7 @@ class HomeAgent:
                 if binding.tunnel not in seen:
                     seen.add(binding.tunnel)
                     effects.append(AddTunnel(binding.tunnel, binding.ha_address, binding.care_of))
-            effects.extend(home_effects(bindings))
+            effects.extend(home_effects(bindings, self.cache.flows_of(home)))
         effects.append(log("binding-cache-restored", bindings=len(self.cache)))
         self._timer_at = None
         effects.extend(self._timer())
@@ -810,9 +824,15 @@ class HomeAgent:
                 prefixes=binding.prefixes,
                 **_bid_field(binding),
             ))
-        effects = (*effects, *self._replace(home, (*kept, *bindings)))
+        bound = {b.bid for b in (*kept, *bindings) if b.bid is not None}
+        flows, answers, refusals = self._flows(request, bound)
+        effects = (*effects, *self._replace(home, (*kept, *bindings), flows))
+        if flows is not None:
+            records += [*refusals, log("flow-bindings", home_address=home,
+                                       fids=tuple(f.fid for f in flows))]
         ack = BindingAck(BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4,
-                         self._ack_flags(request), request.ack_options(BAStatus.ACCEPTED))
+                         self._ack_flags(request),
+                         (*request.ack_options(BAStatus.ACCEPTED), *answers))
         send = (self._send_ack(request, ack),) if BUFlag.A in bu.flags else ()
         # The acknowledgement waits for forwarding only.
         late = set(direct_effects(self.cache.bindings_of(home)[0]))
@@ -821,6 +841,40 @@ class HomeAgent:
         return HaOutcome(ack if send else None,
                          (*effects, *records, *self._timer(), *send, *after),
                          BAStatus.ACCEPTED, moved_any)
+
+    def _flows(self, request: _Request, bound: Collection[int]) -> tuple[
+            tuple[FlowBinding, ...] | None, tuple[FlowIdentification, ...], tuple[Effect, ...]]:
+        """The flow bindings a Binding Update leaves its home address (``None``: it names
+        none, they stay as they are), the Flow Identification options that answer it,
+        and a log record per refusal. RFC 6089: the flows it names stay (Flow Summary) or
+        are added or changed (Flow Identification, a refused change leaving the flow as
+        it was); the others go. ``bound`` are the BIDs with a binding."""
+        asked = [o for o in request.bu.options if isinstance(o, FlowIdentification)]
+        summary = [fid for o in request.bu.options if isinstance(o, FlowSummary)
+                   for fid in o.fids]
+        if not asked and not summary:
+            return None, (), ()
+        current = {f.fid: f for f in self.cache.flows_of(request.home_address)}
+        kept = {fid: current[fid] for fid in summary if fid in current}
+        answers = [FlowIdentification(fid, 0, FlowIdentificationStatus.FID_NOT_FOUND)
+                   for fid in summary if fid not in current]
+        refusals: list[Effect] = []
+        named = Counter(o.fid for o in asked)
+        for option in asked:
+            flow, status, reason = accept_flow(option, bound)
+            if named[option.fid] > 1:
+                flow, status, reason = (None, FlowIdentificationStatus.OPTION_MALFORMED,
+                                        "FID named twice")
+            if flow is not None:
+                kept[flow.fid] = flow
+            else:
+                if option.fid in current:
+                    kept[option.fid] = current[option.fid]
+                refusals.append(log("flow-binding-refused", home_address=request.home_address,
+                                    fid=option.fid, status=status, reason=reason))
+            answers.append(FlowIdentification(option.fid, option.priority, status))
+        flows = tuple(sorted(kept.values(), key=lambda f: (f.priority, f.fid)))
+        return flows, tuple(answers), tuple(refusals)
 
     def _tunnel(self, local: IPv6Address, care_of: IPv6Address, old: Binding | None,
                 taken: set[str]) -> str:
@@ -835,12 +889,16 @@ class HomeAgent:
             return old.tunnel
         return self.cache.new_tunnel_name()
 
-    def _replace(self, home_address: IPv6Address,
-                 bindings: Sequence[Binding]) -> tuple[Effect, ...]:
-        """Make ``bindings`` the bindings of ``home_address`` (none: remove them all) and
-        return the kernel effects: the old state not kept, the tunnels' changes
-        (:func:`_tunnel_effects`), the new state."""
+    def _replace(self, home_address: IPv6Address, bindings: Sequence[Binding],
+                 flows: tuple[FlowBinding, ...] | None = None) -> tuple[Effect, ...]:
+        """Make ``bindings`` the bindings of ``home_address`` (none: remove them all), and
+        ``flows`` its flow bindings (``None``: keep them), and return the kernel effects:
+        the old state not kept, the tunnels' changes (:func:`_tunnel_effects`), the new
+        state."""
         old = self.cache.bindings_of(home_address)
+        old_flows = self.cache.flows_of(home_address)
+        if flows is not None:
+            self.cache.set_flows(home_address, flows)
         before = {name: self.cache.tunnel_endpoints(name)
                   for name in {b.tunnel for b in (*old, *bindings)}}
         keep = {b.bid for b in bindings}
@@ -849,15 +907,23 @@ class HomeAgent:
                 self.cache.remove(home_address, binding.bid)
         for binding in bindings:
             self.cache.put(binding)
-        removals, additions = self._home_diff(home_address, old)
+        removals, additions = self._home_diff(home_address, old, old_flows)
         after = {name: self.cache.tunnel_endpoints(name) for name in before}
         return (*removals, *_tunnel_effects(before, after), *additions)
 
-    def _home_diff(self, home_address: IPv6Address, old: Sequence[Binding]
+    def _home_diff(self, home_address: IPv6Address, old: Sequence[Binding],
+                   old_flows: Sequence[FlowBinding] | None = None
                    ) -> tuple[tuple[Effect, ...], tuple[Effect, ...]]:
         """``(removals, additions)`` from the kernel state of ``old``, bindings of
-        ``home_address``, to that of its bindings in the cache, tunnels excepted."""
-        return diff(home_effects(old), home_effects(self.cache.bindings_of(home_address)))
+        ``home_address``, and ``old_flows`` (``None``: its flows in the cache) to that of
+        what the cache holds, tunnels excepted. A home address left without bindings
+        loses its flows."""
+        before = home_effects(old, self.cache.flows_of(home_address)
+                              if old_flows is None else old_flows)
+        bindings = self.cache.bindings_of(home_address)
+        if not bindings:
+            self.cache.set_flows(home_address, ())
+        return diff(before, home_effects(bindings, self.cache.flows_of(home_address)))
 
     def _tunnels_after(self, gone: Iterable[Binding]) -> tuple[Effect, ...]:
         """The tunnel changes once the bindings ``gone`` have left the cache: the tunnels

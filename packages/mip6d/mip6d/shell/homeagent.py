@@ -363,6 +363,9 @@ class HomeAgentPart(Part):
             "bindings": len(bindings),
             "mobile_router_bindings": sum(1 for b in bindings if b.mobile_router),
             "tunnels": len(self.node.cache.tunnels()),
+            "bid_bindings": sum(1 for b in bindings if b.bid is not None),
+            "flow_bindings": sum(len(self.node.cache.flows_of(h))
+                                 for h in self.node.cache.homes()),
             "home_agents": {name: [str(a) for a in hal.ranked(now)]
                             for name, hal in sorted(self.home_agents.items())},
         }

@@ -509,6 +509,9 @@ class Kernel:
             args.update(dst=str(e.destination.network_address), dst_len=e.destination.prefixlen)
         if e.protocol is not None:
             args.update(ip_proto=e.protocol)
+        for name, ports in (("sport_range", e.source_port), ("dport_range", e.destination_port)):
+            if ports is not None:
+                args[name] = f"{ports[0]}:{ports[1]}"  # as pyroute2 encodes FRA_*PORT_RANGE
         return args
 
     def _add_rule(self, e: AddRule) -> None:
