@@ -746,13 +746,14 @@ class HomeAgent:
         gone = {o.bid for o in request.bids}
         if not bindings or any(self.cache.get(home, bid) is None for bid in gone):
             return self._refuse(request, BAStatus.NOT_HOME_AGENT_FOR_THIS_MN)
-        effects = self._replace(home, tuple(b for b in bindings if gone and b.bid not in gone))
+        removed = [b for b in bindings if not gone or b.bid in gone]
+        effects = self._replace(home, tuple(b for b in bindings if b not in removed))
         ack = BindingAck(BAStatus.ACCEPTED, request.bu.sequence, 0, self._ack_flags(request),
                          request.ack_options(BAStatus.ACCEPTED))
         record = log(
             "binding-removed",
             home_address=home,
-            care_of=bindings[0].care_of,
+            care_of=removed[0].care_of,
             sequence=request.bu.sequence,
             reason="deregistration",
             **request.log_fields(),
@@ -925,10 +926,10 @@ class HomeAgent:
             self.cache.set_flows(home_address, ())
         return diff(before, home_effects(bindings, self.cache.flows_of(home_address)))
 
-    def _tunnels_after(self, gone: Iterable[Binding]) -> tuple[Effect, ...]:
-        """The tunnel changes once the bindings ``gone`` have left the cache: the tunnels
-        nobody uses any more are removed."""
-        before = {b.tunnel: (b.ha_address, b.care_of) for b in gone}
+    def _tunnels_after(self, old: Iterable[Binding]) -> tuple[Effect, ...]:
+        """The tunnel changes from the ``old`` bindings' tunnels to what the cache holds
+        now: those nobody uses any more are removed."""
+        before = {b.tunnel: (b.ha_address, b.care_of) for b in old}
         return _tunnel_effects(
             before, {name: self.cache.tunnel_endpoints(name) for name in before})
 
