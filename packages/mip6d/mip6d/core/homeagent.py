@@ -616,9 +616,8 @@ class HomeAgent:
         """The number a Binding Update must exceed: the last one accepted for the bindings
         it names (its BIDs' or, without BIDs, the home address's), if any."""
         home = request.home_address
-        known = [b for bid in {t[0] for t in request.targets()}
-                 if (b := self.cache.get(home, bid)) is not None] if request.bids \
-            else list(self.cache.bindings_of(home))
+        bids = {o.bid for o in request.bids}
+        known = [b for b in self.cache.bindings_of(home) if not bids or b.bid in bids]
         return max(known, key=lambda b: b.refreshed_at).sequence if known else None
 
     def _mobile_network(
@@ -724,9 +723,9 @@ class HomeAgent:
         )
 
     def _refuse(self, request: _Request, status: BAStatus) -> HaOutcome:
-        last = self._last_sequence(request)
-        sequence = (last if status is BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW and last is not None
-                    else request.bu.sequence)
+        last = (self._last_sequence(request)
+                if status is BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW else None)
+        sequence = request.bu.sequence if last is None else last
         ack = BindingAck(status, sequence, 0, options=request.ack_options(status))
         record = log(
             "binding-update-refused",
