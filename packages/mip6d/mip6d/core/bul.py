@@ -113,6 +113,7 @@ from mip6d.core.effects import (
 )
 from mip6d.core.ipsec import direct_policy
 from mip6d.core.policy import MAX_LIFETIME
+from mip6d.wire.flowsel import TrafficSelector6
 from mip6d.wire.icmp6 import DHAADFlag, DHAADReply, DHAADRequest
 from mip6d.wire.mh import (
     AlternateCareOfAddress,
@@ -134,7 +135,9 @@ __all__ = [
     "BulEntry",
     "BulEvent",
     "BulState",
+    "CareOfBinding",
     "CareOfChanged",
+    "FlowPolicy",
     "HomeAgentsReplied",
     "HomeRegistration",
     "LeftHome",
@@ -170,6 +173,29 @@ class BulState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FlowPolicy:
+    """A flow binding a mobile node asks its home agent for (RFC 6089): the traffic
+    ``selector`` matches (``None``: all) goes to the first of ``bids`` that has a
+    binding. ``priority`` is FID-PRI, lower is preferred."""
+
+    fid: int
+    priority: int
+    bids: tuple[int, ...]
+    selector: TrafficSelector6 | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CareOfBinding:
+    """One binding of a registration with multiple care-of addresses (RFC 5648): the
+    care-of address of the interface that has Binding Identifier ``bid``, with that
+    interface's BID-PRI (RFC 6089 section 4.1; 0: none given)."""
+
+    bid: int
+    care_of: IPv6Address
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class HomeRegistration:
     """Configuration of one home registration (UMIP's ``MnHomeLink`` block)."""
 
@@ -202,6 +228,11 @@ class HomeRegistration:
     discover_home_agent: bool = False
     """The home agent is found by dynamic home agent address discovery
     (``HomeAgentAddress ::``, RFC 6275 section 11.4.1)."""
+    multiple_care_of: bool = False
+    """Register every interface's care-of address that has a Binding Identifier, one
+    binding each (``RegMultipleCoA``, RFC 5648): see :class:`CareOfBinding`."""
+    flows: tuple[FlowPolicy, ...] = ()
+    """The flow bindings to ask the home agent for (``FlowBinding``, RFC 6089)."""
 
     def __post_init__(self) -> None:
         where = f"home registration {self.home_address}"

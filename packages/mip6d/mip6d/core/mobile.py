@@ -138,6 +138,10 @@ class MobileConfig:
     registrations: tuple[HomeRegistration, ...]
     interface_preference: tuple[tuple[str, int], ...] = ()
     """``(ifname, preference)``: lower is preferred (``MnIfPreference``)."""
+    binding_ids: tuple[tuple[str, int, int], ...] = ()
+    """``(ifname, bid, bid_priority)``: the interfaces a registration with multiple
+    care-of addresses registers, by Binding Identifier (``Bid``, ``BidPriority``;
+    priority 0: none given)."""
     settings: MnSettings = field(default_factory=MnSettings)
 
     def __post_init__(self) -> None:
