@@ -337,6 +337,8 @@ def bul_record(entry: BulEntry, now: float) -> dict[str, Any]:
         "home_address": str(entry.home_address),
         "home_agent": str(registration.home_agent),
         "care_of": None if entry.care_of is None else str(entry.care_of),
+        # With multiple care-of addresses: what the home agent holds, BID -> care-of.
+        "bindings": {str(b.bid): str(b.care_of) for b in entry.registered_bindings},
         "state": str(entry.state),
         "sequence": entry.sequence,
         "lifetime": entry.lifetime,

@@ -201,6 +201,7 @@ COLUMNS: Mapping[str, tuple[Column, ...]] = {
         Column("HOME ADDRESS", "home_address"),
         Column("HOME AGENT", "home_agent"),
         Column("CARE-OF", "care_of"),
+        Column("BINDINGS", "bindings"),
         Column("STATE", "state"),
         Column("LIFETIME LEFT", "lifetime_left", format_duration),
         Column("SEQ", "sequence"),

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mip6d import __version__, control
 from mip6d.control import COMMANDS, MAX_REQUEST, ControlSocketError, handle
 from mip6d.core.bcache import Binding, NemoMode
-from mip6d.core.bul import BulEntry, BulState, HomeRegistration
+from mip6d.core.bul import BulEntry, BulState, CareOfBinding, HomeRegistration
 from mip6d.wire.mh import BUFlag
 
 from testkit.mip6d_fakes import FakeDaemon, FakeHomeAgent
@@ -268,9 +268,12 @@ def test_bul_record() -> None:
         ),
         state=BulState.REGISTERED, sequence=5, care_of=IPv6Address("2001:db8:2::10"),
         lifetime=3600, expires_at=4600.0,
+        registered_bindings=(CareOfBinding(1, IPv6Address("2001:db8:2::10"), 10),
+                             CareOfBinding(2, IPv6Address("2001:db8:3::10"))),
     )
     assert control.bul_record(entry, now=1000.0) == {
         "home_address": HOA, "home_agent": "2001:db8:1::1", "care_of": "2001:db8:2::10",
+        "bindings": {"1": "2001:db8:2::10", "2": "2001:db8:3::10"},
         "state": "registered", "sequence": 5, "lifetime": 3600, "lifetime_left": 3600,
         "expires_at": 4600.0, "home_link": None, "tunnel": "mip6mn0", "mobile_router": False,
         "prefixes": [],

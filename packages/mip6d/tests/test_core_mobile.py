@@ -9,12 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mip6d.core.bcache import NemoMode
-from mip6d.core.bul import BulState, HomeRegistration, timer_key
+from mip6d.core.bul import BulState, FlowPolicy, HomeRegistration, binding_tunnel, timer_key
 from mip6d.core.effects import (
     AddRoute,
     AddTunnel,
     ChangeTunnel,
     Effect,
+    RemoveTunnel,
     SendMessage,
     StartTimer,
     TimerKey,
@@ -35,7 +36,15 @@ from mip6d.core.mobile import (
     select_care_of,
 )
 from mip6d.core.policy import BindingAclPolicy, HomeAgentPolicy, HomeLink
-from mip6d.wire.mh import BAStatus, BindingAck, BindingUpdate
+from mip6d.wire.flowsel import TrafficSelector6
+from mip6d.wire.mh import (
+    BAStatus,
+    BindingAck,
+    BindingIdentifier,
+    BindingReference,
+    BindingUpdate,
+    FlowIdentification,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -338,3 +347,124 @@ def test_wandering_node_and_home_agent_stay_in_step(
     else:
         net.tick(now + 262_140.0)
         assert ha.cache.get(HOA) is None
+
+
+# -- multiple care-of addresses and flow bindings (RFC 5648, RFC 6089) ---------------------
+
+FLOW_ETH = FlowPolicy(1, 10, (1, 2), TrafficSelector6(destination_port=(5001, 5001),
+                                                      next_header=(17, 17)))
+FLOW_WLAN = FlowPolicy(2, 20, (2, 1), TrafficSelector6(destination_port=(5002, 5002),
+                                                       next_header=(17, 17)))
+
+
+def multihomed_router() -> MobileNode:
+    return MobileNode(MobileConfig(
+        (HomeRegistration(HOME, HA, mobile_router=True, mobile_network_prefixes=(MNP,),
+                          multiple_care_of=True, flows=(FLOW_ETH, FLOW_WLAN)),),
+        interface_preference=tuple(PREFERENCE.items()),
+        binding_ids=(("eth1", 1, 10), ("wlan0", 2, 20)),
+    ))
+
+
+def sent_updates(effects: list[Effect]) -> list[BindingUpdate]:
+    return [e.msg for e in effects
+            if isinstance(e, SendMessage) and isinstance(e.msg, BindingUpdate)]
+
+
+def held(ha: HomeAgent) -> dict[int | None, IPv6Address]:
+    return {b.bid: b.care_of for b in ha.cache.bindings_of(HOA)}
+
+
+def registered_on_both_links() -> Network:
+    net = Network(multihomed_router(), home_agent())
+    net.move(CareOfAddressAvailable(COA_ETH, "eth1"), 0.0)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 1.0)
+    net.mn_effects.clear()
+    return net
+
+
+def test_a_router_registers_each_link_by_its_bid_with_its_flows() -> None:
+    net = Network(multihomed_router(), home_agent())
+    net.move(CareOfAddressAvailable(COA_ETH, "eth1"), 0.0)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 1.0)
+    first, bulk = sent_updates(net.mn_effects)
+    assert BindingIdentifier(1, COA_ETH, priority=10) in first.options
+    # The second link: one Binding Update naming both bindings, and the flows.
+    assert [o for o in bulk.options if isinstance(o, BindingIdentifier | FlowIdentification)] == [
+        BindingIdentifier(1, COA_ETH, priority=10),
+        BindingIdentifier(2, COA_WLAN, priority=20),
+        FlowIdentification(1, 10, sub_options=(BindingReference((1, 2)), FLOW_ETH.selector)),
+        FlowIdentification(2, 20, sub_options=(BindingReference((2, 1)), FLOW_WLAN.selector)),
+    ]
+    assert bulk.lifetime > 0
+    assert held(net.ha) == {1: COA_ETH, 2: COA_WLAN}
+    assert {f.fid for f in net.ha.cache.flows_of(HOA)} == {1, 2}
+    entry = net.mn.entry(HOA)
+    assert entry.state is BulState.REGISTERED and entry.registered_coa == COA_ETH
+    # Each binding's share of the traffic comes through a tunnel of its own.
+    assert AddTunnel("mip6mn0", COA_ETH, HA) in entry.installed
+    assert AddTunnel(binding_tunnel("mip6mn0", 2), COA_WLAN, HA) in entry.installed
+
+
+def test_losing_the_second_link_deregisters_its_bid_only() -> None:
+    net = registered_on_both_links()
+    net.move(CareOfAddressGone(COA_WLAN), 2.0)
+    (update,) = sent_updates(net.mn_effects)
+    assert update.lifetime == 0
+    assert [o for o in update.options if isinstance(o, BindingIdentifier)] == [
+        BindingIdentifier(2)]
+    assert held(net.ha) == {1: COA_ETH}
+    entry = net.mn.entry(HOA)
+    assert entry.state is BulState.REGISTERED and entry.dropping == ()
+    assert [b.bid for b in entry.registered_bindings] == [1]
+    assert RemoveTunnel(binding_tunnel("mip6mn0", 2), COA_WLAN, HA) in net.mn_effects
+
+
+def test_losing_the_first_link_moves_the_tunnel_before_any_signalling() -> None:
+    net = registered_on_both_links()
+    net.move(CareOfAddressGone(COA_ETH), 2.0)
+    effects = net.mn_effects
+    change = effects.index(ChangeTunnel("mip6mn0", COA_WLAN, HA, COA_ETH, HA))
+    update = next(i for i, e in enumerate(effects) if isinstance(e, SendMessage))
+    assert change < update
+    (sent,) = sent_updates(effects)
+    assert sent.lifetime == 0 and BindingIdentifier(1) in sent.options
+    assert held(net.ha) == {2: COA_WLAN}
+    # The flows stay: the one that preferred the lost link now has its second BID.
+    assert {f.fid for f in net.ha.cache.flows_of(HOA)} == {1, 2}
+    entry = net.mn.entry(HOA)
+    assert entry.state is BulState.REGISTERED and entry.registered_coa == COA_WLAN
+    assert not any(isinstance(e, AddTunnel) and e.name != "mip6mn0" for e in entry.installed)
+
+
+def test_a_link_that_comes_back_is_registered_again() -> None:
+    net = registered_on_both_links()
+    net.move(CareOfAddressGone(COA_WLAN), 2.0)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 3.0)
+    assert held(net.ha) == {1: COA_ETH, 2: COA_WLAN}
+    assert sent_updates(net.mn_effects)[-1].lifetime > 0
+
+
+def test_going_home_deregisters_every_binding() -> None:
+    net = registered_on_both_links()
+    net.move(HomeLinkDetected("eth0", PREFIX), 2.0)
+    (update,) = sent_updates(net.mn_effects)
+    assert update.lifetime == 0
+    assert not any(isinstance(o, BindingIdentifier) for o in update.options)
+    assert held(net.ha) == {}
+
+
+def test_an_interface_without_a_bid_registers_alone() -> None:
+    net = Network(multihomed_router(), home_agent())
+    net.move(CareOfAddressAvailable(COA_LTE, "wwan0"), 0.0)
+    (update,) = sent_updates(net.mn_effects)
+    assert not any(isinstance(o, BindingIdentifier | FlowIdentification)
+                   for o in update.options)
+    assert held(net.ha) == {None: COA_LTE}
+
+
+def test_flows_need_multiple_care_of_addresses() -> None:
+    with pytest.raises(ValueError, match="flow bindings without multiple care-of"):
+        HomeRegistration(HOME, HA, flows=(FLOW_ETH,))
+    with pytest.raises(ValueError, match=r"1\.\.9 characters"):
+        HomeRegistration(HOME, HA, tunnel="mip6mn0long", multiple_care_of=True)

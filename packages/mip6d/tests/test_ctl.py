@@ -30,9 +30,10 @@ BINDINGS = [
 BUL = [
     {"home_address": "2001:db8:1::10", "home_agent": "2001:db8:1::1",
      "care_of": "2001:db8:2::10", "state": "registered", "lifetime_left": 7200,
-     "sequence": 12, "prefixes": []},
+     "sequence": 12, "prefixes": [],
+     "bindings": {"1": "2001:db8:2::10", "2": "2001:db8:3::10"}},
     {"home_address": "2001:db8:7::10", "home_agent": "2001:db8:7::1", "care_of": None,
-     "state": "home", "lifetime_left": None, "sequence": 0, "prefixes": []},
+     "state": "home", "lifetime_left": None, "sequence": 0, "prefixes": [], "bindings": {}},
 ]
 
 
@@ -75,10 +76,12 @@ def test_bindings_table(mip6d: ControlServer) -> None:
 
 def test_bul_table(mip6d: ControlServer) -> None:
     assert run("--socket", str(mip6d.path), "bul") == (0, (
-        "HOME ADDRESS    HOME AGENT     CARE-OF         STATE       LIFETIME LEFT  SEQ  "
-        "MR PREFIXES\n"
-        "2001:db8:1::10  2001:db8:1::1  2001:db8:2::10  registered  2h00m00s       12   -\n"
-        "2001:db8:7::10  2001:db8:7::1  -               home        -              0    -\n"
+        "HOME ADDRESS    HOME AGENT     CARE-OF         BINDINGS                           "
+        "STATE       LIFETIME LEFT  SEQ  MR PREFIXES\n"
+        "2001:db8:1::10  2001:db8:1::1  2001:db8:2::10  1=2001:db8:2::10 2=2001:db8:3::10  "
+        "registered  2h00m00s       12   -\n"
+        "2001:db8:7::10  2001:db8:7::1  -               -                                  "
+        "home        -              0    -\n"
     ), "")
 
 

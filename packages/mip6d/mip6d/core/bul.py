@@ -120,9 +120,12 @@ from mip6d.wire.mh import (
     BAFlag,
     BAStatus,
     BindingAck,
+    BindingIdentifier,
+    BindingReference,
     BindingRefreshAdvice,
     BindingUpdate,
     BUFlag,
+    FlowIdentification,
     MobileNetworkPrefix,
     Option,
     accepted,
@@ -146,6 +149,7 @@ __all__ = [
     "Shutdown",
     "TimerFired",
     "Trigger",
+    "binding_tunnel",
     "binding_update",
     "desired_state",
     "step",
@@ -244,6 +248,12 @@ class HomeRegistration:
             raise ValueError(f"{where}: mobile network prefixes without mobile router operation")
         if not 1 <= len(self.tunnel) <= 15:
             raise ValueError(f"{where}: tunnel name {self.tunnel!r}: expected 1..15 characters")
+        if self.multiple_care_of and len(binding_tunnel(self.tunnel, 0xFFFF)) > 15:
+            raise ValueError(f"{where}: tunnel name {self.tunnel!r}: expected 1..9 characters "
+                             "with multiple care-of addresses (a binding's tunnel adds 'b' "
+                             "and its BID)")
+        if self.flows and not self.multiple_care_of:
+            raise ValueError(f"{where}: flow bindings without multiple care-of addresses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +348,14 @@ class BulEntry:
     """DHAAD Requests sent in this round, the first included."""
     ha_resends: int = 0
     """Binding Updates resent to the current home agent in a row, unanswered."""
+    bindings: tuple[CareOfBinding, ...] = ()
+    """With multiple care-of addresses: the usable ones, by Binding Identifier (the
+    primary :attr:`care_of` among them); empty: a registration of :attr:`care_of` alone."""
+    registered_bindings: tuple[CareOfBinding, ...] = ()
+    """The bindings the home agent holds, by Binding Identifier."""
+    dropping: tuple[int, ...] = ()
+    """The BIDs the Binding Update in flight deregisters (RFC 5648 section 5.6): a
+    lifetime-0 update naming only them, so that the others stay."""
 
     @property
     def home_address(self) -> IPv6Address:
@@ -349,10 +367,12 @@ class BulEntry:
 
 @dataclass(frozen=True, slots=True)
 class CareOfChanged:
-    """The primary care-of address changed (``None``: no usable one left)."""
+    """The primary care-of address changed (``None``: no usable one left), or, with
+    multiple care-of addresses, the set of them (:attr:`BulEntry.bindings`)."""
 
     address: IPv6Address | None
     valid_until: float | None = None
+    bindings: tuple[CareOfBinding, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,13 +494,35 @@ def binding_update(entry: BulEntry, now: float, deregister: bool = False) -> Sen
     options: list[Option] = []
     if reg.alternate_care_of:
         options.append(AlternateCareOfAddress(care_of))
-    if reg.mobile_router and reg.explicit_mode and not deregister:
+    dropping = entry.dropping and not deregister
+    if reg.mobile_router and reg.explicit_mode and not deregister and not dropping:
         options.extend(MobileNetworkPrefix(p) for p in reg.mobile_network_prefixes)
-    lifetime = 0 if deregister else _requested_lifetime(entry, now)
+    if dropping:
+        options.extend(BindingIdentifier(bid) for bid in entry.dropping)
+    elif not deregister:
+        options.extend(_multiple_care_of_options(entry))
+    lifetime = 0 if deregister or dropping else _requested_lifetime(entry, now)
     bu = BindingUpdate(entry.sequence, lifetime, flags, tuple(options))
     if at_home or reg.protected:  # protected: the kernel's hao state adds the option
         return SendMessage(bu, home, reg.home_agent)
     return SendMessage(bu, care_of, reg.home_agent, home_address_option=home)
+
+
+def _multiple_care_of_options(entry: BulEntry) -> list[Option]:
+    """A bulk registration (RFC 5648 section 5.3): a Binding Identifier option with its
+    care-of address per binding, then the flow bindings (RFC 6089 section 5.1) naming
+    those of their BIDs that are registered; a flow none of whose BIDs is left is not
+    asked for (the home agent drops it)."""
+    bids = {b.bid for b in entry.bindings}
+    options: list[Option] = [BindingIdentifier(b.bid, b.care_of, priority=b.priority)
+                             for b in entry.bindings]
+    for flow in entry.registration.flows if bids else ():
+        present = tuple(bid for bid in flow.bids if bid in bids)
+        if present:
+            selector = () if flow.selector is None else (flow.selector,)
+            options.append(FlowIdentification(
+                flow.fid, flow.priority, sub_options=(BindingReference(present), *selector)))
+    return options
 
 
 # -- handlers --------------------------------------------------------------------------
@@ -498,7 +540,8 @@ def _send(
 ) -> _Result:
     """Send the next Binding Update of ``state`` and wait ``timeout`` for its answer."""
     sequence = seqno.add(entry.sequence)
-    entry = replace(entry, state=state, sequence=sequence, sent_at=now, timeout=timeout)
+    entry = replace(entry, state=state, sequence=sequence, sent_at=now, timeout=timeout,
+                    dropping=_dropping(entry, state))
     if new_exchange:
         entry = replace(entry, first_sequence=sequence, exchange_started_at=now)
     message = binding_update(entry, now, deregister=state is BulState.DEREGISTERING)
@@ -516,6 +559,15 @@ def _send(
         timeout=timeout,
     )
     return entry, (message, record)
+
+
+def _dropping(entry: BulEntry, state: BulState) -> tuple[int, ...]:
+    """The BIDs a re-registration first deregisters: those the home agent holds whose
+    interface has no usable care-of address left (none when every binding goes)."""
+    if state is not BulState.REFRESHING or not entry.bindings:
+        return ()
+    wanted = {b.bid for b in entry.bindings}
+    return tuple(b.bid for b in entry.registered_bindings if b.bid not in wanted)
 
 
 def _signalling_address(entry: BulEntry, message: SendMessage) -> IPv6Address:
@@ -641,6 +693,10 @@ def _moved(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Resu
         migrate = (MigrateKeying(entry.home_address, reg.home_agent, entry.keying_coa,
                                  entry.care_of),)
         entry = replace(entry, keying_coa=entry.care_of)
+    if any(b.care_of == entry.care_of for b in entry.registered_bindings):
+        # The new primary care-of address has a binding already (multiple care-of
+        # addresses): the tunnel moves there now, not after the signalling.
+        entry = replace(entry, registered_coa=entry.care_of)
     if entry.state is BulState.REGISTERING:
         entry, effects = _register(entry, event, now, s)
     else:
@@ -724,7 +780,8 @@ def _expired(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
 def _clear(entry: BulEntry) -> BulEntry:
     """Forget the binding at the home agent."""
     return replace(
-        entry, registered_coa=None, lifetime=0, expires_at=None, refresh_at=None, timeout=0.0
+        entry, registered_coa=None, lifetime=0, expires_at=None, refresh_at=None, timeout=0.0,
+        registered_bindings=(), dropping=(),
     )
 
 
@@ -735,6 +792,8 @@ def _ack(event: BulEvent) -> BindingAck:
 
 def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
     """The home agent accepted the registration (RFC 6275 section 11.7.3)."""
+    if entry.dropping:
+        return _dropped(entry, event, now, s)
     ack = _ack(event)
     reg = entry.registration
     if reg.mobile_router and BAFlag.R not in ack.flags:
@@ -764,8 +823,10 @@ def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _R
     # survive movement. Once agreed the IKE SA is at the care-of address the exchange
     # used (a MigrateKeying took it there); the first one is set up from it.
     key_management = reg.key_management and BAFlag.K in ack.flags
+    registered, refusals = _registered_bindings(entry, ack)
     entry = replace(
         entry,
+        registered_bindings=registered,
         keying_coa=(entry.keying_coa or entry.care_of) if key_management else None,
         state=BulState.REGISTERED,
         registered_coa=entry.care_of,
@@ -784,7 +845,40 @@ def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _R
             lifetime=granted,
             refresh_at=entry.refresh_at,
         ),
+        *refusals,
     )
+
+
+def _registered_bindings(entry: BulEntry, ack: BindingAck
+                         ) -> tuple[tuple[CareOfBinding, ...], tuple[Effect, ...]]:
+    """The bindings an accepted bulk registration holds: those whose BID the
+    acknowledgement did not refuse (RFC 5648 section 6.2), and the refusals, of BIDs and
+    of flow bindings (RFC 6089 section 6.2), as logs."""
+    statuses = {o.bid: int(o.status) for o in ack.options if isinstance(o, BindingIdentifier)}
+    refusals: list[Effect] = [
+        log("binding-identifier-refused", **_event_fields(entry), bid=bid, status=status)
+        for bid, status in statuses.items() if not accepted(status)]
+    refusals.extend(
+        log("flow-binding-refused", **_event_fields(entry), fid=o.fid, status=int(o.status))
+        for o in ack.options if isinstance(o, FlowIdentification) and o.status)
+    held = tuple(b for b in entry.bindings if accepted(statuses.get(b.bid, 0)))
+    return held, tuple(refusals)
+
+
+def _dropped(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """The answer to a deregistration of some BIDs (any: a refused one lapses). When the
+    bindings left are all the node wants, they carry on (no new registration);
+    otherwise the usable care-of addresses are registered."""
+    status = int(_ack(event).status)
+    kept = tuple(b for b in entry.registered_bindings if b.bid not in entry.dropping)
+    record = log("care-of-bindings-deregistered", **_event_fields(entry), bids=entry.dropping,
+                 status=status)
+    entry = replace(entry, registered_bindings=kept, dropping=())
+    if entry.bindings and set(entry.bindings) <= set(kept):
+        return replace(entry, state=BulState.REGISTERED, registered_coa=entry.care_of,
+                       timeout=0.0, ha_resends=0), (record,)
+    entry, effects = _send(entry, now, BulState.REFRESHING, s.reregistration_timeout, True)
+    return entry, (record, *effects)
 
 
 def _resync(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
@@ -801,6 +895,8 @@ def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
     Reply; when none is left it stays FAILED, and forgets the home agent so that its
     next care-of address discovers again, and with it any binding there: coming home,
     it has no home agent to deregister with."""
+    if entry.dropping:
+        return _dropped(entry, event, now, s)
     ack = _ack(event)
     record = log(
         "registration-refused", **_event_fields(entry), status=ack.status, lifetime=ack.lifetime * 4
@@ -929,6 +1025,10 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
         return tuple(away)
     return (
         AddTunnel(reg.tunnel, entry.registered_coa, reg.home_agent),
+        # The home agent tunnels each binding's share of the traffic (its flows) to its
+        # own care-of address: a tunnel with those endpoints takes it in.
+        *(AddTunnel(binding_tunnel(reg.tunnel, b.bid), b.care_of, reg.home_agent)
+          for b in entry.registered_bindings if b.care_of != entry.registered_coa),
         *away,
         AddRoute(_DEFAULT_ROUTE, reg.tunnel, s.mip6_table),
         # The home address on the tunnel last: it is on lo already (the shell puts it
@@ -938,6 +1038,11 @@ def desired_state(entry: BulEntry, s: MnSettings) -> tuple[Effect, ...]:
         # reference stack's way) as well as through the tunnel.
         direct_policy(reg.home_agent, home, XfrmRoProto.ROUTE2),
     )
+
+
+def binding_tunnel(tunnel: str, bid: int) -> str:
+    """The name of the tunnel of binding ``bid`` when it is not the primary one."""
+    return f"{tunnel}b{bid}"
 
 
 def _timer_at(entry: BulEntry) -> float | None:
@@ -961,8 +1066,9 @@ def timer_key(entry: BulEntry) -> TimerKey:
 def _note(entry: BulEntry, event: BulEvent) -> BulEntry:
     """Bookkeeping every event does whatever the state: where the node is."""
     match event:
-        case CareOfChanged(address=address, valid_until=valid_until):
-            return replace(entry, care_of=address, coa_valid_until=valid_until)
+        case CareOfChanged(address=address, valid_until=valid_until, bindings=bindings):
+            return replace(entry, care_of=address, coa_valid_until=valid_until,
+                           bindings=bindings)
         case ReturnedHome(ifname=ifname):
             return replace(entry, home_link=ifname)
         case LeftHome():
@@ -977,7 +1083,8 @@ def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> 
     deregistration) puts its messages and logs before the removals."""
     trigger = trigger_of(event)
     effects: tuple[Effect, ...] = ()
-    if isinstance(event, CareOfChanged) and event.address == entry.care_of:
+    if (isinstance(event, CareOfChanged) and event.address == entry.care_of
+            and event.bindings == entry.bindings):
         return _note(entry, event), ()
     if trigger is _T.TIMER and (entry.timer_at is None or now < entry.timer_at):
         return entry, ()

@@ -26,6 +26,7 @@ from mip6d.core.bul import (
     BulEntry,
     BulEvent,
     BulState,
+    CareOfBinding,
     CareOfChanged,
     HomeAgentsReplied,
     HomeRegistration,
@@ -138,11 +139,11 @@ class MobileConfig:
     registrations: tuple[HomeRegistration, ...]
     interface_preference: tuple[tuple[str, int], ...] = ()
     """``(ifname, preference)``: lower is preferred (``MnIfPreference``)."""
+    settings: MnSettings = field(default_factory=MnSettings)
     binding_ids: tuple[tuple[str, int, int], ...] = ()
     """``(ifname, bid, bid_priority)``: the interfaces a registration with multiple
     care-of addresses registers, by Binding Identifier (``Bid``, ``BidPriority``;
     priority 0: none given)."""
-    settings: MnSettings = field(default_factory=MnSettings)
 
     def __post_init__(self) -> None:
         seen: set[IPv6Address] = set()
@@ -171,6 +172,9 @@ class MobileNode:
         }
         self._candidates: dict[IPv6Address, CareOfCandidate] = {}
         self._primary: CareOfCandidate | None = None
+        self._bindings: tuple[CareOfBinding, ...] = ()
+        self._binding_ids = {ifname: (bid, priority)
+                             for ifname, bid, priority in config.binding_ids}
         self._home_links: set[tuple[str, IPv6Network]] = set()
 
     # -- queries ---------------------------------------------------------------------
@@ -283,8 +287,7 @@ class MobileNode:
         effects.append(log("home-address-renumbered", home_address=home_address,
                            new_home_address=new.ip, home_agent=entry.registration.home_agent))
         if self._primary is not None:
-            effects.extend(self._feed(fresh, CareOfChanged(self._primary.address,
-                                                           self._primary.valid_until), now))
+            effects.extend(self._feed(fresh, self._care_of_event(fresh), now))
         return tuple(effects)
 
     def shutdown(self, now: float) -> tuple[Effect, ...]:
@@ -299,22 +302,46 @@ class MobileNode:
     def _reselect(self, now: float) -> tuple[Effect, ...]:
         current = self._primary.address if self._primary is not None else None
         chosen = select_care_of(self._candidates.values(), self._preference, current, now)
-        if chosen == self._primary:
+        bindings = self._care_of_bindings(chosen, now)
+        if chosen == self._primary and bindings == self._bindings:
             return ()
-        self._primary = chosen
-        effects: list[Effect] = [
-            log(
-                "care-of-address-selected",
-                address=chosen.address if chosen else None,
-                ifname=chosen.ifname if chosen else None,
-            )
-        ]
-        event = CareOfChanged(
-            chosen.address if chosen else None, chosen.valid_until if chosen else None
-        )
+        effects: list[Effect] = []
+        if chosen != self._primary:
+            effects.append(log("care-of-address-selected",
+                               address=chosen.address if chosen else None,
+                               ifname=chosen.ifname if chosen else None))
+        if bindings != self._bindings:
+            effects.append(log("care-of-bindings-changed",
+                               bindings=[f"{b.bid}={b.care_of}" for b in bindings]))
+        self._primary, self._bindings = chosen, bindings
         for entry in tuple(self._entries.values()):
-            effects.extend(self._feed(entry, event, now))
+            effects.extend(self._feed(entry, self._care_of_event(entry), now))
         return tuple(effects)
+
+    def _care_of_bindings(self, primary: CareOfCandidate | None, now: float
+                          ) -> tuple[CareOfBinding, ...]:
+        """One care-of address per interface that has a Binding Identifier (the primary
+        one on its own interface, else the oldest there); none unless the primary
+        care-of address is among them, since the Binding Updates leave from it."""
+        best: dict[str, CareOfCandidate] = {}
+        for c in sorted(self._candidates.values(), reverse=True,
+                        key=lambda c: (c != primary, c.acquired_at, int(c.address))):
+            if c.ifname in self._binding_ids and (c.valid_until is None or c.valid_until > now):
+                best[c.ifname] = c  # the last one, the best, stays
+        if primary is None or best.get(primary.ifname) != primary:
+            return ()
+        return tuple(sorted(
+            (CareOfBinding(self._binding_ids[ifname][0], c.address, self._binding_ids[ifname][1])
+             for ifname, c in best.items()),
+            key=lambda b: b.bid))
+
+    def _care_of_event(self, entry: BulEntry) -> CareOfChanged:
+        """The primary care-of address, and the bindings for a registration of multiple
+        care-of addresses."""
+        primary = self._primary
+        return CareOfChanged(
+            primary.address if primary else None, primary.valid_until if primary else None,
+            self._bindings if entry.registration.multiple_care_of else ())
 
     def _broadcast(self, event: BulEvent, now: float, prefix: IPv6Network) -> tuple[Effect, ...]:
         effects: list[Effect] = []
