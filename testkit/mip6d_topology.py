@@ -81,6 +81,51 @@ StateFile "{workdir}/{name}-state.json";
 """
 
 
+# A mobile router on both foreign links (RFC 5648, RFC 6089): link 1 preferred; UDP port
+# 5001 bound to link 1 then 2, port 5002 to link 2 then 1.
+MULTIHOMED_INTERFACES = """\
+Interface "mn-f1" {
+    MnIfPreference 1;
+    Bid 1;
+    BidPriority 10;
+}
+Interface "mn-f2" {
+    MnIfPreference 2;
+    Bid 2;
+    BidPriority 20;
+}
+Interface "mn-home";"""
+MULTIHOMING = """\
+    IsMobRtr enabled;
+    RegMultipleCoA enabled;
+    FlowBinding 1 {
+        FlowPriority 10;
+        BindingIds 1 2;
+        Protocol 17;
+        DestinationPort 5001;
+    }
+    FlowBinding 2 {
+        FlowPriority 20;
+        BindingIds 2 1;
+        Protocol 17;
+        DestinationPort 5002;
+    }"""
+FLOW_PORTS = (5001, 5002)
+
+
+def multihomed_mr_config(workdir: Path, name: str, hoa: IPv6Address,
+                         prefix: IPv6Network, multiple: bool = True) -> str:
+    """:func:`mn_config` of a mobile router with ``prefix`` on both foreign links,
+    registering both care-of addresses with its two flows (:data:`MULTIHOMING`); without
+    ``multiple``, the same interfaces and preferences, one care-of address at a time."""
+    config = mn_config(workdir, name=name, hoa=hoa, prefixes=(prefix,))
+    if not multiple:
+        return config
+    plain = "\n".join(f'Interface "{i}";' for i in ("mn-f1", "mn-f2", "mn-home"))
+    return (config.replace(plain, MULTIHOMED_INTERFACES)
+            .replace("    IsMobRtr enabled;", MULTIHOMING))
+
+
 def ha_config(workdir: Path, acl: str = "", default: str = "allow",
               accept_mr: bool = True) -> str:
     return HA_CONF.format(workdir=workdir, acl=acl, default=default,

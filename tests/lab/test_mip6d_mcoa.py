@@ -1,17 +1,15 @@
-"""The home agent with a mobile router registered on two links at once (multiple care-of
-addresses, RFC 5648) and a flow bound to each (flow bindings, RFC 6089), in Debian's
-kernel: the installed mip6d as home agent, the correspondent's UDP flows seen on each
-foreign link.
-
-The mobile router's side is a script: Binding Updates built and sent with the installed
-package's codec and Mobility Header socket, as mip6d sends them (Home Address option
-as ancillary data). mip6d's mobile router does not register several care-of addresses
-yet; this test is the home agent's half."""
+"""A mobile router on two foreign links at once (multiple care-of addresses, RFC 5648)
+with a flow bound to each (flow bindings, RFC 6089), in Debian's kernel: the installed
+mip6d as home agent and as mobile router, the correspondent's UDP flows to a host behind
+the router seen on each foreign link."""
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from ipaddress import IPv6Address, IPv6Network
+from typing import Any
 
 import pytest
 
@@ -20,10 +18,11 @@ from homeguy.lab.topology import Capture, Host, Topology
 from testkit.mip6d_topology import (
     F1,
     F2,
-    HA_ADDRESS,
+    FLOW_PORTS,
     HA_CONTROL_SOCKET,
     build,
     ha_config,
+    multihomed_mr_config,
     start_mip6d,
 )
 
@@ -31,29 +30,8 @@ pytestmark = pytest.mark.lab
 
 MR_HOA = IPv6Address("2001:db8:1::200")
 MNP = IPv6Network("2001:db8:100:1::/64")
-PORTS = (5001, 5002)
-
-SEND_BU = """
-import sys
-from ipaddress import IPv6Address, IPv6Network
-from mip6d.core.effects import SendMessage
-from mip6d.shell.mhsocket import MhSocket
-from mip6d.wire import mh
-
-src, sequence, lifetime = IPv6Address(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-coa1, coa2 = IPv6Address(sys.argv[4]), IPv6Address(sys.argv[5])
-flags = mh.BUFlag.A | mh.BUFlag.H | mh.BUFlag.R
-if lifetime:  # both links, BID 1 preferred; UDP port 5002 bound to BID 2
-    udp = mh.TrafficSelector6(destination_port=(5002, 5002), next_header=(17, 17))
-    options = (mh.MobileNetworkPrefix(IPv6Network("{mnp}")),
-               mh.BindingIdentifier(1, coa1, priority=1),
-               mh.BindingIdentifier(2, coa2, priority=2),
-               mh.FlowIdentification(1, 5, 0, (mh.BindingReference((2,)), udp)))
-else:  # link 1 lost: its BID goes
-    options = (mh.BindingIdentifier(1),)
-bu = mh.BindingUpdate(sequence, lifetime, flags, options)
-MhSocket().send(SendMessage(bu, src, IPv6Address("{ha}"), home_address_option=IPv6Address("{hoa}")))
-""".replace("{mnp}", str(MNP)).replace("{ha}", str(HA_ADDRESS)).replace("{hoa}", str(MR_HOA))
+LAN_HOST = IPv6Address("2001:db8:100:1::2")
+MR_CONTROL_SOCKET = "/tmp/mip6d-mr.sock"  # mn_config's, for name "mr"
 
 SEND_UDP = """
 import socket, sys, time
@@ -66,58 +44,77 @@ for _ in range(5):
 
 
 def ports_seen(capture: Capture) -> dict[int, int]:
-    """Encapsulated UDP packets to the mobile router's home address, by port (not
-    the ICMPv6 errors that quote them: the router's side has no tunnel)."""
-    counts = dict.fromkeys(PORTS, 0)
-    for packet in capture.fields(f"ipv6.dst == {MR_HOA} and udp and not icmpv6"):
-        for port in PORTS:
+    """UDP packets to the host behind the router, by port (not the ICMPv6 errors that
+    quote them)."""
+    counts = dict.fromkeys(FLOW_PORTS, 0)
+    for packet in capture.fields(f"ipv6.dst == {LAN_HOST} and udp and not icmpv6"):
+        for port in FLOW_PORTS:
             counts[port] += packet.get("udp.dstport", []).count(str(port))
     return counts
 
 
-def flows_on_links(net: Topology, r: Host, cn: Host) -> tuple[dict[int, int], dict[int, int]]:
-    captures = [net.capture(r, ifname, "ip6") for ifname in ("r-f1", "r-f2")]
+def flows(net: Topology, hosts: dict[str, Host], cn: Host) -> list[dict[int, int]]:
+    """The correspondent's two flows, counted on each of ``hosts``' interfaces."""
+    captures = [net.capture(host, ifname, "ip6") for ifname, host in hosts.items()]
     script = net.workdir / "udp.py"
     script.write_text(SEND_UDP)
-    cn.run("python3", str(script), str(MR_HOA))
-    first, second = (ports_seen(c) for c in captures)
-    return first, second
+    cn.run("python3", str(script), str(LAN_HOST))
+    return [ports_seen(c) for c in captures]
 
 
-def test_home_agent_steers_a_flow_per_care_of_address(net: Topology) -> None:
-    """One bulk Binding Update registers the router's two care-of addresses and binds
-    UDP port 5002 to the second: port 5001 goes through link 1 (the preferred binding),
-    port 5002 through link 2. Link 1 lost and its BID deregistered, both flows go
-    through link 2 with no new registration; mip6ctl shows the bindings per BID."""
+def control(host: Host, socket: str, command: str) -> Any:
+    return json.loads(host.run(*installed.argv("mip6ctl", "--socket", socket, "--json",
+                                               command)))
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
+    """mip6d's mobile router registers both care-of addresses in one Binding Update, by
+    BID, with its two flows: port 5001 comes through link 1, port 5002 through link 2.
+    Link 1 pulled, the router deregisters BID 1 only (no new registration) and both flows
+    come through link 2 to the host behind it; mip6ctl shows the bindings per BID on
+    both sides."""
     m = build(net)
+    lan = net.host("lan")
+    net.link(m.mn, lan, a_ifname="mn-lan", b_ifname="lan-mn",
+             a_address=f"{MNP[1]}/64", b_address=f"{LAN_HOST}/64")
+    lan.run("ip", "-6", "route", "add", "default", "via", str(MNP[1]))
     m.link(m.mn, "mn-f2", True)
     coa1 = m.mn.wait_address("mn-f1", within=F1)
     coa2 = m.mn.wait_address("mn-f2", within=F2)
     ha = start_mip6d(net, m.ha, "ha", ha_config(
         net.workdir, acl=f"BindingAclPolicy {MR_HOA} ({MNP}) allow;\n", default="deny"))
-    script = net.workdir / "bu.py"
-    script.write_text(SEND_BU)
+    mr = start_mip6d(net, m.mn, "mr", multihomed_mr_config(net.workdir, "mr", MR_HOA, MNP))
 
-    def send_bu(src: IPv6Address, sequence: int, lifetime: int) -> None:
-        m.mn.run(*installed.argv("python3", str(script), str(src), str(sequence),
-                                 str(lifetime), str(coa1), str(coa2)))
+    def held() -> list[tuple[int, str, int]]:
+        return sorted((b["bid"], b["care_of"], b["priority"])
+                      for b in control(m.ha, HA_CONTROL_SOCKET, "bindings"))
 
-    send_bu(coa1, 1, 100)
-    ha.wait_event("flow-bindings", home_address=str(MR_HOA), fids="1", timeout=60)
-    first, second = flows_on_links(net, m.r, m.cn)
-    assert (first[5001], first[5002], second[5001], second[5002]) == (5, 0, 0, 5), (
-        first, second)
+    wait_for("both bindings", lambda: held() == [(1, str(coa1), 10), (2, str(coa2), 20)])
+    ha.wait_event("flow-bindings", home_address=str(MR_HOA), after=0, timeout=60)
+    link1, link2 = flows(net, {"r-f1": m.r, "r-f2": m.r}, m.cn)
+    assert (link1[5001], link1[5002], link2[5001], link2[5002]) == (5, 0, 0, 5), (link1, link2)
 
+    mark = mr.mark()
     m.link(m.mn, "mn-f1", False)
-    send_bu(coa2, 2, 0)
-    ha.wait_event("binding-removed", home_address=str(MR_HOA), bids="1", timeout=60)
-    first, second = flows_on_links(net, m.r, m.cn)
-    assert (first[5001], first[5002], second[5001], second[5002]) == (0, 0, 5, 5), (
-        first, second)
+    mr.wait_event("care-of-bindings-deregistered", bids="1", after=mark, timeout=60)
+    wait_for("binding 1 gone", lambda: held() == [(2, str(coa2), 20)])
+    link1, link2, behind = flows(net, {"r-f1": m.r, "r-f2": m.r, "lan-mn": lan}, m.cn)
+    assert (link1[5001], link1[5002], link2[5001], link2[5002]) == (0, 0, 5, 5), (link1, link2)
+    assert behind == {5001: 5, 5002: 5}, behind
+    sent = [r for r in mr.records()[mark:] if r.get("event") == "binding-update-sent"]
+    assert sent and all(r["lifetime"] == 0 for r in sent), sent  # no new registration
 
-    table = json.loads(m.ha.run(*installed.argv(
-        "mip6ctl", "--socket", HA_CONTROL_SOCKET, "--json", "bindings")))
-    assert [(b["bid"], b["care_of"], b["priority"]) for b in table] == [(2, str(coa2), 2)]
-    rules = m.ha.run("ip", "-6", "rule", "show")
-    assert "ipproto udp dport 5002 lookup 1000001" in rules, rules
-    assert ha.stop() == 0
+    (entry,) = control(m.mn, MR_CONTROL_SOCKET, "bul")
+    assert (entry["care_of"], entry["bindings"]) == (str(coa2), {"2": str(coa2)}), entry
+    assert mr.stop() == 0 and ha.stop() == 0
