@@ -81,8 +81,9 @@ StateFile "{workdir}/{name}-state.json";
 """
 
 
-# A mobile router on both foreign links (RFC 5648, RFC 6089): link 1 preferred; UDP port
-# 5001 bound to link 1 then 2, port 5002 to link 2 then 1.
+# A mobile router on both foreign links (RFC 5648, RFC 6089): link 1 preferred (the
+# lower BidPriority); UDP port 5001 bound to both links (so link 1 while it is there),
+# port 5002 to link 2 alone.
 MULTIHOMED_INTERFACES = """\
 Interface "mn-f1" {
     MnIfPreference 1;
@@ -106,7 +107,7 @@ MULTIHOMING = """\
     }
     FlowBinding 2 {
         FlowPriority 20;
-        BindingIds 2 1;
+        BindingIds 2;
         Protocol 17;
         DestinationPort 5002;
     }"""

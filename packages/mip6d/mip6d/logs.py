@@ -84,6 +84,7 @@ EVENT_LEVELS: Mapping[str, int] = {
     "care-of-bindings-changed": logging.INFO,
     "care-of-bindings-deregistered": logging.INFO,
     "binding-identifier-refused": logging.WARNING,
+    "binding-without-bid-replaced": logging.INFO,
     "binding-deregistered": logging.INFO,
     "stopped": logging.INFO,
     "dhaad-request-sent": logging.DEBUG,

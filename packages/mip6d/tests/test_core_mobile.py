@@ -353,7 +353,7 @@ def test_wandering_node_and_home_agent_stay_in_step(
 
 FLOW_ETH = FlowPolicy(1, 10, (1, 2), TrafficSelector6(destination_port=(5001, 5001),
                                                       next_header=(17, 17)))
-FLOW_WLAN = FlowPolicy(2, 20, (2, 1), TrafficSelector6(destination_port=(5002, 5002),
+FLOW_WLAN = FlowPolicy(2, 20, (2,), TrafficSelector6(destination_port=(5002, 5002),
                                                        next_header=(17, 17)))
 
 
@@ -394,7 +394,7 @@ def test_a_router_registers_each_link_by_its_bid_with_its_flows() -> None:
         BindingIdentifier(1, COA_ETH, priority=10),
         BindingIdentifier(2, COA_WLAN, priority=20),
         FlowIdentification(1, 10, sub_options=(BindingReference((1, 2)), FLOW_ETH.selector)),
-        FlowIdentification(2, 20, sub_options=(BindingReference((2, 1)), FLOW_WLAN.selector)),
+        FlowIdentification(2, 20, sub_options=(BindingReference((2,)), FLOW_WLAN.selector)),
     ]
     assert bulk.lifetime > 0
     assert held(net.ha) == {1: COA_ETH, 2: COA_WLAN}
@@ -430,7 +430,7 @@ def test_losing_the_first_link_moves_the_tunnel_before_any_signalling() -> None:
     (sent,) = sent_updates(effects)
     assert sent.lifetime == 0 and BindingIdentifier(1) in sent.options
     assert held(net.ha) == {2: COA_WLAN}
-    # The flows stay: the one that preferred the lost link now has its second BID.
+    # The flows stay: the one bound to both links now has the second.
     assert {f.fid for f in net.ha.cache.flows_of(HOA)} == {1, 2}
     entry = net.mn.entry(HOA)
     assert entry.state is BulState.REGISTERED and entry.registered_coa == COA_WLAN
@@ -468,3 +468,47 @@ def test_flows_need_multiple_care_of_addresses() -> None:
         HomeRegistration(HOME, HA, flows=(FLOW_ETH,))
     with pytest.raises(ValueError, match=r"1\.\.9 characters"):
         HomeRegistration(HOME, HA, tunnel="mip6mn0long", multiple_care_of=True)
+
+
+_router_moves = st.one_of(
+    st.sampled_from([CareOfAddressAvailable(COA_WLAN, "wlan0"),
+                     CareOfAddressAvailable(COA_ETH, "eth1"),
+                     CareOfAddressAvailable(COA_LTE, "wwan0")]),
+    st.builds(CareOfAddressGone, st.sampled_from([COA_WLAN, COA_ETH, COA_LTE])),
+    st.builds(HomeLinkDetected, st.just("eth0"), st.just(PREFIX)),
+    st.builds(HomeLinkLost, st.just("eth0"), st.just(PREFIX)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_router_moves, st.integers(0, 2000), st.integers(0, 2)),
+                max_size=25))
+def test_multihomed_router_and_home_agent_stay_in_step(
+    moves: list[tuple[MovementEvent, int, int]],
+) -> None:
+    """However the router's links come and go (with lost acknowledgements, and an
+    interface without BID), once the network is quiet the home agent holds one binding
+    per BID the router has a care-of address for, or the one binding without BID, and the
+    router's tunnel is at its primary care-of address."""
+    net = Network(multihomed_router(), home_agent())
+    now = 0.0
+    for move, elapsed, lost in moves:
+        now += elapsed
+        net.tick(now)
+        net.lose_acks = lost
+        net.move(move, now)
+    net.lose_acks = 0
+    for _ in range(12):  # let retransmissions run
+        now += 40.0
+        net.tick(now)
+    entry = net.mn.entry(HOA)
+    if entry.home_link is not None:
+        assert entry.state is BulState.HOME and held(net.ha) == {}
+    elif entry.care_of is not None:
+        assert entry.state is BulState.REGISTERED and entry.registered_coa == entry.care_of
+        wanted = {b.bid: b.care_of for b in entry.bindings} or {None: entry.care_of}
+        assert held(net.ha) == wanted
+        assert entry.registered_bindings == entry.bindings
+    else:
+        net.tick(now + 262_140.0)
+        assert held(net.ha) == {}

@@ -179,8 +179,9 @@ class BulState(StrEnum):
 @dataclass(frozen=True, slots=True)
 class FlowPolicy:
     """A flow binding a mobile node asks its home agent for (RFC 6089): the traffic
-    ``selector`` matches (``None``: all) goes to the first of ``bids`` that has a
-    binding. ``priority`` is FID-PRI, lower is preferred."""
+    ``selector`` matches (``None``: all) goes through one of the bindings ``bids`` names,
+    the registered one with the lowest BID-PRI (the home agent's choice, see
+    :mod:`mip6d.core.flows`). ``priority`` is FID-PRI, lower is preferred."""
 
     fid: int
     priority: int
@@ -356,6 +357,9 @@ class BulEntry:
     dropping: tuple[int, ...] = ()
     """The BIDs the Binding Update in flight deregisters (RFC 5648 section 5.6): a
     lifetime-0 update naming only them, so that the others stay."""
+    bids_sent: tuple[int, ...] = ()
+    """The BIDs registrations named since the home agent last confirmed their removal:
+    it may hold them, acknowledged or not (the BIDs' :attr:`bound_until`)."""
 
     @property
     def home_address(self) -> IPv6Address:
@@ -429,11 +433,13 @@ class Trigger(StrEnum):
     TIMER = "timer"
     SHUTDOWN = "shutdown"
     DHAAD_REPLY = "dhaad-reply"
+    BOUND_WITHOUT_BID = "bound-without-bid"
 
 
 _ACK_TRIGGERS: Mapping[int, Trigger] = {
     BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW: Trigger.RESYNC,
     BAStatus.NOT_HOME_AGENT_FOR_THIS_MN: Trigger.NOT_HOME_AGENT,
+    BAStatus.MCOA_NON_MCOA_BINDING_EXISTS: Trigger.BOUND_WITHOUT_BID,
 }
 """Statuses that need more than accepted/refused (RFC 6275 section 11.7.3)."""
 
@@ -498,7 +504,7 @@ def binding_update(entry: BulEntry, now: float, deregister: bool = False) -> Sen
     if reg.mobile_router and reg.explicit_mode and not deregister and not dropping:
         options.extend(MobileNetworkPrefix(p) for p in reg.mobile_network_prefixes)
     if dropping:
-        options.extend(BindingIdentifier(bid) for bid in entry.dropping)
+        options.extend(BindingIdentifier(bid) for bid in entry.dropping if bid != _WITHOUT_BID)
     elif not deregister:
         options.extend(_multiple_care_of_options(entry))
     lifetime = 0 if deregister or dropping else _requested_lifetime(entry, now)
@@ -536,20 +542,33 @@ def _event_fields(entry: BulEntry) -> dict[str, object]:
 
 
 def _send(
-    entry: BulEntry, now: float, state: BulState, timeout: float, new_exchange: bool
+    entry: BulEntry, now: float, state: BulState, timeout: float, new_exchange: bool,
+    dropping: tuple[int, ...] | None = None,
 ) -> _Result:
-    """Send the next Binding Update of ``state`` and wait ``timeout`` for its answer."""
+    """Send the next Binding Update of ``state`` and wait ``timeout`` for its answer; a
+    deregistration of the BIDs ``dropping`` (by default: a new exchange's
+    :func:`_dropping`, a retransmission's own)."""
+    if dropping is None:
+        dropping = _dropping(entry, state) if new_exchange else entry.dropping
     sequence = seqno.add(entry.sequence)
     entry = replace(entry, state=state, sequence=sequence, sent_at=now, timeout=timeout,
-                    dropping=_dropping(entry, state))
+                    dropping=dropping)
     if new_exchange:
         entry = replace(entry, first_sequence=sequence, exchange_started_at=now)
     message = binding_update(entry, now, deregister=state is BulState.DEREGISTERING)
     bu = message.msg
     assert isinstance(bu, BindingUpdate)
+    named = {o.bid for o in bu.options if isinstance(o, BindingIdentifier)}
     if bu.lifetime:
         until = now + bu.lifetime_seconds
-        entry = replace(entry, bound_until=max(until, entry.bound_until or until))
+        entry = replace(entry, bound_until=max(until, entry.bound_until or until),
+                        bids_sent=tuple(sorted(named.union(entry.bids_sent))))
+    if not bu.lifetime or not named:
+        # A deregistration (of some BIDs or all) or a registration without BID (which
+        # replaces them all): arrived or not, what it removes is no longer known to be
+        # held; what the home agent may still hold stays in :attr:`BulEntry.bids_sent`.
+        entry = replace(entry, registered_bindings=tuple(
+            b for b in entry.registered_bindings if named and b.bid not in named))
     record = log(
         "binding-update-sent",
         **_event_fields(entry),
@@ -561,13 +580,17 @@ def _send(
     return entry, (message, record)
 
 
+_WITHOUT_BID = 0
+"""In :attr:`BulEntry.dropping`: the binding without BID (RFC 5648 numbers BIDs from 1)."""
+
+
 def _dropping(entry: BulEntry, state: BulState) -> tuple[int, ...]:
-    """The BIDs a re-registration first deregisters: those the home agent holds whose
+    """The BIDs a registration first deregisters: those the home agent may hold whose
     interface has no usable care-of address left (none when every binding goes)."""
-    if state is not BulState.REFRESHING or not entry.bindings:
+    if state not in (BulState.REGISTERING, BulState.REFRESHING) or not entry.bindings:
         return ()
-    wanted = {b.bid for b in entry.bindings}
-    return tuple(b.bid for b in entry.registered_bindings if b.bid not in wanted)
+    held = {b.bid for b in entry.registered_bindings}.union(entry.bids_sent)
+    return tuple(sorted(held - {b.bid for b in entry.bindings}))
 
 
 def _signalling_address(entry: BulEntry, message: SendMessage) -> IPv6Address:
@@ -661,7 +684,7 @@ def _next_home_agent(entry: BulEntry, now: float, s: MnSettings) -> _Result:
     home_agent, rest = entry.candidates[0], entry.candidates[1:]
     entry = _clear(replace(
         entry, registration=replace(entry.registration, home_agent=home_agent),
-        candidates=rest, ha_resends=0, bound_until=None, keying_coa=None))
+        candidates=rest, ha_resends=0, bound_until=None, bids_sent=(), keying_coa=None))
     return _send(entry, now, BulState.REGISTERING, s.first_registration_timeout, True)
 
 
@@ -870,14 +893,22 @@ def _dropped(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
     bindings left are all the node wants, they carry on (no new registration);
     otherwise the usable care-of addresses are registered."""
     status = int(_ack(event).status)
-    kept = tuple(b for b in entry.registered_bindings if b.bid not in entry.dropping)
+    kept = entry.registered_bindings  # without the dropped ones since they were sent
     record = log("care-of-bindings-deregistered", **_event_fields(entry), bids=entry.dropping,
                  status=status)
-    entry = replace(entry, registered_bindings=kept, dropping=())
-    if entry.bindings and set(entry.bindings) <= set(kept):
-        return replace(entry, state=BulState.REGISTERED, registered_coa=entry.care_of,
-                       timeout=0.0, ha_resends=0), (record,)
-    entry, effects = _send(entry, now, BulState.REFRESHING, s.reregistration_timeout, True)
+    if _WITHOUT_BID in entry.dropping:  # nothing left at the home agent
+        entry = replace(_clear(entry), bids_sent=())
+    else:
+        entry = replace(entry, dropping=(), bids_sent=tuple(
+            bid for bid in entry.bids_sent if bid not in entry.dropping))
+        if entry.bindings and set(entry.bindings) <= set(kept):
+            return replace(entry, state=BulState.REGISTERED, registered_coa=entry.care_of,
+                           timeout=0.0, ha_resends=0), (record,)
+    if entry.registered_coa is None:
+        entry, effects = _send(entry, now, BulState.REGISTERING, s.first_registration_timeout,
+                               True)
+    else:
+        entry, effects = _send(entry, now, BulState.REFRESHING, s.reregistration_timeout, True)
     return entry, (record, *effects)
 
 
@@ -887,6 +918,17 @@ def _resync(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Res
     entry = replace(entry, sequence=ack.sequence)
     record = log("sequence-number-resync", **_event_fields(entry), sequence=ack.sequence)
     entry, effects = _send(entry, now, entry.state, s.reregistration_timeout, True)
+    return entry, (record, *effects)
+
+
+def _bound_without_bid(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
+    """Status 165: the home agent holds a binding without BID, to which bindings by BID
+    cannot be added (RFC 5648 section 6.2; an acknowledgement lost after a registration
+    from an interface without BID leaves one unbeknownst). It goes first, with a
+    deregistration without BID; the bindings are registered after it."""
+    record = log("binding-without-bid-replaced", **_event_fields(entry))
+    entry, effects = _send(entry, now, entry.state, s.reregistration_timeout, True,
+                           dropping=(_WITHOUT_BID,))
     return entry, (record, *effects)
 
 
@@ -907,7 +949,7 @@ def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
         return entry, (record, *effects)
     if reg.discover_home_agent:
         entry = replace(entry, registration=replace(reg, home_agent=_UNKNOWN),
-                        bound_until=None)
+                        bound_until=None, bids_sent=())
     return _clear(replace(entry, state=BulState.FAILED)), (record,)
 
 
@@ -918,7 +960,7 @@ def _deregistered(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -
     fields = _event_fields(entry)
     if isinstance(event, AckReceived):
         fields["status"] = int(event.ack.status)
-    entry = _clear(replace(entry, state=state, bound_until=None))
+    entry = _clear(replace(entry, state=state, bound_until=None, bids_sent=()))
     return entry, (log("binding-deregistered", **fields),)
 
 
@@ -950,6 +992,7 @@ TRANSITIONS: Mapping[tuple[BulState, Trigger], _Handler] = {
     (_S.REGISTERING, _T.NOT_HOME_AGENT): _refused,
     (_S.REGISTERING, _T.REJECTED): _refused,
     (_S.REGISTERING, _T.TIMER): _retransmit,
+    (_S.REGISTERING, _T.BOUND_WITHOUT_BID): _bound_without_bid,
     (_S.REGISTERING, _T.SHUTDOWN): _shutdown,
     (_S.REGISTERED, _T.COA): _moved,
     (_S.REGISTERED, _T.HOME): _deregister,
@@ -963,6 +1006,7 @@ TRANSITIONS: Mapping[tuple[BulState, Trigger], _Handler] = {
     (_S.REFRESHING, _T.NOT_HOME_AGENT): _refused,
     (_S.REFRESHING, _T.REJECTED): _refused,
     (_S.REFRESHING, _T.TIMER): _retransmit,
+    (_S.REFRESHING, _T.BOUND_WITHOUT_BID): _bound_without_bid,
     (_S.REFRESHING, _T.SHUTDOWN): _shutdown,
     (_S.DEREGISTERING, _T.AWAY): _left_home,
     (_S.DEREGISTERING, _T.ACCEPTED): _deregistered,
@@ -986,7 +1030,8 @@ Acknowledgement in a state that awaits none, a care-of address change while at h
 
 _AWAITING = frozenset({_S.REGISTERING, _S.REFRESHING, _S.DEREGISTERING})
 _AWAY_WITH_STATE = _AWAITING | {_S.REGISTERED}
-_ACK_TRIGGER_SET = frozenset({_T.ACCEPTED, _T.REJECTED, _T.NOT_HOME_AGENT})
+_ACK_TRIGGER_SET = frozenset({_T.ACCEPTED, _T.REJECTED, _T.NOT_HOME_AGENT,
+                              _T.BOUND_WITHOUT_BID})
 
 
 # -- declared state ----------------------------------------------------------------------
