@@ -141,7 +141,7 @@ def mobile_config(config: Config) -> MobileConfig:
         for i in config.interfaces
         if i.role(config.node_config) is NodeRole.MN
     )
-    return MobileConfig(tuple(registrations), preference, settings)
+    return MobileConfig(tuple(registrations), interface_preference=preference, settings=settings)
 
 
 def movement_events(
