@@ -11,6 +11,7 @@ from mip6d.config import (
     CnBindingPolicy,
     Config,
     ConfigError,
+    FlowBindingPolicy,
     HomeLink,
     Interface,
     IPsecPolicy,
@@ -222,6 +223,79 @@ def test_home_link_with_everything() -> None:
     assert link.effective_home_prefix == N("2001:db8:1::/48")
     assert link.where("ro_policies[1]") == Location("<string>", 10, 5)
     assert link.ro_policies[1].location == Location("<string>", 10, 5)
+
+
+MCOA = """\
+NodeConfig MN;
+Interface "eth1" { MnIfPreference 1; Bid 1; BidPriority 10; }
+Interface "eth2" { MnIfPreference 2; Bid 2; BidPriority 20; }
+MnHomeLink "eth0" {
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::1234/64 (2001:db8:2::/64);
+    IsMobRtr enabled;
+    RegMultipleCoA enabled;
+    FlowBinding 1 {
+        FlowPriority 10;
+        BindingIds 1 2;
+        Protocol 17;
+        DestinationPort 5001;
+    }
+    FlowBinding 2 {
+        FlowPriority 20;
+        BindingIds 2 1;
+        Protocol 17;
+        DestinationPort 5002 5003;
+    }
+}
+"""
+
+
+def test_multiple_care_of_addresses_and_flow_bindings() -> None:
+    config = parse(MCOA)
+    assert config.warnings == ()
+    assert config.interfaces == (
+        Interface(name="eth1", mn_if_preference=1, bid=1, bid_priority=10),
+        Interface(name="eth2", mn_if_preference=2, bid=2, bid_priority=20),
+    )
+    assert config.interfaces[1].where("bid") == Location("<string>", 3, 38)
+    (link,) = config.home_links
+    assert link.reg_multiple_coa
+    assert link.flow_bindings == (
+        FlowBindingPolicy(fid=1, priority=10, bids=(1, 2), protocol=17,
+                          destination_port=(5001, 5001)),
+        FlowBindingPolicy(fid=2, priority=20, bids=(2, 1), protocol=17,
+                          destination_port=(5002, 5003)),
+    )
+    assert link.where("flow_bindings[1]") == Location("<string>", 15, 5)
+    second = link.flow_bindings[1]
+    assert second.location == Location("<string>", 15, 5)
+    assert second.where("bids") == Location("<string>", 17, 9)
+    assert second.where("destination_port") == Location("<string>", 19, 9)
+    assert not second.selects_all
+
+
+def test_flow_binding_selector_statements_and_defaults() -> None:
+    config = parse(MCOA.replace(
+        "        Protocol 17;\n        DestinationPort 5001;\n",
+        "        Protocol 6;\n        SourcePort 80;\n        DestinationPort 0 1023;\n"
+        "        SourceAddress 2001:db8:9::/48;\n"
+        "        DestinationAddress 2001:db8:1::1234/128;\n",
+    ).replace("        Protocol 17;\n        DestinationPort 5002 5003;\n", ""))
+    first, second = config.home_links[0].flow_bindings
+    assert first == FlowBindingPolicy(
+        fid=1, priority=10, bids=(1, 2), protocol=6, source_port=(80, 80),
+        destination_port=(0, 1023), source_address=N("2001:db8:9::/48"),
+        destination_address=N("2001:db8:1::1234/128"),
+    )
+    assert second == FlowBindingPolicy(fid=2, priority=20, bids=(2, 1))
+    assert second.selects_all
+
+
+def test_multiple_care_of_defaults() -> None:
+    config = parse('Interface "eth1";\nMnHomeLink "eth0" { HomeAddress 2001:db8:1::5/64; }')
+    assert (config.interfaces[0].bid, config.interfaces[0].bid_priority) == (None, 0)
+    assert not config.home_links[0].reg_multiple_coa
+    assert config.home_links[0].flow_bindings == ()
 
 
 def test_home_prefix_defaults_to_the_home_address_prefix() -> None:
@@ -565,6 +639,57 @@ SYNTAX_ERRORS = [
      "from 0 to 4294967295 after IPsecPolicy UseESP, found '4294967296'"),
     ("IPsecPolicySet { IPsecPolicy Mh UseESP allow 1; }", "t.conf:1:46: expected ';' after "
      "IPsecPolicy action, found '1'"),
+    # multiple care-of addresses and flow bindings
+    ('Interface "e" { Bid 0; }', "t.conf:1:21: expected a BID from 1 to 65535 after Bid, "
+     "found '0'"),
+    ('Interface "e" { Bid 65536; }', "t.conf:1:21: expected a BID from 1 to 65535 after Bid, "
+     "found '65536'"),
+    ('Interface "e" { Bid 1; BidPriority 128; }', "t.conf:1:36: expected a number from 1 to "
+     "127 after BidPriority, found '128'"),
+    ('Interface "e" { Bid 1; BidPriority 0; }', "t.conf:1:36: expected a number from 1 to "
+     "127 after BidPriority, found '0'"),
+    ('MnHomeLink "e" { RegMultipleCoA maybe; }', "t.conf:1:33: expected enabled or disabled "
+     "after RegMultipleCoA, found 'maybe'"),
+    ('MnHomeLink "e" { FlowBinding 1; }', "t.conf:1:31: expected '{' after FlowBinding FID, "
+     "found ';'"),
+    ('MnHomeLink "e" { FlowBinding 0 {} }', "t.conf:1:30: expected a flow identifier from 1 "
+     "to 65535 after FlowBinding, found '0'"),
+    ('MnHomeLink "e" { FlowBinding 1 { BindingIds 1; } }', "t.conf:1:48: expected a "
+     "FlowPriority statement in FlowBinding 1, found '}'"),
+    ('MnHomeLink "e" { FlowBinding 1 { FlowPriority 1; } }', "t.conf:1:50: expected a "
+     "BindingIds statement in FlowBinding 1, found '}'"),
+    ('MnHomeLink "e" { FlowBinding 1 { FlowPriority 20001; } }', "t.conf:1:47: expected a "
+     "number from 1 to 20000 after FlowPriority, found '20001'"),
+    ('MnHomeLink "e" { FlowBinding 1 { BindingIds; } }', "t.conf:1:44: expected a BID from 1 "
+     "to 65535 after BindingIds, found ';'"),
+    ('MnHomeLink "e" { FlowBinding 1 { BindingIds 1 1; } }', "t.conf:1:47: 1 given twice in "
+     "BindingIds; expected each of a BID from 1 to 65535 at most once"),
+    ('MnHomeLink "e" { FlowBinding 1 { BindingIds 1 x; } }', "t.conf:1:47: expected a BID "
+     "from 1 to 65535 or ';' after BindingIds 1, found 'x'"),
+    ('MnHomeLink "e" { FlowBinding 1 { Protocol 256; } }', "t.conf:1:43: expected a number "
+     "from 0 to 255 after Protocol, found '256'"),
+    ('MnHomeLink "e" { FlowBinding 1 { SourcePort; } }', "t.conf:1:44: expected a port from 0 "
+     "to 65535 after SourcePort, found ';'"),
+    ('MnHomeLink "e" { FlowBinding 1 { DestinationPort 70000; } }', "t.conf:1:50: expected a "
+     "port from 0 to 65535 after DestinationPort, found '70000'"),
+    ('MnHomeLink "e" { FlowBinding 1 { SourcePort 5 65536; } }', "t.conf:1:47: expected a "
+     "port from 0 to 65535 after SourcePort port, found '65536'"),
+    ('MnHomeLink "e" { FlowBinding 1 { DestinationPort 5 x; } }', "t.conf:1:52: expected a "
+     "port from 0 to 65535 or ';' after DestinationPort port, found 'x'"),
+    ('MnHomeLink "e" { FlowBinding 1 { DestinationPort 1 2 3; } }', "t.conf:1:54: expected "
+     "';' after DestinationPort port, found '3'"),
+    ('MnHomeLink "e" { FlowBinding 1 { SourceAddress 2001:db8::1/64; } }', "t.conf:1:48: "
+     "expected a prefix with no bits set past /64 after SourceAddress, found "
+     "'2001:db8::1/64'; did you mean 2001:db8::/64?"),
+    ('MnHomeLink "e" { FlowBinding 1 { DestinationAddress ff02::/16; } }', "t.conf:1:53: "
+     "expected a unicast IPv6 prefix after DestinationAddress, found 'ff02::/16' (a "
+     "multicast address)"),
+    ('MnHomeLink "e" { FlowBinding 1 { Bid 1; } }', "t.conf:1:34: Bid cannot stand in "
+     "FlowBinding 1; it belongs in Interface"),
+    ('MnHomeLink "e" { FlowBinding 1 { Protocl 6; } }', "t.conf:1:34: unknown keyword "
+     "'Protocl' in FlowBinding 1; did you mean 'Protocol'?"),
+    ("FlowPriority 1;", "t.conf:1:1: FlowPriority cannot stand at top level; it belongs in "
+     "FlowBinding"),
 ]
 
 

@@ -125,7 +125,9 @@ def test_extensions_are_marked(roff: str, markdown: str) -> None:
     extensions = {k.name for k in KEYWORDS if k.extension}
     assert extensions == {
         "include", "ControlSocket", "StateFile", "MetricsListen", "StaticKey", "Encryption",
-        "Authentication", "MaxBindackTimeout", "HaPreference",
+        "Authentication", "MaxBindackTimeout", "HaPreference", "Bid", "BidPriority",
+        "RegMultipleCoA", "FlowBinding", "FlowPriority", "BindingIds", "Protocol",
+        "SourcePort", "DestinationPort", "SourceAddress", "DestinationAddress",
     }
     section = roff.split(".SH HOMEGUY EXTENSIONS")[1].split(".SH ", maxsplit=1)[0]
     for name in extensions:
@@ -136,6 +138,8 @@ def test_extensions_are_marked(roff: str, markdown: str) -> None:
     assert "### StaticKey *(Homeguy extension)*" in markdown
     assert "### include *(UMIP, extended by Homeguy)*" in markdown
     assert "### HaAcceptMobRtr *(UMIP, NEMO Basic Support (NEPL))*" in markdown
+    assert "##### BindingIds *(Homeguy extension)*" in markdown
+    assert "\\fBDestinationPort port [end\\-port];\\fR" in roff
     assert {k.origin for k in KEYWORDS} == set(Origin)
 
 
@@ -159,6 +163,13 @@ def test_defaults_come_from_the_model() -> None:
         (Block.TOP, "include"): None,
         (Block.TOP, "BindingAclPolicy"): "none",
         (Block.TOP, "UsePolicyModule"): None,
+        (Block.INTERFACE, "Bid"): "none",
+        (Block.INTERFACE, "BidPriority"): "none",
+        (Block.MN_HOME_LINK, "RegMultipleCoA"): "disabled",
+        (Block.MN_HOME_LINK, "FlowBinding"): "none",
+        (Block.FLOW_BINDING, "FlowPriority"): "none; required",
+        (Block.FLOW_BINDING, "BindingIds"): "none; required",
+        (Block.FLOW_BINDING, "Protocol"): "any",
     }
     for key, text in expected.items():
         assert default_text(rows[key]) == text, key

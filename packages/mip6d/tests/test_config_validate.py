@@ -9,6 +9,14 @@ HOME_LINK = (
     'MnHomeLink "eth0" {\n HomeAgentAddress 2001:db8:1::1;\n HomeAddress 2001:db8:1::1234/64;\n}\n'
 )
 
+# A mobile node with two Bids and RegMultipleCoA, its MnHomeLink block left open (line 7
+# is the first after it).
+MCOA = (
+    'NodeConfig MN;\nInterface "eth1" { Bid 1; }\nInterface "eth2" { Bid 2; }\n'
+    'MnHomeLink "eth0" {\n HomeAgentAddress 2001:db8:1::1;\n HomeAddress 2001:db8:1::1234/64;\n'
+    " RegMultipleCoA enabled;\n"
+)
+
 
 def error(text: str) -> str:
     with pytest.raises(ConfigError) as caught:
@@ -125,12 +133,78 @@ SEMANTIC_ERRORS = [
      "t.conf:5:2: IPsecPolicy TunnelHomeTesting overlaps IPsecPolicy TunnelPayload at "
      "t.conf:4:2 for home agent 2001:db8::1 and home address 2001:db8::2; expected policies "
      "that protect different traffic"),
+    # multiple care-of addresses (RFC 5648) and flow bindings (RFC 6089)
+    ('Interface "eth1" {\n MnIfPreference 1;\n BidPriority 5;\n}', "t.conf:3:2: BidPriority "
+     "of Interface \"eth1\" needs a Bid; expected 'Bid <1..65535>;' in the same Interface "
+     "block"),
+    ('Interface "eth1" { Bid 1; }\nInterface "eth2" {\n MnIfPreference 2;\n Bid 1;\n}',
+     "t.conf:4:2: Bid 1 of Interface \"eth2\" is already the Bid of Interface \"eth1\" at "
+     "t.conf:1:20; expected a unique Bid per interface"),
+    (MCOA.replace("NodeConfig MN;", "NodeConfig HA;") + "}", "t.conf:7:2: RegMultipleCoA in "
+     "MnHomeLink \"eth0\" needs NodeConfig MN; found NodeConfig HA"),
+    (MCOA.replace("NodeConfig MN;", "DebugLevel 1;") + "}", "t.conf:7:2: RegMultipleCoA in "
+     "MnHomeLink \"eth0\" needs NodeConfig MN; found NodeConfig CN"),
+    (MCOA.replace(" Bid 1; ", " ").replace(" Bid 2; ", " ") + "}", "t.conf:7:2: "
+     "RegMultipleCoA in MnHomeLink \"eth0\" needs an Interface the mobile node moves with "
+     "that has a Bid; expected 'Bid <1..65535>;' in at least one Interface block"),
+    (MCOA.replace("Bid 1;", "Bid 1; IfType CN;").replace(" Bid 2; ", " ") + "}",
+     "t.conf:7:2: RegMultipleCoA in MnHomeLink \"eth0\" needs an Interface the mobile node "
+     "moves with that has a Bid; expected 'Bid <1..65535>;' in at least one Interface block"),
+    (MCOA.replace(" RegMultipleCoA enabled;\n", "")
+     + " FlowBinding 1 { FlowPriority 1; BindingIds 1; }\n}",
+     "t.conf:7:2: FlowBinding 1 needs 'RegMultipleCoA enabled;' in MnHomeLink \"eth0\""),
+    (MCOA.replace("enabled", "disabled") + " FlowBinding 1 { FlowPriority 1; BindingIds 1; }"
+     "\n}", "t.conf:8:2: FlowBinding 1 needs 'RegMultipleCoA enabled;' in MnHomeLink "
+     "\"eth0\""),
+    (MCOA + " FlowBinding 1 {\n  FlowPriority 1;\n  BindingIds 1 3;\n }\n}", "t.conf:10:3: "
+     "BindingIds of FlowBinding 1 names Bid 3, which no Interface the mobile node moves with "
+     "has; expected one of the Bids 1, 2"),
+    (MCOA.replace("Bid 2;", "Bid 2; IfType CN;")
+     + " FlowBinding 1 {\n  FlowPriority 1;\n  BindingIds 2;\n }\n}", "t.conf:10:3: "
+     "BindingIds of FlowBinding 1 names Bid 2, which no Interface the mobile node moves with "
+     "has; expected one of the Bids 1"),
+    (MCOA + " FlowBinding 1 { FlowPriority 1; BindingIds 1; }\n"
+     " FlowBinding 1 { FlowPriority 2; BindingIds 2; }\n}", "t.conf:9:2: FlowBinding 1 is "
+     "already given in MnHomeLink \"eth0\" at t.conf:8:2; expected a unique FID per "
+     "MnHomeLink"),
+    (MCOA + " FlowBinding 1 { FlowPriority 1; BindingIds 1; }\n"
+     " FlowBinding 2 {\n  BindingIds 2;\n  FlowPriority 1;\n }\n}", "t.conf:11:3: "
+     "FlowPriority 1 of FlowBinding 2 is already that of FlowBinding 1 at t.conf:8:18; "
+     "expected a unique FlowPriority per MnHomeLink (RFC 6089 section 4.2)"),
+    (MCOA + " FlowBinding 1 {\n  FlowPriority 1;\n  BindingIds 1;\n  Protocol 6;\n"
+     "  DestinationPort 5003 5002;\n }\n}", "t.conf:12:3: DestinationPort 5003 5002 of "
+     "FlowBinding 1 ends below its start; expected the first port, then the last "
+     "(DestinationPort 5002 5003)"),
+    (MCOA + " FlowBinding 1 {\n  FlowPriority 1;\n  BindingIds 1;\n  Protocol 17;\n"
+     "  SourcePort 2 1;\n }\n}", "t.conf:12:3: SourcePort 2 1 of FlowBinding 1 ends below "
+     "its start; expected the first port, then the last (SourcePort 1 2)"),
+    (MCOA + " FlowBinding 1 {\n  FlowPriority 1;\n  BindingIds 1;\n  SourcePort 5060;\n }\n}",
+     "t.conf:11:3: SourcePort of FlowBinding 1 needs Protocol 6 (TCP), 17 (UDP), 33 (DCCP) "
+     "or 132 (SCTP); found no Protocol"),
+    (MCOA + " FlowBinding 1 {\n  FlowPriority 1;\n  BindingIds 1;\n  Protocol 58;\n"
+     "  DestinationPort 1;\n }\n}", "t.conf:12:3: DestinationPort of FlowBinding 1 needs "
+     "Protocol 6 (TCP), 17 (UDP), 33 (DCCP) or 132 (SCTP); found Protocol 58"),
 ]
 
 
 @pytest.mark.parametrize(("text", "message"), SEMANTIC_ERRORS)
 def test_semantic_errors(text: str, message: str) -> None:
     assert error(text) == message
+
+
+def test_flow_bindings_that_agree_are_fine() -> None:
+    config = parse(
+        MCOA + " FlowBinding 1 { FlowPriority 1; BindingIds 1 2; }\n"
+        " FlowBinding 2 { FlowPriority 2; BindingIds 2; Protocol 132; SourcePort 7 7; }\n"
+        " FlowBinding 3 { FlowPriority 3; BindingIds 2; Protocol 33; DestinationPort 9; }\n}\n"
+        # FIDs and FID-PRIs are per home link: another one may reuse them
+        'MnHomeLink "eth0" {\n HomeAgentAddress 2001:db8:1::1;\n'
+        " HomeAddress 2001:db8:1::1235/64;\n RegMultipleCoA enabled;\n"
+        " FlowBinding 1 { FlowPriority 1; BindingIds 1; Protocol 6; SourcePort 0 65535; }\n}",
+        "t.conf",
+    )
+    assert [len(link.flow_bindings) for link in config.home_links] == [3, 1]
+    assert config.warnings == ()
 
 
 def test_policies_that_do_not_overlap_are_fine() -> None:

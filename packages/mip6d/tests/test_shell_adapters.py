@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from mip6d.command import BatchError, Command, CommandError
 from mip6d.config import NodeRole, parse
-from mip6d.config.model import KeyedAlgorithm, SaDirection, StaticKey
+from mip6d.config.model import FlowBindingPolicy, KeyedAlgorithm, SaDirection, StaticKey
+from mip6d.core.bul import FlowPolicy
 from mip6d.core.effects import (
     AddAddress,
     AddEspSa,
@@ -32,7 +33,13 @@ from mip6d.core.mobile import (
     HomeLinkDetected,
     HomeLinkLost,
 )
-from mip6d.shell.adapters import AdapterError, home_agent_policy, mobile_config, movement_events
+from mip6d.shell.adapters import (
+    AdapterError,
+    flow_selector,
+    home_agent_policy,
+    mobile_config,
+    movement_events,
+)
 from mip6d.shell.kernel import (
     Kernel,
     KernelError,
@@ -43,6 +50,7 @@ from mip6d.shell.kernel import (
 from mip6d.shell.mhsocket import MalformedPacket, Received, encode_send, parse_received
 from mip6d.shell.netlink_events import IFA_F_TENTATIVE, AddressChange
 from mip6d.wire import exthdr, mh
+from mip6d.wire.flowsel import TrafficSelector6
 
 from testkit.mip6d_fakes import FakeIPRoute
 
@@ -113,6 +121,84 @@ def test_mobile_config_with_home_agent_discovery() -> None:
     (reg,) = mobile.registrations
     assert reg.discover_home_agent and reg.home_agent == IPv6Address("::")
     assert (mobile.settings.ha_resends, mobile.settings.rediscover_at_home) == (3, True)
+
+
+MCOA_CONF = """\
+NodeConfig MN;
+Interface "eth1" { MnIfPreference 1; Bid 1; BidPriority 10; }
+Interface "eth2" { MnIfPreference 2; Bid 2; BidPriority 20; }
+Interface "wlan0" { MnIfPreference 3; }
+Interface "eth3" { IfType CN; Bid 3; }
+UseMnHaIPsec disabled;
+MnHomeLink "eth0" {
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::1234/64 (2001:db8:2::/64);
+    IsMobRtr enabled;
+    RegMultipleCoA enabled;
+    FlowBinding 1 {
+        FlowPriority 10;
+        BindingIds 1 2;
+        Protocol 17;
+        DestinationPort 5001;
+    }
+    FlowBinding 2 {
+        FlowPriority 20;
+        BindingIds 2 1;
+        Protocol 17;
+        DestinationPort 5002 5003;
+    }
+    FlowBinding 3 {
+        FlowPriority 30;
+        BindingIds 2;
+        Protocol 6;
+        SourcePort 80;
+        SourceAddress 2001:db8:9::/48;
+        DestinationAddress 2001:db8:2::/64;
+    }
+    FlowBinding 4 {
+        FlowPriority 40;
+        BindingIds 1;
+    }
+}
+"""
+
+
+def test_mobile_config_with_multiple_care_of_addresses_and_flows() -> None:
+    mobile = mobile_config(parse(MCOA_CONF, "mn.conf"))
+    (reg,) = mobile.registrations
+    assert reg.multiple_care_of and reg.mobile_router
+    assert reg.flows == (
+        FlowPolicy(1, 10, (1, 2), TrafficSelector6(destination_port=(5001, 5001),
+                                                   next_header=(17, 17))),
+        FlowPolicy(2, 20, (2, 1), TrafficSelector6(destination_port=(5002, 5003),
+                                                   next_header=(17, 17))),
+        FlowPolicy(3, 30, (2,), TrafficSelector6(
+            source_address=(IPv6Address("2001:db8:9::"),
+                            IPv6Address("2001:db8:9:ffff:ffff:ffff:ffff:ffff")),
+            destination_address=(IPv6Address("2001:db8:2::"),
+                                 IPv6Address("2001:db8:2::ffff:ffff:ffff:ffff")),
+            source_port=(80, 80), next_header=(6, 6),
+        )),
+        FlowPolicy(4, 40, (1,), None),
+    )
+    # Only the interfaces the node moves with (eth3 is IfType CN), only those with a Bid.
+    assert mobile.binding_ids == (("eth1", 1, 10), ("eth2", 2, 20))
+    assert mobile.interface_preference == (("eth1", 1), ("eth2", 2), ("wlan0", 3))
+
+
+def test_mobile_config_without_multiple_care_of_addresses() -> None:
+    mobile = mobile_config(parse(MN_CONF.replace('MnIfPreference 2;', "Bid 7;"), "mn.conf"))
+    (reg,) = mobile.registrations
+    assert not reg.multiple_care_of and reg.flows == ()
+    assert mobile.binding_ids == (("wlan0", 7, 0),)  # BID-PRI 0: none given
+
+
+def test_flow_selector_of_a_single_address() -> None:
+    flow = FlowBindingPolicy(fid=1, priority=1, bids=(1,),
+                             destination_address=IPv6Network("2001:db8:1::1234/128"))
+    home = IPv6Address("2001:db8:1::1234")
+    assert flow_selector(flow) == TrafficSelector6(destination_address=(home, home))
+    assert flow_selector(FlowBindingPolicy(fid=1, priority=1, bids=(1,))) is None
 
 
 def _change(address: str, added: bool = True, flags: int = 0, ifname: str = "eth0",

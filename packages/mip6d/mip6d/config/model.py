@@ -24,7 +24,10 @@ __all__ = [
     "ALGORITHMS",
     "BA_ACCEPTED",
     "BA_PROHIBITED",
+    "MAX_BID",
+    "MAX_BID_PRIORITY",
     "MAX_BINDING_LIFETIME",
+    "MAX_FLOW_PRIORITY",
     "MAX_RR_BINDING_LIFETIME",
     "MN_IF_MIN_PREFERENCE",
     "Algorithm",
@@ -33,6 +36,7 @@ __all__ = [
     "CnBindingPolicy",
     "Config",
     "Coverage",
+    "FlowBindingPolicy",
     "HomeLink",
     "IPsecPolicy",
     "IPsecPolicySet",
@@ -56,6 +60,13 @@ MAX_BINDING_LIFETIME = 0xFFFF << 2  # 262140 s
 MAX_RR_BINDING_LIFETIME = 420
 # UMIP policy.h POL_MN_IF_MIN_PREFERENCE: preferences run 1 (best) .. 10, 0 = unused.
 MN_IF_MIN_PREFERENCE = 10
+# RFC 5648 section 6.1: the Binding Identifier is 16 bits, 0 reserved.
+MAX_BID = 0xFFFF
+# RFC 6089 section 4.1: BID-PRI is 7 bits, lower is preferred, 0 reserved ("none given").
+MAX_BID_PRIORITY = 127
+# The largest FID-PRI (RFC 6089 section 4.2) a Homeguy home agent takes: its flow's policy
+# rule (12000 plus the FID-PRI) stays ahead of the main table's (32766).
+MAX_FLOW_PRIORITY = 20000
 # Binding Acknowledgement status codes (RFC 6275 section 6.1.8) UMIP maps allow/deny to.
 BA_ACCEPTED = 0
 BA_PROHIBITED = 129  # Administratively prohibited
@@ -283,6 +294,8 @@ class Interface(Located):
     mn_if_preference: int = MN_IF_MIN_PREFERENCE
     if_type: NodeRole | None = None  # None: the node's NodeConfig
     tunnel: bool = False
+    bid: int | None = None  # the Binding Identifier of its care-of address (RFC 5648)
+    bid_priority: int = 0  # BID-PRI (RFC 6089 section 4.1), lower preferred; 0: none
 
     def role(self, node: NodeRole) -> NodeRole:
         """What the node is on this interface."""
@@ -298,6 +311,30 @@ class RoPolicy(Located):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FlowBindingPolicy(Located):
+    """``FlowBinding``: a flow the mobile node binds to some of its care-of addresses
+    (RFC 6089), by their BIDs, preferred first. The fields after ``bids`` make its
+    traffic selector as the home agent sees the packets it forwards to the node (source:
+    the correspondent's side); ports and protocol are inclusive ``(start, end)`` ranges.
+    None of them: all of the node's traffic."""
+
+    fid: int
+    priority: int  # FID-PRI, lower is preferred
+    bids: tuple[int, ...]
+    protocol: int | None = None  # the next header
+    source_port: tuple[int, int] | None = None
+    destination_port: tuple[int, int] | None = None
+    source_address: IPv6Network | None = None
+    destination_address: IPv6Network | None = None  # the home address or a mobile network
+
+    @property
+    def selects_all(self) -> bool:
+        """Whether the flow is all of the node's traffic (no selector statement)."""
+        return (self.protocol, self.source_port, self.destination_port,
+                self.source_address, self.destination_address) == (None,) * 5
+
+
+@dataclass(frozen=True, kw_only=True)
 class HomeLink(Located):
     """``MnHomeLink``: one home address of a mobile node or mobile router."""
 
@@ -309,6 +346,8 @@ class HomeLink(Located):
     use_alt_coa: bool = False
     home_prefix: IPv6Network | None = None  # None: the prefix of home_address
     ro_policies: tuple[RoPolicy, ...] = ()
+    reg_multiple_coa: bool = False  # one binding per Interface with a Bid (RFC 5648)
+    flow_bindings: tuple[FlowBindingPolicy, ...] = ()  # RFC 6089; needs reg_multiple_coa
 
     @property
     def effective_home_prefix(self) -> IPv6Network:

@@ -39,7 +39,7 @@ from mip6d.config.schema import (
     blocks_of,
 )
 from mip6d.config.validate import validate
-from mip6d.config.values import Context, Repeat, ReqIds, join_or
+from mip6d.config.values import Context, PortRange, Repeat, ReqIds, join_or
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -255,7 +255,7 @@ class _Parser:
                 expected_more = []
                 if isinstance(arg, Repeat) and len(_items(value)) < arg.maximum:
                     expected_more = [arg.what]
-                if isinstance(arg, ReqIds) and self.index - taken < 2:
+                if isinstance(arg, ReqIds | PortRange) and self.index - taken < 2:
                     expected_more = [arg.what]
             names = arg.field if isinstance(arg.field, tuple) else (arg.field,)
             items = _items(value) if isinstance(arg.field, tuple) else (value,)

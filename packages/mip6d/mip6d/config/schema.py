@@ -26,13 +26,17 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from mip6d.config.model import (
+    MAX_BID,
+    MAX_BID_PRIORITY,
     MAX_BINDING_LIFETIME,
+    MAX_FLOW_PRIORITY,
     MAX_RR_BINDING_LIFETIME,
     MN_IF_MIN_PREFERENCE,
     AlgorithmKind,
     BindingAcl,
     CnBindingPolicy,
     Config,
+    FlowBindingPolicy,
     HomeLink,
     Interface,
     IPsecPolicy,
@@ -56,6 +60,7 @@ from mip6d.config.values import (
     Int,
     Listen,
     Optional,
+    PortRange,
     Prefix,
     PrefixList,
     QString,
@@ -92,6 +97,7 @@ class Block(StrEnum):
     IPSEC_POLICY_SET = "IPsecPolicySet"
     STATIC_KEY = "StaticKey"
     CN_BINDING_POLICY_SET = "CnBindingPolicySet"
+    FLOW_BINDING = "FlowBinding"
 
 
 class Section(StrEnum):
@@ -175,9 +181,9 @@ def _ifname_arg(field: str, name: str) -> QString:
                    name, check=_ifname, label="name")
 
 
-_TOP, _IF, _HL, _PS, _SK, _CNB = (
+_TOP, _IF, _HL, _PS, _SK, _CNB, _FB = (
     Block.TOP, Block.INTERFACE, Block.MN_HOME_LINK, Block.IPSEC_POLICY_SET, Block.STATIC_KEY,
-    Block.CN_BINDING_POLICY_SET,
+    Block.CN_BINDING_POLICY_SET, Block.FLOW_BINDING,
 )
 _C, _HM, _HA, _MN = Section.COMMON, Section.HA_MN, Section.HA, Section.MN
 
@@ -212,6 +218,49 @@ IPsecPolicySet {{
     }}
     StaticKey HaToMn 0x1012 12 {{
         Encryption aes-gcm {_K128}01020304;
+    }}
+}}"""
+
+# A mobile router with two care-of addresses (RFC 5648) and a flow bound to each (RFC 6089).
+_MCOA_INTERFACES = """\
+NodeConfig MN;
+Interface "eth1" {
+    Bid 1;
+    BidPriority 10;
+}
+Interface "wwan0" {
+    Bid 2;
+    BidPriority 20;
+}"""
+
+_MCOA_EXAMPLE = f"""\
+{_MCOA_INTERFACES}
+MnHomeLink "eth0" {{
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::1234/64;
+    RegMultipleCoA enabled;
+}}"""
+
+_FLOW_BINDING_EXAMPLE = f"""\
+{_MCOA_INTERFACES}
+MnHomeLink "eth0" {{
+    HomeAgentAddress 2001:db8:1::1;
+    HomeAddress 2001:db8:1::1234/64 (2001:db8:2::/64);
+    IsMobRtr enabled;
+    RegMultipleCoA enabled;
+    FlowBinding 1 {{
+        FlowPriority 10;
+        BindingIds 2;
+        Protocol 17;
+        SourcePort 5060;
+        DestinationPort 10000 20000;
+        SourceAddress 2001:db8:9::/48;
+        DestinationAddress 2001:db8:2::/64;
+    }}
+    FlowBinding 2 {{
+        FlowPriority 20;
+        BindingIds 1 2;
+        Protocol 6;
     }}
 }}"""
 
@@ -371,6 +420,25 @@ KEYWORDS: tuple[Keyword, ...] = (
         "from outside: the daemon neither solicits routers nor configures addresses on it, "
         "and never takes it for the home link. Not allowed on a home agent interface.",
         'Interface "teredo" {\n    Tunnel enabled;\n}',
+    ),
+    Keyword(
+        "Bid", _IF, (Int("bid", 1, MAX_BID, noun="a BID"),), _HM,
+        "The Binding Identifier (BID, RFC 5648) of the care-of address on this interface of "
+        "a mobile node, 1 to 65535, unique among the interfaces. A home link with "
+        "RegMultipleCoA enabled registers the care-of address of every interface that has "
+        "one as a binding of its own, and its FlowBinding statements name the bindings by "
+        "it.",
+        'Interface "eth1" {\n    Bid 1;\n}', origin=Origin.HOMEGUY, default="none",
+    ),
+    Keyword(
+        "BidPriority", _IF, (Int("bid_priority", 1, MAX_BID_PRIORITY),), _HM,
+        "The priority (BID-PRI, RFC 6089 section 4.1) sent with the interface's binding, 1 "
+        "to 127, lower preferred. The home agent forwards the traffic that no flow binds "
+        "through the preferred binding, and a flow bound to several through the preferred "
+        "of those: lowest BID-PRI, a binding without one after all that have one, then "
+        "lowest Bid. Needs Bid.",
+        'Interface "eth1" {\n    Bid 1;\n    BidPriority 10;\n}', origin=Origin.HOMEGUY,
+        default="none",
     ),
     _bool("UseMnHaIPsec", "use_mn_ha_ipsec", _HM,
           "Whether signalling between mobile node and home agent is protected with IPsec "
@@ -739,6 +807,79 @@ KEYWORDS: tuple[Keyword, ...] = (
         "    MnRoPolicy disabled;\n}",
         shape=Shape.APPEND, field="ro_policies", entry=RoPolicy, default="none",
     ),
+    Keyword(
+        "RegMultipleCoA", _HL, (Bool("reg_multiple_coa"),), _MN,
+        "Whether this home address is registered with several care-of addresses at once "
+        "(RFC 5648): one binding for each Interface with a Bid that has a care-of address, "
+        "all in one Binding Update (bulk registration), each named by its Bid. When an "
+        "interface loses its care-of address, only its binding is deregistered and the "
+        "home agent goes on forwarding through the others. Needs NodeConfig MN and at least "
+        "one Interface with a Bid.",
+        _MCOA_EXAMPLE, origin=Origin.HOMEGUY,
+    ),
+    Keyword(
+        "FlowBinding", _HL,
+        (Int("fid", 1, 0xFFFF, noun="a flow identifier", label="FID", name="fid"),), _MN,
+        "A flow binding (RFC 6089) the mobile node asks its home agent for: the traffic to "
+        "the node that the block's selector statements match goes through one of the "
+        "bindings BindingIds names, and moves to another of them when that one is "
+        "deregistered. The flow identifier (FID), 1 to 65535, is unique in its MnHomeLink. "
+        "The selector describes the packets as the home agent forwards them to the node "
+        "(source: the correspondent's side); without any selector statement the flow is "
+        "all of the node's traffic. Needs RegMultipleCoA enabled.",
+        _FLOW_BINDING_EXAMPLE,
+        origin=Origin.HOMEGUY, shape=Shape.APPEND, field="flow_bindings",
+        entry=FlowBindingPolicy, opens=_FB, body=Body.REQUIRED, default="none",
+    ),
+    Keyword(
+        "FlowPriority", _FB, (Int("priority", 1, MAX_FLOW_PRIORITY),), _MN,
+        "The priority of the flow (FID-PRI), lower preferred: a packet that several flows "
+        "match follows the preferred one. Unique in its MnHomeLink (RFC 6089 asks it to be "
+        "unique per mobile node). At most 20000, the largest a Homeguy home agent takes.",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY, required=True,
+    ),
+    Keyword(
+        "BindingIds", _FB,
+        (Repeat("bids", Int(None, 1, MAX_BID, noun="a BID", name="bid"), 1, MAX_BID,
+                label="BID"),),
+        _MN,
+        "The bindings the flow may go through, by the Bid of their interfaces, each once. "
+        "Of those registered, the home agent takes the preferred one as BidPriority says "
+        "(lowest BID-PRI, then lowest Bid), whatever their order here; with none "
+        "registered, the flow's traffic follows the node's other traffic.",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY, required=True,
+    ),
+    Keyword(
+        "Protocol", _FB, (Int("protocol", 0, 255),), _MN,
+        "The next header (transport protocol) of the flow's packets: 6 for TCP, 17 for "
+        "UDP, 33 for DCCP, 132 for SCTP, 58 for ICMPv6.",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY, default="any",
+    ),
+    Keyword(
+        "SourcePort", _FB, (PortRange("source_port"),), _MN,
+        "The correspondent's port: one port, or the first and last of a range. Needs "
+        "Protocol 6, 17, 33 or 132 (TCP, UDP, DCCP or SCTP).",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY, default="any",
+    ),
+    Keyword(
+        "DestinationPort", _FB, (PortRange("destination_port"),), _MN,
+        "The mobile node's port (or that of a node in its mobile networks): one port, or "
+        "the first and last of a range. Needs Protocol 6, 17, 33 or 132 (TCP, UDP, DCCP or "
+        "SCTP).",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY, default="any",
+    ),
+    Keyword(
+        "SourceAddress", _FB, (Prefix("source_address"),), _MN,
+        "The correspondents the flow comes from, as a prefix (/128 for one address).",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY, default="any",
+    ),
+    Keyword(
+        "DestinationAddress", _FB, (Prefix("destination_address"),), _MN,
+        "The mobile node's side of the flow, as a prefix: its home address (/128) or one of "
+        "its mobile network prefixes.",
+        _FLOW_BINDING_EXAMPLE, origin=Origin.HOMEGUY,
+        default="the home address and every mobile network prefix",
+    ),
 )
 
 # The model class each block fills (statements without ``entry`` set its fields).
@@ -749,6 +890,7 @@ BLOCK_MODELS: Mapping[Block, type] = {
     Block.IPSEC_POLICY_SET: IPsecPolicySet,
     Block.STATIC_KEY: StaticKey,
     Block.CN_BINDING_POLICY_SET: Config,  # its lines go to Config.cn_binding_policies
+    Block.FLOW_BINDING: FlowBindingPolicy,
 }
 
 BY_BLOCK: Mapping[Block, Mapping[str, Keyword]] = {

@@ -17,6 +17,7 @@ from mip6d.config.errors import ConfigError, ConfigWarning, Location
 from mip6d.config.model import (
     AlgorithmKind,
     Config,
+    FlowBindingPolicy,
     IPsecPolicy,
     IPsecPolicySet,
     IPsecPolicyType,
@@ -92,11 +93,28 @@ def _interfaces(config: Config) -> list[ConfigWarning]:
                 f"{seen[interface.name]}; expected each interface once",
             )
         seen[interface.name] = interface.location
+        if interface.bid_priority and interface.bid is None:
+            raise _fail(
+                interface.where("bid_priority"), f'BidPriority of Interface "{interface.name}" '
+                "needs a Bid; expected 'Bid <1..65535>;' in the same Interface block",
+            )
         if interface.tunnel and interface.role(config.node_config) is NodeRole.HA:
             raise _fail(
                 interface.where("tunnel"), f'Interface "{interface.name}" serves as home '
                 "agent and cannot be a Tunnel; expected Tunnel disabled or IfType MN or CN",
             )
+    bids: dict[int, tuple[str, Location]] = {}
+    for interface in config.interfaces:
+        if interface.bid is None:
+            continue
+        where = interface.where("bid")
+        if interface.bid in bids:
+            other, other_where = bids[interface.bid]
+            raise _fail(
+                where, f'Bid {interface.bid} of Interface "{interface.name}" is already the Bid '
+                f'of Interface "{other}" at {other_where}; expected a unique Bid per interface',
+            )
+        bids[interface.bid] = (interface.name, where)
     return []
 
 
@@ -150,6 +168,87 @@ def _home_links(config: Config) -> list[ConfigWarning]:
         for prefix in link.mobile_network_prefixes:
             claims.prefix(prefix, name, hoa_where)
     return []
+
+
+# RFC 6088 section 3.2: the next headers whose packets have ports (TCP, UDP, DCCP, SCTP).
+_PORT_PROTOCOLS = {6: "TCP", 17: "UDP", 33: "DCCP", 132: "SCTP"}
+
+
+def _multiple_care_of(config: Config) -> list[ConfigWarning]:
+    """RegMultipleCoA (RFC 5648) and its flow bindings (RFC 6089): the Bids they name
+    exist, flows are told apart by FID and ordered by FID-PRI, selectors make sense."""
+    bids = {
+        i.bid for i in config.interfaces
+        if i.bid is not None and i.role(config.node_config) is NodeRole.MN
+    }
+    for link in config.home_links:
+        name = f'MnHomeLink "{link.interface}"'
+        if link.reg_multiple_coa:
+            where = link.where("reg_multiple_coa")
+            if config.node_config is not NodeRole.MN:
+                raise _fail(
+                    where, f"RegMultipleCoA in {name} needs NodeConfig MN; found NodeConfig "
+                    f"{config.node_config}",
+                )
+            if not bids:
+                raise _fail(
+                    where, f"RegMultipleCoA in {name} needs an Interface the mobile node moves "
+                    "with that has a Bid; expected 'Bid <1..65535>;' in at least one "
+                    "Interface block",
+                )
+        fids: dict[int, Location] = {}
+        priorities: dict[int, tuple[int, Location]] = {}
+        for flow in link.flow_bindings:
+            if not link.reg_multiple_coa:
+                raise _fail(
+                    flow.location, f"FlowBinding {flow.fid} needs 'RegMultipleCoA enabled;' "
+                    f"in {name}",
+                )
+            if flow.fid in fids:
+                raise _fail(
+                    flow.location, f"FlowBinding {flow.fid} is already given in {name} at "
+                    f"{fids[flow.fid]}; expected a unique FID per MnHomeLink",
+                )
+            fids[flow.fid] = flow.location
+            priority_where = flow.where("priority")
+            if flow.priority in priorities:
+                other, other_where = priorities[flow.priority]
+                raise _fail(
+                    priority_where, f"FlowPriority {flow.priority} of FlowBinding {flow.fid} "
+                    f"is already that of FlowBinding {other} at {other_where}; expected a "
+                    "unique FlowPriority per MnHomeLink (RFC 6089 section 4.2)",
+                )
+            priorities[flow.priority] = (flow.fid, priority_where)
+            unknown = [bid for bid in flow.bids if bid not in bids]
+            if unknown:
+                raise _fail(
+                    flow.where("bids"), f"BindingIds of FlowBinding {flow.fid} names Bid "
+                    f"{unknown[0]}, which no Interface the mobile node moves with has; "
+                    "expected one of the Bids " + (", ".join(map(str, sorted(bids))) or "none"),
+                )
+            _flow_selector(flow)
+    return []
+
+
+def _flow_selector(flow: FlowBindingPolicy) -> None:
+    for keyword, field in (("SourcePort", "source_port"),
+                           ("DestinationPort", "destination_port")):
+        ports: tuple[int, int] | None = getattr(flow, field)
+        if ports is None:
+            continue
+        where = flow.where(field)
+        start, end = ports
+        if start > end:
+            raise _fail(
+                where, f"{keyword} {start} {end} of FlowBinding {flow.fid} ends below its "
+                f"start; expected the first port, then the last ({keyword} {end} {start})",
+            )
+        if flow.protocol not in _PORT_PROTOCOLS:
+            found = "no Protocol" if flow.protocol is None else f"Protocol {flow.protocol}"
+            raise _fail(
+                where, f"{keyword} of FlowBinding {flow.fid} needs Protocol 6 (TCP), 17 "
+                f"(UDP), 33 (DCCP) or 132 (SCTP); found {found}",
+            )
 
 
 def _binding_acl(config: Config) -> list[ConfigWarning]:
@@ -431,6 +530,7 @@ CHECKS: tuple[Check, ...] = (
     _node,
     _interfaces,
     _home_links,
+    _multiple_care_of,
     _binding_acl,
     _cn_binding_policies,
     _timers,

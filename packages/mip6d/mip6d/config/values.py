@@ -43,6 +43,7 @@ __all__ = [
     "Int",
     "Listen",
     "Optional",
+    "PortRange",
     "Prefix",
     "PrefixList",
     "QString",
@@ -668,6 +669,35 @@ class Repeat(Value):
             items.append(item)
             ctx.after = f"{ctx.keyword} {token.text}"
         return tuple(items)
+
+
+@dataclass(frozen=True)
+class PortRange(Value):
+    """One port, or the first and last port of an inclusive range: ``(start, end)``, a
+    single port ``p`` as ``(p, p)``. A range that ends below its start is left for
+    :mod:`mip6d.config.validate` to refuse, at its statement."""
+
+    field: str | None
+    label: str = "port"
+
+    @property
+    def what(self) -> str:
+        return "a port from 0 to 65535"
+
+    @property
+    def synopsis(self) -> str:
+        return "port [end-port]"
+
+    def starts(self, token: Token) -> bool:
+        return token.kind is TokenKind.NUMBER
+
+    def parse(self, stream: Stream, ctx: Context) -> tuple[int, int]:
+        port = Int(None, 0, 0xFFFF, noun="a port")
+        start = port.parse(stream, ctx)
+        if not self.starts(stream.peek()):
+            return (start, start)
+        ctx.after = f"{ctx.keyword} {self.label}"
+        return (start, port.parse(stream, ctx))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from ipaddress import IPv6Address, IPv6Network, summarize_address_range
 
+from mip6d.config.model import MAX_FLOW_PRIORITY  # the largest FID-PRI taken (FlowPriority's)
 from mip6d.core.bcache import Binding, FlowBinding, preference
 from mip6d.core.effects import AddRoute, AddRule, Effect
 from mip6d.wire.flowsel import TrafficSelector4, TrafficSelector6
@@ -48,8 +49,6 @@ __all__ = [
 
 FLOW_RULE_BASE = 12000
 """Priority of the rule of a flow with FID-PRI 0; a flow's is this plus its FID-PRI."""
-MAX_FLOW_PRIORITY = 20000
-"""The largest FID-PRI taken: its rule stays ahead of the main table's (32766)."""
 FLOW_TABLE_BASE = 1_000_000
 """Routing table of the tunnel numbered 0 (``mip6t0``); the tunnel numbered n has this
 plus n."""

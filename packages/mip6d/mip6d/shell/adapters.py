@@ -3,7 +3,8 @@
 * :func:`home_agent_policy`: a home agent :class:`~mip6d.config.Config` and the
   addresses on its interfaces -> :class:`~mip6d.core.policy.HomeAgentPolicy`.
 * :func:`mobile_config`: a mobile node or router's configuration ->
-  :class:`~mip6d.core.mobile.MobileConfig`.
+  :class:`~mip6d.core.mobile.MobileConfig`, its flow bindings' selectors by
+  :func:`flow_selector`.
 * :func:`movement_events`: an address change on an interface -> the movement events
   it means to a mobile node (RFC 6275 section 11.5.1).
 * :class:`LinkRouters`: Router Advertisements -> the movement events they mean, and
@@ -17,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
-from mip6d.config import Config, NodeRole
-from mip6d.core.bul import HomeRegistration, MnSettings
+from mip6d.config import Config, FlowBindingPolicy, NodeRole
+from mip6d.core.bul import FlowPolicy, HomeRegistration, MnSettings
 from mip6d.core.ipsec import static_ipsec
 from mip6d.core.mobile import (
     CareOfAddressAvailable,
@@ -30,11 +31,13 @@ from mip6d.core.mobile import (
 )
 from mip6d.core.policy import MAX_LIFETIME, BindingAclPolicy, HomeAgentPolicy, HomeLink
 from mip6d.shell.netlink_events import AddressChange
+from mip6d.wire.flowsel import TrafficSelector6
 from mip6d.wire.icmp6 import PrefixFlag, RouterAdvertisement
 
 __all__ = [
     "AdapterError",
     "LinkRouters",
+    "flow_selector",
     "home_agent_policy",
     "home_interfaces",
     "mobile_config",
@@ -127,6 +130,11 @@ def mobile_config(config: Config) -> MobileConfig:
                                 and link.home_address.ip not in ipsec.static_keyed),
                 protected=link.home_address.ip in protected,
                 discover_home_agent=discover,
+                multiple_care_of=link.reg_multiple_coa,
+                flows=tuple(
+                    FlowPolicy(f.fid, f.priority, f.bids, flow_selector(f))
+                    for f in link.flow_bindings
+                ),
             )
         )
     settings = MnSettings(
@@ -136,12 +144,34 @@ def mobile_config(config: Config) -> MobileConfig:
         ha_resends=config.mn_max_ha_consecutive_resends,
         rediscover_at_home=config.mn_reset_dhaad_at_home,
     )
-    preference = tuple(
-        (i.name, i.mn_if_preference)
-        for i in config.interfaces
-        if i.role(config.node_config) is NodeRole.MN
+    moving = [i for i in config.interfaces if i.role(config.node_config) is NodeRole.MN]
+    return MobileConfig(
+        tuple(registrations),
+        interface_preference=tuple((i.name, i.mn_if_preference) for i in moving),
+        binding_ids=tuple((i.name, i.bid, i.bid_priority) for i in moving if i.bid is not None),
+        settings=settings,
     )
-    return MobileConfig(tuple(registrations), preference, settings)
+
+
+def flow_selector(flow: FlowBindingPolicy) -> TrafficSelector6 | None:
+    """The traffic selector of a ``FlowBinding`` (RFC 6088 IPv6 binary, as the home agent
+    sees the packets it forwards to the node); None without any selector statement: all
+    of the node's traffic."""
+    if flow.selects_all:
+        return None
+    source, destination = flow.source_address, flow.destination_address
+    return TrafficSelector6(
+        source_address=(
+            None if source is None else (source.network_address, source.broadcast_address)
+        ),
+        destination_address=(
+            None if destination is None
+            else (destination.network_address, destination.broadcast_address)
+        ),
+        source_port=flow.source_port,
+        destination_port=flow.destination_port,
+        next_header=None if flow.protocol is None else (flow.protocol, flow.protocol),
+    )
 
 
 def movement_events(
