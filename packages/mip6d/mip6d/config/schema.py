@@ -813,7 +813,12 @@ KEYWORDS: tuple[Keyword, ...] = (
         "(RFC 5648): one binding for each Interface with a Bid that has a care-of address, "
         "all in one Binding Update (bulk registration), each named by its Bid. When an "
         "interface loses its care-of address, only its binding is deregistered and the "
-        "home agent goes on forwarding through the others. Needs NodeConfig MN and at least "
+        "home agent goes on forwarding through the others; the traffic the router sends "
+        "moves at once to the preferred interface left, which is registered already. The "
+        "Binding Updates leave from the preferred interface (MnIfPreference): when it has "
+        "no Bid, its care-of address is registered alone, as without RegMultipleCoA. Each "
+        "binding other than the preferred one has a tunnel of its own (mip6mnNbBID), which "
+        "takes in what the home agent sends through it. Needs NodeConfig MN and at least "
         "one Interface with a Bid.",
         _MCOA_EXAMPLE, origin=Origin.HOMEGUY,
     ),
