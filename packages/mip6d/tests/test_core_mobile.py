@@ -420,14 +420,15 @@ def test_losing_the_second_link_deregisters_its_bid_only() -> None:
     assert RemoveTunnel(binding_tunnel("mip6mn0", 2), COA_WLAN, HA) in net.mn_effects
 
 
-def test_losing_the_first_link_moves_the_tunnel_before_any_signalling() -> None:
+def test_losing_the_first_link_deregisters_it_and_moves_the_tunnel_at_once() -> None:
     net = registered_on_both_links()
-    net.move(CareOfAddressGone(COA_ETH), 2.0)
-    effects = net.mn_effects
-    change = effects.index(ChangeTunnel("mip6mn0", COA_WLAN, HA, COA_ETH, HA))
+    effects = net.mn.handle_movement(CareOfAddressGone(COA_ETH), 2.0)
+    # The deregistration first (the home agent moves the link's traffic), then the
+    # tunnel to the binding the home agent holds already, before any answer.
     update = next(i for i, e in enumerate(effects) if isinstance(e, SendMessage))
-    assert change < update
-    (sent,) = sent_updates(effects)
+    assert effects.index(ChangeTunnel("mip6mn0", COA_WLAN, HA, COA_ETH, HA)) > update
+    net.deliver(effects, 2.0)
+    (sent,) = sent_updates(net.mn_effects)
     assert sent.lifetime == 0 and BindingIdentifier(1) in sent.options
     assert held(net.ha) == {2: COA_WLAN}
     # The flows stay: the one bound to both links now has the second.
@@ -435,6 +436,7 @@ def test_losing_the_first_link_moves_the_tunnel_before_any_signalling() -> None:
     entry = net.mn.entry(HOA)
     assert entry.state is BulState.REGISTERED and entry.registered_coa == COA_WLAN
     assert not any(isinstance(e, AddTunnel) and e.name != "mip6mn0" for e in entry.installed)
+    assert not any(isinstance(e, AddTunnel) for e in net.mn_effects)  # none for the lost one
 
 
 def test_a_link_that_comes_back_is_registered_again() -> None:

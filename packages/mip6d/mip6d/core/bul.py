@@ -1125,7 +1125,8 @@ def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> 
     """Apply ``event`` at time ``now``: the new entry and the effects, in order: kernel
     changes, then messages and logs, then the timer; except that a transition that
     removes the binding's state away from home and sends a Binding Update (a
-    deregistration) puts its messages and logs before the removals."""
+    deregistration), or that deregisters some BIDs, puts its messages and logs before
+    the kernel changes."""
     trigger = trigger_of(event)
     effects: tuple[Effect, ...] = ()
     if (isinstance(event, CareOfChanged) and event.address == entry.care_of
@@ -1171,10 +1172,13 @@ def step(entry: BulEntry, event: BulEvent, now: float, settings: MnSettings) -> 
     entry = replace(entry, installed=desired, timer_at=timer_at)
     binding_goes = was_away and not desired
     sends_update = any(isinstance(e, SendMessage) for e in effects)
-    if binding_goes and sends_update:
+    if sends_update and (binding_goes or entry.dropping):
         # The last Binding Update (a stopping node's, a refused mobile router's) leaves
         # before the state that carries it goes: a protected one's hao state, the rule
-        # keeping it off the tunnel's table. Otherwise the kernel comes first: a
-        # handover's tunnel, or the home address on the home link, before the update.
+        # keeping it off the tunnel's table. A deregistration of a lost link's BID needs
+        # nothing of the kernel changes (the tunnel moving to a held binding): it goes
+        # first, so that the home agent moves the link's traffic the sooner. Otherwise
+        # the kernel comes first: a handover's tunnel, or the home address on the home
+        # link, before the update.
         return entry, (*effects, *kernel, *timer)
     return entry, (*kernel, *effects, *timer)
