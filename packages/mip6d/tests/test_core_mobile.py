@@ -221,6 +221,21 @@ class Network:
     def move(self, event: MovementEvent, now: float) -> None:
         self.deliver(self.mn.handle_movement(event, now), now)
 
+    def wander(self, moves: list[tuple[MovementEvent, int, int]]) -> float:
+        """Each ``(move, seconds before it, acknowledgements lost after it)``, then
+        quiet until the retransmissions are over; the time then."""
+        now = 0.0
+        for move, elapsed, lost in moves:
+            now += elapsed
+            self.tick(now)
+            self.lose_acks = lost
+            self.move(move, now)
+        self.lose_acks = 0
+        for _ in range(12):
+            now += 40.0
+            self.tick(now)
+        return now
+
     def tick(self, now: float) -> None:
         for entry in self.mn.entries:
             if entry.timer_at is not None and entry.timer_at <= now:
@@ -326,16 +341,7 @@ def test_wandering_node_and_home_agent_stay_in_step(
     home or unreachable means no binding after expiry."""
     mn, ha = node(), home_agent()
     net = Network(mn, ha)
-    now = 0.0
-    for move, elapsed, lost in moves:
-        now += elapsed
-        net.tick(now)
-        net.lose_acks = lost
-        net.move(move, now)
-    net.lose_acks = 0
-    for _ in range(12):  # let retransmissions run
-        now += 40.0
-        net.tick(now)
+    now = net.wander(moves)
     entry = mn.entry(HOA)
     binding = ha.cache.get(HOA)
     if entry.home_link is not None:
@@ -493,16 +499,7 @@ def test_multihomed_router_and_home_agent_stay_in_step(
     per BID the router has a care-of address for, or the one binding without BID, and the
     router's tunnel is at its primary care-of address."""
     net = Network(multihomed_router(), home_agent())
-    now = 0.0
-    for move, elapsed, lost in moves:
-        now += elapsed
-        net.tick(now)
-        net.lose_acks = lost
-        net.move(move, now)
-    net.lose_acks = 0
-    for _ in range(12):  # let retransmissions run
-        now += 40.0
-        net.tick(now)
+    now = net.wander(moves)
     entry = net.mn.entry(HOA)
     if entry.home_link is not None:
         assert entry.state is BulState.HOME and held(net.ha) == {}
