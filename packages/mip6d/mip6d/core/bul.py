@@ -69,6 +69,18 @@ would double the signalling a home agent of 100,000 nodes receives for no gain. 
 lifetime counts from when the acknowledged Binding Update was sent, which is no later
 than when the home agent started counting (section 11.7.3).
 
+Multiple care-of addresses (RFC 5648, :attr:`HomeRegistration.multiple_care_of`): the
+entry registers :attr:`BulEntry.bindings`, one care-of address per interface with a
+Binding Identifier, in one bulk Binding Update from the primary care-of address, with
+the registration's flow bindings (RFC 6089). A BID whose interface lost its address is
+deregistered alone first (:attr:`BulEntry.dropping`), so the others stay; when the
+bindings left are all that is wanted, nothing more is sent. The tunnel follows the
+primary care-of address as ever, at once when the home agent holds a binding for it
+already, and each other binding has a tunnel of its own (:func:`binding_tunnel`) for
+what the home agent sends through it. What the home agent may hold after a lost
+acknowledgement is tracked (:attr:`BulEntry.bids_sent`) and deregistered when unwanted;
+status 165 (a binding without BID held) is answered by removing that binding first.
+
 Returning home (section 11.5.5): a deregistration is sent whenever the home agent may
 hold a binding, including one whose acknowledgement was lost
 (:attr:`BulEntry.bound_until`); status 133 in answer means it held none.
@@ -355,8 +367,8 @@ class BulEntry:
     registered_bindings: tuple[CareOfBinding, ...] = ()
     """The bindings the home agent holds, by Binding Identifier."""
     dropping: tuple[int, ...] = ()
-    """The BIDs the Binding Update in flight deregisters (RFC 5648 section 5.6): a
-    lifetime-0 update naming only them, so that the others stay."""
+    """The BIDs the Binding Update in flight deregisters (RFC 5648): a lifetime-0 update
+    naming only them, so that the others stay."""
     bids_sent: tuple[int, ...] = ()
     """The BIDs registrations named since the home agent last confirmed their removal:
     it may hold them, acknowledged or not (the BIDs' :attr:`bound_until`)."""
@@ -515,8 +527,8 @@ def binding_update(entry: BulEntry, now: float, deregister: bool = False) -> Sen
 
 
 def _multiple_care_of_options(entry: BulEntry) -> list[Option]:
-    """A bulk registration (RFC 5648 section 5.3): a Binding Identifier option with its
-    care-of address per binding, then the flow bindings (RFC 6089 section 5.1) naming
+    """A bulk registration (RFC 5648): a Binding Identifier option with its care-of
+    address per binding, then the flow bindings (RFC 6089) naming
     those of their BIDs that are registered; a flow none of whose BIDs is left is not
     asked for (the home agent drops it)."""
     bids = {b.bid for b in entry.bindings}
@@ -875,8 +887,8 @@ def _accepted(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _R
 def _registered_bindings(entry: BulEntry, ack: BindingAck
                          ) -> tuple[tuple[CareOfBinding, ...], tuple[Effect, ...]]:
     """The bindings an accepted bulk registration holds: those whose BID the
-    acknowledgement did not refuse (RFC 5648 section 6.2), and the refusals, of BIDs and
-    of flow bindings (RFC 6089 section 6.2), as logs."""
+    acknowledgement did not refuse (a BID option's own status, RFC 5648), and the
+    refusals, of BIDs and of flow bindings (RFC 6089), as logs."""
     statuses = {o.bid: int(o.status) for o in ack.options if isinstance(o, BindingIdentifier)}
     refusals: list[Effect] = [
         log("binding-identifier-refused", **_event_fields(entry), bid=bid, status=status)
@@ -893,7 +905,6 @@ def _dropped(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
     bindings left are all the node wants, they carry on (no new registration);
     otherwise the usable care-of addresses are registered."""
     status = int(_ack(event).status)
-    kept = entry.registered_bindings  # without the dropped ones since they were sent
     record = log("care-of-bindings-deregistered", **_event_fields(entry), bids=entry.dropping,
                  status=status)
     if _WITHOUT_BID in entry.dropping:  # nothing left at the home agent
@@ -901,7 +912,8 @@ def _dropped(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Re
     else:
         entry = replace(entry, dropping=(), bids_sent=tuple(
             bid for bid in entry.bids_sent if bid not in entry.dropping))
-        if entry.bindings and set(entry.bindings) <= set(kept):
+        # (the dropped ones left registered_bindings when they were sent)
+        if entry.bindings and set(entry.bindings) <= set(entry.registered_bindings):
             return replace(entry, state=BulState.REGISTERED, registered_coa=entry.care_of,
                            timeout=0.0, ha_resends=0), (record,)
     if entry.registered_coa is None:
