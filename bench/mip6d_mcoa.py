@@ -7,8 +7,8 @@ runs this file inside it (``--guest``). The setup of tests/lab/test_mip6d_mcoa.p
 ``testkit/mip6d_topology.py``'s topology (``build``) with the mobile router on both
 foreign links, a host ``lan`` on its mobile network (``lan_behind_router``), the installed
 mip6d as home agent (``BindingAclPolicy`` for the router's prefix, the rest denied) and
-as mobile router (``multihomed_mr_config``). Two modes, one after the other, each with a
-fresh home agent and router:
+as mobile router (``multihomed_mr_config``). The home agent runs throughout; two modes
+follow each other, each with its own router (stopped in between: it deregisters):
 
 * ``single``: ``multiple=False``, link 1 preferred (``MnIfPreference``), one care-of
   address registered at a time: both flows go through link 1 while it is up;
@@ -34,7 +34,10 @@ Definitions, per loss (link down to link up) and per flow:
   an untouched flow shows its jitter (two FLOW_PERIODs or so under TCG);
 * lost: the flow's datagrams sent after the last one that arrived before the link went
   down and before the link came up, that never arrived;
-* settle: from just before ``ip link set down`` to the router's settling record;
+* settle: from just before ``ip link set down`` to the router's settling record (under a
+  busy TCG guest ``ip netns exec ... ip link set`` alone takes a second or more, shown as
+  ``link_down_command_ms``); ``gone_to_settle``: from the router's ``movement
+  CareOfAddressGone`` (it saw the link go) to the same record, the router's own part;
 * the same outage and loss from link up to the next link down (``return``), the cost of
   going back to link 1.
 
@@ -79,7 +82,7 @@ from testkit.mip6d_topology import (  # noqa: E402
     ha_config,
     lan_behind_router,
     multihomed_mr_config,
-    spawn_mip6d,
+    start_mip6d,
     wait_for,
 )
 
@@ -230,22 +233,27 @@ def one_round(m: Mobility, mr: Daemon, mode: str) -> dict[str, Any]:
             "back_at": seconds(back["ts"]) if back else back_done, "back_done": back_done}
 
 
-def measure_mode(net: Topology, m: Mobility, lan: Host, mode: str,
-                 daemons: list[Daemon]) -> dict[str, Any]:
+def measure_mode(net: Topology, m: Mobility, lan: Host, ha: Daemon, mode: str) -> dict[str, Any]:
+    """One mode's router started (the home agent ``ha`` running), registered, its
+    losses, the router stopped (it deregisters)."""
     multiple = mode == "mcoa"
     m.mn.wait_address("mn-f1", within=F1)
-    ha_text = ha_config(net.workdir, acl=f"BindingAclPolicy {MR_HOA} ({MNP}) allow;\n",
-                        default="deny").replace("ha-state.json", f"ha-{mode}-state.json")
-    ha = spawn_mip6d(net, m.ha, f"ha-{mode}", ha_text)
-    mr = spawn_mip6d(net, m.mn, f"mr-{mode}", multihomed_mr_config(
+    ha_mark = ha.mark()
+    mr = start_mip6d(net, m.mn, f"mr-{mode}", multihomed_mr_config(
         net.workdir, f"mr-{mode}", MR_HOA, MNP, multiple=multiple))
-    daemons += [ha, mr]
-    for daemon in (ha, mr):
-        daemon.wait_event("ready", timeout=150, after=0)
-    progress(f"{mode}: daemons ready")
+    try:
+        return measure_started(net, m, lan, ha, ha_mark, mr, mode)
+    finally:
+        mr.stop()
+
+
+def measure_started(net: Topology, m: Mobility, lan: Host, ha: Daemon, ha_mark: int,
+                    mr: Daemon, mode: str) -> dict[str, Any]:
+    multiple = mode == "mcoa"
+    progress(f"{mode}: router ready")
     if multiple:
         held = wait_for("both BIDs at the home agent", lambda: both_bids(m), 90)
-        ha.wait_event("flow-bindings", home_address=str(MR_HOA), after=0, timeout=60)
+        ha.wait_event("flow-bindings", home_address=str(MR_HOA), after=ha_mark, timeout=60)
     else:
         first = mr.wait(from_link(F1), timeout=90, what="registration from link 1", after=0)
         held = [(0, first["care_of"])]
@@ -294,8 +302,6 @@ def measure_mode(net: Topology, m: Mobility, lan: Host, mode: str,
     out.update(registered=held, rounds_seconds=round(rounds_seconds, 1))
     if error:
         out["error"] = error
-    mr.stop()
-    ha.stop()
     return out
 
 
@@ -325,6 +331,8 @@ def analyse(net: Topology, mode: str, rounds: list[dict[str, Any]],
         "link_down_command_ms": summary([r["down_done"] - r["down_at"] for r in rounds]),
         "down_to_care_of_gone_ms": summary([r["gone_at"] - r["down_at"] for r in rounds
                                             if r["gone_at"]]),
+        "gone_to_settle_ms": summary([r["settled_at"] - r["gone_at"] for r in rounds
+                                      if r["gone_at"]]),
         "up_to_registered_on_link_1_ms": summary([r["back_at"] - r["up_at"] for r in rounds]),
         "flows": flows,
     }
@@ -354,7 +362,7 @@ def guest_main(rwdir: Path) -> None:
     result_file = rwdir / "result.json"
     write_json(result_file, out)
     workdir = Path(tempfile.mkdtemp(prefix="mip6d-mcoa-", dir="/tmp"))
-    daemons: list[Daemon] = []
+    ha: Daemon | None = None
     with Topology(workdir) as net:
         try:
             m = build(net)
@@ -362,23 +370,23 @@ def guest_main(rwdir: Path) -> None:
             m.link(m.mn, "mn-f2", True)
             m.mn.wait_address("mn-f1", within=F1)
             m.mn.wait_address("mn-f2", within=F2)
-            progress("topology ready")
+            ha = start_mip6d(net, m.ha, "ha", ha_config(
+                net.workdir, acl=f"BindingAclPolicy {MR_HOA} ({MNP}) allow;\n", default="deny"))
+            progress("topology and home agent ready")
             for mode in MODES:
                 try:
-                    out[mode] = measure_mode(net, m, lan, mode, daemons)
+                    out[mode] = measure_mode(net, m, lan, ha, mode)
                 except Exception as error:
                     out[mode] = {"error": f"{type(error).__name__}: {error}"[-3000:]}
-                finally:
-                    for daemon in daemons:
-                        if daemon.process.poll() is None:
-                            daemon.stop()
-                    m.link(m.mn, "mn-f1", True)
+                m.link(m.mn, "mn-f1", True)
                 out[mode]["done_at_guest_s"] = round(time.monotonic() - BEGAN, 1)
                 write_json(result_file, out)
                 progress(f"{mode} done")
             if all("flows" in out[mode] for mode in MODES):
                 out["mcoa_over_single"] = ratios(out["single"], out["mcoa"])
         finally:
+            if ha is not None:
+                ha.stop()
             for path in workdir.iterdir():
                 if path.suffix in (".log", ".conf", ".json"):
                     shutil.copy(path, rwdir / path.name)
