@@ -161,6 +161,18 @@ def both_bids(m: Mobility) -> list[tuple[int, str]] | None:
     return held if ok else None
 
 
+def ha_steering(m: Mobility) -> dict[str, list[str]]:
+    """Where the home agent sends the flows: its policy rules for the flows' ports
+    (``lookup`` a binding's table) and its tunnels (``ip -6 tunnel``), as ``ip`` shows."""
+    rules = m.ha.run("ip", "-6", "rule", "show").splitlines()
+    tables = {line.split("lookup")[-1].split()[0] for line in rules if "dport" in line}
+    routes = [f"table {t}: {line}" for t in sorted(tables)
+              for line in m.ha.run("ip", "-6", "route", "show", "table", t).splitlines()]
+    return {"flow_rules": [line for line in rules if "dport" in line],
+            "flow_tables": routes,
+            "tunnels": m.ha.run("ip", "-6", "tunnel", "show").splitlines()}
+
+
 def from_link(prefix: IPv6Network) -> Any:
     """Predicate: the router's registration (new or refreshed) from ``prefix``."""
     return lambda r: (r.get("event") in ("binding-registered", "binding-refreshed")
@@ -258,6 +270,7 @@ def measure_started(net: Topology, m: Mobility, lan: Host, ha: Daemon, ha_mark: 
         first = mr.wait(from_link(F1), timeout=90, what="registration from link 1", after=0)
         held = [(0, first["care_of"])]
     progress(f"{mode}: registered {held}")
+    steering = ha_steering(m)
     receive_log, send_log = net.workdir / f"receive-{mode}.log", net.workdir / f"send-{mode}.log"
     ports = [str(p) for p in FLOW_PORTS]
     (net.workdir / "receiver.py").write_text(RECEIVER)
@@ -299,7 +312,8 @@ def measure_started(net: Topology, m: Mobility, lan: Host, ha: Daemon, ha_mark: 
             process.terminate()
             process.wait(timeout=10)
     out = analyse(net, mode, rounds, flows_end)
-    out.update(registered=held, rounds_seconds=round(rounds_seconds, 1))
+    out.update(registered=held, ha_steering_once_registered=steering,
+               rounds_seconds=round(rounds_seconds, 1))
     if error:
         out["error"] = error
     return out
