@@ -618,18 +618,23 @@ def guest_main(rwdir: Path) -> None:
 # -- on the host -----------------------------------------------------------------------------
 
 
-def host_main() -> int:
-    shutil.rmtree(RWDIR, ignore_errors=True)  # this benchmark's own directory
-    RWDIR.mkdir(parents=True)
+def boot_guest(script: Path, rwdir: Path, timeout: float
+               ) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """Host side: the built packages installed (``installed.prepare``), the kernel lab
+    booted once to run ``script --guest rwdir`` (its output in rwdir/guest.log, its exit
+    status in rwdir/exit). Returns the guest's rwdir/result.json, the lab's figures and
+    the error, if any (with the tail of guest.log in the figures)."""
+    shutil.rmtree(rwdir, ignore_errors=True)  # the benchmark's own directory
+    rwdir.mkdir(parents=True)
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON document only
         installed.prepare()  # mip6d as users run it: the .deb with Debian's dependencies
     q = shlex.quote
     command = (
         f"cd {q(str(ROOT))}; modprobe -a {' '.join(vm.MODULES)}; "
         f"PYTHONPATH={q(GUEST_PYTHONPATH)} PYTHONDONTWRITEBYTECODE=1 "
-        f"{q(str(vm.VENV_BIN / 'python'))} {q(str(Path(__file__).resolve()))} "
-        f"--guest {q(str(RWDIR))} > {q(str(RWDIR / 'guest.log'))} 2>&1; "
-        f"echo $? > {q(str(RWDIR / 'exit'))}"
+        f"{q(str(vm.VENV_BIN / 'python'))} {q(str(script.resolve()))} "
+        f"--guest {q(str(rwdir))} > {q(str(rwdir / 'guest.log'))} 2>&1; "
+        f"echo $? > {q(str(rwdir / 'exit'))}"
     )
     started = time.monotonic()
     load = os.getloadavg()
@@ -638,34 +643,43 @@ def host_main() -> int:
     def progress() -> None:
         if time.monotonic() - last[0] > 30:
             last[0] = time.monotonic()
-            print(f"mip6d_lab: guest running, {time.monotonic() - started:.0f} s",
+            print(f"{script.stem}: guest running, {time.monotonic() - started:.0f} s",
                   file=sys.stderr, flush=True)
 
     error = None
     try:
-        vm.boot(command, RWDIR, RWDIR / "console.log", BOOT_TIMEOUT, progress)
+        vm.boot(command, rwdir, rwdir / "console.log", timeout, progress)
     except (vm.LabError, CommandError, OSError, subprocess.SubprocessError) as exc:
         error = str(exc).splitlines()[0]
-    result_file = RWDIR / "result.json"
+    result_file = rwdir / "result.json"
     guest: dict[str, Any] = json.loads(result_file.read_text()) if result_file.exists() else {}
-    exit_file = RWDIR / "exit"
+    exit_file = rwdir / "exit"
     if error is None and not exit_file.exists():
         error = "the lab ended before the guest script finished"
     elif error is None and exit_file.read_text().strip() != "0":
         error = f"guest script exited with {exit_file.read_text().strip()}"
+    lab: dict[str, Any] = {
+        "accel": "tcg",
+        "guest_cpus": vm.GUEST_CPUS,
+        "guest_memory": vm.GUEST_MEMORY,
+        "kernel": guest.get("kernel"),
+        "host_cpus": os.cpu_count(),
+        "host_loadavg_at_start": [round(x, 2) for x in load],
+        "wall_seconds_with_boot": round(time.monotonic() - started, 1),
+        "guest_seconds": guest.get("guest_seconds"),
+        "artifacts": str(rwdir.relative_to(ROOT)),
+    }
+    if error and (rwdir / "guest.log").exists():
+        lab["guest_log_tail"] = (rwdir / "guest.log").read_text(
+            errors="replace").splitlines()[-20:]
+    return guest, lab, error
+
+
+def host_main() -> int:
+    guest, lab, error = boot_guest(Path(__file__), RWDIR, BOOT_TIMEOUT)
     document = {
         "benchmark": "mip6d_lab",
-        "lab": {
-            "accel": "tcg",
-            "guest_cpus": vm.GUEST_CPUS,
-            "guest_memory": vm.GUEST_MEMORY,
-            "kernel": guest.get("kernel"),
-            "host_cpus": os.cpu_count(),
-            "host_loadavg_at_start": [round(x, 2) for x in load],
-            "wall_seconds_with_boot": round(time.monotonic() - started, 1),
-            "guest_seconds": guest.get("guest_seconds"),
-            "artifacts": str(RWDIR.relative_to(ROOT)),
-        },
+        "lab": {k: v for k, v in lab.items() if k != "guest_log_tail"},
         "first_registration": guest.get("first_registration"),
         "first_registration_payload": guest.get("first_registration_payload"),
         "registration": guest.get("registration"),
@@ -674,10 +688,8 @@ def host_main() -> int:
         "anchor_note": ANCHOR_NOTE,
     }
     if error:
-        tail = (RWDIR / "guest.log").read_text(errors="replace").splitlines()[-20:] \
-            if (RWDIR / "guest.log").exists() else []
         document["error"] = error
-        document["guest_log_tail"] = tail
+        document["guest_log_tail"] = lab.get("guest_log_tail", [])
     print(json.dumps(document, indent=2))
     failed = [name for name in ("registration", "handover")
               if not isinstance(guest.get(name), dict) or "error" in guest[name]]

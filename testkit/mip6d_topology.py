@@ -112,6 +112,11 @@ MULTIHOMING = """\
         DestinationPort 5002;
     }"""
 FLOW_PORTS = (5001, 5002)
+MR_HOA = IPv6Address("2001:db8:1::200")
+"""The multihomed mobile router's home address."""
+MNP = IPv6Network("2001:db8:100:1::/64")
+"""Its mobile network prefix: the link to :func:`lan_behind_router`'s host."""
+LAN_HOST = MNP[2]
 
 
 def multihomed_mr_config(workdir: Path, name: str, hoa: IPv6Address,
@@ -120,9 +125,11 @@ def multihomed_mr_config(workdir: Path, name: str, hoa: IPv6Address,
     registering both care-of addresses with its two flows (:data:`MULTIHOMING`); without
     ``multiple``, the same interfaces and preferences, one care-of address at a time."""
     config = mn_config(workdir, name=name, hoa=hoa, prefixes=(prefix,))
-    if not multiple:
-        return config
     plain = "\n".join(f'Interface "{i}";' for i in ("mn-f1", "mn-f2", "mn-home"))
+    if not multiple:
+        interfaces = "\n".join(line for line in MULTIHOMED_INTERFACES.splitlines()
+                               if "Bid" not in line)
+        return config.replace(plain, interfaces)
     return (config.replace(plain, MULTIHOMED_INTERFACES)
             .replace("    IsMobRtr enabled;", MULTIHOMING))
 
@@ -308,6 +315,24 @@ def start_mip6d(net: Topology, host: Host, name: str, config_text: str,
     return daemon
 
 
+def control(host: Host, socket: str, command: str) -> Any:
+    """``mip6ctl --socket socket --json command`` (the installed one) in ``host``, decoded."""
+    return json.loads(host.run(*installed.argv("mip6ctl", "--socket", socket, "--json",
+                                               command)))
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
+    """``probe()`` every 0.5 s until it returns something true, which is returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
 @dataclass
 class Mobility:
     net: Topology
@@ -351,6 +376,16 @@ def build(net: Topology, mn_on: str = "mn-f1") -> Mobility:
     net.radvd(r, {"r-f1": str(F1), "r-f2": str(F2)})
     cn_address = cn.wait_address("cn-ha", within=CN_NET)
     return Mobility(net, ha, r, cn, mn, cn_address)
+
+
+def lan_behind_router(m: Mobility) -> Host:
+    """Host ``lan`` (:data:`LAN_HOST`) on the mobile network :data:`MNP` behind the
+    mobile node (``mn-lan``, :data:`MNP` ::1, its default router)."""
+    lan = m.net.host("lan")
+    m.net.link(m.mn, lan, a_ifname="mn-lan", b_ifname="lan-mn",
+               a_address=f"{MNP[1]}/64", b_address=f"{LAN_HOST}/64")
+    lan.run("ip", "-6", "route", "add", "default", "via", str(MNP[1]))
+    return lan
 
 
 def tree_tool(module: str, *args: str) -> list[str]:

@@ -5,32 +5,28 @@ the router seen on each foreign link."""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable
-from ipaddress import IPv6Address, IPv6Network
-from typing import Any
-
 import pytest
 
-from homeguy.lab import installed
 from homeguy.lab.topology import Capture, Host, Topology
 from testkit.mip6d_topology import (
     F1,
     F2,
     FLOW_PORTS,
     HA_CONTROL_SOCKET,
+    LAN_HOST,
+    MNP,
+    MR_HOA,
     build,
+    control,
     ha_config,
+    lan_behind_router,
     multihomed_mr_config,
     start_mip6d,
+    wait_for,
 )
 
 pytestmark = pytest.mark.lab
 
-MR_HOA = IPv6Address("2001:db8:1::200")
-MNP = IPv6Network("2001:db8:100:1::/64")
-LAN_HOST = IPv6Address("2001:db8:100:1::2")
 MR_CONTROL_SOCKET = "/tmp/mip6d-mr.sock"  # mn_config's, for name "mr"
 
 SEND_UDP = """
@@ -62,22 +58,6 @@ def flows(net: Topology, hosts: dict[str, Host], cn: Host) -> list[dict[int, int
     return [ports_seen(c) for c in captures]
 
 
-def control(host: Host, socket: str, command: str) -> Any:
-    return json.loads(host.run(*installed.argv("mip6ctl", "--socket", socket, "--json",
-                                               command)))
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
-
-
 def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
     """mip6d's mobile router registers both care-of addresses in one Binding Update, by
     BID, with its two flows: port 5001 comes through link 1, port 5002 through link 2.
@@ -85,10 +65,7 @@ def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
     come through link 2 to the host behind it; mip6ctl shows the bindings per BID on
     both sides."""
     m = build(net)
-    lan = net.host("lan")
-    net.link(m.mn, lan, a_ifname="mn-lan", b_ifname="lan-mn",
-             a_address=f"{MNP[1]}/64", b_address=f"{LAN_HOST}/64")
-    lan.run("ip", "-6", "route", "add", "default", "via", str(MNP[1]))
+    lan = lan_behind_router(m)
     m.link(m.mn, "mn-f2", True)
     coa1 = m.mn.wait_address("mn-f1", within=F1)
     coa2 = m.mn.wait_address("mn-f2", within=F2)
