@@ -13,7 +13,8 @@ follow each other, each with its own router (stopped in between: it deregisters)
 * ``single``: ``multiple=False``, link 1 preferred (``MnIfPreference``), one care-of
   address registered at a time: both flows go through link 1 while it is up;
 * ``mcoa``: ``multiple=True``, both care-of addresses registered by BID (1 on link 1,
-  2 on link 2), UDP port 5001 bound to BIDs 1 then 2, port 5002 to 2 then 1.
+  2 on link 2), UDP port 5001 bound to both BIDs (so to link 1, the lower BID-PRI, while
+  it is there), port 5002 to BID 2 alone.
 
 Once registered (single: the router's ``binding-registered``; mcoa: both BIDs in the home
 agent's ``mip6ctl bindings`` and its ``flow-bindings`` record), the correspondent sends
@@ -46,16 +47,6 @@ outage and of the datagrams lost per flow. The daemons' logs, configurations and
 logs are copied to out/lab/bench/mip6d_mcoa/ (with guest.log, console.log, result.json).
 No anchor: UMIP is in no package registry reachable here. Prints one JSON document.
 
-Measured (2026-12-07, TCG on 2 busy host cores, 5 losses per mode). This branch's mip6d
-rejects the router's MCoA configuration (``config-invalid``: ``unknown keyword 'Bid' in
-Interface "mn-f1"``; the configuration support is on branch mcoa-config), so the mcoa
-mode fails at start. With the four mcoa-config commits added, in a scratch tree: settle
-median 3659 ms single, 1788 ms mcoa; outage median 3010 ms single, 1161 ms mcoa; lost
-per loss median 289 single, 115 mcoa, the same for both flows in both modes (mcoa/single
-0.39 outage, 0.41 lost): the home agent steers port 5002 through BID 1 too (its rules
-for both ports look up BID 1's table; ``flow_effects`` takes the flow's binding with the
-lowest BID-PRI, 10 for BID 1 against 20, not the first of ``BindingIds 2 1``), so the
-flow on link 2 is not spared.
 """
 
 from __future__ import annotations
