@@ -46,7 +46,6 @@ Per mode: medians and p95 (``summary``), totals, and the ratios mcoa/single of t
 outage and of the datagrams lost per flow. The daemons' logs, configurations and the flow
 logs are copied to out/lab/bench/mip6d_mcoa/ (with guest.log, console.log, result.json).
 No anchor: UMIP is in no package registry reachable here. Prints one JSON document.
-
 """
 
 from __future__ import annotations
