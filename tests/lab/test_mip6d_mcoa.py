@@ -63,7 +63,7 @@ def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
     BID, with its two flows: port 5001 comes through link 1, port 5002 through link 2.
     Link 1 pulled, the router deregisters BID 1 only (no new registration) and both flows
     come through link 2 to the host behind it; mip6ctl shows the bindings per BID on
-    both sides."""
+    both sides, and the home agent's metrics count them and the flows."""
     m = build(net)
     lan = lan_behind_router(m)
     m.link(m.mn, "mn-f2", True)
@@ -77,10 +77,16 @@ def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
         return sorted((b["bid"], b["care_of"], b["priority"])
                       for b in control(m.ha, HA_CONTROL_SOCKET, "bindings"))
 
+    def gauges() -> tuple[int, int]:
+        """The home agent's bid_bindings and flow_bindings metrics."""
+        status = control(m.ha, HA_CONTROL_SOCKET, "status")
+        return status["bid_bindings"], status["flow_bindings"]
+
     wait_for("both bindings", lambda: held() == [(1, str(coa1), 10), (2, str(coa2), 20)])
     ha.wait_event("flow-bindings", home_address=str(MR_HOA), after=0, timeout=60)
     link1, link2 = flows(net, {"r-f1": m.r, "r-f2": m.r}, m.cn)
     assert (link1[5001], link1[5002], link2[5001], link2[5002]) == (5, 0, 0, 5), (link1, link2)
+    assert gauges() == (2, 2)
 
     mark = mr.mark()
     m.link(m.mn, "mn-f1", False)
@@ -89,6 +95,7 @@ def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
     link1, link2, behind = flows(net, {"r-f1": m.r, "r-f2": m.r, "lan-mn": lan}, m.cn)
     assert (link1[5001], link1[5002], link2[5001], link2[5002]) == (0, 0, 5, 5), (link1, link2)
     assert behind == {5001: 5, 5002: 5}, behind
+    assert gauges() == (1, 2)  # both flows on the binding left
     sent = [r for r in mr.records()[mark:] if r.get("event") == "binding-update-sent"]
     assert sent and all(r["lifetime"] == 0 for r in sent), sent  # no new registration
 
