@@ -69,6 +69,11 @@ class CareOfCandidate:
     valid_until: float | None = None
 
 
+def _usable(candidate: CareOfCandidate, now: float) -> bool:
+    """Within its valid lifetime."""
+    return candidate.valid_until is None or candidate.valid_until > now
+
+
 def select_care_of(
     candidates: Iterable[CareOfCandidate],
     preference: Mapping[str, int],
@@ -76,7 +81,7 @@ def select_care_of(
     now: float,
 ) -> CareOfCandidate | None:
     """The primary care-of address among ``candidates`` (see the module's text)."""
-    usable = [c for c in candidates if c.valid_until is None or c.valid_until > now]
+    usable = [c for c in candidates if _usable(c, now)]
     if not usable:
         return None
     return min(
@@ -323,11 +328,15 @@ class MobileNode:
         """One care-of address per interface that has a Binding Identifier (the primary
         one on its own interface, else the oldest there); none unless the primary
         care-of address is among them, since the Binding Updates leave from it."""
+        def rank(c: CareOfCandidate) -> tuple[bool, float, int]:
+            return c != primary, c.acquired_at, int(c.address)
+
         best: dict[str, CareOfCandidate] = {}
-        for c in sorted(self._candidates.values(), reverse=True,
-                        key=lambda c: (c != primary, c.acquired_at, int(c.address))):
-            if c.ifname in self._binding_ids and (c.valid_until is None or c.valid_until > now):
-                best[c.ifname] = c  # the last one, the best, stays
+        for c in self._candidates.values():
+            held = best.get(c.ifname)
+            if (c.ifname in self._binding_ids and _usable(c, now)
+                    and (held is None or rank(c) < rank(held))):
+                best[c.ifname] = c
         if primary is None or best.get(primary.ifname) != primary:
             return ()
         return tuple(sorted(
