@@ -11,7 +11,6 @@ without complaint. With ``IPsecPolicy MobPfxDisc`` both messages go under ESP.""
 from __future__ import annotations
 
 import itertools
-
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
