@@ -10,6 +10,7 @@ without complaint. With ``IPsecPolicy MobPfxDisc`` both messages go under ESP.""
 
 from __future__ import annotations
 
+import itertools
 from ipaddress import IPv6Address, IPv6Network
 
 import pytest
@@ -158,6 +159,9 @@ def test_a_node_solicits_its_home_prefix_and_follows_a_renumbering(net: Topology
         assert RADVD_VALID - 60 <= valid <= RADVD_VALID, fields
         seen.append((kind, home, prefix))
     old, new = str(HOME.network_address), str(NEW_HOME.network_address)
+    # An unsolicited advertisement may go again (3 s later) if the node's answer, the
+    # old address's deregistration, is slow: one line per kind of message.
+    seen = [kind for kind, _ in itertools.groupby(seen)]
     assert seen == [
         ("146", str(HOA), None), ("147", str(HOA), old),  # solicited
         ("147", str(HOA), new),  # unsolicited: the new prefix

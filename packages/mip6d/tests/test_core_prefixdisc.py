@@ -28,6 +28,7 @@ from mip6d.core.prefixdisc import (
     INFINITE_LIFETIME,
     INITIAL_SOLICIT_TIMER,
     MAX_ADVERTISED_PREFIXES,
+    PREFIX_ADV_RETRIES,
     SOLICIT_AT,
     SOLICIT_RETRIES,
     HomePrefixList,
@@ -376,6 +377,44 @@ def test_each_binding_of_the_link_gets_an_unsolicited_advertisement() -> None:
     assert [s.msg.options for s in sends] == [prefixes] * 2  # type: ignore[union-attr]
     assert [dict(e.fields)["solicited"] for e in effects if isinstance(e, Log)] == [False] * 2
     assert (schedule.next_at, schedule.last_sent, schedule.identifier) == (None, T0 + 5, 1)
+
+
+def test_unanswered_unsolicited_advertisements_are_sent_again_three_times() -> None:
+    other = IPv6Address("2001:db8:1::20")
+    cache = cache_with()
+    cache.put(Binding(other, OTHER_COA, HA, "eth0", "mip6t1", 3, BUFlag.A | BUFlag.H, 400,
+                      T0, T0, T0 + 400))
+    lst = home_list().heard(ra(pio(NEW, 3600, 1800)), T0)
+    schedule, effects = UnsolicitedSchedule(TIMER, next_at=T0 + 5).fire(lst, cache, T0 + 5)
+    assert effects[-1] == StartTimer(TIMER, T0 + 8)  # PREFIX_ADV_TIMEOUT
+    assert schedule.unacknowledged == (HOA, other)
+    schedule = schedule.acknowledged(HOA)  # it registered
+    sent_to = []
+    for at in (T0 + 8, T0 + 14, T0 + 26):  # the wait doubling
+        assert schedule.fire(lst, cache, at - 0.5) == (schedule, ())  # not yet
+        schedule, effects = schedule.fire(lst, cache, at)
+        sent_to += [e.routing_header for e in effects if isinstance(e, SendIcmp)]
+    assert sent_to == [other] * PREFIX_ADV_RETRIES
+    assert not any(isinstance(e, StartTimer) for e in effects)  # the last one
+    assert schedule.retry_at is None
+
+
+def test_answered_unsolicited_advertisements_are_not_sent_again() -> None:
+    lst = home_list().heard(ra(pio(NEW, 3600, 1800)), T0)
+    schedule, _ = UnsolicitedSchedule(TIMER, next_at=T0 + 5).fire(lst, cache_with(), T0 + 5)
+    schedule = schedule.acknowledged(HOA)
+    assert schedule.retry_at is None and schedule.unacknowledged == ()
+    assert schedule.fire(lst, cache_with(), T0 + 8) == (schedule, ())
+    assert schedule.acknowledged(HOA) == schedule
+
+
+def test_a_change_during_retransmissions_keeps_the_sooner_timer() -> None:
+    lst = home_list().heard(ra(pio(NEW, 3600, 1800)), T0)
+    schedule, _ = UnsolicitedSchedule(TIMER, next_at=T0 + 5).fire(lst, cache_with(), T0 + 5)
+    changed = lst.heard(ra(pio(HOME, 0, 0)), T0 + 6)
+    schedule, effects = schedule.changed(changed, T0 + 6, 0.0, 600, 3600)
+    assert effects[0] == StartTimer(TIMER, T0 + 8)  # the retransmission comes first
+    assert schedule.next_at == T0 + 6 + 600  # MinMobPfxAdvInterval from the change
 
 
 def test_stopping_removes_the_policy_and_the_state_even_after_going_home() -> None:

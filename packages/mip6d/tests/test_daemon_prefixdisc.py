@@ -134,6 +134,28 @@ def test_renumbering_the_home_link_reaches_the_bindings_unsolicited(tmp_path: Pa
         PrefixInformation(64, LA, 86399, 14399, IPv6Address("2001:db8:2::")),))
 
 
+def test_an_unsolicited_advertisement_is_sent_again_until_the_node_answers(
+        tmp_path: Path) -> None:
+    """Sent again after 3 s, then 6 s and 12 s (PREFIX_ADV_TIMEOUT, PREFIX_ADV_RETRIES)
+    while the node neither registers nor solicits; its next Binding Update stops them."""
+    r = registered(tmp_path, HA_CONF + "MinMobPfxAdvInterval 2;\nMaxMobPfxAdvInterval 2;\n")
+    r.receive_icmp(home_ra(OLD_PIO))
+    r.receive_icmp(home_ra(PrefixInformation(64, LA, 0, 0, IPv6Address("2001:db8:1::")),
+                           NEW_PIO))
+    for seconds, sent in ((2, 1), (3, 2), (6, 3), (12, 4), (24, 4)):
+        r.advance(seconds)
+        assert len(r.icmp.sent) == sent, (seconds, r.icmp.sent)
+    assert [m.msg.identifier for m in r.icmp.sent] == [0, 1, 2, 3]  # type: ignore[union-attr]
+
+    r.receive_icmp(home_ra(OLD_PIO))  # back: a new round
+    r.advance(2)
+    assert len(r.icmp.sent) == 5
+    r.receive(Received(mh.BindingUpdate(2, 25, mh.BUFlag.A | mh.BUFlag.H), COA, HA,
+                       home_address=HOA))
+    r.advance(30)
+    assert len(r.icmp.sent) == 5  # the Binding Update acknowledged it
+
+
 def test_the_new_prefix_of_a_renumbered_home_link_is_served(tmp_path: Path) -> None:
     r = registered(tmp_path)
     new_hoa = IPv6Address("2001:db8:2::10")

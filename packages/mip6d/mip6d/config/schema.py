@@ -568,7 +568,9 @@ KEYWORDS: tuple[Keyword, ...] = (
     _bool("SendUnsolMobPfxAdvs", "send_unsol_mob_pfx_advs", _HA,
           "Whether the home agent also sends unsolicited Mobile Prefix Advertisements to "
           "its bindings when the prefixes its home links advertise change (RFC 6275 "
-          "section 10.6.2), within MinMobPfxAdvInterval and MaxMobPfxAdvInterval."),
+          "section 10.6.2), within MinMobPfxAdvInterval and MaxMobPfxAdvInterval; one a "
+          "node neither answers with a Binding Update nor with a solicitation is sent "
+          "again after 3, 6 and 12 s (PREFIX_ADV_TIMEOUT, PREFIX_ADV_RETRIES)."),
     Keyword(
         "MinMobPfxAdvInterval", _TOP,
         (Int("min_mob_pfx_adv_interval", 1, 0xFFFFFFFF),), _HA,

@@ -33,8 +33,8 @@ Acknowledgement does (section 9.5.4). Anything else is logged and dropped. When 
 prefixes change, :class:`UnsolicitedSchedule` tells the link's bindings unsolicited
 (section 10.6.2).
 
-Not done here: retransmitting unsolicited advertisements, the M and O flags, IPsec for
-these messages (``IPsecPolicy MobPfxDisc``).
+Not done here: the M and O flags. (IPsec for these messages, ``IPsecPolicy MobPfxDisc``,
+is :mod:`mip6d.core.ipsec`'s.)
 """
 
 from __future__ import annotations
@@ -247,6 +247,14 @@ def _advertise(home_list: HomePrefixList, binding: Binding, identifier: int, now
                 prefixes=tuple(p.prefix for p in prefixes)))
 
 
+PREFIX_ADV_TIMEOUT = 3.0
+"""Seconds before an unsolicited Mobile Prefix Advertisement is sent again (RFC 6275
+section 12); the wait doubles each time."""
+PREFIX_ADV_RETRIES = 3
+"""Retransmissions of an unsolicited advertisement a node does not acknowledge (RFC
+6275 section 12)."""
+
+
 @dataclass(frozen=True, slots=True)
 class UnsolicitedSchedule:
     """When one home link's next unsolicited Mobile Prefix Advertisements go out
@@ -260,12 +268,32 @@ class UnsolicitedSchedule:
     (``random`` in [0, 1) from the shell), never sooner than MinMobPfxAdvInterval after
     the last ones; a change while they are scheduled changes nothing (they will say
     the latest). Then each binding on the link gets one, to its care-of address, its
-    Identifier a counter of the link's."""
+    Identifier a counter of the link's. A node that neither registers nor solicits
+    afterwards (:meth:`acknowledged`) gets it again after PREFIX_ADV_TIMEOUT, the wait
+    doubling, PREFIX_ADV_RETRIES times (as the reference implementation does)."""
 
     timer: TimerKey
     next_at: float | None = None
     last_sent: float | None = None
     identifier: int = 0
+    unacknowledged: tuple[IPv6Address, ...] = ()
+    """The home addresses the last advertisements went to that have not answered."""
+    retransmissions: int = 0
+    """Retransmissions of the last advertisements so far."""
+    retry_at: float | None = None
+
+    def acknowledged(self, home_address: IPv6Address) -> UnsolicitedSchedule:
+        """The node of ``home_address`` registered or solicited: it has the prefixes."""
+        if home_address not in self.unacknowledged:
+            return self
+        left = tuple(h for h in self.unacknowledged if h != home_address)
+        return replace(self, unacknowledged=left, retry_at=self.retry_at if left else None)
+
+    def _armed(self, schedule: UnsolicitedSchedule) -> tuple[Effect, ...]:
+        """The link's one timer, at the sooner of the next round and the next
+        retransmission."""
+        due = [at for at in (schedule.next_at, schedule.retry_at) if at is not None]
+        return (StartTimer(self.timer, min(due)),) if due else ()
 
     def changed(self, home_list: HomePrefixList, now: float, random: float,
                 min_interval: int, max_interval: int
@@ -278,25 +306,42 @@ class UnsolicitedSchedule:
         at = now + delay
         if self.last_sent is not None:
             at = max(at, self.last_sent + min_interval)
-        return replace(self, next_at=at), (
-            StartTimer(self.timer, at),
+        scheduled = replace(self, next_at=at)
+        return scheduled, (
+            *self._armed(scheduled),
             log("mobile-prefix-advertisement-scheduled", ifname=home_list.ifname,
                 at=round(at, 3), delay=round(at - now, 3)))
 
     def fire(self, home_list: HomePrefixList, cache: BindingCache, now: float
              ) -> tuple[UnsolicitedSchedule, tuple[Effect, ...]]:
-        """Its timer fired: an Advertisement to every node of the link, at its preferred
-        care-of address."""
+        """Its timer fired: when the next round is due, an Advertisement to every node of
+        the link, at its preferred care-of address; else, when a retransmission is, one
+        to each node that has not answered the last ones and is still bound there."""
+        if self.next_at is not None and now >= self.next_at:
+            homes = cache.homes()
+            fired = replace(self, next_at=None, last_sent=now, retransmissions=0,
+                            retry_at=now + PREFIX_ADV_TIMEOUT)
+        elif self.retry_at is not None and now >= self.retry_at:
+            homes = self.unacknowledged
+            retransmissions = self.retransmissions + 1
+            fired = replace(self, retransmissions=retransmissions, retry_at=(
+                now + PREFIX_ADV_TIMEOUT * 2 ** retransmissions
+                if retransmissions < PREFIX_ADV_RETRIES else None))
+        else:
+            return self, ()
         effects: list[Effect] = []
-        identifier = self.identifier
-        for home in cache.homes():
-            binding = cache.bindings_of(home)[0]
-            if binding.home_ifname == home_list.ifname:
-                effects.extend(_advertise(home_list, binding, identifier, now,
+        identifier, sent = self.identifier, []
+        for home in homes:
+            bindings = cache.bindings_of(home)
+            if bindings and bindings[0].home_ifname == home_list.ifname:
+                effects.extend(_advertise(home_list, bindings[0], identifier, now,
                                           solicited=False))
                 identifier = (identifier + 1) & 0xFFFF
-        return replace(self, next_at=None, last_sent=now, identifier=identifier), tuple(
-            effects)
+                sent.append(home)
+        fired = replace(fired, identifier=identifier, unacknowledged=tuple(sent))
+        if not sent:
+            fired = replace(fired, retry_at=None)
+        return fired, (*effects, *self._armed(fired))
 
 
 # -- the mobile node's side (sections 11.4.2, 11.4.3) -----------------------------------

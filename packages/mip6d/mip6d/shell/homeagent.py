@@ -182,6 +182,8 @@ class HomeAgentPart(Part):
             self.daemon.apply(answer_solicitation(
                 self.home_prefixes, self.node.cache, solicitation, now,
                 enabled=self.daemon.config.send_mob_pfx_advs))
+            if received.home_address is not None:
+                self._acknowledged(received.home_address)
 
     def _heard_prefixes(self, ifname: str, before: HomePrefixList, after: HomePrefixList,
                         now: float) -> None:
@@ -259,7 +261,14 @@ class HomeAgentPart(Part):
         )
         self._decide(outcome, home, now)
         self._answer_dad(now)
+        self._acknowledged(home)
         return True
+
+    def _acknowledged(self, home: IPv6Address) -> None:
+        """The node of ``home`` registered or solicited: no more unsolicited Mobile Prefix
+        Advertisements of the last round to it."""
+        self.unsolicited = {ifname: schedule.acknowledged(home)
+                            for ifname, schedule in self.unsolicited.items()}
 
     def _decide(self, outcome: HaOutcome, home: IPv6Address, now: float) -> None:
         """Apply a verdict on a Binding Update and count it: when its kernel changes
