@@ -117,7 +117,10 @@ class LoginForm(AuthenticationForm):
 class NodeIdentityForm(forms.Form):
     """What can change on an existing node: its name and interface (the API's update)."""
 
-    name = forms.CharField(max_length=64, help_text="A name you recognise it by.")
+    # The length limit is on what was sent, as the API document says (and the browser
+    # enforces); surrounding spaces are stripped after.
+    name = forms.CharField(max_length=64, strip=False,
+                           help_text="A name you recognise it by.")
     interface = forms.CharField(max_length=15, initial="eth0",
                                 help_text="The interface the node moves with.")
 

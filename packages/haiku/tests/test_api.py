@@ -93,6 +93,7 @@ def test_bad_input_gets_400_naming_the_field(alice: Api) -> None:
         ({**ROUTER, "prefix_count": 0}, "prefix_count", "at least one prefix"),
         ({**ROUTER, "kind": "host"}, "prefix_count", "no mobile network prefixes"),
         ({**ROUTER, "name": "a\nb"}, "name", "printable"),
+        ({**ROUTER, "name": " " + "x" * 64}, "name", "at most 64 characters"),
         ({**ROUTER, "interface": "../x"}, "interface", "letters, digits"),
         ({**ROUTER, "name": 5}, "name", "expected a string"),
         ({**ROUTER, "prefix_count": True}, "prefix_count", "expected an integer"),
@@ -113,6 +114,13 @@ def test_bad_input_gets_400_naming_the_field(alice: Api) -> None:
     response = alice.call("patch", f"/nodes/{node['id']}", {"enabled": "no"})
     assert response.json()["fields"] == {"enabled": ["expected true or false"]}
     assert Node.objects.count() == 1
+
+
+def test_a_name_s_surrounding_spaces_are_stripped_within_its_64_characters(
+        alice: Api) -> None:
+    name = " " + "x" * 62 + " "
+    node = alice.call("post", "/nodes", {**ROUTER, "name": name}).json()["node"]
+    assert node["name"] == "x" * 62
 
 
 def test_conflicts_are_409(alice: Api, haiku_settings: Any) -> None:
