@@ -5,6 +5,8 @@ the router seen on each foreign link."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from homeguy.lab.topology import Capture, Host, Topology
@@ -63,14 +65,17 @@ def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
     BID, with its two flows: port 5001 comes through link 1, port 5002 through link 2.
     Link 1 pulled, the router deregisters BID 1 only (no new registration) and both flows
     come through link 2 to the host behind it; mip6ctl shows the bindings per BID on
-    both sides, and the home agent's metrics count them and the flows."""
+    both sides, and the home agent's metrics count them and the flows. Then the home
+    agent stops accepting multiple care-of addresses (HaAcceptMultipleCoA disabled):
+    link 1 back, the router's bulk Binding Update gets status 166, and it registers its
+    preferred care-of address alone, which carries both flows."""
     m = build(net)
     lan = lan_behind_router(m)
     m.link(m.mn, "mn-f2", True)
     coa1 = m.mn.wait_address("mn-f1", within=F1)
     coa2 = m.mn.wait_address("mn-f2", within=F2)
-    ha = start_mip6d(net, m.ha, "ha", ha_config(
-        net.workdir, acl=f"BindingAclPolicy {MR_HOA} ({MNP}) allow;\n", default="deny"))
+    acl = f"BindingAclPolicy {MR_HOA} ({MNP}) allow;\n"
+    ha = start_mip6d(net, m.ha, "ha", ha_config(net.workdir, acl=acl, default="deny"))
     mr = start_mip6d(net, m.mn, "mr", multihomed_mr_config(net.workdir, "mr", MR_HOA, MNP))
 
     def held() -> list[tuple[int, str, int]]:
@@ -101,4 +106,21 @@ def test_mobile_router_on_two_links_with_a_flow_on_each(net: Topology) -> None:
 
     (entry,) = control(m.mn, MR_CONTROL_SOCKET, "bul")
     assert (entry["care_of"], entry["bindings"]) == (str(coa2), {"2": str(coa2)}), entry
+
+    mark, ha_mark = mr.mark(), ha.mark()
+    ha.config.write_text(ha_config(net.workdir, acl=acl + "HaAcceptMultipleCoA disabled;\n",
+                                   default="deny"))
+    ha.signal(signal.SIGHUP)
+    ha.wait_event("reloaded", after=ha_mark)
+    m.link(m.mn, "mn-f1", True)
+    refused = ha.wait_event("sent", message="BindingAck", status=166, after=ha_mark,
+                            timeout=60)
+    mr.wait_event("multiple-care-of-prohibited", after=mark, timeout=60)
+    coa1 = m.mn.wait_address("mn-f1", within=F1)
+    wait_for("one binding without BID", lambda: held() == [(None, str(coa1), 0)])
+    assert gauges() == (0, 0)
+    link1, link2 = flows(net, {"r-f1": m.r, "r-f2": m.r}, m.cn)
+    assert (link1[5001], link1[5002], link2[5001], link2[5002]) == (5, 5, 0, 0), (link1, link2)
+    (entry,) = control(m.mn, MR_CONTROL_SOCKET, "bul")
+    assert (entry["care_of"], entry["bindings"]) == (str(coa1), {}), (entry, refused)
     assert mr.stop() == 0 and ha.stop() == 0

@@ -85,6 +85,7 @@ EVENT_LEVELS: Mapping[str, int] = {
     "care-of-bindings-deregistered": logging.INFO,
     "binding-identifier-refused": logging.WARNING,
     "binding-without-bid-replaced": logging.INFO,
+    "multiple-care-of-prohibited": logging.WARNING,
     "binding-deregistered": logging.INFO,
     "stopped": logging.INFO,
     "dhaad-request-sent": logging.DEBUG,

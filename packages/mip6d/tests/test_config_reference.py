@@ -125,8 +125,8 @@ def test_extensions_are_marked(roff: str, markdown: str) -> None:
     extensions = {k.name for k in KEYWORDS if k.extension}
     assert extensions == {
         "include", "ControlSocket", "StateFile", "MetricsListen", "StaticKey", "Encryption",
-        "Authentication", "MaxBindackTimeout", "HaPreference", "Bid", "BidPriority",
-        "RegMultipleCoA", "FlowBinding", "FlowPriority", "BindingIds", "Protocol",
+        "Authentication", "MaxBindackTimeout", "HaPreference", "HaAcceptMultipleCoA", "Bid",
+        "BidPriority", "RegMultipleCoA", "FlowBinding", "FlowPriority", "BindingIds", "Protocol",
         "SourcePort", "DestinationPort", "SourceAddress", "DestinationAddress",
     }
     section = roff.split(".SH HOMEGUY EXTENSIONS")[1].split(".SH ", maxsplit=1)[0]

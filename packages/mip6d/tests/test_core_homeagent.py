@@ -1046,15 +1046,21 @@ def test_the_preferred_binding_expiring_moves_the_routes() -> None:
 
 def test_a_binding_update_without_bid_replaces_them_all() -> None:
     """Back to one care-of address: a regular Binding Update speaks for the home address
-    as a whole (RFC 6275), and its deregistration removes every binding."""
+    as a whole (RFC 6275), the flow bindings by BID going with the BIDs, and its
+    deregistration removes every binding."""
     ha = HomeAgent(policy())
     two_links(ha)
-    ack, effects, *_ = update(ha, 2, flags=ARH, home=MR, care_of=COA,
+    update(ha, 2, flags=ARH, home=MR, now=1005.0, options=(
+        MobileNetworkPrefix(MNP), bid(1, COA, priority=2), bid(2, COA2, priority=1),
+        FlowIdentification(1, 1, 0, (BindingReference((1,)),))))
+    assert [f.fid for f in ha.cache.flows_of(MR)] == [1]
+    ack, effects, *_ = update(ha, 3, flags=ARH, home=MR, care_of=COA,
                               options=(MobileNetworkPrefix(MNP),), now=1010.0)
-    assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100, BAFlag.R)
+    assert ack == BindingAck(BAStatus.ACCEPTED, 3, 100, BAFlag.R)
     assert [(b.bid, b.care_of, b.tunnel) for b in ha.cache.bindings_of(MR)] == [
         (None, COA, "mip6t0")]
     assert RemoveTunnel("mip6t1", HA, COA2) in effects
+    assert ha.cache.flows_of(MR) == ()
     ha = HomeAgent(policy())
     two_links(ha)
     ack, effects, *_ = update(ha, 2, lifetime=0, flags=ARH, home=MR, now=1010.0)
@@ -1083,6 +1089,18 @@ def test_mcoa_refusals(options: tuple[BindingIdentifier, ...], status: BAStatus)
     assert (ack, verdict) == (BindingAck(status, 1, 0, options=tuple(
         replace(o, status=status) for o in options)), status)
     assert len(ha.cache) == 0 and not any(isinstance(e, AddTunnel) for e in effects)
+
+
+def test_bids_are_refused_where_multiple_care_of_addresses_are_not_accepted() -> None:
+    """166 (HaAcceptMultipleCoA disabled): whatever the BIDs, while a registration
+    without them is accepted."""
+    ha = HomeAgent(policy(accept_multiple_care_of=False))
+    ack, effects, *_ = update(ha, 1, options=(bid(1, COA), bid(2, COA2)))
+    assert ack == BindingAck(BAStatus.MCOA_PROHIBITED, 1, 0, options=(
+        bid(1, COA, status=BAStatus.MCOA_PROHIBITED),
+        bid(2, COA2, status=BAStatus.MCOA_PROHIBITED)))
+    assert len(ha.cache) == 0 and not any(isinstance(e, AddTunnel) for e in effects)
+    assert update(ha, 2).verdict is BAStatus.ACCEPTED
 
 
 def test_a_bid_added_to_a_binding_without_bid_is_refused() -> None:

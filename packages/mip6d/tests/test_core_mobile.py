@@ -3,6 +3,7 @@ node and a home agent talking to each other through pure calls."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import IPv6Address, IPv6Interface, IPv6Network
 
 import pytest
@@ -469,6 +470,38 @@ def test_an_interface_without_a_bid_registers_alone() -> None:
     assert not any(isinstance(o, BindingIdentifier | FlowIdentification)
                    for o in update.options)
     assert held(net.ha) == {None: COA_LTE}
+
+
+def test_where_multiple_care_of_addresses_are_prohibited_the_primary_registers_alone(
+) -> None:
+    """166: the router registers its primary care-of address without BID, without
+    flows, from the first registration on, and when the home agent stops accepting the
+    bindings it held (the registration without BID replaces them)."""
+    def prohibited(ha: HomeAgent) -> HomeAgent:
+        ha.policy = replace(ha.policy, accept_multiple_care_of=False)
+        return ha
+
+    net = Network(multihomed_router(), prohibited(home_agent()))
+    net.move(CareOfAddressAvailable(COA_ETH, "eth1"), 0.0)
+    net.move(CareOfAddressAvailable(COA_WLAN, "wlan0"), 1.0)
+    assert held(net.ha) == {None: COA_ETH}
+    entry = net.mn.entry(HOA)
+    assert entry.state is BulState.REGISTERED and entry.bindings == ()
+    assert not entry.registration.multiple_care_of and entry.registration.flows == ()
+    assert not any(isinstance(o, BindingIdentifier | FlowIdentification)
+                   for o in sent_updates(net.mn_effects)[-1].options)
+    assert log("multiple-care-of-prohibited", home_address=HOA, home_agent=HA) in net.mn_effects
+    assert [e.name for e in entry.installed if isinstance(e, AddTunnel)] == ["mip6mn0"]
+
+    net = registered_on_both_links()
+    prohibited(net.ha)
+    refresh_at = net.mn.entry(HOA).refresh_at
+    assert refresh_at is not None
+    net.tick(refresh_at)
+    assert held(net.ha) == {None: COA_ETH} and net.ha.cache.flows_of(HOA) == ()
+    entry = net.mn.entry(HOA)
+    assert entry.state is BulState.REGISTERED and entry.registered_bindings == ()
+    assert RemoveTunnel(binding_tunnel("mip6mn0", 2), COA_WLAN, HA) in net.mn_effects
 
 
 def test_flows_need_multiple_care_of_addresses() -> None:

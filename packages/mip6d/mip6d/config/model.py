@@ -412,6 +412,7 @@ class Config(Located):
     min_mob_pfx_adv_interval: int = 600
     max_mob_pfx_adv_interval: int = 86400
     ha_accept_mob_rtr: bool = False
+    ha_accept_multiple_coa: bool = True
     ha_preference: int = 0  # the own entry of the Home Agents List (RFC 6275 section 7.4)
     ha_served_prefixes: tuple[IPv6Network, ...] = ()
     binding_acl: tuple[BindingAcl, ...] = ()

@@ -611,6 +611,12 @@ KEYWORDS: tuple[Keyword, ...] = (
         "listed in its BindingAclPolicy, or inside a HaServedPrefix.",
         "HaAcceptMobRtr enabled;\nHaServedPrefix 2001:db8:100::/48;", origin=Origin.NEMO,
     ),
+    _bool("HaAcceptMultipleCoA", "ha_accept_multiple_coa", _HA,
+          "Whether the home agent accepts registrations of several care-of addresses for "
+          "one home address (Binding Identifier options, RFC 5648). When disabled such a "
+          "Binding Update gets status 166 (MCOA PROHIBITED), and a Homeguy mobile node "
+          "then registers its preferred care-of address alone, without flow bindings, "
+          "until its configuration is reloaded.", origin=Origin.HOMEGUY),
     Keyword(
         "HaServedPrefix", _TOP, (Prefix("prefix"),), _HA,
         "The aggregated prefix the home agent serves mobile networks from. A mobile "

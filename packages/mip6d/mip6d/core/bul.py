@@ -79,7 +79,9 @@ primary care-of address as ever, at once when the home agent holds a binding for
 already, and each other binding has a tunnel of its own (:func:`binding_tunnel`) for
 what the home agent sends through it. What the home agent may hold after a lost
 acknowledgement is tracked (:attr:`BulEntry.bids_sent`) and deregistered when unwanted;
-status 165 (a binding without BID held) is answered by removing that binding first.
+status 165 (a binding without BID held) is answered by removing that binding first, and
+status 166 (multiple care-of addresses prohibited) by registering the primary care-of
+address alone, as without them, until the configuration is loaded again.
 
 Returning home (section 11.5.5): a deregistration is sent whenever the home agent may
 hold a binding, including one whose acknowledgement was lost
@@ -446,12 +448,14 @@ class Trigger(StrEnum):
     SHUTDOWN = "shutdown"
     DHAAD_REPLY = "dhaad-reply"
     BOUND_WITHOUT_BID = "bound-without-bid"
+    MULTIPLE_PROHIBITED = "multiple-prohibited"
 
 
 _ACK_TRIGGERS: Mapping[int, Trigger] = {
     BAStatus.SEQUENCE_NUMBER_OUT_OF_WINDOW: Trigger.RESYNC,
     BAStatus.NOT_HOME_AGENT_FOR_THIS_MN: Trigger.NOT_HOME_AGENT,
     BAStatus.MCOA_NON_MCOA_BINDING_EXISTS: Trigger.BOUND_WITHOUT_BID,
+    BAStatus.MCOA_PROHIBITED: Trigger.MULTIPLE_PROHIBITED,
 }
 """Statuses that need more than accepted/refused (RFC 6275 section 11.7.3)."""
 
@@ -944,6 +948,19 @@ def _bound_without_bid(entry: BulEntry, event: BulEvent, now: float, s: MnSettin
     return entry, (record, *effects)
 
 
+def _multiple_prohibited(entry: BulEntry, event: BulEvent, now: float, s: MnSettings
+                         ) -> _Result:
+    """Status 166: the home agent takes no multiple care-of addresses from this node (RFC
+    5648 section 6.2). The node registers as without them: its primary care-of address
+    alone, no flow bindings (they need BIDs). That Binding Update, without BID, replaces
+    whatever bindings by BID the home agent still holds."""
+    record = log("multiple-care-of-prohibited", **_event_fields(entry))
+    single = replace(entry.registration, multiple_care_of=False, flows=())
+    entry = replace(entry, registration=single, bindings=())
+    entry, effects = _send(entry, now, entry.state, s.reregistration_timeout, True)
+    return entry, (record, *effects)
+
+
 def _refused(entry: BulEntry, event: BulEvent, now: float, s: MnSettings) -> _Result:
     """Refused. A discovered home agent's refusal sends the node to the next one of the
     Reply; when none is left it stays FAILED, and forgets the home agent so that its
@@ -1005,6 +1022,7 @@ TRANSITIONS: Mapping[tuple[BulState, Trigger], _Handler] = {
     (_S.REGISTERING, _T.REJECTED): _refused,
     (_S.REGISTERING, _T.TIMER): _retransmit,
     (_S.REGISTERING, _T.BOUND_WITHOUT_BID): _bound_without_bid,
+    (_S.REGISTERING, _T.MULTIPLE_PROHIBITED): _multiple_prohibited,
     (_S.REGISTERING, _T.SHUTDOWN): _shutdown,
     (_S.REGISTERED, _T.COA): _moved,
     (_S.REGISTERED, _T.HOME): _deregister,
@@ -1019,6 +1037,7 @@ TRANSITIONS: Mapping[tuple[BulState, Trigger], _Handler] = {
     (_S.REFRESHING, _T.REJECTED): _refused,
     (_S.REFRESHING, _T.TIMER): _retransmit,
     (_S.REFRESHING, _T.BOUND_WITHOUT_BID): _bound_without_bid,
+    (_S.REFRESHING, _T.MULTIPLE_PROHIBITED): _multiple_prohibited,
     (_S.REFRESHING, _T.SHUTDOWN): _shutdown,
     (_S.DEREGISTERING, _T.AWAY): _left_home,
     (_S.DEREGISTERING, _T.ACCEPTED): _deregistered,
@@ -1043,7 +1062,7 @@ Acknowledgement in a state that awaits none, a care-of address change while at h
 _AWAITING = frozenset({_S.REGISTERING, _S.REFRESHING, _S.DEREGISTERING})
 _AWAY_WITH_STATE = _AWAITING | {_S.REGISTERED}
 _ACK_TRIGGER_SET = frozenset({_T.ACCEPTED, _T.REJECTED, _T.NOT_HOME_AGENT,
-                              _T.BOUND_WITHOUT_BID})
+                              _T.BOUND_WITHOUT_BID, _T.MULTIPLE_PROHIBITED})
 
 
 # -- declared state ----------------------------------------------------------------------

@@ -24,6 +24,8 @@ code  condition                                            reference
       anycast, a home agent address), or the prefix's
       valid lifetime is over
 129   home address refused by the binding ACL             RFC 6275 s. 6.1.8
+166   Binding Identifier options, and HaAcceptMultipleCoA  RFC 5648 s. 6.2
+      is disabled
 164   Binding Identifier options: a BID twice, a bulk      RFC 5648 s. 6.2
       registration's BID without its care-of address, an
       IPv4 care-of address
@@ -588,13 +590,16 @@ class HomeAgent:
         )
 
     def _check_binding_identifiers(self, request: _Request) -> BAStatus | None:
-        """RFC 5648 section 6.2: BIDs named once, each with its care-of address in a bulk
-        registration, IPv6 ones (this home agent has no IPv4 tunnels); no H flag (this
-        home agent does not forward at home and away at once); and no binding without BID
-        to add them to (the O flag that would replace it is BID-PRI since RFC 6089)."""
+        """RFC 5648 section 6.2: BIDs accepted at all (HaAcceptMultipleCoA); named once,
+        each with its care-of address in a bulk registration, IPv6 ones (this home agent
+        has no IPv4 tunnels); no H flag (this home agent does not forward at home and away
+        at once); and no binding without BID to add them to (the O flag that would
+        replace it is BID-PRI since RFC 6089)."""
         bids = request.bids
         if not bids:
             return None
+        if not self.policy.accept_multiple_care_of:
+            return BAStatus.MCOA_PROHIBITED
         numbers = {o.bid for o in bids}
         if (len(numbers) < len(bids)
                 or any(isinstance(o.care_of, IPv4Address) for o in bids)
@@ -826,10 +831,12 @@ class HomeAgent:
             ))
         bound = {b.bid for b in (*kept, *bindings) if b.bid is not None}
         flows, answers, refusals = self._flows(request, bound)
-        effects = (*effects, *self._replace(home, (*kept, *bindings), flows))
         if flows is not None:
             records += [*refusals, log("flow-bindings", home_address=home,
                                        fids=tuple(f.fid for f in flows))]
+        elif not bound:
+            flows = ()  # the flow bindings, by BID, went with the BIDs
+        effects = (*effects, *self._replace(home, (*kept, *bindings), flows))
         ack = BindingAck(BAStatus.ACCEPTED, bu.sequence, accepted.lifetime // 4,
                          self._ack_flags(request),
                          (*request.ack_options(BAStatus.ACCEPTED), *answers))

@@ -139,6 +139,11 @@ class HomeAgentPolicy:
         default=False,
         metadata=_doc("HaAcceptMobRtr", "accept mobile router registrations (RFC 3963)"),
     )
+    accept_multiple_care_of: bool = field(
+        default=True,
+        metadata=_doc("HaAcceptMultipleCoA",
+                      "accept Binding Identifier options (RFC 5648; status 166 if not)"),
+    )
     served_prefixes: tuple[IPv6Network, ...] = field(
         default=(),
         metadata=_doc(

@@ -91,6 +91,7 @@ def home_agent_policy(
         acl=acl,
         default_allow=config.default_binding_acl_policy < 128,
         accept_mobile_routers=config.ha_accept_mob_rtr,
+        accept_multiple_care_of=config.ha_accept_multiple_coa,
         served_prefixes=config.ha_served_prefixes,
         max_binding_life=min(max(config.ha_max_binding_life, 4), MAX_LIFETIME),
         require_ipsec=config.use_mn_ha_ipsec,
