@@ -523,15 +523,18 @@ _router_moves = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(_router_moves, st.integers(0, 2000), st.integers(0, 2)),
-                max_size=25))
+                max_size=25), st.booleans())
 def test_multihomed_router_and_home_agent_stay_in_step(
-    moves: list[tuple[MovementEvent, int, int]],
+    moves: list[tuple[MovementEvent, int, int]], multiple_accepted: bool,
 ) -> None:
     """However the router's links come and go (with lost acknowledgements, and an
     interface without BID), once the network is quiet the home agent holds one binding
-    per BID the router has a care-of address for, or the one binding without BID, and the
-    router's tunnel is at its primary care-of address."""
-    net = Network(multihomed_router(), home_agent())
+    per BID the router has a care-of address for, or the one binding without BID (the
+    only one where the home agent accepts no BIDs), and the router's tunnel is at its
+    primary care-of address."""
+    ha = home_agent()
+    ha.policy = replace(ha.policy, accept_multiple_care_of=multiple_accepted)
+    net = Network(multihomed_router(), ha)
     now = net.wander(moves)
     entry = net.mn.entry(HOA)
     if entry.home_link is not None:
@@ -541,6 +544,7 @@ def test_multihomed_router_and_home_agent_stay_in_step(
         wanted = {b.bid: b.care_of for b in entry.bindings} or {None: entry.care_of}
         assert held(net.ha) == wanted
         assert entry.registered_bindings == entry.bindings
+        assert multiple_accepted or (entry.bindings == () and not net.ha.cache.flows_of(HOA))
     else:
         net.tick(now + 262_140.0)
         assert held(net.ha) == {}
