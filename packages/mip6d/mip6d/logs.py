@@ -104,6 +104,7 @@ EVENT_LEVELS: Mapping[str, int] = {
     "binding-cache-restored": logging.INFO,
     "binding-update-dropped": logging.WARNING,
     "binding-update-ignored": logging.DEBUG,
+    "binding-update-pending": logging.DEBUG,
     "binding-update-refused": logging.INFO,
     "binding-updated": logging.DEBUG,
     "binding-removed": logging.INFO,

@@ -91,7 +91,8 @@ METRICS: tuple[Metric, ...] = (
            "Binding Updates the home agent decided on, by the status of its Binding "
            "Acknowledgement (also when the A flag asked for none; a first registration "
            "once duplicate address detection is over), or dropped (IPsec required and "
-           "missing), or ignored (duplicate address detection in progress).", "status"),
+           "missing), or ignored (duplicate address detection in progress), or superseded (a "
+           "newer one took its place while duplicate address detection ran).", "status"),
     Metric("handovers", _C,
            "Registrations from a new care-of address: bindings the home agent moved, or "
            "Binding Acknowledgements that confirmed a mobile node's new care-of address."),

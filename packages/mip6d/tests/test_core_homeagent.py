@@ -518,21 +518,22 @@ def test_first_registration_waits_for_duplicate_address_detection() -> None:
             log("duplicate-address-detection", home_address=HOA, ifname="eth0"),
         ),
     )
-    # The mobile node retransmits after 1.5 s: ignored while DAD runs.
+    # The mobile node retransmits after 1.5 s: DAD goes on, and its result answers the
+    # retransmission (the answer a node that checks the sequence number waits for).
     assert update(ha, 2, now=1001.5) == HaOutcome(
-        None,
-        (
-            log(
-                "binding-update-ignored",
-                home_address=HOA,
-                sequence=2,
-                reason="duplicate address detection in progress",
-            ),
-        ),
-        Unanswered.IGNORED,
-    )
+        None, (log("binding-update-pending", home_address=HOA, sequence=2, replaces=1),),
+        Unanswered.SUPERSEDED)
+    # An older one arriving late, or one that would be refused, changes nothing.
+    def ignored(sequence: int) -> HaOutcome:
+        return HaOutcome(None, (log("binding-update-ignored", home_address=HOA,
+                                    sequence=sequence,
+                                    reason="duplicate address detection in progress"),),
+                         Unanswered.IGNORED)
+
+    assert update(ha, 1, now=1001.55) == ignored(1)
+    assert update(ha, 3, now=1001.55, flags=AH | BUFlag.L) == ignored(3)  # other addresses
     ack, effects, *_ = ha.dad_complete(HOA, True, 1001.6)
-    assert ack == BindingAck(BAStatus.ACCEPTED, 1, 100)
+    assert ack == BindingAck(BAStatus.ACCEPTED, 2, 100)
     assert effects[:3] == (
         AddTunnel("mip6t0", HA, COA),
         AddRoute(HOST, "mip6t0"),
@@ -540,8 +541,8 @@ def test_first_registration_waits_for_duplicate_address_detection() -> None:
     )
     assert effects[-4:] == (StartTimer(EXPIRY_TIMER, 1401.6), ack_to(ack), *direct())
     # Refreshes do not run DAD again.
-    ack = update(ha, 3, now=1100.0).ack
-    assert ack == BindingAck(BAStatus.ACCEPTED, 3, 100)
+    ack = update(ha, 4, now=1100.0).ack
+    assert ack == BindingAck(BAStatus.ACCEPTED, 4, 100)
 
 
 def test_duplicate_address_detection_failure() -> None:
@@ -560,6 +561,7 @@ def test_duplicate_address_detection_failure() -> None:
 def test_unanswered_duplicate_address_detection_is_forgotten() -> None:
     ha = HomeAgent(policy(duplicate_address_detection=True))
     update(ha, 1)
+    update(ha, 2, now=T0 + 5.0)  # takes the first one's place, not its start
     ack, effects, *_ = update(ha, 9, now=T0 + 10.0)
     assert ack is None and effects[0] == CheckDuplicateAddress((HOA,), "eth0")
 

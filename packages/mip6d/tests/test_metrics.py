@@ -20,7 +20,8 @@ HOME_AGENT_TEXT = """\
 # HELP mip6d_binding_updates_received_total Binding Updates the home agent decided on, by \
 the status of its Binding Acknowledgement (also when the A flag asked for none; a first \
 registration once duplicate address detection is over), or dropped (IPsec required and \
-missing), or ignored (duplicate address detection in progress).
+missing), or ignored (duplicate address detection in progress), or superseded (a newer \
+one took its place while duplicate address detection ran).
 # TYPE mip6d_binding_updates_received_total counter
 mip6d_binding_updates_received_total{status="accepted"} 1027
 mip6d_binding_updates_received_total{status="administratively-prohibited"} 3

@@ -16,7 +16,10 @@ code  condition                                            reference
  --   IPsec required and the Binding Update arrived        RFC 6275 s. 5.1, RFC 3776 s. 4
       without it: dropped silently, no acknowledgement     (see :mod:`.policy`)
  --   duplicate address detection for this home address   RFC 6275 s. 10.3.1
-      in progress: ignored, the result answers it
+      in progress: ignored, the result answers it; a
+      newer registration that passes the checks below
+      takes the waiting one's place (the result answers
+      the node's latest Binding Update)
 131   H flag clear: this daemon is a home agent only and   RFC 6275 s. 6.1.8, 10.3.1
       does not act as a correspondent node
 132   home address outside every served home prefix, or    RFC 6275 s. 10.3.1
@@ -175,6 +178,8 @@ class Unanswered(StrEnum):
     """IPsec is required and the Binding Update came without it."""
     IGNORED = "ignored"
     """Duplicate address detection for its home address is in progress."""
+    SUPERSEDED = "superseded"
+    """It waited for duplicate address detection, and a newer one took its place."""
 
 
 class HaOutcome(NamedTuple):
@@ -186,6 +191,8 @@ class HaOutcome(NamedTuple):
     acknowledgement (also when the A flag asked for none), an :class:`Unanswered`
     reason, or ``None`` while it waits for duplicate address detection (the verdict
     then comes with :meth:`HomeAgent.dad_complete`) and for calls that decided nothing.
+    (A Binding Update that takes the place of one waiting gives that one's verdict,
+    :attr:`Unanswered.SUPERSEDED`, and waits.)
     ``handover`` says that an accepted Binding Update moved its binding to a new
     care-of address."""
 
@@ -323,6 +330,8 @@ class _Accepted:
     lifetime: int
     prefixes: tuple[IPv6Network, ...]
     nemo_mode: NemoMode
+    detection_started_at: float | None = None
+    """When the duplicate address detection it waits for started, if it does."""
 
 
 _Check = Callable[["HomeAgent", _Request], "BAStatus | None"]
@@ -409,50 +418,70 @@ class HomeAgent:
             )
         pending = self._pending.get(home_address)
         if pending is not None:
-            if now - pending.request.received_at < DAD_PENDING_LIMIT:
-                return HaOutcome(
-                    None,
-                    (
-                        log(
-                            "binding-update-ignored",
-                            home_address=home_address,
-                            sequence=bu.sequence,
-                            reason="duplicate address detection in progress",
-                        ),
-                    ),
-                    Unanswered.IGNORED,
-                )
+            assert pending.detection_started_at is not None
+            if now - pending.detection_started_at < DAD_PENDING_LIMIT:
+                return self._while_detecting(request, pending)
             del self._pending[home_address]
-        for check in _CHECKS:
-            status = check(self, request)
-            if status is not None:
-                return self._refuse(request, status)
-        if bu.lifetime == 0 or care_of == home_address:
+        verdict = self._verdict(request)
+        if isinstance(verdict, BAStatus):
+            return self._refuse(request, verdict)
+        if verdict is None:
             return self._deregister(request)
-        status, prefixes, mode = self._mobile_network(request)
-        if status is not None:
-            return self._refuse(request, status)
-        link = self.policy.home_link_for(home_address)
-        assert link is not None  # _check_home_subnet passed
-        lifetime = self._grant(bu, link, now)
-        if lifetime is None:
-            return self._refuse(request, BAStatus.NOT_HOME_SUBNET)
-        accepted = _Accepted(request, link, lifetime, prefixes, mode)
         if home_address not in self.cache and self.policy.duplicate_address_detection:
-            self._pending[home_address] = accepted
+            self._pending[home_address] = replace(verdict, detection_started_at=now)
             addresses: tuple[IPv6Address, ...] = (home_address,)
             if BUFlag.L in bu.flags:
                 addresses += (link_local_of(home_address),)
             return HaOutcome(
                 None,
                 (
-                    CheckDuplicateAddress(addresses, link.ifname),
+                    CheckDuplicateAddress(addresses, verdict.link.ifname),
                     log(
-                        "duplicate-address-detection", home_address=home_address, ifname=link.ifname
+                        "duplicate-address-detection", home_address=home_address,
+                        ifname=verdict.link.ifname,
                     ),
                 ),
             )
-        return self._commit(accepted, now)
+        return self._commit(verdict, now)
+
+    def _verdict(self, request: _Request) -> _Accepted | BAStatus | None:
+        """What the checks make of ``request``: the status that refuses it, ``None`` for
+        a deregistration, else the registration to commit."""
+        for check in _CHECKS:
+            status = check(self, request)
+            if status is not None:
+                return status
+        if request.bu.lifetime == 0 or request.care_of == request.home_address:
+            return None
+        status, prefixes, mode = self._mobile_network(request)
+        if status is not None:
+            return status
+        link = self.policy.home_link_for(request.home_address)
+        assert link is not None  # _check_home_subnet passed
+        lifetime = self._grant(request.bu, link, request.received_at)
+        if lifetime is None:
+            return BAStatus.NOT_HOME_SUBNET
+        return _Accepted(request, link, lifetime, prefixes, mode)
+
+    def _while_detecting(self, request: _Request, pending: _Accepted) -> HaOutcome:
+        """A Binding Update for a home address whose duplicate address detection is in
+        progress. A newer registration that passes every check, for the same addresses
+        (the L flag alike), takes the pending one's place: the detection's result
+        answers the node's latest Binding Update, be it a retransmission (which a peer
+        that checks the sequence number of the answer expects) or one with more
+        care-of addresses. Anything else is ignored."""
+        bu, waiting = request.bu, pending.request.bu
+        verdict = self._verdict(request)
+        if (isinstance(verdict, _Accepted) and seqno.is_greater(bu.sequence, waiting.sequence)
+                and (BUFlag.L in bu.flags) == (BUFlag.L in waiting.flags)):
+            self._pending[request.home_address] = replace(
+                verdict, detection_started_at=pending.detection_started_at)
+            return HaOutcome(None, (log(
+                "binding-update-pending", home_address=request.home_address,
+                sequence=bu.sequence, replaces=waiting.sequence),), Unanswered.SUPERSEDED)
+        return HaOutcome(None, (log(
+            "binding-update-ignored", home_address=request.home_address, sequence=bu.sequence,
+            reason="duplicate address detection in progress"),), Unanswered.IGNORED)
 
     def dad_complete(self, home_address: IPv6Address, unique: bool, now: float) -> HaOutcome:
         """The shell's answer to :class:`~mip6d.core.effects.CheckDuplicateAddress`:
