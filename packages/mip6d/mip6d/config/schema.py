@@ -616,7 +616,7 @@ KEYWORDS: tuple[Keyword, ...] = (
           "one home address (Binding Identifier options, RFC 5648). When disabled such a "
           "Binding Update gets status 166 (MCOA PROHIBITED), and a Homeguy mobile node "
           "then registers its preferred care-of address alone, without flow bindings, "
-          "until its configuration is reloaded.", origin=Origin.HOMEGUY),
+          "until it restarts or reloads its configuration.", origin=Origin.HOMEGUY),
     Keyword(
         "HaServedPrefix", _TOP, (Prefix("prefix"),), _HA,
         "The aggregated prefix the home agent serves mobile networks from. A mobile "
