@@ -81,7 +81,7 @@ what the home agent sends through it. What the home agent may hold after a lost
 acknowledgement is tracked (:attr:`BulEntry.bids_sent`) and deregistered when unwanted;
 status 165 (a binding without BID held) is answered by removing that binding first, and
 status 166 (multiple care-of addresses prohibited) by registering the primary care-of
-address alone, as without them, until the configuration is loaded again.
+address alone, as without them, until the daemon restarts or reloads its configuration.
 
 Returning home (section 11.5.5): a deregistration is sent whenever the home agent may
 hold a binding, including one whose acknowledgement was lost
